@@ -1,0 +1,1 @@
+"""iked: the IKEv2 and IKEv1 key-exchange daemon."""

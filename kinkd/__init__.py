@@ -1,0 +1,1 @@
+"""kinkd: the KINK (RFC 4430) key-exchange daemon."""

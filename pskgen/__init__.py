@@ -1,0 +1,1 @@
+"""pskgen: pre-shared key and spmd.pwd generator."""

@@ -1,0 +1,1 @@
+"""spmd: the security policy daemon, and spmdctl, its control tool."""

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and the demo need, and nothing when they are there.
+# Run as root on Debian 12.  Each harness adds its packages to PACKAGES below, with the reason.
+set -euo pipefail
+
+PACKAGES=(
+    python3 python3-venv python3-pip   # the project's own venv
+    iproute2 kmod iputils-ping          # namespaces, veth, ip xfrm, modprobe
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "setup-host: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
