@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
     python3 python3-venv python3-pip   # the project's own venv
     iproute2 kmod iputils-ping          # namespaces, veth, ip xfrm, modprobe
+    qemu-system-x86                     # tests/harness/vm: the Debian-kernel VM (ESP, PF_KEY)
 )
 
 missing=()
