@@ -1,0 +1,280 @@
+"""asyncio glue for spmd's spmif server: the Unix socket, one task per client.
+
+The protocol object decides every reply; this module only moves bytes, applies time limits and
+calls the handler, a plain function ``(command, session) -> Reply`` (or a coroutine function, for
+handlers that must wait for the kernel).  A client that sends garbage, stops mid-line, never reads
+its replies or never logs in loses only its own connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import itertools
+import logging
+import os
+import socket
+import stat
+import struct
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+from racoon2.errors import SpmifError
+from racoon2.spmif import replies
+from racoon2.spmif.commands import Command
+from racoon2.spmif.protocol import (
+    NEED_DATA,
+    ConnectionClosed,
+    ProtocolViolation,
+    ServerConnection,
+    make_challenge,
+)
+from racoon2.spmif.replies import Reply
+
+log = logging.getLogger("racoon2.spmif")
+
+SUN_PATH_MAX = 108
+BACKLOG = 64  # the C server's 5 refuses bursts of clients connecting together
+READ_SIZE = 4096
+SEED_LEN = 256  # bytes of /dev/urandom hashed into each challenge, as spmd did
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Who is on a connection: a serial number and the peer's credentials (SO_PEERCRED)."""
+
+    id: int
+    pid: int | None = None
+    uid: int | None = None
+
+    def __str__(self) -> str:
+        who = f" pid={self.pid} uid={self.uid}" if self.pid is not None else ""
+        return f"spmif#{self.id}{who}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Time and size limits per connection (seconds; ``None`` means no limit)."""
+
+    login_timeout: float | None = 30.0  # from accept to a successful LOGIN
+    line_timeout: float | None = 10.0  # to finish a request line once started
+    write_timeout: float | None = 10.0  # for the client to take a reply off the socket
+    idle_timeout: float | None = None  # logged-in and silent: iked stays connected for days
+    max_clients: int = 256
+
+
+Handler = Callable[[Command, Session], Reply | Awaitable[Reply]]
+
+
+def check_socket_dir(directory: str) -> None:
+    """Refuse a socket directory others could tamper with: it must be ours and mode 0700."""
+    try:
+        st = os.lstat(directory)
+    except OSError as err:
+        raise SpmifError(f"{directory}: spmif socket directory: {err.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SpmifError(f"{directory}: spmif socket directory is not a directory")
+    if st.st_uid != os.geteuid():
+        raise SpmifError(
+            f"{directory}: spmif socket directory is owned by uid {st.st_uid}, "
+            f"not {os.geteuid()}; chown it"
+        )
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        raise SpmifError(
+            f"{directory}: spmif socket directory has mode {mode:04o}; chmod 700 it"
+        )
+
+
+def bind_unix(path: str | os.PathLike[str]) -> socket.socket:
+    """A listening Unix socket at ``path`` (mode 0600) after the directory check."""
+    name = os.path.abspath(os.fsdecode(path))
+    if len(os.fsencode(name)) >= SUN_PATH_MAX:
+        raise SpmifError(f"{name}: socket path longer than {SUN_PATH_MAX - 1} bytes")
+    check_socket_dir(os.path.dirname(name))
+    with contextlib.suppress(FileNotFoundError):
+        if stat.S_ISDIR(os.lstat(name).st_mode):
+            raise SpmifError(f"{name}: a directory is in the way of the spmif socket")
+        os.unlink(name)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(name)
+        # The directory is private, so the short window before chmod exposes nothing.
+        os.chmod(name, 0o600)
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError as err:
+        sock.close()
+        raise SpmifError(f"{name}: cannot listen: {err.strerror}") from None
+    return sock
+
+
+def _peer(writer: asyncio.StreamWriter) -> tuple[int | None, int | None]:
+    sock = writer.get_extra_info("socket")
+    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+        return None, None
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None, None
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
+
+
+class SpmifServer:
+    """A running spmif listener; use :func:`serve` to make one."""
+
+    def __init__(self, path: str, password: bytes, handler: Handler, limits: Limits) -> None:
+        self.path = path
+        self._password = password
+        self._handler = handler
+        self._limits = limits
+        self._server: asyncio.AbstractServer | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ids = itertools.count(1)
+        self._inode: int | None = None
+
+    @property
+    def clients(self) -> int:
+        """Number of connections being served."""
+        return len(self._tasks)
+
+    async def start(self) -> None:
+        """Bind the socket and start accepting."""
+        sock = bind_unix(self.path)
+        self._inode = os.stat(self.path).st_ino
+        self._server = await asyncio.start_unix_server(self._accept, sock=sock)
+        log.info("spmif listening on %s", self.path)
+
+    def close(self) -> None:
+        """Stop accepting, drop every connection and remove the socket file."""
+        if self._server is not None:
+            self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        with contextlib.suppress(OSError):
+            if self._inode is not None and os.stat(self.path).st_ino == self._inode:
+                os.unlink(self.path)
+        self._inode = None
+
+    async def wait_closed(self) -> None:
+        """Wait until the listener and every connection task have finished."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> SpmifServer:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+        await self.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        pid, uid = _peer(writer)
+        session = Session(next(self._ids), pid, uid)
+        if len(self._tasks) >= self._limits.max_clients:
+            log.warning("%s: refused, %d clients already", session, len(self._tasks))
+            writer.close()
+            return
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._serve_one(reader, writer, session)
+        except (ConnectionError, TimeoutError) as err:
+            log.info("%s: dropped: %s", session, err or type(err).__name__)
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            log.debug("%s: closed", session)
+
+    async def _serve_one(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        limits = self._limits
+        conn = ServerConnection(make_challenge(os.urandom(SEED_LEN)), self._password)
+        login_deadline = (
+            None if limits.login_timeout is None else loop.time() + limits.login_timeout
+        )
+        log.debug("%s: connected", session)
+        await self._write(writer, conn.greeting())
+        while not conn.closed:
+            event = conn.next_event()
+            if event is NEED_DATA:
+                if conn.partial:
+                    timeout, why = limits.line_timeout, "request line left unfinished"
+                elif not conn.authenticated and login_deadline is not None:
+                    timeout, why = max(0.0, login_deadline - loop.time()), "no LOGIN in time"
+                else:
+                    timeout, why = limits.idle_timeout, "idle too long"
+                try:
+                    async with asyncio.timeout(timeout):
+                        data = await reader.read(READ_SIZE)
+                except TimeoutError:
+                    log.info("%s: %s; closing", session, why)
+                    return
+                conn.receive_data(data)
+                continue
+            if isinstance(event, ConnectionClosed):
+                if event.partial:
+                    log.info("%s: client left in the middle of a request", session)
+                return
+            if isinstance(event, ProtocolViolation):
+                log.info("%s: %s: %s", session, event.reason, event.reply)
+                reply = event.reply
+            else:
+                reply = conn.builtin_reply(event) or await self._handle(event, session)
+                log.debug("%s: %s -> %d", session, type(event).__name__, reply.code)
+            await self._write(writer, conn.send(reply))
+
+    async def _handle(self, command: Command, session: Session) -> Reply:
+        try:
+            result = self._handler(command, session)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            log.exception("%s: internal error handling %s", session, type(command).__name__)
+            return replies.internal_error()
+        if not isinstance(result, Reply):
+            log.error("%s: handler returned %r, not a Reply", session, result)
+            return replies.internal_error()
+        return result
+
+    async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        writer.write(data)
+        try:
+            async with asyncio.timeout(self._limits.write_timeout):
+                await writer.drain()
+        except TimeoutError:
+            raise TimeoutError("client does not read its replies") from None
+
+
+async def serve(
+    path: str | os.PathLike[str],
+    password: bytes,
+    handler: Handler,
+    limits: Limits | None = None,
+) -> SpmifServer:
+    """Listen on the Unix socket ``path`` and answer clients with ``handler``.
+
+    ``password`` is the raw content of the spmd_password file (see
+    :func:`racoon2.spmif.secret.read_password`).  Close with ``server.close()`` and
+    ``await server.wait_closed()``, or use the server as an async context manager.
+    """
+    if not password:
+        raise SpmifError("the spmif password is empty; create it with pskgen -r")
+    server = SpmifServer(os.fsdecode(path), password, handler, limits or Limits())
+    await server.start()
+    return server
