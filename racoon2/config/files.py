@@ -1,0 +1,102 @@
+"""Everything in the configuration layer that touches the file system (spec config.md §1.6–1.7).
+
+``read_tree`` reads a file and splices ``include`` statements in place (``$[ENV]`` expansion,
+glob, depth limit 10); ``check_safe_file`` and ``read_secret`` apply the original's safe-file
+rules so that a world-readable key is refused with a message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import stat
+from collections.abc import Mapping
+
+from racoon2.config.expand import expand_env
+from racoon2.config.lexer import KEYWORD, PUNCT, describe, tokenize
+from racoon2.config.parser import Statement, parse
+from racoon2.errors import ConfigError
+
+MAX_INCLUDE_DEPTH = 10
+
+
+def read_tree(path: str, environ: Mapping[str, str]) -> list[Statement]:
+    """Parse ``path`` and every file it includes into one top-level statement list."""
+    return _read(path, environ, 0, None)
+
+
+def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) -> list[Statement]:
+    check_safe_file(path, secret=False, where=where)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}", where) from None
+    text = data.decode("utf-8", "surrogateescape")
+    statements = parse(tokenize(text, path), path)
+    if not any(s.words[0].text == "include" for s in statements):
+        return statements
+    out: list[Statement] = []
+    for s in statements:
+        head = s.words[0]
+        if head.kind == KEYWORD and head.text == "include":
+            out.extend(_include(s, environ, depth))
+        else:
+            out.append(s)
+    return out
+
+
+def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[Statement]:
+    if s.block is not None or len(s.words) != 2 or s.words[1].kind in (KEYWORD, PUNCT):
+        found = s.words[1] if len(s.words) > 1 else None
+        raise ConfigError(
+            f"found {describe(found)}, expected a file name after 'include'", s.where,
+            'write include "PATH";',
+        )
+    if depth + 1 > MAX_INCLUDE_DEPTH:
+        raise ConfigError(
+            f"found include nested {depth + 1} deep, expected at most {MAX_INCLUDE_DEPTH}",
+            s.where, "look for a file that includes itself",
+        )
+    pattern = expand_env(s.words[1].text, environ, s.where, what="include path")
+    matches = sorted(glob.glob(os.path.expanduser(pattern)))
+    if not matches:
+        raise ConfigError(f"found no file matching {pattern!r}, expected at least one", s.where)
+    out: list[Statement] = []
+    for match in matches:
+        out.extend(_read(match, environ, depth + 1, s.where))
+    return out
+
+
+def check_safe_file(path: str, *, secret: bool, where: str | None = None) -> os.stat_result:
+    """Apply the safe-file rules: regular file owned by the running user (0600 if ``secret``)."""
+    if os.geteuid() != os.getuid():
+        raise ConfigError(f"{path}: access from a set-uid process is not allowed", where)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or 'cannot be read'}", where,
+                          "create it or correct the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{path}: not a regular file", where)
+    if st.st_uid != os.geteuid():
+        raise ConfigError(
+            f"{path}: owned by uid {st.st_uid}, expected the running user (uid {os.geteuid()})",
+            where, f"chown {os.geteuid()} {path}",
+        )
+    if secret and st.st_mode & 0o077:
+        mode = stat.S_IMODE(st.st_mode)
+        raise ConfigError(
+            f"{path}: mode {mode:04o} lets others read a secret; chmod 600 it", where,
+        )
+    return st
+
+
+def read_secret(path: str, where: str | None = None) -> bytes:
+    """The raw bytes of a secret file after the owner and 0600 checks (no newline stripping)."""
+    check_safe_file(path, secret=True, where=where)
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise ConfigError(f"{path}: {e.strerror or 'cannot be read'}", where) from None

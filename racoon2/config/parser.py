@@ -1,0 +1,110 @@
+"""racoon2.conf syntax (spec config.md §1.3): every statement is words, an optional block, ``;``.
+
+The parser knows only that shape; which directive may appear where, and what its words mean, is
+:mod:`racoon2.config.build`'s job.  It keeps an explicit stack, so no input can exhaust Python's
+recursion limit.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from racoon2.config.lexer import PUNCT, Token, describe
+from racoon2.errors import ConfigError
+
+
+class Statement(NamedTuple):
+    """``words`` then, for a block, the statements inside ``{ }``; ``line`` is the first word's."""
+
+    words: tuple[Token, ...]
+    block: tuple[Statement, ...] | None
+    file: str
+    line: int
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the statement's first word."""
+        return f"{self.file}:{self.line}"
+
+    def at(self, token: Token) -> str:
+        """``file:line`` of one of this statement's tokens."""
+        return f"{self.file}:{token.line}"
+
+
+def parse(tokens: list[Token], file: str) -> list[Statement]:
+    """Group ``tokens`` of ``file`` into the statement tree; raises :class:`ConfigError`."""
+    top: list[Statement] = []
+    items = top
+    stack: list[tuple[list[Token], list[Statement]]] = []
+    words: list[Token] = []
+    closed: tuple[list[Token], tuple[Statement, ...], Token] | None = None
+    last_script = False
+    for token in tokens:
+        kind, text, line = token
+        if closed is not None:
+            cwords, block, brace = closed
+            if text != ";" or kind != PUNCT:
+                raise ConfigError(
+                    f"found {describe(token)}, expected ';' after the '}}' of "
+                    f"'{_head(cwords)}'", f"{file}:{brace.line}",
+                )
+            items.append(Statement(tuple(cwords), block, file, cwords[0].line))
+            closed = None
+            last_script = False
+            continue
+        if kind != PUNCT or text == ",":
+            words.append(token)
+        elif text == ";":
+            if words:
+                items.append(Statement(tuple(words), None, file, words[0].line))
+                last_script = words[0].text == "script"
+                words = []
+            elif last_script:
+                last_script = False  # the C grammar needed "script TYPE PATH;;": tolerate it
+            else:
+                raise ConfigError(
+                    "found ';', expected a directive", f"{file}:{line}", "remove the extra ';'"
+                )
+        elif text == "{":
+            if not words:
+                raise ConfigError("found '{', expected a directive name before it",
+                                  f"{file}:{line}")
+            stack.append((words, items))
+            words = []
+            items = []
+            last_script = False
+        else:  # "}"
+            if words:
+                raise _missing_semicolon(words, token, file)
+            if not stack:
+                raise ConfigError("found '}', expected a directive (no block is open)",
+                                  f"{file}:{line}")
+            owner, outer = stack.pop()
+            closed = (owner, tuple(items), token)
+            items = outer
+    if words:
+        raise _missing_semicolon(words, None, file)
+    if closed is not None:
+        cwords, _, brace = closed
+        raise ConfigError(f"found end of file, expected ';' after the '}}' of '{_head(cwords)}'",
+                          f"{file}:{brace.line}")
+    if stack:
+        owner, _ = stack[-1]
+        raise ConfigError(
+            f"found end of file, expected '}}' to close '{_head(owner)}' "
+            f"opened at line {owner[0].line}", f"{file}:{tokens[-1].line}",
+        )
+    return top
+
+
+def _head(words: list[Token]) -> str:
+    return " ".join(t.text for t in words[:2])
+
+
+def _missing_semicolon(words: list[Token], found: Token | None, file: str) -> ConfigError:
+    last = words[-1]
+    return ConfigError(
+        f"found {describe(found)}, expected ';' after {describe(last)}",
+        f"{file}:{(found or last).line}",
+        f"end the '{words[0].text}' statement with ';'",
+    )
