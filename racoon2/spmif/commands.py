@@ -273,8 +273,8 @@ def _mode(text: str) -> Mode:
     raise Rejected(replies.syntax_error())
 
 
-def _decimal(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
+def _decimal(text: str, bits: int) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) >= 1 << bits:
         raise Rejected(replies.syntax_error())
     return int(text)
 
@@ -285,7 +285,7 @@ def _sp_args(
     """``idx [lifetime] mode src dst [sa_src sa_dst]`` (arity already checked)."""
     idx = args[0]
     rest = list(args[1:])
-    lifetime = _decimal(rest.pop(0)) if with_lifetime else 0
+    lifetime = _decimal(rest.pop(0), 64) if with_lifetime else 0
     mode = _mode(rest[0])
     if mode is Mode.TUNNEL and len(rest) != 5:
         # The C server read past its argument array here; a tunnel needs its endpoints.
@@ -336,7 +336,7 @@ def _migrate(args: Sequence[str]) -> Command:
 def _slid(args: Sequence[str]) -> Command:
     if len(args) != 1:
         raise Rejected(replies.syntax_error())
-    return Slid(_decimal(args[0]))
+    return Slid(_decimal(args[0], 32))
 
 
 def _stat(args: Sequence[str]) -> Command:

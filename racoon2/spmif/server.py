@@ -192,6 +192,9 @@ class SpmifServer:
             await self._serve_one(reader, writer, session)
         except (ConnectionError, TimeoutError) as err:
             log.info("%s: dropped: %s", session, err or type(err).__name__)
+        except Exception:
+            # A bug must cost this one connection only, never the listener or other clients.
+            log.exception("%s: internal error; connection closed", session)
         finally:
             self._tasks.discard(task)
             writer.close()

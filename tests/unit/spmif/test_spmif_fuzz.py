@@ -68,10 +68,9 @@ def test_client_raises_only_spmif_errors(parts: list[bytes]) -> None:
     try:
         for part in parts:
             client.receive_data(part)
-            event = client.next_event()
+            client.next_event()
             if client.ready:
                 client.send(Slid(1))
-            assert event is NEED_DATA or event is not None
     except SpmifError:
         pass
 

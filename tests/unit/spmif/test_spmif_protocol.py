@@ -211,6 +211,7 @@ CANONICAL: list[tuple[str, Command]] = [
         Migrate("gw", V4, V4B, ip_address("203.0.113.5"), V4B),
     ),
     ("SLID 42", Slid(42)),
+    ("SLID 4294967295", Slid(4294967295)),
     ("NS LIST", NsList()),
     ("NS ADD 2001:db8::1", NsAdd(V6)),
     ("NS DELETE 192.0.2.1", NsDelete(V4)),
@@ -311,6 +312,8 @@ def test_policy_prefix_rules(arg: str, prefix: str) -> None:
         (b"SLID", b"500 Syntax Error"),
         (b"SLID 1 2", b"500 Syntax Error"),
         (b"SLID one", b"500 Syntax Error"),
+        (b"SLID 4294967296", b"500 Syntax Error"),  # SP ids are 32 bits
+        (b"POLICY ADD s 18446744073709551616 transport 192.0.2.1 192.0.2.2", b"500 Syntax Error"),
         (b"STAT now", b"500 Syntax Error"),
         (b"NS", b"500 Syntax Error"),
         (b"NS ADD", b"500 Syntax Error"),

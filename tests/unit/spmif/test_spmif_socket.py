@@ -294,6 +294,22 @@ def test_requests_from_concurrent_tasks_are_serialised(sockdir: Path) -> None:
     run(main())
 
 
+def test_server_shutdown_drops_connected_clients(sockdir: Path) -> None:
+    async def main() -> None:
+        server = await serve(sockdir / "spmif", PASSWORD, FakeSpmd(), FAST)
+        c = await connect(sockdir / "spmif", PASSWORD, timeout=5)
+        server.close()
+        await server.wait_closed()
+        assert server.clients == 0
+        assert not (sockdir / "spmif").exists()
+        with pytest.raises(SpmifError, match="closed the connection|connection lost"):
+            await c.stat()
+        with pytest.raises(SpmifError, match="unusable"):
+            await c.stat()
+
+    run(main())
+
+
 # --- misbehaving clients ------------------------------------------------------------------------
 
 
