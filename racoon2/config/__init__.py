@@ -1,0 +1,24 @@
+"""racoon2.conf: read a configuration file into one immutable, typed model.
+
+``load_config(path)`` is the only entry point daemons need: it reads the file and its includes,
+checks the syntax of every directive, resolves references and returns a
+:class:`~racoon2.config.model.Config`.  Any problem raises :class:`~racoon2.errors.ConfigError`
+whose text starts with ``file:line:``.  Per-daemon checks live in :mod:`racoon2.config.check`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from racoon2.config.build import build
+from racoon2.config.files import read_tree
+from racoon2.config.model import Config
+
+__all__ = ["Config", "load_config"]
+
+
+def load_config(path: str, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read ``path`` (and what it includes) into a :class:`Config`; raises ConfigError."""
+    env = os.environ if environ is None else environ
+    return build(read_tree(path, env), path, env)

@@ -1,0 +1,474 @@
+"""Statement tree → :class:`~racoon2.config.model.Config` (spec config.md §2–§4).
+
+Each block type has one table: directive → how its value is read.  One generic loop applies the
+duplicate rules (last wins, first wins inside ``ikev2 { }``, a repeated algorithm list or a
+"once" directive is an error).  References are resolved the way the C loader did: per selector,
+so an unreferenced policy/ipsec/sa with a dangling name still loads, a referenced one must exist.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
+
+from racoon2.config import values as v
+from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
+from racoon2.config.model import (
+    Action,
+    AddressPool,
+    ConfigRequest,
+    ConfigWarning,
+    Defaults,
+    Direction,
+    ExchangeMode,
+    Interface,
+    Ipsec,
+    Kmp,
+    KmpBlock,
+    Level,
+    LogMode,
+    MobilityRole,
+    Mode,
+    Policy,
+    ProposalCheck,
+    Provide,
+    Remote,
+    Resolver,
+    Sa,
+    SaProtocol,
+    Selector,
+    SelectorCheck,
+)
+from racoon2.config.model import Config as Model
+from racoon2.config.parser import Statement
+from racoon2.errors import ConfigError
+
+Parse = Callable[[v.Ctx, Statement], Any]
+N = TypeVar("N", Selector, Policy, Ipsec)
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """How one directive is read: ``alg`` lists and ``once`` directives may not repeat."""
+
+    parse: Parse
+    alg: bool = False
+    once: bool = False
+
+
+def _r(parse: Parse, *, once: bool = False) -> Rule:
+    return Rule(parse, once=once)
+
+
+_ALG = Rule(v.alg_list, alg=True)
+_BOOL = _r(v.boolean)
+_TIME = _r(v.seconds)
+_BYTES = _r(v.nbytes)
+_INT = _r(v.integer)
+_STR = _r(v.string)
+
+COMMON_KMP: Final[dict[str, Rule]] = {
+    "logmode": _r(v.keyword({m.value: m for m in LogMode}, "a log mode")),
+    "logfile": _STR, "passive": _BOOL, "use_coa": _BOOL,
+    "peers_ipaddr": _r(v.addr_list()), "peers_kmp_port": _r(v.port),
+    "verify_id": _BOOL, "verify_pubkey": _BOOL, "send_cert": _BOOL, "send_cert_req": _BOOL,
+    "nonce_size": _BYTES, "initial_contact": _BOOL, "nat_traversal": _BOOL,
+    "support_proxy": _BOOL, "my_id": _r(v.id_list), "peers_id": _r(v.id_list),
+    "selector_check": _r(v.keyword({m.value: m for m in SelectorCheck}, "a selector check")),
+    "proposal_check": _r(v.keyword({m.value: m for m in ProposalCheck}, "a proposal check")),
+    "random_pad_content": _BOOL, "random_padlen": _BOOL, "max_padlen": _BYTES,
+    "max_retry_to_send": _INT, "interval_to_send": _TIME, "times_per_send": _INT,
+    "kmp_sa_lifetime_time": _TIME, "kmp_sa_lifetime_byte": _BYTES,
+    "kmp_sa_nego_time_limit": _TIME, "kmp_sa_grace_period": _TIME,
+    "ipsec_sa_nego_time_limit": _TIME,
+    "kmp_enc_alg": _ALG, "kmp_hash_alg": _ALG, "kmp_prf_alg": _ALG, "kmp_auth_method": _ALG,
+    "kmp_dh_group": Rule(v.dh_groups, alg=True),
+    "mobility_role": _r(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
+    "script": _r(v.scripts),
+}
+_KEYS: Final = {
+    "need_pfs": _BOOL, "my_public_key": _r(v.public_key),
+    "peers_public_key": _r(v.public_key), "pre_shared_key": _STR,
+}
+IKEV1: Final = {
+    **COMMON_KMP, **_KEYS,
+    "exchange_mode": _r(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
+    "my_gssapi_id": _STR, "dpd": _BOOL, "dpd_delay": _TIME, "dpd_retry": _TIME,
+    "dpd_maxfail": _INT,
+}
+REQUESTS: Final = {
+    "ip4": ConfigRequest.IP4, "ip6": ConfigRequest.IP6,
+    "ip": ConfigRequest.IP4 | ConfigRequest.IP6,
+    "ip4_dns": ConfigRequest.IP4_DNS, "ip6_dns": ConfigRequest.IP6_DNS,
+    "dns": ConfigRequest.IP4_DNS | ConfigRequest.IP6_DNS,
+    "ip4_dhcp": ConfigRequest.IP4_DHCP, "ip6_dhcp": ConfigRequest.IP6_DHCP,
+    "dhcp": ConfigRequest.IP4_DHCP | ConfigRequest.IP6_DHCP,
+    "application_version": ConfigRequest.APPLICATION_VERSION,
+    "mip6_home_prefix": ConfigRequest.MIP6_HOME_PREFIX,
+}
+PROVIDE: Final = {
+    "addresspool": _r(v.name), "dns": _r(v.addr_list()), "dhcp": _r(v.addr_list()),
+    "application_version": _STR, "mip6_home_prefix": _r(v.one_addr),
+}
+
+
+def _request(ctx: v.Ctx, s: Statement) -> ConfigRequest:
+    mask = ConfigRequest(0)
+    for item in v.items(s, "a request item", empty_ok=True):
+        token = item.words[0]
+        if len(item.words) != 1 or token.kind != KEYWORD or token.text not in REQUESTS:
+            raise v.found(item, token, f"a request item: {', '.join(REQUESTS)}")
+        mask |= REQUESTS[token.text]
+    return mask
+
+
+def _provide(ctx: v.Ctx, s: Statement) -> Provide:
+    fields, at = block_values(ctx, s, PROVIDE, "provide", empty_ok=True)
+    return Provide(where=s.where, at=at, **fields)
+
+
+IKEV2: Final = {
+    **COMMON_KMP, **_KEYS,
+    "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME,
+    "request": _r(_request), "provide": _r(_provide),
+}
+KINK: Final = {**COMMON_KMP, "my_principal": _STR, "peers_principal": _STR}
+
+
+def _kmp_block(kmp: Kmp, table: Mapping[str, Rule]) -> Parse:
+    def parse(ctx: v.Ctx, s: Statement) -> KmpBlock:
+        fields, at = block_values(ctx, s, table, kmp.value, first_wins=kmp is Kmp.IKEV2,
+                                  empty_ok=True)
+        return KmpBlock(kmp=kmp, where=s.where, at=at, **fields)
+    return parse
+
+
+REMOTE: Final = {
+    "acceptable_kmp": _r(v.keywords({k.value: k for k in Kmp}, "a key management protocol")),
+    "ikev1": _r(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": _r(_kmp_block(Kmp.IKEV2, IKEV2)),
+    "kink": _r(_kmp_block(Kmp.KINK, KINK)), "selector_index": _r(v.name),
+}
+
+
+def _selector_protocol(ctx: v.Ctx, s: Statement) -> tuple[int, int | None, int | None]:
+    return v.protocol(ctx, s)
+
+
+def _tag(ctx: v.Ctx, s: Statement) -> str:
+    text = v.string(ctx, s)
+    if len(text) >= 16:
+        raise v.found(s, s.words[1], "a tag name shorter than 16 characters")
+    return text
+
+
+SELECTOR: Final = {
+    "direction": _r(v.keyword({d.value: d for d in Direction}, "a direction")),
+    "src": _r(v.addr_list()), "dst": _r(v.addr_list()),
+    "upper_layer_protocol": _r(_selector_protocol),
+    "next_header_including": _r(v.names), "tagged": _r(_tag), "policy_index": _r(v.name),
+    "reqid": _INT, "order": _INT,
+}
+ACTIONS: Final = {**{a.value: a for a in Action}, "bypass": Action.NONE}
+POLICY: Final = {
+    "action": _r(v.keyword(ACTIONS, "an action")), "install": _BOOL,
+    "remote_index": _r(v.name), "ipsec_index": _r(v.names),
+    "ipsec_mode": _r(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
+    "my_sa_ipaddr": _r(v.one_addr), "peers_sa_ipaddr": _r(v.one_addr),
+    "ipsec_level": _r(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
+}
+IPSEC: Final = {
+    "ipsec_sa_lifetime_time": _TIME, "ipsec_sa_lifetime_byte": _BYTES, "ext_sequence": _BOOL,
+    "sa_index": _r(v.names),
+}
+SA: Final = {
+    "sa_protocol": _r(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
+    "esp_enc_alg": _ALG, "esp_auth_alg": _ALG, "ah_auth_alg": _ALG, "ipcomp_alg": _ALG,
+    "spi": _INT,
+}
+INTERFACE: Final = {
+    "ike": _r(v.addr_list(), once=True), "kink": _r(v.addr_list()),
+    "spmd": _r(v.addr_list(unix_ok=True), once=True), "spmd_password": _r(v.string, once=True),
+    "application_bypass": _BOOL,
+}
+RESOLVER: Final = {
+    "resolver": _BOOL, "nameserver": _r(v.addr_list(53), once=True),
+    "dns_query": _r(v.addr_list(53), once=True),
+}
+
+
+def block_values(
+    ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], what: str, *,
+    first_wins: bool = False, empty_ok: bool = True,
+) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """Read the directives of block ``s``: field values and where each was written."""
+    if s.block is None:
+        raise v.found(s, s.words[-1] if len(s.words) > 1 else None,
+                      f"'{{' to open the '{what}' block")
+    if not s.block and not empty_ok:
+        raise ConfigError(f"found an empty '{what}' block, expected directives", s.where)
+    fields: dict[str, Any] = {}
+    at: list[tuple[str, str]] = []
+    for item in s.block:
+        head = item.words[0]
+        rule = table.get(head.text) if head.kind == KEYWORD else None
+        if rule is None:
+            raise ConfigError(
+                f"found {describe(head)}, expected a directive of '{what}'", item.where,
+                f"'{what}' takes: {', '.join(table)}",
+            )
+        key = head.text
+        if key in fields:
+            if rule.alg:
+                raise ConfigError(
+                    f"found a second '{key}', expected one algorithm list per block",
+                    item.where, f"merge it with the one at {dict(at)[key]}",
+                )
+            if rule.once:
+                raise ConfigError(f"found a second '{key}', expected it once", item.where,
+                                  f"the first is at {dict(at)[key]}")
+            if first_wins:
+                continue
+        fields[key] = rule.parse(ctx, item)
+        at.append((key, item.where))
+    if "upper_layer_protocol" in fields:
+        proto, icmp_type, icmp_code = fields.pop("upper_layer_protocol")
+        fields["upper_layer_protocol"] = proto
+        fields["icmp_type"] = icmp_type
+        fields["icmp_code"] = icmp_code
+    return fields, tuple(at)
+
+
+# -- top level --------------------------------------------------------------------------------
+
+NAMED: Final = ("remote", "selector", "policy", "ipsec", "sa", "addresspool")
+SINGLE: Final = ("setval", "default", "interface", "resolver")
+
+
+def build(statements: list[Statement], file: str, environ: Mapping[str, str]) -> Model:
+    """Turn the top-level statements (includes already spliced in) into the model."""
+    by_kind: dict[str, list[Statement]] = {k: [] for k in (*NAMED, *SINGLE)}
+    for s in statements:
+        head = s.words[0]
+        if head.kind != KEYWORD or head.text not in by_kind:
+            raise ConfigError(
+                f"found {describe(head)}, expected a section: {', '.join((*SINGLE, *NAMED))} "
+                "or include", s.where,
+            )
+        seen = by_kind[head.text]
+        if head.text in SINGLE and seen:
+            raise ConfigError(f"found a second '{head.text}' section, expected one",
+                              s.where, f"the first is at {seen[0].where}")
+        seen.append(s)
+    setval = _setval(by_kind["setval"], environ)
+    ctx = v.Ctx(MappingProxyType(dict(setval)), environ)
+    notes: list[ConfigWarning] = []
+    default = _defaults(ctx, by_kind["default"])
+    interface = None
+    if by_kind["interface"]:
+        fields, at = block_values(ctx, by_kind["interface"][0], INTERFACE, "interface")
+        interface = Interface(where=by_kind["interface"][0].where, at=at, **fields)
+    resolver = None
+    if by_kind["resolver"]:
+        fields, at = block_values(ctx, by_kind["resolver"][0], RESOLVER, "resolver")
+        resolver = Resolver(where=by_kind["resolver"][0].where, at=at, **fields)
+    remotes = tuple(_named(ctx, s, REMOTE, "remote", Remote) for s in by_kind["remote"])
+    raw_policies = tuple(_named(ctx, s, POLICY, "policy", Policy) for s in by_kind["policy"])
+    raw_ipsecs = tuple(_named(ctx, s, IPSEC, "ipsec", Ipsec) for s in by_kind["ipsec"])
+    sas = tuple(_named(ctx, s, SA, "sa", Sa) for s in by_kind["sa"])
+    raw_selectors = tuple(_named(ctx, s, SELECTOR, "selector", Selector)
+                          for s in by_kind["selector"])
+    pools = tuple(_pool(ctx, s) for s in by_kind["addresspool"])
+    return _link(file, setval, default, interface, resolver, remotes, raw_selectors,
+                 raw_policies, raw_ipsecs, sas, pools, notes)
+
+
+def _name_of(ctx: v.Ctx, s: Statement, kind: str) -> str:
+    if len(s.words) != 2:
+        raise v.found(s, s.words[2] if len(s.words) > 2 else None,
+                      f"one name after '{kind}', then '{{'")
+    token = s.words[1]
+    if token.kind not in (STRING, QUOTED):
+        raise v.found(s, token, f"a name for the {kind}",
+                      f"reserved words must be quoted: {kind} \"{token.text}\" {{ … }};")
+    return ctx.text(s, token, f"a {kind} name")
+
+
+def _named(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any) -> Any:
+    name = _name_of(ctx, s, kind)
+    fields, at = block_values(ctx, s, table, f"{kind} {name}")
+    return cls(name=name, where=s.where, at=at, **fields)
+
+
+def _setval(found: list[Statement], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    if not found:
+        return ()
+    s = found[0]
+    ctx = v.Ctx(None, environ)
+    entries = v.items(s, "NAME VALUE")
+    table: dict[str, str] = {}
+    for item in entries:
+        if len(item.words) != 2:
+            raise v.found(item, item.words[2] if len(item.words) > 2 else None,
+                          "NAME VALUE in setval")
+        key = ctx.text(item, item.words[0], "a setval name")
+        table.setdefault(key, ctx.text(item, item.words[1], "a setval value"))
+    return tuple(table.items())
+
+
+def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
+    if not found:
+        return None
+    s = found[0]
+    if len(s.words) != 1:
+        raise v.found(s, s.words[1], "'{' after 'default'")
+    parts: dict[str, Any] = {}
+    at: list[tuple[str, str]] = []
+    tables = {"remote": (REMOTE, Remote), "policy": (POLICY, Policy), "ipsec": (IPSEC, Ipsec),
+              "sa": (SA, Sa)}
+    for item in s.block or ():
+        head = item.words[0]
+        if head.kind != KEYWORD or head.text not in tables:
+            raise ConfigError(f"found {describe(head)}, expected remote, policy, ipsec or sa "
+                              "inside 'default'", item.where)
+        if head.text in parts:
+            raise ConfigError(f"found a second 'default {head.text}', expected one", item.where)
+        if len(item.words) != 1:
+            raise v.found(item, item.words[1], f"'{{' after '{head.text}' (no name in default)")
+        table, cls = tables[head.text]
+        fields, item_at = block_values(ctx, item, table, f"default {head.text}")
+        extra = {"name": "default"}
+        parts[head.text] = cls(where=item.where, at=item_at, **extra, **fields)
+        at.append((head.text, item.where))
+    return Defaults(where=s.where, at=tuple(at), **parts)
+
+
+def _pool(ctx: v.Ctx, s: Statement) -> AddressPool:
+    name = _name_of(ctx, s, "addresspool")
+    if s.block is None:
+        raise v.found(s, None, "'{' to open the addresspool")
+    ranges = []
+    for item in s.block:
+        w = item.words
+        if len(w) != 3 or w[1].kind == QUOTED or w[1].text != "-":
+            hint = "put spaces around '-'" if len(w) == 1 and "-" in w[0].text else None
+            raise v.found(item, w[1] if len(w) > 1 else w[0], "START - END", hint)
+        ends = []
+        for token in (w[0], w[2]):
+            text = ctx.text(item, token, "an address")
+            try:
+                ends.append(ipaddress.ip_address(text))
+            except ValueError:
+                raise v.found(item, token, "a numeric IPv4 or IPv6 address") from None
+        start, end = ends
+        if start.version != end.version:
+            raise v.found(item, w[2], f"an IPv{start.version} address like the start")
+        if int(end) < int(start):
+            raise v.found(item, w[2], f"an address not below {start}")
+        ranges.append((start, end))
+    return AddressPool(name=name, where=s.where, ranges=tuple(ranges))
+
+
+def _first(items: tuple[Any, ...]) -> dict[str, Any]:
+    table: dict[str, Any] = {}
+    for item in items:
+        table.setdefault(item.name, item)
+    return table
+
+
+def _link(
+    file: str, setval: tuple[tuple[str, str], ...], default: Defaults | None,
+    interface: Interface | None, resolver: Resolver | None, remotes: tuple[Remote, ...],
+    selectors: tuple[Selector, ...], policies: tuple[Policy, ...], ipsecs: tuple[Ipsec, ...],
+    sas: tuple[Sa, ...], pools: tuple[AddressPool, ...], notes: list[ConfigWarning],
+) -> Model:
+    """Resolve selector → policy → ipsec → sa and policy ↔ remote (first name wins)."""
+    remote_by = _first(remotes)
+    policy_by = _first(policies)
+    ipsec_by = _first(ipsecs)
+    sa_by = _first(sas)
+    linked_ipsec: dict[str, Ipsec] = {}
+    linked_policy: dict[str, Policy] = {}
+    out_selectors = []
+    for sel in selectors:
+        policy = None
+        if sel.policy_index is not None:
+            policy = linked_policy.get(sel.policy_index)
+            if policy is None:
+                raw = policy_by.get(sel.policy_index)
+                if raw is None:
+                    raise ConfigError(
+                        f"found policy_index {sel.policy_index!r}, expected the name of a policy",
+                        sel.where_of("policy_index"), f"no policy named {sel.policy_index!r}",
+                    )
+                policy = _link_policy(raw, ipsec_by, sa_by, linked_ipsec, remote_by)
+                linked_policy[raw.name] = policy
+        out_selectors.append(_replace(sel, policy=policy))
+    by_remote: dict[str, list[Policy]] = {}
+    for p in linked_policy.values():
+        if p.remote is not None:
+            by_remote.setdefault(p.remote.name, []).append(p)
+    for r in remote_by.values():
+        object.__setattr__(r, "policies", tuple(by_remote.get(r.name, ())))
+    final_policies = tuple(linked_policy.get(p.name, p) if policy_by[p.name] is p else p
+                           for p in policies)
+    final_ipsecs = tuple(linked_ipsec.get(i.name, i) if ipsec_by[i.name] is i else i
+                         for i in ipsecs)
+    return Model(
+        file=file, setval=setval, default=default, interface=interface, resolver=resolver,
+        remotes=remotes, selectors=tuple(out_selectors), policies=final_policies,
+        ipsecs=final_ipsecs, sas=sas, addresspools=pools, notes=tuple(notes),
+        _remotes=MappingProxyType(remote_by),
+        _selectors=MappingProxyType(_first(tuple(out_selectors))),
+        _pools=MappingProxyType(_first(pools)),
+    )
+
+
+def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str, Sa],
+                 linked: dict[str, Ipsec], remote_by: Mapping[str, Remote]) -> Policy:
+    alternatives = []
+    for name in raw.ipsec_index:
+        ips = linked.get(name)
+        if ips is None:
+            found = ipsec_by.get(name)
+            if found is None:
+                raise ConfigError(f"found ipsec_index {name!r}, expected the name of an ipsec",
+                                  raw.where_of("ipsec_index"), f"no ipsec named {name!r}")
+            ips = _link_ipsec(found, sa_by)
+            linked[name] = ips
+        alternatives.append(ips)
+    remote = remote_by.get(raw.remote_index) if raw.remote_index is not None else None
+    policy = _replace(raw, ipsecs=tuple(alternatives))
+    object.__setattr__(policy, "remote", remote)
+    return policy
+
+
+def _link_ipsec(raw: Ipsec, sa_by: Mapping[str, Sa]) -> Ipsec:
+    bundle: dict[SaProtocol, Sa] = {}
+    for name in raw.sa_index:
+        sa = sa_by.get(name)
+        if sa is None:
+            raise ConfigError(f"found sa_index {name!r}, expected the name of an sa",
+                              raw.where_of("sa_index"), f"no sa named {name!r}")
+        if sa.sa_protocol is None:
+            raise ConfigError(f"sa {name!r} has no sa_protocol, expected esp, ah or ipcomp",
+                              sa.where, "add sa_protocol esp; (or ah, ipcomp)")
+        if sa.sa_protocol in bundle:
+            raise ConfigError(
+                f"found a second {sa.sa_protocol.value} sa {name!r} in ipsec {raw.name!r}, "
+                "expected at most one sa per protocol", raw.where_of("sa_index"),
+            )
+        bundle[sa.sa_protocol] = sa
+    return _replace(raw, sas=tuple(bundle.values()))
+
+
+def _replace(obj: N, **changes: Any) -> N:
+    """dataclasses.replace for slotted frozen classes, keeping the compare=False fields."""
+    cls = type(obj)
+    fields = {f: getattr(obj, f) for f in cls.__dataclass_fields__}
+    fields.update(changes)
+    init = {k: val for k, val in fields.items() if cls.__dataclass_fields__[k].init}
+    return cls(**init)
+

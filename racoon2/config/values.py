@@ -1,0 +1,478 @@
+"""Value syntax of racoon2.conf directives (spec config.md §1.4, §1.5, §3.4, §3.8, §3.9).
+
+Each public function reads the words after a directive (or its braced list) and returns one
+typed value of :mod:`racoon2.config.model`, or raises :class:`ConfigError` saying what was found
+at which line and what was expected there.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, TypeVar
+
+from racoon2.config.expand import expand
+from racoon2.config.lexer import ALGORITHMS, BOOLEANS, KEYWORD, PUNCT, QUOTED, Token, describe
+from racoon2.config.model import (
+    INFINITE,
+    MACROS,
+    SCRIPT_SYNONYMS,
+    AddrKind,
+    AddrSpec,
+    AlgSpec,
+    Bytes,
+    Identity,
+    IdQualifier,
+    IdType,
+    KeyType,
+    PublicKey,
+    Script,
+    ScriptType,
+    Seconds,
+)
+from racoon2.config.names import protocol_number, service_port
+from racoon2.config.parser import Statement
+from racoon2.errors import ConfigError
+
+E = TypeVar("E")
+
+TIME_UNITS: Final = {
+    "sec": 1, "secs": 1, "second": 1, "seconds": 1, "min": 60, "mins": 60, "minute": 60,
+    "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400,
+}
+BYTE_UNITS: Final = {"B": 1, "byte": 1, "bytes": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
+INT_MAX: Final = 2**31 - 1
+INT_MIN: Final = -(2**31)
+#: ``kmp_dh_group`` numbers (spec §3.9): the C table knows only these.
+DH_NUMBERS: Final = {
+    1: "modp768", 2: "modp1024", 3: "ec2n155", 4: "ec2n185", 5: "modp1536", 14: "modp2048",
+    15: "modp3072", 16: "modp4096", 17: "modp6144", 18: "modp8192",
+}
+_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)\Z")
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?\Z"
+)
+
+
+class Ctx:
+    """What value conversion needs besides the words: setval, environment, the file."""
+
+    __slots__ = ("setval", "environ")
+
+    def __init__(self, setval: Mapping[str, str] | None, environ: Mapping[str, str]) -> None:
+        self.setval = setval
+        self.environ = environ
+
+    def text(self, s: Statement, token: Token, what: str) -> str:
+        """The expanded text of a string token (a keyword is refused: it must be quoted)."""
+        if token.kind == KEYWORD or token.kind == PUNCT:
+            raise found(s, token, what, hint=_quote_hint(token))
+        if "$" not in token.text:
+            return token.text
+        return expand(token.text, self.setval, self.environ, s.at(token), what)
+
+
+def found(s: Statement, token: Token | None, expected: str, hint: str | None = None
+          ) -> ConfigError:
+    """``found X, expected Y`` at the token's line (the statement's when ``token`` is None)."""
+    where = s.at(token) if token is not None else s.where
+    return ConfigError(f"found {describe(token)}, expected {expected}", where, hint)
+
+
+def _quote_hint(token: Token) -> str | None:
+    if token.kind == KEYWORD:
+        return f'\'{token.text}\' is a reserved word; write "{token.text}" to use it as a name'
+    return None
+
+
+def args(s: Statement) -> tuple[Token, ...]:
+    """The words after the directive name, for a directive that takes no block."""
+    if s.block is not None:
+        raise ConfigError(
+            f"found '{{' after '{s.words[0].text}', expected a value", s.where,
+            f"write {s.words[0].text} VALUE;",
+        )
+    return s.words[1:]
+
+
+def single(s: Statement, what: str) -> Token:
+    """The one word after the directive."""
+    words = args(s)
+    if len(words) != 1:
+        raise found(s, words[1] if words else None, f"{what} after '{s.words[0].text}'")
+    return words[0]
+
+
+def items(s: Statement, what: str, *, empty_ok: bool = False) -> list[Statement]:
+    """The item statements of a list directive: ``d ITEM;`` or ``d { ITEM; ITEM; };``.
+
+    The one-line form is returned as a statement whose words are the item's words.
+    """
+    if s.block is None:
+        if len(s.words) < 2:
+            raise found(s, None, f"{what} after '{s.words[0].text}'")
+        return [Statement(s.words[1:], None, s.file, s.words[1].line)]
+    if len(s.words) != 1:
+        raise found(s, s.words[1], f"'{{' right after '{s.words[0].text}'")
+    if not s.block and not empty_ok:
+        raise ConfigError(f"found an empty list, expected at least one {what}", s.where)
+    for item in s.block:
+        if item.block is not None:
+            raise found(item, item.words[0], what)
+    return list(s.block)
+
+
+def number(ctx: Ctx, s: Statement, token: Token, what: str = "a number") -> int:
+    """A C ``int``: decimal, or hexadecimal with ``0x``; negative allowed."""
+    if token.kind == KEYWORD or token.kind == PUNCT:
+        raise found(s, token, what)
+    text = ctx.text(s, token, what) if token.kind == QUOTED else token.text
+    if not _NUMBER.match(text):
+        raise found(s, token, what)
+    neg = text.startswith("-")
+    digits = text[1:] if neg else text
+    value = int(digits[2:], 16) if digits[:2] in ("0x", "0X") else int(digits, 10)
+    value = -value if neg else value
+    if not INT_MIN <= value <= INT_MAX:
+        raise found(s, token, f"{what} between {INT_MIN} and {INT_MAX}")
+    return value
+
+
+def integer(ctx: Ctx, s: Statement) -> int:
+    """``directive N;``"""
+    return number(ctx, s, single(s, "a number"))
+
+
+def boolean(ctx: Ctx, s: Statement) -> bool:
+    """``directive on|off;`` (also enable/disable, yes/no)."""
+    token = single(s, "on or off")
+    if token.kind == KEYWORD and token.text in BOOLEANS:
+        return BOOLEANS[token.text]
+    raise found(s, token, "on or off (enable/disable, yes/no)")
+
+
+def _measure(ctx: Ctx, s: Statement, words: Sequence[Token], units: Mapping[str, int],
+             what: str) -> int:
+    if not words or len(words) > 2:
+        raise found(s, words[2] if len(words) > 2 else None, what)
+    value = number(ctx, s, words[0], what)
+    if len(words) == 2:
+        unit = words[1]
+        if unit.kind != KEYWORD or unit.text not in units:
+            raise found(s, unit, f"a unit ({', '.join(units)})")
+        value *= units[unit.text]
+    if not INT_MIN <= value <= INT_MAX:
+        raise found(s, words[0], f"{what} up to {INT_MAX}", "use a smaller unit or value")
+    return value
+
+
+def seconds(ctx: Ctx, s: Statement) -> Seconds:
+    """``N [sec|min|hour|day]`` or ``infinite``."""
+    words = args(s)
+    if len(words) == 1 and words[0].kind == KEYWORD and words[0].text == "infinite":
+        return INFINITE
+    return _measure(ctx, s, words, TIME_UNITS, "a time (N [sec|min|hour|day] or infinite)")
+
+
+def nbytes(ctx: Ctx, s: Statement) -> Bytes:
+    """``N [B|KB|MB|GB]`` or ``infinite``."""
+    words = args(s)
+    if len(words) == 1 and words[0].kind == KEYWORD and words[0].text == "infinite":
+        return INFINITE
+    return _measure(ctx, s, words, BYTE_UNITS, "a size (N [B|KB|MB|GB] or infinite)")
+
+
+def string(ctx: Ctx, s: Statement) -> str:
+    """``directive WORD;`` or ``directive "text";`` with ``${}``/``$[]`` expansion."""
+    return ctx.text(s, single(s, "a string"), "a string")
+
+
+def name(ctx: Ctx, s: Statement) -> str:
+    """The name of another block (an index)."""
+    return ctx.text(s, single(s, "a name"), "a name")
+
+
+def names(ctx: Ctx, s: Statement) -> tuple[str, ...]:
+    """One name or a braced list of names."""
+    out = []
+    for item in items(s, "a name"):
+        if len(item.words) != 1:
+            raise found(item, item.words[1], "';' after the name")
+        out.append(ctx.text(item, item.words[0], "a name"))
+    return tuple(out)
+
+
+def keyword(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], E]:
+    """A parser for ``directive KEYWORD;`` with ``table`` mapping keyword → value."""
+    expected = f"{what}: {' or '.join(table)}"
+
+    def parse(ctx: Ctx, s: Statement) -> E:
+        token = single(s, expected)
+        if token.kind == KEYWORD and token.text in table:
+            return table[token.text]
+        raise found(s, token, expected)
+
+    return parse
+
+
+def keywords(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], tuple[E, ...]]:
+    """A parser for one keyword of ``table`` or a braced list of them."""
+    expected = f"{what}: {' or '.join(table)}"
+
+    def parse(ctx: Ctx, s: Statement) -> tuple[E, ...]:
+        out = []
+        for item in items(s, expected):
+            token = item.words[0]
+            if len(item.words) != 1 or token.kind != KEYWORD or token.text not in table:
+                raise found(item, item.words[1] if len(item.words) > 1 else token, expected)
+            out.append(table[token.text])
+        return tuple(out)
+
+    return parse
+
+
+# -- addresses --------------------------------------------------------------------------------
+
+
+def addr_spec(ctx: Ctx, s: Statement, words: Sequence[Token], *, default_port: int = 0,
+              unix_ok: bool = False, port_ok: bool = True) -> AddrSpec:
+    """``ADDR``, ``ADDR port PORT`` or (where allowed) ``unix PATH`` (spec §1.5)."""
+    where = s.at(words[0]) if words else s.where
+    if words and words[0].kind == KEYWORD and words[0].text == "unix":
+        if not unix_ok:
+            raise found(s, words[0], "an address ('unix PATH' is for the spmd interface only)")
+        if len(words) != 2:
+            raise found(s, words[2] if len(words) > 2 else None, "a socket path after 'unix'")
+        return AddrSpec(AddrKind.UNIX, ctx.text(s, words[1], "a socket path"), where)
+    if not words:
+        raise found(s, None, "an address")
+    port = default_port
+    if len(words) > 1:
+        if not port_ok:
+            raise found(s, words[1], "';' after the address (no port here)")
+        if words[1].kind != KEYWORD or words[1].text != "port" or len(words) != 3:
+            raise found(s, words[1], "'port PORT' or ';' after the address")
+        port = _port(ctx, s, words[2])
+    text = ctx.text(s, words[0], "an address")
+    return parse_address(text, where, port)
+
+
+def _port(ctx: Ctx, s: Statement, token: Token) -> int:
+    text = ctx.text(s, token, "a port")
+    if text == "any":
+        return 0
+    if text.isdigit():
+        value = int(text)
+        if value <= 65535:
+            return value
+    elif (value_or_none := service_port(text)) is not None:
+        return value_or_none
+    raise found(s, token, "a port: a number up to 65535, a service name or 'any'")
+
+
+def parse_address(text: str, where: str, port: int = 0) -> AddrSpec:
+    """Classify an expanded address text: macro, numeric address/prefix, or host name."""
+    addr, slash, plen_text = text.partition("/")
+    prefixlen = None
+    if slash:
+        if not plen_text.isdigit():
+            raise ConfigError(f"found {text!r}, expected a decimal prefix length after '/'",
+                              where)
+        prefixlen = int(plen_text)
+    base, pct, ifname = addr.rpartition("%")
+    if pct and ifname and base in MACROS:
+        return AddrSpec(AddrKind.MACRO, base, where, prefixlen=prefixlen, port=port,
+                        ifname=ifname)
+    if addr in MACROS:
+        return AddrSpec(AddrKind.MACRO, addr, where, prefixlen=prefixlen, port=port)
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        full = ip.max_prefixlen
+        if prefixlen is not None and prefixlen > full:
+            raise ConfigError(f"found prefix length {prefixlen}, expected at most {full}", where)
+        return AddrSpec(AddrKind.INET, addr, where, address=ip,
+                        prefixlen=full if prefixlen is None else prefixlen, port=port,
+                        ifname=getattr(ip, "scope_id", None))
+    if prefixlen is None and _HOSTNAME.match(addr) and not addr.replace(".", "").isdigit():
+        return AddrSpec(AddrKind.FQDN, addr, where, port=port)
+    hint = "ranges a-b are not supported; list the prefixes" if "-" in addr[1:] else None
+    raise ConfigError(
+        f"found {text!r}, expected an IPv4/IPv6 address or prefix, a macro such as MY_IP, "
+        "or a host name", where, hint,
+    )
+
+
+def addr_list(default_port: int = 0, *, unix_ok: bool = False
+              ) -> Callable[[Ctx, Statement], tuple[AddrSpec, ...]]:
+    """A parser for one ``addr_spec`` or a braced list of them."""
+
+    def parse(ctx: Ctx, s: Statement) -> tuple[AddrSpec, ...]:
+        return tuple(
+            addr_spec(ctx, item, item.words, default_port=default_port, unix_ok=unix_ok)
+            for item in items(s, "an address")
+        )
+
+    return parse
+
+
+def one_addr(ctx: Ctx, s: Statement) -> AddrSpec:
+    """A single address without port (``my_sa_ipaddr``, ``mip6_home_prefix``)."""
+    return addr_spec(ctx, s, args(s), port_ok=False)
+
+
+def port(ctx: Ctx, s: Statement) -> int:
+    """``peers_kmp_port PORT;`` (the documented intent; the C loader refused every value)."""
+    return _port(ctx, s, single(s, "a port"))
+
+
+# -- algorithms, identities, keys, scripts ---------------------------------------------------
+
+
+def alg_list(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
+    """``ALG[, KEYLEN[, KEY]]`` or ``ALG,,KEY``, one or a braced list (spec §3.9)."""
+    return tuple(_alg(ctx, item) for item in items(s, "an algorithm"))
+
+
+def _alg(ctx: Ctx, item: Statement) -> AlgSpec:
+    words = item.words
+    head = words[0]
+    if head.kind != KEYWORD or head.text not in ALGORITHMS:
+        raise found(item, head, "an algorithm name such as aes128_cbc or hmac_sha2_256")
+    parts: list[list[Token]] = [[]]
+    for token in words[1:]:
+        if token.kind == PUNCT and token.text == ",":
+            parts.append([])
+        else:
+            parts[-1].append(token)
+    if parts[0]:
+        raise found(item, parts[0][0], f"',' or ';' after '{head.text}'")
+    parts = parts[1:]
+    if len(parts) > 2:
+        raise found(item, None, "at most ALG, KEYLEN, KEY")
+    keylen: int | None = None
+    key: str | None = None
+    if parts:
+        if parts[0]:
+            sub = Statement(tuple(parts[0]), None, item.file, parts[0][0].line)
+            keylen = _measure(ctx, sub, parts[0], BYTE_UNITS, "a key length in bits")
+        elif len(parts) == 2:
+            keylen = -1
+        else:
+            raise found(item, None, f"a key length after '{head.text},'")
+    if len(parts) == 2:
+        if len(parts[1]) != 1:
+            raise found(item, parts[1][1] if parts[1] else None, "one key after the key length")
+        key = ctx.text(item, parts[1][0], "a key")
+    return AlgSpec(head.text, item.where, keylen, key)
+
+
+def dh_groups(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
+    """``kmp_dh_group``: names as an algorithm list, or numbers only (never mixed)."""
+    its = items(s, "a DH group")
+    firsts = [item.words[0] for item in its]
+    if all(t.kind != KEYWORD for t in firsts):
+        out = []
+        for item, token in zip(its, firsts, strict=True):
+            if len(item.words) != 1:
+                raise found(item, item.words[1], "';' after the group number")
+            n = number(ctx, item, token, "a DH group number")
+            if n not in DH_NUMBERS:
+                raise found(item, token, f"a DH group number: {', '.join(map(str, DH_NUMBERS))}")
+            out.append(AlgSpec(DH_NUMBERS[n], item.where))
+        return tuple(out)
+    for item, token in zip(its, firsts, strict=True):
+        if token.kind != KEYWORD:
+            raise found(item, token, "a group name like the others (names and numbers "
+                        "cannot be mixed in one list)")
+    return alg_list(ctx, s)
+
+
+ID_TYPES: Final = {t.value: t for t in IdType}
+ID_QUALIFIERS: Final = {q.value: q for q in IdQualifier}
+KEY_TYPES: Final = {k.value: k for k in KeyType}
+
+
+def id_list(ctx: Ctx, s: Statement) -> tuple[Identity, ...]:
+    """``TYPE [file|tag] VALUE``, one or a braced list."""
+    out = []
+    for item in items(s, "an identity"):
+        words = item.words
+        head = words[0]
+        if head.kind != KEYWORD or head.text not in ID_TYPES:
+            raise found(item, head, f"an identity type: {', '.join(ID_TYPES)}")
+        rest = list(words[1:])
+        qual = None
+        if rest and rest[0].kind == KEYWORD and rest[0].text in ID_QUALIFIERS:
+            qual = ID_QUALIFIERS[rest.pop(0).text]
+        if len(rest) != 1:
+            raise found(item, rest[1] if rest else None, f"one value after '{head.text}'")
+        value = ctx.text(item, rest[0], "an identity value")
+        kind = ID_TYPES[head.text]
+        if kind is IdType.IPADDR:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise found(item, rest[0], "a numeric IPv4 or IPv6 address") from None
+        out.append(Identity(kind, value, item.where, qual))
+    return tuple(out)
+
+
+def public_key(ctx: Ctx, s: Statement) -> PublicKey:
+    """``TYPE FILE [FILE]`` for ``my_public_key`` / ``peers_public_key``."""
+    words = args(s)
+    if not words or words[0].kind != KEYWORD or words[0].text not in KEY_TYPES:
+        raise found(s, words[0] if words else None, "a key type: x509pem, pkcs12 or ascii")
+    if len(words) not in (2, 3):
+        raise found(s, words[3] if len(words) > 3 else None, "TYPE FILE [FILE]")
+    files = [ctx.text(s, w, "a file name") for w in words[1:]]
+    return PublicKey(KEY_TYPES[words[0].text], files[0], s.where,
+                     files[1] if len(files) == 2 else None)
+
+
+SCRIPT_TYPES: Final[Mapping[str, ScriptType]] = {
+    **{t.value: t for t in ScriptType}, **SCRIPT_SYNONYMS,
+}
+
+
+def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
+    """``script TYPE PATH;`` or ``script { TYPE PATH; … };`` (may be empty)."""
+    out = []
+    for item in items(s, "a hook: TYPE PATH", empty_ok=True):
+        head = item.words[0]
+        if head.kind != KEYWORD or head.text not in SCRIPT_TYPES:
+            raise found(item, head, f"a hook type: {', '.join(SCRIPT_TYPES)}")
+        if len(item.words) != 2:
+            raise found(item, item.words[2] if len(item.words) > 2 else None,
+                        f"a script path after '{head.text}'")
+        out.append(Script(SCRIPT_TYPES[head.text],
+                          ctx.text(item, item.words[1], "a script path"), item.where))
+    return tuple(out)
+
+
+def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:
+    """``upper_layer_protocol PROTO [N1 [N2]]``: (protocol, N1, N2); ``any`` is 255."""
+    words = args(s)
+    if not words or len(words) > 3:
+        raise found(s, words[3] if words else None, "PROTO [TYPE [CODE]]")
+    text = ctx.text(s, words[0], "a protocol")
+    proto: int | None
+    if text == "any":
+        proto = 255
+    elif re.fullmatch(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", text):
+        proto = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 8 if
+                                                                    text[0] == "0" else 10)
+    else:
+        proto = protocol_number(text)
+    if proto is None or not 0 <= proto <= 255:
+        raise found(s, words[0], "a protocol: 'any', a number 0-255 or a name such as tcp")
+    extra = [number(ctx, s, w, "a type/code number 0-255") for w in words[1:]]
+    for w, v in zip(words[1:], extra, strict=True):
+        if not 0 <= v <= 255:
+            raise found(s, w, "a type/code number 0-255")
+    return proto, (extra[0] if extra else None), (extra[1] if len(extra) > 1 else None)
+
