@@ -1,0 +1,247 @@
+"""Per-daemon checks of a loaded configuration: what ``iked -n``, ``spmd -n``, ``kinkd -n`` do.
+
+``check_config`` raises :class:`ConfigError` (``file:line:``) for what would stop the daemon or
+make it fail later in an obscure way, and returns warnings for what it will run with but ignore.
+Secret files are opened here, as the daemon would: they must be regular, owned by the running
+user and mode 0600.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from racoon2.config.defaults import kmp_value
+from racoon2.config.files import check_safe_file, read_secret
+from racoon2.config.model import (
+    Action,
+    AddrKind,
+    AlgSpec,
+    Config,
+    ConfigWarning,
+    Kmp,
+    KmpBlock,
+    Mode,
+    Remote,
+    Selector,
+)
+from racoon2.errors import ConfigError
+
+DAEMONS: Final = ("spmd", "iked", "kinkd", "spmdctl")
+_MODP: Final = frozenset({"modp768", "modp1024", "modp1536", "modp2048", "modp3072", "modp4096",
+                          "modp6144", "modp8192"})
+_MACS: Final = frozenset({"hmac_md5", "hmac_sha1", "hmac_sha2_256", "hmac_sha2_384",
+                          "hmac_sha2_512", "aes_xcbc", "aes_cmac"})
+#: What each daemon can negotiate, per directive (spec config.md §3.9).
+SUPPORTED: Final[dict[Kmp, dict[str, frozenset[str]]]] = {
+    Kmp.IKEV2: {
+        "kmp_enc_alg": frozenset({"3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
+                                  "aes192_cbc", "aes256_cbc", "aes_ctr"}),
+        "kmp_hash_alg": _MACS, "kmp_prf_alg": _MACS, "kmp_dh_group": _MODP,
+        "kmp_auth_method": frozenset({"psk", "rsasig", "dss"}),
+    },
+    Kmp.IKEV1: {
+        "kmp_enc_alg": frozenset({"des_cbc", "3des_cbc", "idea_cbc", "rc5_cbc", "cast128_cbc",
+                                  "blowfish_cbc", "rijndael_cbc", "aes128_cbc", "aes192_cbc",
+                                  "aes256_cbc"}),
+        "kmp_hash_alg": frozenset({"md5", "sha1", "sha2_256", "sha2_384", "sha2_512"}),
+        "kmp_dh_group": _MODP, "kmp_auth_method": frozenset({"psk", "rsasig"}),
+    },
+}
+ESP_ENC: Final = frozenset({"des_cbc", "3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
+                            "aes192_cbc", "aes256_cbc", "aes_ctr", "cast128_cbc",
+                            "blowfish_cbc", "twofish_cbc", "idea_cbc", "3idea_cbc", "rc5_cbc",
+                            "des_cbc_iv64", "des_cbc_iv32", "rc4_cbc"})
+AUTH: Final = _MACS | {"kpdk_md5", "non_auth"}
+IPCOMP: Final = frozenset({"oui", "deflate", "lzs"})
+#: Parsed for compatibility, never used by any daemon (spec config.md §7).
+UNUSED: Final = ("logmode", "logfile", "mobility_role")
+IKEV2_IGNORED: Final = ("verify_pubkey", "send_cert", "send_cert_req", "support_proxy",
+                        "proposal_check", "kmp_sa_lifetime_byte", "ipsec_sa_nego_time_limit")
+
+
+def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
+    """Check ``config`` as ``daemon`` reads it; raises ConfigError, returns warnings."""
+    if daemon not in DAEMONS:
+        raise ValueError(f"unknown daemon {daemon!r}")
+    warnings: list[ConfigWarning] = list(config.notes)
+    _check_spmif(config, daemon)
+    if daemon == "spmd":
+        _check_spmd(config, warnings)
+    elif daemon == "iked":
+        _check_iked(config, warnings)
+    elif daemon == "kinkd":
+        _check_kinkd(config, warnings)
+    return warnings
+
+
+def _check_spmif(config: Config, daemon: str) -> None:
+    iface = config.interface
+    where = iface.where if iface else config.file
+    if iface is None or not iface.spmd:
+        if daemon == "spmd":
+            raise ConfigError("found no 'interface { spmd … }', expected where spmd listens",
+                              where, 'add spmd { unix "/var/run/racoon2/spmif"; };')
+        return
+    if iface.spmd_password is None:
+        raise ConfigError("found no spmd_password, expected the spmif password file", where,
+                          "create one with: pskgen -r -o /usr/local/etc/racoon2/spmd.pwd")
+    read_secret(iface.spmd_password, iface.where_of("spmd_password"))
+
+
+def _selectors_of(config: Config, kmp: Kmp | None) -> Iterable[tuple[Selector, Remote | None]]:
+    for sel in config.selectors:
+        policy = sel.policy
+        if policy is None or policy.action is not Action.AUTO_IPSEC:
+            continue
+        remote = policy.remote
+        if kmp is not None and kmp not in _acceptable(config, remote):
+            continue
+        yield sel, remote
+
+
+def _acceptable(config: Config, remote: Remote | None) -> tuple[Kmp, ...]:
+    for r in (remote, config.default_remote):
+        if r is not None and r.acceptable_kmp:
+            return r.acceptable_kmp
+    return ()
+
+
+def _check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
+    for sel in config.selectors:
+        policy = sel.policy
+        if policy is None:
+            raise ConfigError(f"selector {sel.name!r} has no policy_index, expected one",
+                              sel.where, "spmd installs a selector through its policy")
+        if policy.install is False or policy.action in (None, Action.NONE, Action.DISCARD):
+            continue
+        if not sel.src or not sel.dst:
+            raise ConfigError(f"selector {sel.name!r} lacks {'src' if not sel.src else 'dst'}, "
+                              "expected both src and dst", sel.where)
+        if sel.src[0].kind is AddrKind.MACRO and sel.dst[0].kind is AddrKind.MACRO:
+            raise ConfigError(f"selector {sel.name!r} has macros for both src and dst, "
+                              "expected a concrete address on at least one side", sel.where)
+        for side, addrs in (("src", sel.src), ("dst", sel.dst)):
+            if len(addrs) > 1:
+                warnings.append(ConfigWarning(sel.where_of(side) or sel.where,
+                                              f"spmd uses only the first {side} address"))
+        for name in ("ipsec_mode", "ipsec_level"):
+            if getattr(policy, name) is None:
+                raise ConfigError(f"policy {policy.name!r} lacks {name}, expected it for spmd "
+                                  f"to install selector {sel.name!r}", policy.where)
+        if policy.ipsec_mode is Mode.TUNNEL:
+            for name in ("my_sa_ipaddr", "peers_sa_ipaddr"):
+                addr = getattr(policy, name)
+                if addr is None:
+                    raise ConfigError(f"tunnel policy {policy.name!r} lacks {name}, expected "
+                                      "the tunnel endpoint", policy.where)
+                if addr.kind is AddrKind.FQDN:
+                    raise ConfigError(f"found host name {addr.text!r} in {name}, expected an "
+                                      "address (tunnel endpoints cannot be names)", addr.where)
+        if not policy.ipsecs:
+            raise ConfigError(f"policy {policy.name!r} lacks ipsec_index, expected the SAs "
+                              "that protect its traffic", policy.where)
+
+
+def _check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
+    iface = config.interface
+    if iface is None or not iface.ike:
+        warnings.append(ConfigWarning(iface.where if iface else config.file,
+                                      "no 'interface { ike … }': iked listens on every address"))
+    seen: set[tuple[str, Kmp]] = set()
+    for sel, remote in _selectors_of(config, None):
+        if sel.policy is not None and sel.policy.remote_index is not None and remote is None:
+            raise ConfigError(
+                f"found remote_index {sel.policy.remote_index!r}, expected the name of a remote",
+                sel.policy.where_of("remote_index"), f"used by selector {sel.name!r}")
+    for remote in (*config.remotes, *((config.default_remote,) if config.default_remote else ())):
+        for kmp in _acceptable(config, remote):
+            if kmp is Kmp.KINK or (remote.name, kmp) in seen:
+                continue
+            seen.add((remote.name, kmp))
+            if remote.block(kmp) is None and remote is not config.default_remote:
+                if not any(b for b in _blocks(config, remote, kmp)):
+                    raise ConfigError(f"remote {remote.name!r} accepts {kmp.value} but has no "
+                                      f"{kmp.value} block, expected one", remote.where)
+            _check_kmp(config, remote, kmp, warnings)
+    _check_sa_algorithms(config)
+
+
+def _blocks(config: Config, remote: Remote, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
+    default = config.default_remote
+    return (remote.block(kmp), default.block(kmp) if default else None)
+
+
+def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWarning]) -> None:
+    where = (remote.block(kmp) or remote).where
+    is_default = remote is config.default_remote
+    for name, names in SUPPORTED[kmp].items():
+        algs: tuple[AlgSpec, ...] | None = kmp_value(config, remote, kmp, name)
+        if not algs:
+            if name == "kmp_enc_alg" and not is_default:
+                raise ConfigError(f"remote {remote.name!r} {kmp.value} has no kmp_enc_alg, "
+                                  "expected at least one algorithm", where)
+            continue
+        for alg in algs:
+            if alg.name not in names:
+                raise ConfigError(f"found {alg.name} in {name}, expected one {kmp.value} "
+                                  f"supports: {', '.join(sorted(names))}", alg.where)
+    block = remote.block(kmp)
+    if kmp is Kmp.IKEV2 and not is_default:
+        if not kmp_value(config, remote, kmp, "my_id"):
+            raise ConfigError(f"remote {remote.name!r} ikev2 lacks my_id, expected one", where)
+        nonce = kmp_value(config, remote, kmp, "nonce_size")
+        if not isinstance(nonce, int) or not 16 <= nonce <= 256:
+            raise ConfigError(f"found nonce_size {nonce}, expected 16 to 256 bytes", where)
+        if block is not None:
+            for name in IKEV2_IGNORED:
+                if (at := block.where_of(name)) is not None:
+                    warnings.append(ConfigWarning(at, f"{name} is not used by IKEv2, ignored"))
+    if block is not None:
+        for name in UNUSED:
+            if (at := block.where_of(name)) is not None:
+                warnings.append(ConfigWarning(at, f"{name} is parsed but not used, ignored"))
+    methods = kmp_value(config, remote, kmp, "kmp_auth_method") or ()
+    psk = block.pre_shared_key if block else None
+    if psk is not None and block is not None:
+        read_secret(psk, block.where_of("pre_shared_key"))
+    elif any(m.name == "psk" for m in methods) and not is_default:
+        raise ConfigError(f"remote {remote.name!r} {kmp.value} uses psk but has no "
+                          "pre_shared_key, expected the key file", where)
+    for key_name in ("my_public_key", "peers_public_key"):
+        key = kmp_value(config, remote, kmp, key_name)
+        if key is not None:
+            for path in (key.file, key.second):
+                if path is not None and key_name == "my_public_key":
+                    check_safe_file(path, secret=path == key.second, where=key.where)
+
+
+def _check_sa_algorithms(config: Config) -> None:
+    tables = {"esp_enc_alg": ESP_ENC, "esp_auth_alg": AUTH, "ah_auth_alg": AUTH,
+              "ipcomp_alg": IPCOMP}
+    for sel, _ in _selectors_of(config, None):
+        for ipsec in sel.policy.ipsecs if sel.policy else ():
+            for sa in ipsec.sas:
+                for name, names in tables.items():
+                    for alg in getattr(sa, name) or ():
+                        if alg.name not in names:
+                            raise ConfigError(f"found {alg.name} in {name}, expected one of "
+                                              f"{', '.join(sorted(names))}", alg.where)
+
+
+def _check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
+    default = config.default_remote
+    kink = default.kink if default else None
+    if kink is None or kink.my_principal is None:
+        raise ConfigError("found no my_principal in default { remote { kink { … } } }, "
+                          "expected kinkd's own principal", config.default.where
+                          if config.default else config.file,
+                          'add my_principal "kink/host.example.com@EXAMPLE.COM";')
+    for remote in config.remotes:
+        if remote.kink is not None and (at := remote.kink.where_of("my_principal")):
+            warnings.append(ConfigWarning(at, "kinkd reads my_principal only from the default "
+                                              "remote; this one is ignored"))
+    iface = config.interface
+    if iface is None or not iface.kink:
+        warnings.append(ConfigWarning(iface.where if iface else config.file,
+                                      "no 'interface { kink … }': kinkd listens on every address"))
