@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 from racoon2.config import values as v
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
@@ -47,7 +47,6 @@ from racoon2.config.parser import Statement
 from racoon2.errors import ConfigError
 
 Parse = Callable[[v.Ctx, Statement], Any]
-N = TypeVar("N", Selector, Policy, Ipsec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +118,9 @@ def _request(ctx: v.Ctx, s: Statement) -> ConfigRequest:
     mask = ConfigRequest(0)
     for item in v.items(s, "a request item", empty_ok=True):
         token = item.words[0]
-        if len(item.words) != 1 or token.kind != KEYWORD or token.text not in REQUESTS:
+        if len(item.words) != 1 or token[0] != KEYWORD or token[1] not in REQUESTS:
             raise v.found(item, token, f"a request item: {', '.join(REQUESTS)}")
-        mask |= REQUESTS[token.text]
+        mask |= REQUESTS[token[1]]
     return mask
 
 
@@ -213,13 +212,13 @@ def block_values(
     at: list[tuple[str, str]] = []
     for item in s.block:
         head = item.words[0]
-        rule = table.get(head.text) if head.kind == KEYWORD else None
+        rule = table.get(head[1]) if head[0] == KEYWORD else None
         if rule is None:
             raise ConfigError(
                 f"found {describe(head)}, expected a directive of '{what}'", item.where,
                 f"'{what}' takes: {', '.join(table)}",
             )
-        key = head.text
+        key = head[1]
         if key in fields:
             if rule.alg:
                 raise ConfigError(
@@ -252,14 +251,14 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
     by_kind: dict[str, list[Statement]] = {k: [] for k in (*NAMED, *SINGLE)}
     for s in statements:
         head = s.words[0]
-        if head.kind != KEYWORD or head.text not in by_kind:
+        if head[0] != KEYWORD or head[1] not in by_kind:
             raise ConfigError(
                 f"found {describe(head)}, expected a section: {', '.join((*SINGLE, *NAMED))} "
                 "or include", s.where,
             )
-        seen = by_kind[head.text]
-        if head.text in SINGLE and seen:
-            raise ConfigError(f"found a second '{head.text}' section, expected one",
+        seen = by_kind[head[1]]
+        if head[1] in SINGLE and seen:
+            raise ConfigError(f"found a second '{head[1]}' section, expected one",
                               s.where, f"the first is at {seen[0].where}")
         seen.append(s)
     setval = _setval(by_kind["setval"], environ)
@@ -290,9 +289,9 @@ def _name_of(ctx: v.Ctx, s: Statement, kind: str) -> str:
         raise v.found(s, s.words[2] if len(s.words) > 2 else None,
                       f"one name after '{kind}', then '{{'")
     token = s.words[1]
-    if token.kind not in (STRING, QUOTED):
+    if token[0] not in (STRING, QUOTED):
         raise v.found(s, token, f"a name for the {kind}",
-                      f"reserved words must be quoted: {kind} \"{token.text}\" {{ … }};")
+                      f"reserved words must be quoted: {kind} \"{token[1]}\" {{ … }};")
     return ctx.text(s, token, f"a {kind} name")
 
 
@@ -330,18 +329,18 @@ def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
               "sa": (SA, Sa)}
     for item in s.block or ():
         head = item.words[0]
-        if head.kind != KEYWORD or head.text not in tables:
+        if head[0] != KEYWORD or head[1] not in tables:
             raise ConfigError(f"found {describe(head)}, expected remote, policy, ipsec or sa "
                               "inside 'default'", item.where)
-        if head.text in parts:
-            raise ConfigError(f"found a second 'default {head.text}', expected one", item.where)
+        if head[1] in parts:
+            raise ConfigError(f"found a second 'default {head[1]}', expected one", item.where)
         if len(item.words) != 1:
-            raise v.found(item, item.words[1], f"'{{' after '{head.text}' (no name in default)")
-        table, cls = tables[head.text]
-        fields, item_at = block_values(ctx, item, table, f"default {head.text}")
+            raise v.found(item, item.words[1], f"'{{' after '{head[1]}' (no name in default)")
+        table, cls = tables[head[1]]
+        fields, item_at = block_values(ctx, item, table, f"default {head[1]}")
         extra = {"name": "default"}
-        parts[head.text] = cls(where=item.where, at=item_at, **extra, **fields)
-        at.append((head.text, item.where))
+        parts[head[1]] = cls(where=item.where, at=item_at, **extra, **fields)
+        at.append((head[1], item.where))
     return Defaults(where=s.where, at=tuple(at), **parts)
 
 
@@ -352,8 +351,8 @@ def _pool(ctx: v.Ctx, s: Statement) -> AddressPool:
     ranges = []
     for item in s.block:
         w = item.words
-        if len(w) != 3 or w[1].kind == QUOTED or w[1].text != "-":
-            hint = "put spaces around '-'" if len(w) == 1 and "-" in w[0].text else None
+        if len(w) != 3 or w[1][0] == QUOTED or w[1][1] != "-":
+            hint = "put spaces around '-'" if len(w) == 1 and "-" in w[0][1] else None
             raise v.found(item, w[1] if len(w) > 1 else w[0], "START - END", hint)
         ends = []
         for token in (w[0], w[2]):
@@ -391,7 +390,6 @@ def _link(
     sa_by = _first(sas)
     linked_ipsec: dict[str, Ipsec] = {}
     linked_policy: dict[str, Policy] = {}
-    out_selectors = []
     for sel in selectors:
         policy = None
         if sel.policy_index is not None:
@@ -405,23 +403,20 @@ def _link(
                     )
                 policy = _link_policy(raw, ipsec_by, sa_by, linked_ipsec, remote_by)
                 linked_policy[raw.name] = policy
-        out_selectors.append(_replace(sel, policy=policy))
+        # The model is frozen for its users; while it is being built, links are filled in.
+        object.__setattr__(sel, "policy", policy)
     by_remote: dict[str, list[Policy]] = {}
     for p in linked_policy.values():
         if p.remote is not None:
             by_remote.setdefault(p.remote.name, []).append(p)
     for r in remote_by.values():
         object.__setattr__(r, "policies", tuple(by_remote.get(r.name, ())))
-    final_policies = tuple(linked_policy.get(p.name, p) if policy_by[p.name] is p else p
-                           for p in policies)
-    final_ipsecs = tuple(linked_ipsec.get(i.name, i) if ipsec_by[i.name] is i else i
-                         for i in ipsecs)
     return Model(
         file=file, setval=setval, default=default, interface=interface, resolver=resolver,
-        remotes=remotes, selectors=tuple(out_selectors), policies=final_policies,
-        ipsecs=final_ipsecs, sas=sas, addresspools=pools, notes=tuple(notes),
+        remotes=remotes, selectors=selectors, policies=policies, ipsecs=ipsecs, sas=sas,
+        addresspools=pools, notes=tuple(notes),
         _remotes=MappingProxyType(remote_by),
-        _selectors=MappingProxyType(_first(tuple(out_selectors))),
+        _selectors=MappingProxyType(_first(selectors)),
         _pools=MappingProxyType(_first(pools)),
     )
 
@@ -440,9 +435,9 @@ def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str,
             linked[name] = ips
         alternatives.append(ips)
     remote = remote_by.get(raw.remote_index) if raw.remote_index is not None else None
-    policy = _replace(raw, ipsecs=tuple(alternatives))
-    object.__setattr__(policy, "remote", remote)
-    return policy
+    object.__setattr__(raw, "ipsecs", tuple(alternatives))
+    object.__setattr__(raw, "remote", remote)
+    return raw
 
 
 def _link_ipsec(raw: Ipsec, sa_by: Mapping[str, Sa]) -> Ipsec:
@@ -461,14 +456,6 @@ def _link_ipsec(raw: Ipsec, sa_by: Mapping[str, Sa]) -> Ipsec:
                 "expected at most one sa per protocol", raw.where_of("sa_index"),
             )
         bundle[sa.sa_protocol] = sa
-    return _replace(raw, sas=tuple(bundle.values()))
-
-
-def _replace(obj: N, **changes: Any) -> N:
-    """dataclasses.replace for slotted frozen classes, keeping the compare=False fields."""
-    cls = type(obj)
-    fields = {f: getattr(obj, f) for f in cls.__dataclass_fields__}
-    fields.update(changes)
-    init = {k: val for k, val in fields.items() if cls.__dataclass_fields__[k].init}
-    return cls(**init)
+    object.__setattr__(raw, "sas", tuple(bundle.values()))
+    return raw
 

@@ -34,12 +34,12 @@ def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) 
         raise ConfigError(f"cannot read {path}: {e.strerror}", where) from None
     text = data.decode("utf-8", "surrogateescape")
     statements = parse(tokenize(text, path), path)
-    if not any(s.words[0].text == "include" for s in statements):
+    if not any(s.words[0][1] == "include" for s in statements):
         return statements
     out: list[Statement] = []
     for s in statements:
         head = s.words[0]
-        if head.kind == KEYWORD and head.text == "include":
+        if head[0] == KEYWORD and head[1] == "include":
             out.extend(_include(s, environ, depth))
         else:
             out.append(s)
@@ -47,7 +47,7 @@ def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) 
 
 
 def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[Statement]:
-    if s.block is not None or len(s.words) != 2 or s.words[1].kind in (KEYWORD, PUNCT):
+    if s.block is not None or len(s.words) != 2 or s.words[1][0] in (KEYWORD, PUNCT):
         found = s.words[1] if len(s.words) > 1 else None
         raise ConfigError(
             f"found {describe(found)}, expected a file name after 'include'", s.where,
@@ -58,7 +58,7 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
             f"found include nested {depth + 1} deep, expected at most {MAX_INCLUDE_DEPTH}",
             s.where, "look for a file that includes itself",
         )
-    pattern = expand_env(s.words[1].text, environ, s.where, what="include path")
+    pattern = expand_env(s.words[1][1], environ, s.where, what="include path")
     matches = sorted(glob.glob(os.path.expanduser(pattern)))
     if not matches:
         raise ConfigError(f"found no file matching {pattern!r}, expected at least one", s.where)

@@ -28,7 +28,7 @@ class Statement(NamedTuple):
 
     def at(self, token: Token) -> str:
         """``file:line`` of one of this statement's tokens."""
-        return f"{self.file}:{token.line}"
+        return f"{self.file}:{token[2]}"
 
 
 def parse(tokens: list[Token], file: str) -> list[Statement]:
@@ -46,9 +46,9 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
             if text != ";" or kind != PUNCT:
                 raise ConfigError(
                     f"found {describe(token)}, expected ';' after the '}}' of "
-                    f"'{_head(cwords)}'", f"{file}:{brace.line}",
+                    f"'{_head(cwords)}'", f"{file}:{brace[2]}",
                 )
-            items.append(Statement(tuple(cwords), block, file, cwords[0].line))
+            items.append(Statement(tuple(cwords), block, file, cwords[0][2]))
             closed = None
             last_script = False
             continue
@@ -56,8 +56,8 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
             words.append(token)
         elif text == ";":
             if words:
-                items.append(Statement(tuple(words), None, file, words[0].line))
-                last_script = words[0].text == "script"
+                items.append(Statement(tuple(words), None, file, words[0][2]))
+                last_script = words[0][1] == "script"
                 words = []
             elif last_script:
                 last_script = False  # the C grammar needed "script TYPE PATH;;": tolerate it
@@ -87,24 +87,24 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
     if closed is not None:
         cwords, _, brace = closed
         raise ConfigError(f"found end of file, expected ';' after the '}}' of '{_head(cwords)}'",
-                          f"{file}:{brace.line}")
+                          f"{file}:{brace[2]}")
     if stack:
         owner, _ = stack[-1]
         raise ConfigError(
             f"found end of file, expected '}}' to close '{_head(owner)}' "
-            f"opened at line {owner[0].line}", f"{file}:{tokens[-1].line}",
+            f"opened at line {owner[0][2]}", f"{file}:{tokens[-1][2]}",
         )
     return top
 
 
 def _head(words: list[Token]) -> str:
-    return " ".join(t.text for t in words[:2])
+    return " ".join(t[1] for t in words[:2])
 
 
 def _missing_semicolon(words: list[Token], found: Token | None, file: str) -> ConfigError:
     last = words[-1]
     return ConfigError(
         f"found {describe(found)}, expected ';' after {describe(last)}",
-        f"{file}:{(found or last).line}",
-        f"end the '{words[0].text}' statement with ';'",
+        f"{file}:{(found or last)[2]}",
+        f"end the '{words[0][1]}' statement with ';'",
     )
