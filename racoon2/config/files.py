@@ -72,6 +72,8 @@ def check_safe_file(path: str, *, secret: bool, where: str | None = None) -> os.
     """Apply the safe-file rules: regular file owned by the running user (0600 if ``secret``)."""
     if os.geteuid() != os.getuid():
         raise ConfigError(f"{path}: access from a set-uid process is not allowed", where)
+    if "\0" in path:
+        raise ConfigError(f"{path!r}: a file name cannot contain a NUL byte", where)
     try:
         st = os.stat(path)
     except OSError as e:
