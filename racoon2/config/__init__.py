@@ -12,7 +12,7 @@ import gc
 import os
 from collections.abc import Mapping
 
-from racoon2.config.build import build
+from racoon2.config.build import build as _build
 from racoon2.config.files import read_tree
 from racoon2.config.model import Config
 
@@ -27,7 +27,7 @@ def load_config(path: str, *, environ: Mapping[str, str] | None = None) -> Confi
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return build(read_tree(path, env), path, env)
+        return _build(read_tree(path, env), path, env)
     finally:
         if collecting:
             gc.enable()

@@ -297,13 +297,18 @@ def parse_address(text: str, where: str, port: int = 0) -> AddrSpec:
         return AddrSpec(AddrKind.INET, addr, where, address=ip,
                         prefixlen=full if prefixlen is None else prefixlen, port=port,
                         ifname=getattr(ip, "scope_id", None))
-    if prefixlen is None and _HOSTNAME.match(addr) and not addr.replace(".", "").isdigit():
+    if prefixlen is None and _is_hostname(addr):
         return AddrSpec(AddrKind.FQDN, addr, where, port=port)
     hint = "ranges a-b are not supported; list the prefixes" if "-" in addr[1:] else None
     raise ConfigError(
         f"found {text!r}, expected an IPv4/IPv6 address or prefix, a macro such as MY_IP, "
         "or a host name", where, hint,
     )
+
+
+def _is_hostname(text: str) -> bool:
+    # RFC 1123 §2.1: a top-level label is never all digits, which rules out "10.0.0.1-10.0.0.9".
+    return bool(_HOSTNAME.match(text)) and not text.rstrip(".").rsplit(".", 1)[-1].isdigit()
 
 
 def numeric_address(text: str) -> Address | None:
