@@ -32,7 +32,12 @@ def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) 
             data = f.read()
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}", where) from None
-    text = data.decode("utf-8", "surrogateescape")
+    return tree_of_text(data.decode("utf-8", "surrogateescape"), path, environ, depth)
+
+
+def tree_of_text(text: str, path: str, environ: Mapping[str, str], depth: int = 0
+                 ) -> list[Statement]:
+    """Parse ``text`` (read from ``path``) and splice in what it includes."""
     statements = parse(tokenize(text, path), path)
     if not any(s.words[0][1] == "include" for s in statements):
         return statements
