@@ -1,0 +1,192 @@
+"""The policies spmd installs for a configuration (pure; spec daemons.md §1, config.md §3.5-3.6).
+
+Per selector: skip those without a policy, with ``install off``, tunnel policies whose peer is
+``IP_RW`` and remotes that lease addresses from a pool (iked asks for those at run time); expand
+macros to this host's addresses and host names through the FQDN cache (an unresolved name is
+reported as pending, not an error); then one kernel policy per direction (inbound tunnel
+policies also get a ``fwd`` twin on Linux, as the original did).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from racoon2.config.model import (
+    Action as CfgAction,
+)
+from racoon2.config.model import (
+    AddrKind,
+    AddrSpec,
+    Config,
+    Direction,
+    Policy,
+    SaProtocol,
+    Selector,
+)
+from racoon2.config.model import (
+    Level as CfgLevel,
+)
+from racoon2.config.model import (
+    Mode as CfgMode,
+)
+from racoon2.kernel import api
+from racoon2.net import Address, Prefix
+
+#: Addresses of this host: ``local(macro, ifname)`` → the addresses MY_IP… stand for.
+LocalAddresses = Callable[[str, str | None], Sequence[Address]]
+#: The FQDN cache: ``resolve(name)`` → addresses, or None when not resolved yet.
+Resolve = Callable[[str], Sequence[Address] | None]
+
+PROTOS = {SaProtocol.ESP: api.Proto.ESP, SaProtocol.AH: api.Proto.AH,
+          SaProtocol.IPCOMP: api.Proto.IPCOMP}
+#: Applied innermost first on output (the order XFRM templates are listed in).
+TEMPLATE_ORDER = (SaProtocol.IPCOMP, SaProtocol.ESP, SaProtocol.AH)
+LEVELS = {CfgLevel.REQUIRE: api.Level.REQUIRE, CfgLevel.USE: api.Level.USE,
+          CfgLevel.UNIQUE: api.Level.UNIQUE}
+ANY_V4 = ipaddress.ip_network("0.0.0.0/0")
+ANY_V6 = ipaddress.ip_network("::/0")
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """One kernel policy spmd wants, and the selector (SLID) it comes from."""
+
+    spec: api.PolicySpec
+    selector: str
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the configuration asks for: policies, and what had to wait or was left out."""
+
+    policies: list[Desired] = field(default_factory=list)
+    pending_fqdn: set[str] = field(default_factory=set)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (selector, why)
+
+
+def no_local(macro: str, ifname: str | None) -> Sequence[Address]:
+    """A LocalAddresses for hosts whose addresses do not matter (tests, -n)."""
+    return ()
+
+
+def plan(config: Config, local: LocalAddresses = no_local,
+         resolve: Resolve = lambda name: None, *, fwd: bool = True) -> Plan:
+    """The policies for every selector of ``config`` (see the module docstring)."""
+    out = Plan()
+    pooled = _pooled_remotes(config)
+    for order, sel in enumerate(config.selectors):
+        policy = sel.policy
+        if policy is None or policy.install is False or policy.action is None:
+            out.skipped.append((sel.name, "no policy to install"))
+            continue
+        if policy.ipsec_mode is CfgMode.TUNNEL and policy.peers_sa_ipaddr is not None and \
+                policy.peers_sa_ipaddr.is_rw:
+            out.skipped.append((sel.name, "tunnel to IP_RW: installed when iked asks"))
+            continue
+        if policy.remote_index in pooled:
+            out.skipped.append((sel.name, "remote leases addresses: installed when iked asks"))
+            continue
+        if not sel.src or not sel.dst:
+            out.skipped.append((sel.name, "no src or dst"))
+            continue
+        srcs = _expand(sel.src[0], local, resolve, out.pending_fqdn)
+        dsts = _expand(sel.dst[0], local, resolve, out.pending_fqdn)
+        for src, dst in itertools.product(srcs, dsts):
+            if src.version == dst.version:
+                out.policies.extend(_specs(sel, policy, src, dst, order, fwd))
+    return out
+
+
+def _pooled_remotes(config: Config) -> set[str]:
+    names = set()
+    for remote in config.remotes:
+        if remote.ikev2 and remote.ikev2.provide and remote.ikev2.provide.addresspool:
+            names.add(remote.name)
+    default = config.default_remote
+    if default and default.ikev2 and default.ikev2.provide and \
+            default.ikev2.provide.addresspool:
+        names.update(p.remote_index for p in config.policies
+                     if p.remote_index and config.remote(p.remote_index) is None)
+    return names
+
+
+def _expand(spec: AddrSpec, local: LocalAddresses, resolve: Resolve,
+            pending: set[str]) -> list[Prefix]:
+    if spec.kind is AddrKind.INET and spec.address is not None:
+        return [ipaddress.ip_network(f"{spec.address}/{spec.prefixlen}", strict=False)]
+    if spec.kind is AddrKind.FQDN:
+        found = resolve(spec.text)
+        if found is None:
+            pending.add(spec.text)
+            return []
+        return [ipaddress.ip_network(a) for a in found]
+    if spec.kind is AddrKind.MACRO:
+        if spec.text in ("IP_ANY", "IP_RW", "IP_UNSPECIFIED"):
+            return [ANY_V4, ANY_V6]
+        return [_with_prefix(a, spec.prefixlen) for a in local(spec.text, spec.ifname)]
+    return []
+
+
+def _with_prefix(addr: Address, prefixlen: int | None) -> Prefix:
+    plen = addr.max_prefixlen if prefixlen is None else prefixlen
+    return ipaddress.ip_network(f"{addr}/{plen}", strict=False)
+
+
+def _specs(sel: Selector, policy: Policy, src: Prefix, dst: Prefix, order: int,
+           fwd: bool) -> Iterable[Desired]:
+    selector = _kernel_selector(sel, src, dst)
+    inbound = sel.direction is Direction.INBOUND
+    action = api.Action.BLOCK if policy.action is CfgAction.DISCARD else api.Action.ALLOW
+    templates: tuple[api.Template, ...] = ()
+    if policy.action in (CfgAction.AUTO_IPSEC, CfgAction.STATIC_IPSEC):
+        templates = _templates(sel, policy, inbound)
+    priority = _priority(selector, order)
+    directions = [api.Direction.IN if inbound else api.Direction.OUT]
+    if inbound and fwd and policy.ipsec_mode is CfgMode.TUNNEL:
+        directions.append(api.Direction.FWD)
+    for direction in directions:
+        yield Desired(api.PolicySpec(selector, direction, api.Owner.SPMD, action, templates,
+                                     priority), sel.name)
+
+
+def _kernel_selector(sel: Selector, src: Prefix, dst: Prefix) -> api.Selector:
+    proto = sel.upper_layer_protocol
+    proto = 0 if proto is None or proto == 255 else proto
+    sport = sel.src[0].port or 0
+    dport = sel.dst[0].port or 0
+    if sel.icmp_type is not None:
+        sport = sel.icmp_type
+        dport = sel.icmp_code or 0
+    return api.Selector(src, dst, proto, sport, dport)
+
+
+def _templates(sel: Selector, policy: Policy, inbound: bool) -> tuple[api.Template, ...]:
+    if not policy.ipsecs:
+        return ()
+    first = policy.ipsecs[0]
+    by_proto = {sa.sa_protocol: sa for sa in first.sas}
+    tunnel = policy.ipsec_mode is CfgMode.TUNNEL
+    ends: tuple[Address | None, Address | None] = (None, None)
+    if tunnel and policy.my_sa_ipaddr and policy.peers_sa_ipaddr:
+        mine, peer = policy.my_sa_ipaddr.address, policy.peers_sa_ipaddr.address
+        ends = (peer, mine) if inbound else (mine, peer)
+    level = LEVELS.get(policy.ipsec_level or CfgLevel.REQUIRE, api.Level.REQUIRE)
+    out: list[api.Template] = []
+    for proto in TEMPLATE_ORDER:
+        if proto not in by_proto:
+            continue
+        mode = api.Mode.TUNNEL if tunnel and not out else api.Mode.TRANSPORT
+        src, dst = ends if mode is api.Mode.TUNNEL else (None, None)
+        out.append(api.Template(PROTOS[proto], mode, src, dst, sel.reqid or 0, level))
+    return tuple(out)
+
+
+def _priority(selector: api.Selector, order: int) -> int:
+    """More specific selectors first (lower wins), then configuration order."""
+    specificity = selector.src.prefixlen + selector.dst.prefixlen
+    specificity += 8 if selector.proto else 0
+    specificity += 4 if selector.sport or selector.dport else 0
+    return min(0xFFFF, (300 - specificity) * 64 + min(order, 63))
