@@ -137,19 +137,35 @@ def _with_prefix(addr: Address, prefixlen: int | None) -> Prefix:
 
 def _specs(sel: Selector, policy: Policy, src: Prefix, dst: Prefix, order: int,
            fwd: bool) -> Iterable[Desired]:
+    mine = policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None
+    peer = policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None
+    return specs_for(sel, policy, src, dst, (mine, peer), order=order, fwd=fwd)
+
+
+def specs_for(sel: Selector, policy: Policy, src: Prefix, dst: Prefix,
+              ends: tuple[Address | None, Address | None], *, order: int = 0, fwd: bool = True,
+              lifetime: int = 0, tunnel: bool | None = None) -> list[Desired]:
+    """The kernel policies of ``sel`` for one src/dst pair; ``ends`` = (my, peer) tunnel ends.
+
+    Also used for spmif POLICY ADD, where iked supplies addresses learnt at run time and the
+    mode (``tunnel``; None: the policy's ipsec_mode).
+    """
+    if tunnel is None:
+        tunnel = policy.ipsec_mode is CfgMode.TUNNEL
     selector = _kernel_selector(sel, src, dst)
     inbound = sel.direction is Direction.INBOUND
     action = api.Action.BLOCK if policy.action is CfgAction.DISCARD else api.Action.ALLOW
     templates: tuple[api.Template, ...] = ()
     if policy.action in (CfgAction.AUTO_IPSEC, CfgAction.STATIC_IPSEC):
-        templates = _templates(sel, policy, inbound)
+        templates = _templates(sel, policy, inbound, ends, tunnel)
     priority = _priority(selector, order)
     directions = [api.Direction.IN if inbound else api.Direction.OUT]
-    if inbound and fwd and policy.ipsec_mode is CfgMode.TUNNEL:
+    if inbound and fwd and tunnel:
         directions.append(api.Direction.FWD)
-    for direction in directions:
-        yield Desired(api.PolicySpec(selector, direction, api.Owner.SPMD, action, templates,
-                                     priority), sel.name)
+    life = api.Lifetime(hard_add_seconds=lifetime)
+    return [Desired(api.PolicySpec(selector, direction, api.Owner.SPMD, action, templates,
+                                   priority, lifetime=life), sel.name)
+            for direction in directions]
 
 
 def _kernel_selector(sel: Selector, src: Prefix, dst: Prefix) -> api.Selector:
@@ -163,23 +179,22 @@ def _kernel_selector(sel: Selector, src: Prefix, dst: Prefix) -> api.Selector:
     return api.Selector(src, dst, proto, sport, dport)
 
 
-def _templates(sel: Selector, policy: Policy, inbound: bool) -> tuple[api.Template, ...]:
+def _templates(sel: Selector, policy: Policy, inbound: bool,
+               ends: tuple[Address | None, Address | None], tunnel: bool
+               ) -> tuple[api.Template, ...]:
     if not policy.ipsecs:
         return ()
     first = policy.ipsecs[0]
     by_proto = {sa.sa_protocol: sa for sa in first.sas}
-    tunnel = policy.ipsec_mode is CfgMode.TUNNEL
-    ends: tuple[Address | None, Address | None] = (None, None)
-    if tunnel and policy.my_sa_ipaddr and policy.peers_sa_ipaddr:
-        mine, peer = policy.my_sa_ipaddr.address, policy.peers_sa_ipaddr.address
-        ends = (peer, mine) if inbound else (mine, peer)
+    mine, peer = ends
+    src_dst = (peer, mine) if inbound else (mine, peer)
     level = LEVELS.get(policy.ipsec_level or CfgLevel.REQUIRE, api.Level.REQUIRE)
     out: list[api.Template] = []
     for proto in TEMPLATE_ORDER:
         if proto not in by_proto:
             continue
         mode = api.Mode.TUNNEL if tunnel and not out else api.Mode.TRANSPORT
-        src, dst = ends if mode is api.Mode.TUNNEL else (None, None)
+        src, dst = src_dst if mode is api.Mode.TUNNEL else (None, None)
         out.append(api.Template(PROTOS[proto], mode, src, dst, sel.reqid or 0, level))
     return tuple(out)
 
