@@ -177,11 +177,14 @@ class State:
                           replies.operation_failed_for(sel.name), (None,) * len(keys))
 
     def _migrate(self, cmd: c.Migrate) -> Reply | KernelWork:
-        if self.config.selector(cmd.selector_index) is None:
+        sel = self.config.selector(cmd.selector_index)
+        if sel is None:
             return replies.selector_not_found()
+        rev = self.reverse_of(sel)
+        names = {sel.name} | ({rev.name} if rev else set())
         ops: list[PolicyOp] = []
         for e in self.table.values():
-            if e.selector != cmd.selector_index:
+            if e.selector not in names:
                 continue
             moves = tuple(
                 api.MigrateEntry(t.proto, t.mode, t.reqid, t.src, t.dst, *_moved(t, cmd))
