@@ -1,0 +1,268 @@
+"""spmd's asyncio shell: the only place spmd does I/O (kernel, spmif socket, files, signals).
+
+Start: read and check the configuration, reconcile spmd's own kernel policies with it (stale
+ones removed, missing ones added, nobody else's touched), serve spmif.  SIGHUP: reread; a broken
+file changes nothing, a good one is applied as a difference.  SIGTERM/SIGINT: remove what spmd
+installed (unless told to keep it) and exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from racoon2.config import Config, load_config
+from racoon2.config.check import check_config
+from racoon2.config.model import AddrKind
+from racoon2.errors import KernelError, Racoon2Error
+from racoon2.kernel import api
+from racoon2.net import Address
+from racoon2.spmif import commands as c
+from racoon2.spmif.replies import Reply
+from racoon2.spmif.secret import read_password
+from racoon2.spmif.server import Session, SpmifServer, serve
+from spmd.commands import KernelWork, State
+from spmd.fqdn import parse_hosts
+from spmd.policies import Plan, plan
+from spmd.reconcile import Changes, diff, key_of
+
+log = logging.getLogger("spmd")
+BackendFactory = Callable[[], Awaitable[api.KernelBackend]]
+FQDN_REFRESH = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the command line decides for the shell."""
+
+    config: str
+    keep_policies: bool = False
+    hosts: str = "/etc/hosts"
+    fwd: bool = True
+
+
+class Spmd:
+    """One running spmd."""
+
+    def __init__(self, settings: Settings, open_backend: BackendFactory) -> None:
+        self.settings = settings
+        self._open_backend = open_backend
+        self.kernel: api.KernelBackend | None = None
+        self.state: State | None = None
+        self.servers: list[SpmifServer] = []
+        self._stop = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load, reconcile, listen.  Raises Racoon2Error when spmd cannot run."""
+        config = self._load()
+        self.kernel = await self._open_backend()
+        self.state = State(config, fwd=self.settings.fwd)
+        self._read_hosts()
+        changes = await self._apply(config)
+        log.info("policies reconciled with %s: %s", self.settings.config, changes)
+        await self._listen(config)
+        self._refresh = asyncio.create_task(self._refresh_fqdn())
+
+    async def run(self) -> int:
+        """Start, serve until SIGTERM/SIGINT, clean up; the exit status."""
+        loop = asyncio.get_running_loop()
+        await self.start()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        await self._stop.wait()
+        await self.stop()
+        return 0
+
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to finish."""
+        self._stop.set()
+
+    async def stop(self) -> None:
+        """Close spmif, remove our policies unless they are to be kept, close the kernel."""
+        if self._refresh is not None:
+            self._refresh.cancel()
+        for server in self.servers:
+            server.close()
+        for server in self.servers:
+            await server.wait_closed()
+        self.servers = []
+        if self.kernel is not None:
+            if not self.settings.keep_policies:
+                await self.kernel.flush_own(api.Owner.SPMD)
+                log.info("removed the policies spmd installed")
+            await self.kernel.close()
+            self.kernel = None
+
+    async def reload(self) -> None:
+        """SIGHUP: apply the configuration's difference; keep everything on any error."""
+        try:
+            config = self._load()
+        except Racoon2Error as e:
+            log.error("reload refused, still running the previous configuration: %s", e)
+            return
+        assert self.state is not None
+        async with self._lock:
+            self.state.config = config
+            changes = await self._apply(config)
+        log.info("reloaded %s: %s", self.settings.config, changes)
+
+    # -- pieces ---------------------------------------------------------------------------------
+
+    def _load(self) -> Config:
+        config = load_config(self.settings.config)
+        for warning in check_config(config, "spmd"):
+            log.warning("%s", warning)
+        return config
+
+    def _plan(self, config: Config) -> Plan:
+        assert self.state is not None
+        fqdn = self.state.fqdn
+        for sel in config.selectors:
+            for spec in (*sel.src[:1], *sel.dst[:1]):
+                if spec.kind is AddrKind.FQDN:
+                    fqdn.register(spec.text)
+        return plan(config, local_addresses, fqdn.resolve, fwd=self.settings.fwd)
+
+    async def _apply(self, config: Config) -> Changes:
+        """Make the kernel hold exactly the configured policies (plus generated ones)."""
+        assert self.kernel is not None and self.state is not None
+        wanted = self._plan(config)
+        generated = {k: e for k, e in self.state.table.items() if e.generated}
+        desired = [d.spec for d in wanted.policies] + [e.spec for e in generated.values()]
+        installed = await self.kernel.dump_policies(api.Owner.SPMD)
+        changes = diff(desired, installed)
+        for key in changes.delete:
+            with contextlib.suppress(KernelError):
+                await self.kernel.del_policy(key)
+        index = {key_of(i.spec): i.index for i in installed}
+        for spec, result in zip(changes.add, await self.kernel.add_policies(changes.add),
+                                strict=True):
+            if isinstance(result, KernelError):
+                log.error("cannot install %s: %s", spec.key, result)
+            else:
+                index[key_of(spec)] = result.index
+        for spec in changes.update:
+            try:
+                index[key_of(spec)] = (await self.kernel.update_policy(spec)).index
+            except KernelError as e:
+                log.error("cannot update %s: %s", spec.key, e)
+        table = {k: e for k, e in generated.items() if k in index}
+        self.state.table = table
+        for d in wanted.policies:
+            k = key_of(d.spec)
+            if k in index:
+                self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
+                                                   index=index[k]))
+        for name in sorted(wanted.pending_fqdn):
+            log.info("waiting for %s to resolve before installing its policies", name)
+        return changes
+
+    async def _listen(self, config: Config) -> None:
+        iface = config.interface
+        if iface is None or iface.spmd_password is None:
+            raise Racoon2Error("no spmd interface or spmd_password in the configuration")
+        password = read_password(iface.spmd_password)
+        for spec in iface.spmd:
+            if spec.kind is AddrKind.UNIX:
+                self.servers.append(await serve(spec.text, password, self._handle))
+            else:
+                log.warning("%s: spmif over TCP is not supported, skipped", spec.where)
+        if not self.servers:
+            raise Racoon2Error("no usable spmif socket (interface { spmd { unix PATH; }; })")
+
+    async def _handle(self, command: c.Command, session: Session) -> Reply:
+        assert self.state is not None and self.kernel is not None
+        async with self._lock:
+            outcome = self.state.handle(command)
+            if not isinstance(outcome, KernelWork):
+                return outcome
+            results: list[object] = []
+            try:
+                for op in outcome.ops:
+                    results.append(await api.perform(self.kernel, op))
+            except KernelError as e:
+                log.error("%s: %s", session, e)
+                return outcome.fail
+            self.state.commit(outcome, results)
+            log.info("%s: %s", session, outcome.ok.lines[0])
+            return outcome.ok
+
+    def _read_hosts(self) -> None:
+        assert self.state is not None
+        try:
+            with open(self.settings.hosts) as f:
+                hosts = parse_hosts(f.read())
+        except OSError as e:
+            log.warning("cannot read %s: %s", self.settings.hosts, e.strerror)
+            return
+        for name, addrs in hosts.items():
+            self.state.fqdn.update(name, addrs)
+
+    async def _refresh_fqdn(self) -> None:
+        """Resolve registered names; when an answer changes, reapply the configuration."""
+        assert self.state is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            changed = False
+            for name in self.state.fqdn.registered():
+                try:
+                    infos = await loop.getaddrinfo(name.rstrip("."), None,
+                                                   type=socket.SOCK_DGRAM)
+                except OSError:
+                    continue
+                addrs = tuple(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
+                if addrs != self.state.fqdn.resolve(name):
+                    self.state.fqdn.update(name, addrs)
+                    changed = True
+            if changed:
+                async with self._lock:
+                    await self._apply(self.state.config)
+            await asyncio.sleep(FQDN_REFRESH)
+
+
+def local_addresses(macro: str, ifname: str | None) -> Sequence[Address]:
+    """This host's addresses for MY_IP, MY_IPV4, MY_IPV6, … (optionally of one interface)."""
+    from pyroute2 import IPRoute
+
+    out: list[Address] = []
+    with IPRoute() as ipr:
+        index = None
+        if ifname:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                return []
+            index = found[0]
+        for msg in ipr.get_addr():
+            if index is not None and msg["index"] != index:
+                continue
+            addr = ipaddress.ip_address(msg.get_attr("IFA_ADDRESS"))
+            if _macro_matches(macro, addr):
+                out.append(addr)
+    return out
+
+
+def _macro_matches(macro: str, addr: Address) -> bool:
+    if macro in ("MY_IP", "MY_HOA"):
+        return True
+    if macro == "MY_IPV4":
+        return addr.version == 4
+    if addr.version != 6:
+        return False
+    if macro == "MY_IPV6_LINKLOCAL":
+        return addr.is_link_local
+    if macro == "MY_IPV6_GLOBAL":
+        return not (addr.is_link_local or addr.is_site_local or addr.is_multicast or
+                    addr.is_loopback or addr.is_unspecified or
+                    getattr(addr, "ipv4_mapped", None) is not None)
+    return macro == "MY_IPV6"
