@@ -1,0 +1,297 @@
+"""spmdctl: inspect and change a running spmd over spmif (spec daemons.md §2).
+
+    spmdctl [-d] [-f CONFIG] [--json] COMMAND ...
+
+Command words match case-insensitively by prefix, as in the original (``p s`` is ``policy
+show``).  Every query prints a table, or JSON with ``--json``.  Unlike the original, a refused
+operation exits 1 (it exited 0 and printed "operation failed"), so scripts can tell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from racoon2.config import load_config
+from racoon2.config.model import AddrKind
+from racoon2.daemon import read_pid
+from racoon2.errors import Racoon2Error, SpmifError
+from racoon2.net import Address, Prefix
+from racoon2.spmif.client import SpmifClient, connect
+from racoon2.spmif.commands import Mode, Rejected, parse_command
+from racoon2.spmif.secret import read_password
+
+DEFAULT_CONFIG = "/usr/local/etc/racoon2/racoon2.conf"
+PID_FILE = "/var/run/spmd.pid"
+USAGE = """\
+usage: spmdctl [-d] [-f CONFIG] [--json] COMMAND
+  status
+  policy show
+  policy add SELECTOR_INDEX LIFETIME transport SP_SRC SP_DST
+  policy add SELECTOR_INDEX LIFETIME tunnel SP_SRC SP_DST SA_SRC SA_DST
+  policy delete SELECTOR_INDEX [transport|tunnel SP_SRC SP_DST [SA_SRC SA_DST]]
+  migrate SELECTOR_INDEX SRC0 DST0 SRC DST
+  ns list | ns add ADDR | ns delete ADDR | ns change ADDR
+  fqdn list | fqdn query ADDR | fqdn add NAME | fqdn delete NAME
+  reload
+  sc_interactive"""
+
+
+class Usage(Exception):
+    """Bad command words: print the usage and exit 1."""
+
+
+@dataclass
+class Ctx:
+    """Per-invocation settings."""
+
+    as_json: bool
+    debug: bool
+
+
+def _match(word: str, choices: Sequence[str]) -> str:
+    """The choice that ``word`` abbreviates (case-insensitive prefix), else Usage."""
+    found = [c for c in choices if c.startswith(word.lower())] if word else []
+    if len(found) != 1:
+        raise Usage(f"unknown or ambiguous word {word!r} (expected one of {', '.join(choices)})")
+    return found[0]
+
+
+def _addr(text: str) -> Address:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        raise Usage(f"{text!r} is not a numeric address") from None
+
+
+def _prefix(text: str) -> Prefix:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise Usage(f"{text!r} is not an address or prefix") from None
+
+
+def _int(text: str) -> int:
+    if not text.isdigit():
+        raise Usage(f"{text!r} is not a number")
+    return int(text)
+
+
+def _out(ctx: Ctx, data: Any, table: Callable[[], None]) -> None:
+    if ctx.as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        table()
+
+
+Action = Callable[[SpmifClient, Ctx], Coroutine[Any, Any, None]]
+
+
+def parse(words: Sequence[str]) -> tuple[str, Action | None]:
+    """Command words → (canonical name, coroutine over a logged-in client; None: local)."""
+    if not words:
+        raise Usage("no command")
+    head = _match(words[0], ["status", "policy", "migrate", "ns", "fqdn", "reload",
+                             "sc_interactive"])
+    rest = list(words[1:])
+    if head == "status":
+        return head, _status
+    if head == "reload":
+        return head, None
+    if head == "sc_interactive":
+        return head, _interactive
+    if head == "migrate":
+        if len(rest) != 5:
+            raise Usage("migrate takes SELECTOR_INDEX SRC0 DST0 SRC DST")
+        slid, *addrs = rest
+        a = [_addr(x) for x in addrs]
+
+        async def migrate(client: SpmifClient, ctx: Ctx) -> None:
+            await client.migrate(slid, a[0], a[1], a[2], a[3])
+            click.echo(f"migrated {slid}")
+        return head, migrate
+    if not rest:
+        raise Usage(f"{head} needs a sub-command")
+    sub = _match(rest[0], {"policy": ["show", "add", "delete"],
+                           "ns": ["list", "add", "delete", "change"],
+                           "fqdn": ["list", "query", "add", "delete"]}[head])
+    return f"{head} {sub}", _sub(head, sub, rest[1:])
+
+
+def _sub(head: str, sub: str, args: list[str]) -> Action:
+    if head == "policy":
+        if sub == "show":
+            return _policy_show
+        if sub == "add":
+            return _policy_add(args)
+        return _policy_delete(args)
+    if sub in ("list",):
+        return _ns_list if head == "ns" else _fqdn_list
+    if len(args) != 1:
+        raise Usage(f"{head} {sub} takes one argument")
+    arg = args[0]
+    if head == "fqdn":
+        if sub == "query":
+            addr = _addr(arg)
+
+            async def query(client: SpmifClient, ctx: Ctx) -> None:
+                names = await client.fqdn_query(addr)
+                _out(ctx, {"address": str(addr), "names": names},
+                     lambda: click.echo("\n".join(names) or "not cached"))
+            return query
+
+        async def fqdn(client: SpmifClient, ctx: Ctx) -> None:
+            await (client.fqdn_add(arg) if sub == "add" else client.fqdn_delete(arg))
+            click.echo(f"{arg}: {'registered' if sub == 'add' else 'deregistered'}")
+        return fqdn
+    addr = _addr(arg)
+
+    async def ns(client: SpmifClient, ctx: Ctx) -> None:
+        call = {"add": client.ns_add, "delete": client.ns_delete, "change": client.ns_change}
+        await call[sub](addr)
+        click.echo(f"{addr}: {sub}{'d' if sub.endswith('e') else 'ed'}")
+    return ns
+
+
+def _policy_add(args: list[str]) -> Action:
+    if len(args) not in (5, 7):
+        raise Usage("policy add SELECTOR_INDEX LIFETIME MODE SP_SRC SP_DST [SA_SRC SA_DST]")
+    slid, lifetime, mode_word, src, dst, *sa = args
+    mode = Mode(_match(mode_word, ["transport", "tunnel"]))
+    if mode is Mode.TUNNEL and not sa:
+        raise Usage("tunnel mode needs SA_SRC SA_DST")
+    ends: list[Address | None] = [_addr(x) for x in sa] if mode is Mode.TUNNEL else [None, None]
+    life, p_src, p_dst = _int(lifetime), _prefix(src), _prefix(dst)
+
+    async def add(client: SpmifClient, ctx: Ctx) -> None:
+        click.echo(await client.policy_add(slid, life, mode, p_src, p_dst, ends[0], ends[1]))
+    return add
+
+
+def _policy_delete(args: list[str]) -> Action:
+    if len(args) not in (1, 4, 6):
+        raise Usage("policy delete SELECTOR_INDEX [MODE SP_SRC SP_DST [SA_SRC SA_DST]]")
+    slid = args[0]
+    mode = Mode(_match(args[1], ["transport", "tunnel"])) if len(args) > 1 else None
+    pre: list[Prefix | None] = [_prefix(x) for x in args[2:4]] or [None, None]
+    ends: list[Address | None] = [_addr(x) for x in args[4:6]] or [None, None]
+
+    async def delete(client: SpmifClient, ctx: Ctx) -> None:
+        await client.policy_delete(slid, mode, pre[0], pre[1], ends[0], ends[1])
+        click.echo(f"policies of {slid} deleted")
+    return delete
+
+
+async def _status(client: SpmifClient, ctx: Ctx) -> None:
+    counters = await client.stat()
+    _out(ctx, counters, lambda: click.echo("\n".join(f"{k:<22} {v}" for k, v in counters.items())))
+
+
+async def _policy_show(client: SpmifClient, ctx: Ctx) -> None:
+    entries = await client.policy_dump()
+    data = [{"selector": slid, "spid": spid} for slid, spid in entries]
+
+    def table() -> None:
+        if not entries:
+            click.echo("no policy installed by spmd")
+            return
+        click.echo(f"{'SELECTOR':<32} SPID")
+        for slid, spid in entries:
+            click.echo(f"{slid:<32} {spid}")
+    _out(ctx, data, table)
+
+
+async def _ns_list(client: SpmifClient, ctx: Ctx) -> None:
+    servers = [str(a) for a in await client.ns_list()]
+    _out(ctx, servers, lambda: click.echo("\n".join(servers) or "no name server"))
+
+
+async def _fqdn_list(client: SpmifClient, ctx: Ctx) -> None:
+    names = await client.fqdn_list()
+    _out(ctx, names, lambda: click.echo("\n".join(names) or "no FQDN registered"))
+
+
+async def _interactive(client: SpmifClient, ctx: Ctx) -> None:
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            return
+        words = line.split()
+        if not words:
+            continue
+        try:
+            command = parse_command(words, True)
+        except Rejected as e:
+            click.echo(e.reply)
+            continue
+        click.echo(await client.request(command))
+
+
+def _socket_and_password(config_path: str) -> tuple[list[str], bytes]:
+    config = load_config(config_path)
+    iface = config.interface
+    if iface is None or iface.spmd_password is None:
+        raise Racoon2Error(f"{config_path}: needs interface {{ spmd …; spmd_password …; }}")
+    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
+    return paths, read_password(iface.spmd_password)
+
+
+async def _run(action: Action, config_path: str, ctx: Ctx) -> None:
+    paths, password = _socket_and_password(config_path)
+    client = await connect(paths, password)
+    if ctx.debug:
+        click.echo(f"[connected to {client.path}, challenge {client.challenge}]", err=True)
+    try:
+        await action(client, ctx)
+    finally:
+        await client.quit()
+
+
+def _reload() -> None:
+    pid = read_pid(PID_FILE)
+    if pid is None:
+        raise Racoon2Error(f"spmd is not running as a daemon ({PID_FILE} not found)")
+    os.kill(pid, signal.SIGHUP)
+    click.echo(f"sent SIGHUP to spmd (pid {pid})")
+
+
+@click.command(context_settings={"ignore_unknown_options": True,
+                                 "help_option_names": ["-h", "--help"]}, add_help_option=True,
+               help=USAGE)
+@click.option("-d", "debug", is_flag=True, help="Show the spmif exchange.")
+@click.option("-f", "config", default=DEFAULT_CONFIG, show_default=True,
+              help="Configuration file (interface spmd and spmd_password).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.argument("words", nargs=-1, type=click.UNPROCESSED)
+def main(debug: bool, config: str, as_json: bool, words: tuple[str, ...]) -> None:
+    """spmdctl entry point."""
+    try:
+        name, action = parse(words)
+    except Usage as e:
+        click.echo(f"spmdctl: {e}\n{USAGE}", err=True)
+        sys.exit(1)
+    if os.geteuid() != 0:
+        click.echo("you should run this program as root.", err=True)
+        sys.exit(1)
+    try:
+        if action is None:
+            _reload()
+        else:
+            asyncio.run(_run(action, config, Ctx(as_json, debug)))
+    except SpmifError as e:
+        click.echo(f"spmdctl: {name}: operation failed: {e}", err=True)
+        sys.exit(1)
+    except (Racoon2Error, OSError) as e:
+        click.echo(f"spmdctl: {e}", err=True)
+        sys.exit(1)
+
