@@ -1,0 +1,180 @@
+"""Hook scripts (spec daemons.md §7): what runs, with which arguments and environment.
+
+A hook runs as ``execve(path, [path, EVENT], ENV)`` where EVENT is the canonical name and ENV
+holds only the variables below (no PATH, no HOME), exactly as the original set them, so existing
+scripts keep working.  The original blocked the whole daemon in waitpid while a script ran; here
+scripts run one after another, in event order, without stopping IKE (:class:`HookRunner`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from racoon2.config.model import ScriptType
+from racoon2.net import Address
+
+log = logging.getLogger("iked.hooks")
+HOOK_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One script run: ``argv`` and the complete environment."""
+
+    path: str
+    event: ScriptType
+    env: tuple[tuple[str, str], ...]
+
+    @property
+    def argv(self) -> list[str]:
+        """``[path, EVENT]``."""
+        return [self.path, self.event.value]
+
+
+def phase1_env(local: Address, local_port: int, remote: Address | None,
+               remote_port: int | None) -> list[tuple[str, str]]:
+    """phase1_up/down/rekey: the IKE SA's endpoints (IKEv1 may not know the remote one)."""
+    env = [("LOCAL_ADDR", str(local)), ("LOCAL_PORT", str(local_port))]
+    if remote is not None and remote_port is not None:
+        env += [("REMOTE_ADDR", str(remote)), ("REMOTE_PORT", str(remote_port))]
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Net:
+    """First negotiated traffic selector of one side: address, prefix length, port (0 any)."""
+
+    addr: Address
+    prefixlen: int
+    port: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CfgReply:
+    """What an initiator received in CFG_REPLY (lists are space-separated in the env)."""
+
+    addr4: Address | None = None
+    dns4: Sequence[Address] = ()
+    wins4: Sequence[Address] = ()
+    dhcp4: Sequence[Address] = ()
+    addr6: Address | None = None
+    dns6: Sequence[Address] = ()
+    dhcp6: Sequence[Address] = ()
+    application_version: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildEvent:
+    """Everything a phase2_* hook reports about one CHILD SA."""
+
+    local_addr: Address
+    remote_addr: Address
+    selector: str
+    tunnel: bool
+    local_net: Net | None
+    remote_net: Net | None
+    upper_layer_protocol: int = 0
+    selector2: str | None = None
+    leases: Sequence[Address] = field(default_factory=tuple)
+    cfg_reply: CfgReply | None = None
+
+
+def _join(addrs: Sequence[Address]) -> str:
+    return " ".join(str(a) for a in addrs)
+
+
+def phase2_env(ev: ChildEvent) -> list[tuple[str, str]]:
+    """phase2_up/down/rekey, in the original's order."""
+    env = [("LOCAL_ADDR", str(ev.local_addr)), ("REMOTE_ADDR", str(ev.remote_addr)),
+           ("SELECTOR_INDEX", ev.selector)]
+    if ev.selector2 is not None:
+        env.append(("SELECTOR2_INDEX", ev.selector2))
+    env.append(("IPSEC_MODE", "tunnel" if ev.tunnel else "transport"))
+    for side, net in (("LOCAL", ev.local_net), ("REMOTE", ev.remote_net)):
+        if net is not None:
+            env += [(f"{side}_NET_ADDR", str(net.addr)),
+                    (f"{side}_NET_PREFIXLEN", str(net.prefixlen)),
+                    (f"{side}_NET_PORT", str(net.port))]
+    env.append(("UPPER_LAYER_PROTOCOL",
+                "any" if ev.upper_layer_protocol in (0, 255) else str(ev.upper_layer_protocol)))
+    v4 = [a for a in ev.leases if a.version == 4]
+    v6 = [a for a in ev.leases if a.version == 6]
+    if v4:
+        env.append(("INTERNAL4_ADDR", str(v4[0])))
+    if v6:
+        env.append(("INTERNAL6_ADDR", str(v6[0])))
+    if len(ev.leases) == 1:
+        env.append(("INTERNAL_ADDR", str(ev.leases[0])))
+    if ev.cfg_reply is not None:
+        r = ev.cfg_reply
+        env += [("INTERNAL_ADDR4", str(r.addr4) if r.addr4 else ""),
+                ("INTERNAL_DNS4", _join(r.dns4)), ("INTERNAL_WINS4", _join(r.wins4)),
+                ("INTERNAL_DHCP4", _join(r.dhcp4)),
+                ("INTERNAL_ADDR6", str(r.addr6) if r.addr6 else ""),
+                ("INTERNAL_DNS6", _join(r.dns6)), ("INTERNAL_DHCP6", _join(r.dhcp6)),
+                ("APPLICATION_VERSION", r.application_version)]
+    return env
+
+
+def migration_env(old_src: Address, old_dst: Address, new_src: Address,
+                  new_dst: Address) -> list[tuple[str, str]]:
+    """migration: the old and new SA endpoints."""
+    return [("OLD_SRC", str(old_src)), ("OLD_DST", str(old_dst)), ("NEW_SRC", str(new_src)),
+            ("NEW_DST", str(new_dst))]
+
+
+class HookRunner:
+    """Runs hooks one at a time in submission order; a slow or failing script is logged."""
+
+    def __init__(self, timeout: float = HOOK_TIMEOUT) -> None:
+        self._queue: asyncio.Queue[Hook] = asyncio.Queue()
+        self._timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+
+    def submit(self, hook: Hook) -> None:
+        """Queue ``hook``; starts the worker on first use."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._work())
+        self._queue.put_nowait(hook)
+
+    async def drain(self) -> None:
+        """Wait until every queued hook has finished."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        """Stop the worker (queued hooks that did not start are dropped)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+    async def _work(self) -> None:
+        while True:
+            hook = await self._queue.get()
+            try:
+                await self.run(hook)
+            finally:
+                self._queue.task_done()
+
+    async def run(self, hook: Hook) -> int | None:
+        """Run one hook now; its exit status, None when it could not run or timed out."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *hook.argv, env=dict(hook.env), stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        except OSError as e:
+            log.error("hook %s %s: cannot run: %s", hook.path, hook.event.value, e.strerror)
+            return None
+        try:
+            async with asyncio.timeout(self._timeout):
+                status = await proc.wait()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            log.error("hook %s %s: killed after %.0f s", hook.path, hook.event.value,
+                      self._timeout)
+            return None
+        log.debug("hook %s %s: exit status %d", hook.path, hook.event.value, status)
+        return status
