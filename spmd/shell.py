@@ -266,3 +266,35 @@ def _macro_matches(macro: str, addr: Address) -> bool:
                     addr.is_loopback or addr.is_unspecified or
                     getattr(addr, "ipv4_mapped", None) is not None)
     return macro == "MY_IPV6"
+
+
+def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
+        pid_path: str = "/var/run/spmd.pid") -> int:
+    """Run spmd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
+    from racoon2.daemon import PidFileError, daemonize, pid_file
+
+    try:
+        load_config(settings.config)
+    except Racoon2Error as e:
+        log.error("%s", e)
+        return 1
+    if not foreground:
+        daemonize()
+    try:
+        with contextlib.ExitStack() as stack:
+            if not foreground:
+                stack.enter_context(pid_file(pid_path))
+            return asyncio.run(_main(settings, open_backend))
+    except PidFileError as e:
+        log.error("spmd %s", e)
+        return 1
+
+
+async def _main(settings: Settings, open_backend: BackendFactory) -> int:
+    daemon = Spmd(settings, open_backend)
+    try:
+        return await daemon.run()
+    except Racoon2Error as e:
+        log.error("%s", e)
+        await daemon.stop()
+        return 1
