@@ -1,0 +1,112 @@
+"""iked's command line (spec daemons.md §3), plus -n (check the configuration).
+
+    iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
+         [-S selector-index] [-d...] [-D flags] [-P pcapfile]
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import click
+
+from racoon2 import cli
+
+USAGE = """\
+usage: iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
+            [-S selector-index] [-d...] [-D flags] [-P pcapfile]
+  -f specify the configuration file.
+  -p specify the local IKE port (default 500).
+  -t specify the destination port when initiating (default 500).
+  -4 use IPv4 only.  -6 use IPv6 only.
+  -I initiate to the address immediately.
+  -S initiate with the selector immediately.
+  -d increase the debug level.  -D specify the debug flags (0x1 debug, 0x2 trace,
+  0x4 config, 0x8 no PF_KEY/spmif).
+  -F run in the foreground.  -v copy the log to stdout.  -l log to the file.
+  -P write decrypted IKE packets to the pcap file ('+' prefix appends).
+  -n check the configuration file and exit.
+  -V show the version.  -h show this help.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """iked's settings from the command line."""
+
+    config: str
+    port: int = 500
+    target_port: int = 500
+    family: int | None = None  # 4 or 6
+    initiate: str | None = None
+    initiate_selector: str | None = None
+    debug_flags: int = 0
+    foreground: bool = False
+    verbose: bool = False
+    logfile: str | None = None
+    pcapfile: str | None = None
+
+
+def _port(text: str, flag: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise click.UsageError(f"{flag} {text}: expected a port number 1-65535")
+    return int(text)
+
+
+@click.command(add_help_option=False)
+@click.option("-f", "--config-file", "config", default=cli.DEFAULT_CONFIG)
+@click.option("-p", "--port", "port", default="500")
+@click.option("-t", "--targetport", "target_port", default="500")
+@click.option("-4", "--ipv4", "ipv4", is_flag=True)
+@click.option("-6", "--ipv6", "ipv6", is_flag=True)
+@click.option("-I", "--initiate", "initiate", default=None)
+@click.option("-S", "--initiate-selector", "selector", default=None)
+@click.option("-d", "debug", count=True)
+@click.option("-D", "--debug", "flags", default="0")
+@click.option("-F", "--foreground", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True)
+@click.option("-l", "--logfile", default=None)
+@click.option("-P", "--pcapfile", default=None)
+@click.option("-V", "--version", "version", is_flag=True)
+@click.option("-h", "--help", "help_", is_flag=True)
+@click.option("-n", "--check", "check", is_flag=True)
+@click.argument("extra", nargs=-1)
+def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
+            initiate: str | None, selector: str | None, debug: int, flags: str,
+            foreground: bool, verbose: bool, logfile: str | None, pcapfile: str | None,
+            version: bool, help_: bool, check: bool, extra: tuple[str, ...]) -> int:
+    """iked (see the module docstring)."""
+    if help_:
+        click.echo(USAGE, err=True, nl=False)
+        return 0
+    if extra:
+        raise click.UsageError(f"unexpected argument {extra[0]!r}")
+    if ipv4 and ipv6:
+        raise click.UsageError("-4 and -6 cannot be used together")
+    try:
+        mask = int(flags, 0)
+    except ValueError:
+        raise click.UsageError(f"-D {flags}: expected a number such as 0x8") from None
+    if version:
+        click.echo(f"iked version {cli.VERSION}", err=True)  # and go on, as the original did
+    options = Options(config, _port(port, "-p"), _port(target_port, "-t"),
+                      4 if ipv4 else 6 if ipv6 else None, initiate, selector,
+                      mask | ((1 << debug) - 1), foreground, verbose, logfile, pcapfile)
+    if check:
+        return cli.check(options.config, "iked")
+    return cli.not_yet("iked")
+
+
+def _usage_error(message: str) -> int:
+    click.echo(f"iked: {message}\n{USAGE}", err=True, nl=False)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    return cli.run_click(command, argv, "iked", _usage_error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

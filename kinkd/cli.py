@@ -1,0 +1,77 @@
+"""kinkd's command line (spec daemons.md §4), plus -n (check the configuration).
+
+    kinkd [-dhFVn] [-f config] [-D level|category]
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from racoon2 import cli
+
+#: -D categories and the debug level that turns each on with -d (None: by name only).
+CATEGORIES: dict[str, int | None] = {
+    "krb5": 2, "ticketing": 2, "peer": 2, "payload": 2, "pfkey": 2, "spmif": 2, "isakmp": 3,
+    "packet": None, "crypt": None, "parse": None,
+}
+USAGE = """\
+usage: kinkd [-dhFVn] [-f config] [-D level|category]
+  -d increase the debug level.
+  -D set the debug level (1, 2, 3, all) or enable one category:
+  krb5 ticketing peer payload pfkey spmif isakmp packet crypt parse
+  -f specify the configuration file.
+  -F run in the foreground.
+  -n check the configuration file and exit.
+  -V show the version.
+  -h show this help.
+"""
+
+
+@click.command(add_help_option=False)
+@click.option("-f", "config", default=cli.DEFAULT_CONFIG)
+@click.option("-d", "debug", count=True)
+@click.option("-D", "debug_arg", multiple=True)
+@click.option("-F", "foreground", is_flag=True)
+@click.option("-V", "version", is_flag=True)
+@click.option("-h", "help_", is_flag=True)
+@click.option("-n", "check", is_flag=True)
+def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: bool,
+            version: bool, help_: bool, check: bool) -> int:
+    """kinkd (see the module docstring)."""
+    if help_:
+        click.echo(USAGE, nl=False)
+        return 1
+    if version:
+        click.echo(f"kinkd {cli.VERSION}")
+        return 1
+    level = debug
+    categories: set[str] = set()
+    for arg in debug_arg:
+        if arg in ("1", "2", "3"):
+            level = int(arg)
+        elif arg == "all":
+            level = 3
+        elif arg in CATEGORIES:
+            categories.add(arg)
+        else:
+            raise click.UsageError(f"-D {arg}: expected 1, 2, 3, all or a category")
+    categories |= {c for c, t in CATEGORIES.items() if t is not None and level >= t}
+    if check:
+        return cli.check(config, "kinkd")
+    return cli.not_yet("kinkd")
+
+
+def _usage_error(message: str) -> int:
+    click.echo(f"kinkd: {message}\n{USAGE}", nl=False)
+    return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    return cli.run_click(command, argv, "kinkd", _usage_error)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Netlink XFRM: the Linux kernel interface (message layouts and the async backend)."""
