@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 from racoon2.errors import KernelError
@@ -37,6 +37,15 @@ RECV_SIZE = 1 << 18
 BATCH_BYTES = 48 << 10
 EVENT_QUEUE = 65536
 EVENT_GROUPS = (m.GRP_ACQUIRE, m.GRP_EXPIRE, m.GRP_MIGRATE, m.GRP_MAPPING)
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Requests sent without per-message ACKs: only failures answer, then one barrier ACK."""
+
+    items: Sequence[tuple[int, int, bytes, str, Callable[[], str]]]
+    first_seq: int
+    results: list[KernelError | None]
 
 
 @dataclass(slots=True)
@@ -72,6 +81,7 @@ class XfrmBackend:
         self._loop = asyncio.get_running_loop()
         self._seq = itertools.count(int.from_bytes(os.urandom(2), "big") << 8 | 1)
         self._pending: dict[int, _Pending] = {}
+        self._batches: dict[int, _Batch] = {}
         self._events: asyncio.Queue[api.KernelEvent] = asyncio.Queue(EVENT_QUEUE)
         self._capabilities: api.Capabilities | None = None
         self.dropped_events = 0
@@ -127,6 +137,13 @@ class XfrmBackend:
     def _dispatch(self, msg: m.Message) -> None:
         pending = self._pending.get(msg.seq)
         if pending is None:
+            batch = self._batches.get(msg.seq)
+            if batch is not None and msg.type == m.NLMSG_ERROR:
+                code = m.error_code(msg)
+                i = (msg.seq - batch.first_seq) & 0xFFFFFFFF
+                if code and i < len(batch.items):
+                    _t, _f, _p, op, subject = batch.items[i]
+                    batch.results[i] = KernelError(op, subject(), os.strerror(code), code)
             return
         if msg.type == m.NLMSG_ERROR:
             code = m.error_code(msg)
@@ -197,38 +214,47 @@ class XfrmBackend:
         self._send(m.nlmsg(msg_type, m.F_REQUEST | flags, seq, payload), [seq], op, subject)
         return await future
 
-    async def _batch(self, items: Sequence[tuple[int, int, bytes, str, str]]
+    async def _batch(self, items: Sequence[tuple[int, int, bytes, str, Callable[[], str]]]
                      ) -> list[KernelError | None]:
-        """Many ACKed requests, packed into few sends; one result per item."""
-        results: list[KernelError | None] = [None] * len(items)
-        chunk: list[bytes] = []
-        waits: list[tuple[int, asyncio.Future[list[m.Message]]]] = []
-        seqs: list[int] = []
-        size = 0
+        """Many requests in few sends; one result per item (None: done).
 
-        async def flush() -> None:
-            nonlocal chunk, waits, seqs, size
-            if not chunk:
-                return
-            self._send(b"".join(chunk), seqs, items[waits[0][0]][3], "batch")
-            for i, fut in waits:
-                try:
-                    await fut
-                except KernelError as e:
-                    results[i] = e
-            chunk, waits, seqs, size = [], [], [], 0
+        No request asks for an ACK, so the kernel answers only failures; a final NOOP with an
+        ACK is the barrier: netlink handles a socket's messages in order, so once its ACK is
+        back every failure has been reported.  ``subject`` is only called on failure.
+        """
+        if not items:
+            return []
+        first = next(self._seq) & 0xFFFFFFFF
+        for _ in range(len(items) - 1):
+            next(self._seq)
+        batch = _Batch(items, first, [None] * len(items))
+        seqs = [(first + i) & 0xFFFFFFFF for i in range(len(items))]
+        for seq in seqs:
+            self._batches[seq] = batch
+        try:
+            chunk: list[bytes] = []
+            size = 0
+            for seq, (msg_type, flags, payload, _op, _subject) in zip(seqs, items, strict=True):
+                data = m.nlmsg(msg_type, m.F_REQUEST | flags, seq, payload)
+                chunk.append(data)
+                size += len(data)
+                if size >= BATCH_BYTES:
+                    self._send_batch(b"".join(chunk), batch)
+                    chunk, size = [], 0
+            if chunk:
+                self._send_batch(b"".join(chunk), batch)
+            await self._request(m.NLMSG_NOOP, m.F_ACK, b"", items[0][3], "batch barrier")
+        finally:
+            for seq in seqs:
+                self._batches.pop(seq, None)
+        return batch.results
 
-        for i, (msg_type, flags, payload, op, subject) in enumerate(items):
-            seq = next(self._seq) & 0xFFFFFFFF
-            waits.append((i, self._register(seq, op, subject)))
-            seqs.append(seq)
-            data = m.nlmsg(msg_type, m.F_REQUEST | m.F_ACK | flags, seq, payload)
-            chunk.append(data)
-            size += len(data)
-            if size >= BATCH_BYTES:
-                await flush()
-        await flush()
-        return results
+    def _send_batch(self, data: bytes, batch: _Batch) -> None:
+        try:
+            self._sock.send(data)
+        except OSError as e:
+            _t, _f, _p, op, _subject = batch.items[0]
+            raise KernelError(op, "batch", e.strerror or str(e), e.errno) from None
 
     # -- KernelBackend ----------------------------------------------------------------------------
 
@@ -288,25 +314,33 @@ class XfrmBackend:
 
     async def add_policies(self, sps: Sequence[api.PolicySpec]
                            ) -> list[api.PolicyKey | KernelError]:
-        """Many NEWPOLICY in few sends, then one dump for the indexes."""
+        """Many NEWPOLICY in few sends, then one dump for the indexes the kernel chose."""
         if not sps:
             return []
-        errors = await self._batch([(m.NEWPOLICY, m.F_CREATE | m.F_EXCL, m.pack_policy(sp),
-                                     "NEWPOLICY", str(sp.key)) for sp in sps])
-        owners = {sp.owner for sp in sps}
-        found: dict[tuple[object, ...], api.PolicyKey] = {}
-        for info in await self.dump_policies():
-            if info.owner in owners:
-                found[_identity(info.spec)] = info.key
+        packed = [m.pack_policy(sp) for sp in sps]
+        errors = await self._batch([
+            (m.NEWPOLICY, m.F_CREATE | m.F_EXCL, data, "NEWPOLICY", _subject(sp))
+            for sp, data in zip(sps, packed, strict=True)])
+        indexes = await self._indexes()
         out: list[api.PolicyKey | KernelError] = []
-        for sp, error in zip(sps, errors, strict=True):
-            key = found.get(_identity(sp))
+        for sp, data, error in zip(sps, packed, errors, strict=True):
+            index = indexes.get((data[:m.SELECTOR.size], int(sp.direction)))
             if error is not None:
                 out.append(error)
-            elif key is None:
+            elif index is None:
                 out.append(KernelError("NEWPOLICY", str(sp.key), "installed but not found"))
             else:
-                out.append(key)
+                out.append(api.PolicyKey(sp.direction, sp.selector, sp.mark, sp.if_id, index))
+        return out
+
+    async def _indexes(self) -> dict[tuple[bytes, int], int]:
+        """(raw selector, direction) → kernel index, read from a dump without full decoding."""
+        parts = await self._request(m.GETPOLICY, m.F_DUMP, b"", "GETPOLICY dump", "all policies")
+        out: dict[tuple[bytes, int], int] = {}
+        for part in parts:
+            if part.type == m.NEWPOLICY and len(part.payload) >= m.USERPOLICY_INFO.size:
+                index, direction = m.INDEX_DIR.unpack_from(part.payload, m.INDEX_OFFSET)
+                out[(part.payload[:m.SELECTOR.size], direction)] = index
         return out
 
     async def update_policy(self, sp: api.PolicySpec) -> api.PolicyKey:
@@ -329,11 +363,11 @@ class XfrmBackend:
         """Delete ``owner``'s policies and the SAs their templates' reqids name."""
         mine = await self.dump_policies(owner)
         reqids = {t.reqid for i in mine for t in i.spec.templates if t.reqid}
-        await self._batch([(m.DELPOLICY, 0, m.pack_policy_id(i.key), "DELPOLICY", str(i.key))
-                           for i in mine])
+        await self._batch([(m.DELPOLICY, 0, m.pack_policy_id(i.key), "DELPOLICY",
+                            _subject(i.key)) for i in mine])
         if reqids:
             sas = [s for s in await self.dump_sas() if s.spec.reqid in reqids]
-            await self._batch([(m.DELSA, 0, m.pack_sa_id(s.key), "DELSA", str(s.key))
+            await self._batch([(m.DELSA, 0, m.pack_sa_id(s.key), "DELSA", _subject(s.key))
                                for s in sas])
 
     async def migrate(self, mig: api.Migration) -> None:
@@ -347,6 +381,6 @@ class XfrmBackend:
             yield await self._events.get()
 
 
-def _identity(sp: api.PolicySpec) -> tuple[object, ...]:
-    return (sp.direction, sp.selector, sp.mark, sp.if_id)
-
+def _subject(thing: object) -> Callable[[], str]:
+    """``str(thing)``, computed only when an error message needs it."""
+    return thing.__str__

@@ -8,6 +8,7 @@ kernel messages raise :class:`KernelError` naming the message, never another exc
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -20,7 +21,7 @@ from racoon2.net import Address
 
 # -- netlink ----------------------------------------------------------------------------------
 NETLINK_XFRM = 6
-NLMSG_ERROR, NLMSG_DONE = 2, 3
+NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE = 1, 2, 3
 F_REQUEST, F_MULTI, F_ACK = 0x1, 0x2, 0x4
 F_DUMP = 0x300
 F_REPLACE, F_EXCL, F_CREATE = 0x100, 0x200, 0x400
@@ -72,6 +73,8 @@ USER_POLEXPIRE = struct.Struct("=168sB7x")                # xfrm_user_polexpire,
 USER_MIGRATE = struct.Struct("=16s16s16s16sBBHIHH")       # xfrm_user_migrate, 76
 USER_KMADDRESS = struct.Struct("=16s16sIH2x")             # xfrm_user_kmaddress, 40
 USER_MAPPING = struct.Struct("=24sI16s16sHH")             # xfrm_user_mapping, 64
+INDEX_DIR = struct.Struct("=IB")                          # index, dir in xfrm_userpolicy_info
+INDEX_OFFSET = 156
 ALGO = struct.Struct("=64sI")                             # xfrm_algo (+ key)
 ALGO_AUTH = struct.Struct("=64sII")                       # xfrm_algo_auth (+ key)
 ALGO_AEAD = struct.Struct("=64sII")                       # xfrm_algo_aead (+ key)
@@ -261,16 +264,25 @@ def unpack_templates(data: bytes) -> tuple[api.Template, ...]:
 # -- policies ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _templates_attr(templates: tuple[api.Template, ...], family: int) -> bytes:
+    # Thousands of policies usually share a handful of template sets.
+    return attr(A_TMPL, b"".join(pack_template(t, family) for t in templates))
+
+
+_lifetime_cached = functools.lru_cache(maxsize=64)(pack_lifetime)
+NO_CURRENT = bytes(LIFETIME_CUR.size)
+
+
 def pack_policy(sp: api.PolicySpec) -> bytes:
     """NEWPOLICY/UPDPOLICY payload: xfrm_userpolicy_info + TMPL, MARK, IF_ID."""
-    family = _family(sp.selector.src.network_address)
     info = USERPOLICY_INFO.pack(
-        pack_selector(sp.selector), pack_lifetime(sp.lifetime), bytes(32),
+        pack_selector(sp.selector), _lifetime_cached(sp.lifetime), NO_CURRENT,
         api.kernel_priority(sp.owner, sp.priority), sp.index, int(sp.direction),
         int(sp.action), 0, 0)
     out = [info]
     if sp.templates:
-        out.append(attr(A_TMPL, b"".join(pack_template(t, family) for t in sp.templates)))
+        out.append(_templates_attr(sp.templates, _family(sp.selector.src.network_address)))
     if sp.mark is not None:
         out.append(attr(A_MARK, MARK.pack(sp.mark.value, sp.mark.mask)))
     if sp.if_id:
