@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 from racoon2.errors import KernelError
@@ -43,7 +43,7 @@ EVENT_GROUPS = (m.GRP_ACQUIRE, m.GRP_EXPIRE, m.GRP_MIGRATE, m.GRP_MAPPING)
 class _Batch:
     """Requests sent without per-message ACKs: only failures answer, then one barrier ACK."""
 
-    items: Sequence[tuple[int, int, bytes, str, Callable[[], str]]]
+    items: Sequence[tuple[int, int, bytes, str, object]]
     first_seq: int
     results: list[KernelError | None]
 
@@ -142,8 +142,8 @@ class XfrmBackend:
                 code = m.error_code(msg)
                 i = (msg.seq - batch.first_seq) & 0xFFFFFFFF
                 if code and i < len(batch.items):
-                    _t, _f, _p, op, subject = batch.items[i]
-                    batch.results[i] = KernelError(op, subject(), os.strerror(code), code)
+                    _t, _f, _p, op, what = batch.items[i]
+                    batch.results[i] = KernelError(op, _subject(what), os.strerror(code), code)
             return
         if msg.type == m.NLMSG_ERROR:
             code = m.error_code(msg)
@@ -214,13 +214,14 @@ class XfrmBackend:
         self._send(m.nlmsg(msg_type, m.F_REQUEST | flags, seq, payload), [seq], op, subject)
         return await future
 
-    async def _batch(self, items: Sequence[tuple[int, int, bytes, str, Callable[[], str]]]
+    async def _batch(self, items: Sequence[tuple[int, int, bytes, str, object]]
                      ) -> list[KernelError | None]:
         """Many requests in few sends; one result per item (None: done).
 
         No request asks for an ACK, so the kernel answers only failures; a final NOOP with an
         ACK is the barrier: netlink handles a socket's messages in order, so once its ACK is
-        back every failure has been reported.  ``subject`` is only called on failure.
+        back every failure has been reported.  The fifth element of an item is the policy, key or SA
+an error names; it is only turned into text on failure.
         """
         if not items:
             return []
@@ -312,19 +313,22 @@ class XfrmBackend:
                             "NEWPOLICY", str(sp.key))
         return await self._lookup(sp, "NEWPOLICY")
 
-    async def add_policies(self, sps: Sequence[api.PolicySpec]
+    async def add_policies(self, sps: Sequence[api.PolicySpec], *, indexes: bool = True
                            ) -> list[api.PolicyKey | KernelError]:
-        """Many NEWPOLICY in few sends, then one dump for the indexes the kernel chose."""
+        """Many NEWPOLICY in few sends, then one dump for the indexes the kernel chose.
+
+        With ``indexes=False`` the dump is skipped and the keys carry index 0.
+        """
         if not sps:
             return []
         packed = [m.pack_policy(sp) for sp in sps]
         errors = await self._batch([
-            (m.NEWPOLICY, m.F_CREATE | m.F_EXCL, data, "NEWPOLICY", _subject(sp))
+            (m.NEWPOLICY, m.F_CREATE | m.F_EXCL, data, "NEWPOLICY", sp)
             for sp, data in zip(sps, packed, strict=True)])
-        indexes = await self._indexes()
+        found = await self._indexes() if indexes else None
         out: list[api.PolicyKey | KernelError] = []
         for sp, data, error in zip(sps, packed, errors, strict=True):
-            index = indexes.get((data[:m.SELECTOR.size], int(sp.direction)))
+            index = found.get((data[:m.SELECTOR.size], int(sp.direction))) if found else 0
             if error is not None:
                 out.append(error)
             elif index is None:
@@ -363,11 +367,11 @@ class XfrmBackend:
         """Delete ``owner``'s policies and the SAs their templates' reqids name."""
         mine = await self.dump_policies(owner)
         reqids = {t.reqid for i in mine for t in i.spec.templates if t.reqid}
-        await self._batch([(m.DELPOLICY, 0, m.pack_policy_id(i.key), "DELPOLICY",
-                            _subject(i.key)) for i in mine])
+        await self._batch([(m.DELPOLICY, 0, m.pack_policy_id(i.key), "DELPOLICY", i)
+                           for i in mine])
         if reqids:
             sas = [s for s in await self.dump_sas() if s.spec.reqid in reqids]
-            await self._batch([(m.DELSA, 0, m.pack_sa_id(s.key), "DELSA", _subject(s.key))
+            await self._batch([(m.DELSA, 0, m.pack_sa_id(s.key), "DELSA", s)
                                for s in sas])
 
     async def migrate(self, mig: api.Migration) -> None:
@@ -381,6 +385,6 @@ class XfrmBackend:
             yield await self._events.get()
 
 
-def _subject(thing: object) -> Callable[[], str]:
-    """``str(thing)``, computed only when an error message needs it."""
-    return thing.__str__
+def _subject(thing: object) -> str:
+    """How an error names a policy, key or SA."""
+    return str(getattr(thing, "key", thing))
