@@ -9,6 +9,7 @@ policies also get a ``fwd`` twin on Linux, as the original did).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,7 @@ LEVELS = {CfgLevel.REQUIRE: api.Level.REQUIRE, CfgLevel.USE: api.Level.USE,
           CfgLevel.UNIQUE: api.Level.UNIQUE}
 ANY_V4 = ipaddress.ip_network("0.0.0.0/0")
 ANY_V6 = ipaddress.ip_network("::/0")
+NO_LIFETIME = api.Lifetime()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ def _pooled_remotes(config: Config) -> set[str]:
 def _expand(spec: AddrSpec, local: LocalAddresses, resolve: Resolve,
             pending: set[str]) -> list[Prefix]:
     if spec.kind is AddrKind.INET and spec.address is not None:
-        return [ipaddress.ip_network(f"{spec.address}/{spec.prefixlen}", strict=False)]
+        return [_network(spec.address, spec.prefixlen)]
     if spec.kind is AddrKind.FQDN:
         found = resolve(spec.text)
         if found is None:
@@ -131,8 +133,17 @@ def _expand(spec: AddrSpec, local: LocalAddresses, resolve: Resolve,
 
 
 def _with_prefix(addr: Address, prefixlen: int | None) -> Prefix:
+    return _network(addr, addr.max_prefixlen if prefixlen is None else prefixlen)
+
+
+@functools.lru_cache(maxsize=4096)
+def _network(addr: Address, prefixlen: int | None) -> Prefix:
+    # From the integer: ipaddress would otherwise reparse the address text (slow at 10,000
+    # selectors); many selectors share one side, hence the cache.
     plen = addr.max_prefixlen if prefixlen is None else prefixlen
-    return ipaddress.ip_network(f"{addr}/{plen}", strict=False)
+    if addr.version == 4:
+        return ipaddress.IPv4Network((int(addr), plen), strict=False)
+    return ipaddress.IPv6Network((int(addr), plen), strict=False)
 
 
 def _specs(sel: Selector, policy: Policy, src: Prefix, dst: Prefix, order: int,
@@ -157,12 +168,12 @@ def specs_for(sel: Selector, policy: Policy, src: Prefix, dst: Prefix,
     action = api.Action.BLOCK if policy.action is CfgAction.DISCARD else api.Action.ALLOW
     templates: tuple[api.Template, ...] = ()
     if policy.action in (CfgAction.AUTO_IPSEC, CfgAction.STATIC_IPSEC):
-        templates = _templates(sel, policy, inbound, ends, tunnel)
+        templates = _templates(policy, sel.reqid or 0, inbound, ends, tunnel)
     priority = _priority(selector, order)
     directions = [api.Direction.IN if inbound else api.Direction.OUT]
     if inbound and fwd and tunnel:
         directions.append(api.Direction.FWD)
-    life = api.Lifetime(hard_add_seconds=lifetime)
+    life = api.Lifetime(hard_add_seconds=lifetime) if lifetime else NO_LIFETIME
     return [Desired(api.PolicySpec(selector, direction, api.Owner.SPMD, action, templates,
                                    priority, lifetime=life), sel.name)
             for direction in directions]
@@ -179,9 +190,11 @@ def _kernel_selector(sel: Selector, src: Prefix, dst: Prefix) -> api.Selector:
     return api.Selector(src, dst, proto, sport, dport)
 
 
-def _templates(sel: Selector, policy: Policy, inbound: bool,
+@functools.lru_cache(maxsize=1024)
+def _templates(policy: Policy, reqid: int, inbound: bool,
                ends: tuple[Address | None, Address | None], tunnel: bool
                ) -> tuple[api.Template, ...]:
+    # Cached: thousands of selectors usually share a few policies.
     if not policy.ipsecs:
         return ()
     first = policy.ipsecs[0]
@@ -195,7 +208,7 @@ def _templates(sel: Selector, policy: Policy, inbound: bool,
             continue
         mode = api.Mode.TUNNEL if tunnel and not out else api.Mode.TRANSPORT
         src, dst = src_dst if mode is api.Mode.TUNNEL else (None, None)
-        out.append(api.Template(PROTOS[proto], mode, src, dst, sel.reqid or 0, level))
+        out.append(api.Template(PROTOS[proto], mode, src, dst, reqid, level))
     return tuple(out)
 
 

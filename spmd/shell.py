@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -62,9 +63,9 @@ class Spmd:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Load, reconcile, listen.  Raises Racoon2Error when spmd cannot run."""
-        config = self._load()
+    async def start(self, config: Config | None = None) -> None:
+        """Load (unless given), reconcile, listen.  Raises Racoon2Error when spmd cannot run."""
+        config = config or self._load()
         self.kernel = await self._open_backend()
         self.state = State(config, fwd=self.settings.fwd)
         self._read_hosts()
@@ -73,10 +74,10 @@ class Spmd:
         await self._listen(config)
         self._refresh = asyncio.create_task(self._refresh_fqdn())
 
-    async def run(self) -> int:
+    async def run(self, config: Config | None = None) -> int:
         """Start, serve until SIGTERM/SIGINT, clean up; the exit status."""
         loop = asyncio.get_running_loop()
-        await self.start()
+        await self.start(config)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
@@ -274,9 +275,13 @@ def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
     from racoon2.daemon import PidFileError, daemonize, pid_file
 
     try:
-        load_config(settings.config)
+        config = load_config(settings.config)
+        for warning in check_config(config, "spmd"):
+            log.warning("%s", warning)
     except Racoon2Error as e:
         log.error("%s", e)
+        if not foreground:
+            print(e, file=sys.stderr)
         return 1
     if not foreground:
         daemonize()
@@ -284,16 +289,16 @@ def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
         with contextlib.ExitStack() as stack:
             if not foreground:
                 stack.enter_context(pid_file(pid_path))
-            return asyncio.run(_main(settings, open_backend))
+            return asyncio.run(_main(settings, open_backend, config))
     except PidFileError as e:
         log.error("spmd %s", e)
         return 1
 
 
-async def _main(settings: Settings, open_backend: BackendFactory) -> int:
+async def _main(settings: Settings, open_backend: BackendFactory, config: Config) -> int:
     daemon = Spmd(settings, open_backend)
     try:
-        return await daemon.run()
+        return await daemon.run(config)
     except Racoon2Error as e:
         log.error("%s", e)
         await daemon.stop()
