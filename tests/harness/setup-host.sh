@@ -7,6 +7,14 @@ PACKAGES=(
     python3 python3-venv python3-pip   # the project's own venv
     iproute2 kmod iputils-ping          # namespaces, veth, ip xfrm, modprobe
     qemu-system-x86                     # tests/harness/vm: the Debian-kernel VM (ESP, PF_KEY)
+    # tests/harness/peers: strongSwan (charon-systemd runs in the foreground, no systemd needed;
+    # standard/extra plugins carry openssl, gcm, curve25519) and tcpdump for the IKE captures.
+    strongswan-swanctl charon-systemd libstrongswan-standard-plugins libstrongswan-extra-plugins
+    tcpdump
+    # libreswan's pluto: its package Conflicts with strongSwan's, so peers/libreswan.sh unpacks it
+    # with dpkg -x; these are the libraries it links against.
+    libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libnss3 libnss3-tools libunbound8
+    libcurl3-nss
 )
 
 missing=()
