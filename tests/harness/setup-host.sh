@@ -10,6 +10,7 @@ PACKAGES=(
     # tests/harness/peers: strongSwan (charon-systemd runs in the foreground, no systemd needed;
     # standard/extra plugins carry openssl, gcm, curve25519) and tcpdump for the IKE captures.
     strongswan-swanctl charon-systemd libstrongswan-standard-plugins libstrongswan-extra-plugins
+    libcharon-extra-plugins             # kernel-libipsec: user-space ESP, CHILD_SAs install here
     tcpdump
     # libreswan's pluto: its package Conflicts with strongSwan's, so peers/libreswan.sh unpacks it
     # with dpkg -x; these are the libraries it links against.
