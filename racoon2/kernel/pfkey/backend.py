@@ -201,6 +201,14 @@ def sa_from(msg: c.Message) -> api.SaInfo:
     return api.SaInfo(spec, current)
 
 
+def decode_reply(data: bytes, bsd: bool = False) -> c.Message:
+    """A kernel PF_KEY message; malformed or truncated input is a KernelError naming it."""
+    try:
+        return c.decode(data, bsd)
+    except ParseError as e:
+        raise KernelError("decode", e.what, e.message) from None
+
+
 @dataclass(slots=True)
 class _Pending:
     future: asyncio.Future[list[c.Message]]
@@ -262,8 +270,8 @@ class PfkeyBackend:
             except OSError:
                 return
             try:
-                msg = c.decode(data, self._bsd)
-            except ParseError:
+                msg = decode_reply(data, self._bsd)
+            except KernelError:
                 self.bad_messages += 1
                 continue
             self._dispatch(msg)
