@@ -225,3 +225,53 @@ def test_original_samples(spmd: Daemon, sample: str, count: int) -> None:
     policies = spmd.ns.policies()
     priorities = [int(p.split(" priority ")[1].split()[0]) for p in policies]
     assert len(policies) == count and all(prio >> 16 == 0x5201 for prio in priorities), policies
+
+
+def test_fifty_clients_and_misbehaving_ones(spmd: Daemon) -> None:
+    """49 well-behaved clients get their answers while others misbehave; spmd keeps serving."""
+    import asyncio
+
+    from racoon2.spmif.client import connect
+    from racoon2.spmif.commands import PolicyDump, Stat
+
+    spmd.write(fmt(TUNNEL, spmd))
+    spmd.start()
+    password = spmd.pwd.read_bytes()
+
+    async def good(n: int) -> tuple[int, int]:
+        client = await connect(str(spmd.sock), password)
+        try:
+            stat = await client.request(Stat())
+            dump = await client.request(PolicyDump())
+            return stat.code, len(dump.lines)
+        finally:
+            await client.quit()
+
+    async def bad(kind: str) -> None:
+        reader, writer = await asyncio.open_unix_connection(str(spmd.sock))
+        await reader.readline()  # greeting
+        if kind == "garbage":
+            writer.write(b"\x00\xff\xfe garbage \r\n")
+        elif kind == "long":
+            writer.write(b"A" * 100_000)
+        elif kind == "password":
+            writer.write(b"LOGIN 0000000000000000000000000000000000000000\r\n")
+        elif kind == "unknown":
+            writer.write(b"FROBNICATE\r\n")
+        elif kind == "half":
+            writer.write(b"POLICY ADD out 0 trans")  # and vanish mid-command
+        await writer.drain()
+        writer.close()
+
+    async def everyone() -> list[tuple[int, int]]:
+        bad_ones = [bad(k) for k in ("garbage", "long", "password", "unknown", "half")]
+        results = await asyncio.gather(*(good(n) for n in range(49)), *bad_ones,
+                                       return_exceptions=True)
+        errors = [r for r in results[:49] if isinstance(r, BaseException)]
+        assert not errors, errors[:3]
+        return [r for r in results[:49] if isinstance(r, tuple)]
+
+    answers = asyncio.run(everyone())
+    assert answers == [(250, 5)] * 49  # 2 transport + 3 tunnel policies installed
+    assert spmd.proc is not None and spmd.proc.poll() is None
+    assert spmd.ctl("status").returncode == 0
