@@ -201,7 +201,7 @@ RESOLVER: Final = {
 def block_values(
     ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], what: str, *,
     first_wins: bool = False, empty_ok: bool = True,
-) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
     """Read the directives of block ``s``: field values and where each was written."""
     if s.block is None:
         raise v.found(s, s.words[-1] if len(s.words) > 1 else None,
@@ -209,7 +209,7 @@ def block_values(
     if not s.block and not empty_ok:
         raise ConfigError(f"found an empty '{what}' block, expected directives", s.where)
     fields: dict[str, Any] = {}
-    at: list[tuple[str, str]] = []
+    at: list[tuple[str, int]] = []
     for item in s.block:
         head = item.words[0]
         rule = table.get(head[1]) if head[0] == KEYWORD else None
@@ -223,15 +223,15 @@ def block_values(
             if rule.alg:
                 raise ConfigError(
                     f"found a second '{key}', expected one algorithm list per block",
-                    item.where, f"merge it with the one at {dict(at)[key]}",
+                    item.where, f"merge it with the one at line {dict(at)[key]}",
                 )
             if rule.once:
                 raise ConfigError(f"found a second '{key}', expected it once", item.where,
-                                  f"the first is at {dict(at)[key]}")
+                                  f"the first is at line {dict(at)[key]}")
             if first_wins:
                 continue
         fields[key] = rule.parse(ctx, item)
-        at.append((key, item.where))
+        at.append((key, item.line))
     if "upper_layer_protocol" in fields:
         proto, icmp_type, icmp_code = fields.pop("upper_layer_protocol")
         fields["upper_layer_protocol"] = proto
@@ -324,7 +324,7 @@ def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
     if len(s.words) != 1:
         raise v.found(s, s.words[1], "'{' after 'default'")
     parts: dict[str, Any] = {}
-    at: list[tuple[str, str]] = []
+    at: list[tuple[str, int]] = []
     tables = {"remote": (REMOTE, Remote), "policy": (POLICY, Policy), "ipsec": (IPSEC, Ipsec),
               "sa": (SA, Sa)}
     for item in s.block or ():
@@ -340,7 +340,7 @@ def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
         fields, item_at = block_values(ctx, item, table, f"default {head[1]}")
         extra = {"name": "default"}
         parts[head[1]] = cls(where=item.where, at=item_at, **extra, **fields)
-        at.append((head[1], item.where))
+        at.append((head[1], item.line))
     return Defaults(where=s.where, at=tuple(at), **parts)
 
 

@@ -13,7 +13,7 @@ import stat
 from collections.abc import Mapping
 
 from racoon2.config.expand import expand_env
-from racoon2.config.lexer import KEYWORD, PUNCT, describe, tokenize
+from racoon2.config.lexer import KEYWORD, PUNCT, describe
 from racoon2.config.parser import Statement, parse
 from racoon2.errors import ConfigError
 
@@ -38,7 +38,7 @@ def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) 
 def tree_of_text(text: str, path: str, environ: Mapping[str, str], depth: int = 0
                  ) -> list[Statement]:
     """Parse ``text`` (read from ``path``) and splice in what it includes."""
-    statements = parse(tokenize(text, path), path)
+    statements = parse(text, path)
     if not any(s.words[0][1] == "include" for s in statements):
         return statements
     out: list[Statement] = []

@@ -59,7 +59,7 @@ use sa esp_enc_alg esp_auth_alg ah_auth_alg ipcomp_alg spi sa_protocol esp ah ip
 #: Every reserved word (spec §1.2): a bare word spelled exactly like one of these is a keyword.
 RESERVED: Final = WORDS | ALGORITHMS | UNITS | frozenset(BOOLEANS)
 
-_SCANNER: Final = re.compile(
+SCANNER: Final = re.compile(
     r"""[ \t\r\f\v]*(?:
         (\n)                                  # 1 newline
       | \#[^\n]*                              # comment
@@ -108,7 +108,7 @@ def tokenize(text: str, file: str) -> list[Token]:
     append = tokens.append
     reserved = RESERVED
     line = 1
-    for newline, quoted, word, punct, bad in _SCANNER.findall(text):
+    for newline, quoted, word, punct, bad in SCANNER.findall(text):
         if newline:
             line += 1
         elif word:
@@ -119,11 +119,12 @@ def tokenize(text: str, file: str) -> list[Token]:
             append((QUOTED, quoted[1:-1], line))
             line += quoted.count("\n")
         elif bad:
-            _raise_bad(bad, file, line)
+            raise_bad(bad, file, line)
     return tokens
 
 
-def _raise_bad(bad: str, file: str, line: int) -> None:
+def raise_bad(bad: str, file: str, line: int) -> None:
+    """Raise the ConfigError for a character no token may hold, or an unclosed quote."""
     if bad == '"':
         raise ConfigError(
             "found a quoted string that never ends, expected a closing '\"'", f"{file}:{line}"

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from racoon2.config.lexer import PUNCT, Token, describe
+from racoon2.config.lexer import (
+    KEYWORD,
+    PUNCT,
+    QUOTED,
+    RESERVED,
+    SCANNER,
+    STRING,
+    Token,
+    describe,
+    raise_bad,
+)
 from racoon2.errors import ConfigError
 
 
@@ -31,19 +41,42 @@ class Statement(NamedTuple):
         return f"{self.file}:{token[2]}"
 
 
-def parse(tokens: list[Token], file: str) -> list[Statement]:
-    """Group ``tokens`` of ``file`` into the statement tree; raises :class:`ConfigError`."""
+def parse(text: str, file: str) -> list[Statement]:
+    """Scan and group ``text`` (the contents of ``file``) into the statement tree.
+
+    One pass over the scanner's matches: tokens are made and grouped in the same loop (a
+    separate token list cost a tenth of the load time of a 10,000-peer file).  Raises
+    :class:`ConfigError` for the first lexical or structural error.
+    """
     top: list[Statement] = []
     items = top
     stack: list[tuple[list[Token], list[Statement]]] = []
     words: list[Token] = []
     closed: tuple[list[Token], tuple[Statement, ...], Token] | None = None
     last_script = False
-    for token in tokens:
-        kind, text, line = token
+    last: Token | None = None
+    reserved = RESERVED
+    line = 1
+    for newline, quoted, word, punct, bad in SCANNER.findall(text):
+        if word:
+            token: Token = (KEYWORD if word in reserved else STRING, word, line)
+        elif newline:
+            line += 1
+            continue
+        elif quoted:
+            token = (QUOTED, quoted[1:-1], line)
+            line += quoted.count("\n")
+        elif punct:
+            token = (PUNCT, punct, line)
+        elif bad:
+            raise_bad(bad, file, line)
+            continue
+        else:
+            continue
+        last = token
         if closed is not None:
             cwords, block, brace = closed
-            if text != ";" or kind != PUNCT:
+            if punct != ";":
                 raise ConfigError(
                     f"found {describe(token)}, expected ';' after the '}}' of "
                     f"'{_head(cwords)}'", f"{file}:{brace[2]}",
@@ -52,9 +85,9 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
             closed = None
             last_script = False
             continue
-        if kind != PUNCT or text == ",":
+        if not punct or punct == ",":
             words.append(token)
-        elif text == ";":
+        elif punct == ";":
             if words:
                 items.append(Statement(tuple(words), None, file, words[0][2]))
                 last_script = words[0][1] == "script"
@@ -65,7 +98,7 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
                 raise ConfigError(
                     "found ';', expected a directive", f"{file}:{line}", "remove the extra ';'"
                 )
-        elif text == "{":
+        elif punct == "{":
             if not words:
                 raise ConfigError("found '{', expected a directive name before it",
                                   f"{file}:{line}")
@@ -90,9 +123,10 @@ def parse(tokens: list[Token], file: str) -> list[Statement]:
                           f"{file}:{brace[2]}")
     if stack:
         owner, _ = stack[-1]
+        end = last[2] if last is not None else line
         raise ConfigError(
             f"found end of file, expected '}}' to close '{_head(owner)}' "
-            f"opened at line {owner[0][2]}", f"{file}:{tokens[-1][2]}",
+            f"opened at line {owner[0][2]}", f"{file}:{end}",
         )
     return top
 
