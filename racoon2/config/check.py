@@ -2,12 +2,14 @@
 
 ``check_config`` raises :class:`ConfigError` (``file:line:``) for what would stop the daemon or
 make it fail later in an obscure way, and returns warnings for what it will run with but ignore.
-Secret files are opened here, as the daemon would: they must be regular, owned by the running
-user and mode 0600.
+Secret files are checked as the daemon would: regular, owned by the running user, mode 0600.
+One that does not exist yet is a warning (a configuration is often checked before its keys are
+deployed); the daemon itself refuses to start without it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Final
 
@@ -65,7 +67,7 @@ def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
     if daemon not in DAEMONS:
         raise ValueError(f"unknown daemon {daemon!r}")
     warnings: list[ConfigWarning] = list(config.notes)
-    _check_spmif(config, daemon)
+    _check_spmif(config, daemon, warnings)
     if daemon == "spmd":
         _check_spmd(config, warnings)
     elif daemon == "iked":
@@ -75,7 +77,17 @@ def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
     return warnings
 
 
-def _check_spmif(config: Config, daemon: str) -> None:
+def _secret(path: str, where: str | None, warnings: list[ConfigWarning],
+            what: str = "key file") -> None:
+    """A secret file must be safe (0600, ours); one not made yet is only a warning here."""
+    if not os.path.lexists(path):
+        warnings.append(ConfigWarning(where or path, f"{what} {path} does not exist yet; "
+                                      f"create it with: pskgen -r -o {path}"))
+        return
+    read_secret(path, where)
+
+
+def _check_spmif(config: Config, daemon: str, warnings: list[ConfigWarning]) -> None:
     iface = config.interface
     where = iface.where if iface else config.file
     if iface is None or not iface.spmd:
@@ -86,7 +98,8 @@ def _check_spmif(config: Config, daemon: str) -> None:
     if iface.spmd_password is None:
         raise ConfigError("found no spmd_password, expected the spmif password file", where,
                           "create one with: pskgen -r -o /usr/local/etc/racoon2/spmd.pwd")
-    read_secret(iface.spmd_password, iface.where_of("spmd_password"))
+    _secret(iface.spmd_password, iface.where_of("spmd_password"), warnings,
+            "spmif password file")
 
 
 def _selectors_of(config: Config, kmp: Kmp | None) -> Iterable[tuple[Selector, Remote | None]]:
@@ -204,7 +217,7 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
     methods = kmp_value(config, remote, kmp, "kmp_auth_method") or ()
     psk = block.pre_shared_key if block else None
     if psk is not None and block is not None:
-        read_secret(psk, block.where_of("pre_shared_key"))
+        _secret(psk, block.where_of("pre_shared_key"), warnings, "pre-shared key file")
     elif any(m.name == "psk" for m in methods) and not is_default:
         raise ConfigError(f"remote {remote.name!r} {kmp.value} uses psk but has no "
                           "pre_shared_key, expected the key file", where)
@@ -212,7 +225,7 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
         key = kmp_value(config, remote, kmp, key_name)
         if key is not None:
             for path in (key.file, key.second):
-                if path is not None and key_name == "my_public_key":
+                if path is not None and key_name == "my_public_key" and os.path.lexists(path):
                     check_safe_file(path, secret=path == key.second, where=key.where)
 
 

@@ -60,12 +60,15 @@ def test_secret_file_owned_by_someone_else(load: Load, secret: Secret) -> None:
         check_config(cfg, "spmd")
 
 
-def test_missing_secret_file(load: Load, secret: Secret) -> None:
+def test_missing_secret_file_is_a_warning_naming_pskgen(load: Load, secret: Secret) -> None:
     cfg = ikev2(load, secret)
     assert cfg.interface is not None and cfg.interface.spmd_password is not None
     os.unlink(cfg.interface.spmd_password)
-    with pytest.raises(ConfigError, match="No such file or directory"):
-        check_config(cfg, "spmd")
+    [warning] = check_config(cfg, "spmd")
+    assert warning.where.endswith(":2")
+    assert warning.message == (f"spmif password file {cfg.interface.spmd_password} does not "
+                               f"exist yet; create it with: pskgen -r -o "
+                               f"{cfg.interface.spmd_password}")
 
 
 def test_iked_rejects_unsupported_algorithms(load: Load, secret: Secret) -> None:
