@@ -175,3 +175,17 @@ def test_sa_errors_are_clean(netns: Netns) -> None:
         assert "longer than 63 bytes" in str(e.value)
 
     in_netns(netns, body)
+
+
+def test_einval_and_enoent_name_their_subject(netns: Netns) -> None:
+    async def body(b: XfrmBackend) -> None:
+        with pytest.raises(KernelError) as e:
+            await b.alloc_spi(api.Proto.ESP, B, A, 1, lo=0x500, hi=0x400)
+        assert e.value.errno == errno.EINVAL
+        assert str(e.value) == "ALLOCSPI SA ESP 192.0.2.2 -> 192.0.2.1 reqid 1: Invalid argument"
+        with pytest.raises(KernelError) as e:
+            await b.get_sa(api.SaKey(A, B, api.Proto.ESP, 0xDEAD))
+        assert e.value.errno in (errno.ESRCH, errno.ENOENT)
+        assert "spi 0x0000dead" in str(e.value)
+
+    in_netns(netns, body)
