@@ -1,0 +1,213 @@
+"""Turn a peer run into capture files: IKE messages from a pcap, IKE keys from charon's log.
+
+    extract.py messages PCAP OUT.json [--name ADDR=NAME ...]
+    extract.py keys CHARON_LOG SAS_TXT MESSAGES_JSON OUT.json [--proposal IKE_PROPOSAL]
+
+`messages` reads a classic pcap (tcpdump -w, Ethernet link type) and writes every UDP datagram
+on port 500 or 4500 as one record. On port 4500 an IKE message is preceded by the 4-byte
+non-ESP marker (RFC 3948 §2.2); it is stripped, and the record says so, so that "hex" is
+always the IKE message itself. ESP packets (no marker) and NAT-keepalives are left out.
+
+`keys` reads a charon log written with "ike" at level 4, where strongSwan dumps the shared DH
+secret, SKEYSEED (IKEv2) or SKEYID* (IKEv1) and the SK_* keys every time it derives the keys
+of an IKE SA. The n-th derivation belongs to the n-th IKE SA. For IKEv2, SAS_TXT (the output
+of `swanctl --list-sas` taken after each step) names each SA's SPIs, including those of SAs made
+by a rekey, which appear only encrypted on the wire. An IKEv1 SA can be gone before it is
+listed (a peer may delete it at once), so IKEv1 SAs are the Main Mode exchanges of
+MESSAGES_JSON, in order, with the algorithms of the first SA listed (or the configured
+proposal when none was).
+Only the standard library is used, so it runs before the project's venv exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import re
+import struct
+import sys
+from pathlib import Path
+from typing import Any
+
+IKE_PORTS = (500, 4500)
+NON_ESP_MARKER = b"\x00\x00\x00\x00"
+
+
+def _udp_datagrams(pcap: bytes) -> list[tuple[float, str, str, int, int, bytes]]:
+    """(time, src, dst, sport, dport, payload) of each UDP datagram in an Ethernet pcap."""
+    magic = pcap[:4]
+    if magic == b"\xd4\xc3\xb2\xa1":
+        endian = "<"
+    elif magic == b"\xa1\xb2\xc3\xd4":
+        endian = ">"
+    else:
+        raise SystemExit("not a classic pcap file (use tcpdump -w, not pcapng)")
+    linktype = struct.unpack_from(endian + "I", pcap, 20)[0]
+    if linktype != 1:
+        raise SystemExit(f"pcap link type {linktype}: only Ethernet (1) is handled")
+    out = []
+    off = 24
+    while off + 16 <= len(pcap):
+        sec, usec, caplen, _ = struct.unpack_from(endian + "IIII", pcap, off)
+        frame = pcap[off + 16 : off + 16 + caplen]
+        off += 16 + caplen
+        ethertype = int.from_bytes(frame[12:14], "big")
+        ip = frame[14:]
+        if ethertype == 0x0800 and ip[9] == 17:
+            ihl = (ip[0] & 0x0F) * 4
+            src, dst = str(ipaddress.IPv4Address(ip[12:16])), str(ipaddress.IPv4Address(ip[16:20]))
+            udp = ip[ihl : int.from_bytes(ip[2:4], "big")]
+        elif ethertype == 0x86DD and ip[6] == 17:
+            src, dst = str(ipaddress.IPv6Address(ip[8:24])), str(ipaddress.IPv6Address(ip[24:40]))
+            udp = ip[40 : 40 + int.from_bytes(ip[4:6], "big")]
+        else:
+            continue
+        sport, dport, length = struct.unpack_from("!HHH", udp, 0)
+        out.append((sec + usec / 1e6, src, dst, sport, dport, udp[8:length]))
+    return out
+
+
+def messages(pcap_path: Path, names: dict[str, str]) -> list[dict[str, Any]]:
+    """The IKE messages of a pcap as JSON-ready records, in capture order."""
+    records: list[dict[str, Any]] = []
+    datagrams = _udp_datagrams(pcap_path.read_bytes())
+    start = datagrams[0][0] if datagrams else 0.0
+    for when, src, dst, sport, dport, payload in datagrams:
+        if sport not in IKE_PORTS and dport not in IKE_PORTS:
+            continue
+        stripped = False
+        if 4500 in (sport, dport):
+            if payload == b"\xff" or not payload.startswith(NON_ESP_MARKER):
+                continue  # NAT-keepalive or ESP
+            payload = payload[4:]
+            stripped = True
+        records.append(
+            {
+                "index": len(records),
+                "time": round(when - start, 6),
+                "from": names.get(src, src),
+                "to": names.get(dst, dst),
+                "src": f"{src}:{sport}" if ":" not in src else f"[{src}]:{sport}",
+                "dst": f"{dst}:{dport}" if ":" not in dst else f"[{dst}]:{dport}",
+                "non_esp_marker_stripped": stripped,
+                "hex": payload.hex(),
+            }
+        )
+    return records
+
+
+# charon's labels for the secrets it dumps at "ike" level 4, and our names for them
+_LABELS = {
+    "shared Diffie Hellman secret": "dh_shared_secret",
+    "SKEYSEED": "skeyseed",
+    "Sk_d secret": "sk_d",
+    "Sk_ai secret": "sk_ai",
+    "Sk_ar secret": "sk_ar",
+    "Sk_ei secret": "sk_ei",
+    "Sk_er secret": "sk_er",
+    "Sk_pi secret": "sk_pi",
+    "Sk_pr secret": "sk_pr",
+    "SKEYID": "skeyid",
+    "SKEYID_d": "skeyid_d",
+    "SKEYID_a": "skeyid_a",
+    "SKEYID_e": "skeyid_e",
+    "encryption key Ka": "ka",
+}
+_HEADER = re.compile(r"^\S+ (\d+)\[IKE\] (.+?) => (\d+) bytes @ 0x[0-9a-f]+$")
+_DUMP = re.compile(r"^\S+ (\d+)\[IKE\]\s+\d+: (.*)$")
+_SA = re.compile(
+    r"^\S+: #(\d+), (\w+), IKEv(\d), ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r\*?\n"
+    r"(?:  .*\n)*?  ([A-Z0-9_/-]+)\n",
+    re.M,
+)
+
+
+def _derivations(log: str) -> list[dict[str, str]]:
+    """Each key derivation in a charon log: our key name -> hex, in log order."""
+    groups: list[dict[str, str]] = []
+    pending: dict[str, tuple[str, int, bytearray]] = {}  # thread -> (name, length, bytes so far)
+    for line in log.splitlines():
+        header = _HEADER.match(line)
+        if header:
+            thread, label, length = header.group(1), header.group(2), int(header.group(3))
+            name = _LABELS.get(label)
+            if name is None:
+                pending.pop(thread, None)
+                continue
+            # a DH secret starts a derivation; SKEYID/SKEYSEED start one if no secret was logged
+            if name == "dh_shared_secret" or not groups or name in groups[-1]:
+                groups.append({})
+            pending[thread] = (name, length, bytearray())
+            continue
+        dump = _DUMP.match(line)
+        if dump and dump.group(1) in pending:
+            name, length, got = pending[dump.group(1)]
+            got += bytes.fromhex(" ".join(dump.group(2).split(" ")[: min(16, length - len(got))]))
+            if len(got) == length:
+                groups[-1].setdefault(name, got.hex())
+                del pending[dump.group(1)]
+    return groups
+
+
+def _main_mode_sas(records: list[dict[str, Any]], algorithms: str) -> list[dict[str, Any]]:
+    """The IKEv1 SAs set up by Main Mode exchanges (type 2) of a capture, in order."""
+    sas: list[dict[str, Any]] = []
+    for r in records:
+        msg = bytes.fromhex(r["hex"])
+        spi_i, spi_r = msg[:8].hex(), msg[8:16].hex()
+        known = any(sa["spi_i"] == spi_i for sa in sas)
+        if msg[17] == 0x10 and msg[18] == 2 and msg[8:16] != bytes(8) and not known:
+            sas.append(
+                {"ike_version": 1, "spi_i": spi_i, "spi_r": spi_r, "algorithms": algorithms}
+            )
+    return sas
+
+
+def keys(
+    log_path: Path, sas_path: Path, messages_path: Path, proposal: str
+) -> list[dict[str, Any]]:
+    """One record per IKE SA: SPIs, algorithms and every secret charon logged for it."""
+    listed: dict[int, dict[str, Any]] = {}
+    for m in _SA.finditer(sas_path.read_text()):
+        listed[int(m.group(1))] = {
+            "ike_version": int(m.group(3)),
+            "spi_i": m.group(4),
+            "spi_r": m.group(5),
+            "algorithms": m.group(6),
+        }
+    sas = [listed[n] for n in sorted(listed)]
+    records = json.loads(messages_path.read_text())
+    if records and bytes.fromhex(records[0]["hex"])[17] == 0x10:
+        sas = _main_mode_sas(records, sas[0]["algorithms"] if sas else proposal)
+    groups = _derivations(log_path.read_text())
+    if len(groups) != len(sas):
+        raise SystemExit(f"{len(groups)} key derivations in the log but {len(sas)} IKE SAs found")
+    return [sa | g for sa, g in zip(sas, groups, strict=True)]
+
+
+def main(argv: list[str]) -> None:
+    """Command line: see the module docstring."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("messages")
+    m.add_argument("pcap", type=Path)
+    m.add_argument("out", type=Path)
+    m.add_argument("--name", action="append", default=[], help="ADDR=NAME for 'from'/'to'")
+    k = sub.add_parser("keys")
+    k.add_argument("log", type=Path)
+    k.add_argument("sas", type=Path)
+    k.add_argument("messages", type=Path)
+    k.add_argument("out", type=Path)
+    k.add_argument("--proposal", default="", help="IKE proposal, for IKEv1 SAs not listed")
+    args = parser.parse_args(argv)
+    if args.cmd == "messages":
+        data: list[dict[str, Any]] = messages(args.pcap, dict(n.split("=", 1) for n in args.name))
+    else:
+        data = keys(args.log, args.sas, args.messages, args.proposal)
+    args.out.write_text(json.dumps(data, indent=1) + "\n")
+    print(f"{args.out}: {len(data)} records")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# strongswan.sh start|stop|ctl NAME [SWANCTL ARGS...]
+#
+# One strongSwan charon confined to network namespace $NS, with every file it writes in $DIR,
+# and one PSK connection NAME with one child NAME. charon-systemd is used because it stays in
+# the foreground and writes no pid file, so several can run at once without systemd; we record
+# the pid it runs under and stop only that pid.
+#
+# Settings (environment, defaults in brackets):
+#   NS          network namespace to run in (required for start, see netns.sh)
+#   DIR         state dir: strongswan.conf, swanctl.conf, charon.vici, charon.log [/tmp/r2-ss-NAME]
+#   LOCAL       local address                                                    [192.0.2.1]
+#   REMOTE      peer address; %any makes it a responder only                     [%any]
+#   LOCAL_ID    / REMOTE_ID  IKE identities                                      [LOCAL / %any]
+#   PSK         pre-shared key                                          [racoon2-capture-psk]
+#   VERSION     2 = IKEv2, 1 = IKEv1 main mode                                   [2]
+#   LTS / RTS   local / remote traffic selectors, e.g. 198.51.100.0/28     [dynamic]
+#   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
+#   KERNEL      libipsec: user-space ESP over TUN, so CHILD_SAs really install   [libipsec]
+#               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
+#   KEYLOG      1 = log level 4 for "ike": charon then logs the DH secret, SKEYSEED and the
+#               SK_* keys, which keys.py turns into the key file of a capture   [1]
+#   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. rekey_time = 0)
+set -euo pipefail
+cmd=${1:-}
+NAME=${2:-peer}
+shift $(($# < 2 ? $# : 2))
+DIR=${DIR:-/tmp/r2-ss-$NAME}
+
+# swanctl finds the private vici socket through the "swanctl" section of our strongswan.conf
+ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf swanctl "$@"; }
+alive() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
+
+write_conf() {
+    local plugins routes ikelevel=2
+    # Only the plugins we need: no charon.conf from /etc is read (load_modular = no).
+    plugins="random nonce openssl pem pkcs1 x509 pubkey curve25519 gmp aes sha1 sha2 hmac kdf gcm"
+    case "$KERNEL" in
+    libipsec) plugins="$plugins kernel-libipsec kernel-netlink"; routes=yes ;;
+    netlink) plugins="$plugins kernel-netlink"; routes=no ;;
+    *) echo "KERNEL must be libipsec or netlink" >&2; exit 2 ;;
+    esac
+    [ "$KEYLOG" = 1 ] && ikelevel=4
+    cat >"$DIR/strongswan.conf" <<CONF
+charon {
+  load_modular = no
+  load = $plugins socket-default vici
+  install_routes = $routes
+  install_virtual_ip = no
+  # retransmit quickly: the peers share one host and nothing is lost on a veth
+  retransmit_timeout = 1.0
+  retransmit_tries = 3
+  filelog {
+    main {
+      path = $DIR/charon.log
+      time_format = %T
+      time_add_ms = yes
+      default = 1
+      ike = $ikelevel
+      cfg = 2
+      knl = 1
+      net = 2
+      enc = 2
+      flush_line = yes
+    }
+  }
+  plugins {
+    vici {
+      socket = unix://$DIR/charon.vici
+    }
+  }
+}
+charon-systemd {
+  journal {
+    default = -1
+  }
+}
+swanctl {
+  socket = unix://$DIR/charon.vici
+}
+CONF
+    cat >"$DIR/swanctl.conf" <<CONF
+connections {
+  $NAME {
+    version = $VERSION
+    local_addrs = $LOCAL
+    remote_addrs = $REMOTE
+    proposals = $IKE
+    # no automatic rekeying: capture.sh triggers each exchange itself
+    rekey_time = 0
+    ${EXTRA_CONN:-}
+    local {
+      auth = psk
+      id = $LOCAL_ID
+    }
+    remote {
+      auth = psk
+      id = $REMOTE_ID
+    }
+    children {
+      $NAME {
+        local_ts = $LTS
+        remote_ts = $RTS
+        esp_proposals = $ESP
+        mode = tunnel
+        rekey_time = 0
+        start_action = none
+      }
+    }
+  }
+}
+secrets {
+  ike-$NAME {
+    id-local = $LOCAL_ID
+    id-remote = $REMOTE_ID
+    secret = "$PSK"
+  }
+}
+CONF
+}
+
+case "$cmd" in
+start)
+    : "${NS:?set NS to the network namespace}"
+    LOCAL=${LOCAL:-192.0.2.1}
+    REMOTE=${REMOTE:-%any}
+    LOCAL_ID=${LOCAL_ID:-$LOCAL}
+    REMOTE_ID=${REMOTE_ID:-%any}
+    PSK=${PSK:-racoon2-capture-psk}
+    VERSION=${VERSION:-2}
+    LTS=${LTS:-dynamic}
+    RTS=${RTS:-dynamic}
+    IKE=${IKE:-aes128-sha256-modp2048}
+    ESP=${ESP:-aes128-sha256}
+    KERNEL=${KERNEL:-libipsec}
+    KEYLOG=${KEYLOG:-1}
+    if alive "$(cat "$DIR/pid" 2>/dev/null)"; then
+        echo "strongswan $NAME already runs (pid $(cat "$DIR/pid"))" >&2
+        exit 1
+    fi
+    mkdir -p "$DIR"
+    rm -f "$DIR/charon.vici" "$DIR/pid" "$DIR/charon.log"
+    write_conf
+    # ip netns exec execs charon, so $! is charon's own pid; setsid detaches it from our tty.
+    STRONGSWAN_CONF=$DIR/strongswan.conf setsid ip netns exec "$NS" /usr/sbin/charon-systemd \
+        >"$DIR/stdout" 2>&1 </dev/null &
+    echo $! >"$DIR/pid"
+    for _ in $(seq 100); do
+        [ -S "$DIR/charon.vici" ] && ctl --stats >/dev/null 2>&1 && break
+        if ! alive "$(cat "$DIR/pid")"; then
+            echo "charon $NAME died:" >&2
+            tail "$DIR/stdout" "$DIR/charon.log" >&2 || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+    ctl --load-all --file "$DIR/swanctl.conf" >"$DIR/load.out" 2>&1 || { cat "$DIR/load.out" >&2; exit 1; }
+    echo "strongswan $NAME: netns $NS pid $(cat "$DIR/pid") IKEv$VERSION $LOCAL <-> $REMOTE ($IKE)"
+    ;;
+stop)
+    pid=$(cat "$DIR/pid" 2>/dev/null || true)
+    if alive "$pid"; then
+        kill "$pid"
+        for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
+        if alive "$pid"; then kill -9 "$pid"; fi
+    fi
+    rm -f "$DIR/pid"
+    ;;
+ctl)
+    ctl "$@"
+    ;;
+*)
+    sed -n '2,25p' "$0"
+    exit 2
+    ;;
+esac
