@@ -189,3 +189,35 @@ def test_einval_and_enoent_name_their_subject(netns: Netns) -> None:
         assert "spi 0x0000dead" in str(e.value)
 
     in_netns(netns, body)
+
+
+def test_policy_expire_event(netns: Netns) -> None:
+    async def body(b: XfrmBackend) -> None:
+        events = b.events()
+        sp = api.PolicySpec(policy(3).selector, api.Direction.OUT, api.Owner.TESTS,
+                            lifetime=api.Lifetime(hard_add_seconds=1))
+        await b.add_policy(sp)
+        ev = await asyncio.wait_for(events.__anext__(), 15)
+        assert isinstance(ev, api.PolicyExpire) and ev.hard
+        assert ev.key.selector == sp.selector and ev.key.direction is api.Direction.OUT
+        assert await b.dump_policies(api.Owner.TESTS) == []
+
+    in_netns(netns, body)
+
+
+def test_migrate_moves_template_endpoints(netns: Netns) -> None:
+    async def body(b: XfrmBackend) -> None:
+        sp = policy(4)
+        await b.add_policy(sp)
+        move = api.MigrateEntry(api.Proto.ESP, api.Mode.TUNNEL, 5, ip("198.51.100.1"),
+                                ip("203.0.113.1"), ip("198.51.100.7"), ip("203.0.113.1"))
+        try:
+            await b.migrate(api.Migration(sp.selector, sp.direction, (move,)))
+        except KernelError as e:
+            if e.errno == errno.ENOPROTOOPT:
+                pytest.skip("this kernel is built without CONFIG_XFRM_MIGRATE")
+            raise
+        [info] = await b.dump_policies(api.Owner.TESTS)
+        assert info.spec.templates[0].src == ip("198.51.100.7")
+
+    in_netns(netns, body)
