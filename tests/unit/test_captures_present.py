@@ -1,0 +1,201 @@
+"""The IKE captures in tests/vectors/captures/ are complete and consistent with their keys.
+
+The captures come from strongSwan and libreswan (tests/harness/peers/capture.sh). These tests
+use no project code: they check the files themselves, so that a codec test failing on them
+points at the codec, not at the data. Beyond structure (JSON, IKE header version and length),
+they recompute the key derivation from the captured nonces with hashlib (RFC 7296 §2.13-2.14,
+RFC 2409 §5) and check the keys against the protected messages: HMAC ICVs and AES-GCM tags
+(RFC 5282) for IKEv2, AES-CBC decryption of Main Mode's identity messages for IKEv1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+CAPTURES = Path(__file__).resolve().parents[1] / "vectors" / "captures"
+DIRS = sorted(p for p in CAPTURES.iterdir() if p.is_dir())
+IKEV2_DIRS = [d for d in DIRS if d.name.startswith("ikev2-")]
+IKEV1_DIRS = [d for d in DIRS if d.name.startswith("ikev1-")]
+
+IKE_HEADER = 28
+SK = 46  # IKEv2 Encrypted payload (RFC 7296 §3.14)
+NONCE_V2 = 40
+NONCE_V1 = 10
+KE_V1 = 4
+IKE_SA_INIT = 34
+MAIN_MODE = 2
+
+
+def _messages(d: Path) -> list[dict[str, Any]]:
+    data = json.loads((d / "messages.json").read_text())
+    assert isinstance(data, list)
+    return data
+
+
+def _keys(d: Path) -> list[dict[str, Any]]:
+    data = json.loads((d / "keys.json").read_text())
+    assert isinstance(data, list)
+    return data
+
+
+def _payloads(
+    msg: bytes, first: int, offset: int = IKE_HEADER, ikev2: bool = True
+) -> list[tuple[int, bytes]]:
+    """(type, body) of each payload in the chain starting at offset with type first.
+
+    An IKEv2 SK payload is always last; its "next payload" names the first payload inside it.
+    """
+    out = []
+    kind = first
+    while kind:
+        nxt, length = msg[offset], int.from_bytes(msg[offset + 2 : offset + 4], "big")
+        assert length >= 4 and offset + length <= len(msg), f"payload {kind} overruns message"
+        out.append((kind, msg[offset + 4 : offset + length]))
+        kind, offset = nxt, offset + length
+        if ikev2 and out[-1][0] == SK:
+            assert offset == len(msg), "SK is not the last payload"
+            break
+    return out
+
+
+def _prf_plus(key: bytes, seed: bytes, size: int) -> bytes:
+    """prf+ of RFC 7296 §2.13 with PRF_HMAC_SHA2_256."""
+    out, t, n = b"", b"", 1
+    while len(out) < size:
+        t = hmac.new(key, t + seed + bytes([n]), hashlib.sha256).digest()
+        out += t
+        n += 1
+    return out[:size]
+
+
+def test_every_capture_has_its_files() -> None:
+    assert len(DIRS) >= 4
+    for d in DIRS:
+        for name in ("messages.json", "keys.json", "capture.pcap", "README.md", "sas.txt"):
+            assert (d / name).is_file(), f"{d.name} lacks {name}"
+
+
+@pytest.mark.parametrize("d", DIRS, ids=lambda d: d.name)
+def test_messages_are_ike_with_matching_lengths(d: Path) -> None:
+    version = 0x20 if d.name.startswith("ikev2-") else 0x10
+    records = _messages(d)
+    assert len(records) >= 6
+    for i, r in enumerate(records):
+        assert r["index"] == i
+        assert set(r) >= {"from", "to", "src", "dst", "non_esp_marker_stripped", "hex"}
+        msg = bytes.fromhex(r["hex"])
+        assert len(msg) >= IKE_HEADER
+        assert msg[17] == version, f"message {i}: version byte {msg[17]:#04x}"
+        assert int.from_bytes(msg[24:28], "big") == len(msg), f"message {i}: length field"
+        on_4500 = r["src"].endswith(":4500") or r["dst"].endswith(":4500")
+        assert r["non_esp_marker_stripped"] == on_4500
+        if version == 0x20 or not msg[19] & 1:  # IKEv1 ciphertext hides its chain
+            chain = _payloads(msg, msg[16], ikev2=version == 0x20)
+            end = IKE_HEADER + sum(4 + len(body) for _, body in chain)
+            assert end == len(msg), f"message {i}: payloads do not fill the message"
+
+
+@pytest.mark.parametrize("d", DIRS, ids=lambda d: d.name)
+def test_keys_name_spis_seen_on_the_wire(d: Path) -> None:
+    headers = {bytes.fromhex(r["hex"])[:16].hex() for r in _messages(d)}
+    keys = _keys(d)
+    assert keys
+    for k in keys:
+        assert k["spi_i"] + k["spi_r"] in headers, f"no message carries {k['spi_i']}/{k['spi_r']}"
+        for name, value in k.items():
+            if name not in ("ike_version", "spi_i", "spi_r", "algorithms"):
+                assert len(bytes.fromhex(value)) > 0
+
+
+def _ikev2_key_sizes(algorithms: str) -> tuple[int, int]:
+    """(SK_a* size, SK_e* size) for the strongSwan algorithm names in these captures."""
+    integ = 32 if "HMAC_SHA2_256_128" in algorithms else 0
+    enc = {"AES_CBC-128": 16, "AES_GCM_16-128": 20, "AES_GCM_16-256": 36}
+    sizes = [size for name, size in enc.items() if algorithms.startswith(name)]
+    assert len(sizes) == 1, algorithms
+    return integ, sizes[0]
+
+
+@pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
+def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
+    records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
+    request, response = records[0], records[1]
+    assert request[18] == response[18] == IKE_SA_INIT
+    ni = dict(_payloads(request, request[16]))[NONCE_V2]
+    nr = dict(_payloads(response, response[16]))[NONCE_V2]
+    k = _keys(d)[0]
+    assert k["spi_i"] + k["spi_r"] == response[:16].hex()
+    assert "PRF_HMAC_SHA2_256" in k["algorithms"]
+    skeyseed = hmac.new(ni + nr, bytes.fromhex(k["dh_shared_secret"]), hashlib.sha256).digest()
+    assert skeyseed.hex() == k["skeyseed"]
+    integ, enc = _ikev2_key_sizes(k["algorithms"])
+    sizes = {"sk_d": 32, "sk_ai": integ, "sk_ar": integ, "sk_ei": enc, "sk_er": enc}
+    sizes |= {"sk_pi": 32, "sk_pr": 32}
+    stream = _prf_plus(skeyseed, ni + nr + response[:16], sum(sizes.values()))
+    for name, size in sizes.items():
+        if size:
+            assert stream[:size].hex() == k[name], name
+        stream = stream[size:]
+
+
+@pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
+def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
+    keys = {k["spi_i"] + k["spi_r"]: k for k in _keys(d)}
+    checked = 0
+    for r in _messages(d):
+        msg = bytes.fromhex(r["hex"])
+        if msg[16] != SK:
+            continue
+        k = keys[msg[:16].hex()]
+        from_initiator = bool(msg[19] & 0x08)
+        integ, enc = _ikev2_key_sizes(k["algorithms"])
+        if integ:
+            key = bytes.fromhex(k["sk_ai" if from_initiator else "sk_ar"])
+            icv = hmac.new(key, msg[:-16], hashlib.sha256).digest()[:16]
+            assert icv == msg[-16:], f"message {r['index']}: ICV"
+        else:
+            key_salt = bytes.fromhex(k["sk_ei" if from_initiator else "sk_er"])
+            body = msg[IKE_HEADER + 4 :]
+            aad = msg[: IKE_HEADER + 4]
+            nonce = key_salt[-4:] + body[:8]
+            plain = AESGCM(key_salt[:-4]).decrypt(nonce, body[8:], aad)
+            assert plain[-1] < len(plain), f"message {r['index']}: pad length"
+        checked += 1
+    assert checked >= 4
+
+
+@pytest.mark.parametrize("d", IKEV1_DIRS, ids=lambda d: d.name)
+def test_ikev1_main_mode_identities_decrypt_with_the_saved_keys(d: Path) -> None:
+    records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
+    checked = 0
+    for k in _keys(d):
+        cookies = bytes.fromhex(k["spi_i"] + k["spi_r"])
+        mm = [m for m in records if m[:16] == cookies and m[18] == MAIN_MODE]
+        ke = [dict(_payloads(m, m[16], ikev2=False)).get(KE_V1) for m in mm if not m[19] & 1]
+        ke_i, ke_r = (v for v in ke if v is not None)
+        encrypted = [m for m in mm if m[19] & 1]
+        if len(mm) < 5 or not encrypted:
+            continue
+        # RFC 2409 Appendix B: the first IV is hash(g^xi | g^xr); each next one is the last
+        # cipher block of the previous message.
+        iv = hashlib.sha256(ke_i + ke_r).digest()[:16]
+        ka = bytes.fromhex(k["ka"])
+        for m in encrypted[:2]:
+            body = m[IKE_HEADER:]
+            dec = Cipher(algorithms.AES(ka), modes.CBC(iv)).decryptor()
+            plain = dec.update(body) + dec.finalize()
+            assert m[16] == 5, "Main Mode 5/6 starts with an ID payload"
+            id_body = _payloads(plain, 5, 0, ikev2=False)[0][1]
+            assert id_body[0] == 1, "ID_IPV4_ADDR"
+            assert id_body[4:8] in (bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+            iv = body[-16:]
+            checked += 1
+    assert checked >= 2
