@@ -1,0 +1,118 @@
+"""Configuration queries iked makes while negotiating (pure; spec protocols.md §1.11).
+
+Which ``remote`` an incoming IKE_SA_INIT belongs to (by the peer's address, falling back to the
+``default`` remote), which one IKE_AUTH's IDi names (``peers_id``), which selector an ACQUIRE's
+policy is (spmd's SLID answer), and which selectors belong to a remote.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+
+from racoon2.config.defaults import kmp_value
+from racoon2.config.model import (
+    Action,
+    AddrKind,
+    AddrSpec,
+    Config,
+    Direction,
+    IdType,
+    Kmp,
+    Remote,
+    Selector,
+)
+from racoon2.net import Address
+
+#: How a macro (MY_IP…) expands on this host; IP_ANY/IP_RW never need it.
+Expand = Callable[[str, str | None], Sequence[Address]]
+
+
+def _no_expand(macro: str, ifname: str | None) -> Sequence[Address]:
+    return ()
+
+
+def address_matches(spec: AddrSpec, addr: Address, expand: Expand = _no_expand) -> bool:
+    """Whether ``addr`` is the address ``spec`` names (ports are not compared, as in iked)."""
+    if spec.kind is AddrKind.MACRO:
+        if spec.text in ("IP_ANY", "IP_RW", "IP_UNSPECIFIED"):
+            return True
+        return addr in expand(spec.text, spec.ifname)
+    if spec.kind is AddrKind.INET and spec.address is not None:
+        plen = spec.prefixlen if spec.prefixlen is not None else spec.address.max_prefixlen
+        if spec.address.version != addr.version:
+            return False
+        return addr in ipaddress.ip_network((int(spec.address), plen), strict=False)
+    return False
+
+
+def remotes_for(config: Config, kmp: Kmp) -> Iterable[Remote]:
+    """The remotes that accept ``kmp`` (their own acceptable_kmp, else the default's)."""
+    default = config.default_remote
+    for remote in config.remotes:
+        accepted = remote.acceptable_kmp or (default.acceptable_kmp if default else ())
+        if kmp in accepted:
+            yield remote
+
+
+def remote_for_address(config: Config, peer: Address, kmp: Kmp = Kmp.IKEV2,
+                       expand: Expand = _no_expand) -> Remote | None:
+    """The remote whose ``peers_ipaddr`` holds ``peer``: exact addresses before wildcards
+    (IP_RW, IP_ANY), configuration order within each; else the default remote."""
+    wildcard = None
+    for remote in remotes_for(config, kmp):
+        for spec in kmp_value(config, remote, kmp, "peers_ipaddr") or ():
+            if not address_matches(spec, peer, expand):
+                continue
+            if spec.kind is AddrKind.MACRO and spec.text in ("IP_ANY", "IP_RW",
+                                                              "IP_UNSPECIFIED"):
+                wildcard = wildcard or remote
+            else:
+                return remote
+    return wildcard or config.default_remote
+
+
+def remote_for_id(config: Config, id_type: IdType, value: str, kmp: Kmp = Kmp.IKEV2
+                  ) -> Remote | None:
+    """The first remote whose ``peers_id`` is (``id_type``, ``value``) — the responder's pick
+    once IKE_AUTH has told who the initiator is."""
+    for remote in remotes_for(config, kmp):
+        for ident in kmp_value(config, remote, kmp, "peers_id") or ():
+            if ident.type is id_type and _same_id(id_type, ident.value, value):
+                return remote
+    return None
+
+
+def _same_id(id_type: IdType, configured: str, received: str) -> bool:
+    if id_type is IdType.IPADDR:
+        try:
+            return ipaddress.ip_address(configured) == ipaddress.ip_address(received)
+        except ValueError:
+            return False
+    if id_type in (IdType.FQDN, IdType.EMAIL):
+        return configured.rstrip(".").lower() == received.rstrip(".").lower()
+    return configured == received
+
+
+def selector(config: Config, slid: str) -> Selector | None:
+    """The selector spmd named for an ACQUIRE (``SLID <policy id>``)."""
+    return config.selector(slid)
+
+
+def selectors_of(config: Config, remote: Remote, direction: Direction | None = None
+                 ) -> list[Selector]:
+    """The auto_ipsec selectors whose policy names ``remote``, optionally of one direction."""
+    return [s for s in config.selectors
+            if s.policy is not None and s.policy.action is Action.AUTO_IPSEC
+            and s.policy.remote_index == remote.name
+            and (direction is None or s.direction is direction)]
+
+
+def initiator_target(config: Config, remote: Remote, kmp: Kmp = Kmp.IKEV2
+                     ) -> AddrSpec | None:
+    """Where to send the first message: the first numeric or FQDN ``peers_ipaddr``."""
+    specs: Sequence[AddrSpec] = kmp_value(config, remote, kmp, "peers_ipaddr") or ()
+    for spec in specs:
+        if spec.kind in (AddrKind.INET, AddrKind.FQDN):
+            return spec
+    return None
