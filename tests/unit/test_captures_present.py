@@ -87,7 +87,7 @@ def test_every_capture_has_its_files() -> None:
 def test_messages_are_ike_with_matching_lengths(d: Path) -> None:
     version = 0x20 if d.name.startswith("ikev2-") else 0x10
     records = _messages(d)
-    assert len(records) >= 6
+    assert len(records) >= 5
     for i, r in enumerate(records):
         assert r["index"] == i
         assert set(r) >= {"from", "to", "src", "dst", "non_esp_marker_stripped", "hex"}
@@ -169,7 +169,7 @@ def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
             plain = AESGCM(key_salt[:-4]).decrypt(nonce, body[8:], aad)
             assert plain[-1] < len(plain), f"message {r['index']}: pad length"
         checked += 1
-    assert checked >= 4
+    assert checked >= 3
 
 
 @pytest.mark.parametrize("d", IKEV1_DIRS, ids=lambda d: d.name)

@@ -1,7 +1,7 @@
 """Turn a peer run into capture files: IKE messages from a pcap, IKE keys from charon's log.
 
     extract.py messages PCAP OUT.json [--name ADDR=NAME ...]
-    extract.py keys CHARON_LOG SAS_TXT MESSAGES_JSON OUT.json [--proposal IKE_PROPOSAL]
+    extract.py keys CHARON_LOG SAS_TXT OUT.json [--proposal IKE_PROPOSAL]
 
 `messages` reads a classic pcap (tcpdump -w, Ethernet link type) and writes every UDP datagram
 on port 500 or 4500 as one record. On port 4500 an IKE message is preceded by the 4-byte
@@ -10,12 +10,12 @@ always the IKE message itself. ESP packets (no marker) and NAT-keepalives are le
 
 `keys` reads a charon log written with "ike" at level 4, where strongSwan dumps the shared DH
 secret, SKEYSEED (IKEv2) or SKEYID* (IKEv1) and the SK_* keys every time it derives the keys
-of an IKE SA. The n-th derivation belongs to the n-th IKE SA. For IKEv2, SAS_TXT (the output
-of `swanctl --list-sas` taken after each step) names each SA's SPIs, including those of SAs made
-by a rekey, which appear only encrypted on the wire. An IKEv1 SA can be gone before it is
-listed (a peer may delete it at once), so IKEv1 SAs are the Main Mode exchanges of
-MESSAGES_JSON, in order, with the algorithms of the first SA listed (or the configured
-proposal when none was).
+of an IKE SA. For IKEv2 the n-th derivation belongs to the n-th IKE SA of SAS_TXT (the output
+of `swanctl --list-sas` taken after each step), which names each SA's SPIs, including those of
+SAs made by a rekey, which appear only encrypted on the wire. An IKEv1 SA can be gone before it
+is listed (a peer may delete it at once), so an IKEv1 derivation takes the SPIs of the SA its
+thread last checked out (charon's "mgr" log at level 2), and the algorithms of the first SA
+listed (or the configured proposal when none was).
 Only the standard library is used, so it runs before the project's venv exists.
 """
 
@@ -116,6 +116,7 @@ _LABELS = {
 }
 _HEADER = re.compile(r"^\S+ (\d+)\[IKE\] (.+?) => (\d+) bytes @ 0x[0-9a-f]+$")
 _DUMP = re.compile(r"^\S+ (\d+)\[IKE\]\s+\d+: (.*)$")
+_CHECKOUT = re.compile(r"^\S+ (\d+)\[MGR\] checkout .* SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r$")
 _SA = re.compile(
     r"^\S+: #(\d+), (\w+), IKEv(\d), ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r\*?\n"
     r"(?:  .*\n)*?  ([A-Z0-9_/-]+)\n",
@@ -124,10 +125,16 @@ _SA = re.compile(
 
 
 def _derivations(log: str) -> list[dict[str, str]]:
-    """Each key derivation in a charon log: our key name -> hex, in log order."""
+    """Each key derivation in a charon log, in log order: our key name -> hex, and "checkout"
+    -> the SPIs of the SA the deriving thread had checked out."""
     groups: list[dict[str, str]] = []
     pending: dict[str, tuple[str, int, bytearray]] = {}  # thread -> (name, length, bytes so far)
+    checkout: dict[str, str] = {}  # thread -> SPIi + SPIr
     for line in log.splitlines():
+        co = _CHECKOUT.match(line)
+        if co:
+            checkout[co.group(1)] = co.group(2) + co.group(3)
+            continue
         header = _HEADER.match(line)
         if header:
             thread, label, length = header.group(1), header.group(2), int(header.group(3))
@@ -137,7 +144,7 @@ def _derivations(log: str) -> list[dict[str, str]]:
                 continue
             # a DH secret starts a derivation; SKEYID/SKEYSEED start one if no secret was logged
             if name == "dh_shared_secret" or not groups or name in groups[-1]:
-                groups.append({})
+                groups.append({"checkout": checkout.get(thread, "")})
             pending[thread] = (name, length, bytearray())
             continue
         dump = _DUMP.match(line)
@@ -150,23 +157,7 @@ def _derivations(log: str) -> list[dict[str, str]]:
     return groups
 
 
-def _main_mode_sas(records: list[dict[str, Any]], algorithms: str) -> list[dict[str, Any]]:
-    """The IKEv1 SAs set up by Main Mode exchanges (type 2) of a capture, in order."""
-    sas: list[dict[str, Any]] = []
-    for r in records:
-        msg = bytes.fromhex(r["hex"])
-        spi_i, spi_r = msg[:8].hex(), msg[8:16].hex()
-        known = any(sa["spi_i"] == spi_i for sa in sas)
-        if msg[17] == 0x10 and msg[18] == 2 and msg[8:16] != bytes(8) and not known:
-            sas.append(
-                {"ike_version": 1, "spi_i": spi_i, "spi_r": spi_r, "algorithms": algorithms}
-            )
-    return sas
-
-
-def keys(
-    log_path: Path, sas_path: Path, messages_path: Path, proposal: str
-) -> list[dict[str, Any]]:
+def keys(log_path: Path, sas_path: Path, proposal: str) -> list[dict[str, Any]]:
     """One record per IKE SA: SPIs, algorithms and every secret charon logged for it."""
     listed: dict[int, dict[str, Any]] = {}
     for m in _SA.finditer(sas_path.read_text()):
@@ -177,13 +168,18 @@ def keys(
             "algorithms": m.group(6),
         }
     sas = [listed[n] for n in sorted(listed)]
-    records = json.loads(messages_path.read_text())
-    if records and bytes.fromhex(records[0]["hex"])[17] == 0x10:
-        sas = _main_mode_sas(records, sas[0]["algorithms"] if sas else proposal)
     groups = _derivations(log_path.read_text())
+    if groups and "skeyid" in groups[0]:
+        algorithms = sas[0]["algorithms"] if sas else proposal
+        sas = [
+            {"ike_version": 1, "spi_i": g["checkout"][:16], "spi_r": g["checkout"][16:]}
+            | {"algorithms": algorithms}
+            for g in groups
+        ]
     if len(groups) != len(sas):
-        raise SystemExit(f"{len(groups)} key derivations in the log but {len(sas)} IKE SAs found")
-    return [sa | g for sa, g in zip(sas, groups, strict=True)]
+        raise SystemExit(f"{len(groups)} key derivations in the log but {len(sas)} IKE SAs listed")
+    secrets = [{k: v for k, v in g.items() if k != "checkout"} for g in groups]
+    return [sa | s for sa, s in zip(sas, secrets, strict=True)]
 
 
 def main(argv: list[str]) -> None:
@@ -197,14 +193,13 @@ def main(argv: list[str]) -> None:
     k = sub.add_parser("keys")
     k.add_argument("log", type=Path)
     k.add_argument("sas", type=Path)
-    k.add_argument("messages", type=Path)
     k.add_argument("out", type=Path)
     k.add_argument("--proposal", default="", help="IKE proposal, for IKEv1 SAs not listed")
     args = parser.parse_args(argv)
     if args.cmd == "messages":
         data: list[dict[str, Any]] = messages(args.pcap, dict(n.split("=", 1) for n in args.name))
     else:
-        data = keys(args.log, args.sas, args.messages, args.proposal)
+        data = keys(args.log, args.sas, args.proposal)
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"{args.out}: {len(data)} records")
 

@@ -17,6 +17,7 @@
 #   LOCAL       local address                                        [192.0.2.2]
 #   REMOTE      peer address, %any = responder only                  [%any]
 #   LOCAL_ID / REMOTE_ID  identities (IP address or @fqdn)           [LOCAL / %any]
+#   LTS / RTS   leftsubnet / rightsubnet, e.g. 198.51.100.0/28       [host-to-host]
 #   PSK         pre-shared key                                       [racoon2-capture-psk]
 #   VERSION     2 = IKEv2 only, 1 = IKEv1 main mode                  [2]
 #   IKE / ESP   libreswan proposal strings        [aes128-sha2_256;modp2048 / aes128-sha2_256]
@@ -81,7 +82,9 @@ conn $NAME
 	leftid=$LOCAL_ID
 	right=$REMOTE
 	rightid=$REMOTE_ID
-	ike=${IKE:-aes128-sha2_256;modp2048}
+${LTS:+	leftsubnet=$LTS
+}${RTS:+	rightsubnet=$RTS
+}	ike=${IKE:-aes128-sha2_256;modp2048}
 	esp=${ESP:-aes128-sha2_256}
 	rekey=no
 	auto=add
@@ -122,7 +125,7 @@ stop)
     rm -f "$DIR/pid"
     ;;
 *)
-    sed -n '2,22p' "$0"
+    sed -n '2,23p' "$0"
     exit 2
     ;;
 esac

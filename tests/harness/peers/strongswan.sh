@@ -61,6 +61,7 @@ charon {
       knl = 1
       net = 2
       enc = 2
+      mgr = 2
       flush_line = yes
     }
   }
