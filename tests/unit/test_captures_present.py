@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -199,3 +201,45 @@ def test_ikev1_main_mode_identities_decrypt_with_the_saved_keys(d: Path) -> None
             iv = body[-16:]
             checked += 1
     assert checked >= 2
+
+
+HARNESS = Path(__file__).resolve().parents[1] / "harness" / "peers" / "capture.sh"
+
+
+def _missing_for_capture() -> str | None:
+    """Why the peer harness cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "capture.sh needs root (network namespaces, tcpdump)"
+    for tool in ("/usr/sbin/charon-systemd", "/usr/sbin/swanctl", "/usr/bin/tcpdump"):
+        if not Path(tool).exists():
+            return f"{tool} is missing: run tests/harness/setup-host.sh"
+    return None
+
+
+@pytest.mark.interop
+def test_capture_harness_regenerates_consistent_captures(tmp_path: Path) -> None:
+    """capture.sh runs strongSwan and libreswan in namespaces; what it writes passes the
+    same checks as the committed captures."""
+    reason = _missing_for_capture()
+    if reason:
+        pytest.skip(reason)
+    env = os.environ | {"CAPTURE_NETNS": f"r2t{os.getpid() % 100000}"}
+    done = subprocess.run(
+        ["bash", str(HARNESS), str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    made = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert [p.name for p in made] == [p.name for p in DIRS]
+    for d in made:
+        test_messages_are_ike_with_matching_lengths(d)
+        test_keys_name_spis_seen_on_the_wire(d)
+        if d.name.startswith("ikev2-"):
+            test_ikev2_initial_keys_follow_from_the_nonces(d)
+            test_ikev2_protected_messages_verify_with_the_saved_keys(d)
+        else:
+            test_ikev1_main_mode_identities_decrypt_with_the_saved_keys(d)
