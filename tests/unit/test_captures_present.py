@@ -83,6 +83,7 @@ def test_every_capture_has_its_files() -> None:
     for d in DIRS:
         for name in ("messages.json", "keys.json", "capture.pcap", "README.md", "sas.txt"):
             assert (d / name).is_file(), f"{d.name} lacks {name}"
+        assert list((d / "wireshark").glob("ikev*_decryption_table")), f"{d.name}: no key table"
 
 
 @pytest.mark.parametrize("d", DIRS, ids=lambda d: d.name)

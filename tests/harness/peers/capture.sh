@@ -11,6 +11,7 @@
 #   messages.json   every IKE message (UDP payload, non-ESP marker stripped on port 4500)
 #   keys.json       the strongSwan peer's secrets per IKE SA (DH secret, SKEYSEED/SKEYID, SK_*)
 #   sas.txt         its swanctl --list-sas after each step (SPIs and algorithms of each IKE SA)
+#   wireshark/      the keys as Wireshark's ikev2/ikev1 decryption tables
 #   config/         the peers' configuration files ($DIR stands for the peer's state dir)
 #   README.md       how it was made
 # The bytes differ on every run (nonces, DH values, SPIs); the structure does not.
@@ -124,7 +125,7 @@ run() {
     python3 "$HERE/extract.py" messages "$dest/capture.pcap" "$dest/messages.json" \
         --name "$a=$initiator" --name "$b=$responder"
     python3 "$HERE/extract.py" keys "$WORK/ss/charon.log" "$dest/sas.txt" "$dest/keys.json" \
-        --proposal "$ss_ike"
+        --proposal "$ss_ike" --wireshark "$dest/wireshark"
     local role
     for peer in ss ss2 lsw; do
         role=responder
@@ -167,7 +168,8 @@ by \`tests/harness/peers/capture.sh\`; to make it again (as root, from the repos
 - host kernel $(uname -r): netlink XFRM without ESP, so libreswan cannot install a CHILD_SA
   (it answers with an error notify for the child or deletes the SA; the IKE exchanges are
   complete all the same); strongSwan uses its user-space ESP (kernel-libipsec) and installs its
-  CHILD_SAs when its peer is strongSwan (tunnel 198.51.100.0/28 <-> 198.51.100.16/28).
+  CHILD_SAs when it is the responder or its peer is strongSwan (then the tunnel is
+  198.51.100.0/28 <-> 198.51.100.16/28).
 
 Steps (with their output):
 
@@ -180,7 +182,8 @@ Files: \`capture.pcap\` (tcpdump --immediate-mode -U -w on the initiator's veth,
 message, in capture order: from/to peer, src/dst address:port, and \`hex\`, the IKE message; on
 port 4500 the 4-byte non-ESP marker was stripped and \`non_esp_marker_stripped\` is true);
 \`keys.json\` (\`extract.py keys\`: the strongSwan peer's own dump of each IKE SA's secrets at
-log level ike=4, with SPIs and algorithms from \`sas.txt\`, its \`swanctl --list-sas\` output);
+log level ike=4, with SPIs and algorithms from \`sas.txt\`, its \`swanctl --list-sas\` output;
+the same keys as Wireshark's decryption tables in \`wireshark/\`);
 \`config/\` (the generated configuration files, \`\$DIR\` being the peer's state directory).
 EOF
 }

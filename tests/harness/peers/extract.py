@@ -1,7 +1,7 @@
 """Turn a peer run into capture files: IKE messages from a pcap, IKE keys from charon's log.
 
     extract.py messages PCAP OUT.json [--name ADDR=NAME ...]
-    extract.py keys CHARON_LOG SAS_TXT OUT.json [--proposal IKE_PROPOSAL]
+    extract.py keys CHARON_LOG SAS_TXT OUT.json [--proposal IKE_PROPOSAL] [--wireshark DIR]
 
 `messages` reads a classic pcap (tcpdump -w, Ethernet link type) and writes every UDP datagram
 on port 500 or 4500 as one record. On port 4500 an IKE message is preceded by the 4-byte
@@ -16,6 +16,9 @@ SAs made by a rekey, which appear only encrypted on the wire. An IKEv1 SA can be
 is listed (a peer may delete it at once), so an IKEv1 derivation takes the SPIs of the SA its
 thread last checked out (charon's "mgr" log at level 2), and the algorithms of the first SA
 listed (or the configured proposal when none was).
+With --wireshark, the keys are also written as Wireshark's IKE decryption tables
+(DIR/ikev2_decryption_table, DIR/ikev1_decryption_table; the format of the "uat" preferences
+ikev2_decryption_table and ikev1_decryption_table, also what strongSwan's save-keys plugin writes).
 Only the standard library is used, so it runs before the project's venv exists.
 """
 
@@ -182,6 +185,36 @@ def keys(log_path: Path, sas_path: Path, proposal: str) -> list[dict[str, Any]]:
     return [sa | s for sa, s in zip(sas, secrets, strict=True)]
 
 
+# strongSwan's algorithm names -> Wireshark's (the choices of its IKEv2 decryption table)
+_WIRESHARK_ENCR = {
+    "AES_CBC-128": "AES-CBC-128 [RFC3602]",
+    "AES_CBC-256": "AES-CBC-256 [RFC3602]",
+    "AES_GCM_16-128": "AES-GCM-128 with 16 octet ICV [RFC5282]",
+    "AES_GCM_16-256": "AES-GCM-256 with 16 octet ICV [RFC5282]",
+}
+_WIRESHARK_INTEG = {"HMAC_SHA2_256_128": "HMAC_SHA2_256_128 [RFC4868]"}
+
+
+def wireshark_tables(sas: list[dict[str, Any]], out: Path) -> None:
+    """Write the Wireshark decryption tables for these IKE SAs into directory out."""
+    v2, v1 = [], []
+    for sa in sas:
+        if sa["ike_version"] == 1:
+            v1.append(f"{sa['spi_i']},{sa['ka']}")
+            continue
+        names = sa["algorithms"].split("/")
+        encr = _WIRESHARK_ENCR[names[0]]
+        integ = _WIRESHARK_INTEG.get(names[1], "NONE [RFC4306]")
+        ai, ar = sa.get("sk_ai", ""), sa.get("sk_ar", "")
+        v2.append(
+            f'{sa["spi_i"]},{sa["spi_r"]},{sa["sk_ei"]},{sa["sk_er"]},"{encr}",{ai},{ar},"{integ}"'
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("ikev2_decryption_table", v2), ("ikev1_decryption_table", v1)):
+        if rows:
+            (out / name).write_text("".join(row + "\n" for row in rows))
+
+
 def main(argv: list[str]) -> None:
     """Command line: see the module docstring."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -195,11 +228,14 @@ def main(argv: list[str]) -> None:
     k.add_argument("sas", type=Path)
     k.add_argument("out", type=Path)
     k.add_argument("--proposal", default="", help="IKE proposal, for IKEv1 SAs not listed")
+    k.add_argument("--wireshark", type=Path, help="directory for Wireshark's key tables")
     args = parser.parse_args(argv)
     if args.cmd == "messages":
         data: list[dict[str, Any]] = messages(args.pcap, dict(n.split("=", 1) for n in args.name))
     else:
         data = keys(args.log, args.sas, args.proposal)
+        if args.wireshark:
+            wireshark_tables(data, args.wireshark)
     args.out.write_text(json.dumps(data, indent=1) + "\n")
     print(f"{args.out}: {len(data)} records")
 
