@@ -29,6 +29,7 @@ IKEV1_DIRS = [d for d in DIRS if d.name.startswith("ikev1-")]
 
 IKE_HEADER = 28
 SK = 46  # IKEv2 Encrypted payload (RFC 7296 §3.14)
+SKF = 53  # IKEv2 Encrypted Fragment payload (RFC 7383 §2.5)
 NONCE_V2 = 40
 NONCE_V1 = 10
 KE_V1 = 4
@@ -53,7 +54,8 @@ def _payloads(
 ) -> list[tuple[int, bytes]]:
     """(type, body) of each payload in the chain starting at offset with type first.
 
-    An IKEv2 SK payload is always last; its "next payload" names the first payload inside it.
+    An IKEv2 SK or SKF payload is always last; its "next payload" names the first payload inside
+    it (or 0 in fragments after the first).
     """
     out = []
     kind = first
@@ -62,8 +64,8 @@ def _payloads(
         assert length >= 4 and offset + length <= len(msg), f"payload {kind} overruns message"
         out.append((kind, msg[offset + 4 : offset + length]))
         kind, offset = nxt, offset + length
-        if ikev2 and out[-1][0] == SK:
-            assert offset == len(msg), "SK is not the last payload"
+        if ikev2 and out[-1][0] in (SK, SKF):
+            assert offset == len(msg), "SK/SKF is not the last payload"
             break
     return out
 
@@ -130,8 +132,14 @@ def _ikev2_key_sizes(algorithms: str) -> tuple[int, int]:
 @pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
 def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
     records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
-    request, response = records[0], records[1]
-    assert request[18] == response[18] == IKE_SA_INIT
+    # the IKE_SA_INIT exchange that succeeded, after any COOKIE or INVALID_KE_PAYLOAD round
+    at = next(
+        i
+        for i, m in enumerate(records)
+        if m[18] == IKE_SA_INIT and m[19] & 0x20 and NONCE_V2 in dict(_payloads(m, m[16]))
+    )
+    request, response = records[at - 1], records[at]
+    assert request[18] == IKE_SA_INIT and request[:8] == response[:8]
     ni = dict(_payloads(request, request[16]))[NONCE_V2]
     nr = dict(_payloads(response, response[16]))[NONCE_V2]
     k = _keys(d)[0]
@@ -155,7 +163,7 @@ def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
     checked = 0
     for r in _messages(d):
         msg = bytes.fromhex(r["hex"])
-        if msg[16] != SK:
+        if msg[16] not in (SK, SKF):
             continue
         k = keys[msg[:16].hex()]
         from_initiator = bool(msg[19] & 0x08)
@@ -166,8 +174,10 @@ def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
             assert icv == msg[-16:], f"message {r['index']}: ICV"
         else:
             key_salt = bytes.fromhex(k["sk_ei" if from_initiator else "sk_er"])
-            body = msg[IKE_HEADER + 4 :]
-            aad = msg[: IKE_HEADER + 4]
+            # the AAD runs to the IV: SKF adds Fragment Number and Total Fragments (RFC 7383)
+            head = IKE_HEADER + (8 if msg[16] == SKF else 4)
+            body = msg[head:]
+            aad = msg[:head]
             nonce = key_salt[-4:] + body[:8]
             plain = AESGCM(key_salt[:-4]).decrypt(nonce, body[8:], aad)
             assert plain[-1] < len(plain), f"message {r['index']}: pad length"

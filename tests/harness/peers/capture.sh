@@ -74,6 +74,9 @@ libreswan_steps() {
 }
 
 # run NAME VERSION INITIATOR RESPONDER FAMILY SS_IKE SS_ESP LSW_IKE LSW_ESP
+# (extras from the environment: RESP_IKE, a strongSwan responder's IKE proposals when they
+# differ; INI_CHARON / RESP_CHARON and INI_CONN / RESP_CONN, raw strongswan.conf / swanctl.conf
+# lines, see strongswan.sh; LSW_SETUP, raw "config setup" lines for libreswan)
 # The initiator runs in ${P}A (192.0.2.1 or 2001:db8::1), the responder in ${P}B (.2 / ::2);
 # one of them is strongSwan, whose log gives the keys. When strongSwan responds, and so must be
 # able to install the CHILD_SA, the tunnel is 198.51.100.0/28 <-> 198.51.100.16/28 (a host-to-host
@@ -97,14 +100,15 @@ run() {
     local common="VERSION=$version PSK=$PSK"
     case "$responder" in
     libreswan)
-        env $common NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" DIR="$WORK/lsw" \
-            "$HERE/libreswan.sh" start cap ;;
+        env $common NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" SETUP="${LSW_SETUP:-}" \
+            DIR="$WORK/lsw" "$HERE/libreswan.sh" start cap ;;
     strongswan)
         # a second strongSwan when both sides are strongSwan: its state dir is ss2
         local rdir=$WORK/ss
         [ "$initiator" = strongswan ] && rdir=$WORK/ss2
-        env $common NS="${P}B" LOCAL=$b IKE="$ss_ike" ESP="$ss_esp" LTS=$ts_b RTS=$ts_a \
-            DIR="$rdir" "$HERE/strongswan.sh" start cap ;;
+        env $common NS="${P}B" LOCAL=$b IKE="${RESP_IKE:-$ss_ike}" ESP="$ss_esp" LTS=$ts_b \
+            RTS=$ts_a EXTRA_CHARON="${RESP_CHARON:-}" EXTRA_CONN="${RESP_CONN:-}" DIR="$rdir" \
+            "$HERE/strongswan.sh" start cap ;;
     esac
     case "$initiator" in
     libreswan)
@@ -113,7 +117,8 @@ run() {
         libreswan_steps | tee "$WORK/steps" ;;
     strongswan)
         env $common NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$ss_ike" ESP="$ss_esp" \
-            LTS=$ts_a RTS=$ts_b DIR="$WORK/ss" "$HERE/strongswan.sh" start cap
+            LTS=$ts_a RTS=$ts_b EXTRA_CHARON="${INI_CHARON:-}" EXTRA_CONN="${INI_CONN:-}" \
+            DIR="$WORK/ss" "$HERE/strongswan.sh" start cap
         strongswan_steps "$version" | tee "$WORK/steps" ;;
     esac
 
@@ -190,7 +195,8 @@ EOF
 
 all=(ikev2-psk-aescbc-sha256-modp2048 ikev2-psk-aesgcm16-ecp256 ikev2-psk-aesgcm16-curve25519
      ikev2-psk-strongswan-pair ikev2-psk-ipv6-aescbc-sha256-modp2048
-     ikev2-psk-libreswan-initiator ikev1-main-psk)
+     ikev2-psk-libreswan-initiator ikev2-psk-cookie-invalid-ke ikev2-psk-fragmented
+     ikev1-main-psk)
 for s in "${@:-${all[@]}}"; do
     case "$s" in
     ikev2-psk-aescbc-sha256-modp2048)
@@ -210,6 +216,16 @@ for s in "${@:-${all[@]}}"; do
     ikev2-psk-libreswan-initiator)
         run "$s" 2 libreswan strongswan 4 aes128-sha256-modp2048 aes128-sha256 \
             'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
+    ikev2-psk-cookie-invalid-ke)
+        # strongSwan's first key share is ECP-256, libreswan accepts only MODP-2048:
+        # INVALID_KE_PAYLOAD; and libreswan in ddos-mode=busy asks every initiator for a cookie.
+        LSW_SETUP=ddos-mode=busy run "$s" 2 strongswan libreswan 4 \
+            aes128-sha256-ecp256-modp2048 aes128-sha256 'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
+    ikev2-psk-fragmented)
+        # RFC 7383 fragments: IKE messages above 200 bytes go out as SKF fragments
+        INI_CHARON="fragment_size = 200" RESP_CHARON="fragment_size = 200" \
+            INI_CONN="fragmentation = force" RESP_CONN="fragmentation = force" \
+            run "$s" 2 strongswan strongswan 4 aes128gcm16-prfsha256-modp2048 aes128gcm16 - - ;;
     ikev1-main-psk)
         # libreswan's IKEv1 Quick Mode offers PFS with the IKE group
         run "$s" 1 libreswan strongswan 4 aes128-sha256-modp2048 aes128-sha256-modp2048 \

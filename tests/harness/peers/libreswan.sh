@@ -20,6 +20,7 @@
 #   LTS / RTS   leftsubnet / rightsubnet, e.g. 198.51.100.0/28       [host-to-host]
 #   PSK         pre-shared key                                       [racoon2-capture-psk]
 #   VERSION     2 = IKEv2 only, 1 = IKEv1 main mode                  [2]
+#   SETUP       raw lines for "config setup" (e.g. ddos-mode=busy: always ask for a cookie)
 #   IKE / ESP   libreswan proposal strings        [aes128-sha2_256;modp2048 / aes128-sha2_256]
 # The host kernel has no ESP: IKE SAs complete, every IPsec SA install fails afterwards.
 set -euo pipefail
@@ -74,7 +75,8 @@ config setup
 	ipsecdir=$DIR
 	dumpdir=$DIR/run
 	secretsfile=$DIR/ipsec.secrets
-
+${SETUP:+	$SETUP
+}
 conn $NAME
 	ikev2=$ikev2
 	authby=secret
@@ -125,7 +127,7 @@ stop)
     rm -f "$DIR/pid"
     ;;
 *)
-    sed -n '2,23p' "$0"
+    sed -n '2,24p' "$0"
     exit 2
     ;;
 esac

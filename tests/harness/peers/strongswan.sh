@@ -20,7 +20,9 @@
 #               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
 #   KEYLOG      1 = log level 4 for "ike": charon then logs the DH secret, SKEYSEED and the
 #               SK_* keys, which keys.py turns into the key file of a capture   [1]
-#   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. rekey_time = 0)
+#   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. fragmentation = force)
+#   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
+#               (e.g. cookie_threshold = 0, fragment_size = 300)
 set -euo pipefail
 cmd=${1:-}
 NAME=${2:-peer}
@@ -50,6 +52,7 @@ charon {
   # retransmit quickly: the peers share one host and nothing is lost on a veth
   retransmit_timeout = 1.0
   retransmit_tries = 3
+  ${EXTRA_CHARON:-}
   filelog {
     main {
       path = $DIR/charon.log
@@ -171,7 +174,7 @@ ctl)
     ctl "$@"
     ;;
 *)
-    sed -n '2,25p' "$0"
+    sed -n '2,27p' "$0"
     exit 2
     ;;
 esac
