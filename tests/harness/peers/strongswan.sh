@@ -18,8 +18,9 @@
 #   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
 #   KERNEL      libipsec: user-space ESP over TUN, so CHILD_SAs really install   [libipsec]
 #               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
-#   KEYLOG      1 = log level 4 for "ike": charon then logs the DH secret, SKEYSEED and the
-#               SK_* keys, which keys.py turns into the key file of a capture   [1]
+#   KEYLOG      1 = log level 4 for "ike": charon then logs the DH secret, SKEYSEED/SKEYID
+#               and the SK_* keys, which extract.py turns into a capture's keys.json   [1]
+#               ("mgr" is always at level 2: which SA, by SPIs, each thread works on)
 #   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. fragmentation = force)
 #   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
 #               (e.g. cookie_threshold = 0, fragment_size = 300)
