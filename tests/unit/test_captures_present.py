@@ -5,7 +5,7 @@ use no project code: they check the files themselves, so that a codec test faili
 points at the codec, not at the data. Beyond structure (JSON, IKE header version and length),
 they recompute the key derivation from the captured nonces with hashlib (RFC 7296 §2.13-2.14,
 RFC 2409 §5) and check the keys against the protected messages: HMAC ICVs and AES-GCM tags
-(RFC 5282) for IKEv2, AES-CBC decryption of Main Mode's identity messages for IKEv1.
+(RFC 5282) for IKEv2, AES-CBC decryption of Main Mode's identities and Quick Mode for IKEv1.
 """
 
 from __future__ import annotations
@@ -31,10 +31,14 @@ IKE_HEADER = 28
 SK = 46  # IKEv2 Encrypted payload (RFC 7296 §3.14)
 SKF = 53  # IKEv2 Encrypted Fragment payload (RFC 7383 §2.5)
 NONCE_V2 = 40
-NONCE_V1 = 10
+SA_V1 = 1
 KE_V1 = 4
+ID_V1 = 5
+HASH_V1 = 8
 IKE_SA_INIT = 34
 MAIN_MODE = 2
+AGGRESSIVE_MODE = 4
+QUICK_MODE = 32
 
 
 def _messages(d: Path) -> list[dict[str, Any]]:
@@ -185,33 +189,46 @@ def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
     assert checked >= 3
 
 
+def _cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
+    dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
+    return dec.update(data) + dec.finalize()
+
+
 @pytest.mark.parametrize("d", IKEV1_DIRS, ids=lambda d: d.name)
-def test_ikev1_main_mode_identities_decrypt_with_the_saved_keys(d: Path) -> None:
+def test_ikev1_messages_decrypt_with_the_saved_keys(d: Path) -> None:
+    """Phase 1's encrypted messages (Main Mode 5/6, Aggressive Mode 3 from libreswan) open to
+    a HASH (and ID payloads naming the peers), the first Quick Mode message to HASH(1), SA."""
     records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
     checked = 0
     for k in _keys(d):
         cookies = bytes.fromhex(k["spi_i"] + k["spi_r"])
-        mm = [m for m in records if m[:16] == cookies and m[18] == MAIN_MODE]
-        ke = [dict(_payloads(m, m[16], ikev2=False)).get(KE_V1) for m in mm if not m[19] & 1]
+        ours = [m for m in records if m[:8] == cookies[:8]]
+        phase1 = [m for m in ours if m[18] in (MAIN_MODE, AGGRESSIVE_MODE)]
+        clear = [m for m in phase1 if not m[19] & 1]
+        ke = [dict(_payloads(m, m[16], ikev2=False)).get(KE_V1) for m in clear]
         ke_i, ke_r = (v for v in ke if v is not None)
-        encrypted = [m for m in mm if m[19] & 1]
-        if len(mm) < 5 or not encrypted:
-            continue
-        # RFC 2409 Appendix B: the first IV is hash(g^xi | g^xr); each next one is the last
-        # cipher block of the previous message.
-        iv = hashlib.sha256(ke_i + ke_r).digest()[:16]
         ka = bytes.fromhex(k["ka"])
-        for m in encrypted[:2]:
-            body = m[IKE_HEADER:]
-            dec = Cipher(algorithms.AES(ka), modes.CBC(iv)).decryptor()
-            plain = dec.update(body) + dec.finalize()
-            assert m[16] == 5, "Main Mode 5/6 starts with an ID payload"
-            id_body = _payloads(plain, 5, 0, ikev2=False)[0][1]
-            assert id_body[0] == 1, "ID_IPV4_ADDR"
-            assert id_body[4:8] in (bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
-            iv = body[-16:]
+        # RFC 2409 Appendix B: the first IV is hash(g^xi | g^xr); each next one is the last
+        # cipher block of the message before; phase 2 starts from hash(that block | M-ID).
+        iv = hashlib.sha256(ke_i + ke_r).digest()[:16]
+        for m in [m for m in phase1 if m[19] & 1][:2]:
+            chain = dict(_payloads(_cbc_decrypt(ka, iv, m[IKE_HEADER:]), m[16], 0, ikev2=False))
+            if m[18] == MAIN_MODE:
+                assert chain[ID_V1][0] == 1, "ID_IPV4_ADDR"
+                assert chain[ID_V1][4:8] in (bytes([192, 0, 2, 1]), bytes([192, 0, 2, 2]))
+            assert len(chain[HASH_V1]) == 32, "HASH_I/HASH_R, SHA2-256"
+            iv = m[-16:]
             checked += 1
-    assert checked >= 2
+        quick = [m for m in ours if m[18] == QUICK_MODE]
+        if quick:
+            m = quick[0]
+            iv2 = hashlib.sha256(iv + m[20:24]).digest()[:16]
+            plain = _cbc_decrypt(ka, iv2, m[IKE_HEADER:])
+            hash_payload = _payloads(plain, HASH_V1, 0, ikev2=False)
+            assert m[16] == HASH_V1 and len(hash_payload[0][1]) == 32, "HASH(1), SHA2-256"
+            assert hash_payload[1][0] == SA_V1
+            checked += 1
+    assert checked >= 1
 
 
 HARNESS = Path(__file__).resolve().parents[1] / "harness" / "peers" / "capture.sh"
@@ -253,4 +270,4 @@ def test_capture_harness_regenerates_consistent_captures(tmp_path: Path) -> None
             test_ikev2_initial_keys_follow_from_the_nonces(d)
             test_ikev2_protected_messages_verify_with_the_saved_keys(d)
         else:
-            test_ikev1_main_mode_identities_decrypt_with_the_saved_keys(d)
+            test_ikev1_messages_decrypt_with_the_saved_keys(d)

@@ -76,7 +76,7 @@ libreswan_steps() {
 # run NAME VERSION INITIATOR RESPONDER FAMILY SS_IKE SS_ESP LSW_IKE LSW_ESP
 # (extras from the environment: RESP_IKE, a strongSwan responder's IKE proposals when they
 # differ; INI_CHARON / RESP_CHARON and INI_CONN / RESP_CONN, raw strongswan.conf / swanctl.conf
-# lines, see strongswan.sh; LSW_SETUP, raw "config setup" lines for libreswan)
+# lines, see strongswan.sh; LSW_SETUP / LSW_CONN, raw "config setup" / conn lines for libreswan)
 # The initiator runs in ${P}A (192.0.2.1 or 2001:db8::1), the responder in ${P}B (.2 / ::2);
 # one of them is strongSwan, whose log gives the keys. When strongSwan responds, and so must be
 # able to install the CHILD_SA, the tunnel is 198.51.100.0/28 <-> 198.51.100.16/28 (a host-to-host
@@ -113,7 +113,8 @@ run() {
     case "$initiator" in
     libreswan)
         env $common NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$lsw_ike" ESP="$lsw_esp" \
-            LTS=$ts_a RTS=$ts_b DIR="$WORK/lsw" "$HERE/libreswan.sh" start cap
+            LTS=$ts_a RTS=$ts_b EXTRA="${LSW_CONN:-}" DIR="$WORK/lsw" \
+            "$HERE/libreswan.sh" start cap
         libreswan_steps | tee "$WORK/steps" ;;
     strongswan)
         env $common NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$ss_ike" ESP="$ss_esp" \
@@ -196,7 +197,7 @@ EOF
 all=(ikev2-psk-aescbc-sha256-modp2048 ikev2-psk-aesgcm16-ecp256 ikev2-psk-aesgcm16-curve25519
      ikev2-psk-strongswan-pair ikev2-psk-ipv6-aescbc-sha256-modp2048
      ikev2-psk-libreswan-initiator ikev2-psk-cookie-invalid-ke ikev2-psk-fragmented
-     ikev1-main-psk)
+     ikev1-main-psk ikev1-aggressive-psk)
 for s in "${@:-${all[@]}}"; do
     case "$s" in
     ikev2-psk-aescbc-sha256-modp2048)
@@ -229,6 +230,13 @@ for s in "${@:-${all[@]}}"; do
     ikev1-main-psk)
         # libreswan's IKEv1 Quick Mode offers PFS with the IKE group
         run "$s" 1 libreswan strongswan 4 aes128-sha256-modp2048 aes128-sha256-modp2048 \
+            'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
+    ikev1-aggressive-psk)
+        # Aggressive Mode with a PSK exposes the PSK to offline guessing: strongSwan needs
+        # its explicit "I don't care" setting to answer it.
+        LSW_CONN=aggressive=yes RESP_CONN="aggressive = yes" \
+            RESP_CHARON="i_dont_care_about_security_and_use_aggressive_mode_psk = yes" \
+            run "$s" 1 libreswan strongswan 4 aes128-sha256-modp2048 aes128-sha256-modp2048 \
             'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
     *) echo "unknown scenario $s" >&2; exit 2 ;;
     esac

@@ -14,7 +14,7 @@ of an IKE SA. For IKEv2 the n-th derivation belongs to the n-th IKE SA of SAS_TX
 of `swanctl --list-sas` taken after each step), which names each SA's SPIs, including those of
 SAs made by a rekey, which appear only encrypted on the wire. An IKEv1 SA can be gone before it
 is listed (a peer may delete it at once), so an IKEv1 derivation takes the SPIs of the SA its
-thread last checked out (charon's "mgr" log at level 2), and the algorithms of the first SA
+thread checks in next (charon's "mgr" log at level 2), and the algorithms of the first SA
 listed (or the configured proposal when none was).
 With --wireshark, the keys are also written as Wireshark's IKE decryption tables
 (DIR/ikev2_decryption_table, DIR/ikev1_decryption_table; the format of the "uat" preferences
@@ -119,7 +119,7 @@ _LABELS = {
 }
 _HEADER = re.compile(r"^\S+ (\d+)\[IKE\] (.+?) => (\d+) bytes @ 0x[0-9a-f]+$")
 _DUMP = re.compile(r"^\S+ (\d+)\[IKE\]\s+\d+: (.*)$")
-_CHECKOUT = re.compile(r"^\S+ (\d+)\[MGR\] checkout .* SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r$")
+_CHECKIN = re.compile(r"^\S+ (\d+)\[MGR\] checkin .* SPIs ([0-9a-f]{16})_i ([0-9a-f]{16})_r$")
 _SA = re.compile(
     r"^\S+: #(\d+), (\w+), IKEv(\d), ([0-9a-f]{16})_i\*? ([0-9a-f]{16})_r\*?\n"
     r"(?:  .*\n)*?  ([A-Z0-9_/-]+)\n",
@@ -128,15 +128,18 @@ _SA = re.compile(
 
 
 def _derivations(log: str) -> list[dict[str, str]]:
-    """Each key derivation in a charon log, in log order: our key name -> hex, and "checkout"
-    -> the SPIs of the SA the deriving thread had checked out."""
+    """Each key derivation in a charon log, in log order: our key name -> hex, and "spis" ->
+    SPIi + SPIr of the SA the deriving thread checks in next (a responder's SPI is only set
+    while the message is processed, so the SA's checkin names both)."""
     groups: list[dict[str, str]] = []
     pending: dict[str, tuple[str, int, bytearray]] = {}  # thread -> (name, length, bytes so far)
-    checkout: dict[str, str] = {}  # thread -> SPIi + SPIr
+    awaiting: dict[str, dict[str, str]] = {}  # thread -> its derivation without SPIs yet
     for line in log.splitlines():
-        co = _CHECKOUT.match(line)
-        if co:
-            checkout[co.group(1)] = co.group(2) + co.group(3)
+        checkin = _CHECKIN.match(line)
+        if checkin:
+            group = awaiting.pop(checkin.group(1), None)
+            if group is not None:
+                group["spis"] = checkin.group(2) + checkin.group(3)
             continue
         header = _HEADER.match(line)
         if header:
@@ -147,7 +150,8 @@ def _derivations(log: str) -> list[dict[str, str]]:
                 continue
             # a DH secret starts a derivation; SKEYID/SKEYSEED start one if no secret was logged
             if name == "dh_shared_secret" or not groups or name in groups[-1]:
-                groups.append({"checkout": checkout.get(thread, "")})
+                groups.append({"spis": ""})
+                awaiting[thread] = groups[-1]
             pending[thread] = (name, length, bytearray())
             continue
         dump = _DUMP.match(line)
@@ -175,13 +179,13 @@ def keys(log_path: Path, sas_path: Path, proposal: str) -> list[dict[str, Any]]:
     if groups and "skeyid" in groups[0]:
         algorithms = sas[0]["algorithms"] if sas else proposal
         sas = [
-            {"ike_version": 1, "spi_i": g["checkout"][:16], "spi_r": g["checkout"][16:]}
+            {"ike_version": 1, "spi_i": g["spis"][:16], "spi_r": g["spis"][16:]}
             | {"algorithms": algorithms}
             for g in groups
         ]
     if len(groups) != len(sas):
         raise SystemExit(f"{len(groups)} key derivations in the log but {len(sas)} IKE SAs listed")
-    secrets = [{k: v for k, v in g.items() if k != "checkout"} for g in groups]
+    secrets = [{k: v for k, v in g.items() if k != "spis"} for g in groups]
     return [sa | s for sa, s in zip(sas, secrets, strict=True)]
 
 

@@ -21,6 +21,7 @@
 #   PSK         pre-shared key                                       [racoon2-capture-psk]
 #   VERSION     2 = IKEv2 only, 1 = IKEv1 main mode                  [2]
 #   SETUP       raw lines for "config setup" (e.g. ddos-mode=busy: always ask for a cookie)
+#   EXTRA       raw lines for the conn (e.g. aggressive=yes)
 #   IKE / ESP   libreswan proposal strings        [aes128-sha2_256;modp2048 / aes128-sha2_256]
 # The host kernel has no ESP: IKE SAs complete, every IPsec SA install fails afterwards.
 set -euo pipefail
@@ -90,6 +91,7 @@ ${LTS:+	leftsubnet=$LTS
 	esp=${ESP:-aes128-sha2_256}
 	rekey=no
 	auto=add
+	${EXTRA:-}
 CONF
     echo "$LOCAL_ID $REMOTE_ID : PSK \"${PSK:-racoon2-capture-psk}\"" >"$DIR/ipsec.secrets"
     chmod 600 "$DIR/ipsec.secrets"
@@ -127,7 +129,7 @@ stop)
     rm -f "$DIR/pid"
     ;;
 *)
-    sed -n '2,24p' "$0"
+    sed -n '2,25p' "$0"
     exit 2
     ;;
 esac
