@@ -97,27 +97,27 @@ run() {
     for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.err" && break; sleep 0.1; done
 
     # responder first, so that the initiator's first message finds it listening
-    local common="VERSION=$version PSK=$PSK"
+    local common=(VERSION="$version" PSK="$PSK")
     case "$responder" in
     libreswan)
-        env $common NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" SETUP="${LSW_SETUP:-}" \
+        env "${common[@]}" NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" SETUP="${LSW_SETUP:-}" \
             DIR="$WORK/lsw" "$HERE/libreswan.sh" start cap ;;
     strongswan)
         # a second strongSwan when both sides are strongSwan: its state dir is ss2
         local rdir=$WORK/ss
         [ "$initiator" = strongswan ] && rdir=$WORK/ss2
-        env $common NS="${P}B" LOCAL=$b IKE="${RESP_IKE:-$ss_ike}" ESP="$ss_esp" LTS=$ts_b \
+        env "${common[@]}" NS="${P}B" LOCAL=$b IKE="${RESP_IKE:-$ss_ike}" ESP="$ss_esp" LTS=$ts_b \
             RTS=$ts_a EXTRA_CHARON="${RESP_CHARON:-}" EXTRA_CONN="${RESP_CONN:-}" DIR="$rdir" \
             "$HERE/strongswan.sh" start cap ;;
     esac
     case "$initiator" in
     libreswan)
-        env $common NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$lsw_ike" ESP="$lsw_esp" \
+        env "${common[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$lsw_ike" ESP="$lsw_esp" \
             LTS=$ts_a RTS=$ts_b EXTRA="${LSW_CONN:-}" DIR="$WORK/lsw" \
             "$HERE/libreswan.sh" start cap
         libreswan_steps | tee "$WORK/steps" ;;
     strongswan)
-        env $common NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$ss_ike" ESP="$ss_esp" \
+        env "${common[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$ss_ike" ESP="$ss_esp" \
             LTS=$ts_a RTS=$ts_b EXTRA_CHARON="${INI_CHARON:-}" EXTRA_CONN="${INI_CONN:-}" \
             DIR="$WORK/ss" "$HERE/strongswan.sh" start cap
         strongswan_steps "$version" | tee "$WORK/steps" ;;
