@@ -100,8 +100,8 @@ run() {
     local common=(VERSION="$version" PSK="$PSK")
     case "$responder" in
     libreswan)
-        env "${common[@]}" NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" SETUP="${LSW_SETUP:-}" \
-            DIR="$WORK/lsw" "$HERE/libreswan.sh" start cap ;;
+        env "${common[@]}" NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" \
+            SETUP="${LSW_SETUP:-}" DIR="$WORK/lsw" "$HERE/libreswan.sh" start cap ;;
     strongswan)
         # a second strongSwan when both sides are strongSwan: its state dir is ss2
         local rdir=$WORK/ss
@@ -112,8 +112,8 @@ run() {
     esac
     case "$initiator" in
     libreswan)
-        env "${common[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$lsw_ike" ESP="$lsw_esp" \
-            LTS=$ts_a RTS=$ts_b EXTRA="${LSW_CONN:-}" DIR="$WORK/lsw" \
+        env "${common[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$lsw_ike" \
+            ESP="$lsw_esp" LTS=$ts_a RTS=$ts_b EXTRA="${LSW_CONN:-}" DIR="$WORK/lsw" \
             "$HERE/libreswan.sh" start cap
         libreswan_steps | tee "$WORK/steps" ;;
     strongswan)
@@ -136,7 +136,7 @@ run() {
     for peer in ss ss2 lsw; do
         role=responder
         case "$peer:$initiator" in ss:strongswan | lsw:libreswan) role=initiator ;; esac
-        for f in "$WORK/$peer"/strongswan.conf "$WORK/$peer"/swanctl.conf "$WORK/$peer"/ipsec.conf; do
+        for f in "$WORK/$peer"/{strongswan.conf,swanctl.conf,ipsec.conf}; do
             if [ -f "$f" ]; then
                 sed "s|$WORK/$peer|\$DIR|g" "$f" >"$dest/config/$role-$(basename "$f")"
             fi
@@ -221,7 +221,8 @@ for s in "${@:-${all[@]}}"; do
         # strongSwan's first key share is ECP-256, libreswan accepts only MODP-2048:
         # INVALID_KE_PAYLOAD; and libreswan in ddos-mode=busy asks every initiator for a cookie.
         LSW_SETUP=ddos-mode=busy run "$s" 2 strongswan libreswan 4 \
-            aes128-sha256-ecp256-modp2048 aes128-sha256 'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
+            aes128-sha256-ecp256-modp2048 aes128-sha256 \
+            'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
     ikev2-psk-fragmented)
         # RFC 7383 fragments: IKE messages above 200 bytes go out as SKF fragments
         INI_CHARON="fragment_size = 200" RESP_CHARON="fragment_size = 200" \

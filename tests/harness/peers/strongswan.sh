@@ -159,7 +159,10 @@ start)
         fi
         sleep 0.1
     done
-    ctl --load-all --file "$DIR/swanctl.conf" >"$DIR/load.out" 2>&1 || { cat "$DIR/load.out" >&2; exit 1; }
+    if ! ctl --load-all --file "$DIR/swanctl.conf" >"$DIR/load.out" 2>&1; then
+        cat "$DIR/load.out" >&2
+        exit 1
+    fi
     echo "strongswan $NAME: netns $NS pid $(cat "$DIR/pid") IKEv$VERSION $LOCAL <-> $REMOTE ($IKE)"
     ;;
 stop)
