@@ -73,10 +73,32 @@ libreswan_steps() {
     sleep 1
 }
 
+# a throwaway ECDSA P-256 PKI in $WORK/pki: ca.pem, and a.pem/a.key (subject CN and
+# subjectAltName 192.0.2.1), b.pem/b.key (192.0.2.2); test-only keys, committed with the capture
+make_pki() {
+    local pki=$WORK/pki subj="/C=JP/O=racoon2-python test"
+    mkdir -p "$pki"
+    openssl ecparam -name prime256v1 -genkey -noout -out "$pki/ca.key"
+    openssl req -x509 -new -key "$pki/ca.key" -subj "$subj/CN=racoon2 capture CA" -days 3650 \
+        -addext basicConstraints=critical,CA:true -addext keyUsage=critical,keyCertSign,cRLSign \
+        -out "$pki/ca.pem"
+    for peer in a:192.0.2.1 b:192.0.2.2; do
+        local n=${peer%%:*} ip=${peer#*:}
+        openssl ecparam -name prime256v1 -genkey -noout -out "$pki/$n.key"
+        openssl req -new -key "$pki/$n.key" -subj "$subj/CN=$ip" -out "$pki/$n.csr"
+        openssl x509 -req -in "$pki/$n.csr" -CA "$pki/ca.pem" -CAkey "$pki/ca.key" \
+            -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" -days 3650 \
+            -extfile <(printf 'subjectAltName=IP:%s\nkeyUsage=digitalSignature\n' "$ip") \
+            -out "$pki/$n.pem" 2>/dev/null
+        rm "$pki/$n.csr"
+    done
+}
+
 # run NAME VERSION INITIATOR RESPONDER FAMILY SS_IKE SS_ESP LSW_IKE LSW_ESP
 # (extras from the environment: RESP_IKE, a strongSwan responder's IKE proposals when they
 # differ; INI_CHARON / RESP_CHARON and INI_CONN / RESP_CONN, raw strongswan.conf / swanctl.conf
-# lines, see strongswan.sh; LSW_SETUP / LSW_CONN, raw "config setup" / conn lines for libreswan)
+# lines, see strongswan.sh; LSW_SETUP / LSW_CONN, raw "config setup" / conn lines for libreswan;
+# PKI=1: strongSwan peers authenticate with make_pki's certificates instead of the PSK)
 # The initiator runs in ${P}A (192.0.2.1 or 2001:db8::1), the responder in ${P}B (.2 / ::2);
 # one of them is strongSwan, whose log gives the keys. When strongSwan responds, and so must be
 # able to install the CHILD_SA, the tunnel is 198.51.100.0/28 <-> 198.51.100.16/28 (a host-to-host
@@ -97,7 +119,12 @@ run() {
     for _ in $(seq 50); do grep -q listening "$WORK/tcpdump.err" && break; sleep 0.1; done
 
     # responder first, so that the initiator's first message finds it listening
-    local common=(VERSION="$version" PSK="$PSK")
+    local common=(VERSION="$version" PSK="$PSK") certs_a=() certs_b=()
+    if [ -n "${PKI:-}" ]; then
+        make_pki
+        certs_a=(CERT="$WORK/pki/a.pem" KEY="$WORK/pki/a.key" CACERT="$WORK/pki/ca.pem")
+        certs_b=(CERT="$WORK/pki/b.pem" KEY="$WORK/pki/b.key" CACERT="$WORK/pki/ca.pem")
+    fi
     case "$responder" in
     libreswan)
         env "${common[@]}" NS="${P}B" LOCAL=$b IKE="$lsw_ike" ESP="$lsw_esp" \
@@ -106,7 +133,8 @@ run() {
         # a second strongSwan when both sides are strongSwan: its state dir is ss2
         local rdir=$WORK/ss
         [ "$initiator" = strongswan ] && rdir=$WORK/ss2
-        env "${common[@]}" NS="${P}B" LOCAL=$b IKE="${RESP_IKE:-$ss_ike}" ESP="$ss_esp" LTS=$ts_b \
+        env "${common[@]}" "${certs_b[@]}" NS="${P}B" LOCAL=$b IKE="${RESP_IKE:-$ss_ike}" \
+            ESP="$ss_esp" LTS=$ts_b \
             RTS=$ts_a EXTRA_CHARON="${RESP_CHARON:-}" EXTRA_CONN="${RESP_CONN:-}" DIR="$rdir" \
             "$HERE/strongswan.sh" start cap ;;
     esac
@@ -117,8 +145,8 @@ run() {
             "$HERE/libreswan.sh" start cap
         libreswan_steps | tee "$WORK/steps" ;;
     strongswan)
-        env "${common[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b IKE="$ss_ike" ESP="$ss_esp" \
-            LTS=$ts_a RTS=$ts_b EXTRA_CHARON="${INI_CHARON:-}" EXTRA_CONN="${INI_CONN:-}" \
+        env "${common[@]}" "${certs_a[@]}" NS="${P}A" LOCAL=$a REMOTE=$b REMOTE_ID=$b \
+            IKE="$ss_ike" ESP="$ss_esp" LTS=$ts_a RTS=$ts_b EXTRA_CHARON="${INI_CHARON:-}" EXTRA_CONN="${INI_CONN:-}" \
             DIR="$WORK/ss" "$HERE/strongswan.sh" start cap
         strongswan_steps "$version" | tee "$WORK/steps" ;;
     esac
@@ -142,6 +170,10 @@ run() {
             fi
         done
     done
+    if [ -d "$WORK/pki" ]; then
+        cp -r "$WORK/pki" "$dest/config/"
+        rm -rf "$WORK/pki"
+    fi
     write_readme "$dest" "$@"
 }
 
@@ -158,12 +190,13 @@ describe() {
 write_readme() {
     local dest=$1 name=$2 version=$3 initiator=$4 responder=$5 family=$6
     local ss_ike=$7 ss_esp=$8 lsw_ike=$9 lsw_esp=${10}
-    local a=192.0.2.1 b=192.0.2.2
+    local a=192.0.2.1 b=192.0.2.2 auth="pre-shared key \`$PSK\`"
     if [ "$family" = 6 ]; then a=2001:db8::1 b=2001:db8::2; fi
+    if [ -n "${PKI:-}" ]; then auth="ECDSA P-256 certificates (test-only PKI in \`config/pki/\`)"; fi
     cat >"$dest/README.md" <<EOF
 # $name
 
-IKEv$version, pre-shared key \`$PSK\`, identities are the addresses. Captured on $(date -u +%F)
+IKEv$version, $auth, identities are the addresses. Captured on $(date -u +%F)
 by \`tests/harness/peers/capture.sh\`; to make it again (as root, from the repository root):
 \`tests/harness/peers/capture.sh tests/vectors/captures $name\`.
 
@@ -197,7 +230,7 @@ EOF
 all=(ikev2-psk-aescbc-sha256-modp2048 ikev2-psk-aesgcm16-ecp256 ikev2-psk-aesgcm16-curve25519
      ikev2-psk-strongswan-pair ikev2-psk-ipv6-aescbc-sha256-modp2048
      ikev2-psk-libreswan-initiator ikev2-psk-cookie-invalid-ke ikev2-psk-fragmented
-     ikev1-main-psk ikev1-aggressive-psk)
+     ikev2-cert-ecdsa-strongswan-pair ikev1-main-psk ikev1-aggressive-psk)
 for s in "${@:-${all[@]}}"; do
     case "$s" in
     ikev2-psk-aescbc-sha256-modp2048)
@@ -232,6 +265,9 @@ for s in "${@:-${all[@]}}"; do
         # libreswan's IKEv1 Quick Mode offers PFS with the IKE group
         run "$s" 1 libreswan strongswan 4 aes128-sha256-modp2048 aes128-sha256-modp2048 \
             'aes128-sha2_256;modp2048' aes128-sha2_256 ;;
+    ikev2-cert-ecdsa-strongswan-pair)
+        # ECDSA P-256 certificates (CERT, CERTREQ, AUTH by RFC 7427 digital signature)
+        PKI=1 run "$s" 2 strongswan strongswan 4 aes128-sha256-ecp256 aes128gcm16 - - ;;
     ikev1-aggressive-psk)
         # Aggressive Mode with a PSK exposes the PSK to offline guessing: strongSwan needs
         # its explicit "I don't care" setting to answer it.

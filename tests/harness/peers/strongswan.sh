@@ -13,6 +13,8 @@
 #   REMOTE      peer address; %any makes it a responder only                     [%any]
 #   LOCAL_ID    / REMOTE_ID  IKE identities                                      [LOCAL / %any]
 #   PSK         pre-shared key                                          [racoon2-capture-psk]
+#   CERT / KEY / CACERT  PEM files: with them, authentication is by certificate (pubkey)
+#               instead of PSK; CACERT is the trust anchor for the peer's certificate
 #   VERSION     2 = IKEv2, 1 = IKEv1 main mode                                   [2]
 #   LTS / RTS   local / remote traffic selectors, e.g. 198.51.100.0/28     [dynamic]
 #   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
@@ -31,19 +33,29 @@ shift $(($# < 2 ? $# : 2))
 DIR=${DIR:-/tmp/r2-ss-$NAME}
 
 # swanctl finds the private vici socket through the "swanctl" section of our strongswan.conf
-ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf swanctl "$@"; }
+# (SWANCTL_DIR: credentials are loaded from $DIR/x509, $DIR/x509ca and $DIR/private)
+ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf SWANCTL_DIR=$DIR swanctl "$@"; }
 alive() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 
 write_conf() {
     local plugins routes ikelevel=2
     # Only the plugins we need: no charon.conf from /etc is read (load_modular = no).
-    plugins="random nonce openssl pem pkcs1 x509 pubkey curve25519 gmp aes sha1 sha2 hmac kdf gcm"
+    plugins="random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints curve25519 gmp aes sha1"
+    plugins="$plugins sha2 hmac kdf gcm"
     case "$KERNEL" in
     libipsec) plugins="$plugins kernel-libipsec kernel-netlink"; routes=yes ;;
     netlink) plugins="$plugins kernel-netlink"; routes=no ;;
     *) echo "KERNEL must be libipsec or netlink" >&2; exit 2 ;;
     esac
     [ "$KEYLOG" = 1 ] && ikelevel=4
+    local auth=psk certs=
+    if [ -n "${CERT:-}" ]; then
+        auth=pubkey certs="certs = $(basename "$CERT")"
+        mkdir -p "$DIR/x509" "$DIR/x509ca" "$DIR/private"
+        cp "$CERT" "$DIR/x509/"
+        cp "$CACERT" "$DIR/x509ca/"
+        cp "$KEY" "$DIR/private/"
+    fi
     cat >"$DIR/strongswan.conf" <<CONF
 charon {
   load_modular = no
@@ -95,11 +107,12 @@ connections {
     rekey_time = 0
     ${EXTRA_CONN:-}
     local {
-      auth = psk
+      auth = $auth
       id = $LOCAL_ID
+      ${certs:-}
     }
     remote {
-      auth = psk
+      auth = $auth
       id = $REMOTE_ID
     }
     children {
