@@ -36,6 +36,9 @@ KE_V1 = 4
 ID_V1 = 5
 HASH_V1 = 8
 IKE_SA_INIT = 34
+IKE_AUTH = 35
+IDI, IDR, AUTH = 35, 36, 39
+PSK = b"racoon2-capture-psk"
 MAIN_MODE = 2
 AGGRESSIVE_MODE = 4
 QUICK_MODE = 32
@@ -133,10 +136,9 @@ def _ikev2_key_sizes(algorithms: str) -> tuple[int, int]:
     return integ, sizes[0]
 
 
-@pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
-def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
-    records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
-    # the IKE_SA_INIT exchange that succeeded, after any COOKIE or INVALID_KE_PAYLOAD round
+def _successful_init(records: list[bytes]) -> tuple[bytes, bytes]:
+    """The IKE_SA_INIT request and response that set up the first IKE SA (after any COOKIE
+    or INVALID_KE_PAYLOAD round)."""
     at = next(
         i
         for i, m in enumerate(records)
@@ -144,6 +146,12 @@ def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
     )
     request, response = records[at - 1], records[at]
     assert request[18] == IKE_SA_INIT and request[:8] == response[:8]
+    return request, response
+
+
+@pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
+def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
+    request, response = _successful_init([bytes.fromhex(r["hex"]) for r in _messages(d)])
     ni = dict(_payloads(request, request[16]))[NONCE_V2]
     nr = dict(_payloads(response, response[16]))[NONCE_V2]
     k = _keys(d)[0]
@@ -161,32 +169,78 @@ def test_ikev2_initial_keys_follow_from_the_nonces(d: Path) -> None:
         stream = stream[size:]
 
 
+def _sk_open(msg: bytes, k: dict[str, Any]) -> bytes:
+    """The plaintext (padding removed) of an SK or SKF payload, after checking its ICV or tag."""
+    from_initiator = bool(msg[19] & 0x08)
+    integ, _ = _ikev2_key_sizes(k["algorithms"])
+    # the IV follows the generic header, and for SKF Fragment Number and Total Fragments
+    head = IKE_HEADER + (8 if msg[16] == SKF else 4)
+    enc_key = bytes.fromhex(k["sk_ei" if from_initiator else "sk_er"])
+    if integ:
+        auth_key = bytes.fromhex(k["sk_ai" if from_initiator else "sk_ar"])
+        icv = hmac.new(auth_key, msg[:-16], hashlib.sha256).digest()[:16]
+        assert icv == msg[-16:], "ICV"
+        plain = _cbc_decrypt(enc_key, msg[head : head + 16], msg[head + 16 : -16])
+    else:
+        # RFC 5282: key | 4-byte salt; nonce = salt | 8-byte IV; AAD runs up to the IV
+        nonce = enc_key[-4:] + msg[head : head + 8]
+        plain = AESGCM(enc_key[:-4]).decrypt(nonce, msg[head + 8 :], msg[:head])
+    assert plain[-1] < len(plain), "pad length"
+    return plain[: -plain[-1] - 1]
+
+
 @pytest.mark.parametrize("d", IKEV2_DIRS, ids=lambda d: d.name)
 def test_ikev2_protected_messages_verify_with_the_saved_keys(d: Path) -> None:
     keys = {k["spi_i"] + k["spi_r"]: k for k in _keys(d)}
     checked = 0
     for r in _messages(d):
         msg = bytes.fromhex(r["hex"])
-        if msg[16] not in (SK, SKF):
-            continue
-        k = keys[msg[:16].hex()]
-        from_initiator = bool(msg[19] & 0x08)
-        integ, enc = _ikev2_key_sizes(k["algorithms"])
-        if integ:
-            key = bytes.fromhex(k["sk_ai" if from_initiator else "sk_ar"])
-            icv = hmac.new(key, msg[:-16], hashlib.sha256).digest()[:16]
-            assert icv == msg[-16:], f"message {r['index']}: ICV"
-        else:
-            key_salt = bytes.fromhex(k["sk_ei" if from_initiator else "sk_er"])
-            # the AAD runs to the IV: SKF adds Fragment Number and Total Fragments (RFC 7383)
-            head = IKE_HEADER + (8 if msg[16] == SKF else 4)
-            body = msg[head:]
-            aad = msg[:head]
-            nonce = key_salt[-4:] + body[:8]
-            plain = AESGCM(key_salt[:-4]).decrypt(nonce, body[8:], aad)
-            assert plain[-1] < len(plain), f"message {r['index']}: pad length"
-        checked += 1
+        if msg[16] in (SK, SKF):
+            _sk_open(msg, keys[msg[:16].hex()])
+            checked += 1
     assert checked >= 3
+
+
+def _ike_auth(records: list[bytes], k: dict[str, Any], response: bool) -> dict[int, bytes]:
+    """The payloads of the first IKE_AUTH request or response, fragments reassembled."""
+    parts = [
+        m
+        for m in records
+        if m[18] == IKE_AUTH
+        and bool(m[19] & 0x20) == response
+        and m[:16].hex() == k["spi_i"] + k["spi_r"]
+    ]
+    first = parts[0]
+    if first[16] == SK:
+        return dict(_payloads(_sk_open(first, k), first[IKE_HEADER], 0))
+    # RFC 7383: fragments 1..total, the first one's "next payload" starts the inner chain
+    total = int.from_bytes(first[34:36], "big")
+    by_number = {int.from_bytes(m[32:34], "big"): m for m in parts}
+    plain = b"".join(_sk_open(by_number[n], k) for n in range(1, total + 1))
+    return dict(_payloads(plain, by_number[1][IKE_HEADER], 0))
+
+
+@pytest.mark.parametrize("d", [d for d in IKEV2_DIRS if "-psk-" in d.name], ids=lambda d: d.name)
+def test_ikev2_psk_auth_payloads_verify(d: Path) -> None:
+    """RFC 7296 §2.15: AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>), where the
+    initiator signs its IKE_SA_INIT request | Nr | prf(SK_pi, IDi') and the responder its
+    response | Ni | prf(SK_pr, IDr')."""
+    records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
+    request, response = _successful_init(records)
+    ni = dict(_payloads(request, request[16]))[NONCE_V2]
+    nr = dict(_payloads(response, response[16]))[NONCE_V2]
+    k = _keys(d)[0]
+    pad = hmac.new(PSK, b"Key Pad for IKEv2", hashlib.sha256).digest()
+    for is_response, message, nonce, sk_p, id_type in (
+        (False, request, nr, "sk_pi", IDI),
+        (True, response, ni, "sk_pr", IDR),
+    ):
+        payloads = _ike_auth(records, k, is_response)
+        id_mac = hmac.new(bytes.fromhex(k[sk_p]), payloads[id_type], hashlib.sha256).digest()
+        expected = hmac.new(pad, message + nonce + id_mac, hashlib.sha256).digest()
+        auth = payloads[AUTH]
+        assert auth[0] == 2, "Shared Key Message Integrity Code"
+        assert auth[4:] == expected, f"AUTH of the {'responder' if is_response else 'initiator'}"
 
 
 def _cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
