@@ -5,7 +5,9 @@ use no project code: they check the files themselves, so that a codec test faili
 points at the codec, not at the data. Beyond structure (JSON, IKE header version and length),
 they recompute the key derivation from the captured nonces with hashlib (RFC 7296 §2.13-2.14,
 RFC 2409 §5) and check the keys against the protected messages: HMAC ICVs and AES-GCM tags
-(RFC 5282) for IKEv2, AES-CBC decryption of Main Mode's identities and Quick Mode for IKEv1.
+(RFC 5282) for IKEv2, AES-CBC decryption of Main Mode's identities and Quick Mode for IKEv1;
+and they verify the IKE_AUTH AUTH payloads: PSK MICs (RFC 7296 §2.15) and ECDSA signatures
+(RFC 7427) under the certificates of the capture's test CA.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -37,7 +42,9 @@ ID_V1 = 5
 HASH_V1 = 8
 IKE_SA_INIT = 34
 IKE_AUTH = 35
-IDI, IDR, AUTH = 35, 36, 39
+IDI, IDR, CERT, AUTH = 35, 36, 37, 39
+# DER AlgorithmIdentifier of ecdsa-with-SHA256 (RFC 5758), as in RFC 7427 Appendix A
+ECDSA_WITH_SHA256 = bytes.fromhex("300a06082a8648ce3d040302")
 PSK = b"racoon2-capture-psk"
 MAIN_MODE = 2
 AGGRESSIVE_MODE = 4
@@ -243,6 +250,36 @@ def test_ikev2_psk_auth_payloads_verify(d: Path) -> None:
         assert auth[4:] == expected, f"AUTH of the {'responder' if is_response else 'initiator'}"
 
 
+@pytest.mark.parametrize("d", [d for d in IKEV2_DIRS if "-cert-" in d.name], ids=lambda d: d.name)
+def test_ikev2_certificate_auth_payloads_verify(d: Path) -> None:
+    """RFC 7427 digital signature AUTH (method 14): a length-prefixed AlgorithmIdentifier, then
+    the ECDSA signature over the same octets as a PSK MIC, with the key of the peer's CERT
+    (encoding 4, X.509 DER), which the capture's test CA signed."""
+    records = [bytes.fromhex(r["hex"]) for r in _messages(d)]
+    request, response = _successful_init(records)
+    ni = dict(_payloads(request, request[16]))[NONCE_V2]
+    nr = dict(_payloads(response, response[16]))[NONCE_V2]
+    k = _keys(d)[0]
+    ca = x509.load_pem_x509_certificate((d / "config" / "pki" / "ca.pem").read_bytes())
+    for is_response, message, nonce, sk_p, id_type in (
+        (False, request, nr, "sk_pi", IDI),
+        (True, response, ni, "sk_pr", IDR),
+    ):
+        payloads = _ike_auth(records, k, is_response)
+        assert payloads[CERT][0] == 4, "X.509 Certificate - Signature"
+        cert = x509.load_der_x509_certificate(payloads[CERT][1:])
+        cert.verify_directly_issued_by(ca)
+        id_mac = hmac.new(bytes.fromhex(k[sk_p]), payloads[id_type], hashlib.sha256).digest()
+        auth = payloads[AUTH]
+        assert auth[0] == 14, "Digital Signature (RFC 7427)"
+        algorithm_id = auth[5 : 5 + auth[4]]
+        assert algorithm_id == ECDSA_WITH_SHA256
+        public_key = cert.public_key()
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+        signature = auth[5 + auth[4] :]
+        public_key.verify(signature, message + nonce + id_mac, ec.ECDSA(hashes.SHA256()))
+
+
 def _cbc_decrypt(key: bytes, iv: bytes, data: bytes) -> bytes:
     dec = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
     return dec.update(data) + dec.finalize()
@@ -320,8 +357,12 @@ def test_capture_harness_regenerates_consistent_captures(tmp_path: Path) -> None
     for d in made:
         test_messages_are_ike_with_matching_lengths(d)
         test_keys_name_spis_seen_on_the_wire(d)
-        if d.name.startswith("ikev2-"):
-            test_ikev2_initial_keys_follow_from_the_nonces(d)
-            test_ikev2_protected_messages_verify_with_the_saved_keys(d)
-        else:
+        if d.name.startswith("ikev1-"):
             test_ikev1_messages_decrypt_with_the_saved_keys(d)
+            continue
+        test_ikev2_initial_keys_follow_from_the_nonces(d)
+        test_ikev2_protected_messages_verify_with_the_saved_keys(d)
+        if "-cert-" in d.name:
+            test_ikev2_certificate_auth_payloads_verify(d)
+        else:
+            test_ikev2_psk_auth_payloads_verify(d)
