@@ -275,3 +275,19 @@ def test_fifty_clients_and_misbehaving_ones(spmd: Daemon) -> None:
     assert answers == [(250, 5)] * 49  # 2 transport + 3 tunnel policies installed
     assert spmd.proc is not None and spmd.proc.poll() is None
     assert spmd.ctl("status").returncode == 0
+
+
+def test_fqdn_selector_is_installed_from_hosts(spmd: Daemon) -> None:
+    """`ip netns exec` shows spmd /etc/netns/NS/hosts as /etc/hosts."""
+    etc = Path("/etc/netns") / spmd.ns.name
+    etc.mkdir(parents=True)
+    try:
+        (etc / "hosts").write_text("127.0.0.1 localhost\n203.0.113.5 peer.example.net\n")
+        spmd.write(fmt("", spmd).replace("dst 192.0.2.2 port 1701", "dst peer.example.net"))
+        spmd.start()
+        assert "src 192.0.2.1/32 dst 203.0.113.5/32 proto udp dir out" in shapes(spmd.ns)
+        fqdn = spmd.ctl("--json", "fqdn", "list")
+        assert json.loads(fqdn.stdout) == ["peer.example.net."]
+    finally:
+        (etc / "hosts").unlink(missing_ok=True)
+        etc.rmdir()
