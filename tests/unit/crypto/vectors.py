@@ -45,14 +45,14 @@ def nist_rsp(path: str) -> list[dict[str, str]]:
                 context["section"] = line[1:-1]
             continue
         if not line:
-            if "Count" in current or "COUNT" in current:
+            if any(name.lower() == "count" for name in current):
                 records.append({**context, **current})
             else:
                 context.update(current)
             current = {}
             continue
         name, _, value = line.partition("=")
-        if name.strip() in ("Key", "Count", "COUNT") or current:
+        if name.strip() == "Key" or name.strip().lower() == "count" or current:
             current[name.strip()] = value.strip()
         else:
             context[name.strip()] = value.strip()
