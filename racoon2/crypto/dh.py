@@ -111,15 +111,20 @@ def _library_modexp(p: int, base: int, exponent: int) -> int | None:
         return None
 
 
+# OpenSSL recognises these primes as named groups and skips its costly parameter checks; for
+# MODP-768/1024 it re-validates the prime on every use, which is slower than Python's pow.
+_LIBRARY_GROUPS = {5, 14, 15, 16, 17, 18}
+
+
 class ModpExchange:
-    """Finite-field DH over OpenSSL when available, else Python's ``pow`` (``use_library``
-    False forces the fallback; both give identical bytes)."""
+    """Finite-field DH over OpenSSL when available and faster, else Python's ``pow``
+    (``use_library`` False forces the fallback; both give identical bytes)."""
 
     def __init__(self, transform: Transform, rng: Rng, use_library: bool = True) -> None:
         self.transform = transform
         self.p = modp_prime(transform.ident)
         self.size = transform.output_size
-        self.use_library = use_library
+        self.use_library = use_library and transform.ident in _LIBRARY_GROUPS
         nbytes = min(_EXPONENT_BITS, self.p.bit_length() - 2) // 8
         self._x = int.from_bytes(rng.random_bytes(nbytes), "big") | (1 << (nbytes * 8 - 1))
         self._y = self._modexp(2)

@@ -30,19 +30,17 @@ def aes_xcbc_mac(key: bytes, data: bytes) -> bytes:
         raise CryptoError(f"AES-XCBC-MAC needs a 16-byte key, got {len(key)} bytes")
     ecb = Cipher(algorithms.AES(key), modes.ECB()).encryptor()
     k1, k2, k3 = (ecb.update(bytes([c]) * _BLOCK) for c in (1, 2, 3))
-    cbc = Cipher(algorithms.AES(k1), modes.ECB()).encryptor()
     if data and len(data) % _BLOCK == 0:
-        last, tail_key = data[-_BLOCK:], k2
-        body = data[:-_BLOCK]
+        body, last, tail_key = data[:-_BLOCK], data[-_BLOCK:], k2
     else:
         cut = len(data) - len(data) % _BLOCK
         body = data[:cut]
         last = data[cut:] + b"\x80" + bytes(_BLOCK - 1 - (len(data) - cut))
         tail_key = k3
-    e = bytes(_BLOCK)
-    for i in range(0, len(body), _BLOCK):
-        e = cbc.update(_xor(e, body[i : i + _BLOCK]))
-    return cbc.update(_xor(_xor(e, last), tail_key))
+    # XCBC is a CBC-MAC under K1 whose last block is first XORed with K2 or K3, so one CBC
+    # encryption with a zero IV does all the blocks at once.
+    cbc = Cipher(algorithms.AES(k1), modes.CBC(bytes(_BLOCK))).encryptor()
+    return (cbc.update(body + _xor(last, tail_key)) + cbc.finalize())[-_BLOCK:]
 
 
 def aes_cmac(key: bytes, data: bytes) -> bytes:
