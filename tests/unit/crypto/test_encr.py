@@ -120,3 +120,20 @@ def test_ikev2_padding_round_trips(data: bytes, block: int) -> None:
 def test_unpad_rejects_bad_length() -> None:
     with pytest.raises(CryptoError, match="Pad Length"):
         unpad_ikev2(b"\x00\x05")
+
+
+ALL_CIPHERS = [(3, None), (12, 128), (12, 192), (12, 256), (13, 128), (13, 256), (14, 128),
+               (15, 192), (16, 256), (18, 128), (19, 192), (20, 256), (28, None)]
+
+
+@given(st.sampled_from(ALL_CIPHERS), st.binary(max_size=64), st.binary(max_size=16),
+       st.binary(min_size=64, max_size=64))
+def test_every_cipher_round_trips(cipher: tuple[int, int | None], data: bytes, aad: bytes,
+                                  material: bytes) -> None:
+    encr = encr_for(*cipher)
+    t = encr.transform
+    keymat, iv = material[: t.keymat_size], material[: t.iv_size]
+    plaintext = pad_ikev2(data, t.block_size)
+    ct, icv = encr.encrypt(keymat, iv, plaintext, aad)
+    assert len(ct) == len(plaintext) and len(icv) == t.icv_size
+    assert unpad_ikev2(encr.decrypt(keymat, iv, ct, icv, aad)) == data

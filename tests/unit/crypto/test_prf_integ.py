@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from racoon2.crypto.integ import integ_for
 from racoon2.crypto.prf import prf_for, prf_for_hash
@@ -86,3 +88,12 @@ def test_rngs() -> None:
     assert a.random_bytes(50) + a.random_bytes(7) == b.random_bytes(57)
     assert DeterministicRng(b"t").random_bytes(8) != DeterministicRng(b"s").random_bytes(8)
     assert len(SystemRng().random_bytes(33)) == 33
+
+
+@given(st.sampled_from([1, 2, 4, 5, 6, 7, 8]), st.binary(max_size=40), st.binary(max_size=40),
+       st.integers(min_value=1, max_value=300))
+def test_prf_plus_prefix_property(ident: int, key: bytes, seed: bytes, length: int) -> None:
+    prf = prf_for(ident)
+    full = prf.plus(key, seed, 300)
+    assert prf.plus(key, seed, length) == full[:length]
+    assert full[: prf.output_size] == prf.compute(key, seed + b"\x01")
