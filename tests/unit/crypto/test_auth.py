@@ -14,7 +14,8 @@ from racoon2.crypto import auth
 from racoon2.crypto.auth import AuthMethod
 from racoon2.crypto.prf import prf_for
 from racoon2.errors import CryptoError
-from tests.unit.crypto.vectors import h, load, nist_rsp
+
+from .vectors import h, load, nist_rsp
 
 VEC = load("auth.json")
 CURVES = {"secp256r1": ec.SECP256R1(), "secp384r1": ec.SECP384R1(), "secp521r1": ec.SECP521R1()}

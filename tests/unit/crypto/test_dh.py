@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from racoon2.crypto import dh
 from racoon2.crypto.rng import DeterministicRng
 from racoon2.errors import CryptoError
-from tests.unit.crypto.vectors import h, load, nist_rsp
+
+from .vectors import h, load, nist_rsp
 
 VEC = load("dh.json")
 

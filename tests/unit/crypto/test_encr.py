@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from racoon2.crypto.encr import encr_for, pad_ikev2, unpad_ikev2
 from racoon2.errors import CryptoError
-from tests.unit.crypto.vectors import h, load, nist_rsp
+
+from .vectors import h, load, nist_rsp
 
 RFC = load("encr.json")["cases"]
 

@@ -12,7 +12,8 @@ from racoon2.crypto import keymat as km
 from racoon2.crypto.prf import prf_for
 from racoon2.crypto.transforms import TransformType, by_id, by_keyword
 from racoon2.errors import CryptoError
-from tests.unit.crypto.vectors import h, load
+
+from .vectors import h, load
 
 VEC = load("kdf.json")
 SHA1 = prf_for(2)

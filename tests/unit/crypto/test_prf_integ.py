@@ -13,7 +13,8 @@ from racoon2.crypto.prf import prf_for, prf_for_hash
 from racoon2.crypto.rng import DeterministicRng, SystemRng
 from racoon2.crypto.transforms import TRANSFORMS, TransformType, by_id, by_keyword
 from racoon2.errors import CryptoError
-from tests.unit.crypto.vectors import h, load
+
+from .vectors import h, load
 
 VEC = load("mac_prf.json")
 
