@@ -22,7 +22,14 @@ class TransformType(IntEnum):
     INTEG = 3
     KE = 4
     ESN = 5
+    # RFC 9370 additional key exchanges; their ids are the KE ids.
     ADDKE1 = 6
+    ADDKE2 = 7
+    ADDKE3 = 8
+    ADDKE4 = 9
+    ADDKE5 = 10
+    ADDKE6 = 11
+    ADDKE7 = 12
 
 
 @dataclass(frozen=True)
@@ -125,6 +132,8 @@ def by_id(kind: TransformType, ident: int, key_bits: int | None = None) -> Trans
 
     Variable-key ciphers need ``key_bits``; other transforms must not carry it.
     """
+    if kind >= TransformType.ADDKE1:
+        kind = TransformType.KE
     rows = [t for t in TRANSFORMS if t.kind == kind and t.ident == ident]
     if not rows:
         raise CryptoError(f"unsupported {kind.name} transform id {ident}",

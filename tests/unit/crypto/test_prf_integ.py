@@ -61,6 +61,7 @@ def test_transform_lookup() -> None:
     assert by_keyword(TransformType.INTEG, "hmac_sha2_256").xfrm_trunc_bits == 128
     assert by_keyword(TransformType.ENCR, "aes128_gcm16").keymat_size == 20
     assert by_keyword(TransformType.KE, "modp2048").ident == 14
+    assert by_id(TransformType.ADDKE3, 36).keyword == "mlkem768"
     assert by_id(TransformType.INTEG, 8).sadb_id is None
     with pytest.raises(CryptoError, match="Key Length"):
         by_id(TransformType.ENCR, 12)
