@@ -1,0 +1,233 @@
+"""IKEv2 registry values (IANA "Internet Key Exchange Version 2 (IKEv2) Parameters")."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExchangeType(enum.IntEnum):
+    """Exchange types."""
+
+    IKE_SA_INIT = 34
+    IKE_AUTH = 35
+    CREATE_CHILD_SA = 36
+    INFORMATIONAL = 37
+    IKE_SESSION_RESUME = 38
+    GSA_AUTH = 39
+    GSA_REGISTRATION = 40
+    GSA_REKEY = 41
+    IKE_INTERMEDIATE = 43
+    IKE_FOLLOWUP_KE = 44
+
+
+class PayloadType(enum.IntEnum):
+    """Next Payload values."""
+
+    NONE = 0
+    SA = 33
+    KE = 34
+    IDI = 35
+    IDR = 36
+    CERT = 37
+    CERTREQ = 38
+    AUTH = 39
+    NONCE = 40
+    NOTIFY = 41
+    DELETE = 42
+    VENDOR_ID = 43
+    TSI = 44
+    TSR = 45
+    SK = 46
+    CP = 47
+    EAP = 48
+    GSPM = 49
+    SKF = 53
+
+
+class NotifyType(enum.IntEnum):
+    """Notify message types: errors below 16384, status from 16384."""
+
+    UNSUPPORTED_CRITICAL_PAYLOAD = 1
+    INVALID_IKE_SPI = 4
+    INVALID_MAJOR_VERSION = 5
+    INVALID_SYNTAX = 7
+    INVALID_MESSAGE_ID = 9
+    INVALID_SPI = 11
+    NO_PROPOSAL_CHOSEN = 14
+    INVALID_KE_PAYLOAD = 17
+    AUTHENTICATION_FAILED = 24
+    SINGLE_PAIR_REQUIRED = 34
+    NO_ADDITIONAL_SAS = 35
+    INTERNAL_ADDRESS_FAILURE = 36
+    FAILED_CP_REQUIRED = 37
+    TS_UNACCEPTABLE = 38
+    INVALID_SELECTORS = 39
+    UNACCEPTABLE_ADDRESSES = 40
+    UNEXPECTED_NAT_DETECTED = 41
+    USE_ASSIGNED_HOA = 42
+    TEMPORARY_FAILURE = 43
+    CHILD_SA_NOT_FOUND = 44
+    INVALID_GROUP_ID = 45
+    AUTHORIZATION_FAILED = 46
+    STATE_NOT_FOUND = 47
+    INITIAL_CONTACT = 16384
+    SET_WINDOW_SIZE = 16385
+    ADDITIONAL_TS_POSSIBLE = 16386
+    IPCOMP_SUPPORTED = 16387
+    NAT_DETECTION_SOURCE_IP = 16388
+    NAT_DETECTION_DESTINATION_IP = 16389
+    COOKIE = 16390
+    USE_TRANSPORT_MODE = 16391
+    HTTP_CERT_LOOKUP_SUPPORTED = 16392
+    REKEY_SA = 16393
+    ESP_TFC_PADDING_NOT_SUPPORTED = 16394
+    NON_FIRST_FRAGMENTS_ALSO = 16395
+    MOBIKE_SUPPORTED = 16396
+    ADDITIONAL_IP4_ADDRESS = 16397
+    ADDITIONAL_IP6_ADDRESS = 16398
+    NO_ADDITIONAL_ADDRESSES = 16399
+    UPDATE_SA_ADDRESSES = 16400
+    COOKIE2 = 16401
+    NO_NATS_ALLOWED = 16402
+    AUTH_LIFETIME = 16403
+    MULTIPLE_AUTH_SUPPORTED = 16404
+    ANOTHER_AUTH_FOLLOWS = 16405
+    REDIRECT_SUPPORTED = 16406
+    REDIRECT = 16407
+    REDIRECTED_FROM = 16408
+    TICKET_LT_OPAQUE = 16409
+    TICKET_REQUEST = 16410
+    TICKET_ACK = 16411
+    TICKET_NACK = 16412
+    TICKET_OPAQUE = 16413
+    LINK_ID = 16414
+    USE_WESP_MODE = 16415
+    ROHC_SUPPORTED = 16416
+    EAP_ONLY_AUTHENTICATION = 16417
+    CHILDLESS_IKEV2_SUPPORTED = 16418
+    QUICK_CRASH_DETECTION = 16419
+    IKEV2_MESSAGE_ID_SYNC_SUPPORTED = 16420
+    IPSEC_REPLAY_COUNTER_SYNC_SUPPORTED = 16421
+    IKEV2_MESSAGE_ID_SYNC = 16422
+    IPSEC_REPLAY_COUNTER_SYNC = 16423
+    SECURE_PASSWORD_METHODS = 16424
+    PSK_PERSIST = 16425
+    PSK_CONFIRM = 16426
+    ERX_SUPPORTED = 16427
+    IFOM_CAPABILITY = 16428
+    SENDER_REQUEST_ID = 16429
+    IKEV2_FRAGMENTATION_SUPPORTED = 16430
+    SIGNATURE_HASH_ALGORITHMS = 16431
+    CLONE_IKE_SA_SUPPORTED = 16432
+    CLONE_IKE_SA = 16433
+    PUZZLE = 16434
+    USE_PPK = 16435
+    PPK_IDENTITY = 16436
+    NO_PPK_AUTH = 16437
+    INTERMEDIATE_EXCHANGE_SUPPORTED = 16438
+    IP4_ALLOWED = 16439
+    IP6_ALLOWED = 16440
+    ADDITIONAL_KEY_EXCHANGE = 16441
+    USE_AGGFRAG = 16442
+    SUPPORTED_AUTH_METHODS = 16443
+    SA_RESOURCE_INFO = 16444
+    USE_PPK_INT = 16445
+    PPK_IDENTITY_KEY = 16446
+
+
+class ProtocolId(enum.IntEnum):
+    """Security protocol identifiers (proposals, notify, delete)."""
+
+    NONE = 0
+    IKE = 1
+    AH = 2
+    ESP = 3
+
+
+class TransformType(enum.IntEnum):
+    """Transform types, with RFC 9370's additional key exchanges."""
+
+    ENCR = 1
+    PRF = 2
+    INTEG = 3
+    KE = 4
+    ESN = 5
+    ADDKE1 = 6
+    ADDKE2 = 7
+    ADDKE3 = 8
+    ADDKE4 = 9
+    ADDKE5 = 10
+    ADDKE6 = 11
+    ADDKE7 = 12
+
+
+class AuthMethod(enum.IntEnum):
+    """AUTH payload methods."""
+
+    RSA = 1
+    PSK = 2
+    DSS = 3
+    ECDSA_256 = 9
+    ECDSA_384 = 10
+    ECDSA_521 = 11
+    GSPAM = 12
+    NULL = 13
+    DIGITAL_SIGNATURE = 14
+
+
+class IdType(enum.IntEnum):
+    """Identification types."""
+
+    IPV4_ADDR = 1
+    FQDN = 2
+    RFC822_ADDR = 3
+    IPV6_ADDR = 5
+    DER_ASN1_DN = 9
+    DER_ASN1_GN = 10
+    KEY_ID = 11
+    FC_NAME = 12
+    NULL = 13
+
+
+class TsType(enum.IntEnum):
+    """Traffic selector types."""
+
+    IPV4_ADDR_RANGE = 7
+    IPV6_ADDR_RANGE = 8
+    FC_ADDR_RANGE = 9
+    SECLABEL = 10
+
+
+class CfgType(enum.IntEnum):
+    """Configuration payload types."""
+
+    CFG_REQUEST = 1
+    CFG_REPLY = 2
+    CFG_SET = 3
+    CFG_ACK = 4
+
+
+class CertEncoding(enum.IntEnum):
+    """CERT/CERTREQ encodings."""
+
+    PKCS7_X509 = 1
+    PGP = 2
+    DNS_KEY = 3
+    X509_SIGNATURE = 4
+    KERBEROS_TOKEN = 6
+    CRL = 7
+    ARL = 8
+    SPKI = 9
+    X509_ATTRIBUTE = 10
+    RAW_RSA_KEY = 11
+    HASH_URL_X509_CERT = 12
+    HASH_URL_X509_BUNDLE = 13
+    OCSP_CONTENT = 14
+    RAW_PUBLIC_KEY = 15
+
+
+FLAG_INITIATOR = 0x08
+FLAG_VERSION = 0x10
+FLAG_RESPONSE = 0x20
+CRITICAL = 0x80
+IKEV2_VERSION = 0x20

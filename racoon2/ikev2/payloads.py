@@ -1,0 +1,479 @@
+"""IKEv2 payload bodies (RFC 7296 §3.3-3.16, RFC 7383 §2.5): one frozen dataclass each.
+
+``decode_body(type, body, offset)`` and ``encode_body(payload)`` convert one payload's body (the
+octets after the 4-byte generic header); :mod:`racoon2.ikev2.message` handles the chain.
+Every payload keeps the generic header's flags octet (``flags``: the critical bit and the
+reserved bits as received) so that valid input re-encodes byte for byte.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+
+from racoon2.errors import ParseError
+from racoon2.ikev2.constants import PayloadType as P
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """A transform attribute: TV (``value`` int, 16 bits) or TLV (``value`` bytes)."""
+
+    type: int
+    value: int | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """Transform substructure: type, id, attributes (Key Length is attribute 14)."""
+
+    type: int
+    id: int
+    attributes: tuple[Attribute, ...] = ()
+
+    @property
+    def key_length(self) -> int | None:
+        """The Key Length attribute, when present."""
+        for a in self.attributes:
+            if a.type == 14 and isinstance(a.value, int):
+                return a.value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """Proposal substructure."""
+
+    number: int
+    protocol: int
+    spi: bytes
+    transforms: tuple[Transform, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SA:
+    """Security Association payload."""
+
+    proposals: tuple[Proposal, ...]
+    flags: int = field(default=0, compare=True)
+
+
+@dataclass(frozen=True, slots=True)
+class KE:
+    """Key Exchange payload."""
+
+    group: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IDi:
+    """Identification - Initiator."""
+
+    id_type: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IDr:
+    """Identification - Responder."""
+
+    id_type: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Cert:
+    """Certificate payload."""
+
+    encoding: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CertReq:
+    """Certificate Request payload (data: concatenated SHA-1 hashes of CA keys for X.509)."""
+
+    encoding: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """Authentication payload (RFC 7427 data: see :func:`split_signature_auth`)."""
+
+    method: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Nonce:
+    """Nonce payload."""
+
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """Notify payload."""
+
+    protocol: int
+    type: int
+    spi: bytes = b""
+    data: bytes = b""
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Delete payload: SPIs of ``protocol`` (empty for the IKE SA)."""
+
+    protocol: int
+    spi_size: int
+    spis: tuple[bytes, ...] = ()
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class VendorId:
+    """Vendor ID payload."""
+
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelector:
+    """One traffic selector: type 7 (IPv4) or 8 (IPv6) address range, protocol, ports."""
+
+    ts_type: int
+    protocol: int
+    start_port: int
+    end_port: int
+    start: bytes
+    end: bytes
+
+    @property
+    def start_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The first address."""
+        return ipaddress.ip_address(self.start)
+
+    @property
+    def end_address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        """The last address."""
+        return ipaddress.ip_address(self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class TSi:
+    """Traffic Selector - Initiator."""
+
+    selectors: tuple[TrafficSelector, ...]
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TSr:
+    """Traffic Selector - Responder."""
+
+    selectors: tuple[TrafficSelector, ...]
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SK:
+    """Encrypted and Authenticated payload: IV | ciphertext | ICV, opaque here.
+
+    ``first_inner`` is the generic header's Next Payload: the type of the first inner payload.
+    """
+
+    first_inner: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SKF:
+    """Encrypted fragment (RFC 7383): numbers, then IV | ciphertext | ICV."""
+
+    first_inner: int
+    number: int
+    total: int
+    data: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CP:
+    """Configuration payload: (attribute type, value) pairs; the R bit kept in ``type``."""
+
+    cfg_type: int
+    attributes: tuple[tuple[int, bytes], ...] = ()
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class EAP:
+    """EAP payload: one EAP message."""
+
+    message: bytes
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Unknown:
+    """A payload type this codec does not know; ``critical`` tells RFC 7296 §2.5's answer."""
+
+    type: int
+    body: bytes
+    flags: int = 0
+
+    @property
+    def critical(self) -> bool:
+        """The critical bit: the receiver must reject the message if it does not know it."""
+        return bool(self.flags & 0x80)
+
+
+Payload = (SA | KE | IDi | IDr | Cert | CertReq | Auth | Nonce | Notify | Delete | VendorId
+           | TSi | TSr | SK | SKF | CP | EAP | Unknown)
+
+TYPES: dict[type, int] = {
+    SA: P.SA, KE: P.KE, IDi: P.IDI, IDr: P.IDR, Cert: P.CERT, CertReq: P.CERTREQ,
+    Auth: P.AUTH, Nonce: P.NONCE, Notify: P.NOTIFY, Delete: P.DELETE, VendorId: P.VENDOR_ID,
+    TSi: P.TSI, TSr: P.TSR, SK: P.SK, SKF: P.SKF, CP: P.CP, EAP: P.EAP,
+}
+
+
+def payload_type(p: Payload) -> int:
+    """The Next Payload value that announces ``p``."""
+    return p.type if isinstance(p, Unknown) else TYPES[type(p)]
+
+
+def _name(t: int) -> str:
+    try:
+        return P(t).name
+    except ValueError:
+        return f"payload {t}"
+
+
+class _R:
+    """Bounds-checked reads in one payload body; errors name the payload and absolute offset."""
+
+    def __init__(self, data: bytes, what: str, base: int) -> None:
+        self.data, self.what, self.base = data, what, base
+
+    def fail(self, off: int, message: str) -> ParseError:
+        return ParseError(self.what, self.base + off, message)
+
+    def unpack(self, fmt: str, off: int) -> tuple[int, ...]:
+        size = struct.calcsize(fmt)
+        if off + size > len(self.data):
+            raise self.fail(off, f"needs {off + size} octets, has {len(self.data)}")
+        return struct.unpack_from(fmt, self.data, off)
+
+    def take(self, off: int, n: int) -> bytes:
+        if n < 0 or off + n > len(self.data):
+            raise self.fail(off, f"{n} octets run past the payload's {len(self.data)}")
+        return self.data[off:off + n]
+
+
+def _attributes(r: _R, off: int, end: int) -> tuple[Attribute, ...]:
+    out = []
+    while off < end:
+        kind, value = r.unpack("!HH", off)
+        if kind & 0x8000:
+            out.append(Attribute(kind & 0x7FFF, value))
+            off += 4
+        else:
+            out.append(Attribute(kind, r.take(off + 4, value)))
+            off += 4 + value
+    if off != end:
+        raise r.fail(off, "attributes run past the transform")
+    return tuple(out)
+
+
+def _sa(r: _R) -> SA:
+    proposals = []
+    off, last = 0, 2
+    while off < len(r.data):
+        if last == 0:
+            raise r.fail(off, "data after the last proposal")
+        last, _res, length, number, proto, spi_size, count = r.unpack("!BBHBBBB", off)
+        if last not in (0, 2) or length < 8 or off + length > len(r.data):
+            raise r.fail(off, f"proposal length {length} / last-substructure {last} invalid")
+        spi = r.take(off + 8, spi_size)
+        toff, end = off + 8 + spi_size, off + length
+        transforms = []
+        tlast = 3
+        for _ in range(count):
+            if tlast == 0 or toff >= end:
+                raise r.fail(toff, f"proposal {number} announces {count} transforms")
+            tlast, _r1, tlen, ttype, _r2, tid = r.unpack("!BBHBBH", toff)
+            if tlast not in (0, 3) or tlen < 8 or toff + tlen > end:
+                raise r.fail(toff, f"transform length {tlen} invalid")
+            transforms.append(Transform(ttype, tid, _attributes(r, toff + 8, toff + tlen)))
+            toff += tlen
+        if toff != end or tlast != 0:
+            raise r.fail(toff, f"proposal {number}'s transforms do not fill it")
+        proposals.append(Proposal(number, proto, spi, tuple(transforms)))
+        off = end
+    if last != 0:
+        raise r.fail(off, "the last proposal is not marked last")
+    return SA(tuple(proposals))
+
+
+def _ts(r: _R) -> tuple[TrafficSelector, ...]:
+    (count,) = r.unpack("!B3x", 0)
+    off = 4
+    out = []
+    for _ in range(count):
+        ts_type, proto, length, sport, eport = r.unpack("!BBHHH", off)
+        size = {7: 4, 8: 16}.get(ts_type)
+        if size is None or length != 8 + 2 * size:
+            raise r.fail(off, f"traffic selector type {ts_type} length {length} unsupported")
+        out.append(TrafficSelector(ts_type, proto, sport, eport, r.take(off + 8, size),
+                                   r.take(off + 8 + size, size)))
+        off += length
+    if off != len(r.data):
+        raise r.fail(off, f"{len(r.data) - off} octets after {count} traffic selectors")
+    return tuple(out)
+
+
+def decode_body(kind: int, body: bytes, flags: int, first_inner: int, base: int) -> Payload:
+    """One payload from its body; ``base`` is the body's offset in the message."""
+    r = _R(body, _name(kind), base)
+    if kind == P.SA:
+        sa = _sa(r)
+        return SA(sa.proposals, flags)
+    if kind == P.KE:
+        group, _ = r.unpack("!HH", 0)
+        return KE(group, body[4:], flags)
+    if kind in (P.IDI, P.IDR, P.AUTH):
+        (first,) = r.unpack("!B3x", 0)
+        if kind == P.IDI:
+            return IDi(first, body[4:], flags)
+        if kind == P.IDR:
+            return IDr(first, body[4:], flags)
+        return Auth(first, body[4:], flags)
+    if kind in (P.CERT, P.CERTREQ):
+        (first,) = r.unpack("!B", 0)
+        return (Cert if kind == P.CERT else CertReq)(first, body[1:], flags)
+    if kind == P.NONCE:
+        return Nonce(body, flags)
+    if kind == P.NOTIFY:
+        proto, spi_size, ntype = r.unpack("!BBH", 0)
+        return Notify(proto, ntype, r.take(4, spi_size), body[4 + spi_size:], flags)
+    if kind == P.DELETE:
+        proto, spi_size, count = r.unpack("!BBH", 0)
+        spis = tuple(r.take(4 + i * spi_size, spi_size) for i in range(count))
+        if 4 + count * spi_size != len(body):
+            raise r.fail(4, f"{count} SPIs of {spi_size} octets do not fill the payload")
+        return Delete(proto, spi_size, spis, flags)
+    if kind == P.VENDOR_ID:
+        return VendorId(body, flags)
+    if kind == P.TSI:
+        return TSi(_ts(r), flags)
+    if kind == P.TSR:
+        return TSr(_ts(r), flags)
+    if kind == P.SK:
+        return SK(first_inner, body, flags)
+    if kind == P.SKF:
+        number, total = r.unpack("!HH", 0)
+        if number == 0 or number > total:
+            raise r.fail(0, f"fragment {number} of {total}")
+        return SKF(first_inner, number, total, body[4:], flags)
+    if kind == P.CP:
+        (cfg_type,) = r.unpack("!B3x", 0)
+        attrs, off = [], 4
+        while off < len(body):
+            atype, alen = r.unpack("!HH", off)
+            attrs.append((atype, r.take(off + 4, alen)))
+            off += 4 + alen
+        return CP(cfg_type, tuple(attrs), flags)
+    if kind == P.EAP:
+        return EAP(body, flags)
+    return Unknown(kind, body, flags)
+
+
+def _encode_attributes(attrs: tuple[Attribute, ...]) -> bytes:
+    out = []
+    for a in attrs:
+        if isinstance(a.value, int):
+            out.append(struct.pack("!HH", a.type | 0x8000, a.value))
+        else:
+            out.append(struct.pack("!HH", a.type, len(a.value)) + a.value)
+    return b"".join(out)
+
+
+def _encode_sa(sa: SA) -> bytes:
+    out = []
+    for i, p in enumerate(sa.proposals):
+        ts = []
+        for j, t in enumerate(p.transforms):
+            attrs = _encode_attributes(t.attributes)
+            ts.append(struct.pack("!BBHBBH", 0 if j == len(p.transforms) - 1 else 3, 0,
+                                  8 + len(attrs), t.type, 0, t.id) + attrs)
+        body = b"".join(ts)
+        out.append(struct.pack("!BBHBBBB", 0 if i == len(sa.proposals) - 1 else 2, 0,
+                               8 + len(p.spi) + len(body), p.number, p.protocol, len(p.spi),
+                               len(p.transforms)) + p.spi + body)
+    return b"".join(out)
+
+
+def _encode_ts(selectors: tuple[TrafficSelector, ...]) -> bytes:
+    return struct.pack("!B3x", len(selectors)) + b"".join(
+        struct.pack("!BBHHH", s.ts_type, s.protocol, 8 + len(s.start) + len(s.end),
+                    s.start_port, s.end_port) + s.start + s.end for s in selectors)
+
+
+def encode_body(p: Payload) -> bytes:
+    """The body of ``p`` (without the generic header)."""
+    match p:
+        case SA():
+            return _encode_sa(p)
+        case KE(group, data):
+            return struct.pack("!HH", group, 0) + data
+        case IDi(t, data) | IDr(t, data) | Auth(t, data):
+            return struct.pack("!B3x", t) + data
+        case Cert(enc, data) | CertReq(enc, data):
+            return bytes([enc]) + data
+        case Nonce(data) | VendorId(data) | EAP(data):
+            return data
+        case Notify(proto, ntype, spi, data):
+            return struct.pack("!BBH", proto, len(spi), ntype) + spi + data
+        case Delete(proto, size, spis):
+            return struct.pack("!BBH", proto, size, len(spis)) + b"".join(spis)
+        case TSi(sels) | TSr(sels):
+            return _encode_ts(sels)
+        case SK(_first, data):
+            return data
+        case SKF(_first, number, total, data):
+            return struct.pack("!HH", number, total) + data
+        case CP(cfg_type, attrs):
+            return struct.pack("!B3x", cfg_type) + b"".join(
+                struct.pack("!HH", t, len(v)) + v for t, v in attrs)
+        case Unknown(_t, body):
+            return body
+    raise TypeError(f"not an IKEv2 payload: {p!r}")
+
+
+def split_signature_auth(data: bytes) -> tuple[bytes, bytes]:
+    """RFC 7427 AUTH data → (DER AlgorithmIdentifier, signature)."""
+    if not data or data[0] + 1 > len(data):
+        raise ParseError("AUTH", 8, "the AlgorithmIdentifier length runs past the payload")
+    return data[1:1 + data[0]], data[1 + data[0]:]
+
+
+def signature_auth(algorithm_identifier: bytes, signature: bytes) -> bytes:
+    """RFC 7427 AUTH data from an AlgorithmIdentifier and a signature."""
+    if len(algorithm_identifier) > 255:
+        raise ValueError("AlgorithmIdentifier longer than 255 octets")
+    return bytes([len(algorithm_identifier)]) + algorithm_identifier + signature
