@@ -40,7 +40,7 @@ class Netns:
 
     def spawn(self, argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         """Start argv inside the namespace in the background, output to ``log``."""
-        out = open(log, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        out = open(log, "ab")  # the child keeps its own descriptor
         proc = subprocess.Popen(["ip", "netns", "exec", self.name, *argv], stdout=out,
                                 stderr=subprocess.STDOUT)
         out.close()
