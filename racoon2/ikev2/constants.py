@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import enum
 
+# The transform types live with the transform table, the one place that knows them.
+from racoon2.crypto.transforms import TransformType
+
+__all__ = ["TransformType"]
+
 
 class ExchangeType(enum.IntEnum):
     """Exchange types."""
@@ -142,23 +147,6 @@ class ProtocolId(enum.IntEnum):
     IKE = 1
     AH = 2
     ESP = 3
-
-
-class TransformType(enum.IntEnum):
-    """Transform types, with RFC 9370's additional key exchanges."""
-
-    ENCR = 1
-    PRF = 2
-    INTEG = 3
-    KE = 4
-    ESN = 5
-    ADDKE1 = 6
-    ADDKE2 = 7
-    ADDKE3 = 8
-    ADDKE4 = 9
-    ADDKE5 = 10
-    ADDKE6 = 11
-    ADDKE7 = 12
 
 
 class AuthMethod(enum.IntEnum):
