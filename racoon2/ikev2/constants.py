@@ -5,9 +5,7 @@ from __future__ import annotations
 import enum
 
 # The transform types live with the transform table, the one place that knows them.
-from racoon2.crypto.transforms import TransformType
-
-__all__ = ["TransformType"]
+from racoon2.crypto.transforms import TransformType as TransformType
 
 
 class ExchangeType(enum.IntEnum):
