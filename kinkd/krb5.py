@@ -1,0 +1,1084 @@
+"""A small typed ctypes binding to MIT libkrb5, limited to what KINK (RFC 4430) needs.
+
+KINK carries raw Kerberos messages (AP-REQ, AP-REP, KRB-ERROR) in its payloads, encrypts with
+the ticket's session key (key usage 39) and checksums with it (key usage 40), and may run
+user-to-user.  The ``gssapi`` package hides all of those behind GSS tokens, so kinkd talks to
+libkrb5 directly.
+
+Memory: every libkrb5 allocation that outlives one call belongs to a Python object (a
+:class:`Principal`, :class:`Keytab`, :class:`CCache`, :class:`Credentials` or
+:class:`AuthContext`) and is freed by a ``weakref.finalize`` when that object is collected, when
+it is closed, or when its :class:`Context` is closed, whichever comes first; allocations that
+live within one call are freed in ``finally`` blocks.  Keys, tickets' contents and KRB-ERRORs
+are copied out into plain dataclasses, so they need no freeing.
+
+Threads: like a ``krb5_context``, a :class:`Context` must be used by one thread at a time.  Every
+call is synchronous, and the two that talk to a KDC can block for seconds; an asyncio program
+uses :class:`AsyncKdc`, which runs them on its own context in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import ctypes.util
+import functools
+import os
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+# RFC 4430 §4.2.5 (KINK_ENCRYPT) and §3.6 (the message checksum).
+KEY_USAGE_KINK_ENCRYPT = 39
+KEY_USAGE_KINK_CHECKSUM = 40
+
+# com_err codes of the krb5 table (krb5.h); a KRB-ERROR's error number is code - base.
+ERROR_TABLE_BASE_KRB5 = -1765328384
+KRB5KRB_AP_ERR_BAD_INTEGRITY = -1765328353
+KRB5KRB_AP_ERR_TKT_EXPIRED = -1765328352
+KRB5KRB_AP_ERR_SKEW = -1765328347
+KRB5KRB_AP_ERR_MODIFIED = -1765328343
+KRB5KRB_ERR_GENERIC = -1765328324
+KRB5_KDC_UNREACH = -1765328228
+
+_AP_OPTS_USE_SESSION_KEY = 0x40000000
+_AP_OPTS_MUTUAL_REQUIRED = 0x20000000
+_AP_OPTS_USE_SUBKEY = 0x00000001
+_KRB5_GC_USER_USER = 1
+_KRB5_AUTH_CONTEXT_DO_TIME = 0x00000001
+
+
+class Krb5Error(Exception):
+    """A libkrb5 call failed: ``code`` is its com_err code, ``message`` libkrb5's own text."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.message} (krb5 error {self.code})"
+
+    @property
+    def krb_error(self) -> int:
+        """The RFC 4120 error number to put in a KRB-ERROR (KRB_ERR_GENERIC outside the table)."""
+        number = self.code - ERROR_TABLE_BASE_KRB5
+        return number if 0 <= number < 128 else KRB5KRB_ERR_GENERIC - ERROR_TABLE_BASE_KRB5
+
+
+# --- C layouts, as in /usr/include/krb5/krb5.h (tests/kdc checks them against the header) ---
+
+
+class _Data(ctypes.Structure):
+    _fields_ = [("magic", ctypes.c_int32), ("length", ctypes.c_uint), ("data", ctypes.c_void_p)]
+
+
+class _Keyblock(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("enctype", ctypes.c_int32),
+        ("length", ctypes.c_uint),
+        ("contents", ctypes.c_void_p),
+    ]
+
+
+class _Checksum(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("checksum_type", ctypes.c_int32),
+        ("length", ctypes.c_uint),
+        ("contents", ctypes.c_void_p),
+    ]
+
+
+class _EncData(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("enctype", ctypes.c_int32),
+        ("kvno", ctypes.c_uint),
+        ("ciphertext", _Data),
+    ]
+
+
+class _TicketTimes(ctypes.Structure):
+    _fields_ = [
+        ("authtime", ctypes.c_int32),
+        ("starttime", ctypes.c_int32),
+        ("endtime", ctypes.c_int32),
+        ("renew_till", ctypes.c_int32),
+    ]
+
+
+class _Transited(ctypes.Structure):
+    _fields_ = [("magic", ctypes.c_int32), ("tr_type", ctypes.c_uint8), ("tr_contents", _Data)]
+
+
+class _EncTktPart(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("flags", ctypes.c_int32),
+        ("session", ctypes.POINTER(_Keyblock)),
+        ("client", ctypes.c_void_p),
+        ("transited", _Transited),
+        ("times", _TicketTimes),
+        ("caddrs", ctypes.c_void_p),
+        ("authorization_data", ctypes.c_void_p),
+    ]
+
+
+class _Ticket(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("server", ctypes.c_void_p),
+        ("enc_part", _EncData),
+        ("enc_part2", ctypes.POINTER(_EncTktPart)),
+    ]
+
+
+class _Authenticator(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("client", ctypes.c_void_p),
+        ("checksum", ctypes.POINTER(_Checksum)),
+        ("cusec", ctypes.c_int32),
+        ("ctime", ctypes.c_int32),
+        ("subkey", ctypes.POINTER(_Keyblock)),
+        ("seq_number", ctypes.c_uint32),
+        ("authorization_data", ctypes.c_void_p),
+    ]
+
+
+class _Creds(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("client", ctypes.c_void_p),
+        ("server", ctypes.c_void_p),
+        ("keyblock", _Keyblock),
+        ("times", _TicketTimes),
+        ("is_skey", ctypes.c_uint),
+        ("ticket_flags", ctypes.c_int32),
+        ("addresses", ctypes.c_void_p),
+        ("ticket", _Data),
+        ("second_ticket", _Data),
+        ("authdata", ctypes.c_void_p),
+    ]
+
+
+class _Error(ctypes.Structure):
+    _fields_ = [
+        ("magic", ctypes.c_int32),
+        ("ctime", ctypes.c_int32),
+        ("cusec", ctypes.c_int32),
+        ("susec", ctypes.c_int32),
+        ("stime", ctypes.c_int32),
+        ("error", ctypes.c_uint32),
+        ("client", ctypes.c_void_p),
+        ("server", ctypes.c_void_p),
+        ("text", _Data),
+        ("e_data", _Data),
+    ]
+
+
+# --- the library ---
+
+_Fn = Callable[..., Any]
+_P = ctypes.POINTER
+_VP = ctypes.c_void_p
+_I32 = ctypes.c_int32
+_CODE = ctypes.c_int32  # krb5_error_code
+
+
+class _Api:
+    """The libkrb5/libk5crypto entry points kinkd uses, with their C signatures."""
+
+    def __init__(self) -> None:
+        krb5 = ctypes.CDLL(ctypes.util.find_library("krb5") or "libkrb5.so.3")
+        crypto = ctypes.CDLL(ctypes.util.find_library("k5crypto") or "libk5crypto.so.3")
+
+        def fn(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> _Fn:
+            f = getattr(lib, name)
+            f.restype = restype
+            f.argtypes = argtypes
+            return f  # type: ignore[no-any-return]
+
+        pvp = _P(_VP)
+        self.profile_init_path = fn(krb5, "profile_init_path", ctypes.c_long, ctypes.c_char_p, pvp)
+        self.profile_release = fn(krb5, "profile_release", None, _VP)
+        self.init_context = fn(krb5, "krb5_init_context", _CODE, pvp)
+        self.init_context_profile = fn(krb5, "krb5_init_context_profile", _CODE, _VP, _I32, pvp)
+        self.free_context = fn(krb5, "krb5_free_context", None, _VP)
+        self.get_error_message = fn(krb5, "krb5_get_error_message", _VP, _VP, _CODE)
+        self.free_error_message = fn(krb5, "krb5_free_error_message", None, _VP, _VP)
+        self.set_real_time = fn(krb5, "krb5_set_real_time", _CODE, _VP, _I32, _I32)
+        self.us_timeofday = fn(krb5, "krb5_us_timeofday", _CODE, _VP, _P(_I32), _P(_I32))
+
+        self.parse_name = fn(krb5, "krb5_parse_name", _CODE, _VP, ctypes.c_char_p, pvp)
+        self.unparse_name = fn(krb5, "krb5_unparse_name", _CODE, _VP, _VP, pvp)
+        self.free_unparsed_name = fn(krb5, "krb5_free_unparsed_name", None, _VP, _VP)
+        self.free_principal = fn(krb5, "krb5_free_principal", None, _VP, _VP)
+
+        self.kt_resolve = fn(krb5, "krb5_kt_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
+        self.kt_close = fn(krb5, "krb5_kt_close", _CODE, _VP, _VP)
+        self.cc_resolve = fn(krb5, "krb5_cc_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
+        self.cc_default = fn(krb5, "krb5_cc_default", _CODE, _VP, pvp)
+        self.cc_new_unique = fn(
+            krb5, "krb5_cc_new_unique", _CODE, _VP, ctypes.c_char_p, ctypes.c_char_p, pvp
+        )
+        self.cc_get_full_name = fn(krb5, "krb5_cc_get_full_name", _CODE, _VP, _VP, pvp)
+        self.free_string = fn(krb5, "krb5_free_string", None, _VP, _VP)
+        self.cc_initialize = fn(krb5, "krb5_cc_initialize", _CODE, _VP, _VP, _VP)
+        self.cc_store_cred = fn(krb5, "krb5_cc_store_cred", _CODE, _VP, _VP, _P(_Creds))
+        self.cc_close = fn(krb5, "krb5_cc_close", _CODE, _VP, _VP)
+        self.cc_destroy = fn(krb5, "krb5_cc_destroy", _CODE, _VP, _VP)
+
+        self.gic_opt_alloc = fn(krb5, "krb5_get_init_creds_opt_alloc", _CODE, _VP, pvp)
+        self.gic_opt_free = fn(krb5, "krb5_get_init_creds_opt_free", None, _VP, _VP)
+        self.gic_opt_set_tkt_life = fn(
+            krb5, "krb5_get_init_creds_opt_set_tkt_life", None, _VP, _I32
+        )
+        self.get_init_creds_keytab = fn(
+            krb5, "krb5_get_init_creds_keytab", _CODE,
+            _VP, _P(_Creds), _VP, _VP, _I32, ctypes.c_char_p, _VP,
+        )
+        self.get_credentials = fn(
+            krb5, "krb5_get_credentials", _CODE, _VP, _I32, _VP, _P(_Creds), _P(_P(_Creds))
+        )
+        self.free_creds = fn(krb5, "krb5_free_creds", None, _VP, _P(_Creds))
+        self.free_cred_contents = fn(krb5, "krb5_free_cred_contents", None, _VP, _P(_Creds))
+
+        self.auth_con_init = fn(krb5, "krb5_auth_con_init", _CODE, _VP, pvp)
+        self.auth_con_free = fn(krb5, "krb5_auth_con_free", _CODE, _VP, _VP)
+        self.auth_con_getflags = fn(krb5, "krb5_auth_con_getflags", _CODE, _VP, _VP, _P(_I32))
+        self.auth_con_setflags = fn(krb5, "krb5_auth_con_setflags", _CODE, _VP, _VP, _I32)
+        self.auth_con_setuseruserkey = fn(
+            krb5, "krb5_auth_con_setuseruserkey", _CODE, _VP, _VP, _P(_Keyblock)
+        )
+        pkb = _P(_P(_Keyblock))
+        self.auth_con_getkey = fn(krb5, "krb5_auth_con_getkey", _CODE, _VP, _VP, pkb)
+        self.auth_con_getsendsubkey = fn(
+            krb5, "krb5_auth_con_getsendsubkey", _CODE, _VP, _VP, pkb
+        )
+        self.auth_con_getrecvsubkey = fn(
+            krb5, "krb5_auth_con_getrecvsubkey", _CODE, _VP, _VP, pkb
+        )
+        self.auth_con_getauthenticator = fn(
+            krb5, "krb5_auth_con_getauthenticator", _CODE, _VP, _VP, _P(_P(_Authenticator))
+        )
+        self.free_authenticator = fn(krb5, "krb5_free_authenticator", None, _VP, _P(_Authenticator))
+        self.free_keyblock = fn(krb5, "krb5_free_keyblock", None, _VP, _P(_Keyblock))
+
+        self.mk_req_extended = fn(
+            krb5, "krb5_mk_req_extended", _CODE, _VP, pvp, _I32, _P(_Data), _P(_Creds), _P(_Data)
+        )
+        self.rd_req = fn(
+            krb5, "krb5_rd_req", _CODE, _VP, pvp, _P(_Data), _VP, _VP, _P(_I32), _P(_P(_Ticket))
+        )
+        self.free_ticket = fn(krb5, "krb5_free_ticket", None, _VP, _P(_Ticket))
+        self.mk_rep = fn(krb5, "krb5_mk_rep", _CODE, _VP, _VP, _P(_Data))
+        self.rd_rep = fn(krb5, "krb5_rd_rep", _CODE, _VP, _VP, _P(_Data), pvp)
+        self.free_ap_rep_enc_part = fn(krb5, "krb5_free_ap_rep_enc_part", None, _VP, _VP)
+        self.mk_error = fn(krb5, "krb5_mk_error", _CODE, _VP, _P(_Error), _P(_Data))
+        self.rd_error = fn(krb5, "krb5_rd_error", _CODE, _VP, _P(_Data), _P(_P(_Error)))
+        self.free_error = fn(krb5, "krb5_free_error", None, _VP, _P(_Error))
+        self.free_data_contents = fn(krb5, "krb5_free_data_contents", None, _VP, _P(_Data))
+
+        size_p = _P(ctypes.c_size_t)
+        self.c_encrypt_length = fn(
+            crypto, "krb5_c_encrypt_length", _CODE, _VP, _I32, ctypes.c_size_t, size_p
+        )
+        self.c_encrypt = fn(
+            crypto, "krb5_c_encrypt", _CODE,
+            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_Data), _P(_EncData),
+        )
+        self.c_decrypt = fn(
+            crypto, "krb5_c_decrypt", _CODE,
+            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_EncData), _P(_Data),
+        )
+        self.c_make_checksum = fn(
+            crypto, "krb5_c_make_checksum", _CODE,
+            _VP, _I32, _P(_Keyblock), _I32, _P(_Data), _P(_Checksum),
+        )
+        self.c_verify_checksum = fn(
+            crypto, "krb5_c_verify_checksum", _CODE,
+            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_Checksum), _P(ctypes.c_uint),
+        )
+        self.free_checksum_contents = fn(
+            crypto, "krb5_free_checksum_contents", None, _VP, _P(_Checksum)
+        )
+        self.c_prf_length = fn(crypto, "krb5_c_prf_length", _CODE, _VP, _I32, size_p)
+        self.c_prf = fn(crypto, "krb5_c_prf", _CODE, _VP, _P(_Keyblock), _P(_Data), _P(_Data))
+
+
+@functools.cache
+def _api() -> _Api:
+    # Loaded on first use, so that importing kinkd never needs libkrb5.
+    return _Api()
+
+
+def _message(api: _Api, ctx: ctypes.c_void_p | None, code: int) -> str:
+    text = api.get_error_message(ctx, code)
+    try:
+        return ctypes.string_at(text).decode(errors="replace") if text else f"error {code}"
+    finally:
+        api.free_error_message(ctx, text)
+
+
+def _in_data(value: bytes) -> tuple[_Data, ctypes.Array[ctypes.c_char]]:
+    # libkrb5 gets a private copy.  The struct holds only its address, so callers keep the
+    # returned buffer in a local (named _something) until the C call has returned.
+    buf = ctypes.create_string_buffer(value, len(value))
+    return _Data(0, len(value), ctypes.cast(buf, ctypes.c_void_p)), buf
+
+
+def _bytes(data: _Data) -> bytes:
+    return ctypes.string_at(data.data, data.length) if data.length else b""
+
+
+# --- plain values copied out of libkrb5 ---
+
+
+@dataclass(frozen=True)
+class Keyblock:
+    """A Kerberos key: its enctype and key bytes (never shown in ``repr``)."""
+
+    enctype: int
+    contents: bytes = field(repr=False)
+
+    @classmethod
+    def _copy(cls, kb: _Keyblock) -> Keyblock:
+        return cls(kb.enctype, ctypes.string_at(kb.contents, kb.length) if kb.length else b"")
+
+    def _struct(self) -> tuple[_Keyblock, ctypes.Array[ctypes.c_char]]:
+        buf = ctypes.create_string_buffer(self.contents, len(self.contents))
+        kb = _Keyblock(0, self.enctype, len(self.contents), ctypes.cast(buf, ctypes.c_void_p))
+        return kb, buf
+
+
+@dataclass(frozen=True)
+class Checksum:
+    """A keyed checksum: its RFC 3961 type and value."""
+
+    cksumtype: int
+    contents: bytes
+
+
+@dataclass(frozen=True)
+class TicketTimes:
+    """A ticket's times, seconds since the epoch (starttime is authtime when absent)."""
+
+    authtime: int
+    starttime: int
+    endtime: int
+    renew_till: int
+
+    @classmethod
+    def _copy(cls, t: _TicketTimes) -> TicketTimes:
+        # krb5_timestamp is signed 32-bit; krb5.h says to read it as unsigned (post-2038).
+        def u(v: int) -> int:
+            return v & 0xFFFFFFFF
+
+        return cls(u(t.authtime), u(t.starttime or t.authtime), u(t.endtime), u(t.renew_till))
+
+
+@dataclass(frozen=True)
+class TicketInfo:
+    """What the server learns from a verified AP-REQ's ticket."""
+
+    server: str
+    client: str
+    times: TicketTimes
+    session_key: Keyblock
+    flags: int
+
+
+@dataclass(frozen=True)
+class KrbError:
+    """A decoded KRB-ERROR (RFC 4120 §5.9.1); ``error`` is its error number."""
+
+    error: int
+    stime: int
+    susec: int
+    server: str
+    client: str | None = None
+    ctime: int | None = None
+    cusec: int | None = None
+    text: str = ""
+    e_data: bytes = b""
+
+
+# --- objects that own libkrb5 memory ---
+
+
+class Context:
+    """A ``krb5_context``: the configuration and state every other call works in.
+
+    ``config`` names the krb5.conf file(s) (colon-separated) to read instead of the defaults
+    and ``KRB5_CONFIG``; kinkd's tests point each context at a throwaway realm this way.
+    """
+
+    def __init__(self, config: str | os.PathLike[str] | None = None) -> None:
+        api = _api()
+        ctx = ctypes.c_void_p()
+        if config is None:
+            code = api.init_context(ctypes.byref(ctx))
+        else:
+            profile = ctypes.c_void_p()
+            code = api.profile_init_path(os.fsencode(config), ctypes.byref(profile))
+            if code == 0:
+                try:
+                    code = api.init_context_profile(profile, 0, ctypes.byref(ctx))
+                finally:
+                    api.profile_release(profile)
+        if code:
+            raise Krb5Error(code, _message(api, None, code))
+        self._api = api
+        self._ctx = ctx
+        # Owned allocations' finalizers, run before the context itself is freed: libkrb5's
+        # free functions take the context, so it has to outlive them.
+        self._owned: set[weakref.finalize[Any, Any]] = set()
+        self._prune_at = 64
+        self._finalizer = weakref.finalize(self, _free_context, api, ctx, self._owned)
+
+    def close(self) -> None:
+        """Free the context and everything still allocated in it (idempotent)."""
+        self._finalizer()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def _ptr(self) -> ctypes.c_void_p:
+        if not self._finalizer.alive:
+            raise ValueError("krb5 context is closed")
+        return self._ctx
+
+    def _check(self, code: int) -> None:
+        if code:
+            raise Krb5Error(code, _message(self._api, self._ctx, code))
+
+    def _adopt(self, owner: object, free: _Fn, *args: Any) -> weakref.finalize[Any, Any]:
+        fin = weakref.finalize(owner, free, self._ctx, *args)
+        self._owned.add(fin)
+        if len(self._owned) >= self._prune_at:
+            self._owned.difference_update([f for f in self._owned if not f.alive])
+            self._prune_at = 2 * len(self._owned) + 64
+        return fin
+
+    def _principal(self, p: Principal | str) -> Principal:
+        return p if isinstance(p, Principal) else self.parse_name(p)
+
+    def _unparse(self, principal: int | ctypes.c_void_p | None) -> str:
+        out = ctypes.c_void_p()
+        self._check(self._api.unparse_name(self._ptr, principal, ctypes.byref(out)))
+        try:
+            return ctypes.string_at(out).decode()
+        finally:
+            self._api.free_unparsed_name(self._ctx, out)
+
+    def parse_name(self, name: str) -> Principal:
+        """Parse ``name`` (``kink/host.example.com@REALM``; no realm: the default one)."""
+        out = ctypes.c_void_p()
+        self._check(self._api.parse_name(self._ptr, name.encode(), ctypes.byref(out)))
+        return Principal(self, out)
+
+    def keytab(self, name: str) -> Keytab:
+        """Resolve a keytab name (``FILE:/etc/krb5.keytab``; a bare path means FILE)."""
+        out = ctypes.c_void_p()
+        self._check(self._api.kt_resolve(self._ptr, name.encode(), ctypes.byref(out)))
+        return Keytab(self, out, self._api.kt_close)
+
+    def ccache(self, name: str | None = None) -> CCache:
+        """Resolve a credential cache by name, or the default one (``KRB5CCNAME``) if None."""
+        out = ctypes.c_void_p()
+        if name is None:
+            self._check(self._api.cc_default(self._ptr, ctypes.byref(out)))
+        else:
+            self._check(self._api.cc_resolve(self._ptr, name.encode(), ctypes.byref(out)))
+        return CCache(self, out, self._api.cc_close)
+
+    def memory_ccache(self) -> CCache:
+        """A new, empty MEMORY ccache, destroyed (not merely closed) when the object goes."""
+        out = ctypes.c_void_p()
+        self._check(self._api.cc_new_unique(self._ptr, b"MEMORY", None, ctypes.byref(out)))
+        return CCache(self, out, self._api.cc_destroy)
+
+    def get_init_creds_keytab(
+        self,
+        client: Principal | str,
+        keytab: Keytab | str,
+        ccache: CCache | None = None,
+        *,
+        lifetime: int | None = None,
+    ) -> Credentials:
+        """Get a TGT for ``client`` with its key from ``keytab`` (contacts the KDC).
+
+        With ``ccache``, the cache is initialized for ``client`` and the TGT stored in it.
+        ``lifetime`` (seconds) asks for a shorter ticket than the KDC's default.
+        """
+        api = self._api
+        client = self._principal(client)
+        kt = keytab if isinstance(keytab, Keytab) else self.keytab(keytab)
+        opt = ctypes.c_void_p()
+        self._check(api.gic_opt_alloc(self._ptr, ctypes.byref(opt)))
+        try:
+            if lifetime is not None:
+                api.gic_opt_set_tkt_life(opt, lifetime)
+            creds = _Creds()
+            self._check(
+                api.get_init_creds_keytab(
+                    self._ctx, ctypes.byref(creds), client._p, kt._p, 0, None, opt
+                )
+            )
+        finally:
+            api.gic_opt_free(self._ctx, opt)
+        result = Credentials(self, creds, api.free_cred_contents, ctypes.byref(creds))
+        if ccache is not None:
+            ccache.initialize(client)
+            ccache.store(result)
+        return result
+
+    def get_credentials(
+        self,
+        ccache: CCache,
+        client: Principal | str,
+        server: Principal | str,
+        *,
+        user_to_user: Credentials | None = None,
+    ) -> Credentials:
+        """Get a ticket for ``server`` using the TGT in ``ccache`` (contacts the KDC if needed).
+
+        With ``user_to_user`` (the server's TGT, which the server sent), the KDC encrypts the
+        ticket in that TGT's session key instead of the server's long-term key (RFC 4120
+        §2.9.2), so a server without a keytab can still verify it.
+        """
+        client, server = self._principal(client), self._principal(server)
+        in_creds = _Creds()
+        in_creds.client = client._p
+        in_creds.server = server._p
+        options = 0
+        if user_to_user is not None:
+            # Borrowed: points into the TGT's own memory, which ``user_to_user`` keeps alive.
+            in_creds.second_ticket = user_to_user._creds.ticket
+            options = _KRB5_GC_USER_USER
+        out = _P(_Creds)()
+        self._check(
+            self._api.get_credentials(
+                self._ptr, options, ccache._p, ctypes.byref(in_creds), ctypes.byref(out)
+            )
+        )
+        return Credentials(self, out.contents, self._api.free_creds, out)
+
+    def _auth_context(self) -> AuthContext:
+        out = ctypes.c_void_p()
+        self._check(self._api.auth_con_init(self._ptr, ctypes.byref(out)))
+        ac = AuthContext(self, out)
+        # Without DO_TIME, rd_req opens no replay cache (MIT rd_req.c takes one only when
+        # this flag is set); it still checks ticket times and clock skew.  kinkd keeps its
+        # own replay cache (kinkd/replay.py).  The flag is per auth context, unlike
+        # KRB5RCACHETYPE=none, which is process-wide and read from the environment.
+        flags = ctypes.c_int32()
+        self._check(self._api.auth_con_getflags(self._ctx, out, ctypes.byref(flags)))
+        self._check(
+            self._api.auth_con_setflags(self._ctx, out, flags.value & ~_KRB5_AUTH_CONTEXT_DO_TIME)
+        )
+        return ac
+
+    def mk_req_extended(
+        self,
+        creds: Credentials,
+        *,
+        mutual: bool = True,
+        subkey: bool = False,
+        checksum_data: bytes | None = None,
+    ) -> tuple[bytes, AuthContext]:
+        """Make an AP-REQ for ``creds``' ticket; returns its DER bytes and the auth context.
+
+        ``mutual`` asks the server for an AP-REP; ``subkey`` puts a fresh subkey in the
+        authenticator; ``checksum_data`` is covered by the authenticator's checksum.
+        User-to-user tickets are marked use-session-key, as RFC 4120 §5.5.1 requires.
+        """
+        ac = self._auth_context()
+        options = (_AP_OPTS_MUTUAL_REQUIRED if mutual else 0) | (
+            _AP_OPTS_USE_SUBKEY if subkey else 0
+        )
+        if creds._creds.is_skey:
+            options |= _AP_OPTS_USE_SESSION_KEY
+        in_data, _keep = _in_data(checksum_data) if checksum_data is not None else (None, None)
+        out = _Data()
+        self._check(
+            self._api.mk_req_extended(
+                self._ptr,
+                ctypes.byref(ac._p),
+                options,
+                in_data if in_data is None else ctypes.byref(in_data),
+                creds._ref,
+                ctypes.byref(out),
+            )
+        )
+        try:
+            return _bytes(out), ac
+        finally:
+            self._api.free_data_contents(self._ctx, ctypes.byref(out))
+
+    def rd_req(
+        self,
+        ap_req: bytes,
+        *,
+        keytab: Keytab | str | None = None,
+        server: Principal | str | None = None,
+        user_to_user_key: Keyblock | None = None,
+    ) -> tuple[AuthContext, TicketInfo]:
+        """Verify an AP-REQ; returns the auth context and the ticket's contents.
+
+        The ticket is decrypted with ``keytab`` (any of its principals unless ``server`` is
+        given) or, for user-to-user, with ``user_to_user_key``: the session key of this side's
+        own TGT.  Raises :class:`Krb5Error` for a bad, expired or skewed request.
+        """
+        api = self._api
+        ac = self._auth_context()
+        if user_to_user_key is not None:
+            kb, _kb_buf = user_to_user_key._struct()
+            self._check(api.auth_con_setuseruserkey(self._ptr, ac._p, ctypes.byref(kb)))
+        kt = self.keytab(keytab) if isinstance(keytab, str) else keytab
+        srv = self._principal(server) if server is not None else None
+        inbuf, _keep = _in_data(ap_req)
+        options = ctypes.c_int32()
+        ticket = _P(_Ticket)()
+        self._check(
+            api.rd_req(
+                self._ptr,
+                ctypes.byref(ac._p),
+                ctypes.byref(inbuf),
+                srv._p if srv else None,
+                kt._p if kt else None,
+                ctypes.byref(options),
+                ctypes.byref(ticket),
+            )
+        )
+        try:
+            t = ticket.contents
+            enc = t.enc_part2.contents
+            info = TicketInfo(
+                server=self._unparse(t.server),
+                client=self._unparse(enc.client),
+                times=TicketTimes._copy(enc.times),
+                session_key=Keyblock._copy(enc.session.contents),
+                flags=enc.flags & 0xFFFFFFFF,
+            )
+        finally:
+            api.free_ticket(self._ctx, ticket)
+        return ac, info
+
+    def mk_rep(self, auth_context: AuthContext) -> bytes:
+        """Make the AP-REP answering the AP-REQ that ``auth_context`` verified."""
+        out = _Data()
+        self._check(self._api.mk_rep(self._ptr, auth_context._p, ctypes.byref(out)))
+        try:
+            return _bytes(out)
+        finally:
+            self._api.free_data_contents(self._ctx, ctypes.byref(out))
+
+    def rd_rep(self, auth_context: AuthContext, ap_rep: bytes) -> None:
+        """Verify the server's AP-REP against the AP-REQ sent with ``auth_context``.
+
+        Afterwards ``auth_context.recv_subkey`` is the server's subkey, if it sent one.
+        """
+        inbuf, _keep = _in_data(ap_rep)
+        part = ctypes.c_void_p()
+        self._check(
+            self._api.rd_rep(
+                self._ptr, auth_context._p, ctypes.byref(inbuf), ctypes.byref(part)
+            )
+        )
+        self._api.free_ap_rep_enc_part(self._ctx, part)
+
+    def c_encrypt(self, key: Keyblock, usage: int, plaintext: bytes) -> bytes:
+        """Encrypt with ``key`` and key usage ``usage``; returns the RFC 3961 ciphertext."""
+        length = ctypes.c_size_t()
+        self._check(
+            self._api.c_encrypt_length(self._ptr, key.enctype, len(plaintext), ctypes.byref(length))
+        )
+        kb, _kb_buf = key._struct()
+        inp, _in_buf = _in_data(plaintext)
+        out_buf = ctypes.create_string_buffer(length.value)
+        enc = _EncData(0, 0, 0, _Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p)))
+        self._check(
+            self._api.c_encrypt(
+                self._ctx, ctypes.byref(kb), usage, None, ctypes.byref(inp), ctypes.byref(enc)
+            )
+        )
+        return out_buf.raw[: enc.ciphertext.length]
+
+    def c_decrypt(self, key: Keyblock, usage: int, ciphertext: bytes) -> bytes:
+        """Decrypt and integrity-check; a wrong key or usage raises :class:`Krb5Error`."""
+        kb, _kb_buf = key._struct()
+        ct, _ct_buf = _in_data(ciphertext)
+        enc = _EncData(0, key.enctype, 0, ct)
+        out_buf = ctypes.create_string_buffer(max(len(ciphertext), 1))
+        out = _Data(0, len(ciphertext), ctypes.cast(out_buf, ctypes.c_void_p))
+        self._check(
+            self._api.c_decrypt(
+                self._ptr, ctypes.byref(kb), usage, None, ctypes.byref(enc), ctypes.byref(out)
+            )
+        )
+        return out_buf.raw[: out.length]
+
+    def c_make_checksum(
+        self, key: Keyblock, usage: int, data: bytes, cksumtype: int = 0
+    ) -> Checksum:
+        """A keyed checksum of ``data``; type 0 means the enctype's mandatory checksum type."""
+        kb, _kb_buf = key._struct()
+        inp, _in_buf = _in_data(data)
+        cksum = _Checksum()
+        self._check(
+            self._api.c_make_checksum(
+                self._ptr, cksumtype, ctypes.byref(kb), usage, ctypes.byref(inp),
+                ctypes.byref(cksum),
+            )
+        )
+        try:
+            return Checksum(cksum.checksum_type, ctypes.string_at(cksum.contents, cksum.length))
+        finally:
+            self._api.free_checksum_contents(self._ctx, ctypes.byref(cksum))
+
+    def c_verify_checksum(self, key: Keyblock, usage: int, data: bytes, cksum: Checksum) -> bool:
+        """True if ``cksum`` is ``data``'s checksum under ``key`` and ``usage``.
+
+        A checksum type that does not fit the key raises :class:`Krb5Error`.
+        """
+        kb, _kb_buf = key._struct()
+        inp, _in_buf = _in_data(data)
+        _value = ctypes.create_string_buffer(cksum.contents, len(cksum.contents))
+        c = _Checksum(
+            0, cksum.cksumtype, len(cksum.contents), ctypes.cast(_value, ctypes.c_void_p)
+        )
+        valid = ctypes.c_uint()
+        self._check(
+            self._api.c_verify_checksum(
+                self._ptr, ctypes.byref(kb), usage, ctypes.byref(inp), ctypes.byref(c),
+                ctypes.byref(valid),
+            )
+        )
+        return bool(valid.value)
+
+    def c_prf(self, key: Keyblock, data: bytes) -> bytes:
+        """The RFC 3961 PRF of ``key``'s enctype over ``data`` (KINK's KEYMAT prf)."""
+        length = ctypes.c_size_t()
+        self._check(self._api.c_prf_length(self._ptr, key.enctype, ctypes.byref(length)))
+        kb, _kb_buf = key._struct()
+        inp, _in_buf = _in_data(data)
+        out_buf = ctypes.create_string_buffer(length.value)
+        out = _Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p))
+        self._check(
+            self._api.c_prf(self._ctx, ctypes.byref(kb), ctypes.byref(inp), ctypes.byref(out))
+        )
+        return out_buf.raw
+
+    def mk_error(
+        self,
+        error: int,
+        server: Principal | str,
+        *,
+        client: Principal | str | None = None,
+        text: str = "",
+        e_data: bytes = b"",
+        ctime: int | None = None,
+        cusec: int = 0,
+    ) -> bytes:
+        """Encode a KRB-ERROR with error number ``error`` (e.g. ``Krb5Error.krb_error``).
+
+        The server time is this context's clock; ``ctime``/``cusec`` echo the client's
+        authenticator time, which lets the peer match the error to its request.
+        """
+        stime, susec = ctypes.c_int32(), ctypes.c_int32()
+        self._check(self._api.us_timeofday(self._ptr, ctypes.byref(stime), ctypes.byref(susec)))
+        srv = self._principal(server)
+        cli = self._principal(client) if client is not None else None
+        text_data, _text_buf = _in_data(text.encode())
+        e_data_data, _e_data_buf = _in_data(e_data)
+        err = _Error(
+            magic=0,
+            ctime=ctime or 0,
+            cusec=cusec if ctime else 0,
+            susec=susec.value,
+            stime=stime.value,
+            error=error,
+            client=cli._p if cli else None,
+            server=srv._p,
+            text=text_data,
+            e_data=e_data_data,
+        )
+        out = _Data()
+        self._check(self._api.mk_error(self._ctx, ctypes.byref(err), ctypes.byref(out)))
+        try:
+            return _bytes(out)
+        finally:
+            self._api.free_data_contents(self._ctx, ctypes.byref(out))
+
+    def rd_error(self, data: bytes) -> KrbError:
+        """Decode a KRB-ERROR."""
+        inbuf, _keep = _in_data(data)
+        out = _P(_Error)()
+        self._check(self._api.rd_error(self._ptr, ctypes.byref(inbuf), ctypes.byref(out)))
+        try:
+            e = out.contents
+            return KrbError(
+                error=e.error,
+                stime=e.stime & 0xFFFFFFFF,
+                susec=e.susec,
+                server=self._unparse(e.server),
+                client=self._unparse(e.client) if e.client else None,
+                ctime=(e.ctime & 0xFFFFFFFF) or None,
+                cusec=e.cusec if e.ctime else None,
+                text=_bytes(e.text).rstrip(b"\0").decode(errors="replace"),
+                e_data=_bytes(e.e_data),
+            )
+        finally:
+            self._api.free_error(self._ctx, out)
+
+    def set_time(self, now: int) -> None:
+        """Make this context's clock read ``now`` (seconds since the epoch) from now on.
+
+        KINK's answer to KRB_AP_ERR_SKEW: the initiator may adopt the responder's time from
+        its KRB-ERROR (RFC 4430 §3.5) instead of failing until an administrator fixes clocks.
+        """
+        self._check(self._api.set_real_time(self._ptr, now, 0))
+
+
+def _free_context(api: _Api, ctx: ctypes.c_void_p, owned: set[weakref.finalize[Any, Any]]) -> None:
+    for fin in list(owned):
+        fin()
+    owned.clear()
+    api.free_context(ctx)
+
+
+class _Handle:
+    """An object owning one libkrb5 allocation, freed at most once (see the module doc)."""
+
+    def __init__(self, context: Context, p: ctypes.c_void_p, free: _Fn, *free_args: Any) -> None:
+        self.context = context
+        self._p_raw = p
+        self._release = context._adopt(self, free, *(free_args or (p,)))
+
+    @property
+    def _p(self) -> ctypes.c_void_p:
+        if not self._release.alive:
+            raise ValueError(f"{type(self).__name__} is closed")
+        return self._p_raw
+
+    def close(self) -> None:
+        """Free the underlying libkrb5 object now (idempotent)."""
+        self._release()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Principal(_Handle):
+    """A ``krb5_principal``."""
+
+    def __init__(self, context: Context, p: ctypes.c_void_p) -> None:
+        super().__init__(context, p, context._api.free_principal)
+
+    @property
+    def name(self) -> str:
+        """The principal unparsed, ``primary/instance@REALM``."""
+        return self.context._unparse(self._p)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Keytab(_Handle):
+    """A ``krb5_keytab`` handle."""
+
+
+class CCache(_Handle):
+    """A ``krb5_ccache`` handle."""
+
+    @property
+    def name(self) -> str:
+        """The cache's full name, ``TYPE:residual``, which any context can resolve."""
+        ctx = self.context
+        out = ctypes.c_void_p()
+        ctx._check(ctx._api.cc_get_full_name(ctx._ptr, self._p, ctypes.byref(out)))
+        try:
+            return ctypes.string_at(out).decode()
+        finally:
+            ctx._api.free_string(ctx._ctx, out)
+
+    def initialize(self, principal: Principal | str) -> None:
+        """Empty the cache and make ``principal`` its default client."""
+        ctx = self.context
+        ctx._check(ctx._api.cc_initialize(ctx._ptr, self._p, ctx._principal(principal)._p))
+
+    def store(self, creds: Credentials) -> None:
+        """Add ``creds`` to the cache."""
+        ctx = self.context
+        ctx._check(ctx._api.cc_store_cred(ctx._ptr, self._p, creds._ref))
+
+
+class Credentials(_Handle):
+    """A ``krb5_creds``: a ticket with its session key, times and principals.
+
+    ``krb5_creds`` is plain heap data that libkrb5 never ties to a context, so credentials
+    from :class:`AsyncKdc`'s context may be passed to another context's methods.
+    """
+
+    def __init__(self, context: Context, creds: _Creds, free: _Fn, ref: Any) -> None:
+        super().__init__(context, ctypes.c_void_p(ctypes.addressof(creds)), free, ref)
+        self._creds_raw = creds
+        self._ref_raw = ref
+
+    @property
+    def _creds(self) -> _Creds:
+        self._p  # noqa: B018 -- raises once freed
+        return self._creds_raw
+
+    @property
+    def _ref(self) -> Any:
+        self._p  # noqa: B018 -- raises once freed
+        return self._ref_raw
+
+    @property
+    def client(self) -> str:
+        """The client principal's name."""
+        return self.context._unparse(self._creds.client)
+
+    @property
+    def server(self) -> str:
+        """The server principal's name (``krbtgt/REALM@REALM`` for a TGT)."""
+        return self.context._unparse(self._creds.server)
+
+    @property
+    def times(self) -> TicketTimes:
+        """The ticket's times."""
+        return TicketTimes._copy(self._creds.times)
+
+    @property
+    def session_key(self) -> Keyblock:
+        """The ticket's session key (for a TGT: the key user-to-user tickets are sealed in)."""
+        return Keyblock._copy(self._creds.keyblock)
+
+    @property
+    def is_user_to_user(self) -> bool:
+        """True for a ticket sealed in another TGT's session key."""
+        return bool(self._creds.is_skey)
+
+    @property
+    def ticket(self) -> bytes:
+        """The ticket's DER encoding (what KINK's TGT_REP would carry)."""
+        return _bytes(self._creds.ticket)
+
+
+class AuthContext(_Handle):
+    """A ``krb5_auth_context``: the keys and state of one AP-REQ/AP-REP exchange."""
+
+    def __init__(self, context: Context, p: ctypes.c_void_p) -> None:
+        super().__init__(context, p, context._api.auth_con_free)
+
+    def _key(self, getter: _Fn) -> Keyblock | None:
+        ctx = self.context
+        out = _P(_Keyblock)()
+        ctx._check(getter(ctx._ptr, self._p, ctypes.byref(out)))
+        if not out:
+            return None
+        try:
+            return Keyblock._copy(out.contents)
+        finally:
+            ctx._api.free_keyblock(ctx._ctx, out)
+
+    @property
+    def session_key(self) -> Keyblock | None:
+        """The ticket's session key."""
+        return self._key(self.context._api.auth_con_getkey)
+
+    @property
+    def send_subkey(self) -> Keyblock | None:
+        """The subkey this side sent (authenticator or AP-REP), if any."""
+        return self._key(self.context._api.auth_con_getsendsubkey)
+
+    @property
+    def recv_subkey(self) -> Keyblock | None:
+        """The subkey the peer sent, if any."""
+        return self._key(self.context._api.auth_con_getrecvsubkey)
+
+    @property
+    def authenticator_time(self) -> tuple[int, int]:
+        """The verified authenticator's (ctime, cusec), which kinkd's replay cache keys on."""
+        ctx = self.context
+        out = _P(_Authenticator)()
+        ctx._check(ctx._api.auth_con_getauthenticator(ctx._ptr, self._p, ctypes.byref(out)))
+        try:
+            return out.contents.ctime & 0xFFFFFFFF, out.contents.cusec
+        finally:
+            ctx._api.free_authenticator(ctx._ctx, out)
+
+
+class AsyncKdc:
+    """The KDC-contacting calls for asyncio code, run in a worker thread with a timeout.
+
+    libkrb5 blocks while it waits for a KDC (seconds per KDC, with retries), which would stall
+    kinkd's event loop.  This class gives those calls their own :class:`Context` and a single
+    worker thread (one thread, because a context may not be used by two threads at once).
+    Principals, keytabs and ccaches are named by strings and resolved in that context; use a
+    ``MEMORY:`` ccache name to share the tickets with the loop's context, since MEMORY caches
+    are process-wide.  A timeout raises :class:`TimeoutError` to the caller but cannot stop
+    the C call: it keeps the worker busy until libkrb5 gives up, and later calls wait for it.
+    """
+
+    def __init__(self, config: str | os.PathLike[str] | None = None, *, timeout: float = 10.0):
+        self.timeout = timeout
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krb5-kdc")
+        self._context = self._executor.submit(Context, config).result()
+
+    async def _run(self, call: Callable[[Context], Credentials]) -> Credentials:
+        loop = asyncio.get_running_loop()
+        return await asyncio.wait_for(
+            loop.run_in_executor(self._executor, call, self._context), self.timeout
+        )
+
+    async def get_init_creds_keytab(
+        self, client: str, keytab: str, ccache: str | None = None, *, lifetime: int | None = None
+    ) -> Credentials:
+        """:meth:`Context.get_init_creds_keytab` off the event loop; ``ccache`` is a name."""
+
+        def call(ctx: Context) -> Credentials:
+            with ctx.parse_name(client) as p, ctx.keytab(keytab) as kt:
+                if ccache is None:
+                    return ctx.get_init_creds_keytab(p, kt, lifetime=lifetime)
+                with ctx.ccache(ccache) as cc:
+                    return ctx.get_init_creds_keytab(p, kt, cc, lifetime=lifetime)
+
+        return await self._run(call)
+
+    async def get_credentials(
+        self, ccache: str, client: str, server: str, *, user_to_user: Credentials | None = None
+    ) -> Credentials:
+        """:meth:`Context.get_credentials` off the event loop; ``ccache`` is a name."""
+
+        def call(ctx: Context) -> Credentials:
+            # ``call`` holds ``user_to_user``, so its ticket stays allocated until the worker
+            # is done with it, even after a timeout.
+            with ctx.ccache(ccache) as cc:
+                return ctx.get_credentials(cc, client, server, user_to_user=user_to_user)
+
+        return await self._run(call)
+
+    def close(self) -> None:
+        """Wait for the worker to finish, then free the context and its credentials."""
+        self._executor.shutdown(wait=True)
+        self._context.close()
