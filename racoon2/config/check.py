@@ -34,12 +34,16 @@ _MODP: Final = frozenset({"modp768", "modp1024", "modp1536", "modp2048", "modp30
                           "modp6144", "modp8192"})
 _MACS: Final = frozenset({"hmac_md5", "hmac_sha1", "hmac_sha2_256", "hmac_sha2_384",
                           "hmac_sha2_512", "aes_xcbc", "aes_cmac"})
+_AEAD: Final = frozenset({f"aes{bits}_{mode}{icv}" for bits in (128, 192, 256)
+                         for mode in ("gcm", "ccm") for icv in (8, 12, 16)} | {"chacha20_poly1305"})
+_GROUPS_V2: Final = _MODP | {"ecp256", "ecp384", "ecp521", "curve25519", "curve448", "mlkem512",
+                             "mlkem768", "mlkem1024"}
 #: What each daemon can negotiate, per directive (spec config.md §3.9).
 SUPPORTED: Final[dict[Kmp, dict[str, frozenset[str]]]] = {
     Kmp.IKEV2: {
         "kmp_enc_alg": frozenset({"3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
-                                  "aes192_cbc", "aes256_cbc", "aes_ctr"}),
-        "kmp_hash_alg": _MACS, "kmp_prf_alg": _MACS, "kmp_dh_group": _MODP,
+                                  "aes192_cbc", "aes256_cbc", "aes_ctr"}) | _AEAD,
+        "kmp_hash_alg": _MACS, "kmp_prf_alg": _MACS, "kmp_dh_group": _GROUPS_V2,
         "kmp_auth_method": frozenset({"psk", "rsasig", "dss"}),
     },
     Kmp.IKEV1: {
@@ -53,7 +57,7 @@ SUPPORTED: Final[dict[Kmp, dict[str, frozenset[str]]]] = {
 ESP_ENC: Final = frozenset({"des_cbc", "3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
                             "aes192_cbc", "aes256_cbc", "aes_ctr", "cast128_cbc",
                             "blowfish_cbc", "twofish_cbc", "idea_cbc", "3idea_cbc", "rc5_cbc",
-                            "des_cbc_iv64", "des_cbc_iv32", "rc4_cbc"})
+                            "des_cbc_iv64", "des_cbc_iv32", "rc4_cbc"}) | _AEAD
 AUTH: Final = _MACS | {"kpdk_md5", "non_auth"}
 IPCOMP: Final = frozenset({"oui", "deflate", "lzs"})
 #: Parsed for compatibility, never used by any daemon (spec config.md §7).

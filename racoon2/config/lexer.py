@@ -28,7 +28,13 @@ rc4_cbc null_enc rijndael_cbc aes128_cbc aes192_cbc aes256_cbc aes_ctr twofish_c
 hmac_md5 hmac_sha1 hmac_sha2_256 hmac_sha2_384 hmac_sha2_512 aes_xcbc des_mac aes_cmac kpdk_md5
 md5 sha1 tiger sha2_256 sha2_384 sha2_512 oui deflate lzs modp768 modp1024 modp1536 ec2n155
 ec2n185 modp2048 modp3072 modp4096 modp6144 modp8192 psk dss rsasig rsaenc rsarev gssapi_krb
-""".split())
+""".split()) | frozenset(
+    # Beyond the original (doc/config.md, "Extensions"): AEAD ciphers, elliptic-curve and
+    # post-quantum key exchanges, named as in racoon2.crypto.transforms.
+    [f"aes{bits}_{mode}{icv}" for bits in (128, 192, 256) for mode in ("gcm", "ccm")
+     for icv in (8, 12, 16)]
+    + "chacha20_poly1305 ecp256 ecp384 ecp521 curve25519 curve448 mlkem512 mlkem768 mlkem1024"
+    .split())
 
 UNITS: Final = frozenset("""
 infinite sec secs second seconds min mins minute minutes hour hours day days B byte bytes KB MB GB

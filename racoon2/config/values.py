@@ -50,6 +50,9 @@ INT_MIN: Final = -(2**31)
 DH_NUMBERS: Final = {
     1: "modp768", 2: "modp1024", 3: "ec2n155", 4: "ec2n185", 5: "modp1536", 14: "modp2048",
     15: "modp3072", 16: "modp4096", 17: "modp6144", 18: "modp8192",
+    # Extensions (doc/config.md): IANA numbers of the groups racoon2.crypto adds.
+    19: "ecp256", 20: "ecp384", 21: "ecp521", 31: "curve25519", 32: "curve448",
+    35: "mlkem512", 36: "mlkem768", 37: "mlkem1024",
 }
 _NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)\Z")
 _HOSTNAME = re.compile(

@@ -1,0 +1,124 @@
+"""One CHILD_SA: traffic selectors on the wire, its keys, and the kernel SAs (pure).
+
+KEYMAT = prf+(SK_d, Ni | Nr); the initiator-to-responder keys come first (RFC 7296 §2.17).
+Lifetimes follow the original (spec protocols.md §1.9): the kernel gets the hard limit from
+racoon2.conf and a soft limit at 80-90 % of it, drawn at random so peers do not rekey at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iked.ikev2.proposals import Chosen
+from iked.ikev2.settings import ChildSettings
+from iked.ikev2.ts import Ts, exact, narrow
+from racoon2.crypto import keymat
+from racoon2.crypto.prf import Prf
+from racoon2.crypto.rng import Rng
+from racoon2.crypto.transforms import Transform, TransformType
+from racoon2.ikev2.constants import TsType
+from racoon2.ikev2.payloads import TrafficSelector
+from racoon2.kernel import api
+from racoon2.net import Address
+
+
+def to_wire(selectors: Sequence[Ts]) -> tuple[TrafficSelector, ...]:
+    """TS payload entries for ``selectors``."""
+    return tuple(TrafficSelector(TsType.IPV4_ADDR_RANGE if t.version == 4 else
+                                 TsType.IPV6_ADDR_RANGE, t.proto, t.start_port, t.end_port,
+                                 t.start.packed, t.end.packed) for t in selectors)
+
+
+def from_wire(entries: Sequence[TrafficSelector]) -> list[Ts]:
+    """The address-range selectors of a TS payload (other TS types are skipped)."""
+    out = []
+    for e in entries:
+        if e.ts_type in (TsType.IPV4_ADDR_RANGE, TsType.IPV6_ADDR_RANGE):
+            try:
+                out.append(Ts(ipaddress.ip_address(e.start), ipaddress.ip_address(e.end),
+                              e.protocol, e.start_port, e.end_port))
+            except ValueError:
+                continue
+    return out
+
+
+def show(selectors: Sequence[Ts]) -> str:
+    """``192.0.2.0/25, 192.0.2.128/26`` for logs."""
+    return ", ".join(str(t) for t in selectors) or "(none)"
+
+
+def responder_ts(child: ChildSettings, tsi: Sequence[Ts], tsr: Sequence[Ts],
+                 check_exact: bool) -> tuple[list[Ts], list[Ts]] | None:
+    """Our answer (TSi, TSr) when ``child`` covers the initiator's offer, else None.
+
+    The initiator's TSi is its side, our remote side.  ``selector_check exact`` (the default)
+    wants the offer to be exactly the policy; ``obey`` narrows the offer to the policy.
+    """
+    if check_exact:
+        if exact(tsi, child.remote_ts) and exact(tsr, child.local_ts):
+            return list(child.remote_ts), list(child.local_ts)
+        return None
+    ni, nr = narrow(tsi, child.remote_ts), narrow(tsr, child.local_ts)
+    return (ni, nr) if ni and nr else None
+
+
+def initiator_accepts(child: ChildSettings, tsi: Sequence[Ts], tsr: Sequence[Ts]) -> bool:
+    """The responder's narrowed TS must lie inside what we proposed."""
+    def inside(got: Sequence[Ts], mine: Sequence[Ts]) -> bool:
+        return bool(got) and all(any(m.contains(g) for m in mine) for g in got)
+    return inside(tsi, child.local_ts) and inside(tsr, child.remote_ts)
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """A CHILD_SA ready for the kernel: both directions' SAs."""
+
+    inbound: api.SaSpec
+    outbound: api.SaSpec
+    algorithms: str
+
+
+def _algorithms(encr: Transform, integ: Transform | None, key: bytes, ikey: bytes
+                ) -> tuple[api.Cipher | None, api.Integrity | None, api.Aead | None]:
+    if encr.aead:
+        return None, None, api.Aead(encr.xfrm_name or "", key, encr.icv_size * 8)
+    if integ is None:
+        raise ValueError(f"{encr.name} needs an integrity algorithm")
+    return (api.Cipher(encr.xfrm_name or "", key),
+            api.Integrity(integ.xfrm_name or "", ikey,
+                          integ.xfrm_trunc_bits or integ.icv_size * 8), None)
+
+
+def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: bytes,
+              nr: bytes, initiator: bool, spi_in: int, spi_out: int,
+              local: Address, remote: Address, rng: Rng) -> Negotiated:
+    """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs."""
+    encr = chosen.get(TransformType.ENCR)
+    integ = chosen.get(TransformType.INTEG)
+    if encr is None:
+        raise ValueError("the chosen ESP proposal has no encryption transform")
+    size = keymat.child_keymat_size(encr, integ)
+    keys = keymat.split_child_keymat(keymat.child_keymat(prf, sk_d, ni, nr, size), encr, integ)
+    mine, theirs = (keys.encr_i, keys.integ_i), (keys.encr_r, keys.integ_r)
+    if not initiator:
+        mine, theirs = theirs, mine
+    me = child.my_sa_addr if child.tunnel and child.my_sa_addr else local
+    peer = child.peers_sa_addr if child.tunnel and child.peers_sa_addr else remote
+    mode = api.Mode.TUNNEL if child.tunnel else api.Mode.TRANSPORT
+    hard = child.lifetime_seconds
+    soft = int(hard * (0.8 + 0.1 * rng.random_bytes(1)[0] / 255)) if hard else 0
+    hard_b = child.lifetime_bytes
+    soft_b = int(hard_b * 0.8) if hard_b else 0
+    life = api.Lifetime(soft_bytes=soft_b, hard_bytes=hard_b, soft_add_seconds=soft,
+                        hard_add_seconds=hard)
+
+    def spec(src: Address, dst: Address, spi: int, k: tuple[bytes, bytes]) -> api.SaSpec:
+        cipher, integrity, aead = _algorithms(encr, integ, *k)
+        return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, child.reqid, cipher=cipher,
+                          integrity=integrity, aead=aead, lifetime=life, esn=chosen.esn)
+
+    name = encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + (
+        f"/{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
+    return Negotiated(spec(peer, me, spi_in, theirs), spec(me, peer, spi_out, mine), name)

@@ -1,0 +1,308 @@
+"""iked's IKEv2 front door (pure): routing by SPI, cookies, half-open limit, initiation.
+
+The shell feeds datagrams, kernel results and the time in; it drains datagrams to send, kernel
+requests and events, and re-arms one timer at :meth:`IkeCore.next_timer`.  Nothing here awaits,
+reads a clock or touches a socket.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Sequence
+
+from iked import lookup
+from iked.events import Datagram, Dropped, DropReason, Event, NegotiationFailed, Now, Request
+from iked.ikev2.cookies import Cookies, cookie_needed
+from iked.ikev2.sa import Continue, IkeSa, State
+from iked.ikev2.settings import (
+    ChildSettings,
+    PeerSettings,
+    ReadFile,
+    SettingsError,
+    child_settings,
+    config_identity,
+    peer_settings,
+)
+from racoon2.config.defaults import kmp_value
+from racoon2.config.model import AddrKind, AddrSpec, Config, Kmp, Remote, Selector, SelectorCheck
+from racoon2.crypto.rng import Rng
+from racoon2.errors import ParseError, Racoon2Error
+from racoon2.ikev2 import message
+from racoon2.ikev2.constants import FLAG_RESPONSE, ExchangeType, NotifyType
+from racoon2.ikev2.message import Message
+from racoon2.ikev2.payloads import KE, Nonce, Notify
+from racoon2.kernel import api
+from racoon2.net import Address, Endpoint
+
+#: Local addresses a macro (MY_IP…) stands for on this host.
+LocalAddresses = Callable[[AddrSpec], Sequence[Address]]
+IKE_PORT = 500
+
+
+class IkeCore:
+    """Every IKEv2 SA of one iked."""
+
+    def __init__(self, config: Config, rng: Rng, read: ReadFile, now: Now,
+                 local_addresses: LocalAddresses = lambda spec: ()) -> None:
+        self.config = config
+        self.rng = rng
+        self._read = read
+        self._local_addresses = local_addresses
+        self.sas: dict[bytes, IkeSa] = {}
+        self._half_open: dict[tuple[Endpoint, bytes], IkeSa] = {}
+        self._cookies = Cookies(rng.random_bytes, now)
+        self._out: list[Datagram] = []
+        self._requests: list[Request] = []
+        self._events: collections.deque[Event] = collections.deque()
+        self._waiting: dict[int, tuple[IkeSa, Continue]] = {}
+        self._next_request = 1
+        self._peers: dict[str, PeerSettings] = {}
+        self._children: dict[str, list[ChildSettings]] = {}
+        self.dropped: collections.Counter[DropReason] = collections.Counter()
+
+    # -- Host (what each IkeSa calls) ---------------------------------------------------------
+
+    def send(self, sa: IkeSa, data: bytes) -> None:
+        """Queue ``data`` from the SA's local endpoint to its peer."""
+        self._out.append(Datagram(data, sa.local, sa.remote))
+
+    def request(self, sa: IkeSa, op: api.KernelOp, then: Continue) -> None:
+        """Queue a kernel request; ``then`` runs when :meth:`reply` brings its result."""
+        rid = self._next_request
+        self._next_request += 1
+        self._waiting[rid] = (sa, then)
+        self._requests.append(Request(rid, op))
+
+    def emit(self, event: Event) -> None:
+        """Queue an event for the shell."""
+        self._events.append(event)
+
+    def drop(self, remote: Endpoint, reason: DropReason, detail: str = "") -> None:
+        """Count a dropped datagram and report it."""
+        self.dropped[reason] += 1
+        self._events.append(Dropped(remote, reason, detail))
+
+    def peer_by_id(self, id_type: int, data: bytes) -> PeerSettings | None:
+        """The remote whose ``peers_id`` names this identity."""
+        found = config_identity(id_type, data)
+        if found is None:
+            return None
+        remote = lookup.remote_for_id(self.config, *found)
+        return self._peer(remote.name) if remote is not None else None
+
+    def children(self, remote: str) -> Sequence[ChildSettings]:
+        """The CHILD_SAs of the auto_ipsec policies that name ``remote``."""
+        if remote not in self._children:
+            out = []
+            for policy in self.config.policies:
+                if policy.remote_index == remote or (
+                        remote == "default" and policy.remote_index is not None
+                        and self.config.remote(policy.remote_index) is None):
+                    try:
+                        out.append(child_settings(self.config, policy, self._local_addresses))
+                    except SettingsError:
+                        continue
+            self._children[remote] = out
+        return self._children[remote]
+
+    def exact_ts(self, remote: str) -> bool:
+        """``selector_check`` of ``remote``: exact (default) or obey."""
+        value = kmp_value(self.config, self.config.remote(remote), Kmp.IKEV2, "selector_check")
+        return value is not SelectorCheck.OBEY
+
+    def _peer(self, name: str | None) -> PeerSettings | None:
+        key = name or "default"
+        if key not in self._peers:
+            remote = self.config.remote(name) if name else None
+            self._peers[key] = peer_settings(self.config, remote, self._read)
+        return self._peers[key]
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, local: Endpoint, remote: Endpoint, now: Now) -> None:
+        """One IKE message (non-ESP marker removed)."""
+        try:
+            msg = message.decode(data)
+        except ParseError as e:
+            self.drop(remote, DropReason.MALFORMED, str(e))
+            return
+        ours = msg.spi_r if msg.initiator else msg.spi_i
+        sa = self.sas.get(ours)
+        if sa is None and msg.exchange == ExchangeType.IKE_SA_INIT and msg.initiator:
+            if msg.response:
+                self.drop(remote, DropReason.UNEXPECTED, "IKE_SA_INIT response from initiator")
+                return
+            sa = self._half_open.get((remote, msg.spi_i))
+            if sa is None:
+                self._new_responder(msg, data, local, remote, now)
+                self._sweep()
+                return
+        if sa is None:
+            self.drop(remote, DropReason.UNKNOWN_SPI, f"SPIs {msg.spi_i.hex()}:{msg.spi_r.hex()}")
+            return
+        sa.receive(msg, data, now)
+        if sa.state is State.ESTABLISHED:
+            self._half_open.pop((sa.remote, sa.spi_i), None)
+        self._rekey_index(sa)
+        self._sweep()
+
+    def _rekey_index(self, sa: IkeSa) -> None:
+        # An initiator learns SPIr only from the IKE_SA_INIT response; routing uses SPIi there.
+        self.sas.setdefault(sa.local_spi, sa)
+
+    def _new_responder(self, msg: Message, data: bytes, local: Endpoint, remote: Endpoint,
+                       now: Now) -> None:
+        remote_cfg = lookup.remote_for_address(self.config, remote.addr, Kmp.IKEV2)
+        if remote_cfg is None and self.config.default_remote is None:
+            self.drop(remote, DropReason.NO_REMOTE, str(remote.addr))
+            return
+        try:
+            peer = self._peer(remote_cfg.name if remote_cfg else None)
+        except (SettingsError, Racoon2Error) as e:
+            self.drop(remote, DropReason.NO_REMOTE, str(e))
+            return
+        assert peer is not None
+        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
+        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
+        if nonce is None or ke is None:
+            self.drop(remote, DropReason.MALFORMED, "IKE_SA_INIT without Nonce or KE")
+            return
+        if cookie_needed(peer.cookie_required, len(self._half_open)):
+            cookie = next((p.data for p in msg.payloads
+                           if isinstance(p, Notify) and p.type == NotifyType.COOKIE), b"")
+            if not self._cookies.check(cookie, nonce.data, remote.addr, msg.spi_i, now):
+                if cookie:
+                    self.drop(remote, DropReason.BAD_COOKIE, "wrong cookie")
+                made = self._cookies.make(nonce.data, remote.addr, msg.spi_i, now)
+                reply = Message(msg.spi_i, bytes(8), ExchangeType.IKE_SA_INIT, 0,
+                                (Notify(0, NotifyType.COOKIE, b"", made),), FLAG_RESPONSE)
+                self._out.append(Datagram(message.encode(reply), local, remote))
+                return
+        sa = IkeSa(self, peer, local, remote, False, msg.spi_i, now)
+        sa.respond_init(msg, data, now)
+        if sa.state is not State.DEAD:
+            self.sas[sa.local_spi] = sa
+            self._half_open[(remote, msg.spi_i)] = sa
+
+    def reply(self, request_id: int, result: object, now: Now) -> None:
+        """The result of a kernel request: a value, or the Racoon2Error it raised."""
+        waiting = self._waiting.pop(request_id, None)
+        if waiting is None:
+            return
+        sa, then = waiting
+        then(result, now)
+        self._rekey_index(sa)
+        self._sweep()
+
+    def initiate(self, selector_name: str, now: Now, peer_addr: Address | None = None,
+                 local_addr: Address | None = None) -> IkeSa | None:
+        """Start an IKE SA (and its first CHILD_SA) for the policy of ``selector_name``."""
+        sel = self.config.selector(selector_name)
+        if sel is None or sel.policy is None:
+            self.emit(NegotiationFailed("-", "initiate", f"no selector {selector_name!r} "
+                                        "with a policy in the configuration"))
+            return None
+        try:
+            return self._initiate(sel, now, peer_addr, local_addr)
+        except (SettingsError, Racoon2Error) as e:
+            self.emit(NegotiationFailed("-", "initiate", str(e)))
+            return None
+
+    def _initiate(self, sel: Selector, now: Now, peer_addr: Address | None,
+                  local_addr: Address | None) -> IkeSa | None:
+        assert sel.policy is not None
+        policy = sel.policy
+        name = policy.remote_index
+        remote_cfg = self.config.remote(name) if name else None
+        peer = self._peer(remote_cfg.name if remote_cfg else None)
+        assert peer is not None
+        child = child_settings(self.config, policy, self._local_addresses)
+        target = self._target(remote_cfg, peer_addr)
+        if target is None:
+            raise SettingsError(f"remote {peer.remote}: no peers_ipaddr to send IKE_SA_INIT to")
+        for sa in self.sas.values():
+            if sa.remote.addr == target.addr and sa.state is not State.DEAD and any(
+                    c.settings.policy == child.policy for c in sa.children) or (
+                    sa.pending_child is not None and sa.pending_child.settings.policy
+                    == child.policy and sa.state is not State.DEAD):
+                return sa  # already negotiating or up: one ACQUIRE per packet burst is enough
+        local = self._local(target.addr, local_addr)
+        if local is None:
+            raise SettingsError(f"no interface ike address of IPv{target.addr.version} to "
+                                f"reach {target.addr}")
+        sa = IkeSa(self, peer, local, target, True, self.rng.random_bytes(8), now)
+        self.sas[sa.local_spi] = sa
+        sa.start(now, child)
+        return sa
+
+    def _target(self, remote_cfg: Remote | None, peer_addr: Address | None) -> Endpoint | None:
+        spec = lookup.initiator_target(self.config, remote_cfg, Kmp.IKEV2) if remote_cfg \
+            else None
+        if spec is not None and spec.address is not None:
+            return Endpoint(spec.address, spec.port or IKE_PORT)
+        return Endpoint(peer_addr, IKE_PORT) if peer_addr is not None else None
+
+    def _local(self, peer: Address, wanted: Address | None) -> Endpoint | None:
+        iface = self.config.interface
+        for spec in (iface.ike if iface else ()):
+            addrs = [spec.address] if spec.kind is AddrKind.INET and spec.address else \
+                list(self._local_addresses(spec))
+            for a in addrs:
+                if a is not None and a.version == peer.version and (wanted is None or
+                                                                    a == wanted):
+                    if (spec.port or IKE_PORT) == IKE_PORT:
+                        return Endpoint(a, IKE_PORT)
+        return Endpoint(wanted, IKE_PORT) if wanted is not None else None
+
+    def handle_timer(self, now: Now) -> None:
+        """Run every SA whose deadline has come."""
+        for sa in list(self.sas.values()):
+            deadline = sa.deadline()
+            if deadline is not None and deadline <= now:
+                sa.on_timer(now)
+        self._sweep()
+
+    def shutdown(self, now: Now) -> None:
+        """Delete every IKE SA (INFORMATIONAL Delete to each established peer)."""
+        for sa in list(self.sas.values()):
+            sa.delete(now)
+        self._sweep()
+
+    def _sweep(self) -> None:
+        for spi, sa in list(self.sas.items()):
+            if sa.state is State.DEAD:
+                del self.sas[spi]
+                self._half_open.pop((sa.remote, sa.spi_i), None)
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        """Everything queued for sending, in order."""
+        out, self._out = self._out, []
+        return out
+
+    def requests(self) -> list[Request]:
+        """Kernel requests queued since the last call."""
+        out, self._requests = self._requests, []
+        return out
+
+    def next_event(self) -> Event | None:
+        """The next event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def next_timer(self) -> Now | None:
+        """When :meth:`handle_timer` must run next."""
+        times = [t for t in (sa.deadline() for sa in self.sas.values()) if t is not None]
+        return min(times) if times else None
+
+    def status(self) -> dict[str, object]:
+        """Counters and SAs for logs and ``--json`` status."""
+        return {
+            "ike_sas": [{"sa": sa.name, "remote": sa.peer.remote, "peer": str(sa.remote),
+                         "state": sa.state.value, "initiator": sa.initiator,
+                         "children": [{"policy": c.settings.policy, "spi_in": f"{c.spi_in:08x}",
+                                       "spi_out": f"{c.spi_out:08x}"} for c in sa.children]}
+                        for sa in self.sas.values()],
+            "dropped": {r.name.lower(): n for r, n in self.dropped.items()},
+        }
+

@@ -1,0 +1,180 @@
+"""SA payload proposals: built from racoon2.conf, chosen from the peer's (RFC 7296 §2.7, §3.3).
+
+As the original (spec protocols.md §1.3) an IKE SA is offered as one proposal holding every
+configured transform in order, and each ``ipsec`` alternative of a policy becomes one CHILD_SA
+proposal.  AEAD ciphers cannot share a proposal with an integrity algorithm (RFC 5282 §8), so
+they go into a proposal of their own.  The responder takes the first acceptable proposal of the
+initiator and, within it, the initiator's first acceptable transform of each type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from racoon2.config.model import AlgSpec
+from racoon2.crypto import transforms as tt
+from racoon2.crypto.transforms import TransformType
+from racoon2.errors import CryptoError
+from racoon2.ikev2.constants import ProtocolId
+from racoon2.ikev2.payloads import Attribute, Proposal, Transform
+
+KEY_LENGTH = 14  # the Key Length transform attribute (RFC 7296 §3.3.5)
+ESN_NO, ESN_YES = 0, 1
+
+
+def wire(t: tt.Transform) -> Transform:
+    """The Transform substructure for a table row (Key Length for variable-key ciphers)."""
+    attrs = (Attribute(KEY_LENGTH, t.key_size * 8),) if (
+        t.kind is TransformType.ENCR and t.variable_key) else ()
+    return Transform(t.kind, t.ident, attrs)
+
+
+def row(t: Transform) -> tt.Transform:
+    """The table row a received Transform names; CryptoError when unsupported."""
+    kind = TransformType(t.type)
+    return tt.by_id(kind, t.id, t.key_length if kind is TransformType.ENCR else None)
+
+
+def _rows(kind: TransformType, specs: Sequence[AlgSpec] | None) -> list[tt.Transform]:
+    out = []
+    for spec in specs or ():
+        if kind is TransformType.KE and spec.name.isdigit():
+            out.append(tt.by_id(kind, int(spec.name)))
+        else:
+            out.append(tt.by_keyword(kind, spec.name, spec.keylen))
+    return out
+
+
+def _split_aead(encrs: list[tt.Transform]) -> list[list[tt.Transform]]:
+    plain = [t for t in encrs if not t.aead]
+    aead = [t for t in encrs if t.aead]
+    return [group for group in (plain, aead) if group]
+
+
+def ike_proposals(enc: Sequence[AlgSpec] | None, prf: Sequence[AlgSpec] | None,
+                  integ: Sequence[AlgSpec] | None, dh: Sequence[AlgSpec] | None
+                  ) -> tuple[Proposal, ...]:
+    """The IKE SA proposals of one remote's ``kmp_*_alg`` and ``kmp_dh_group`` lists."""
+    prfs = _rows(TransformType.PRF, prf)
+    integs = _rows(TransformType.INTEG, integ)
+    groups = _rows(TransformType.KE, dh)
+    if not prfs:
+        # The original requires kmp_prf_alg for IKEv2; a missing one takes the PRFs named
+        # like the integrity algorithms, which is what admins mean by "hmac_sha2_256".
+        prfs = [tt.by_keyword(TransformType.PRF, t.keyword or "") for t in integs]
+    out: list[Proposal] = []
+    for encrs in _split_aead(_rows(TransformType.ENCR, enc)):
+        ts = [*encrs, *prfs, *([] if encrs[0].aead else integs), *groups]
+        out.append(Proposal(len(out) + 1, ProtocolId.IKE, b"", tuple(wire(t) for t in ts)))
+    return tuple(out)
+
+
+def child_proposal(number: int, spi: bytes, enc: Sequence[AlgSpec] | None,
+                   auth: Sequence[AlgSpec] | None, esn: bool,
+                   pfs: Sequence[tt.Transform] = ()) -> list[Proposal]:
+    """The ESP proposal(s) of one ``sa`` block (two when AEAD and classic ciphers mix)."""
+    integs = _rows(TransformType.INTEG, auth)
+    esns = [ESN_YES, ESN_NO] if esn else [ESN_NO]
+    out: list[Proposal] = []
+    for encrs in _split_aead(_rows(TransformType.ENCR, enc)):
+        ts = [wire(t) for t in (*encrs, *([] if encrs[0].aead else integs), *pfs)]
+        ts += [Transform(TransformType.ESN, e) for e in esns]
+        out.append(Proposal(number + len(out), ProtocolId.ESP, spi, tuple(ts)))
+    return out
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """One accepted proposal: the peer's proposal number and SPI, one transform per type."""
+
+    number: int
+    protocol: int
+    spi: bytes
+    transforms: tuple[Transform, ...]
+
+    def get(self, kind: TransformType) -> tt.Transform | None:
+        """The table row of the chosen transform of ``kind`` (None when absent)."""
+        for t in self.transforms:
+            if t.type == kind and kind is not TransformType.ESN:
+                return row(t)
+        return None
+
+    @property
+    def esn(self) -> bool:
+        """Extended sequence numbers were chosen."""
+        return any(t.type == TransformType.ESN and t.id == ESN_YES for t in self.transforms)
+
+    def proposal(self, spi: bytes | None = None) -> Proposal:
+        """The proposal to send back (with our own SPI for a CHILD_SA)."""
+        return Proposal(self.number, self.protocol, self.spi if spi is None else spi,
+                        self.transforms)
+
+
+def _key(t: Transform) -> tuple[int, int, int | None]:
+    return (t.type, t.id, t.key_length)
+
+
+def _supported(t: Transform) -> bool:
+    if t.type == TransformType.ESN:
+        return t.id in (ESN_NO, ESN_YES)
+    try:
+        row(t)
+    except (CryptoError, ValueError):
+        return False
+    return True
+
+
+def choose(offered: Sequence[Proposal], mine: Sequence[Proposal]) -> Chosen | None:
+    """The first offered proposal every one of whose transform types one of ``mine`` accepts."""
+    for prop in offered:
+        for own in mine:
+            if own.protocol != prop.protocol:
+                continue
+            ours = {_key(t) for t in own.transforms}
+            kinds = {t.type for t in own.transforms}
+            if {t.type for t in prop.transforms} != kinds:
+                continue
+            picked: dict[int, Transform] = {}
+            for t in prop.transforms:
+                if t.type not in picked and _key(t) in ours and _supported(t):
+                    picked[t.type] = t
+            if set(picked) == kinds:
+                return Chosen(prop.number, prop.protocol, prop.spi,
+                              tuple(picked[k] for k in sorted(picked)))
+    return None
+
+
+def accept(answer: Proposal, mine: Sequence[Proposal]) -> Chosen | None:
+    """The initiator's check of the responder's answer: one transform per type, all offered."""
+    kinds = [t.type for t in answer.transforms]
+    if len(kinds) != len(set(kinds)):
+        return None
+    for own in mine:
+        if own.protocol == answer.protocol and set(kinds) == {t.type for t in own.transforms} \
+                and {_key(t) for t in answer.transforms} <= {_key(t) for t in own.transforms}:
+            return Chosen(answer.number, answer.protocol, answer.spi, answer.transforms)
+    return None
+
+
+def describe(proposals: Sequence[Proposal]) -> str:
+    """A readable summary for logs: ``#1 ESP: AES_CBC-256, HMAC_SHA2_256_128, ESN_NO``."""
+    parts = []
+    for p in proposals:
+        names = []
+        for t in p.transforms:
+            if t.type == TransformType.ESN:
+                names.append("ESN" if t.id == ESN_YES else "NO_ESN")
+                continue
+            try:
+                r = row(t)
+                names.append(r.name + (f"-{r.key_size * 8}" if r.variable_key and
+                                       r.kind is TransformType.ENCR else ""))
+            except (CryptoError, ValueError):
+                names.append(f"type{t.type}/id{t.id}")
+        try:
+            proto = ProtocolId(p.protocol).name
+        except ValueError:
+            proto = str(p.protocol)
+        parts.append(f"#{p.number} {proto}: {', '.join(names)}")
+    return "; ".join(parts)

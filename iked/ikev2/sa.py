@@ -1,0 +1,794 @@
+"""One IKE SA: IKE_SA_INIT, IKE_AUTH with the first CHILD_SA, INFORMATIONAL (pure).
+
+The SA speaks only through its :class:`Host` (the core): datagrams out, kernel requests with a
+continuation, events.  Time comes in as ``now``; randomness from the host's Rng.  States change
+only in this module:
+
+    initiator  INIT_SENT -> (SPI allocation) -> AUTH_SENT -> ESTABLISHED
+    responder  INIT_DONE -> (IKE_AUTH, SPI allocation) -> ESTABLISHED
+    both       ESTABLISHED -> DELETING -> DEAD; any failure -> DEAD
+
+Message IDs, retransmission and the response cache are the :class:`Window`'s (window size 1,
+as the original).  CREATE_CHILD_SA requests are answered NO_ADDITIONAL_SAS: rekeying is not
+implemented yet, so a peer falls back to a new IKE SA when its SAs expire.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import ipaddress
+import struct
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from iked.events import (
+    ChildSaDown,
+    ChildSaUp,
+    DropReason,
+    Event,
+    IkeSaDown,
+    IkeSaUp,
+    KernelFailed,
+    NegotiationFailed,
+    Now,
+)
+from iked.ikev2 import child as childmod
+from iked.ikev2 import proposals
+from iked.ikev2.proposals import Chosen
+from iked.ikev2.settings import ChildSettings, PeerSettings, ip_identity
+from iked.ikev2.ts import Ts
+from iked.ikev2.window import Verdict, Window
+from racoon2.crypto import auth, dh, keymat
+from racoon2.crypto.prf import Prf, prf_for
+from racoon2.crypto.rng import Rng
+from racoon2.crypto.transforms import TransformType
+from racoon2.errors import CryptoError, ParseError, Racoon2Error
+from racoon2.ikev2 import message
+from racoon2.ikev2.constants import (
+    FLAG_INITIATOR,
+    FLAG_RESPONSE,
+    AuthMethod,
+    ExchangeType,
+    NotifyType,
+    ProtocolId,
+)
+from racoon2.ikev2.message import Message
+from racoon2.ikev2.payloads import (
+    KE,
+    SA,
+    Auth,
+    Delete,
+    IDi,
+    IDr,
+    Nonce,
+    Notify,
+    Payload,
+    TSi,
+    TSr,
+    encode_body,
+)
+from racoon2.ikev2.sk import SkCipher, SkKeys
+from racoon2.kernel import api
+from racoon2.net import Endpoint
+
+__all__ = ["Host", "IkeSa", "State", "nat_hash"]
+
+class State(enum.Enum):
+    """Where an IKE SA stands."""
+
+    INIT_SENT = "IKE_SA_INIT sent"
+    INIT_DONE = "IKE_SA_INIT answered"
+    AUTH_SENT = "IKE_AUTH sent"
+    ESTABLISHED = "established"
+    DELETING = "deleting"
+    DEAD = "dead"
+
+
+Continue = Callable[[object, Now], None]
+
+
+class Host(Protocol):
+    """What an IKE SA needs from the core around it."""
+
+    rng: Rng
+
+    def send(self, sa: IkeSa, data: bytes) -> None:
+        """Queue a datagram to the SA's peer."""
+
+    def request(self, sa: IkeSa, op: api.KernelOp, then: Continue) -> None:
+        """Ask the shell to perform ``op``; ``then(result, now)`` runs with its result."""
+
+    def emit(self, event: Event) -> None:
+        """Report an event."""
+
+    def drop(self, remote: Endpoint, reason: DropReason, detail: str = "") -> None:
+        """Count (and report) a dropped message."""
+
+    def peer_by_id(self, id_type: int, data: bytes) -> PeerSettings | None:
+        """The remote whose ``peers_id`` is this identity, if any."""
+
+    def children(self, remote: str) -> Sequence[ChildSettings]:
+        """The CHILD_SAs the policies of ``remote`` describe."""
+
+    def exact_ts(self, remote: str) -> bool:
+        """``selector_check exact`` (True) or ``obey`` for ``remote``."""
+
+
+def nat_hash(spi_i: bytes, spi_r: bytes, ep: Endpoint) -> bytes:
+    """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 §2.23)."""
+    return hashlib.sha1(spi_i + spi_r + ep.addr.packed + struct.pack("!H", ep.port)).digest()
+
+
+def _notify(kind: NotifyType, data: bytes = b"") -> Notify:
+    return Notify(0, kind, b"", data)
+
+
+def _id_text(id_type: int, data: bytes) -> str:
+    if id_type in (1, 5) and len(data) in (4, 16):
+        return str(ipaddress.ip_address(data))
+    if id_type in (2, 3):
+        return data.decode(errors="replace")
+    return data.hex()
+
+
+@dataclass
+class Child:
+    """A CHILD_SA of this IKE SA."""
+
+    settings: ChildSettings
+    spi_in: int = 0
+    spi_out: int = 0
+    negotiated: childmod.Negotiated | None = None
+
+
+@dataclass
+class _Crypto:
+    """The IKE SA's negotiated suite and keys."""
+
+    chosen: Chosen
+    prf: Prf
+    sk: SkCipher
+    keys: keymat.IkeKeys = field(repr=False)
+
+
+class IkeSa:
+    """One IKE SA; create with :meth:`initiate` or :meth:`respond`."""
+
+    def __init__(self, host: Host, peer: PeerSettings, local: Endpoint, remote: Endpoint,
+                 initiator: bool, spi_i: bytes, now: Now) -> None:
+        self.host = host
+        self.peer = peer
+        self.local, self.remote = local, remote
+        self.initiator = initiator
+        self.spi_i, self.spi_r = spi_i, bytes(8)
+        self.state = State.INIT_SENT if initiator else State.INIT_DONE
+        self.window = Window(peer.schedule)
+        self.created = now
+        self.deadline_nego: Now | None = now + peer.nego_limit if peer.nego_limit else None
+        self.deadline_dpd: Now | None = None
+        self.deadline_life: Now | None = None
+        self.children: list[Child] = []
+        self.pending_child: Child | None = None
+        self.crypto: _Crypto | None = None
+        self.ni = self.nr = b""
+        self.init_request = self.init_response = b""
+        self.exchange: dh.Exchange | None = None
+        self.exchange_group = 0
+        self.cookie = b""
+        self.peer_id: tuple[int, bytes] | None = None
+
+    # -- names and output ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """``spi_i:spi_r`` as the logs and hooks show it."""
+        return f"{self.spi_i.hex()}:{self.spi_r.hex()}"
+
+    @property
+    def local_spi(self) -> bytes:
+        """Our SPI: the core routes incoming messages by it."""
+        return self.spi_i if self.initiator else self.spi_r
+
+    def _flags(self, response: bool) -> int:
+        return (FLAG_INITIATOR if self.initiator else 0) | (FLAG_RESPONSE if response else 0)
+
+    def _header(self, exchange: ExchangeType, mid: int, response: bool,
+                payloads: tuple[Payload, ...] = ()) -> Message:
+        return Message(self.spi_i, self.spi_r, exchange, mid, payloads, self._flags(response))
+
+    def _seal(self, exchange: ExchangeType, mid: int, response: bool,
+              inner: tuple[Payload, ...]) -> bytes:
+        assert self.crypto is not None
+        k = self.crypto.keys
+        keys = SkKeys(k.sk_ei, k.sk_ai) if self.initiator else SkKeys(k.sk_er, k.sk_ar)
+        return self.crypto.sk.seal(self._header(exchange, mid, response), inner, keys,
+                                   self.host.rng)
+
+    def _open(self, data: bytes, msg: Message) -> tuple[Payload, ...]:
+        assert self.crypto is not None
+        k = self.crypto.keys
+        keys = SkKeys(k.sk_er, k.sk_ar) if self.initiator else SkKeys(k.sk_ei, k.sk_ai)
+        return self.crypto.sk.open(data, msg, keys)
+
+    def _request(self, data: bytes, now: Now) -> None:
+        self.window.send(data, now)
+        self.host.send(self, data)
+
+    def _answer(self, mid: int, data: bytes) -> None:
+        self.window.finish_answer(mid, (data,))
+        self.host.send(self, data)
+
+    def _fail(self, stage: str, reason: str, received: str = "", configured: str = "") -> None:
+        self.host.emit(NegotiationFailed(self.name, stage, reason, received, configured))
+        self._die(f"{stage}: {reason}")
+
+    def _die(self, reason: str) -> None:
+        if self.state is State.DEAD:
+            return
+        was_up = self.state in (State.ESTABLISHED, State.DELETING)
+        self.state = State.DEAD
+        for c in self.children:
+            self._remove_child(c, reason)
+        self.children.clear()
+        if was_up:
+            self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
+                                     reason))
+
+    def _remove_child(self, c: Child, reason: str) -> None:
+        if c.negotiated is None:
+            return
+        for spec in (c.negotiated.inbound, c.negotiated.outbound):
+            self.host.request(self, api.DelSa(spec.key), self._ignore)
+        self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason))
+
+    def _ignore(self, result: object, now: Now) -> None:
+        return
+
+    # -- IKE_SA_INIT -------------------------------------------------------------------------
+
+    def _first_group(self) -> int:
+        for p in self.peer.ike_proposals:
+            for t in p.transforms:
+                if t.type == TransformType.KE:
+                    return t.id
+        raise CryptoError(f"remote {self.peer.remote}: no kmp_dh_group")
+
+    def start(self, now: Now, child: ChildSettings | None, group: int | None = None) -> None:
+        """Initiator: send IKE_SA_INIT (again, with a cookie or another group)."""
+        if child is not None:
+            self.pending_child = Child(child)
+        group = group or (self.exchange_group or self._first_group())
+        self.exchange_group = group
+        self.exchange = dh.start(group, self.host.rng)
+        self.ni = self.ni or self.host.rng.random_bytes(self.peer.nonce_size)
+        payloads: list[Payload] = []
+        if self.cookie:
+            payloads.append(_notify(NotifyType.COOKIE, self.cookie))
+        payloads += [SA(self.peer.ike_proposals), KE(group, self.exchange.public_bytes()),
+                     Nonce(self.ni)]
+        if self.peer.nat_traversal:
+            payloads += [
+                _notify(NotifyType.NAT_DETECTION_SOURCE_IP,
+                        nat_hash(self.spi_i, bytes(8), self.local)),
+                _notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
+                        nat_hash(self.spi_i, bytes(8), self.remote))]
+        self.init_request = message.encode(
+            self._header(ExchangeType.IKE_SA_INIT, 0, False, tuple(payloads)))
+        self.window = Window(self.peer.schedule)
+        self._request(self.init_request, now)
+
+    def _init_response(self, msg: Message, data: bytes, now: Now) -> None:
+        notes = {p.type: p for p in msg.payloads if isinstance(p, Notify)}
+        if NotifyType.COOKIE in notes and not self.cookie:
+            self.cookie = notes[NotifyType.COOKIE].data
+            self.start(now, None)
+            return
+        if NotifyType.INVALID_KE_PAYLOAD in notes:
+            data_ = notes[NotifyType.INVALID_KE_PAYLOAD].data
+            wanted = int.from_bytes(data_[:2], "big") if len(data_) >= 2 else 0
+            offered = {t.id for p in self.peer.ike_proposals for t in p.transforms
+                       if t.type == TransformType.KE}
+            if wanted in offered and wanted != self.exchange_group:
+                self.start(now, None, wanted)
+                return
+            self._fail("IKE_SA_INIT", f"peer wants DH group {wanted}",
+                       configured=f"groups {sorted(offered)}")
+            return
+        errors = [t for t in notes if t < 16384]
+        if errors:
+            self._fail("IKE_SA_INIT", f"peer answered {_notify_name(errors[0])}",
+                       configured=proposals.describe(self.peer.ike_proposals))
+            return
+        sa = next((p for p in msg.payloads if isinstance(p, SA)), None)
+        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
+        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
+        if sa is None or ke is None or nonce is None or len(sa.proposals) != 1:
+            self._fail("IKE_SA_INIT", "response lacks SA, KE or Nonce")
+            return
+        chosen = proposals.accept(sa.proposals[0], self.peer.ike_proposals)
+        if chosen is None or ke.group != self.exchange_group:
+            self._fail("IKE_SA_INIT", "the responder chose what we did not offer",
+                       received=proposals.describe(sa.proposals),
+                       configured=proposals.describe(self.peer.ike_proposals))
+            return
+        self.spi_r = msg.spi_r
+        self.nr = nonce.data
+        self.init_response = data
+        if not self._derive(chosen, ke.data):
+            return
+        if self.pending_child is None:
+            self._send_auth(now)
+            return
+        c = self.pending_child
+        peer = c.settings.peers_sa_addr if c.settings.tunnel and c.settings.peers_sa_addr \
+            else self.remote.addr
+        me = c.settings.my_sa_addr if c.settings.tunnel and c.settings.my_sa_addr \
+            else self.local.addr
+        self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
+                          self._spi_for_auth)
+
+    def _spi_for_auth(self, result: object, now: Now) -> None:
+        if self.state is State.DEAD:
+            return
+        if isinstance(result, int) and self.pending_child is not None:
+            self.pending_child.spi_in = result
+        elif self.pending_child is not None:
+            self.host.emit(KernelFailed(self.name, "allocate an inbound SPI", str(result)))
+            self.pending_child = None
+        self._send_auth(now)
+
+    def _derive(self, chosen: Chosen, peer_public: bytes) -> bool:
+        assert self.exchange is not None
+        try:
+            shared = self.exchange.shared_secret(peer_public)
+        except (CryptoError, ValueError) as e:
+            self._fail("IKE_SA_INIT", f"bad KE payload: {e}")
+            return False
+        self._keys(chosen, shared)
+        return True
+
+    def _keys(self, chosen: Chosen, shared: bytes) -> None:
+        prf_t = chosen.get(TransformType.PRF)
+        encr = chosen.get(TransformType.ENCR)
+        integ = chosen.get(TransformType.INTEG)
+        assert prf_t is not None and encr is not None
+        prf = prf_for(prf_t.ident)
+        seed = keymat.skeyseed(prf, self.ni, self.nr, shared)
+        keys = keymat.ike_sa_keys(prf, encr, integ, seed, self.ni, self.nr, self.spi_i,
+                                  self.spi_r)
+        self.crypto = _Crypto(chosen, prf, SkCipher(encr, integ), keys)
+
+    def respond_init(self, msg: Message, data: bytes, now: Now) -> None:
+        """Responder: answer an IKE_SA_INIT request (the core checked cookies and limits)."""
+        self.window.start_answer(0)
+        sa = next((p for p in msg.payloads if isinstance(p, SA)), None)
+        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
+        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
+        if sa is None or ke is None or nonce is None:
+            self._refuse_init(msg, _notify(NotifyType.INVALID_SYNTAX))
+            self._fail("IKE_SA_INIT", "request lacks SA, KE or Nonce")
+            return
+        chosen = proposals.choose(sa.proposals, self.peer.ike_proposals)
+        if chosen is None:
+            self._refuse_init(msg, _notify(NotifyType.NO_PROPOSAL_CHOSEN))
+            self._fail("IKE_SA_INIT", "no proposal chosen",
+                       received=proposals.describe(sa.proposals),
+                       configured=proposals.describe(self.peer.ike_proposals))
+            return
+        group = chosen.get(TransformType.KE)
+        assert group is not None
+        if ke.group != group.ident:
+            self._refuse_init(msg, _notify(NotifyType.INVALID_KE_PAYLOAD,
+                                           struct.pack("!H", group.ident)))
+            self.state = State.DEAD  # the initiator retries with a new SA; nothing failed
+            return
+        self.ni = nonce.data
+        self.nr = self.host.rng.random_bytes(self.peer.nonce_size)
+        self.init_request = data
+        self.spi_r = self.host.rng.random_bytes(8)
+        try:
+            public, shared = dh.respond(group.ident, ke.data, self.host.rng)
+        except (CryptoError, ValueError) as e:
+            self._refuse_init(msg, _notify(NotifyType.INVALID_SYNTAX))
+            self._fail("IKE_SA_INIT", f"bad KE payload: {e}")
+            return
+        self._keys(chosen, shared)
+        payloads: list[Payload] = [SA((chosen.proposal(),)), KE(group.ident, public),
+                                   Nonce(self.nr)]
+        if self.peer.nat_traversal and any(
+                isinstance(p, Notify) and p.type == NotifyType.NAT_DETECTION_SOURCE_IP
+                for p in msg.payloads):
+            payloads += [
+                _notify(NotifyType.NAT_DETECTION_SOURCE_IP,
+                        nat_hash(self.spi_i, self.spi_r, self.local)),
+                _notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
+                        nat_hash(self.spi_i, self.spi_r, self.remote))]
+        self.init_response = message.encode(
+            self._header(ExchangeType.IKE_SA_INIT, 0, True, tuple(payloads)))
+        self._answer(0, self.init_response)
+
+    def _refuse_init(self, msg: Message, note: Notify) -> None:
+        data = message.encode(Message(msg.spi_i, bytes(8), ExchangeType.IKE_SA_INIT, 0,
+                                      (note,), FLAG_RESPONSE))
+        self.host.send(self, data)
+
+    # -- IKE_AUTH ----------------------------------------------------------------------------
+
+    def _my_id(self) -> tuple[int, bytes]:
+        return self.peer.my_ids[0] if self.peer.my_ids else ip_identity(self.local.addr)
+
+    def _auth_data(self, id_body: bytes, ours: bool) -> bytes:
+        assert self.crypto is not None and self.peer.psk is not None
+        k = self.crypto.keys
+        me_first = self.initiator == ours
+        octets = auth.signed_octets(
+            self.init_request if me_first else self.init_response,
+            self.nr if me_first else self.ni,
+            self.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body)
+        return auth.psk_auth(self.crypto.prf, self.peer.psk, octets)
+
+    def _send_auth(self, now: Now) -> None:
+        id_type, id_data = self._my_id()
+        idi = IDi(id_type, id_data)
+        inner: list[Payload] = [idi]
+        if self.peer.initial_contact:
+            inner.append(_notify(NotifyType.INITIAL_CONTACT))
+        if self.peer.send_peers_id and self.peer.peers_ids:
+            inner.append(IDr(*self.peer.peers_ids[0]))
+        inner.append(Auth(AuthMethod.PSK,
+                          self._auth_data(encode_body(idi), ours=True)))
+        c = self.pending_child
+        if c is not None and c.spi_in:
+            if not c.settings.tunnel:
+                inner.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+            inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
+                      TSi(childmod.to_wire(c.settings.local_ts)),
+                      TSr(childmod.to_wire(c.settings.remote_ts))]
+        self.state = State.AUTH_SENT
+        self._request(self._seal(ExchangeType.IKE_AUTH, self.window.next_mid, False,
+                                 tuple(inner)), now)
+
+    def _auth_request(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+        idi = next((p for p in inner if isinstance(p, IDi)), None)
+        au = next((p for p in inner if isinstance(p, Auth)), None)
+        if idi is None or au is None:
+            self._auth_refuse(msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
+            return
+        found = self.host.peer_by_id(idi.id_type, idi.data)
+        if found is not None:
+            self.peer = found
+        elif self.peer.verify_id and self.peer.peers_ids and \
+                (idi.id_type, idi.data) not in self.peer.peers_ids:
+            self._auth_refuse(msg.message_id, "the initiator's ID is not in peers_id",
+                              received=_id_text(idi.id_type, idi.data),
+                              configured=", ".join(_id_text(*i) for i in self.peer.peers_ids))
+            return
+        if au.method != AuthMethod.PSK or self.peer.psk is None:
+            self._auth_refuse(msg.message_id, f"AUTH method {au.method} is not accepted",
+                              configured="psk")
+            return
+        if au.data != self._auth_data(encode_body(idi), ours=False):
+            self._auth_refuse(msg.message_id, "AUTH does not verify: the pre-shared keys "
+                              "differ", received=_id_text(idi.id_type, idi.data))
+            return
+        self.peer_id = (idi.id_type, idi.data)
+        sa = next((p for p in inner if isinstance(p, SA)), None)
+        tsi = next((p for p in inner if isinstance(p, TSi)), None)
+        tsr = next((p for p in inner if isinstance(p, TSr)), None)
+        transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE
+                        for p in inner)
+        if sa is None or tsi is None or tsr is None:
+            self._auth_done(msg.message_id, now, ())
+            return
+        picked = self._pick_child(sa, tsi, tsr, transport)
+        if isinstance(picked, Notify):
+            self._auth_done(msg.message_id, now, (picked,))
+            return
+        c, chosen, answer = picked
+        self.pending_child = c
+        c.spi_out = int.from_bytes(chosen.spi, "big")
+        peer = c.settings.peers_sa_addr if c.settings.tunnel and c.settings.peers_sa_addr \
+            else self.remote.addr
+        me = c.settings.my_sa_addr if c.settings.tunnel and c.settings.my_sa_addr \
+            else self.local.addr
+
+        def allocated(result: object, now: Now) -> None:
+            if self.state is State.DEAD:
+                return
+            if not isinstance(result, int):
+                self.host.emit(KernelFailed(self.name, "allocate an inbound SPI", str(result)))
+                self._auth_done(msg.message_id, now, (_notify(NotifyType.NO_ADDITIONAL_SAS),))
+                return
+            c.spi_in = result
+            extra: list[Payload] = []
+            if not c.settings.tunnel:
+                extra.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+            extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
+                      TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
+            self._auth_done(msg.message_id, now, tuple(extra), (c, chosen))
+
+        self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
+                          allocated)
+
+    def _pick_child(self, sa: SA, tsi: TSi, tsr: TSr, transport: bool
+                    ) -> tuple[Child, Chosen, tuple[list[Ts], list[Ts]]] | Notify:
+        offered_i = childmod.from_wire(tsi.selectors)
+        offered_r = childmod.from_wire(tsr.selectors)
+        exact = self.host.exact_ts(self.peer.remote)
+        configured = []
+        for settings in self.host.children(self.peer.remote):
+            configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
+                              f"{childmod.show(settings.local_ts)}")
+            answer = childmod.responder_ts(settings, offered_i, offered_r, exact)
+            if answer is None:
+                continue
+            if transport == settings.tunnel:
+                self.host.emit(NegotiationFailed(
+                    self.name, "CHILD_SA", "mode mismatch",
+                    "transport" if transport else "tunnel",
+                    f"policy {settings.policy}: {'tunnel' if settings.tunnel else 'transport'}"))
+                return _notify(NotifyType.NO_PROPOSAL_CHOSEN)
+            mine = settings.proposals(bytes(4))
+            chosen = proposals.choose(sa.proposals, mine)
+            if chosen is None:
+                self.host.emit(NegotiationFailed(
+                    self.name, "CHILD_SA", "no proposal chosen",
+                    proposals.describe(sa.proposals), proposals.describe(mine)))
+                return _notify(NotifyType.NO_PROPOSAL_CHOSEN)
+            return Child(settings), chosen, answer
+        self.host.emit(NegotiationFailed(
+            self.name, "CHILD_SA", "traffic selectors unacceptable",
+            f"TSi {childmod.show(offered_i)}, TSr {childmod.show(offered_r)}",
+            "; ".join(configured) or f"no policy names remote {self.peer.remote}"))
+        return _notify(NotifyType.TS_UNACCEPTABLE)
+
+    def _auth_done(self, mid: int, now: Now, child_payloads: tuple[Payload, ...],
+                   child: tuple[Child, Chosen] | None = None) -> None:
+        id_type, id_data = self._my_id()
+        idr = IDr(id_type, id_data)
+        au = Auth(AuthMethod.PSK, self._auth_data(encode_body(idr), ours=True))
+        self._established(now)
+        if child is not None:
+            # The kernel requests queue before the response: the shell performs them first,
+            # so the inbound SA exists when the initiator starts sending ESP.
+            self._install(*child)
+        self._answer(mid, self._seal(ExchangeType.IKE_AUTH, mid, True,
+                                     (idr, au, *child_payloads)))
+
+    def _auth_refuse(self, mid: int, reason: str, received: str = "",
+                     configured: str = "") -> None:
+        self._answer(mid, self._seal(ExchangeType.IKE_AUTH, mid, True,
+                                     (_notify(NotifyType.AUTHENTICATION_FAILED),)))
+        self._fail("IKE_AUTH", reason, received, configured)
+
+    def _auth_response(self, inner: tuple[Payload, ...], now: Now) -> None:
+        errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+        idr = next((p for p in inner if isinstance(p, IDr)), None)
+        au = next((p for p in inner if isinstance(p, Auth)), None)
+        if idr is None or au is None:
+            self._fail("IKE_AUTH", "peer answered " + (
+                _notify_name(errors[0]) if errors else "without IDr or AUTH"))
+            return
+        if self.peer.verify_id and self.peer.peers_ids and \
+                (idr.id_type, idr.data) not in self.peer.peers_ids:
+            self._fail("IKE_AUTH", "the responder's ID is not in peers_id",
+                       _id_text(idr.id_type, idr.data),
+                       ", ".join(_id_text(*i) for i in self.peer.peers_ids))
+            return
+        if au.method != AuthMethod.PSK or \
+                au.data != self._auth_data(encode_body(idr), ours=False):
+            self._fail("IKE_AUTH", "the responder's AUTH does not verify: the pre-shared "
+                       "keys differ", _id_text(idr.id_type, idr.data))
+            return
+        self.peer_id = (idr.id_type, idr.data)
+        self._established(now)
+        c, self.pending_child = self.pending_child, None
+        if c is None or not c.spi_in:
+            return
+        sa = next((p for p in inner if isinstance(p, SA)), None)
+        tsi = next((p for p in inner if isinstance(p, TSi)), None)
+        tsr = next((p for p in inner if isinstance(p, TSr)), None)
+        if sa is None or tsi is None or tsr is None or len(sa.proposals) != 1:
+            self.host.emit(NegotiationFailed(
+                self.name, "CHILD_SA", "no CHILD_SA in the response",
+                _notify_name(errors[0]) if errors else ""))
+            self.host.request(self, api.DelSa(api.SaKey(
+                self.remote.addr, self.local.addr, api.Proto.ESP, c.spi_in)), self._ignore)
+            return
+        chosen = proposals.accept(sa.proposals[0], c.settings.proposals(bytes(4)))
+        got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
+        if chosen is None or not childmod.initiator_accepts(c.settings, got_i, got_r):
+            self.host.emit(NegotiationFailed(
+                self.name, "CHILD_SA", "the responder chose what we did not offer",
+                f"{proposals.describe(sa.proposals)}; TSi {childmod.show(got_i)}, "
+                f"TSr {childmod.show(got_r)}",
+                proposals.describe(c.settings.proposals(bytes(4)))))
+            return
+        c.spi_out = int.from_bytes(chosen.spi, "big")
+        self._install(c, chosen)
+
+    def _install(self, c: Child, chosen: Chosen) -> None:
+        assert self.crypto is not None
+        neg = childmod.negotiate(c.settings, chosen, self.crypto.prf, self.crypto.keys.sk_d,
+                                 self.ni, self.nr, self.initiator, c.spi_in, c.spi_out,
+                                 self.local.addr, self.remote.addr, self.host.rng)
+        c.negotiated = neg
+        self.children.append(c)
+
+        def done(what: str) -> Continue:
+            def check(result: object, now: Now) -> None:
+                if isinstance(result, Racoon2Error):
+                    self.host.emit(KernelFailed(self.name, what, str(result)))
+            return check
+
+        self.host.request(self, api.UpdateSa(neg.inbound), done(
+            f"install inbound SA spi 0x{c.spi_in:08x}"))
+        self.host.request(self, api.AddSa(neg.outbound), done(
+            f"install outbound SA spi 0x{c.spi_out:08x}"))
+        self.host.emit(ChildSaUp(self.name, c.settings.policy, c.settings.selector,
+                                 neg.inbound.mode, c.spi_in, c.spi_out,
+                                 childmod.show(c.settings.local_ts),
+                                 childmod.show(c.settings.remote_ts), neg.algorithms))
+
+    def _established(self, now: Now) -> None:
+        self.state = State.ESTABLISHED
+        self.deadline_nego = None
+        if self.peer.lifetime:
+            self.deadline_life = now + self.peer.lifetime
+        self._arm_dpd(now)
+        self.host.emit(IkeSaUp(self.name, self.peer.remote, self.local, self.remote,
+                               self.initiator))
+
+    def _arm_dpd(self, now: Now) -> None:
+        self.deadline_dpd = now + self.peer.dpd_delay if self.peer.dpd_delay else None
+
+    # -- INFORMATIONAL -----------------------------------------------------------------------
+
+    def _informational_request(self, msg: Message, inner: tuple[Payload, ...],
+                               now: Now) -> None:
+        answer: list[Payload] = []
+        for p in inner:
+            if not isinstance(p, Delete):
+                continue
+            if p.protocol == ProtocolId.IKE:
+                self._answer(msg.message_id, self._seal(ExchangeType.INFORMATIONAL,
+                                                        msg.message_id, True, ()))
+                self._die("deleted by the peer")
+                return
+            gone = []
+            for spi in p.spis:
+                out = int.from_bytes(spi, "big")
+                for c in [c for c in self.children if c.spi_out == out]:
+                    self._remove_child(c, "deleted by the peer")
+                    self.children.remove(c)
+                    gone.append(struct.pack("!I", c.spi_in))
+            if gone:
+                answer.append(Delete(p.protocol, 4, tuple(gone)))
+        self._answer(msg.message_id, self._seal(ExchangeType.INFORMATIONAL, msg.message_id,
+                                                True, tuple(answer)))
+
+    def delete(self, now: Now) -> None:
+        """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
+        if self.state is not State.ESTABLISHED or self.window.busy:
+            self._die("shut down")
+            return
+        self.state = State.DELETING
+        self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid, False,
+                                 (Delete(ProtocolId.IKE, 0),)), now)
+
+    # -- input and timers --------------------------------------------------------------------
+
+    def receive(self, msg: Message, data: bytes, now: Now) -> None:
+        """A message for this SA (the core routed it by SPI)."""
+        if self.state is State.DEAD:
+            return
+        verdict = self.window.classify(msg.message_id, msg.response)
+        if verdict is Verdict.RETRANSMITTED_REQUEST:
+            for packet in self.window.cached:
+                self.host.send(self, packet)
+            return
+        if verdict in (Verdict.STALE, Verdict.BUSY):
+            self.host.drop(self.remote, DropReason.STALE if verdict is Verdict.STALE
+                           else DropReason.BUSY, f"message ID {msg.message_id}")
+            return
+        if msg.exchange == ExchangeType.IKE_SA_INIT:
+            if msg.response and self.state is State.INIT_SENT:
+                self.window.answered()
+                self._init_response(msg, data, now)
+            else:
+                self.host.drop(self.remote, DropReason.UNEXPECTED, "IKE_SA_INIT")
+            return
+        if self.crypto is None:
+            self.host.drop(self.remote, DropReason.UNEXPECTED, "encrypted before keys")
+            return
+        try:
+            inner = self._open(data, msg)
+        except CryptoError as e:
+            self.host.drop(self.remote, DropReason.BAD_ICV, str(e))
+            return
+        except ParseError as e:
+            self.host.drop(self.remote, DropReason.MALFORMED, str(e))
+            return
+        if msg.response:
+            self.window.answered()
+            self._response(msg, inner, now)
+        else:
+            self.window.start_answer(msg.message_id)
+            self._arm_dpd(now)
+            self._request_in(msg, inner, now)
+
+    def _response(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+        if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.AUTH_SENT:
+            self._auth_response(inner, now)
+        elif self.state is State.DELETING:
+            self._die("deleted")
+        else:
+            self._arm_dpd(now)
+
+    def _request_in(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+        if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.INIT_DONE:
+            self._auth_request(msg, inner, now)
+        elif msg.exchange == ExchangeType.INFORMATIONAL and self.state in (
+                State.ESTABLISHED, State.DELETING):
+            self._informational_request(msg, inner, now)
+        elif msg.exchange == ExchangeType.CREATE_CHILD_SA and self.state is State.ESTABLISHED:
+            self._answer(msg.message_id, self._seal(
+                ExchangeType.CREATE_CHILD_SA, msg.message_id, True,
+                (_notify(NotifyType.NO_ADDITIONAL_SAS),)))
+        else:
+            self.window.finish_answer(msg.message_id, ())
+            self.host.drop(self.remote, DropReason.UNEXPECTED,
+                           f"{_exchange_name(msg.exchange)} in state {self.state.value}")
+
+    def deadline(self) -> Now | None:
+        """The earliest moment :meth:`on_timer` has work."""
+        times = [t for t in (self.window.deadline, self.deadline_nego, self.deadline_dpd,
+                             self.deadline_life) if t is not None]
+        return min(times) if times and self.state is not State.DEAD else None
+
+    def on_timer(self, now: Now) -> None:
+        """Retransmit, give up, probe liveness or expire, whichever is due."""
+        if self.state is State.DEAD:
+            return
+        if self.deadline_nego is not None and now >= self.deadline_nego:
+            self._fail("negotiation", "kmp_sa_nego_time_limit reached")
+            return
+        if self.deadline_life is not None and now >= self.deadline_life:
+            self.deadline_life = None
+            self.delete(now)
+            return
+        again = self.window.timer(now)
+        if again is False:
+            if self.state is State.DELETING:
+                self._die("deleted (no answer)")
+            elif self.state is State.ESTABLISHED:
+                self._die("peer not responding")
+            else:
+                self._fail(self.state.value, "no response from the peer",
+                           configured=f"{self.peer.schedule.max_retry} retransmissions")
+            return
+        if isinstance(again, bytes):
+            for _ in range(max(1, self.peer.schedule.times_per_send)):
+                self.host.send(self, again)
+            return
+        if self.deadline_dpd is not None and now >= self.deadline_dpd:
+            self.deadline_dpd = None
+            if self.state is State.ESTABLISHED and not self.window.busy:
+                self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
+                                         False, ()), now)
+
+
+def _notify_name(kind: int) -> str:
+    try:
+        return NotifyType(kind).name
+    except ValueError:
+        return f"notify {kind}"
+
+
+def _exchange_name(kind: int) -> str:
+    try:
+        return ExchangeType(kind).name
+    except ValueError:
+        return f"exchange {kind}"

@@ -1,0 +1,218 @@
+"""What one IKE SA needs from racoon2.conf, resolved once into plain values (pure).
+
+:func:`peer_settings` reads a ``remote``'s ikev2 block with the default-section rule applied;
+:func:`child_settings` reads a ``policy`` and its selectors.  Secret and key files are read
+through a callable the shell passes in, so this module does no I/O of its own.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from iked.ikev2 import proposals
+from iked.ikev2.ts import Ts, from_prefix
+from iked.ikev2.window import Schedule
+from racoon2.config.defaults import ipsec_value, kmp_value
+from racoon2.config.model import (
+    AddrKind,
+    AddrSpec,
+    AlgSpec,
+    Config,
+    Direction,
+    Identity,
+    IdQualifier,
+    IdType,
+    Kmp,
+    Mode,
+    Policy,
+    Remote,
+    SaProtocol,
+    Selector,
+)
+from racoon2.ikev2.constants import IdType as WireId
+from racoon2.ikev2.payloads import Proposal
+from racoon2.net import Address
+
+Algs = tuple[AlgSpec, ...] | None
+
+#: Reads a secret or key file named in the configuration (mode and owner already checked).
+ReadFile = Callable[[str], bytes]
+
+
+class SettingsError(ValueError):
+    """The configuration cannot drive a negotiation; the message names the directive."""
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """One remote's IKEv2 settings, defaults applied."""
+
+    remote: str
+    my_ids: tuple[tuple[int, bytes], ...]
+    peers_ids: tuple[tuple[int, bytes], ...]
+    verify_id: bool
+    psk: bytes | None = field(repr=False)
+    ike_proposals: tuple[Proposal, ...]
+    nonce_size: int
+    schedule: Schedule
+    lifetime: float
+    nego_limit: float
+    dpd_delay: float
+    send_peers_id: bool
+    nat_traversal: bool
+    initial_contact: bool
+    need_pfs: bool
+    cookie_required: bool
+    passive: bool
+
+
+@dataclass(frozen=True)
+class ChildSettings:
+    """One policy's CHILD_SA settings, seen from this host."""
+
+    policy: str
+    selector: str
+    reqid: int
+    tunnel: bool
+    local_ts: tuple[Ts, ...]
+    remote_ts: tuple[Ts, ...]
+    my_sa_addr: Address | None
+    peers_sa_addr: Address | None
+    esp: tuple[tuple[Algs, Algs], ...]  # per ESP sa: (esp_enc_alg, esp_auth_alg)
+    esn: bool
+    lifetime_seconds: int
+    lifetime_bytes: int
+
+    def proposals(self, spi: bytes) -> tuple[Proposal, ...]:
+        """The SA payload proposals with our inbound ``spi``."""
+        out: list[Proposal] = []
+        for enc, auth in self.esp:
+            out += proposals.child_proposal(len(out) + 1, spi, enc, auth,
+                                            self.esn)
+        return tuple(out)
+
+
+def identity(ident: Identity, read: ReadFile) -> tuple[int, bytes]:
+    """The (ID type, data) of a ``my_id``/``peers_id`` entry."""
+    if ident.type is IdType.IPADDR:
+        addr = ipaddress.ip_address(ident.value)
+        return (WireId.IPV4_ADDR if addr.version == 4 else WireId.IPV6_ADDR), addr.packed
+    if ident.type is IdType.FQDN:
+        return WireId.FQDN, ident.value.encode()
+    if ident.type is IdType.EMAIL:
+        return WireId.RFC822_ADDR, ident.value.encode()
+    if ident.type is IdType.KEYID:
+        data = read(ident.value) if ident.qualifier is IdQualifier.FILE else ident.value.encode()
+        return WireId.KEY_ID, data
+    raise SettingsError(f"{ident.where}: {ident.type.value} identities need certificates, "
+                        "which this iked does not support yet")
+
+
+def config_identity(id_type: int, data: bytes) -> tuple[IdType, str] | None:
+    """A received ID as racoon2.conf writes it, for the ``peers_id`` lookup; None if it has
+    no racoon2.conf form."""
+    if id_type in (WireId.IPV4_ADDR, WireId.IPV6_ADDR) and len(data) in (4, 16):
+        return IdType.IPADDR, str(ipaddress.ip_address(data))
+    text = data.decode("utf-8", "replace")
+    if id_type == WireId.FQDN:
+        return IdType.FQDN, text
+    if id_type == WireId.RFC822_ADDR:
+        return IdType.EMAIL, text
+    if id_type == WireId.KEY_ID:
+        return IdType.KEYID, text
+    return None
+
+
+def ip_identity(addr: Address) -> tuple[int, bytes]:
+    """The ID of a host known only by its address (no ``my_id`` configured)."""
+    return (WireId.IPV4_ADDR if addr.version == 4 else WireId.IPV6_ADDR), addr.packed
+
+
+def peer_settings(config: Config, remote: Remote | None, read: ReadFile) -> PeerSettings:
+    """The IKEv2 settings of ``remote`` (None: the default section alone)."""
+    def get(name: str) -> Any:
+        return kmp_value(config, remote, Kmp.IKEV2, name)
+
+    name = remote.name if remote else "default"
+    methods = [a.name for a in get("kmp_auth_method") or ()]
+    psk_file = get("pre_shared_key")
+    psk = None
+    if isinstance(psk_file, str):
+        psk = read(psk_file).rstrip(b"\r\n")
+    if methods and "psk" not in methods:
+        raise SettingsError(f"remote {name}: kmp_auth_method {', '.join(methods)} is not "
+                            "supported yet; use psk")
+    if psk is None:
+        raise SettingsError(f"remote {name}: no pre_shared_key for kmp_auth_method psk")
+    ike = proposals.ike_proposals(get("kmp_enc_alg"), get("kmp_prf_alg"),
+                                  get("kmp_hash_alg"), get("kmp_dh_group"))
+    if not ike:
+        raise SettingsError(f"remote {name}: kmp_enc_alg, kmp_hash_alg and kmp_dh_group "
+                            "are required for ikev2")
+    my_ids = tuple(identity(i, read) for i in get("my_id") or ())
+    peers_ids = tuple(identity(i, read) for i in get("peers_id") or ())
+    return PeerSettings(
+        remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=bool(get("verify_id")),
+        psk=psk, ike_proposals=ike, nonce_size=int(get("nonce_size")),
+        schedule=Schedule(float(get("interval_to_send")),
+                          int(get("max_retry_to_send")),
+                          int(get("times_per_send"))),
+        lifetime=_seconds(get("kmp_sa_lifetime_time")),
+        nego_limit=_seconds(get("kmp_sa_nego_time_limit")),
+        dpd_delay=_seconds(get("dpd_delay")), send_peers_id=bool(get("send_peers_id")),
+        nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
+        need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
+        passive=bool(get("passive")))
+
+
+def _seconds(value: object) -> float:
+    # ``infinite`` and 0 both mean no limit here.
+    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+
+Expand = Callable[[AddrSpec], Sequence[Address]]
+
+
+def _ts(spec: AddrSpec, proto: int, sel: Selector, expand: Expand) -> list[Ts]:
+    icmp = (sel.icmp_type, sel.icmp_code) if sel.icmp_type is not None else None
+    if spec.kind is AddrKind.INET and spec.address is not None:
+        plen = spec.address.max_prefixlen if spec.prefixlen is None else spec.prefixlen
+        nets = [ipaddress.ip_network((int(spec.address), plen), strict=False)]
+    elif spec.kind is AddrKind.MACRO and spec.text in ("IP_ANY", "IP_RW"):
+        nets = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+    else:
+        nets = [ipaddress.ip_network(a) for a in expand(spec)]
+    return [from_prefix(n, proto, spec.port, icmp) for n in nets]
+
+
+def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSettings:
+    """The CHILD_SA that ``policy``'s outbound selector describes, seen from this host."""
+    selectors = [s for s in config.selectors if s.policy is policy]
+    out = next((s for s in selectors if s.direction is Direction.OUTBOUND), None)
+    if out is None or not out.src or not out.dst:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no outbound selector "
+                            "with src and dst")
+    proto = out.upper_layer_protocol
+    proto = 0 if proto is None or proto == 255 else proto
+    esp: list[tuple[Algs, Algs]] = []
+    for ipsec in policy.ipsecs:
+        for sa in ipsec.sas:
+            if sa.sa_protocol is SaProtocol.ESP:
+                esp.append((sa.esp_enc_alg, sa.esp_auth_alg))
+    if not esp:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP sa; "
+                            "AH and IPComp are not negotiated by this iked yet")
+    first = policy.ipsecs[0]
+    return ChildSettings(
+        policy=policy.name, selector=out.name, reqid=out.reqid or 0,
+        tunnel=policy.ipsec_mode is Mode.TUNNEL,
+        local_ts=tuple(t for s in out.src for t in _ts(s, proto, out, expand)),
+        remote_ts=tuple(t for s in out.dst for t in _ts(s, proto, out, expand)),
+        my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
+        peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None,
+        esp=tuple(esp), esn=bool(ipsec_value(config, first, "ext_sequence")),
+        lifetime_seconds=int(_seconds(ipsec_value(config, first, "ipsec_sa_lifetime_time"))),
+        lifetime_bytes=int(ipsec_value(config, first, "ipsec_sa_lifetime_byte") or 0))

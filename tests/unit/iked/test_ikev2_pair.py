@@ -1,0 +1,267 @@
+"""Two IKEv2 cores negotiate with each other in memory (unit tests of the pure core).
+
+The proof against real peers and kernels is in tests/interop; here the exchanges, failures and
+drop counters are checked message by message with a virtual clock and the in-memory kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from iked.events import ChildSaUp, DropReason, Event, IkeSaDown, IkeSaUp, NegotiationFailed
+from iked.ikev2.core import IkeCore
+from iked.ikev2.sa import State
+from racoon2.config import loads
+from racoon2.crypto.rng import DeterministicRng
+from racoon2.kernel import api
+from racoon2.kernel.memory import MemoryBackend
+from racoon2.net import Endpoint
+
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+A, B = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.2")
+
+
+def side_config(sample: str, tmp: Path, me: str, peer: str, psk: bytes = b"secret-psk",
+                edit: tuple[tuple[str, str], ...] = ()) -> str:
+    """A project sample as host ``me`` sees it, with its key file in ``tmp``."""
+    text = (SAMPLES / sample).read_text()
+    text = text.replace('"/usr/local/etc/racoon2"', f'"{tmp}"')
+    text = text.replace('"192.0.2.1"', '"@ME@"').replace('"192.0.2.2"', '"@PEER@"')
+    text = text.replace("@ME@", me).replace("@PEER@", peer)
+    for old, new in edit:
+        text = text.replace(old, new)
+    (tmp / "psk").mkdir(exist_ok=True)
+    for name in ("peer.psk", "gw_a.psk", "gw_b.psk"):
+        key = tmp / "psk" / name
+        key.write_bytes(psk)
+        key.chmod(0o600)
+    return text
+
+
+@dataclass
+class Side:
+    core: IkeCore
+    kernel: MemoryBackend
+    events: list[Event] = field(default_factory=list)
+    installed: list[api.SaSpec] = field(default_factory=list)
+
+
+def make_side(tmp: Path, me: str, peer: str, seed: bytes, sample: str = "ikev2-transport.conf",
+              **kw: object) -> Side:
+    tmp.mkdir(exist_ok=True)
+    cfg = loads(side_config(sample, tmp, me, peer, **kw), f"{tmp}/racoon2.conf")  # type: ignore[arg-type]
+    return Side(IkeCore(cfg, DeterministicRng(seed), lambda p: Path(p).read_bytes(), 0.0),
+                MemoryBackend(seed=seed[0]))
+
+
+def pump(sides: dict[str, Side], now: float = 0.0, lose: int = 0,
+         tamper: bool = False) -> int:
+    """Deliver datagrams and perform kernel requests until both sides are quiet.
+
+    ``lose`` drops that many datagrams first; ``tamper`` flips a bit in every IKE_AUTH.
+    Returns how many datagrams were delivered.
+    """
+    by_addr = {"192.0.2.1": sides["a"], "192.0.2.2": sides["b"]}
+    delivered = 0
+
+    async def run() -> None:
+        nonlocal delivered, lose
+        busy = True
+        while busy:
+            busy = False
+            for side in sides.values():
+                for req in side.core.requests():
+                    busy = True
+                    try:
+                        result: object = await api.perform(side.kernel, req.op)
+                    except api.KernelError as e:
+                        result = e
+                    if isinstance(req.op, api.AddSa | api.UpdateSa):
+                        side.installed.append(req.op.sa)
+                    side.core.reply(req.id, result, now)
+                for d in side.core.datagrams_to_send():
+                    busy = True
+                    if lose:
+                        lose -= 1
+                        continue
+                    data = d.data
+                    if tamper and data[18] == 35:
+                        data = data[:-1] + bytes([data[-1] ^ 1])
+                    by_addr[str(d.remote.addr)].core.receive_datagram(
+                        data, d.remote, d.local, now)
+                    delivered += 1
+                while (ev := side.core.next_event()) is not None:
+                    side.events.append(ev)
+
+    asyncio.run(run())
+    return delivered
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> dict[str, Side]:
+    return {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+            "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b")}
+
+
+def test_psk_transport_pair(pair: dict[str, Side]) -> None:
+    sa = pair["a"].core.initiate("peer_out", 0.0)
+    assert sa is not None
+    assert pump(pair) == 4  # IKE_SA_INIT and IKE_AUTH, request and response
+    for name in "ab":
+        side = pair[name]
+        assert [type(e) for e in side.events if isinstance(e, IkeSaUp | ChildSaUp)] == [
+            IkeSaUp, ChildSaUp]
+        assert len(side.installed) == 2
+    a_out = next(s for s in pair["a"].installed if s.src == A)
+    b_in = next(s for s in pair["b"].installed if s.src == A)
+    assert (a_out.spi, a_out.cipher, a_out.integrity) == (b_in.spi, b_in.cipher, b_in.integrity)
+    assert a_out.integrity is not None and a_out.integrity.trunc_bits == 128
+    assert a_out.mode is api.Mode.TRANSPORT and a_out.cipher is not None
+    assert a_out.cipher.name == "cbc(aes)" and len(a_out.cipher.key) == 32
+    assert 2880 <= a_out.lifetime.soft_add_seconds <= 3240
+    assert a_out.lifetime.hard_add_seconds == 3600
+
+
+def test_tunnel_gcm_curve25519(tmp_path: Path) -> None:
+    edit = (("aes256_cbc; };\n\t\tkmp_prf", "aes256_gcm16; };\n\t\tkmp_prf"),
+            ("modp3072; modp2048;", "curve25519;"),
+            ("esp_enc_alg { aes256_cbc; };", "esp_enc_alg { aes128_gcm16; };"))
+    a = make_side(tmp_path / "a", "198.51.100.1", "203.0.113.1", b"a", "ikev2-tunnel.conf",
+                  edit=edit)
+    b_edit = edit + (('"192.0.2.0/25"', '"@X@"'), ('"192.0.2.128/25"', '"192.0.2.0/25"'),
+                     ('"@X@"', '"192.0.2.128/25"'), ('"gw-a.example.net"', '"@Y@"'),
+                     ('"gw-b.example.net"', '"gw-a.example.net"'), ('"@Y@"', '"gw-b.example.net"'),
+                     ('"198.51.100.1"', '"@G@"'), ('"203.0.113.1"', '"198.51.100.1"'),
+                     ('"@G@"', '"203.0.113.1"'))
+    b = make_side(tmp_path / "b", "203.0.113.1", "198.51.100.1", b"b", "ikev2-tunnel.conf",
+                  edit=b_edit)
+    sides = {"a": a, "b": b}
+    by = {"198.51.100.1": a, "203.0.113.1": b}
+
+    async def run() -> None:
+        busy = True
+        while busy:
+            busy = False
+            for side in sides.values():
+                for req in side.core.requests():
+                    busy = True
+                    result = await api.perform(side.kernel, req.op)
+                    if isinstance(req.op, api.AddSa | api.UpdateSa):
+                        side.installed.append(req.op.sa)
+                    side.core.reply(req.id, result, 0.0)
+                for d in side.core.datagrams_to_send():
+                    busy = True
+                    by[str(d.remote.addr)].core.receive_datagram(d.data, d.remote, d.local, 0.0)
+                while (ev := side.core.next_event()) is not None:
+                    side.events.append(ev)
+
+    assert a.core.initiate("net_out", 0.0) is not None
+    asyncio.run(run())
+    ups = [e for e in b.events if isinstance(e, ChildSaUp)]
+    assert ups and ups[0].algorithms == "ENCR_AES_GCM_16-128"
+    out = next(s for s in a.installed if str(s.src) == "198.51.100.1")
+    assert out.mode is api.Mode.TUNNEL and out.aead is not None
+    assert out.aead.name == "rfc4106(gcm(aes))" and out.aead.icv_bits == 128
+    assert len(out.aead.key) == 20
+
+
+def test_wrong_psk_fails_cleanly(tmp_path: Path) -> None:
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b", psk=b"other")}
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    failed = [e for e in sides["b"].events if isinstance(e, NegotiationFailed)]
+    assert failed and "pre-shared keys differ" in failed[0].reason
+    assert not sides["a"].installed and not sides["b"].installed
+    assert not any(isinstance(e, IkeSaUp) for s in sides.values() for e in s.events)
+    assert isinstance(next(e for e in sides["a"].events if isinstance(e, NegotiationFailed)),
+                      NegotiationFailed)
+
+
+def test_no_common_proposal(tmp_path: Path) -> None:
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                            edit=(("kmp_dh_group { modp2048; }", "kmp_dh_group { ecp256; }"),))}
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    fail = next(e for e in sides["b"].events if isinstance(e, NegotiationFailed))
+    assert fail.reason == "no proposal chosen"
+    assert "MODP_2048" in fail.received and "ECP_256" in fail.configured
+    a_fail = next(e for e in sides["a"].events if isinstance(e, NegotiationFailed))
+    assert "NO_PROPOSAL_CHOSEN" in a_fail.reason
+
+
+def test_invalid_ke_retry(tmp_path: Path) -> None:
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
+                            edit=(("kmp_dh_group { modp2048; }",
+                                   "kmp_dh_group { ecp256; modp2048; }"),)),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b")}
+    sides["a"].core.initiate("peer_out", 0.0)
+    assert pump(sides) == 6
+    assert any(isinstance(e, IkeSaUp) for e in sides["a"].events)
+
+
+def test_cookie_required(tmp_path: Path) -> None:
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                            edit=(("kmp_auth_method { psk; };",
+                                   "kmp_auth_method { psk; }; cookie_required on;"),))}
+    sides["a"].core.initiate("peer_out", 0.0)
+    assert pump(sides) == 6
+    assert any(isinstance(e, IkeSaUp) for e in sides["b"].events)
+
+
+def test_tampered_auth_is_dropped_and_counted(pair: dict[str, Side]) -> None:
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair, tamper=True)
+    assert pair["b"].core.dropped[DropReason.BAD_ICV] == 1
+    assert not pair["b"].installed
+    # The initiator retransmits the intact request: the SA still comes up.
+    pair["a"].core.handle_timer(1.0)
+    pump(pair, now=1.0)
+    assert any(isinstance(e, IkeSaUp) for e in pair["b"].events)
+
+
+def test_garbage_and_unknown_spi(pair: dict[str, Side]) -> None:
+    core = pair["b"].core
+    peer, me = Endpoint(A, 500), Endpoint(B, 500)
+    core.receive_datagram(b"\x00" * 10, me, peer, 0.0)
+    core.receive_datagram(bytes(range(28)) + b"\x00" * 8, me, peer, 0.0)
+    core.receive_datagram(bytes(8) + b"\x01" * 8 + bytes([0, 0x20, 37, 0x08]) + bytes(4)
+                          + (28).to_bytes(4, "big"), me, peer, 0.0)
+    assert core.dropped[DropReason.MALFORMED] == 2
+    assert core.dropped[DropReason.UNKNOWN_SPI] == 1
+    assert not core.sas
+
+
+def test_retransmission_then_give_up(pair: dict[str, Side]) -> None:
+    sa = pair["a"].core.initiate("peer_out", 0.0)
+    assert sa is not None
+    pair["a"].core.datagrams_to_send()
+    sent = 0
+    now = 0.0
+    while (t := pair["a"].core.next_timer()) is not None and now < 10_000:
+        now = t
+        pair["a"].core.handle_timer(now)
+        sent += len(pair["a"].core.datagrams_to_send())
+    assert sent == 10  # max_retry_to_send
+    assert sa.state is State.DEAD and not pair["a"].core.sas
+    fail = [e for ev in iter(pair["a"].core.next_event, None) for e in [ev]
+            if isinstance(e, NegotiationFailed)]
+    assert fail and "no response" in fail[0].reason
+
+
+def test_delete_from_initiator(pair: dict[str, Side]) -> None:
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair)
+    pair["a"].core.shutdown(1.0)
+    pump(pair, now=1.0)
+    for side in pair.values():
+        assert not side.core.sas
+        assert any(isinstance(e, IkeSaDown) for e in side.events)
+        assert not side.kernel.sas
