@@ -306,7 +306,7 @@ class _Api:
             _VP, _P(_Keyblock), _I32, _P(_Data), _P(_Checksum), _P(ctypes.c_uint),
         )
         self.free_checksum_contents = fn(
-            crypto, "krb5_free_checksum_contents", None, _VP, _P(_Checksum)
+            krb5, "krb5_free_checksum_contents", None, _VP, _P(_Checksum)
         )
         self.c_prf_length = fn(crypto, "krb5_c_prf_length", _CODE, _VP, _I32, size_p)
         self.c_prf = fn(crypto, "krb5_c_prf", _CODE, _VP, _P(_Keyblock), _P(_Data), _P(_Data))

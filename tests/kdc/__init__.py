@@ -1,0 +1,1 @@
+"""Tests against a throwaway MIT Kerberos realm (the ``kdc`` marker)."""
