@@ -16,6 +16,9 @@ PACKAGES=(
     # with dpkg -x; these are the libraries it links against.
     libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libnss3 libnss3-tools libunbound8
     libcurl3-nss
+    # tests/kdc: a throwaway MIT realm (krb5kdc, kdb5_util, kadmin.local; k5test runs them),
+    # libkrb5 for kinkd.krb5, and krb5.h plus gcc to check kinkd.krb5's struct layouts.
+    krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc
 )
 
 missing=()
