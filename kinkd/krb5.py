@@ -221,6 +221,7 @@ class _Api:
         self.free_principal = fn(krb5, "krb5_free_principal", None, _VP, _VP)
 
         self.kt_resolve = fn(krb5, "krb5_kt_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
+        self.kt_default = fn(krb5, "krb5_kt_default", _CODE, _VP, pvp)
         self.kt_close = fn(krb5, "krb5_kt_close", _CODE, _VP, _VP)
         self.cc_resolve = fn(krb5, "krb5_cc_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
         self.cc_default = fn(krb5, "krb5_cc_default", _CODE, _VP, pvp)
@@ -489,10 +490,17 @@ class Context:
         self._check(self._api.parse_name(self._ptr, name.encode(), ctypes.byref(out)))
         return Principal(self, out)
 
-    def keytab(self, name: str) -> Keytab:
-        """Resolve a keytab name (``FILE:/etc/krb5.keytab``; a bare path means FILE)."""
+    def keytab(self, name: str | None = None) -> Keytab:
+        """Resolve a keytab name (``FILE:/etc/krb5.keytab``; a bare path means FILE).
+
+        Without a name: the default keytab (``KRB5_KTNAME`` or krb5.conf's
+        ``default_keytab_name``), where racoon2's kinkd finds its key.
+        """
         out = ctypes.c_void_p()
-        self._check(self._api.kt_resolve(self._ptr, name.encode(), ctypes.byref(out)))
+        if name is None:
+            self._check(self._api.kt_default(self._ptr, ctypes.byref(out)))
+        else:
+            self._check(self._api.kt_resolve(self._ptr, name.encode(), ctypes.byref(out)))
         return Keytab(self, out, self._api.kt_close)
 
     def ccache(self, name: str | None = None) -> CCache:
@@ -1040,7 +1048,9 @@ class AsyncKdc:
     the C call: it keeps the worker busy until libkrb5 gives up, and later calls wait for it.
     """
 
-    def __init__(self, config: str | os.PathLike[str] | None = None, *, timeout: float = 10.0):
+    def __init__(
+        self, config: str | os.PathLike[str] | None = None, *, timeout: float = 10.0
+    ) -> None:
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krb5-kdc")
         self._context = self._executor.submit(Context, config).result()

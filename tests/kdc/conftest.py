@@ -59,7 +59,7 @@ def _setup_problem() -> str | None:
         return "krb5-config is missing (apt-get install libkrb5-dev)"
     try:
         Context().close()
-    except OSError as e:
+    except (OSError, AttributeError) as e:  # no library, or one lacking a needed symbol
         return f"libkrb5 cannot be loaded ({e}; apt-get install libkrb5-3)"
     return None
 

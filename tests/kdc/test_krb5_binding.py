@@ -7,6 +7,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -274,6 +275,16 @@ def test_close_frees_handles_and_refuses_use(realm: Realm) -> None:
     for use in (lambda: principal.name, lambda: cc.name, lambda: tgt.client, ctx.memory_ccache):
         with pytest.raises(ValueError):
             use()
+
+
+def test_default_keytab_from_krb5_conf(realm: Realm, tmp_path: Path) -> None:
+    conf = tmp_path / "krb5.conf"
+    conf.write_text(
+        realm.krb5_conf.read_text()
+        + f"[libdefaults]\n\tdefault_keytab_name = {realm.beta_keytab}\n"
+    )
+    with Context(conf) as ctx, ctx.keytab() as kt:
+        assert ctx.get_init_creds_keytab(realm.beta, kt).client == realm.beta
 
 
 def test_memory_ccache_shared_between_contexts(realm: Realm, alpha_ctx: Context) -> None:
