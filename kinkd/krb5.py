@@ -647,8 +647,9 @@ class Context:
         """Verify an AP-REQ; returns the auth context and the ticket's contents.
 
         The ticket is decrypted with ``keytab`` (any of its principals unless ``server`` is
-        given) or, for user-to-user, with ``user_to_user_key``: the session key of this side's
-        own TGT.  Raises :class:`Krb5Error` for a bad, expired or skewed request.
+        given; None: the default keytab) or, for user-to-user, with ``user_to_user_key``: the
+        session key of this side's own TGT.  Raises :class:`Krb5Error` for a bad, expired or
+        skewed request.
         """
         api = self._api
         ac = self._auth_context()
@@ -1052,8 +1053,8 @@ class AsyncKdc:
         self, config: str | os.PathLike[str] | None = None, *, timeout: float = 10.0
     ) -> None:
         self.timeout = timeout
+        self._context = Context(config)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krb5-kdc")
-        self._context = self._executor.submit(Context, config).result()
 
     async def _run(self, call: Callable[[Context], Credentials]) -> Credentials:
         loop = asyncio.get_running_loop()
