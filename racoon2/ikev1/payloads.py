@@ -395,6 +395,9 @@ def encode_attributes(attrs: tuple[Attribute, ...]) -> bytes:
 
 
 def _encode_sa(sa: SA) -> bytes:
+    # an SA offers at least one proposal of at least one transform; decode() refuses less
+    if not sa.proposals or not all(p.transforms for p in sa.proposals):
+        raise ValueError("an SA needs proposals and each proposal transforms")
     out = [struct.pack("!II", sa.doi, sa.situation)]
     for i, p in enumerate(sa.proposals):
         ts = []

@@ -167,6 +167,8 @@ def test_fragment_last_flag() -> None:
 
 @pytest.mark.parametrize(("payload", "message"), [
     (Delete(1, 3, 4, (b"\x01\x02",)), "4 octets"),
+    (SA(1, 1, ()), "proposals"),
+    (SA(1, 1, (Proposal(1, 1, b"", ()),)), "transforms"),
     (NatOA(IdType.IPV4_ADDR, bytes(16)), "NAT-OA"),
     (ModeCfg(1, 0, (Attribute(1, 0x10000),)), "16 bits"),
     (ModeCfg(1, 0, (Attribute(0x8000, 0),)), "15 bits"),
