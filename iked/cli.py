@@ -95,7 +95,15 @@ def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
                       mask | ((1 << debug) - 1), foreground, verbose, logfile, pcapfile)
     if check:
         return cli.check(options.config, "iked")
-    return cli.not_yet("iked")
+    from iked.shell import Settings, run
+    from racoon2 import log
+
+    log.setup("iked", foreground=foreground or verbose, debug=bool(options.debug_flags & 1),
+              logfile=logfile)
+    return run(options.config, Settings(options.port, options.family,
+                                        options.initiate_selector, options.initiate,
+                                        bool(options.debug_flags & 0x8)),
+               foreground=foreground)
 
 
 def _usage_error(message: str) -> int:

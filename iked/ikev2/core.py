@@ -140,9 +140,9 @@ class IkeCore:
         if sa is None:
             self.drop(remote, DropReason.UNKNOWN_SPI, f"SPIs {msg.spi_i.hex()}:{msg.spi_r.hex()}")
             return
-        sa.receive(msg, data, now)
+        sa.receive(msg, data, now, local, remote)
         if sa.state is State.ESTABLISHED:
-            self._half_open.pop((sa.remote, sa.spi_i), None)
+            self._half_open.pop((sa.origin, sa.spi_i), None)
         self._rekey_index(sa)
         self._sweep()
 
@@ -272,7 +272,7 @@ class IkeCore:
         for spi, sa in list(self.sas.items()):
             if sa.state is State.DEAD:
                 del self.sas[spi]
-                self._half_open.pop((sa.remote, sa.spi_i), None)
+                self._half_open.pop((sa.origin, sa.spi_i), None)
 
     # -- outputs ------------------------------------------------------------------------------
 

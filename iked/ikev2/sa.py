@@ -161,6 +161,7 @@ class IkeSa:
         self.host = host
         self.peer = peer
         self.local, self.remote = local, remote
+        self.origin = remote  # where IKE_SA_INIT came from: the core's half-open index key
         self.initiator = initiator
         self.spi_i, self.spi_r = spi_i, bytes(8)
         self.state = State.INIT_SENT if initiator else State.INIT_DONE
@@ -617,20 +618,24 @@ class IkeSa:
         c.negotiated = neg
         self.children.append(c)
 
+        results: list[bool] = []
+
         def done(what: str) -> Continue:
             def check(result: object, now: Now) -> None:
                 if isinstance(result, Racoon2Error):
                     self.host.emit(KernelFailed(self.name, what, str(result)))
+                results.append(not isinstance(result, Racoon2Error))
+                if results == [True, True]:
+                    self.host.emit(ChildSaUp(
+                        self.name, c.settings.policy, c.settings.selector, neg.inbound.mode,
+                        c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
+                        childmod.show(c.settings.remote_ts), neg.algorithms))
             return check
 
         self.host.request(self, api.UpdateSa(neg.inbound), done(
             f"install inbound SA spi 0x{c.spi_in:08x}"))
         self.host.request(self, api.AddSa(neg.outbound), done(
             f"install outbound SA spi 0x{c.spi_out:08x}"))
-        self.host.emit(ChildSaUp(self.name, c.settings.policy, c.settings.selector,
-                                 neg.inbound.mode, c.spi_in, c.spi_out,
-                                 childmod.show(c.settings.local_ts),
-                                 childmod.show(c.settings.remote_ts), neg.algorithms))
 
     def _established(self, now: Now) -> None:
         self.state = State.ESTABLISHED
@@ -680,8 +685,11 @@ class IkeSa:
 
     # -- input and timers --------------------------------------------------------------------
 
-    def receive(self, msg: Message, data: bytes, now: Now) -> None:
-        """A message for this SA (the core routed it by SPI)."""
+    def receive(self, msg: Message, data: bytes, now: Now, local: Endpoint | None = None,
+                remote: Endpoint | None = None) -> None:
+        """A message for this SA (the core routed it by SPI), received on ``local`` from
+        ``remote``; an authenticated message moves the SA there (the peer's switch to port
+        4500, RFC 7296 §2.23)."""
         if self.state is State.DEAD:
             return
         verdict = self.window.classify(msg.message_id, msg.response)
@@ -711,6 +719,8 @@ class IkeSa:
         except ParseError as e:
             self.host.drop(self.remote, DropReason.MALFORMED, str(e))
             return
+        if local is not None and remote is not None:
+            self.local, self.remote = local, remote
         if msg.response:
             self.window.answered()
             self._response(msg, inner, now)

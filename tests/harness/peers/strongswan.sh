@@ -17,6 +17,7 @@
 #               instead of PSK; CACERT is the trust anchor for the peer's certificate
 #   VERSION     2 = IKEv2, 1 = IKEv1 main mode                                   [2]
 #   LTS / RTS   local / remote traffic selectors, e.g. 198.51.100.0/28     [dynamic]
+#   MODE        CHILD_SA mode: tunnel or transport                              [tunnel]
 #   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
 #   KERNEL      libipsec: user-space ESP over TUN, so CHILD_SAs really install   [libipsec]
 #               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
@@ -120,7 +121,7 @@ connections {
         local_ts = $LTS
         remote_ts = $RTS
         esp_proposals = $ESP
-        mode = tunnel
+        mode = ${MODE:-tunnel}
         rekey_time = 0
         start_action = none
       }

@@ -94,7 +94,7 @@ def test_kinkd_flags(good: str) -> None:
     assert run("kinkd", "-D", "nonsense").returncode == 1
 
 
-@pytest.mark.parametrize("daemon", ["iked", "kinkd"])
+@pytest.mark.parametrize("daemon", ["kinkd"])
 def test_running_says_not_yet(daemon: str, good: str) -> None:
     done = run(daemon, "-F", "-f", good)
     assert done.returncode == 2 and "not implemented yet" in done.stderr

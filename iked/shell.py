@@ -1,0 +1,367 @@
+"""iked's asyncio shell: the only place iked does I/O (UDP, kernel, spmd, hooks, signals).
+
+One worker task drives the pure :class:`~iked.ikev2.core.IkeCore` the aioquic way: after every
+input (a datagram, a kernel event, the timer) it performs the core's kernel requests and feeds
+the results back, sends the queued datagrams, logs the events and runs their hooks, and re-arms
+the single timer at the core's next deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from iked import events as ev
+from iked import hooks
+from iked.ikev2.core import IkeCore
+from racoon2.config import Config
+from racoon2.config.files import read_secret
+from racoon2.config.model import AddrKind, AddrSpec
+from racoon2.crypto.rng import SystemRng
+from racoon2.errors import Racoon2Error
+from racoon2.kernel import api
+from racoon2.kernel.xfrm.messages import pack_policy
+from racoon2.net import Address, Endpoint, parse_prefix
+from racoon2.spmif.client import SpmifClient, connect
+from racoon2.spmif.secret import read_password
+
+log = logging.getLogger("iked")
+NAT_T_PORT = 4500
+NON_ESP_MARKER = b"\0\0\0\0"
+SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
+IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the command line decides for the shell."""
+
+    port: int = 500
+    family: int | None = None
+    initiate_selector: str | None = None
+    initiate_address: str | None = None
+    no_kernel: bool = False  # -D 0x8: no kernel IPsec, no spmd
+
+
+def local_addresses(spec: AddrSpec) -> Sequence[Address]:
+    """This host's addresses for a macro such as MY_IPV4 (spmd's rule)."""
+    from spmd.shell import local_addresses as expand
+
+    return expand(spec.text, spec.ifname)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, iked: Iked, local: Endpoint) -> None:
+        self.iked, self.local = iked, local
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        remote = Endpoint(ipaddress.ip_address(str(addr[0]).split("%")[0]), int(str(addr[1])))
+        self.iked.datagram(data, self.local, remote)
+
+
+class Iked:
+    """One running iked."""
+
+    def __init__(self, config: Config, settings: Settings, kernel: api.KernelBackend,
+                 spmif: SpmifClient | None, bypass: bool = True) -> None:
+        self.config = config
+        self.settings = settings
+        self.kernel = kernel
+        self.spmif = spmif
+        self.bypass = bypass
+        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
+                            local_addresses)
+        self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
+        self.hooks = hooks.HookRunner()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def _read(path: str) -> bytes:
+        return read_secret(path)
+
+    # -- sockets ------------------------------------------------------------------------------
+
+    def _endpoints(self) -> list[Endpoint]:
+        out = []
+        for spec in self.config.interface.ike if self.config.interface else ():
+            addrs = [spec.address] if spec.kind is AddrKind.INET and spec.address else \
+                list(local_addresses(spec))
+            port = spec.port or self.settings.port
+            for a in addrs:
+                if a is not None and self.settings.family in (None, a.version):
+                    out.append(Endpoint(a, port))
+        return list(dict.fromkeys(out))
+
+    async def open_sockets(self) -> None:
+        """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too."""
+        loop = asyncio.get_running_loop()
+        for ep in self._endpoints():
+            family = socket.AF_INET if ep.addr.version == 4 else socket.AF_INET6
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.bypass:
+                # IKE itself must never be caught by the policies it negotiates.
+                level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if family == socket.AF_INET \
+                    else (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
+                any_net = parse_prefix("0.0.0.0/0" if ep.addr.version == 4 else "::/0")
+                for direction in (api.Direction.IN, api.Direction.OUT):
+                    sock.setsockopt(level, opt, pack_policy(api.PolicySpec(
+                        api.Selector(any_net, any_net), direction, api.Owner.IKED)))
+            if ep.port == NAT_T_PORT:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
+            sock.bind((str(ep.addr), ep.port))
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda ep=ep: _Udp(self, ep), sock=sock)  # type: ignore[misc]
+            self.transports[ep] = transport
+            log.info("listening on %s", ep)
+        if not self.transports:
+            raise Racoon2Error("no IKE socket could be opened",
+                               hint="check the interface ike addresses in racoon2.conf")
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    def datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        """A datagram from a socket (the non-ESP marker is removed here)."""
+        if local.port == NAT_T_PORT:
+            if data == b"\xff":
+                return  # NAT keepalive
+            if not data.startswith(NON_ESP_MARKER):
+                return  # ESP the kernel did not take: not ours
+            data = data[4:]
+        self.core.receive_datagram(data, local, remote, time.monotonic())
+        self._wake.set()
+
+    async def _kernel_events(self) -> None:
+        async for event in self.kernel.events():
+            if isinstance(event, api.Acquire):
+                await self._acquire(event)
+            elif isinstance(event, api.Expire) and event.hard:
+                log.info("%s expired", event.key)
+            self._wake.set()
+
+    async def _acquire(self, event: api.Acquire) -> None:
+        slid = None
+        if self.spmif is not None:
+            try:
+                slid = await self.spmif.slid(event.policy_index)
+            except Racoon2Error as e:
+                log.warning("spmd cannot name policy %d: %s", event.policy_index, e)
+        if slid is None:
+            slid = self._selector_for(event.selector)
+        if slid is None:
+            log.warning("ACQUIRE for %s matches no selector of the configuration",
+                        event.selector)
+            return
+        log.info("ACQUIRE for %s: selector %s", event.selector, slid)
+        self.core.initiate(slid, time.monotonic(), event.dst, event.src)
+
+    def _selector_for(self, flow: api.Selector) -> str | None:
+        for sel in self.config.selectors:
+            if sel.policy is None or not sel.src or not sel.dst:
+                continue
+            s, d = sel.src[0], sel.dst[0]
+            if s.address is None or d.address is None:
+                continue
+            src = ipaddress.ip_network((int(s.address), s.prefixlen if s.prefixlen is not None
+                                        else s.address.max_prefixlen), strict=False)
+            dst = ipaddress.ip_network((int(d.address), d.prefixlen if d.prefixlen is not None
+                                        else d.address.max_prefixlen), strict=False)
+            if flow.src.network_address in src and flow.dst.network_address in dst:
+                return sel.name
+        return None
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self.core.handle_timer(time.monotonic())
+        self._wake.set()
+
+    # -- the worker ---------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Perform requests, send datagrams, report events, re-arm the timer."""
+        while requests := self.core.requests():
+            for req in requests:
+                try:
+                    result: object = await api.perform(self.kernel, req.op)
+                except Racoon2Error as e:
+                    result = e
+                self.core.reply(req.id, result, time.monotonic())
+        for d in self.core.datagrams_to_send():
+            transport = self.transports.get(d.local)
+            if transport is None:
+                log.warning("%s: no socket on %s to send from", d.remote, d.local)
+                continue
+            data = NON_ESP_MARKER + d.data if d.local.port == NAT_T_PORT else d.data
+            transport.sendto(data, (str(d.remote.addr), d.remote.port))
+        while (event := self.core.next_event()) is not None:
+            self._report(event)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.core.next_timer()
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(max(0.0, deadline - time.monotonic()),
+                                          self._on_timer)
+
+    def _report(self, event: ev.Event) -> None:
+        match event:
+            case ev.IkeSaUp():
+                log.info("IKE SA %s established with %s (remote %s, %s)", event.sa,
+                         event.remote, event.remote_name,
+                         "initiator" if event.initiator else "responder")
+                self._hook("ikesa_up", event.remote_name, hooks.phase1_env(
+                    event.local.addr, event.local.port, event.remote.addr, event.remote.port))
+            case ev.IkeSaDown():
+                log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
+                self._hook("ikesa_down", event.remote_name, hooks.phase1_env(
+                    event.local.addr, event.local.port, event.remote.addr, event.remote.port))
+            case ev.ChildSaUp():
+                log.info("CHILD_SA of policy %s up: ESP %s, spi in 0x%08x out 0x%08x, %s <=> %s"
+                         " (%s)", event.policy, event.mode.name.lower(), event.spi_in,
+                         event.spi_out, event.local_ts, event.remote_ts, event.algorithms)
+            case ev.ChildSaDown():
+                log.info("CHILD_SA of policy %s (spi in 0x%08x out 0x%08x) deleted: %s",
+                         event.policy, event.spi_in, event.spi_out, event.reason)
+            case ev.NegotiationFailed():
+                extra = "".join(f"; {k}: {v}" for k, v in (("received", event.received),
+                                                           ("configured", event.configured))
+                                if v)
+                log.error("IKE SA %s: %s failed: %s%s", event.sa, event.stage, event.reason,
+                          extra)
+            case ev.KernelFailed():
+                log.error("IKE SA %s: cannot %s: %s", event.sa, event.what, event.error)
+            case ev.Dropped():
+                log.debug("%s: dropped: %s%s", event.remote, event.reason.value,
+                          f" ({event.detail})" if event.detail else "")
+
+    def _hook(self, kind: str, remote_name: str, env: list[tuple[str, str]]) -> None:
+        remote = self.config.remote(remote_name)
+        block = remote.ikev2 if remote else None
+        for script in (block.script or ()) if block else ():
+            if script.type.value == kind:
+                self.hooks.submit(hooks.Hook(script.path, script.type, tuple(env)))
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Begin a clean shutdown (SIGTERM/SIGINT)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Serve until stopped; the exit status."""
+        await self.open_sockets()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        worker = asyncio.create_task(self._work())
+        events = asyncio.create_task(self._kernel_events())
+        self._initiate_forced()
+        self._wake.set()
+        await self._stop.wait()
+        log.info("shutting down: deleting %d IKE SA(s)", len(self.core.sas))
+        self.core.shutdown(time.monotonic())
+        await self.flush()
+        await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
+        await self.flush()
+        for task in (worker, events):
+            task.cancel()
+        for transport in self.transports.values():
+            transport.close()
+        return 0
+
+    def _initiate_forced(self) -> None:
+        now = time.monotonic()
+        if self.settings.initiate_selector:
+            self.core.initiate(self.settings.initiate_selector, now)
+        if self.settings.initiate_address:
+            addr = ipaddress.ip_address(self.settings.initiate_address)
+            for sel in self.config.selectors:
+                policy = sel.policy
+                if policy is None or policy.remote_index is None:
+                    continue
+                remote = self.config.remote(policy.remote_index)
+                peers = remote.ikev2.peers_ipaddr if remote and remote.ikev2 else None
+                if any(p.address == addr for p in peers or ()):
+                    self.core.initiate(sel.name, now, addr)
+                    return
+            log.error("-I %s: no selector's policy names a remote with that peers_ipaddr",
+                      addr)
+
+
+async def _main(config: Config, settings: Settings) -> int:
+    if settings.no_kernel:
+        from racoon2.kernel.memory import MemoryBackend
+
+        kernel: api.KernelBackend = MemoryBackend()
+        spmif = None
+        log.info("-D 0x8: no kernel IPsec and no spmd; SAs are only logged")
+    else:
+        from racoon2.kernel import open_backend
+
+        kernel = await open_backend()
+        spmif = await _connect_spmd(config)
+    iface = config.interface
+    bypass = not (iface is not None and iface.application_bypass is False)
+    daemon = Iked(config, settings, kernel, spmif, bypass and not settings.no_kernel)
+    try:
+        return await daemon.run()
+    finally:
+        if spmif is not None:
+            await spmif.close()
+        await kernel.close()
+
+
+async def _connect_spmd(config: Config) -> SpmifClient:
+    iface = config.interface
+    if iface is None or iface.spmd_password is None or not iface.spmd:
+        raise Racoon2Error(f"{config.file}: needs interface {{ spmd ...; spmd_password ...; }}",
+                           hint="or run with -D 0x8 to work without spmd")
+    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
+    return await connect(paths, read_password(iface.spmd_password))
+
+
+def run(config_path: str, settings: Settings, *, foreground: bool,
+        pid_path: str = "/var/run/iked.pid") -> int:
+    """Run iked until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
+    from racoon2.config import load_config
+    from racoon2.config.check import check_config
+    from racoon2.daemon import PidFileError, daemonize, pid_file
+
+    try:
+        config = load_config(config_path)
+        for warning in check_config(config, "iked"):
+            log.warning("%s", warning)
+    except Racoon2Error as e:
+        log.error("%s", e)
+        return 1
+    if not foreground:
+        daemonize()
+    try:
+        with contextlib.ExitStack() as stack:
+            if not foreground:
+                stack.enter_context(pid_file(pid_path))
+            return asyncio.run(_main(config, settings))
+    except PidFileError as e:
+        log.error("iked %s", e)
+        return 1
+    except Racoon2Error as e:
+        log.error("%s", e)
+        return 1

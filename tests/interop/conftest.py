@@ -1,0 +1,30 @@
+"""Fixtures for interoperability tests on this machine's kernel (network namespaces)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from peers import Namespaces
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/interop/" in str(item.fspath):
+            item.add_marker(pytest.mark.kernel)
+
+
+@pytest.fixture
+def pair() -> Iterator[Namespaces]:
+    """Two namespaces joined by a veth, deleted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("interop tests need root to create network namespaces")
+    if shutil.which("ip") is None:
+        pytest.skip("interop tests need iproute2 (tests/harness/setup-host.sh installs it)")
+    ns = Namespaces()
+    try:
+        yield ns
+    finally:
+        ns.close()

@@ -1,0 +1,232 @@
+"""Peers for interoperability tests: two namespaces joined by a veth, racoon2 (spmd + iked),
+strongSwan and libreswan inside them.  Everything started here is stopped by PID.
+
+The namespaces come from tests/harness/peers/netns.sh (documentation addresses only):
+A = 192.0.2.1 / 2001:db8::1 with 198.51.100.1 on lo, B = 192.0.2.2 / 2001:db8::2 with
+198.51.100.17 on lo (tunnel-mode traffic selectors 198.51.100.0/28 <=> 198.51.100.16/28).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HARNESS = ROOT / "tests" / "harness" / "peers"
+BIN = Path(sys.executable).parent
+PSK = "racoon2-interop-psk"
+ADDR = {("A", 4): "192.0.2.1", ("B", 4): "192.0.2.2", ("A", 6): "2001:db8::1",
+        ("B", 6): "2001:db8::2"}
+INNER = {"A": "198.51.100.0/28", "B": "198.51.100.16/28"}
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``check`` until it is true; fail naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+class Namespaces:
+    """The two namespaces of netns.sh under a prefix unique to this test."""
+
+    def __init__(self) -> None:
+        self.prefix = f"r2i{secrets.token_hex(2)}"
+        subprocess.run(["bash", str(HARNESS / "netns.sh"), "up", self.prefix], check=True,
+                       capture_output=True)
+        # A transport-mode policy for "any" protocol between the two IPv6 hosts also covers
+        # neighbour discovery, which then waits for an SA forever: fixed neighbours avoid it
+        # (doc/iked.md says how to exempt ICMPv6 on real hosts).
+        for me, peer, peer_dev in (("A", "B", "b"), ("B", "A", "a")):
+            mac = self.run(peer, "cat", f"/sys/class/net/{self.prefix}{peer_dev}/address")
+            self.run(me, "ip", "-6", "neigh", "replace", ADDR[(peer, 6)], "lladdr",
+                     mac.stdout.strip(), "dev", f"{self.prefix}{me.lower()}", "nud", "permanent")
+
+    def name(self, side: str) -> str:
+        """The namespace of side "A" or "B"."""
+        return self.prefix + side
+
+    def run(self, side: str, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run a command in one namespace and wait."""
+        return subprocess.run(["ip", "netns", "exec", self.name(side), *argv],
+                              capture_output=True, text=True, check=False)
+
+    def close(self) -> None:
+        """Delete both namespaces (their XFRM state and veth go with them)."""
+        subprocess.run(["bash", str(HARNESS / "netns.sh"), "down", self.prefix], check=False)
+
+
+@dataclass
+class Proposal:
+    """One algorithm set in both dialects."""
+
+    racoon2_ike: tuple[str, str, str, str]   # enc, prf, integ ("" for AEAD), dh
+    racoon2_esp: tuple[str, str]             # enc, auth ("" for AEAD)
+    strongswan_ike: str
+    strongswan_esp: str
+    libreswan_ike: str
+    libreswan_esp: str
+
+
+CBC_MODP = Proposal(("aes128_cbc", "hmac_sha2_256", "hmac_sha2_256", "modp2048"),
+                    ("aes128_cbc", "hmac_sha2_256"), "aes128-sha256-modp2048", "aes128-sha256",
+                    "aes128-sha2_256;modp2048", "aes128-sha2_256")
+GCM_X25519 = Proposal(("aes128_gcm16", "hmac_sha2_256", "", "curve25519"),
+                      ("aes128_gcm16", ""), "aes128gcm16-prfsha256-x25519", "aes128gcm16",
+                      "aes_gcm16_128-sha2_256;dh31", "aes_gcm16_128")
+
+
+def racoon2_conf(d: Path, side: str, family: int, tunnel: bool, prop: Proposal,
+                 peer_id: str | None = None) -> str:
+    """A racoon2.conf for side A or B of the pair, PSK, IP address IDs."""
+    peer = "B" if side == "A" else "A"
+    me, him = ADDR[(side, family)], ADDR[(peer, family)]
+    enc, prf, integ, dh = prop.racoon2_ike
+    esp_enc, esp_auth = prop.racoon2_esp
+    lnet, rnet = (INNER[side], INNER[peer]) if tunnel else (me, him)
+    tunnel_ends = f'my_sa_ipaddr "{me}"; peers_sa_ipaddr "{him}";' if tunnel else ""
+    hash_line = f"kmp_hash_alg {{ {integ}; }};" if integ else "kmp_hash_alg { hmac_sha2_256; };"
+    auth_line = f"esp_auth_alg {{ {esp_auth}; }};" if esp_auth else ""
+    return f"""
+interface {{
+    ike {{ "{me}" port 500; "{me}" port 4500; }};
+    spmd {{ unix "{d}/spmif"; }};
+    spmd_password "{d}/spmd.pwd";
+}};
+resolver {{ resolver off; }};
+remote peer {{
+    acceptable_kmp {{ ikev2; }};
+    ikev2 {{
+        my_id ipaddr "{me}";
+        peers_id ipaddr "{peer_id or him}";
+        peers_ipaddr "{him}" port 500;
+        kmp_enc_alg {{ {enc}; }};
+        kmp_prf_alg {{ {prf}; }};
+        {hash_line}
+        kmp_dh_group {{ {dh}; }};
+        kmp_auth_method {{ psk; }};
+        pre_shared_key "{d}/peer.psk";
+        interval_to_send 1 sec;
+        max_retry_to_send 3;
+    }};
+}};
+selector out {{ direction outbound; src "{lnet}"; dst "{rnet}"; upper_layer_protocol any;
+    policy_index pol; }};
+selector in {{ direction inbound; src "{rnet}"; dst "{lnet}"; upper_layer_protocol any;
+    policy_index pol; }};
+policy pol {{ action auto_ipsec; remote_index peer; ipsec_mode {"tunnel" if tunnel else
+    "transport"}; ipsec_index {{ ipsec_esp; }}; ipsec_level require; {tunnel_ends} }};
+ipsec ipsec_esp {{ ipsec_sa_lifetime_time 1 hour; sa_index sa_esp; }};
+sa sa_esp {{ sa_protocol esp; esp_enc_alg {{ {esp_enc}; }}; {auth_line} }};
+"""
+
+
+class Racoon2:
+    """spmd and iked of one side, with files in ``d``."""
+
+    def __init__(self, ns: Namespaces, side: str, d: Path) -> None:
+        self.ns, self.side, self.d = ns, side, d
+        d.mkdir(parents=True, exist_ok=True)
+        d.chmod(0o700)  # spmd refuses a socket directory others can enter
+        for name, data in (("spmd.pwd", secrets.token_hex(16)), ("peer.psk", PSK)):
+            path = d / name
+            path.write_text(data)
+            path.chmod(0o600)
+        self.conf = d / "racoon2.conf"
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, daemon: str = "iked") -> str:
+        """A daemon's log so far."""
+        path = self.d / f"{daemon}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _spawn(self, daemon: str, *flags: str) -> None:
+        with open(self.d / f"{daemon}.log", "ab") as out:
+            self.procs[daemon] = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns.name(self.side), str(BIN / daemon), "-F",
+                 "-f", str(self.conf), *flags], stdout=out, stderr=subprocess.STDOUT)
+
+    def start(self, text: str, *iked_flags: str) -> None:
+        """Write the configuration and start spmd, then iked."""
+        self.conf.write_text(text)
+        self._spawn("spmd")
+        wait_until(lambda: (self.d / "spmif").exists(), 15, f"spmd of {self.side}")
+        self._spawn("iked", *iked_flags)
+        wait_until(lambda: "listening on" in self.log(), 15, f"iked of {self.side}")
+
+    def stop(self) -> dict[str, int]:
+        """SIGTERM iked, then spmd; their exit statuses."""
+        out = {}
+        for daemon in ("iked", "spmd"):
+            proc = self.procs.pop(daemon, None)
+            if proc is None:
+                continue
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+            try:
+                out[daemon] = proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out[daemon] = proc.wait()
+        return out
+
+    def established(self) -> list[str]:
+        """The IKE SA names iked logged as established."""
+        return re.findall(r"IKE SA (\S+) established", self.log())
+
+
+class StrongSwan:
+    """charon (tests/harness/peers/strongswan.sh) in one namespace."""
+
+    def __init__(self, ns: Namespaces, side: str, d: Path) -> None:
+        self.ns, self.side, self.d = ns, side, d
+        self.name = "r2"
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        return {**os.environ, "NS": self.ns.name(self.side), "DIR": str(self.d),
+                "PSK": PSK, "KEYLOG": "0", **extra}
+
+    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool) -> None:
+        """Start charon with one connection matching :func:`racoon2_conf`."""
+        peer = "B" if self.side == "A" else "A"
+        me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
+        env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
+                        REMOTE_ID=him, IKE=prop.strongswan_ike, ESP=prop.strongswan_esp,
+                        MODE="tunnel" if tunnel else "transport",
+                        LTS=INNER[self.side] if tunnel else "dynamic",
+                        RTS=INNER[peer] if tunnel else "dynamic")
+        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
+                       check=True, capture_output=True)
+
+    def ctl(self, *args: str) -> str:
+        """swanctl output."""
+        return subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "ctl", self.name, *args],
+                              env=self._env(), capture_output=True, text=True,
+                              check=False).stdout
+
+    def initiate(self) -> str:
+        """swanctl --initiate of the child (returns its output; the exit status is ignored)."""
+        return subprocess.run(
+            ["bash", str(HARNESS / "strongswan.sh"), "ctl", self.name, "--initiate", "--child",
+             self.name, "--timeout", "10"], env=self._env(), capture_output=True, text=True,
+            check=False).stdout
+
+    def log(self) -> str:
+        """charon's log."""
+        path = self.d / "charon.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop charon by its recorded PID."""
+        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "stop", self.name],
+                       env=self._env(), check=False, capture_output=True)

@@ -1,0 +1,153 @@
+"""iked against real peers in network namespaces on this machine's kernel.
+
+racoon2 <-> racoon2 (spmd and iked on both sides, initiation by a kernel ACQUIRE), and iked as
+initiator and as responder against strongSwan's charon, PSK, for AES-CBC + HMAC-SHA2-256 with
+MODP2048 in tunnel mode over IPv4, and AES-GCM-16 with Curve25519 in transport mode over IPv6.
+strongSwan runs with kernel-libipsec (user-space ESP), so its CHILD_SAs install; this host's
+kernel has XFRM but no ESP, so on our side the IKE SA and the CHILD_SA negotiation complete and
+then the kernel refuses the ESP SAs: exactly that is asserted.  With ESP (the VM, tests/vm) the
+same configuration carries traffic.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from peers import (
+    CBC_MODP,
+    GCM_X25519,
+    INNER,
+    Namespaces,
+    Proposal,
+    Racoon2,
+    StrongSwan,
+    racoon2_conf,
+    wait_until,
+)
+
+from racoon2.kernel import api
+from racoon2.kernel.probe import probe_capabilities
+
+HAS_ESP = api.Proto.ESP in probe_capabilities().protos
+
+
+def assert_child(r2: Racoon2) -> None:
+    """Our CHILD_SA: installed where the kernel has ESP, refused exactly so where it has not."""
+    log = r2.log()
+    if HAS_ESP:
+        assert "CHILD_SA of policy pol up" in log, log
+        return
+    refusals = re.findall(r"cannot install (inbound|outbound) SA spi 0x[0-9a-f]{8}: "
+                          r"(UPDSA|NEWSA) SA ESP .*: Protocol not supported", log)
+    assert sorted(r[0] for r in refusals) == ["inbound", "outbound"], log
+    assert "Traceback" not in log
+
+
+def assert_strongswan(ss: StrongSwan, tunnel: bool, prop: Proposal, out: str = "") -> None:
+    """charon agrees: IKE SA up; the CHILD_SA installed (tunnel mode) or, in transport mode,
+    the same proposal and selectors chosen and then refused by kernel-libipsec, which has no
+    transport mode (its log says so)."""
+    sas = ss.ctl("--list-sas")
+    log = ss.log()
+    assert "ESTABLISHED" in sas, out + sas + log
+    esp = prop.strongswan_esp.upper().replace("AES128GCM16", "AES_GCM_16_128")
+    if tunnel:
+        assert "INSTALLED" in sas and "TUNNEL" in sas, sas + log
+        return
+    assert re.search(r"selected proposal: ESP:" + ("AES_GCM_16_128" if "GCM" in esp else
+                                                  "AES_CBC_128"), log), log
+    assert "unable to install inbound and outbound IPsec SA (SAD) in kernel" in log
+
+
+def test_racoon2_pair_initiates_on_acquire(pair: Namespaces, tmp_path: Path) -> None:
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        b.start(racoon2_conf(b.d, "B", 4, False, CBC_MODP))
+        a.start(racoon2_conf(a.d, "A", 4, False, CBC_MODP))
+        pair.run("A", "ping", "-c1", "-W1", "192.0.2.2")  # meets the policy: ACQUIRE
+        wait_until(lambda: bool(a.established() and b.established()), 20, "IKE SAs")
+        assert a.established() == b.established()
+        assert "ACQUIRE for 192.0.2.1/32" in a.log() and "selector out" in a.log()
+        assert "(remote peer, initiator)" in a.log() and "(remote peer, responder)" in b.log()
+        for side in (a, b):
+            wait_until(lambda side=side: "cannot install outbound" in side.log() or
+                       "CHILD_SA of policy pol up" in side.log(), 10, "the CHILD_SA")
+            assert_child(side)
+        assert a.stop() == {"iked": 0, "spmd": 0}
+        wait_until(lambda: "deleted by the peer" in b.log(), 10, "the Delete exchange")
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_racoon2_pair_wrong_psk(pair: Namespaces, tmp_path: Path) -> None:
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        (b.d / "peer.psk").write_text("another key")
+        b.start(racoon2_conf(b.d, "B", 4, False, CBC_MODP))
+        a.start(racoon2_conf(a.d, "A", 4, False, CBC_MODP), "-S", "out")
+        wait_until(lambda: "IKE_AUTH failed" in b.log(), 15, "the AUTH failure")
+        assert "AUTH does not verify: the pre-shared keys differ; received: 192.0.2.1" in b.log()
+        wait_until(lambda: "AUTHENTICATION_FAILED" in a.log(), 15, "the initiator's failure")
+        assert not a.established() and not b.established()
+    finally:
+        a.stop()
+        b.stop()
+
+
+CASES = [
+    pytest.param(4, True, CBC_MODP, id="ipv4-tunnel-aescbc-sha256-modp2048"),
+    pytest.param(6, False, GCM_X25519, id="ipv6-transport-aesgcm16-curve25519"),
+]
+
+
+@pytest.fixture
+def charon() -> None:
+    if shutil.which("charon-systemd") is None and not Path("/usr/sbin/charon-systemd").exists():
+        pytest.fail("strongSwan is missing: tests/harness/setup-host.sh installs it")
+
+
+@pytest.mark.usefixtures("charon")
+@pytest.mark.parametrize(("family", "tunnel", "prop"), CASES)
+def test_iked_initiator_strongswan_responder(pair: Namespaces, tmp_path: Path, family: int,
+                                             tunnel: bool, prop: Proposal) -> None:
+    ss, r2 = StrongSwan(pair, "B", tmp_path / "ss"), Racoon2(pair, "A", tmp_path / "r2")
+    try:
+        ss.start(family, tunnel, prop, initiator=False)
+        r2.start(racoon2_conf(r2.d, "A", family, tunnel, prop), "-S", "out")
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
+        wait_until(lambda: "cannot install outbound" in r2.log() or "CHILD_SA of policy pol up"
+                   in r2.log() or "CHILD_SA failed" in r2.log(), 10, "the CHILD_SA")
+        assert_strongswan(ss, tunnel, prop)
+        if not tunnel:
+            assert "no CHILD_SA in the response; received: NO_PROPOSAL_CHOSEN" in r2.log()
+        if tunnel:
+            assert_child(r2)
+            sas = ss.ctl("--list-sas")
+            assert INNER["A"] in sas and INNER["B"] in sas
+    finally:
+        r2.stop()
+        ss.stop()
+
+
+@pytest.mark.usefixtures("charon")
+@pytest.mark.parametrize(("family", "tunnel", "prop"), CASES)
+def test_strongswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path, family: int,
+                                             tunnel: bool, prop: Proposal) -> None:
+    ss, r2 = StrongSwan(pair, "A", tmp_path / "ss"), Racoon2(pair, "B", tmp_path / "r2")
+    try:
+        r2.start(racoon2_conf(r2.d, "B", family, tunnel, prop))
+        ss.start(family, tunnel, prop, initiator=True)
+        out = ss.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
+        wait_until(lambda: "cannot install outbound" in r2.log() or
+                   "CHILD_SA of policy pol up" in r2.log(), 10, "the CHILD_SA")
+        assert_strongswan(ss, tunnel, prop, out)
+        if tunnel:
+            assert_child(r2)
+    finally:
+        r2.stop()
+        ss.stop()
