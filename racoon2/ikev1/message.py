@@ -1,10 +1,11 @@
 """ISAKMP messages (RFC 2408 §3.1-3.2): the 28-octet header and the payload chain, pure.
 
 ``decode(bytes) -> Message`` and ``encode(Message) -> bytes`` are exact inverses on valid input;
-malformed input raises one :class:`ParseError` naming the payload and the byte offset.  With the
-E flag set, everything after the header is ciphertext and stays opaque (``Message.encrypted``);
-once the caller has decrypted it (SKEYID_e, RFC 2409 Appendix B), :func:`decode_plaintext`
-parses the plaintext, which is a chain followed by the cipher's padding.
+malformed input (non-zero RESERVED octets included) raises one :class:`ParseError` naming the
+payload and the byte offset.  With the E flag set, everything after the header is ciphertext
+and stays opaque (``Message.encrypted``); once the caller has decrypted it (SKEYID_e, RFC 2409
+Appendix B), :func:`decode_plaintext` parses the plaintext, a chain followed by the cipher's
+padding.
 """
 
 from __future__ import annotations
