@@ -261,6 +261,26 @@ class Iked:
 
     # -- life cycle ---------------------------------------------------------------------------
 
+    async def reload(self) -> None:
+        """SIGHUP, as the original: delete every IKE SA, then reread the configuration.
+
+        A file that does not load changes nothing (logged with ``file:line:``).  The sockets
+        stay as they are: a changed ``interface`` section needs a restart.
+        """
+        from racoon2.config import load_config
+
+        try:
+            config = load_config(self.config.file)
+        except Racoon2Error as e:
+            log.error("reload failed, keeping the running configuration: %s", e)
+            return
+        log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
+        self.core.shutdown(time.monotonic())
+        await self.flush()
+        self.config = config
+        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses)
+        await self.flush()
+
     def request_stop(self) -> None:
         """Begin a clean shutdown (SIGTERM/SIGINT)."""
         self._stop.set()
@@ -271,6 +291,7 @@ class Iked:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         worker = asyncio.create_task(self._work())
         events = asyncio.create_task(self._kernel_events())
         self._initiate_forced()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,24 @@ def test_strongswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path, f
     finally:
         r2.stop()
         ss.stop()
+
+
+def test_sighup_broken_then_good(pair: Namespaces, tmp_path: Path) -> None:
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        b.start(racoon2_conf(b.d, "B", 4, False, CBC_MODP))
+        good = racoon2_conf(a.d, "A", 4, False, CBC_MODP)
+        a.start(good, "-S", "out")
+        wait_until(lambda: bool(a.established() and b.established()), 20, "IKE SAs")
+        a.conf.write_text(good.replace("kmp_dh_group {", "kmp_dh_group ["))
+        a.procs["iked"].send_signal(signal.SIGHUP)
+        wait_until(lambda: "reload failed" in a.log(), 10, "the failed reload")
+        assert re.search(r"keeping the running configuration: \S+racoon2.conf:\d+:", a.log())
+        assert "deleted by the peer" not in b.log()
+        a.conf.write_text(good)
+        a.procs["iked"].send_signal(signal.SIGHUP)
+        wait_until(lambda: "deleted by the peer" in b.log(), 10, "the Delete on reload")
+        assert "reloading" in a.log() and a.procs["iked"].poll() is None
+    finally:
+        a.stop()
+        b.stop()

@@ -60,7 +60,7 @@ def make_side(tmp: Path, me: str, peer: str, seed: bytes, sample: str = "ikev2-t
 
 
 def pump(sides: dict[str, Side], now: float = 0.0, lose: int = 0,
-         tamper: bool = False) -> int:
+         tamper: bool = False, record: list[bytes] | None = None) -> int:
     """Deliver datagrams and perform kernel requests until both sides are quiet.
 
     ``lose`` drops that many datagrams first; ``tamper`` flips a bit in every IKE_AUTH.
@@ -90,6 +90,8 @@ def pump(sides: dict[str, Side], now: float = 0.0, lose: int = 0,
                         lose -= 1
                         continue
                     data = d.data
+                    if record is not None:
+                        record.append(data)
                     if tamper and data[18] == 35:
                         data = data[:-1] + bytes([data[-1] ^ 1])
                     by_addr[str(d.remote.addr)].core.receive_datagram(
@@ -265,3 +267,48 @@ def test_delete_from_initiator(pair: dict[str, Side]) -> None:
         assert not side.core.sas
         assert any(isinstance(e, IkeSaDown) for e in side.events)
         assert not side.kernel.sas
+
+
+def test_init_flood_needs_cookies_and_real_peers_still_connect(pair: dict[str, Side]) -> None:
+    """A flood of IKE_SA_INIT from spoofed SPIs: after 20 half-open SAs the responder keeps no
+    state and answers with a COOKIE; a real initiator then comes through with the cookie."""
+    from racoon2.ikev2 import message
+    from racoon2.ikev2.constants import ExchangeType, NotifyType
+    from racoon2.ikev2.payloads import Notify
+
+    flooder = make_side(Path(pair["a"].core.config.file).parent.parent / "f", "192.0.2.1",
+                        "192.0.2.2", b"f")
+    b = pair["b"].core
+    me, peer = Endpoint(B, 500), Endpoint(A, 500)
+    for _ in range(30):
+        sa = flooder.core.initiate("peer_out", 0.0)
+        assert sa is not None
+        flooder.core.sas.clear()  # a flooder keeps nothing
+        for d in flooder.core.datagrams_to_send():
+            b.receive_datagram(d.data, me, peer, 0.0)
+    assert len(b.sas) == 20
+    answers = [message.decode(d.data) for d in b.datagrams_to_send()]
+    cookies = [m for m in answers if any(isinstance(p, Notify) and p.type == NotifyType.COOKIE
+                                         for p in m.payloads)]
+    assert len(cookies) == 10 and all(m.exchange == ExchangeType.IKE_SA_INIT for m in cookies)
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair)
+    assert any(isinstance(e, IkeSaUp) for e in pair["b"].events)
+
+
+def test_replayed_auth_is_answered_from_cache_only(pair: dict[str, Side]) -> None:
+    wire: list[bytes] = []
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair, record=wire)
+    b = pair["b"].core
+    auth = next(d for d in wire if d[18] == 35 and not d[19] & 0x20)
+    installed, events = len(pair["b"].installed), len(pair["b"].events)
+    b.receive_datagram(auth, Endpoint(B, 500), Endpoint(A, 500), 1.0)
+    again = b.datagrams_to_send()
+    assert len(again) == 1 and again[0].data == next(d for d in wire if d[18] == 35 and
+                                                     d[19] & 0x20)
+    assert not b.requests() and len(pair["b"].installed) == installed
+    assert b.next_event() is None and len(pair["b"].events) == events
+    # An old message ID (IKE_SA_INIT's) on the established SA is stale: dropped, counted.
+    b.receive_datagram(auth[:20] + bytes(4) + auth[24:], Endpoint(B, 500), Endpoint(A, 500), 1.0)
+    assert b.dropped[DropReason.STALE] == 1
