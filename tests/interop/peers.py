@@ -83,7 +83,7 @@ CBC_MODP = Proposal(("aes128_cbc", "hmac_sha2_256", "hmac_sha2_256", "modp2048")
                     "aes128-sha2_256;modp2048", "aes128-sha2_256")
 GCM_X25519 = Proposal(("aes128_gcm16", "hmac_sha2_256", "", "curve25519"),
                       ("aes128_gcm16", ""), "aes128gcm16-prfsha256-x25519", "aes128gcm16",
-                      "aes_gcm16_128-sha2_256;dh31", "aes_gcm16_128")
+                      "aes_gcm_c_128-sha2_256;dh31", "aes_gcm_c_128")
 
 
 def racoon2_conf(d: Path, side: str, family: int, tunnel: bool, prop: Proposal,
@@ -230,3 +230,42 @@ class StrongSwan:
         """Stop charon by its recorded PID."""
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "stop", self.name],
                        env=self._env(), check=False, capture_output=True)
+
+
+class Libreswan:
+    """pluto (tests/harness/peers/libreswan.sh) in one namespace."""
+
+    def __init__(self, ns: Namespaces, side: str, d: Path) -> None:
+        self.ns, self.side, self.d = ns, side, d
+        self.name = "r2"
+
+    def _run(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "NS": self.ns.name(self.side), "DIR": str(self.d), "PSK": PSK,
+               **extra}
+        return subprocess.run(["bash", str(HARNESS / "libreswan.sh"), *args], env=env,
+                              capture_output=True, text=True, check=False)
+
+    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool) -> None:
+        """Start pluto with one connection matching :func:`racoon2_conf`."""
+        peer = "B" if self.side == "A" else "A"
+        me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
+        extra = {"LTS": INNER[self.side], "RTS": INNER[peer]} if tunnel else {
+            "EXTRA": "type=transport"}
+        done = self._run("start", self.name, LOCAL=me, REMOTE=him, LOCAL_ID=me, REMOTE_ID=him,
+                         IKE=prop.libreswan_ike, ESP=prop.libreswan_esp, **extra)
+        assert done.returncode == 0, done.stdout + done.stderr
+        del initiator  # pluto's connection is the same for both roles: `initiate` decides
+
+    def initiate(self) -> str:
+        """whack --initiate (asynchronous)."""
+        done = self._run("initiate", self.name)
+        return done.stdout + done.stderr
+
+    def log(self) -> str:
+        """pluto's log."""
+        path = self.d / "pluto.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        """Stop pluto by its recorded PID."""
+        self._run("stop", self.name)
