@@ -8,6 +8,8 @@ reads a clock or touches a socket.
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 from collections.abc import Callable, Sequence
 
 from iked import lookup
@@ -59,6 +61,8 @@ class IkeCore:
         self._peers: dict[str, PeerSettings] = {}
         self._children: dict[str, list[ChildSettings]] = {}
         self.dropped: collections.Counter[DropReason] = collections.Counter()
+        self._timers: list[tuple[Now, int, IkeSa]] = []
+        self._order = itertools.count()
 
     # -- Host (what each IkeSa calls) ---------------------------------------------------------
 
@@ -135,20 +139,26 @@ class IkeCore:
             sa = self._half_open.get((remote, msg.spi_i))
             if sa is None:
                 self._new_responder(msg, data, local, remote, now)
-                self._sweep()
                 return
         if sa is None:
             self.drop(remote, DropReason.UNKNOWN_SPI, f"SPIs {msg.spi_i.hex()}:{msg.spi_r.hex()}")
             return
         sa.receive(msg, data, now, local, remote)
-        if sa.state is State.ESTABLISHED:
-            self._half_open.pop((sa.origin, sa.spi_i), None)
-        self._rekey_index(sa)
-        self._sweep()
+        self._after(sa)
 
-    def _rekey_index(self, sa: IkeSa) -> None:
-        # An initiator learns SPIr only from the IKE_SA_INIT response; routing uses SPIi there.
+    def _after(self, sa: IkeSa) -> None:
+        """Bookkeeping after ``sa`` ran: index, half-open set, timer heap, removal."""
+        if sa.state is State.DEAD:
+            if self.sas.get(sa.local_spi) is sa:
+                del self.sas[sa.local_spi]
+            self._half_open.pop((sa.origin, sa.spi_i), None)
+            return
         self.sas.setdefault(sa.local_spi, sa)
+        if sa.state is not State.INIT_DONE:
+            self._half_open.pop((sa.origin, sa.spi_i), None)
+        deadline = sa.deadline()
+        if deadline is not None:
+            heapq.heappush(self._timers, (deadline, next(self._order), sa))
 
     def _new_responder(self, msg: Message, data: bytes, local: Endpoint, remote: Endpoint,
                        now: Now) -> None:
@@ -183,6 +193,7 @@ class IkeCore:
         if sa.state is not State.DEAD:
             self.sas[sa.local_spi] = sa
             self._half_open[(remote, msg.spi_i)] = sa
+            self._after(sa)
 
     def reply(self, request_id: int, result: object, now: Now) -> None:
         """The result of a kernel request: a value, or the Racoon2Error it raised."""
@@ -191,8 +202,7 @@ class IkeCore:
             return
         sa, then = waiting
         then(result, now)
-        self._rekey_index(sa)
-        self._sweep()
+        self._after(sa)
 
     def initiate(self, selector_name: str, now: Now, peer_addr: Address | None = None,
                  local_addr: Address | None = None) -> IkeSa | None:
@@ -233,6 +243,7 @@ class IkeCore:
         sa = IkeSa(self, peer, local, target, True, self.rng.random_bytes(8), now)
         self.sas[sa.local_spi] = sa
         sa.start(now, child)
+        self._after(sa)
         return sa
 
     def _target(self, remote_cfg: Remote | None, peer_addr: Address | None) -> Endpoint | None:
@@ -256,23 +267,20 @@ class IkeCore:
 
     def handle_timer(self, now: Now) -> None:
         """Run every SA whose deadline has come."""
-        for sa in list(self.sas.values()):
+        while self._timers and self._timers[0][0] <= now:
+            _, _, sa = heapq.heappop(self._timers)
             deadline = sa.deadline()
             if deadline is not None and deadline <= now:
                 sa.on_timer(now)
-        self._sweep()
+                self._after(sa)
+            elif deadline is not None and sa.state is not State.DEAD:
+                heapq.heappush(self._timers, (deadline, next(self._order), sa))
 
     def shutdown(self, now: Now) -> None:
         """Delete every IKE SA (INFORMATIONAL Delete to each established peer)."""
         for sa in list(self.sas.values()):
             sa.delete(now)
-        self._sweep()
-
-    def _sweep(self) -> None:
-        for spi, sa in list(self.sas.items()):
-            if sa.state is State.DEAD:
-                del self.sas[spi]
-                self._half_open.pop((sa.origin, sa.spi_i), None)
+            self._after(sa)
 
     # -- outputs ------------------------------------------------------------------------------
 
@@ -292,8 +300,14 @@ class IkeCore:
 
     def next_timer(self) -> Now | None:
         """When :meth:`handle_timer` must run next."""
-        times = [t for t in (sa.deadline() for sa in self.sas.values()) if t is not None]
-        return min(times) if times else None
+        # The heap holds stale entries too (an SA's deadline moved or it died): drop them
+        # here, so the answer is exact and the cost stays O(log n) per SA event.
+        while self._timers:
+            deadline, _, sa = self._timers[0]
+            if sa.state is not State.DEAD and sa.deadline() == deadline:
+                return deadline
+            heapq.heappop(self._timers)
+        return None
 
     def status(self) -> dict[str, object]:
         """Counters and SAs for logs and ``--json`` status."""

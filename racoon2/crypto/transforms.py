@@ -127,6 +127,11 @@ TRANSFORMS: tuple[Transform, ...] = (
 )
 
 
+_BY_ID: dict[tuple[TransformType, int], list[Transform]] = {}
+for _row in TRANSFORMS:
+    _BY_ID.setdefault((_row.kind, _row.ident), []).append(_row)
+
+
 def by_id(kind: TransformType, ident: int, key_bits: int | None = None) -> Transform:
     """The transform for a wire (type, id[, Key Length attribute in bits]).
 
@@ -134,7 +139,7 @@ def by_id(kind: TransformType, ident: int, key_bits: int | None = None) -> Trans
     """
     if kind >= TransformType.ADDKE1:
         kind = TransformType.KE
-    rows = [t for t in TRANSFORMS if t.kind == kind and t.ident == ident]
+    rows = _BY_ID.get((kind, ident), [])
     if not rows:
         raise CryptoError(f"unsupported {kind.name} transform id {ident}",
                           hint="offer one of the algorithms in racoon2.crypto.transforms")

@@ -24,6 +24,7 @@
 #   KEYLOG      1 = log level 4 for "ike": charon then logs the DH secret, SKEYSEED/SKEYID
 #               and the SK_* keys, which extract.py turns into a capture's keys.json   [1]
 #               ("mgr" is always at level 2: which SA, by SPIs, each thread works on)
+#   LOGLEVEL    charon.log level of ike, cfg, net, enc and mgr (KEYLOG=1 raises ike)    [2]
 #   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. fragmentation = force)
 #   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
 #               (e.g. cookie_threshold = 0, fragment_size = 300)
@@ -39,7 +40,7 @@ ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf SWANCTL_DIR=$DIR swanctl "$@"; }
 alive() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 
 write_conf() {
-    local plugins routes ikelevel=2
+    local plugins routes ikelevel=${LOGLEVEL:-2} level=${LOGLEVEL:-2}
     # Only the plugins we need: no charon.conf from /etc is read (load_modular = no).
     plugins="random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints curve25519 gmp aes sha1"
     plugins="$plugins sha2 hmac kdf gcm"
@@ -74,11 +75,11 @@ charon {
       time_add_ms = yes
       default = 1
       ike = $ikelevel
-      cfg = 2
+      cfg = $level
       knl = 1
-      net = 2
-      enc = 2
-      mgr = 2
+      net = $level
+      enc = $level
+      mgr = $level
       flush_line = yes
     }
   }
