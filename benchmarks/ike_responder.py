@@ -25,25 +25,25 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pyroute2 import netns
 
+from iked.events import Event, IkeSaUp, NegotiationFailed
+from iked.ikev2 import proposals
+from iked.ikev2.sa import Continue, IkeSa, State
+from iked.ikev2.settings import ChildSettings, PeerSettings
+from iked.ikev2.ts import Ts
+from iked.ikev2.window import Schedule
 from racoon2.config.model import AlgSpec
-from racoon2.crypto.rng import SystemRng
+from racoon2.crypto.rng import Rng, SystemRng
+from racoon2.errors import ParseError
+from racoon2.ikev2 import message
 from racoon2.kernel import api
 from racoon2.net import Endpoint
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from iked.events import Dropped, Event, IkeSaUp, NegotiationFailed  # noqa: E402
-from iked.ikev2 import proposals  # noqa: E402
-from iked.ikev2.sa import Continue, IkeSa, State  # noqa: E402
-from iked.ikev2.settings import ChildSettings, PeerSettings  # noqa: E402
-from iked.ikev2.ts import Ts  # noqa: E402
-from iked.ikev2.window import Schedule  # noqa: E402
 
 HARNESS = ROOT / "tests" / "harness" / "peers"
 BIN = Path(sys.executable).parent
@@ -74,7 +74,7 @@ class Driver:
     """Many initiator IKE SAs over one socket; the Host their cores talk to."""
 
     def __init__(self, sock: socket.socket, total: int, window: int) -> None:
-        self.rng = SystemRng()
+        self.rng: Rng = SystemRng()
         self.sock = sock
         self.local = Endpoint(A, sock.getsockname()[1])
         self.remote = Endpoint(B, 500)
@@ -125,9 +125,7 @@ class Driver:
             self.done.set()
 
     def datagram(self, data: bytes) -> None:
-        from racoon2.errors import ParseError
-        from racoon2.ikev2 import message
-
+        """One response from the responder."""
         try:
             msg = message.decode(data)
         except ParseError:
@@ -274,9 +272,9 @@ def run_strongswan(prefix: str, count: int, window: int, tmp: Path) -> tuple[flo
         subprocess.run([*sh, "stop", "bench"], env=env, check=False, capture_output=True)
 
 
-def _wait(check: object, timeout: float = 30.0) -> None:
+def _wait(check: Callable[[], bool], timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise TimeoutError("a responder did not start")
         time.sleep(0.05)
