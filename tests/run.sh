@@ -8,4 +8,7 @@ bash tests/harness/setup-host.sh
 bash tests/harness/venv.sh
 echo "== ruff";   .venv/bin/ruff check .
 echo "== mypy";   .venv/bin/mypy --strict
+# The whole suite runs hypothesis at CI strength (10,000 examples per property); a developer's
+# bare `pytest` uses the quicker dev profile (tests/conftest.py).
+export HYPOTHESIS_PROFILE=${HYPOTHESIS_PROFILE:-ci}
 echo "== pytest"; .venv/bin/python -m pytest "$@"
