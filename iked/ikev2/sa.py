@@ -51,6 +51,7 @@ from racoon2.ikev2.constants import (
     FLAG_RESPONSE,
     AuthMethod,
     ExchangeType,
+    IdType,
     NotifyType,
     ProtocolId,
 )
@@ -126,9 +127,9 @@ def _notify(kind: NotifyType, data: bytes = b"") -> Notify:
 
 
 def _id_text(id_type: int, data: bytes) -> str:
-    if id_type in (1, 5) and len(data) in (4, 16):
+    if id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and len(data) in (4, 16):
         return str(ipaddress.ip_address(data))
-    if id_type in (2, 3):
+    if id_type in (IdType.FQDN, IdType.RFC822_ADDR):
         return data.decode(errors="replace")
     return data.hex()
 
@@ -154,7 +155,7 @@ class _Crypto:
 
 
 class IkeSa:
-    """One IKE SA; create with :meth:`initiate` or :meth:`respond`."""
+    """One IKE SA: an initiator calls :meth:`start`, a responder :meth:`respond_init`."""
 
     def __init__(self, host: Host, peer: PeerSettings, local: Endpoint, remote: Endpoint,
                  initiator: bool, spi_i: bytes, now: Now) -> None:
@@ -166,7 +167,6 @@ class IkeSa:
         self.spi_i, self.spi_r = spi_i, bytes(8)
         self.state = State.INIT_SENT if initiator else State.INIT_DONE
         self.window = Window(peer.schedule)
-        self.created = now
         self.deadline_nego: Now | None = now + peer.nego_limit if peer.nego_limit else None
         self.deadline_dpd: Now | None = None
         self.deadline_life: Now | None = None
