@@ -146,8 +146,14 @@ class Iked:
         async for event in self.kernel.events():
             if isinstance(event, api.Acquire):
                 await self._acquire(event)
-            elif isinstance(event, api.Expire) and event.hard:
-                log.info("%s expired", event.key)
+            elif isinstance(event, api.Expire) and \
+                    self.core.kernel_event(event, time.monotonic()):
+                if event.hard:
+                    log.info("%s reached its hard lifetime: CHILD_SA deleted", event.key)
+                else:
+                    log.warning("%s reached its soft lifetime; CHILD_SA rekeying is not "
+                                "implemented yet, it is deleted at its hard lifetime",
+                                event.key)
             self._wake.set()
 
     async def _acquire(self, event: api.Acquire) -> None:

@@ -62,6 +62,7 @@ class IkeCore:
         self._children: dict[str, list[ChildSettings]] = {}
         self.dropped: collections.Counter[DropReason] = collections.Counter()
         self._timers: list[tuple[Now, int, IkeSa]] = []
+        self._by_child_spi: dict[int, IkeSa] = {}
         self._order = itertools.count()
 
     # -- Host (what each IkeSa calls) ---------------------------------------------------------
@@ -154,6 +155,8 @@ class IkeCore:
             self._half_open.pop((sa.origin, sa.spi_i), None)
             return
         self.sas.setdefault(sa.local_spi, sa)
+        for c in sa.children:
+            self._by_child_spi[c.spi_in] = sa
         if sa.state is not State.INIT_DONE:
             self._half_open.pop((sa.origin, sa.spi_i), None)
         deadline = sa.deadline()
@@ -264,6 +267,24 @@ class IkeCore:
                     if (spec.port or IKE_PORT) == IKE_PORT:
                         return Endpoint(a, IKE_PORT)
         return Endpoint(wanted, IKE_PORT) if wanted is not None else None
+
+    def kernel_event(self, event: api.KernelEvent, now: Now) -> bool:
+        """A kernel EXPIRE for one of our inbound SAs; True when it was ours.
+
+        Hard: the CHILD_SA is deleted (the peer told).  Soft: nothing yet, since CHILD_SA
+        rekeying is not implemented; the SA lives on until its hard limit.
+        """
+        if not isinstance(event, api.Expire):
+            return False
+        sa = self._by_child_spi.get(event.key.spi)
+        if sa is None or not any(c.spi_in == event.key.spi for c in sa.children):
+            self._by_child_spi.pop(event.key.spi, None)
+            return False
+        if event.hard:
+            del self._by_child_spi[event.key.spi]
+            sa.expire_child(event.key.spi, now)
+            self._after(sa)
+        return True
 
     def handle_timer(self, now: Now) -> None:
         """Run every SA whose deadline has come."""

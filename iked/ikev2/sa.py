@@ -674,6 +674,17 @@ class IkeSa:
         self._answer(msg.message_id, self._seal(ExchangeType.INFORMATIONAL, msg.message_id,
                                                 True, tuple(answer)))
 
+    def expire_child(self, spi_in: int, now: Now) -> None:
+        """The kernel's hard lifetime ended one of our CHILD_SAs: remove what is left of it
+        and tell the peer (INFORMATIONAL Delete), so it drops its half too."""
+        for c in [c for c in self.children if c.spi_in == spi_in]:
+            self.children.remove(c)
+            self._remove_child(c, "hard lifetime expired")
+            if self.state is State.ESTABLISHED and not self.window.busy:
+                self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
+                                         False, (Delete(ProtocolId.ESP, 4,
+                                                        (struct.pack("!I", spi_in),)),)), now)
+
     def delete(self, now: Now) -> None:
         """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
         if self.state is not State.ESTABLISHED or self.window.busy:

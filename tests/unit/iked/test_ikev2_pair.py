@@ -13,7 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from iked.events import ChildSaUp, DropReason, Event, IkeSaDown, IkeSaUp, NegotiationFailed
+from iked.events import (
+    ChildSaDown,
+    ChildSaUp,
+    DropReason,
+    Event,
+    IkeSaDown,
+    IkeSaUp,
+    NegotiationFailed,
+)
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import State
 from racoon2.config import loads
@@ -312,3 +320,40 @@ def test_replayed_auth_is_answered_from_cache_only(pair: dict[str, Side]) -> Non
     # An old message ID (IKE_SA_INIT's) on the established SA is stale: dropped, counted.
     b.receive_datagram(auth[:20] + bytes(4) + auth[24:], Endpoint(B, 500), Endpoint(A, 500), 1.0)
     assert b.dropped[DropReason.STALE] == 1
+
+
+def test_hard_expire_deletes_the_child_on_both_sides(pair: dict[str, Side]) -> None:
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair)
+    a_in = next(s for s in pair["a"].installed if s.dst == A)
+    assert pair["a"].core.kernel_event(api.Expire(a_in.key, hard=False), 1.0)
+    assert not pair["a"].core.datagrams_to_send()
+    assert pair["a"].core.kernel_event(api.Expire(a_in.key, hard=True), 2.0)
+    pump(pair, now=2.0)
+    downs = {n: [e for e in pair[n].events if isinstance(e, ChildSaDown)] for n in "ab"}
+    assert downs["a"][0].reason == "hard lifetime expired"
+    assert downs["b"][0].reason == "deleted by the peer"
+    assert all(not sa.children for n in "ab" for sa in pair[n].core.sas.values())
+    assert not pair["a"].core.kernel_event(api.Expire(a_in.key, hard=True), 3.0)
+
+
+def test_wrong_cookie_is_counted_and_refused(tmp_path: Path) -> None:
+    from racoon2.ikev2 import message
+    from racoon2.ikev2.constants import NotifyType
+    from racoon2.ikev2.payloads import Notify
+
+    b = make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                  edit=(("kmp_auth_method { psk; };",
+                         "kmp_auth_method { psk; }; cookie_required on;"),)).core
+    a = make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a").core
+    sa = a.initiate("peer_out", 0.0)
+    assert sa is not None
+    first = a.datagrams_to_send()[0].data
+    forged = message.decode(first)
+    forged = message.Message(forged.spi_i, forged.spi_r, forged.exchange, 0,
+                             (Notify(0, NotifyType.COOKIE, b"", b"\x00" * 33),
+                              *forged.payloads), forged.flags)
+    b.receive_datagram(message.encode(forged), Endpoint(B, 500), Endpoint(A, 500), 0.0)
+    assert b.dropped[DropReason.BAD_COOKIE] == 1 and not b.sas
+    reply = message.decode(b.datagrams_to_send()[0].data)
+    assert [p.type for p in reply.payloads if isinstance(p, Notify)] == [NotifyType.COOKIE]
