@@ -93,14 +93,16 @@ def _algorithms(encr: Transform, integ: Transform | None, key: bytes, ikey: byte
 
 def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: bytes,
               nr: bytes, initiator: bool, spi_in: int, spi_out: int,
-              local: Address, remote: Address, rng: Rng) -> Negotiated:
-    """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs."""
+              local: Address, remote: Address, rng: Rng, shared: bytes = b"") -> Negotiated:
+    """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs;
+    ``shared`` is the PFS key exchange's secret of a CREATE_CHILD_SA."""
     encr = chosen.get(TransformType.ENCR)
     integ = chosen.get(TransformType.INTEG)
     if encr is None:
         raise ValueError("the chosen ESP proposal has no encryption transform")
     size = keymat.child_keymat_size(encr, integ)
-    keys = keymat.split_child_keymat(keymat.child_keymat(prf, sk_d, ni, nr, size), encr, integ)
+    stream = keymat.child_keymat(prf, sk_d, ni, nr, size, shared)
+    keys = keymat.split_child_keymat(stream, encr, integ)
     mine, theirs = (keys.encr_i, keys.integ_i), (keys.encr_r, keys.integ_r)
     if not initiator:
         mine, theirs = theirs, mine
@@ -122,3 +124,13 @@ def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: b
     name = encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + (
         f"/{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
     return Negotiated(spec(peer, me, spi_in, theirs), spec(me, peer, spi_out, mine), name)
+
+
+@dataclass(eq=False)
+class Child:
+    """A CHILD_SA of an IKE SA: its policy, SPIs and, once negotiated, its kernel SAs."""
+
+    settings: ChildSettings
+    spi_in: int = 0
+    spi_out: int = 0
+    negotiated: Negotiated | None = None

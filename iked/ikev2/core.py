@@ -271,8 +271,7 @@ class IkeCore:
     def kernel_event(self, event: api.KernelEvent, now: Now) -> bool:
         """A kernel EXPIRE for one of our inbound SAs; True when it was ours.
 
-        Hard: the CHILD_SA is deleted (the peer told).  Soft: nothing yet, since CHILD_SA
-        rekeying is not implemented; the SA lives on until its hard limit.
+        Soft: the CHILD_SA is rekeyed.  Hard: it is deleted (the peer told).
         """
         if not isinstance(event, api.Expire):
             return False
@@ -282,8 +281,8 @@ class IkeCore:
             return False
         if event.hard:
             del self._by_child_spi[event.key.spi]
-            sa.expire_child(event.key.spi, now)
-            self._after(sa)
+        sa.expire_child(event.key.spi, event.hard, now)
+        self._after(sa)
         return True
 
     def handle_timer(self, now: Now) -> None:

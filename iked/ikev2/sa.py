@@ -9,8 +9,7 @@ only in this module:
     both       ESTABLISHED -> DELETING -> DEAD; any failure -> DEAD
 
 Message IDs, retransmission and the response cache are the :class:`Window`'s (window size 1,
-as the original).  CREATE_CHILD_SA requests are answered NO_ADDITIONAL_SAS: rekeying is not
-implemented yet, so a peer falls back to a new IKE SA when its SAs expire.
+as the original).  CREATE_CHILD_SA for CHILD_SAs is in :mod:`iked.ikev2.create_child`.
 """
 
 from __future__ import annotations
@@ -35,12 +34,14 @@ from iked.events import (
     Now,
 )
 from iked.ikev2 import child as childmod
-from iked.ikev2 import proposals
+from iked.ikev2 import create_child, proposals
+from iked.ikev2.child import Child
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, PeerSettings, ip_identity
 from iked.ikev2.ts import Ts
 from iked.ikev2.window import Verdict, Window
 from racoon2.crypto import auth, dh, keymat
+from racoon2.crypto import transforms as tt
 from racoon2.crypto.prf import Prf, prf_for
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import TransformType
@@ -72,7 +73,7 @@ from racoon2.ikev2.payloads import (
 )
 from racoon2.ikev2.sk import SkCipher, SkKeys
 from racoon2.kernel import api
-from racoon2.net import Endpoint
+from racoon2.net import Address, Endpoint
 
 __all__ = ["Host", "IkeSa", "State", "nat_hash"]
 
@@ -135,16 +136,6 @@ def _id_text(id_type: int, data: bytes) -> str:
 
 
 @dataclass
-class Child:
-    """A CHILD_SA of this IKE SA."""
-
-    settings: ChildSettings
-    spi_in: int = 0
-    spi_out: int = 0
-    negotiated: childmod.Negotiated | None = None
-
-
-@dataclass
 class _Crypto:
     """The IKE SA's negotiated suite and keys."""
 
@@ -179,6 +170,7 @@ class IkeSa:
         self.exchange_group = 0
         self.cookie = b""
         self.peer_id: tuple[int, bytes] | None = None
+        self.rekeying: create_child.Rekeying | None = None
 
     # -- names and output ------------------------------------------------------------------
 
@@ -199,8 +191,9 @@ class IkeSa:
                 payloads: tuple[Payload, ...] = ()) -> Message:
         return Message(self.spi_i, self.spi_r, exchange, mid, payloads, self._flags(response))
 
-    def _seal(self, exchange: ExchangeType, mid: int, response: bool,
-              inner: tuple[Payload, ...]) -> bytes:
+    def seal(self, exchange: ExchangeType, mid: int, response: bool,
+             inner: tuple[Payload, ...]) -> bytes:
+        """A protected message of this SA carrying ``inner``."""
         assert self.crypto is not None
         k = self.crypto.keys
         keys = SkKeys(k.sk_ei, k.sk_ai) if self.initiator else SkKeys(k.sk_er, k.sk_ar)
@@ -213,11 +206,13 @@ class IkeSa:
         keys = SkKeys(k.sk_er, k.sk_ar) if self.initiator else SkKeys(k.sk_ei, k.sk_ai)
         return self.crypto.sk.open(data, msg, keys)
 
-    def _request(self, data: bytes, now: Now) -> None:
+    def send_request(self, data: bytes, now: Now) -> None:
+        """Send our next request (the window retransmits it until answered)."""
         self.window.send(data, now)
         self.host.send(self, data)
 
-    def _answer(self, mid: int, data: bytes) -> None:
+    def answer(self, mid: int, data: bytes) -> None:
+        """Send (and cache) our response to the peer's request ``mid``."""
         self.window.finish_answer(mid, (data,))
         self.host.send(self, data)
 
@@ -241,11 +236,19 @@ class IkeSa:
         if c.negotiated is None:
             return
         for spec in (c.negotiated.inbound, c.negotiated.outbound):
-            self.host.request(self, api.DelSa(spec.key), self._ignore)
+            self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason))
 
-    def _ignore(self, result: object, now: Now) -> None:
+    def ignore(self, result: object, now: Now) -> None:
+        """A continuation for kernel requests whose result changes nothing (deletions)."""
         return
+
+    def ends(self, c: Child) -> tuple[Address, Address]:
+        """(our, the peer's) address of ``c``'s SAs: the tunnel ends or the IKE addresses."""
+        s = c.settings
+        me = s.my_sa_addr if s.tunnel and s.my_sa_addr else self.local.addr
+        peer = s.peers_sa_addr if s.tunnel and s.peers_sa_addr else self.remote.addr
+        return me, peer
 
     # -- IKE_SA_INIT -------------------------------------------------------------------------
 
@@ -278,7 +281,7 @@ class IkeSa:
         self.init_request = message.encode(
             self._header(ExchangeType.IKE_SA_INIT, 0, False, tuple(payloads)))
         self.window = Window(self.peer.schedule)
-        self._request(self.init_request, now)
+        self.send_request(self.init_request, now)
 
     def _init_response(self, msg: Message, data: bytes, now: Now) -> None:
         notes = {p.type: p for p in msg.payloads if isinstance(p, Notify)}
@@ -323,10 +326,7 @@ class IkeSa:
             self._send_auth(now)
             return
         c = self.pending_child
-        peer = c.settings.peers_sa_addr if c.settings.tunnel and c.settings.peers_sa_addr \
-            else self.remote.addr
-        me = c.settings.my_sa_addr if c.settings.tunnel and c.settings.my_sa_addr \
-            else self.local.addr
+        me, peer = self.ends(c)
         self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
                           self._spi_for_auth)
 
@@ -408,7 +408,7 @@ class IkeSa:
                         nat_hash(self.spi_i, self.spi_r, self.remote))]
         self.init_response = message.encode(
             self._header(ExchangeType.IKE_SA_INIT, 0, True, tuple(payloads)))
-        self._answer(0, self.init_response)
+        self.answer(0, self.init_response)
 
     def _refuse_init(self, msg: Message, note: Notify) -> None:
         data = message.encode(Message(msg.spi_i, bytes(8), ExchangeType.IKE_SA_INIT, 0,
@@ -448,7 +448,7 @@ class IkeSa:
                       TSi(childmod.to_wire(c.settings.local_ts)),
                       TSr(childmod.to_wire(c.settings.remote_ts))]
         self.state = State.AUTH_SENT
-        self._request(self._seal(ExchangeType.IKE_AUTH, self.window.next_mid, False,
+        self.send_request(self.seal(ExchangeType.IKE_AUTH, self.window.next_mid, False,
                                  tuple(inner)), now)
 
     def _auth_request(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
@@ -483,17 +483,14 @@ class IkeSa:
         if sa is None or tsi is None or tsr is None:
             self._auth_done(msg.message_id, now, ())
             return
-        picked = self._pick_child(sa, tsi, tsr, transport)
+        picked = self.pick_child(sa, tsi, tsr, transport)
         if isinstance(picked, Notify):
             self._auth_done(msg.message_id, now, (picked,))
             return
         c, chosen, answer = picked
         self.pending_child = c
         c.spi_out = int.from_bytes(chosen.spi, "big")
-        peer = c.settings.peers_sa_addr if c.settings.tunnel and c.settings.peers_sa_addr \
-            else self.remote.addr
-        me = c.settings.my_sa_addr if c.settings.tunnel and c.settings.my_sa_addr \
-            else self.local.addr
+        me, peer = self.ends(c)
 
         def allocated(result: object, now: Now) -> None:
             if self.state is State.DEAD:
@@ -513,8 +510,12 @@ class IkeSa:
         self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
                           allocated)
 
-    def _pick_child(self, sa: SA, tsi: TSi, tsr: TSr, transport: bool
-                    ) -> tuple[Child, Chosen, tuple[list[Ts], list[Ts]]] | Notify:
+    def pick_child(self, sa: SA, tsi: TSi, tsr: TSr, transport: bool,
+                   extra: Sequence[tt.Transform] = ()
+                   ) -> tuple[Child, Chosen, tuple[list[Ts], list[Ts]]] | Notify:
+        """The responder's CHILD_SA for an offer: the first policy of this remote whose
+        selectors cover the TS, and the chosen proposal; else the notify to answer.
+        ``extra`` adds transforms to our proposals (the KE group of a PFS exchange)."""
         offered_i = childmod.from_wire(tsi.selectors)
         offered_r = childmod.from_wire(tsr.selectors)
         exact = self.host.exact_ts(self.peer.remote)
@@ -531,7 +532,7 @@ class IkeSa:
                     "transport" if transport else "tunnel",
                     f"policy {settings.policy}: {'tunnel' if settings.tunnel else 'transport'}"))
                 return _notify(NotifyType.NO_PROPOSAL_CHOSEN)
-            mine = settings.proposals(bytes(4))
+            mine = settings.proposals(bytes(4), extra)
             chosen = proposals.choose(sa.proposals, mine)
             if chosen is None:
                 self.host.emit(NegotiationFailed(
@@ -554,13 +555,13 @@ class IkeSa:
         if child is not None:
             # The kernel requests queue before the response: the shell performs them first,
             # so the inbound SA exists when the initiator starts sending ESP.
-            self._install(*child)
-        self._answer(mid, self._seal(ExchangeType.IKE_AUTH, mid, True,
+            self.install(*child)
+        self.answer(mid, self.seal(ExchangeType.IKE_AUTH, mid, True,
                                      (idr, au, *child_payloads)))
 
     def _auth_refuse(self, mid: int, reason: str, received: str = "",
                      configured: str = "") -> None:
-        self._answer(mid, self._seal(ExchangeType.IKE_AUTH, mid, True,
+        self.answer(mid, self.seal(ExchangeType.IKE_AUTH, mid, True,
                                      (_notify(NotifyType.AUTHENTICATION_FAILED),)))
         self._fail("IKE_AUTH", reason, received, configured)
 
@@ -596,7 +597,7 @@ class IkeSa:
                 self.name, "CHILD_SA", "no CHILD_SA in the response",
                 _notify_name(errors[0]) if errors else ""))
             self.host.request(self, api.DelSa(api.SaKey(
-                self.remote.addr, self.local.addr, api.Proto.ESP, c.spi_in)), self._ignore)
+                self.remote.addr, self.local.addr, api.Proto.ESP, c.spi_in)), self.ignore)
             return
         chosen = proposals.accept(sa.proposals[0], c.settings.proposals(bytes(4)))
         got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
@@ -608,13 +609,18 @@ class IkeSa:
                 proposals.describe(c.settings.proposals(bytes(4)))))
             return
         c.spi_out = int.from_bytes(chosen.spi, "big")
-        self._install(c, chosen)
+        self.install(c, chosen)
 
-    def _install(self, c: Child, chosen: Chosen) -> None:
+    def install(self, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,
+                initiator: bool | None = None, shared: bytes = b"") -> None:
+        """Derive ``c``'s keys and hand its two SAs to the kernel.  ``nonces``, ``initiator``
+        and ``shared`` are the CREATE_CHILD_SA exchange's (default: IKE_AUTH's)."""
         assert self.crypto is not None
+        ni, nr = nonces or (self.ni, self.nr)
         neg = childmod.negotiate(c.settings, chosen, self.crypto.prf, self.crypto.keys.sk_d,
-                                 self.ni, self.nr, self.initiator, c.spi_in, c.spi_out,
-                                 self.local.addr, self.remote.addr, self.host.rng)
+                                 ni, nr, self.initiator if initiator is None else initiator,
+                                 c.spi_in, c.spi_out, self.local.addr, self.remote.addr,
+                                 self.host.rng, shared)
         c.negotiated = neg
         self.children.append(c)
 
@@ -658,7 +664,7 @@ class IkeSa:
             if not isinstance(p, Delete):
                 continue
             if p.protocol == ProtocolId.IKE:
-                self._answer(msg.message_id, self._seal(ExchangeType.INFORMATIONAL,
+                self.answer(msg.message_id, self.seal(ExchangeType.INFORMATIONAL,
                                                         msg.message_id, True, ()))
                 self._die("deleted by the peer")
                 return
@@ -671,19 +677,29 @@ class IkeSa:
                     gone.append(struct.pack("!I", c.spi_in))
             if gone:
                 answer.append(Delete(p.protocol, 4, tuple(gone)))
-        self._answer(msg.message_id, self._seal(ExchangeType.INFORMATIONAL, msg.message_id,
+        self.answer(msg.message_id, self.seal(ExchangeType.INFORMATIONAL, msg.message_id,
                                                 True, tuple(answer)))
 
-    def expire_child(self, spi_in: int, now: Now) -> None:
-        """The kernel's hard lifetime ended one of our CHILD_SAs: remove what is left of it
-        and tell the peer (INFORMATIONAL Delete), so it drops its half too."""
+    def expire_child(self, spi_in: int, hard: bool, now: Now) -> None:
+        """The kernel's lifetime of one of our inbound SAs ran out: rekey the CHILD_SA (soft),
+        or delete what is left of it and tell the peer (hard)."""
         for c in [c for c in self.children if c.spi_in == spi_in]:
-            self.children.remove(c)
-            self._remove_child(c, "hard lifetime expired")
-            if self.state is State.ESTABLISHED and not self.window.busy:
-                self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
-                                         False, (Delete(ProtocolId.ESP, 4,
-                                                        (struct.pack("!I", spi_in),)),)), now)
+            if hard:
+                self.delete_child(c, now, "hard lifetime expired")
+            elif not create_child.start_rekey(self, c, now):
+                self.host.emit(NegotiationFailed(self.name, "CHILD_SA rekey",
+                                                 "another exchange is in progress"))
+
+    def delete_child(self, c: Child, now: Now, reason: str) -> None:
+        """Remove ``c`` from the kernel and tell the peer (INFORMATIONAL Delete)."""
+        if c not in self.children:
+            return
+        self.children.remove(c)
+        self._remove_child(c, reason)
+        if self.state is State.ESTABLISHED and not self.window.busy:
+            self.send_request(self.seal(ExchangeType.INFORMATIONAL, self.window.next_mid, False,
+                                        (Delete(ProtocolId.ESP, 4,
+                                                (struct.pack("!I", c.spi_in),)),)), now)
 
     def delete(self, now: Now) -> None:
         """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
@@ -691,7 +707,7 @@ class IkeSa:
             self._die("shut down")
             return
         self.state = State.DELETING
-        self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid, False,
+        self.send_request(self.seal(ExchangeType.INFORMATIONAL, self.window.next_mid, False,
                                  (Delete(ProtocolId.IKE, 0),)), now)
 
     # -- input and timers --------------------------------------------------------------------
@@ -743,6 +759,8 @@ class IkeSa:
     def _response(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
         if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.AUTH_SENT:
             self._auth_response(inner, now)
+        elif msg.exchange == ExchangeType.CREATE_CHILD_SA:
+            create_child.on_response(self, inner, now)
         elif self.state is State.DELETING:
             self._die("deleted")
         else:
@@ -755,9 +773,7 @@ class IkeSa:
                 State.ESTABLISHED, State.DELETING):
             self._informational_request(msg, inner, now)
         elif msg.exchange == ExchangeType.CREATE_CHILD_SA and self.state is State.ESTABLISHED:
-            self._answer(msg.message_id, self._seal(
-                ExchangeType.CREATE_CHILD_SA, msg.message_id, True,
-                (_notify(NotifyType.NO_ADDITIONAL_SAS),)))
+            create_child.respond(self, msg.message_id, inner, now)
         else:
             self.window.finish_answer(msg.message_id, ())
             self.host.drop(self.remote, DropReason.UNEXPECTED,
@@ -797,7 +813,7 @@ class IkeSa:
         if self.deadline_dpd is not None and now >= self.deadline_dpd:
             self.deadline_dpd = None
             if self.state is State.ESTABLISHED and not self.window.busy:
-                self._request(self._seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
+                self.send_request(self.seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
                                          False, ()), now)
 
 

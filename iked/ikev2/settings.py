@@ -32,6 +32,7 @@ from racoon2.config.model import (
     SaProtocol,
     Selector,
 )
+from racoon2.crypto.transforms import Transform
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
 from racoon2.net import Address
@@ -86,12 +87,11 @@ class ChildSettings:
     lifetime_seconds: int
     lifetime_bytes: int
 
-    def proposals(self, spi: bytes) -> tuple[Proposal, ...]:
-        """The SA payload proposals with our inbound ``spi``."""
+    def proposals(self, spi: bytes, pfs: Sequence[Transform] = ()) -> tuple[Proposal, ...]:
+        """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``)."""
         out: list[Proposal] = []
         for enc, auth in self.esp:
-            out += proposals.child_proposal(len(out) + 1, spi, enc, auth,
-                                            self.esn)
+            out += proposals.child_proposal(len(out) + 1, spi, enc, auth, self.esn, pfs)
         return tuple(out)
 
 

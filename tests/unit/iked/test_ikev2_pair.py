@@ -326,8 +326,6 @@ def test_hard_expire_deletes_the_child_on_both_sides(pair: dict[str, Side]) -> N
     pair["a"].core.initiate("peer_out", 0.0)
     pump(pair)
     a_in = next(s for s in pair["a"].installed if s.dst == A)
-    assert pair["a"].core.kernel_event(api.Expire(a_in.key, hard=False), 1.0)
-    assert not pair["a"].core.datagrams_to_send()
     assert pair["a"].core.kernel_event(api.Expire(a_in.key, hard=True), 2.0)
     pump(pair, now=2.0)
     downs = {n: [e for e in pair[n].events if isinstance(e, ChildSaDown)] for n in "ab"}
@@ -357,3 +355,30 @@ def test_wrong_cookie_is_counted_and_refused(tmp_path: Path) -> None:
     assert b.dropped[DropReason.BAD_COOKIE] == 1 and not b.sas
     reply = message.decode(b.datagrams_to_send()[0].data)
     assert [p.type for p in reply.payloads if isinstance(p, Notify)] == [NotifyType.COOKIE]
+
+
+@pytest.mark.parametrize("pfs", [False, True])
+def test_soft_expire_rekeys_the_child(tmp_path: Path, pfs: bool) -> None:
+    edit = (("kmp_auth_method { psk; };", "kmp_auth_method { psk; }; need_pfs on;"),) if pfs \
+        else ()
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a", edit=edit),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b")}
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    wire: list[bytes] = []
+    old_in = next(s for s in sides["a"].installed if s.dst == A)
+    assert sides["a"].core.kernel_event(api.Expire(old_in.key, hard=False), 10.0)
+    pump(sides, now=10.0, record=wire)
+    assert [d[18] for d in wire] == [36, 36, 37, 37]  # CREATE_CHILD_SA, then the Delete
+    # With PFS both CREATE_CHILD_SA messages carry a 256-byte MODP2048 KE payload.
+    assert all((len(d) > 400) == pfs for d in wire[:2]), [len(d) for d in wire]
+    for n, reason in (("a", "rekeyed"), ("b", "deleted by the peer")):
+        side = sides[n]
+        assert [e.reason for e in side.events if isinstance(e, ChildSaDown)] == [reason]
+        assert sum(isinstance(e, ChildSaUp) for e in side.events) == 2
+        (sa,) = side.core.sas.values()
+        assert len(sa.children) == 1 and sa.children[0].spi_in != old_in.spi
+    new_a_out = sides["a"].installed[-1]
+    new_b_in = next(s for s in sides["b"].installed[2:] if s.src == A)
+    assert (new_a_out.spi, new_a_out.cipher) == (new_b_in.spi, new_b_in.cipher)
+    assert new_a_out.cipher != old_in.cipher

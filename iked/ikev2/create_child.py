@@ -1,0 +1,209 @@
+"""CREATE_CHILD_SA for CHILD_SAs (RFC 7296 §1.3.1-1.3.3), both roles, pure.
+
+The initiator side rekeys a CHILD_SA whose kernel soft lifetime ran out: a new SA with
+N(REKEY_SA) naming the old one, then an INFORMATIONAL Delete of the old one once the new one is
+installed.  The responder side answers a peer's new or rekeyed CHILD_SA with the same policy
+and proposal choice as IKE_AUTH.  A PFS key exchange is made when ``need_pfs`` is on (the IKE
+SA's group) and accepted whenever the peer offers one.  Rekeying the IKE SA itself and
+simultaneous rekeys of one CHILD_SA (RFC 7296 §2.8.1) are not handled yet: such requests are
+answered NO_ADDITIONAL_SAS.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from iked.events import KernelFailed, NegotiationFailed, Now
+from iked.ikev2 import child as childmod
+from iked.ikev2 import proposals
+from iked.ikev2.child import Child
+from racoon2.crypto import dh
+from racoon2.crypto import transforms as tt
+from racoon2.crypto.transforms import TransformType
+from racoon2.errors import CryptoError
+from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, TSi, TSr
+from racoon2.kernel import api
+
+if TYPE_CHECKING:
+    from iked.ikev2.sa import IkeSa
+
+
+@dataclass
+class Rekeying:
+    """Our CREATE_CHILD_SA request in flight."""
+
+    old: Child
+    new: Child
+    ni: bytes
+    exchange: dh.Exchange | None = field(default=None, repr=False)
+
+
+def _notify(kind: NotifyType, data: bytes = b"", spi: bytes = b"",
+            protocol: int = 0) -> Notify:
+    return Notify(protocol, kind, spi, data)
+
+
+def _pfs_group(sa: IkeSa) -> tt.Transform | None:
+    if not sa.peer.need_pfs or sa.crypto is None:
+        return None
+    return sa.crypto.chosen.get(TransformType.KE)
+
+
+def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
+    """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
+    if sa.rekeying is not None or sa.window.busy or old not in sa.children:
+        return False
+    new = Child(old.settings)
+    me, peer = sa.ends(new)
+
+    def allocated(result: object, now: Now) -> None:
+        if not isinstance(result, int):
+            sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
+            return
+        new.spi_in = result
+        _send(sa, old, new, now)
+
+    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, new.settings.reqid), allocated)
+    return True
+
+
+def _send(sa: IkeSa, old: Child, new: Child, now: Now) -> None:
+    if sa.window.busy or old not in sa.children:
+        me, peer = sa.ends(new)
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, new.spi_in)),
+                        sa.ignore)
+        return
+    group = _pfs_group(sa)
+    exchange = dh.start(group.ident, sa.host.rng) if group else None
+    ni = sa.host.rng.random_bytes(sa.peer.nonce_size)
+    inner: list[Payload] = [_notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
+                                    protocol=ProtocolId.ESP)]
+    if not new.settings.tunnel:
+        inner.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+    inner += [SA(new.settings.proposals(struct.pack("!I", new.spi_in),
+                                        (group,) if group else ())), Nonce(ni)]
+    if exchange is not None and group is not None:
+        inner.append(KE(group.ident, exchange.public_bytes()))
+    inner += [TSi(childmod.to_wire(new.settings.local_ts)),
+              TSr(childmod.to_wire(new.settings.remote_ts))]
+    sa.rekeying = Rekeying(old, new, ni, exchange)
+    sa.send_request(sa.seal(ExchangeType.CREATE_CHILD_SA, sa.window.next_mid, False,
+                            tuple(inner)), now)
+
+
+def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+    """The answer to our rekey: install the new CHILD_SA, then delete the old one."""
+    r, sa.rekeying = sa.rekeying, None
+    if r is None:
+        return
+    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    sa_p = next((p for p in inner if isinstance(p, SA)), None)
+    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
+    ke = next((p for p in inner if isinstance(p, KE)), None)
+    tsi = next((p for p in inner if isinstance(p, TSi)), None)
+    tsr = next((p for p in inner if isinstance(p, TSr)), None)
+    group = _pfs_group(sa)
+    mine = r.new.settings.proposals(bytes(4), (group,) if group else ())
+    chosen = proposals.accept(sa_p.proposals[0], mine) if sa_p and len(
+        sa_p.proposals) == 1 else None
+    shared = b""
+    problem = _notify_name(errors[0]) if errors else ""
+    if not problem and (chosen is None or nonce is None or tsi is None or tsr is None):
+        problem = "the answer lacks what we asked for"
+    if not problem and r.exchange is not None:
+        try:
+            shared = r.exchange.shared_secret(ke.data) if ke else b""
+        except (CryptoError, ValueError) as e:
+            problem = f"bad KE payload: {e}"
+        if not shared and not problem:
+            problem = "no KE payload for our PFS group"
+    if not problem and tsi is not None and tsr is not None and not childmod.initiator_accepts(
+            r.new.settings, childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)):
+        problem = "traffic selectors outside our policy"
+    if problem or chosen is None or nonce is None:
+        sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey", problem,
+                                       configured=proposals.describe(mine)))
+        me, peer = sa.ends(r.new)
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, r.new.spi_in)),
+                        sa.ignore)
+        return
+    r.new.spi_out = int.from_bytes(chosen.spi, "big")
+    sa.install(r.new, chosen, (r.ni, nonce.data), initiator=True, shared=shared)
+    sa.delete_child(r.old, now, "rekeyed")
+
+
+def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
+    """Answer a peer's CREATE_CHILD_SA for a CHILD_SA (new or rekeyed)."""
+    notes = {p.type: p for p in inner if isinstance(p, Notify)}
+    sa_p = next((p for p in inner if isinstance(p, SA)), None)
+    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
+    ke = next((p for p in inner if isinstance(p, KE)), None)
+    tsi = next((p for p in inner if isinstance(p, TSi)), None)
+    tsr = next((p for p in inner if isinstance(p, TSr)), None)
+
+    def refuse(kind: NotifyType) -> None:
+        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (_notify(kind),)))
+
+    if sa_p is None or nonce is None or tsi is None or tsr is None or any(
+            p.protocol == ProtocolId.IKE for p in sa_p.proposals):
+        refuse(NotifyType.NO_ADDITIONAL_SAS)  # IKE SA rekeying is not implemented yet
+        return
+    rekey = notes.get(NotifyType.REKEY_SA)
+    if rekey is not None:
+        # The initiator of a rekey deletes the old CHILD_SA once the new one is up; the
+        # responder only checks that it exists.
+        spi = int.from_bytes(rekey.spi, "big")
+        if not any(spi in (c.spi_out, c.spi_in) for c in sa.children):
+            refuse(NotifyType.CHILD_SA_NOT_FOUND)
+            return
+    group = None
+    if ke is not None:
+        try:
+            group = tt.by_id(TransformType.KE, ke.group)
+        except CryptoError:
+            refuse(NotifyType.NO_PROPOSAL_CHOSEN)
+            return
+    transport = NotifyType.USE_TRANSPORT_MODE in notes
+    picked = sa.pick_child(sa_p, tsi, tsr, transport, (group,) if group else ())
+    if isinstance(picked, Notify):
+        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (picked,)))
+        return
+    c, chosen, answer = picked
+    c.spi_out = int.from_bytes(chosen.spi, "big")
+    me, peer = sa.ends(c)
+
+    def allocated(result: object, now: Now) -> None:
+        if not isinstance(result, int):
+            sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
+            refuse(NotifyType.TEMPORARY_FAILURE)
+            return
+        c.spi_in = result
+        nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
+        shared, public = b"", b""
+        if ke is not None and group is not None:
+            try:
+                public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
+            except (CryptoError, ValueError):
+                refuse(NotifyType.INVALID_SYNTAX)
+                return
+        sa.install(c, chosen, (nonce.data, nr), initiator=False, shared=shared)
+        out: list[Payload] = []
+        if not c.settings.tunnel:
+            out.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+        out += [SA((chosen.proposal(struct.pack("!I", result)),)), Nonce(nr)]
+        if public and group is not None:
+            out.append(KE(group.ident, public))
+        out += [TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
+        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, tuple(out)))
+
+    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid), allocated)
+
+
+def _notify_name(kind: int) -> str:
+    try:
+        return NotifyType(kind).name
+    except ValueError:
+        return f"notify {kind}"
