@@ -196,7 +196,8 @@ class StrongSwan:
         return {**os.environ, "NS": self.ns.name(self.side), "DIR": str(self.d),
                 "PSK": PSK, "KEYLOG": "0", **extra}
 
-    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool) -> None:
+    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
+              child_rekey: str = "0") -> None:
         """Start charon with one connection matching :func:`racoon2_conf`."""
         peer = "B" if self.side == "A" else "A"
         me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
@@ -204,7 +205,8 @@ class StrongSwan:
                         REMOTE_ID=him, IKE=prop.strongswan_ike, ESP=prop.strongswan_esp,
                         MODE="tunnel" if tunnel else "transport",
                         LTS=INNER[self.side] if tunnel else "dynamic",
-                        RTS=INNER[peer] if tunnel else "dynamic")
+                        RTS=INNER[peer] if tunnel else "dynamic", CHILD_REKEY=child_rekey,
+                        CHILD_LIFE="60s" if child_rekey != "0" else "0")
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
                        check=True, capture_output=True)
 

@@ -213,3 +213,22 @@ def test_libreswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path, fa
     finally:
         r2.stop()
         lsw.stop()
+
+
+@pytest.mark.usefixtures("charon")
+def test_strongswan_rekeys_child_with_iked(pair: Namespaces, tmp_path: Path) -> None:
+    """charon rekeys the CHILD_SA after 3 s: CREATE_CHILD_SA with REKEY_SA, answered by iked,
+    then charon deletes the old CHILD_SA and iked drops its half."""
+    ss, r2 = StrongSwan(pair, "A", tmp_path / "ss"), Racoon2(pair, "B", tmp_path / "r2")
+    try:
+        r2.start(racoon2_conf(r2.d, "B", 4, True, GCM_X25519))
+        ss.start(4, True, GCM_X25519, initiator=True, child_rekey="3s")
+        ss.initiate()
+        wait_until(lambda: "deleted by the peer" in r2.log(), 30, "the rekey and the Delete")
+        log = ss.log()
+        assert re.search(r"CHILD_SA r2\{2\} established", log), log
+        assert re.search(r"closing CHILD_SA r2\{1\}", log), log
+        assert "CHILD_SA of policy pol (spi in" in r2.log()
+    finally:
+        r2.stop()
+        ss.stop()

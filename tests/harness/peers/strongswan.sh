@@ -18,6 +18,7 @@
 #   VERSION     2 = IKEv2, 1 = IKEv1 main mode                                   [2]
 #   LTS / RTS   local / remote traffic selectors, e.g. 198.51.100.0/28     [dynamic]
 #   MODE        CHILD_SA mode: tunnel or transport                              [tunnel]
+#   CHILD_REKEY / CHILD_LIFE  CHILD_SA rekey_time / life_time, e.g. 5s (0: never)  [0 / 0]
 #   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
 #   KERNEL      libipsec: user-space ESP over TUN, so CHILD_SAs really install   [libipsec]
 #               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
@@ -123,7 +124,9 @@ connections {
         remote_ts = $RTS
         esp_proposals = $ESP
         mode = ${MODE:-tunnel}
-        rekey_time = 0
+        rekey_time = ${CHILD_REKEY:-0}
+        life_time = ${CHILD_LIFE:-0}
+        rand_time = 0
         start_action = none
       }
     }
