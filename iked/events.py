@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from iked.hooks import ChildEvent
 from racoon2.kernel.api import KernelOp, Mode
 from racoon2.net import Endpoint
 
@@ -87,6 +88,8 @@ class ChildSaUp(Event):
     local_ts: str
     remote_ts: str
     algorithms: str
+    hook: ChildEvent
+    rekey: bool = False  # it replaces an older CHILD_SA (phase2_rekey, not phase2_up)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +101,8 @@ class ChildSaDown(Event):
     spi_in: int
     spi_out: int
     reason: str
+    hook: ChildEvent | None = None
+    replaced: bool = False  # a rekey replaced it: no phase2_down
 
 
 @dataclass(frozen=True, slots=True)

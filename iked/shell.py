@@ -22,8 +22,9 @@ from iked import events as ev
 from iked import hooks
 from iked.ikev2.core import IkeCore
 from racoon2.config import Config
+from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
-from racoon2.config.model import AddrKind, AddrSpec
+from racoon2.config.model import AddrKind, AddrSpec, Kmp, ScriptType
 from racoon2.crypto.rng import SystemRng
 from racoon2.errors import Racoon2Error
 from racoon2.kernel import api
@@ -233,19 +234,25 @@ class Iked:
                 log.info("IKE SA %s established with %s (remote %s, %s)", event.sa,
                          event.remote, event.remote_name,
                          "initiator" if event.initiator else "responder")
-                self._hook("ikesa_up", event.remote_name, hooks.phase1_env(
+                self._hook(ScriptType.PHASE1_UP, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.IkeSaDown():
                 log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
-                self._hook("ikesa_down", event.remote_name, hooks.phase1_env(
+                self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.ChildSaUp():
-                log.info("CHILD_SA of policy %s up: ESP %s, spi in 0x%08x out 0x%08x, %s <=> %s"
-                         " (%s)", event.policy, event.mode.name.lower(), event.spi_in,
-                         event.spi_out, event.local_ts, event.remote_ts, event.algorithms)
+                log.info("CHILD_SA of policy %s %s: ESP %s, spi in 0x%08x out 0x%08x, %s <=> %s"
+                         " (%s)", event.policy, "rekeyed" if event.rekey else "up",
+                         event.mode.name.lower(), event.spi_in, event.spi_out, event.local_ts,
+                         event.remote_ts, event.algorithms)
+                self._hook(ScriptType.PHASE2_REKEY if event.rekey else ScriptType.PHASE2_UP,
+                           self._remote_of(event.policy), hooks.phase2_env(event.hook))
             case ev.ChildSaDown():
                 log.info("CHILD_SA of policy %s (spi in 0x%08x out 0x%08x) deleted: %s",
                          event.policy, event.spi_in, event.spi_out, event.reason)
+                if event.hook is not None and not event.replaced:
+                    self._hook(ScriptType.PHASE2_DOWN, self._remote_of(event.policy),
+                               hooks.phase2_env(event.hook))
             case ev.NegotiationFailed():
                 extra = "".join(f"; {k}: {v}" for k, v in (("received", event.received),
                                                            ("configured", event.configured))
@@ -258,11 +265,14 @@ class Iked:
                 log.debug("%s: dropped: %s%s", event.remote, event.reason.value,
                           f" ({event.detail})" if event.detail else "")
 
-    def _hook(self, kind: str, remote_name: str, env: list[tuple[str, str]]) -> None:
-        remote = self.config.remote(remote_name)
-        block = remote.ikev2 if remote else None
-        for script in (block.script or ()) if block else ():
-            if script.type.value == kind:
+    def _remote_of(self, policy_name: str) -> str:
+        policy = next((p for p in self.config.policies if p.name == policy_name), None)
+        return policy.remote_index or "" if policy else ""
+
+    def _hook(self, kind: ScriptType, remote_name: str, env: list[tuple[str, str]]) -> None:
+        scripts = kmp_value(self.config, self.config.remote(remote_name), Kmp.IKEV2, "script")
+        for script in scripts or ():
+            if script.type is kind:
                 self.hooks.submit(hooks.Hook(script.path, script.type, tuple(env)))
 
     # -- life cycle ---------------------------------------------------------------------------

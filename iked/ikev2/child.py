@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iked.hooks import ChildEvent, Net
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings
 from iked.ikev2.ts import Ts, exact, narrow
@@ -134,3 +135,21 @@ class Child:
     spi_in: int = 0
     spi_out: int = 0
     negotiated: Negotiated | None = None
+    rekey_of: Child | None = None   # the CHILD_SA this one replaces
+    replaced: bool = False          # a rekey replaced this one
+
+
+def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
+    """What the phase2_* hooks report about ``c`` (spec daemons.md §7)."""
+    def net(selectors: Sequence[Ts]) -> Net | None:
+        if not selectors:
+            return None
+        first = selectors[0].prefixes()[0]
+        port = selectors[0].start_port if selectors[0].start_port == selectors[0].end_port \
+            else 0
+        return Net(first.network_address, first.prefixlen, port)
+
+    s = c.settings
+    proto = s.local_ts[0].proto if s.local_ts else 0
+    return ChildEvent(ends[0], ends[1], s.selector, s.tunnel, net(s.local_ts),
+                      net(s.remote_ts), proto)

@@ -56,7 +56,7 @@ def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
     """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
     if sa.rekeying is not None or sa.window.busy or old not in sa.children:
         return False
-    new = Child(old.settings)
+    new = Child(old.settings, rekey_of=old)
     me, peer = sa.ends(new)
 
     def allocated(result: object, now: Now) -> None:
@@ -132,6 +132,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
         return
     r.new.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(r.new, chosen, (r.ni, nonce.data), initiator=True, shared=shared)
+    r.old.replaced = True
     sa.delete_child(r.old, now, "rekeyed")
 
 
@@ -152,11 +153,13 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         refuse(NotifyType.NO_ADDITIONAL_SAS)  # IKE SA rekeying is not implemented yet
         return
     rekey = notes.get(NotifyType.REKEY_SA)
+    old = None
     if rekey is not None:
         # The initiator of a rekey deletes the old CHILD_SA once the new one is up; the
         # responder only checks that it exists.
         spi = int.from_bytes(rekey.spi, "big")
-        if not any(spi in (c.spi_out, c.spi_in) for c in sa.children):
+        old = next((c for c in sa.children if spi in (c.spi_out, c.spi_in)), None)
+        if old is None:
             refuse(NotifyType.CHILD_SA_NOT_FOUND)
             return
     group = None
@@ -173,6 +176,8 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         return
     c, chosen, answer = picked
     c.spi_out = int.from_bytes(chosen.spi, "big")
+    if old is not None:
+        c.rekey_of, old.replaced = old, True
     me, peer = sa.ends(c)
 
     def allocated(result: object, now: Now) -> None:

@@ -237,7 +237,8 @@ class IkeSa:
             return
         for spec in (c.negotiated.inbound, c.negotiated.outbound):
             self.host.request(self, api.DelSa(spec.key), self.ignore)
-        self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason))
+        self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
+                                   childmod.hook_event(c, self.ends(c)), c.replaced))
 
     def ignore(self, result: object, now: Now) -> None:
         """A continuation for kernel requests whose result changes nothing (deletions)."""
@@ -635,7 +636,8 @@ class IkeSa:
                     self.host.emit(ChildSaUp(
                         self.name, c.settings.policy, c.settings.selector, neg.inbound.mode,
                         c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
-                        childmod.show(c.settings.remote_ts), neg.algorithms))
+                        childmod.show(c.settings.remote_ts), neg.algorithms,
+                        childmod.hook_event(c, self.ends(c)), c.rekey_of is not None))
             return check
 
         self.host.request(self, api.UpdateSa(neg.inbound), done(

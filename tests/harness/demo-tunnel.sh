@@ -51,11 +51,16 @@ done
 cp "$DEMO_DIR/a/psk/gw_b.psk" "$DEMO_DIR/b/psk/gw_b.psk"
 chmod 600 "$DEMO_DIR/b/psk/gw_b.psk"
 
-say "racoon2.conf for each gateway from samples/ikev2-tunnel.conf (B's is the mirror image)"
+say "racoon2.conf for each gateway from samples/ikev2-tunnel.conf (B's is the mirror image;" \
+    "A's CHILD_SA lifetime is cut to 24 s to show a rekey)"
 conf() {  # side: the sample with this demo's directory; B swaps addresses, networks and IDs
     local d=$DEMO_DIR/$1
     sed -e "s#\"/usr/local/etc/racoon2\"#\"$d\"#" -e "s#/var/run/racoon2/spmif#$d/run/spmif#" \
         samples/ikev2-tunnel.conf >"$d/racoon2.conf"
+    if [ "$1" = a ]; then
+        # A short CHILD_SA lifetime on A only, so the demo can show A rekeying it.
+        sed -i 's/ipsec_sa_lifetime_time 1 hour;/ipsec_sa_lifetime_time 24 sec;/' "$d/racoon2.conf"
+    fi
     if [ "$1" = b ]; then
         sed -i -e 's#"198.51.100.1"#"@1"#; s#"203.0.113.1"#"198.51.100.1"#; s#"@1"#"203.0.113.1"#' \
             -e 's#"192.0.2.0/25"#"@2"#; s#"192.0.2.128/25"#"192.0.2.0/25"#; s#"@2"#"192.0.2.128/25"#' \
@@ -104,6 +109,21 @@ counts=$(ip -n "${P}a" -s xfrm state | grep -oE '[0-9]+\(packets\)' | grep -oE '
 echo "packets counted by each ESP SA: $counts"
 [ "$(echo "$counts" | wc -w)" -ge 2 ] || { say "FAILED: expected two ESP SAs"; exit 1; }
 for n in $counts; do [ "$n" -gt 0 ] || { say "FAILED: an SA counted no packets"; exit 1; }; done
+
+say "Wait for the CHILD_SA's soft lifetime on A (80-90 % of 24 s): the kernel reports it" \
+    "(EXPIRE) and iked rekeys the CHILD_SA (CREATE_CHILD_SA), then deletes the old one"
+for _ in $(seq 60); do grep -q "deleted: rekeyed" "$DEMO_DIR/a/iked.log" && break; sleep 1; done
+grep -E "soft|rekeyed|CHILD_SA of policy" "$DEMO_DIR/a/iked.log" | tail -4
+grep -q "deleted: rekeyed" "$DEMO_DIR/a/iked.log" || { say "FAILED: no rekey"; exit 1; }
+ip netns exec "${P}a" ping -c2 -i0.3 -I 192.0.2.1 192.0.2.129 | grep -E "transmitted"
+new_spi=$(grep "CHILD_SA of policy gw_b_tunnel up" "$DEMO_DIR/a/iked.log" | tail -1 |
+    grep -oE "out 0x[0-9a-f]{8}" | cut -d' ' -f2)
+echo "the new outbound SA $new_spi in the kernel:"
+ip -n "${P}a" -s xfrm state get src 198.51.100.1 dst 203.0.113.1 proto esp spi "$new_spi" |
+    grep -A1 "lifetime current" | tail -1
+after=$(ip -n "${P}a" -s xfrm state get src 198.51.100.1 dst 203.0.113.1 proto esp \
+    spi "$new_spi" | grep -oE '[0-9]+\(packets\)' | grep -oE '^[0-9]+')
+[ "${after:-0}" -gt 0 ] || { say "FAILED: the rekeyed SA carried no packets"; exit 1; }
 
 say "Stop iked on gateway A: it deletes the IKE SA (INFORMATIONAL Delete), B removes its SAs"
 kill "${pids[1]}"; wait "${pids[1]}" || true

@@ -232,3 +232,28 @@ def test_strongswan_rekeys_child_with_iked(pair: Namespaces, tmp_path: Path) -> 
     finally:
         r2.stop()
         ss.stop()
+
+
+def test_phase1_hooks_run_with_the_original_environment(pair: Namespaces,
+                                                        tmp_path: Path) -> None:
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    hook = tmp_path / "hook.sh"
+    out = tmp_path / "hook.out"
+    hook.write_text(f"#!/bin/sh\n{{ echo \"$0 $1\"; /usr/bin/env | /usr/bin/sort; }} >> {out}\n")
+    hook.chmod(0o755)
+    scripts = f'script {{ phase1_up "{hook}"; phase1_down "{hook}"; }};'
+    try:
+        b.start(racoon2_conf(b.d, "B", 4, False, CBC_MODP))
+        a.start(racoon2_conf(a.d, "A", 4, False, CBC_MODP).replace(
+            "kmp_auth_method { psk; };", "kmp_auth_method { psk; };\n        " + scripts),
+            "-S", "out")
+        wait_until(lambda: out.exists() and "phase1_up" in out.read_text(), 20, "phase1_up")
+        a.stop()
+        wait_until(lambda: "phase1_down" in out.read_text(), 10, "phase1_down")
+        up = out.read_text().split(f"{hook} phase1_down")[0]
+        env = [line for line in up.splitlines()[1:] if line and not line.startswith("PWD=")]
+        assert env == ["LOCAL_ADDR=192.0.2.1", "LOCAL_PORT=500", "REMOTE_ADDR=192.0.2.2",
+                       "REMOTE_PORT=500"], up
+    finally:
+        a.stop()
+        b.stop()

@@ -22,6 +22,7 @@ from iked.events import (
     IkeSaUp,
     NegotiationFailed,
 )
+from iked.hooks import phase2_env
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import State
 from racoon2.config import loads
@@ -135,6 +136,13 @@ def test_psk_transport_pair(pair: dict[str, Side]) -> None:
     assert a_out.cipher.name == "cbc(aes)" and len(a_out.cipher.key) == 32
     assert 2880 <= a_out.lifetime.soft_add_seconds <= 3240
     assert a_out.lifetime.hard_add_seconds == 3600
+    up = next(e for e in pair["a"].events if isinstance(e, ChildSaUp))
+    assert not up.rekey and phase2_env(up.hook) == [
+        ("LOCAL_ADDR", "192.0.2.1"), ("REMOTE_ADDR", "192.0.2.2"),
+        ("SELECTOR_INDEX", "peer_out"), ("IPSEC_MODE", "transport"),
+        ("LOCAL_NET_ADDR", "192.0.2.1"), ("LOCAL_NET_PREFIXLEN", "32"), ("LOCAL_NET_PORT", "0"),
+        ("REMOTE_NET_ADDR", "192.0.2.2"), ("REMOTE_NET_PREFIXLEN", "32"),
+        ("REMOTE_NET_PORT", "0"), ("UPPER_LAYER_PROTOCOL", "any")]
 
 
 def test_tunnel_gcm_curve25519(tmp_path: Path) -> None:
@@ -374,7 +382,9 @@ def test_soft_expire_rekeys_the_child(tmp_path: Path, pfs: bool) -> None:
     assert all((len(d) > 400) == pfs for d in wire[:2]), [len(d) for d in wire]
     for n, reason in (("a", "rekeyed"), ("b", "deleted by the peer")):
         side = sides[n]
-        assert [e.reason for e in side.events if isinstance(e, ChildSaDown)] == [reason]
+        downs = [e for e in side.events if isinstance(e, ChildSaDown)]
+        assert [(e.reason, e.replaced) for e in downs] == [(reason, True)]  # no phase2_down
+        assert [e.rekey for e in side.events if isinstance(e, ChildSaUp)] == [False, True]
         assert sum(isinstance(e, ChildSaUp) for e in side.events) == 2
         (sa,) = side.core.sas.values()
         assert len(sa.children) == 1 and sa.children[0].spi_in != old_in.spi
