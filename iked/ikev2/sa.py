@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import ipaddress
 import struct
 from collections.abc import Callable, Sequence
@@ -33,8 +34,8 @@ from iked.events import (
     NegotiationFailed,
     Now,
 )
+from iked.ikev2 import certs, create_child, proposals
 from iked.ikev2 import child as childmod
-from iked.ikev2 import create_child, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, PeerSettings, ip_identity
@@ -61,6 +62,7 @@ from racoon2.ikev2.payloads import (
     KE,
     SA,
     Auth,
+    Cert,
     Delete,
     IDi,
     IDr,
@@ -171,6 +173,7 @@ class IkeSa:
         self.cookie = b""
         self.peer_id: tuple[int, bytes] | None = None
         self.rekeying: create_child.Rekeying | None = None
+        self.peer_hashes: frozenset[int] = frozenset()  # RFC 7427, from IKE_SA_INIT
 
     # -- names and output ------------------------------------------------------------------
 
@@ -273,6 +276,7 @@ class IkeSa:
             payloads.append(_notify(NotifyType.COOKIE, self.cookie))
         payloads += [SA(self.peer.ike_proposals), KE(group, self.exchange.public_bytes()),
                      Nonce(self.ni)]
+        payloads += self._signature_notify()
         if self.peer.nat_traversal:
             payloads += [
                 _notify(NotifyType.NAT_DETECTION_SOURCE_IP,
@@ -321,6 +325,7 @@ class IkeSa:
         self.spi_r = msg.spi_r
         self.nr = nonce.data
         self.init_response = data
+        self._note_hashes(msg.payloads)
         if not self._derive(chosen, ke.data):
             return
         if self.pending_child is None:
@@ -399,6 +404,9 @@ class IkeSa:
         self._keys(chosen, shared)
         payloads: list[Payload] = [SA((chosen.proposal(),)), KE(group.ident, public),
                                    Nonce(self.nr)]
+        self._note_hashes(msg.payloads)
+        payloads += self._signature_notify()
+        payloads += certs.certreq(self.peer.trust)
         if self.peer.nat_traversal and any(
                 isinstance(p, Notify) and p.type == NotifyType.NAT_DETECTION_SOURCE_IP
                 for p in msg.payloads):
@@ -421,15 +429,58 @@ class IkeSa:
     def _my_id(self) -> tuple[int, bytes]:
         return self.peer.my_ids[0] if self.peer.my_ids else ip_identity(self.local.addr)
 
-    def _auth_data(self, id_body: bytes, ours: bool) -> bytes:
-        assert self.crypto is not None and self.peer.psk is not None
+    def _signature_notify(self) -> list[Payload]:
+        # RFC 7427: announce the hashes we sign and verify with whenever certificates are in
+        # play on either side.
+        if self.peer.signature or self.peer.trust is not None:
+            return [_notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, certs.hash_notify_data())]
+        return []
+
+    def _note_hashes(self, payloads: Sequence[Payload]) -> None:
+        for p in payloads:
+            if isinstance(p, Notify) and p.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
+                self.peer_hashes = certs.parse_hashes(p.data)
+
+    def _octets(self, id_body: bytes, ours: bool) -> bytes:
+        assert self.crypto is not None
         k = self.crypto.keys
         me_first = self.initiator == ours
-        octets = auth.signed_octets(
+        return auth.signed_octets(
             self.init_request if me_first else self.init_response,
             self.nr if me_first else self.ni,
             self.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body)
-        return auth.psk_auth(self.crypto.prf, self.peer.psk, octets)
+
+    def _our_auth(self, id_payload: IDi | IDr) -> list[Payload]:
+        """Our CERT payloads (with certificates) and AUTH for ``id_payload``."""
+        assert self.crypto is not None
+        octets = self._octets(encode_body(id_payload), ours=True)
+        if self.peer.signature and self.peer.credentials is not None:
+            method, data = certs.sign(self.peer.credentials, octets, self.peer_hashes)
+            return [*certs.cert_payloads(self.peer.credentials), Auth(method, data)]
+        assert self.peer.psk is not None
+        return [Auth(AuthMethod.PSK, auth.psk_auth(self.crypto.prf, self.peer.psk, octets))]
+
+    def _check_auth(self, au: Auth, id_payload: IDi | IDr,
+                    inner: tuple[Payload, ...]) -> str | None:
+        """Why the peer's AUTH fails, or None when it verifies."""
+        assert self.crypto is not None
+        octets = self._octets(encode_body(id_payload), ours=False)
+        if au.method == AuthMethod.PSK:
+            if self.peer.psk is None:
+                return "the peer authenticates with a pre-shared key, none is configured"
+            if not hmac.compare_digest(au.data, auth.psk_auth(self.crypto.prf, self.peer.psk,
+                                                               octets)):
+                return "AUTH does not verify: the pre-shared keys differ"
+            return None
+        if self.peer.trust is None:
+            return f"the peer signs (AUTH method {au.method}); no peers_public_key is configured"
+        try:
+            key = certs.peer_key(self.peer.trust, [p for p in inner if isinstance(p, Cert)],
+                                 id_payload.id_type, id_payload.data, self.peer.verify_id)
+            auth.verify(auth.AuthMethod(au.method), key, octets, au.data)
+        except (CryptoError, ValueError) as e:
+            return str(e)
+        return None
 
     def _send_auth(self, now: Now) -> None:
         id_type, id_data = self._my_id()
@@ -437,10 +488,12 @@ class IkeSa:
         inner: list[Payload] = [idi]
         if self.peer.initial_contact:
             inner.append(_notify(NotifyType.INITIAL_CONTACT))
+        inner += certs.certreq(self.peer.trust)
         if self.peer.send_peers_id and self.peer.peers_ids:
             inner.append(IDr(*self.peer.peers_ids[0]))
-        inner.append(Auth(AuthMethod.PSK,
-                          self._auth_data(encode_body(idi), ours=True)))
+        mine = self._our_auth(idi)
+        inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
+        inner += [p for p in mine if isinstance(p, Auth)]
         c = self.pending_child
         if c is not None and c.spi_in:
             if not c.settings.tunnel:
@@ -467,13 +520,10 @@ class IkeSa:
                               received=_id_text(idi.id_type, idi.data),
                               configured=", ".join(_id_text(*i) for i in self.peer.peers_ids))
             return
-        if au.method != AuthMethod.PSK or self.peer.psk is None:
-            self._auth_refuse(msg.message_id, f"AUTH method {au.method} is not accepted",
-                              configured="psk")
-            return
-        if au.data != self._auth_data(encode_body(idi), ours=False):
-            self._auth_refuse(msg.message_id, "AUTH does not verify: the pre-shared keys "
-                              "differ", received=_id_text(idi.id_type, idi.data))
+        problem = self._check_auth(au, idi, inner)
+        if problem is not None:
+            self._auth_refuse(msg.message_id, problem,
+                              received=_id_text(idi.id_type, idi.data))
             return
         self.peer_id = (idi.id_type, idi.data)
         sa = next((p for p in inner if isinstance(p, SA)), None)
@@ -551,14 +601,14 @@ class IkeSa:
                    child: tuple[Child, Chosen] | None = None) -> None:
         id_type, id_data = self._my_id()
         idr = IDr(id_type, id_data)
-        au = Auth(AuthMethod.PSK, self._auth_data(encode_body(idr), ours=True))
+        proof = self._our_auth(idr)
         self._established(now)
         if child is not None:
             # The kernel requests queue before the response: the shell performs them first,
             # so the inbound SA exists when the initiator starts sending ESP.
             self.install(*child)
         self.answer(mid, self.seal(ExchangeType.IKE_AUTH, mid, True,
-                                     (idr, au, *child_payloads)))
+                                   (idr, *proof, *child_payloads)))
 
     def _auth_refuse(self, mid: int, reason: str, received: str = "",
                      configured: str = "") -> None:
@@ -580,10 +630,10 @@ class IkeSa:
                        _id_text(idr.id_type, idr.data),
                        ", ".join(_id_text(*i) for i in self.peer.peers_ids))
             return
-        if au.method != AuthMethod.PSK or \
-                au.data != self._auth_data(encode_body(idr), ours=False):
-            self._fail("IKE_AUTH", "the responder's AUTH does not verify: the pre-shared "
-                       "keys differ", _id_text(idr.id_type, idr.data))
+        problem = self._check_auth(au, idr, inner)
+        if problem is not None:
+            self._fail("IKE_AUTH", f"the responder's AUTH: {problem}",
+                       _id_text(idr.id_type, idr.data))
             return
         self.peer_id = (idr.id_type, idr.data)
         self._established(now)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iked.ikev2 import proposals
+from iked.ikev2.certs import Credentials, Trust, trust_from
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
 from racoon2.config.defaults import ipsec_value, kmp_value
@@ -25,14 +26,18 @@ from racoon2.config.model import (
     Identity,
     IdQualifier,
     IdType,
+    KeyType,
     Kmp,
     Mode,
     Policy,
+    PublicKey,
     Remote,
     SaProtocol,
     Selector,
 )
 from racoon2.crypto.transforms import Transform
+from racoon2.crypto.x509 import load_certificates, load_private_key
+from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
 from racoon2.net import Address
@@ -68,6 +73,9 @@ class PeerSettings:
     need_pfs: bool
     cookie_required: bool
     passive: bool
+    signature: bool = False                 # we authenticate with our certificate
+    credentials: Credentials | None = field(default=None, repr=False)
+    trust: Trust | None = None              # None: we accept no signature AUTH
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class ChildSettings:
         return tuple(out)
 
 
-def identity(ident: Identity, read: ReadFile) -> tuple[int, bytes]:
+def identity(ident: Identity, read: ReadFile, read_public: ReadFile) -> tuple[int, bytes]:
     """The (ID type, data) of a ``my_id``/``peers_id`` entry."""
     if ident.type is IdType.IPADDR:
         addr = ipaddress.ip_address(ident.value)
@@ -107,8 +115,13 @@ def identity(ident: Identity, read: ReadFile) -> tuple[int, bytes]:
     if ident.type is IdType.KEYID:
         data = read(ident.value) if ident.qualifier is IdQualifier.FILE else ident.value.encode()
         return WireId.KEY_ID, data
-    raise SettingsError(f"{ident.where}: {ident.type.value} identities need certificates, "
-                        "which this iked does not support yet")
+    if ident.type is IdType.X509_SUBJECT:
+        try:
+            cert = load_certificates(read_public(ident.value))[0]
+        except (OSError, CryptoError) as e:
+            raise SettingsError(f"{ident.where}: x509_subject {ident.value}: {e}") from None
+        return WireId.DER_ASN1_DN, cert.subject.public_bytes()
+    raise SettingsError(f"{ident.where}: {ident.type.value} identities are not supported")
 
 
 def config_identity(id_type: int, data: bytes) -> tuple[IdType, str] | None:
@@ -131,29 +144,59 @@ def ip_identity(addr: Address) -> tuple[int, bytes]:
     return (WireId.IPV4_ADDR if addr.version == 4 else WireId.IPV6_ADDR), addr.packed
 
 
-def peer_settings(config: Config, remote: Remote | None, read: ReadFile) -> PeerSettings:
-    """The IKEv2 settings of ``remote`` (None: the default section alone)."""
+def _credentials(name: str, spec: PublicKey | None, read: ReadFile,
+                 read_public: ReadFile) -> Credentials:
+    if spec is None or spec.type is not KeyType.X509PEM or spec.second is None:
+        raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs "
+                            "my_public_key x509pem CERTFILE KEYFILE")
+    try:
+        chain = tuple(load_certificates(read_public(spec.file)))
+        key = load_private_key(read(spec.second))
+    except (OSError, CryptoError) as e:
+        raise SettingsError(f"{spec.where}: my_public_key: {e}") from None
+    return Credentials(chain, key)
+
+
+def _trust(name: str, spec: PublicKey | None, read_public: ReadFile) -> Trust:
+    if spec is None or spec.type is not KeyType.X509PEM:
+        raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs peers_public_key "
+                            "x509pem FILE (the peer's certificate or its CA certificates)")
+    try:
+        return trust_from(load_certificates(read_public(spec.file)))
+    except (OSError, CryptoError) as e:
+        raise SettingsError(f"{spec.where}: peers_public_key: {e}") from None
+
+
+def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
+                  read_public: ReadFile | None = None) -> PeerSettings:
+    """The IKEv2 settings of ``remote`` (None: the default section alone).  ``read`` reads
+    secret files (keys), ``read_public`` certificates (default: ``read``)."""
     def get(name: str) -> Any:
         return kmp_value(config, remote, Kmp.IKEV2, name)
 
+    public = read_public or read
     name = remote.name if remote else "default"
-    methods = [a.name for a in get("kmp_auth_method") or ()]
+    methods = [a.name for a in get("kmp_auth_method") or ()] or ["psk"]
+    unknown = [m for m in methods if m not in ("psk", "rsasig")]
+    if unknown:
+        raise SettingsError(f"remote {name}: kmp_auth_method {', '.join(unknown)} is not "
+                            "supported; use psk or rsasig")
     psk_file = get("pre_shared_key")
-    psk = None
-    if isinstance(psk_file, str):
-        psk = read(psk_file).rstrip(b"\r\n")
-    if methods and "psk" not in methods:
-        raise SettingsError(f"remote {name}: kmp_auth_method {', '.join(methods)} is not "
-                            "supported yet; use psk")
-    if psk is None:
+    psk = read(psk_file).rstrip(b"\r\n") if isinstance(psk_file, str) else None
+    if "psk" in methods and psk is None and methods[0] == "psk":
         raise SettingsError(f"remote {name}: no pre_shared_key for kmp_auth_method psk")
+    signature = methods[0] == "rsasig"
+    credentials = _credentials(name, get("my_public_key"), read, public) if signature else None
+    trust = _trust(name, get("peers_public_key"), public) if "rsasig" in methods else None
     ike = proposals.ike_proposals(get("kmp_enc_alg"), get("kmp_prf_alg"),
                                   get("kmp_hash_alg"), get("kmp_dh_group"))
     if not ike:
         raise SettingsError(f"remote {name}: kmp_enc_alg, kmp_hash_alg and kmp_dh_group "
                             "are required for ikev2")
-    my_ids = tuple(identity(i, read) for i in get("my_id") or ())
-    peers_ids = tuple(identity(i, read) for i in get("peers_id") or ())
+    my_ids = tuple(identity(i, read, public) for i in get("my_id") or ())
+    peers_ids = tuple(identity(i, read, public) for i in get("peers_id") or ())
+    if not my_ids and credentials is not None:
+        my_ids = ((WireId.DER_ASN1_DN, credentials.subject_dn),)
     return PeerSettings(
         remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=bool(get("verify_id")),
         psk=psk, ike_proposals=ike, nonce_size=int(get("nonce_size")),
@@ -165,7 +208,7 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile) -> Peer
         dpd_delay=_seconds(get("dpd_delay")), send_peers_id=bool(get("send_peers_id")),
         nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
         need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
-        passive=bool(get("passive")))
+        passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust)
 
 
 def _seconds(value: object) -> float:

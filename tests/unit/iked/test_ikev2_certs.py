@@ -1,0 +1,157 @@
+"""IKE_AUTH with certificates between two cores: RSA, ECDSA and Ed25519 keys, CA-validated or
+pinned peers, RFC 7427 and the classic AUTH methods, and the failures an admin meets."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+from test_ikev2_pair import Side, make_side, pump
+
+from racoon2.crypto import auth
+from racoon2.errors import CryptoError
+
+from iked.events import IkeSaUp, NegotiationFailed
+from iked.ikev2 import certs
+
+NOW = datetime.datetime.now(datetime.UTC)
+Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def new_key(kind: str) -> Key:
+    if kind == "rsa":
+        return rsa.generate_private_key(65537, 2048)
+    if kind == "ecdsa":
+        return ec.generate_private_key(ec.SECP256R1())
+    return ed25519.Ed25519PrivateKey.generate()
+
+
+def issue(subject: str, key: Key, issuer: tuple[x509.Name, Key] | None, ca: bool,
+          ip: str | None = None) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    issuer_name, signer = issuer or (name, key)
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name)
+         .public_key(key.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(NOW - datetime.timedelta(days=1))
+         .not_valid_after(NOW + datetime.timedelta(days=30))
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+    if ca:
+        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                          False), critical=True)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                            critical=False)
+    else:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
+            ipaddress.ip_address(ip or "192.0.2.1"))]), critical=False)
+    if issuer is not None:
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            signer.public_key()), critical=False)  # type: ignore[arg-type]
+    algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return b.sign(signer, algorithm)  # type: ignore[arg-type]
+
+
+def pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write_pki(d: Path, kind: str, ip: str, ca: tuple[x509.Certificate, Key]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    key = new_key(kind)
+    leaf = issue(f"host {ip}", key, (ca[0].subject, ca[1]), False, ip)
+    (d / "me.pem").write_bytes(pem(leaf))
+    keyfile = d / "me.key"
+    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    keyfile.chmod(0o600)
+    (d / "ca.pem").write_bytes(pem(ca[0]))
+
+
+def cert_edit(d: Path, trust: str = "ca.pem") -> tuple[tuple[str, str], ...]:
+    return (("kmp_auth_method { psk; };",
+             f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{d}/me.pem" "{d}/me.key";'
+             f' peers_public_key x509pem "{d}/{trust}";'),)
+
+
+def make_ca() -> tuple[x509.Certificate, Key]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    return issue("racoon2 test CA", key, None, True), key
+
+
+def cert_pair(tmp_path: Path, kind_a: str, kind_b: str, ca_b: tuple[x509.Certificate, Key]
+              | None = None, ip_a: str = "192.0.2.1") -> dict[str, Side]:
+    ca = make_ca()
+    write_pki(tmp_path / "a", kind_a, ip_a, ca)
+    write_pki(tmp_path / "b", kind_b, "192.0.2.2", ca)
+    if ca_b is not None:  # B trusts another CA
+        (tmp_path / "b" / "ca.pem").write_bytes(pem(ca_b[0]))
+    return {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
+                           edit=cert_edit(tmp_path / "a")),
+            "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                           edit=cert_edit(tmp_path / "b"))}
+
+
+@pytest.mark.parametrize(("kind_a", "kind_b"), [("rsa", "rsa"), ("ecdsa", "ed25519"),
+                                                ("ed25519", "ecdsa")])
+def test_certificates_validated_by_ca(tmp_path: Path, kind_a: str, kind_b: str) -> None:
+    sides = cert_pair(tmp_path, kind_a, kind_b)
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    for side in sides.values():
+        assert any(isinstance(e, IkeSaUp) for e in side.events), side.events
+        assert len(side.installed) == 2
+
+
+def test_pinned_peer_certificate(tmp_path: Path) -> None:
+    ca = make_ca()
+    for n, ip in (("a", "192.0.2.1"), ("b", "192.0.2.2")):
+        write_pki(tmp_path / n, "ecdsa", ip, ca)
+    for n, peer in (("a", "b"), ("b", "a")):
+        (tmp_path / n / "peer.pem").write_bytes((tmp_path / peer / "me.pem").read_bytes())
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
+                            edit=cert_edit(tmp_path / "a", "peer.pem")),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                            edit=cert_edit(tmp_path / "b", "peer.pem"))}
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    assert all(any(isinstance(e, IkeSaUp) for e in s.events) for s in sides.values())
+
+
+def test_untrusted_ca_fails_with_a_reason(tmp_path: Path) -> None:
+    sides = cert_pair(tmp_path, "ecdsa", "ecdsa", ca_b=make_ca())
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    fail = next(e for e in sides["b"].events if isinstance(e, NegotiationFailed))
+    assert fail.stage == "IKE_AUTH" and "does not validate" in fail.reason
+    assert not sides["a"].installed and not sides["b"].installed
+
+
+def test_certificate_must_vouch_for_the_id(tmp_path: Path) -> None:
+    sides = cert_pair(tmp_path, "ecdsa", "ecdsa", ip_a="192.0.2.99")
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    fail = next(e for e in sides["b"].events if isinstance(e, NegotiationFailed))
+    assert "does not vouch for the peer's ID" in fail.reason
+
+
+@pytest.mark.parametrize("kind", ["rsa", "ecdsa"])
+def test_classic_auth_methods_without_rfc7427(kind: str) -> None:
+    ca = make_ca()
+    key = new_key(kind)
+    leaf = issue("host", key, (ca[0].subject, ca[1]), False)
+    creds = certs.Credentials((leaf,), key)
+    method, data = certs.sign(creds, b"octets", frozenset())
+    assert method == (auth.AuthMethod.RSA_SIG if kind == "rsa"
+                      else auth.AuthMethod.ECDSA_SHA256_P256)
+    auth.verify(method, key.public_key(), b"octets", data)  # type: ignore[arg-type]
+    with pytest.raises(CryptoError):
+        auth.verify(method, key.public_key(), b"other", data)  # type: ignore[arg-type]
+    with pytest.raises(CryptoError, match="EdDSA"):
+        certs.sign(certs.Credentials((leaf,), ed25519.Ed25519PrivateKey.generate()), b"o",
+                   frozenset())
