@@ -14,11 +14,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 from test_ikev2_pair import Side, make_side, pump
 
-from racoon2.crypto import auth
-from racoon2.errors import CryptoError
-
 from iked.events import IkeSaUp, NegotiationFailed
 from iked.ikev2 import certs
+from racoon2.crypto import auth
+from racoon2.errors import CryptoError
 
 NOW = datetime.datetime.now(datetime.UTC)
 Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
