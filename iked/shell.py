@@ -78,7 +78,7 @@ class Iked:
         self.spmif = spmif
         self.bypass = bypass
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
-                            local_addresses)
+                            local_addresses, self._read_public)
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
         self.hooks = hooks.HookRunner()
         self._wake = asyncio.Event()
@@ -88,6 +88,12 @@ class Iked:
     @staticmethod
     def _read(path: str) -> bytes:
         return read_secret(path)
+
+    @staticmethod
+    def _read_public(path: str) -> bytes:
+        # Certificates are not secret: any mode will do.
+        with open(path, "rb") as f:
+            return f.read()
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -294,7 +300,8 @@ class Iked:
         self.core.shutdown(time.monotonic())
         await self.flush()
         self.config = config
-        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses)
+        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses,
+                            self._read_public)
         await self.flush()
 
     def request_stop(self) -> None:

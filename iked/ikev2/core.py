@@ -45,10 +45,12 @@ class IkeCore:
     """Every IKEv2 SA of one iked."""
 
     def __init__(self, config: Config, rng: Rng, read: ReadFile, now: Now,
-                 local_addresses: LocalAddresses = lambda spec: ()) -> None:
+                 local_addresses: LocalAddresses = lambda spec: (),
+                 read_public: ReadFile | None = None) -> None:
         self.config = config
         self.rng = rng
         self._read = read
+        self._read_public = read_public or read
         self._local_addresses = local_addresses
         self.sas: dict[bytes, IkeSa] = {}
         self._half_open: dict[tuple[Endpoint, bytes], IkeSa] = {}
@@ -119,7 +121,8 @@ class IkeCore:
         key = name or "default"
         if key not in self._peers:
             remote = self.config.remote(name) if name else None
-            self._peers[key] = peer_settings(self.config, remote, self._read)
+            self._peers[key] = peer_settings(self.config, remote, self._read,
+                                             self._read_public)
         return self._peers[key]
 
     # -- inputs -------------------------------------------------------------------------------

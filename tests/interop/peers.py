@@ -87,8 +87,9 @@ GCM_X25519 = Proposal(("aes128_gcm16", "hmac_sha2_256", "", "curve25519"),
 
 
 def racoon2_conf(d: Path, side: str, family: int, tunnel: bool, prop: Proposal,
-                 peer_id: str | None = None) -> str:
-    """A racoon2.conf for side A or B of the pair, PSK, IP address IDs."""
+                 peer_id: str | None = None, cert: tuple[str, str, str] | None = None) -> str:
+    """A racoon2.conf for side A or B of the pair, IP address IDs; PSK, or with ``cert`` =
+    (certificate, key, CA certificate) files certificate authentication."""
     peer = "B" if side == "A" else "A"
     me, him = ADDR[(side, family)], ADDR[(peer, family)]
     enc, prf, integ, dh = prop.racoon2_ike
@@ -97,6 +98,10 @@ def racoon2_conf(d: Path, side: str, family: int, tunnel: bool, prop: Proposal,
     tunnel_ends = f'my_sa_ipaddr "{me}"; peers_sa_ipaddr "{him}";' if tunnel else ""
     hash_line = f"kmp_hash_alg {{ {integ}; }};" if integ else "kmp_hash_alg { hmac_sha2_256; };"
     auth_line = f"esp_auth_alg {{ {esp_auth}; }};" if esp_auth else ""
+    auth = f'kmp_auth_method {{ psk; }}; pre_shared_key "{d}/peer.psk";'
+    if cert is not None:
+        auth = (f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{cert[0]}" "{cert[1]}";'
+                f' peers_public_key x509pem "{cert[2]}";')
     return f"""
 interface {{
     ike {{ "{me}" port 500; "{me}" port 4500; }};
@@ -114,8 +119,7 @@ remote peer {{
         kmp_prf_alg {{ {prf}; }};
         {hash_line}
         kmp_dh_group {{ {dh}; }};
-        kmp_auth_method {{ psk; }};
-        pre_shared_key "{d}/peer.psk";
+        {auth}
         interval_to_send 1 sec;
         max_retry_to_send 3;
     }};
@@ -197,8 +201,9 @@ class StrongSwan:
                 "PSK": PSK, "KEYLOG": "0", **extra}
 
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
-              child_rekey: str = "0") -> None:
-        """Start charon with one connection matching :func:`racoon2_conf`."""
+              child_rekey: str = "0", cert: tuple[str, str, str] | None = None) -> None:
+        """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
+        (certificate, key, CA certificate) for certificate authentication."""
         peer = "B" if self.side == "A" else "A"
         me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
         env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
@@ -206,7 +211,8 @@ class StrongSwan:
                         MODE="tunnel" if tunnel else "transport",
                         LTS=INNER[self.side] if tunnel else "dynamic",
                         RTS=INNER[peer] if tunnel else "dynamic", CHILD_REKEY=child_rekey,
-                        CHILD_LIFE="60s" if child_rekey != "0" else "0")
+                        CHILD_LIFE="60s" if child_rekey != "0" else "0",
+                        **({"CERT": cert[0], "KEY": cert[1], "CACERT": cert[2]} if cert else {}))
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
                        check=True, capture_output=True)
 

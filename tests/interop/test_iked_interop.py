@@ -29,6 +29,7 @@ from peers import (
     racoon2_conf,
     wait_until,
 )
+from pki import make_ca, pem, write_host
 
 from racoon2.kernel import api
 from racoon2.kernel.probe import probe_capabilities
@@ -257,3 +258,39 @@ def test_phase1_hooks_run_with_the_original_environment(pair: Namespaces,
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.usefixtures("charon")
+@pytest.mark.parametrize("iked_initiates", [True, False], ids=["iked-initiator",
+                                                             "strongswan-initiator"])
+def test_ecdsa_certificates_with_strongswan(pair: Namespaces, tmp_path: Path,
+                                            iked_initiates: bool) -> None:
+    """ECDSA certificates from one CA: each side validates the other's CERT chain and ID
+    (subjectAltName IP), RFC 7427 signatures."""
+    ca = make_ca()
+    files = {}
+    for side, ip in (("A", "192.0.2.1"), ("B", "192.0.2.2")):
+        d = tmp_path / f"pki-{side}"
+        d.mkdir()
+        cert, key = write_host(str(d), "ecdsa", ip, ca)
+        (d / "ca.pem").write_bytes(pem(ca[0]))
+        files[side] = (cert, key, str(d / "ca.pem"))
+    ss_side, r2_side = ("B", "A") if iked_initiates else ("A", "B")
+    ss = StrongSwan(pair, ss_side, tmp_path / "ss")
+    r2 = Racoon2(pair, r2_side, tmp_path / "r2")
+    conf = racoon2_conf(r2.d, r2_side, 4, True, CBC_MODP, cert=files[r2_side])
+    try:
+        if iked_initiates:
+            ss.start(4, True, CBC_MODP, initiator=False, cert=files[ss_side])
+            r2.start(conf, "-S", "out")
+        else:
+            r2.start(conf)
+            ss.start(4, True, CBC_MODP, initiator=True, cert=files[ss_side])
+            ss.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
+        log = ss.log()
+        assert re.search(r"authentication of '192\.0\.2\.\d' with (ECDSA|RFC7427)", log), log
+        assert "INSTALLED" in ss.ctl("--list-sas")
+    finally:
+        r2.stop()
+        ss.stop()

@@ -3,15 +3,12 @@ pinned peers, RFC 7427 and the classic AUTH methods, and the failures an admin m
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from pki import Key, issue, make_ca, new_key, pem, write_host
 from test_ikev2_pair import Side, make_side, pump
 
 from iked.events import IkeSaUp, NegotiationFailed
@@ -19,68 +16,17 @@ from iked.ikev2 import certs
 from racoon2.crypto import auth
 from racoon2.errors import CryptoError
 
-NOW = datetime.datetime.now(datetime.UTC)
-Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-def new_key(kind: str) -> Key:
-    if kind == "rsa":
-        return rsa.generate_private_key(65537, 2048)
-    if kind == "ecdsa":
-        return ec.generate_private_key(ec.SECP256R1())
-    return ed25519.Ed25519PrivateKey.generate()
-
-
-def issue(subject: str, key: Key, issuer: tuple[x509.Name, Key] | None, ca: bool,
-          ip: str | None = None) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    issuer_name, signer = issuer or (name, key)
-    b = (x509.CertificateBuilder().subject_name(name).issuer_name(issuer_name)
-         .public_key(key.public_key()).serial_number(x509.random_serial_number())
-         .not_valid_before(NOW - datetime.timedelta(days=1))
-         .not_valid_after(NOW + datetime.timedelta(days=30))
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-    if ca:
-        b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                          False), critical=True)
-        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                            critical=False)
-    else:
-        b = b.add_extension(x509.SubjectAlternativeName([x509.IPAddress(
-            ipaddress.ip_address(ip or "192.0.2.1"))]), critical=False)
-    if issuer is not None:
-        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-            signer.public_key()), critical=False)  # type: ignore[arg-type]
-    algorithm = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return b.sign(signer, algorithm)  # type: ignore[arg-type]
-
-
-def pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
 
 def write_pki(d: Path, kind: str, ip: str, ca: tuple[x509.Certificate, Key]) -> None:
     d.mkdir(parents=True, exist_ok=True)
-    key = new_key(kind)
-    leaf = issue(f"host {ip}", key, (ca[0].subject, ca[1]), False, ip)
-    (d / "me.pem").write_bytes(pem(leaf))
-    keyfile = d / "me.key"
-    keyfile.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
-    keyfile.chmod(0o600)
+    write_host(str(d), kind, ip, ca)
     (d / "ca.pem").write_bytes(pem(ca[0]))
 
 
 def cert_edit(d: Path, trust: str = "ca.pem") -> tuple[tuple[str, str], ...]:
     return (("kmp_auth_method { psk; };",
-             f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{d}/me.pem" "{d}/me.key";'
+             f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{d}/host.pem" "{d}/host.key";'
              f' peers_public_key x509pem "{d}/{trust}";'),)
-
-
-def make_ca() -> tuple[x509.Certificate, Key]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return issue("racoon2 test CA", key, None, True), key
 
 
 def cert_pair(tmp_path: Path, kind_a: str, kind_b: str, ca_b: tuple[x509.Certificate, Key]
@@ -112,7 +58,7 @@ def test_pinned_peer_certificate(tmp_path: Path) -> None:
     for n, ip in (("a", "192.0.2.1"), ("b", "192.0.2.2")):
         write_pki(tmp_path / n, "ecdsa", ip, ca)
     for n, peer in (("a", "b"), ("b", "a")):
-        (tmp_path / n / "peer.pem").write_bytes((tmp_path / peer / "me.pem").read_bytes())
+        (tmp_path / n / "peer.pem").write_bytes((tmp_path / peer / "host.pem").read_bytes())
     sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
                             edit=cert_edit(tmp_path / "a", "peer.pem")),
              "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",

@@ -26,6 +26,7 @@ from iked.hooks import phase2_env
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import State
 from racoon2.config import loads
+from racoon2.config.files import read_secret
 from racoon2.crypto.rng import DeterministicRng
 from racoon2.kernel import api
 from racoon2.kernel.memory import MemoryBackend
@@ -64,7 +65,8 @@ def make_side(tmp: Path, me: str, peer: str, seed: bytes, sample: str = "ikev2-t
               **kw: object) -> Side:
     tmp.mkdir(exist_ok=True)
     cfg = loads(side_config(sample, tmp, me, peer, **kw), f"{tmp}/racoon2.conf")  # type: ignore[arg-type]
-    return Side(IkeCore(cfg, DeterministicRng(seed), lambda p: Path(p).read_bytes(), 0.0),
+    return Side(IkeCore(cfg, DeterministicRng(seed), read_secret, 0.0,
+                        read_public=lambda p: Path(p).read_bytes()),
                 MemoryBackend(seed=seed[0]))
 
 
