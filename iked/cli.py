@@ -100,7 +100,7 @@ def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
 
     log.setup("iked", foreground=foreground or verbose, debug=bool(options.debug_flags & 1),
               logfile=logfile)
-    return run(options.config, Settings(options.port, options.family,
+    return run(options.config, Settings(options.port, options.target_port, options.family,
                                         options.initiate_selector, options.initiate,
                                         bool(options.debug_flags & 0x8)),
                foreground=foreground)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import secrets
 import signal
 import socket
 import time
@@ -45,6 +46,7 @@ class Settings:
     """What the command line decides for the shell."""
 
     port: int = 500
+    target_port: int = 500
     family: int | None = None
     initiate_selector: str | None = None
     initiate_address: str | None = None
@@ -78,7 +80,8 @@ class Iked:
         self.spmif = spmif
         self.bypass = bypass
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
-                            local_addresses, self._read_public)
+                            local_addresses, self._read_public,
+                            (settings.port, settings.target_port))
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
         self.hooks = hooks.HookRunner()
         self._wake = asyncio.Event()
@@ -301,7 +304,7 @@ class Iked:
         await self.flush()
         self.config = config
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses,
-                            self._read_public)
+                            self._read_public, (self.settings.port, self.settings.target_port))
         await self.flush()
 
     def request_stop(self) -> None:
@@ -354,7 +357,8 @@ async def _main(config: Config, settings: Settings) -> int:
     if settings.no_kernel:
         from racoon2.kernel.memory import MemoryBackend
 
-        kernel: api.KernelBackend = MemoryBackend()
+        # Random SPIs: two such iked on one host must not pick the same ones.
+        kernel: api.KernelBackend = MemoryBackend(seed=secrets.randbits(32))
         spmif = None
         log.info("-D 0x8: no kernel IPsec and no spmd; SAs are only logged")
     else:

@@ -38,7 +38,7 @@ from racoon2.net import Address, Endpoint
 
 #: Local addresses a macro (MY_IP…) stands for on this host.
 LocalAddresses = Callable[[AddrSpec], Sequence[Address]]
-IKE_PORT = 500
+NAT_T_PORT = 4500  # RFC 3948: IKE moves here after NAT detection, never starts here
 
 
 class IkeCore:
@@ -46,8 +46,12 @@ class IkeCore:
 
     def __init__(self, config: Config, rng: Rng, read: ReadFile, now: Now,
                  local_addresses: LocalAddresses = lambda spec: (),
-                 read_public: ReadFile | None = None) -> None:
+                 read_public: ReadFile | None = None, ports: tuple[int, int] = (500, 500)
+                 ) -> None:
         self.config = config
+        # (our IKE port for interface entries without one, the peers' port when
+        # peers_ipaddr has none): iked's -p and -t.
+        self.ike_port, self.target_port = ports
         self.rng = rng
         self._read = read
         self._read_public = read_public or read
@@ -256,8 +260,8 @@ class IkeCore:
         spec = lookup.initiator_target(self.config, remote_cfg, Kmp.IKEV2) if remote_cfg \
             else None
         if spec is not None and spec.address is not None:
-            return Endpoint(spec.address, spec.port or IKE_PORT)
-        return Endpoint(peer_addr, IKE_PORT) if peer_addr is not None else None
+            return Endpoint(spec.address, spec.port or self.target_port)
+        return Endpoint(peer_addr, self.target_port) if peer_addr is not None else None
 
     def _local(self, peer: Address, wanted: Address | None) -> Endpoint | None:
         iface = self.config.interface
@@ -267,9 +271,9 @@ class IkeCore:
             for a in addrs:
                 if a is not None and a.version == peer.version and (wanted is None or
                                                                     a == wanted):
-                    if (spec.port or IKE_PORT) == IKE_PORT:
-                        return Endpoint(a, IKE_PORT)
-        return Endpoint(wanted, IKE_PORT) if wanted is not None else None
+                    if (spec.port or self.ike_port) != NAT_T_PORT:
+                        return Endpoint(a, spec.port or self.ike_port)
+        return Endpoint(wanted, self.ike_port) if wanted is not None else None
 
     def kernel_event(self, event: api.KernelEvent, now: Now) -> bool:
         """A kernel EXPIRE for one of our inbound SAs; True when it was ours.

@@ -14,13 +14,16 @@ from __future__ import annotations
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import pytest
 from peers import (
+    BIN,
     CBC_MODP,
     GCM_X25519,
     INNER,
+    PSK,
     Libreswan,
     Namespaces,
     Proposal,
@@ -294,3 +297,40 @@ def test_ecdsa_certificates_with_strongswan(pair: Namespaces, tmp_path: Path,
     finally:
         r2.stop()
         ss.stop()
+
+
+def test_two_ikeds_without_kernel_or_spmd_on_one_address(pair: Namespaces,
+                                                         tmp_path: Path) -> None:
+    """The original's way to try iked anywhere: -D 0x8 (no kernel IPsec, no spmd), two
+    instances on one address told apart by -p; -I starts the negotiation."""
+    procs = []
+    logs = []
+    try:
+        for me, peer, flags in ((15500, 15501, ()), (15501, 15500, ("-I", "192.0.2.1"))):
+            d = tmp_path / str(me)
+            d.mkdir()
+            key = d / "peer.psk"
+            key.write_text(PSK)
+            key.chmod(0o600)
+            conf = racoon2_conf(d, "A", 4, False, CBC_MODP).replace(
+                'ike { "192.0.2.1" port 500; "192.0.2.1" port 4500; };', "ike { \"192.0.2.1\"; };"
+            ).replace('peers_ipaddr "192.0.2.2" port 500;', f'peers_ipaddr "192.0.2.1" port {peer};'
+            ).replace('peers_id ipaddr "192.0.2.2";', 'peers_id ipaddr "192.0.2.1";').replace(
+                'dst "192.0.2.2"', 'dst "192.0.2.1"').replace('src "192.0.2.2"',
+                                                                'src "192.0.2.1"')
+            (d / "racoon2.conf").write_text(conf)
+            log = d / "iked.log"
+            logs.append(log)
+            with open(log, "wb") as out:
+                procs.append(subprocess.Popen(
+                    ["ip", "netns", "exec", pair.name("A"), str(BIN / "iked"), "-F", "-D",
+                     "0x8", "-p", str(me), "-t", str(peer), "-f", str(d / "racoon2.conf"),
+                     *flags], stdout=out, stderr=subprocess.STDOUT))
+            wait_until(lambda log=log: "listening on" in log.read_text(), 15, "iked")
+        wait_until(lambda: all("CHILD_SA of policy pol up" in p.read_text() for p in logs), 20,
+                   "both CHILD_SAs (logged only, -D 0x8)")
+        assert "established with 192.0.2.1[15500] (remote peer, initiator)" in logs[1].read_text()
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+            p.wait(15)
