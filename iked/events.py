@@ -62,6 +62,7 @@ class IkeSaUp(Event):
     local: Endpoint
     remote: Endpoint
     initiator: bool
+    rekey_of: str | None = None  # the IKE SA this one replaces (phase1_rekey)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,7 @@ class IkeSaDown(Event):
     local: Endpoint
     remote: Endpoint
     reason: str
+    replaced: bool = False  # a rekey replaced it: no phase1_down
 
 
 @dataclass(frozen=True, slots=True)

@@ -240,15 +240,19 @@ class Iked:
     def _report(self, event: ev.Event) -> None:
         match event:
             case ev.IkeSaUp():
-                log.info("IKE SA %s established with %s (remote %s, %s)", event.sa,
+                log.info("IKE SA %s established with %s (remote %s, %s%s)", event.sa,
                          event.remote, event.remote_name,
-                         "initiator" if event.initiator else "responder")
-                self._hook(ScriptType.PHASE1_UP, event.remote_name, hooks.phase1_env(
+                         "initiator" if event.initiator else "responder",
+                         f", rekey of {event.rekey_of}" if event.rekey_of else "")
+                kind = ScriptType.PHASE1_REKEY if event.rekey_of else ScriptType.PHASE1_UP
+                self._hook(kind, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.IkeSaDown():
                 log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
-                self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
-                    event.local.addr, event.local.port, event.remote.addr, event.remote.port))
+                if not event.replaced:
+                    self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
+                        event.local.addr, event.local.port, event.remote.addr,
+                        event.remote.port))
             case ev.ChildSaUp():
                 log.info("CHILD_SA of policy %s %s: ESP %s, spi in 0x%08x out 0x%08x, %s <=> %s"
                          " (%s)", event.policy, "rekeyed" if event.rekey else "up",

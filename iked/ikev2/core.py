@@ -93,6 +93,11 @@ class IkeCore:
         self.dropped[reason] += 1
         self._events.append(Dropped(remote, reason, detail))
 
+    def adopt(self, sa: IkeSa) -> None:
+        """Register an IKE SA a rekey made."""
+        self.sas[sa.local_spi] = sa
+        self._after(sa)
+
     def peer_by_id(self, id_type: int, data: bytes) -> PeerSettings | None:
         """The remote whose ``peers_id`` names this identity."""
         found = config_identity(id_type, data)

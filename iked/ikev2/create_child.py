@@ -4,9 +4,9 @@ The initiator side rekeys a CHILD_SA whose kernel soft lifetime ran out: a new S
 N(REKEY_SA) naming the old one, then an INFORMATIONAL Delete of the old one once the new one is
 installed.  The responder side answers a peer's new or rekeyed CHILD_SA with the same policy
 and proposal choice as IKE_AUTH.  A PFS key exchange is made when ``need_pfs`` is on (the IKE
-SA's group) and accepted whenever the peer offers one.  Rekeying the IKE SA itself and
-simultaneous rekeys of one CHILD_SA (RFC 7296 §2.8.1) are not handled yet: such requests are
-answered NO_ADDITIONAL_SAS.
+SA's group) and accepted whenever the peer offers one.  A request that proposes an IKE SA is
+an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  Simultaneous rekeys of one CHILD_SA (RFC 7296
+§2.8.1) are not resolved yet.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
-from iked.ikev2 import proposals
+from iked.ikev2 import ike_rekey, proposals
 from iked.ikev2.child import Child
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
@@ -54,7 +54,8 @@ def _pfs_group(sa: IkeSa) -> tt.Transform | None:
 
 def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
     """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
-    if sa.rekeying is not None or sa.window.busy or old not in sa.children:
+    if sa.rekeying is not None or sa.ike_rekeying is not None or sa.window.busy or \
+            old not in sa.children:
         return False
     new = Child(old.settings, rekey_of=old)
     me, peer = sa.ends(new)
@@ -148,9 +149,11 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
     def refuse(kind: NotifyType) -> None:
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (_notify(kind),)))
 
-    if sa_p is None or nonce is None or tsi is None or tsr is None or any(
-            p.protocol == ProtocolId.IKE for p in sa_p.proposals):
-        refuse(NotifyType.NO_ADDITIONAL_SAS)  # IKE SA rekeying is not implemented yet
+    if sa_p is not None and ike_rekey.is_ike_rekey(sa_p):
+        ike_rekey.respond(sa, mid, sa_p, inner, now)
+        return
+    if sa_p is None or nonce is None or tsi is None or tsr is None:
+        refuse(NotifyType.INVALID_SYNTAX)
         return
     rekey = notes.get(NotifyType.REKEY_SA)
     old = None

@@ -34,7 +34,7 @@ from iked.events import (
     NegotiationFailed,
     Now,
 )
-from iked.ikev2 import certs, create_child, proposals
+from iked.ikev2 import certs, create_child, ike_rekey, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.proposals import Chosen
@@ -119,6 +119,9 @@ class Host(Protocol):
     def exact_ts(self, remote: str) -> bool:
         """``selector_check exact`` (True) or ``obey`` for ``remote``."""
 
+    def adopt(self, sa: IkeSa) -> None:
+        """Take over an IKE SA made by a rekey."""
+
 
 def nat_hash(spi_i: bytes, spi_r: bytes, ep: Endpoint) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 §2.23)."""
@@ -174,6 +177,9 @@ class IkeSa:
         self.peer_id: tuple[int, bytes] | None = None
         self.rekeying: create_child.Rekeying | None = None
         self.peer_hashes: frozenset[int] = frozenset()  # RFC 7427, from IKE_SA_INIT
+        self.ike_rekeying: ike_rekey.IkeRekeying | None = None
+        self.rekey_of: str | None = None  # the IKE SA this one replaces
+        self.replaced = False             # a rekey replaced this IKE SA
 
     # -- names and output ------------------------------------------------------------------
 
@@ -233,7 +239,7 @@ class IkeSa:
         self.children.clear()
         if was_up:
             self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
-                                     reason))
+                                     "rekeyed" if self.replaced else reason, self.replaced))
 
     def _remove_child(self, c: Child, reason: str) -> None:
         if c.negotiated is None:
@@ -253,6 +259,27 @@ class IkeSa:
         me = s.my_sa_addr if s.tunnel and s.my_sa_addr else self.local.addr
         peer = s.peers_sa_addr if s.tunnel and s.peers_sa_addr else self.remote.addr
         return me, peer
+
+    def successor(self, initiator: bool, spi_i: bytes, spi_r: bytes, chosen: Chosen,
+                  shared: bytes, ni: bytes, nr: bytes, now: Now) -> IkeSa:
+        """The IKE SA that a rekey makes of this one (RFC 7296 §2.18): keys from our SK_d,
+        our CHILD_SAs moved over, handed to the core."""
+        assert self.crypto is not None
+        prf_t, encr = chosen.get(TransformType.PRF), chosen.get(TransformType.ENCR)
+        assert prf_t is not None and encr is not None
+        integ = chosen.get(TransformType.INTEG)
+        seed = keymat.rekey_skeyseed(self.crypto.prf, self.crypto.keys.sk_d, shared, ni, nr)
+        prf = prf_for(prf_t.ident)
+        keys = keymat.ike_sa_keys(prf, encr, integ, seed, ni, nr, spi_i, spi_r)
+        new = IkeSa(self.host, self.peer, self.local, self.remote, initiator, spi_i, now)
+        new.spi_r, new.ni, new.nr = spi_r, ni, nr
+        new.crypto = _Crypto(chosen, prf, SkCipher(encr, integ), keys)
+        new.peer_id, new.peer_hashes, new.rekey_of = self.peer_id, self.peer_hashes, self.name
+        new.children, self.children = self.children, []
+        self.replaced = True
+        new.establish(now)
+        self.host.adopt(new)
+        return new
 
     # -- IKE_SA_INIT -------------------------------------------------------------------------
 
@@ -602,7 +629,7 @@ class IkeSa:
         id_type, id_data = self._my_id()
         idr = IDr(id_type, id_data)
         proof = self._our_auth(idr)
-        self._established(now)
+        self.establish(now)
         if child is not None:
             # The kernel requests queue before the response: the shell performs them first,
             # so the inbound SA exists when the initiator starts sending ESP.
@@ -636,7 +663,7 @@ class IkeSa:
                        _id_text(idr.id_type, idr.data))
             return
         self.peer_id = (idr.id_type, idr.data)
-        self._established(now)
+        self.establish(now)
         c, self.pending_child = self.pending_child, None
         if c is None or not c.spi_in:
             return
@@ -695,14 +722,15 @@ class IkeSa:
         self.host.request(self, api.AddSa(neg.outbound), done(
             f"install outbound SA spi 0x{c.spi_out:08x}"))
 
-    def _established(self, now: Now) -> None:
+    def establish(self, now: Now) -> None:
+        """The SA is up: lifetime and liveness timers run, IkeSaUp is reported."""
         self.state = State.ESTABLISHED
         self.deadline_nego = None
         if self.peer.lifetime:
             self.deadline_life = now + self.peer.lifetime
         self._arm_dpd(now)
         self.host.emit(IkeSaUp(self.name, self.peer.remote, self.local, self.remote,
-                               self.initiator))
+                               self.initiator, self.rekey_of))
 
     def _arm_dpd(self, now: Now) -> None:
         self.deadline_dpd = now + self.peer.dpd_delay if self.peer.dpd_delay else None
@@ -811,6 +839,8 @@ class IkeSa:
     def _response(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
         if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.AUTH_SENT:
             self._auth_response(inner, now)
+        elif msg.exchange == ExchangeType.CREATE_CHILD_SA and self.ike_rekeying is not None:
+            ike_rekey.on_response(self, inner, now)
         elif msg.exchange == ExchangeType.CREATE_CHILD_SA:
             create_child.on_response(self, inner, now)
         elif self.state is State.DELETING:
@@ -845,8 +875,10 @@ class IkeSa:
             self._fail("negotiation", "kmp_sa_nego_time_limit reached")
             return
         if self.deadline_life is not None and now >= self.deadline_life:
+            # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.
             self.deadline_life = None
-            self.delete(now)
+            if not (self.children and ike_rekey.start(self, now)):
+                self.delete(now)
             return
         again = self.window.timer(now)
         if again is False:

@@ -201,7 +201,8 @@ class StrongSwan:
                 "PSK": PSK, "KEYLOG": "0", **extra}
 
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
-              child_rekey: str = "0", cert: tuple[str, str, str] | None = None) -> None:
+              child_rekey: str = "0", cert: tuple[str, str, str] | None = None,
+              ike_rekey: str = "0") -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
         (certificate, key, CA certificate) for certificate authentication."""
         peer = "B" if self.side == "A" else "A"
@@ -211,16 +212,16 @@ class StrongSwan:
                         MODE="tunnel" if tunnel else "transport",
                         LTS=INNER[self.side] if tunnel else "dynamic",
                         RTS=INNER[peer] if tunnel else "dynamic", CHILD_REKEY=child_rekey,
-                        CHILD_LIFE="60s" if child_rekey != "0" else "0",
+                        CHILD_LIFE="60s" if child_rekey != "0" else "0", IKE_REKEY=ike_rekey,
                         **({"CERT": cert[0], "KEY": cert[1], "CACERT": cert[2]} if cert else {}))
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
                        check=True, capture_output=True)
 
     def ctl(self, *args: str) -> str:
-        """swanctl output."""
-        return subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "ctl", self.name, *args],
-                              env=self._env(), capture_output=True, text=True,
-                              check=False).stdout
+        """swanctl output (and its errors)."""
+        done = subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "ctl", self.name, *args],
+                              env=self._env(), capture_output=True, text=True, check=False)
+        return done.stdout + done.stderr
 
     def initiate(self) -> str:
         """swanctl --initiate of the child (returns its output; the exit status is ignored)."""

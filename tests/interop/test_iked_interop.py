@@ -334,3 +334,32 @@ def test_two_ikeds_without_kernel_or_spmd_on_one_address(pair: Namespaces,
         for p in procs:
             p.send_signal(signal.SIGTERM)
             p.wait(15)
+
+
+@pytest.mark.usefixtures("charon")
+@pytest.mark.parametrize("rekeyer", ["strongswan", "iked"])
+def test_ike_sa_rekey_with_strongswan(pair: Namespaces, tmp_path: Path, rekeyer: str) -> None:
+    """The IKE SA is rekeyed after 3 s by one side: a successor IKE SA takes the CHILD_SA and
+    the old one is deleted, on both sides."""
+    ss, r2 = StrongSwan(pair, "A", tmp_path / "ss"), Racoon2(pair, "B", tmp_path / "r2")
+    conf = racoon2_conf(r2.d, "B", 4, True, GCM_X25519)
+    if rekeyer == "iked":
+        conf = conf.replace("max_retry_to_send 3;", "max_retry_to_send 3; "
+                            "kmp_sa_lifetime_time 3 sec;")
+    try:
+        r2.start(conf)
+        ss.start(4, True, GCM_X25519, initiator=True,
+                 ike_rekey="3s" if rekeyer == "strongswan" else "0")
+        ss.initiate()
+        wait_until(lambda: "rekey of" in r2.log() and "deleted: rekeyed" in r2.log(), 30,
+                   "the IKE SA rekey")
+        (old,) = re.findall(r"IKE SA (\S+) established with .*responder\)", r2.log())
+        assert re.search(rf"established with .*, rekey of {old}\)", r2.log())
+        wait_until(lambda: "IKE_SA r2[1] state change: REKEYED => DELETING" in ss.log() or
+                   "IKE_SA r2[1] state change: ESTABLISHED => DELETING" in ss.log(), 10,
+                   "charon's end of the old IKE SA")
+        log = ss.log()
+        assert re.search(r"IKE_SA r2\[2\] (rekeyed|established)", log), log
+    finally:
+        r2.stop()
+        ss.stop()

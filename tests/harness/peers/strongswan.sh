@@ -19,6 +19,7 @@
 #   LTS / RTS   local / remote traffic selectors, e.g. 198.51.100.0/28     [dynamic]
 #   MODE        CHILD_SA mode: tunnel or transport                              [tunnel]
 #   CHILD_REKEY / CHILD_LIFE  CHILD_SA rekey_time / life_time, e.g. 5s (0: never)  [0 / 0]
+#   IKE_REKEY   IKE SA rekey_time, e.g. 5s (0: never)                           [0]
 #   IKE / ESP   strongSwan proposal strings         [aes128-sha256-modp2048 / aes128-sha256]
 #   KERNEL      libipsec: user-space ESP over TUN, so CHILD_SAs really install   [libipsec]
 #               netlink:  the host kernel (here: no ESP, every CHILD_SA install fails)
@@ -106,8 +107,8 @@ connections {
     local_addrs = $LOCAL
     remote_addrs = $REMOTE
     proposals = $IKE
-    # no automatic rekeying: capture.sh triggers each exchange itself
-    rekey_time = 0
+    # no automatic rekeying unless asked: capture.sh triggers each exchange itself
+    rekey_time = ${IKE_REKEY:-0}
     ${EXTRA_CONN:-}
     local {
       auth = $auth

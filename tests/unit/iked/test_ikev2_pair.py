@@ -394,3 +394,38 @@ def test_soft_expire_rekeys_the_child(tmp_path: Path, pfs: bool) -> None:
     new_b_in = next(s for s in sides["b"].installed[2:] if s.src == A)
     assert (new_a_out.spi, new_a_out.cipher) == (new_b_in.spi, new_b_in.cipher)
     assert new_a_out.cipher != old_in.cipher
+
+
+@pytest.mark.parametrize("rekeyer", ["a", "b"])
+def test_ike_sa_rekey_moves_children(pair: dict[str, Side], rekeyer: str) -> None:
+    """At the IKE SA lifetime (8 h in the sample) the side whose timer fires rekeys the IKE SA:
+    a successor with new SPIs takes the CHILD_SA, the old SA is deleted (no phase1_down), and
+    the successor's keys work: a CHILD_SA rekey over it succeeds."""
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair)
+    (old,) = pair["a"].core.sas.values()
+    old_name = old.name
+    other = pair["b" if rekeyer == "a" else "a"].core
+    other.sas[next(iter(other.sas))].deadline_life = None  # only the rekeyer's lifetime ends
+    now = 0.0
+    while (t := min(filter(None, (s.core.next_timer() for s in pair.values())),
+                    default=None)) is not None and t <= 8 * 3600:
+        now = t  # DPD probes every hour, then the rekey
+        for side in pair.values():
+            side.core.handle_timer(now)
+        pump(pair, now=now)
+    assert now == 8 * 3600
+    for side in pair.values():
+        (new,) = side.core.sas.values()
+        assert new.name != old_name and len(new.children) == 1
+        assert new.initiator == (side is pair[rekeyer])
+        ups = [e for e in side.events if isinstance(e, IkeSaUp)]
+        assert [u.rekey_of for u in ups] == [None, old_name]
+        downs = [e for e in side.events if isinstance(e, IkeSaDown)]
+        assert [(d.sa, d.replaced) for d in downs] == [(old_name, True)]
+        assert not any(isinstance(e, ChildSaDown) for e in side.events)
+    child_in = next(s for s in pair["a"].installed if s.dst == A)
+    assert pair["a"].core.kernel_event(api.Expire(child_in.key, hard=False), 9 * 3600)
+    pump(pair, now=9 * 3600)
+    for side in pair.values():
+        assert [e.rekey for e in side.events if isinstance(e, ChildSaUp)] == [False, True]

@@ -1,0 +1,132 @@
+"""Rekeying an IKE SA with CREATE_CHILD_SA (RFC 7296 §1.3.2, §2.18), both roles, pure.
+
+The exchange makes a successor IKE SA with new SPIs, nonces and a fresh key exchange;
+SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr).  Its CHILD_SAs move to the successor, whose
+original initiator is whoever started the rekey; that side then deletes the old IKE SA.  The
+successor is reported as a rekey (phase1_rekey), the old SA's end is not a phase1_down.
+Simultaneous rekeys (§2.8.2) are not resolved yet: a request while ours is in flight is
+answered TEMPORARY_FAILURE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from iked.events import NegotiationFailed, Now
+from iked.ikev2 import proposals
+from racoon2.crypto import dh
+from racoon2.crypto.transforms import TransformType
+from racoon2.errors import CryptoError
+from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal
+
+if TYPE_CHECKING:
+    from iked.ikev2.sa import IkeSa
+
+
+@dataclass
+class IkeRekeying:
+    """Our IKE SA rekey request in flight."""
+
+    spi: bytes
+    ni: bytes
+    exchange: dh.Exchange = field(repr=False)
+
+
+def _with_spi(props: tuple[Proposal, ...], spi: bytes) -> tuple[Proposal, ...]:
+    return tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in props)
+
+
+def start(sa: IkeSa, now: Now) -> bool:
+    """Begin rekeying ``sa`` (its lifetime ran out); False when an exchange is in flight."""
+    if sa.window.busy or sa.rekeying is not None or sa.ike_rekeying is not None or \
+            sa.crypto is None:
+        return False
+    group = sa.crypto.chosen.get(TransformType.KE)
+    assert group is not None
+    r = IkeRekeying(sa.host.rng.random_bytes(8), sa.host.rng.random_bytes(sa.peer.nonce_size),
+                    dh.start(group.ident, sa.host.rng))
+    sa.ike_rekeying = r
+    inner: tuple[Payload, ...] = (SA(_with_spi(sa.peer.ike_proposals, r.spi)), Nonce(r.ni),
+                                  KE(group.ident, r.exchange.public_bytes()))
+    sa.send_request(sa.seal(ExchangeType.CREATE_CHILD_SA, sa.window.next_mid, False, inner),
+                    now)
+    return True
+
+
+def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+    """The peer's answer: build the successor, move the CHILD_SAs, delete the old SA."""
+    r, sa.ike_rekeying = sa.ike_rekeying, None
+    if r is None:
+        return
+    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    sa_p = next((p for p in inner if isinstance(p, SA)), None)
+    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
+    ke = next((p for p in inner if isinstance(p, KE)), None)
+    chosen = proposals.accept(sa_p.proposals[0], sa.peer.ike_proposals) if sa_p and len(
+        sa_p.proposals) == 1 else None
+    problem = _name(errors[0]) if errors else ""
+    shared = b""
+    if not problem:
+        try:
+            if chosen is None or nonce is None or ke is None or len(chosen.spi) != 8:
+                raise CryptoError("the answer lacks SA, Nonce or KE")
+            shared = r.exchange.shared_secret(ke.data)
+        except (CryptoError, ValueError) as e:
+            problem = str(e)
+    if problem or chosen is None or nonce is None:
+        sa.host.emit(NegotiationFailed(sa.name, "IKE SA rekey", problem or "bad answer",
+                                       configured=proposals.describe(sa.peer.ike_proposals)))
+        sa.delete(now)  # a new IKE SA comes with the next ACQUIRE
+        return
+    sa.successor(True, r.spi, chosen.spi, chosen, shared, r.ni, nonce.data, now)
+    sa.delete(now)
+
+
+def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now) -> None:
+    """Answer the peer's request to rekey ``sa``."""
+    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
+    ke = next((p for p in inner if isinstance(p, KE)), None)
+
+    def refuse(kind: NotifyType, data: bytes = b"") -> None:
+        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True,
+                               (Notify(0, kind, b"", data),)))
+
+    if sa.ike_rekeying is not None or sa.rekeying is not None:
+        refuse(NotifyType.TEMPORARY_FAILURE)
+        return
+    chosen = proposals.choose(sa_p.proposals, sa.peer.ike_proposals)
+    if chosen is None or nonce is None or ke is None or len(chosen.spi) != 8:
+        sa.host.emit(NegotiationFailed(sa.name, "IKE SA rekey", "no proposal chosen",
+                                       proposals.describe(sa_p.proposals),
+                                       proposals.describe(sa.peer.ike_proposals)))
+        refuse(NotifyType.NO_PROPOSAL_CHOSEN)
+        return
+    group = chosen.get(TransformType.KE)
+    assert group is not None
+    if ke.group != group.ident:
+        refuse(NotifyType.INVALID_KE_PAYLOAD, group.ident.to_bytes(2, "big"))
+        return
+    try:
+        public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
+    except (CryptoError, ValueError):
+        refuse(NotifyType.INVALID_SYNTAX)
+        return
+    spi_r = sa.host.rng.random_bytes(8)
+    nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
+    sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True,
+                           (SA((chosen.proposal(spi_r),)), Nonce(nr), KE(group.ident, public))))
+    sa.successor(False, chosen.spi, spi_r, chosen, shared, nonce.data, nr, now)
+
+
+def is_ike_rekey(sa_p: SA) -> bool:
+    """A CREATE_CHILD_SA whose SA payload proposes an IKE SA."""
+    return any(p.protocol == ProtocolId.IKE for p in sa_p.proposals)
+
+
+def _name(kind: int) -> str:
+    try:
+        return NotifyType(kind).name
+    except ValueError:
+        return f"notify {kind}"
