@@ -165,6 +165,11 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         if old is None:
             refuse(NotifyType.CHILD_SA_NOT_FOUND)
             return
+        if sa.rekeying is not None and sa.rekeying.old is old:
+            # Both sides rekey the same CHILD_SA: rather than resolving the collision by
+            # nonces (RFC 7296 §2.8.1, not implemented yet) ours goes on, theirs is refused.
+            refuse(NotifyType.TEMPORARY_FAILURE)
+            return
     group = None
     if ke is not None:
         try:
