@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 import logging
 import secrets
 import signal
@@ -39,6 +40,7 @@ NAT_T_PORT = 4500
 NON_ESP_MARKER = b"\0\0\0\0"
 SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
 IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
+DROP_REPORT_INTERVAL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,9 @@ class Iked:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._level = logging.getLogger().level
+        self._drops_reported = -DROP_REPORT_INTERVAL
+        self._drops_seen: dict[ev.DropReason, int] = {}
 
     @staticmethod
     def _read(path: str) -> bytes:
@@ -277,6 +282,19 @@ class Iked:
             case ev.Dropped():
                 log.debug("%s: dropped: %s%s", event.remote, event.reason.value,
                           f" ({event.detail})" if event.detail else "")
+                self._report_drops()
+
+    def _report_drops(self) -> None:
+        # One summary line a minute at most: a flood must not flood the log too.
+        now = time.monotonic()
+        if now - self._drops_reported < DROP_REPORT_INTERVAL:
+            return
+        counts = dict(self.core.dropped)
+        delta = {r: n - self._drops_seen.get(r, 0) for r, n in counts.items()
+                 if n != self._drops_seen.get(r, 0)}
+        self._drops_reported, self._drops_seen = now, counts
+        log.warning("dropped IKE messages since the last report: %s",
+                    ", ".join(f"{r.value} {n}" for r, n in delta.items()))
 
     def _remote_of(self, policy_name: str) -> str:
         policy = next((p for p in self.config.policies if p.name == policy_name), None)
@@ -311,6 +329,17 @@ class Iked:
                             self._read_public, (self.settings.port, self.settings.target_port))
         await self.flush()
 
+    def trace_on(self) -> None:
+        """SIGUSR1, as the original: debug logging on, and the SA table with the drop
+        counters logged as one JSON line."""
+        logging.getLogger().setLevel(logging.DEBUG)
+        log.info("trace on; status %s", json.dumps(self.core.status(), sort_keys=True))
+
+    def trace_off(self) -> None:
+        """SIGUSR2: back to the command line's log level."""
+        logging.getLogger().setLevel(self._level)
+        log.info("trace off")
+
     def request_stop(self) -> None:
         """Begin a clean shutdown (SIGTERM/SIGINT)."""
         self._stop.set()
@@ -322,6 +351,8 @@ class Iked:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.request_stop)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.trace_on)
+        loop.add_signal_handler(signal.SIGUSR2, self.trace_off)
         worker = asyncio.create_task(self._work())
         events = asyncio.create_task(self._kernel_events())
         self._initiate_forced()

@@ -11,10 +11,12 @@ same configuration carries traffic.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -363,3 +365,29 @@ def test_ike_sa_rekey_with_strongswan(pair: Namespaces, tmp_path: Path, rekeyer:
     finally:
         r2.stop()
         ss.stop()
+
+
+def test_garbage_is_dropped_counted_and_reported(pair: Namespaces, tmp_path: Path) -> None:
+    """Malformed, truncated and unknown-SPI datagrams at a running iked: a warning line sums
+    them up, SIGUSR1 shows the counters and SAs, and the established IKE SA is untouched."""
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        b.start(racoon2_conf(b.d, "B", 4, False, CBC_MODP))
+        a.start(racoon2_conf(a.d, "A", 4, False, CBC_MODP), "-S", "out")
+        wait_until(lambda: bool(a.established() and b.established()), 20, "IKE SAs")
+        junk = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                "for d in (b'x', b'\\0' * 27, bytes(8) + b'\\1' * 8 + b'\\x21\\x20\\x25\\x08' + "
+                "bytes(4) + (28).to_bytes(4, 'big'), b'\\xff' * 2000):\n"
+                "    s.sendto(d, ('192.0.2.2', 500))\n")
+        pair.run("B", sys.executable, "-c", junk)  # A's policy would catch it from A
+        wait_until(lambda: "dropped IKE messages since the last report" in b.log(), 10,
+                   "the drop report")
+        b.procs["iked"].send_signal(signal.SIGUSR1)
+        wait_until(lambda: "trace on; status" in b.log(), 10, "the status line")
+        status = json.loads(b.log().split("trace on; status ", 1)[1].splitlines()[0])
+        assert status["dropped"]["malformed"] >= 1
+        assert [sa["state"] for sa in status["ike_sas"]] == ["established"]
+        assert b.procs["iked"].poll() is None and "Traceback" not in b.log()
+    finally:
+        a.stop()
+        b.stop()
