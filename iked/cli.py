@@ -102,7 +102,7 @@ def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
               logfile=logfile)
     return run(options.config, Settings(options.port, options.target_port, options.family,
                                         options.initiate_selector, options.initiate,
-                                        bool(options.debug_flags & 0x8)),
+                                        bool(options.debug_flags & 0x8), options.pcapfile),
                foreground=foreground)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from iked import events as ev
 from iked import hooks
 from iked.ikev2.core import IkeCore
+from iked.pcap import PcapWriter
 from racoon2.config import Config
 from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
@@ -53,6 +54,7 @@ class Settings:
     initiate_selector: str | None = None
     initiate_address: str | None = None
     no_kernel: bool = False  # -D 0x8: no kernel IPsec, no spmd
+    pcapfile: str | None = None  # -P: IKE messages in the clear, '+' appends
 
 
 def local_addresses(spec: AddrSpec) -> Sequence[Address]:
@@ -90,6 +92,8 @@ class Iked:
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._level = logging.getLogger().level
+        self.pcap = PcapWriter(settings.pcapfile) if settings.pcapfile else None
+        self.core.tracing = self.pcap is not None
         self._drops_reported = -DROP_REPORT_INTERVAL
         self._drops_seen: dict[ev.DropReason, int] = {}
 
@@ -233,6 +237,9 @@ class Iked:
             transport.sendto(data, (str(d.remote.addr), d.remote.port))
         while (event := self.core.next_event()) is not None:
             self._report(event)
+        if self.pcap is not None:
+            for t in self.core.traces():
+                self.pcap.write(t.data, t.local, t.remote)
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -327,6 +334,7 @@ class Iked:
         self.config = config
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses,
                             self._read_public, (self.settings.port, self.settings.target_port))
+        self.core.tracing = self.pcap is not None
         await self.flush()
 
     def trace_on(self) -> None:

@@ -68,6 +68,8 @@ class IkeCore:
         self._children: dict[str, list[ChildSettings]] = {}
         self.dropped: collections.Counter[DropReason] = collections.Counter()
         self._timers: list[tuple[Now, int, IkeSa]] = []
+        self.tracing = False
+        self._traces: list[Datagram] = []
         self._by_child_spi: dict[int, IkeSa] = {}
         self._order = itertools.count()
 
@@ -76,6 +78,18 @@ class IkeCore:
     def send(self, sa: IkeSa, data: bytes) -> None:
         """Queue ``data`` from the SA's local endpoint to its peer."""
         self._out.append(Datagram(data, sa.local, sa.remote))
+        if self.tracing and data[18] == ExchangeType.IKE_SA_INIT:
+            self._traces.append(Datagram(data, sa.local, sa.remote))
+
+    def trace(self, sa: IkeSa, data: bytes, outgoing: bool) -> None:
+        """Keep a message in the clear for :meth:`traces` (iked -P)."""
+        ends = (sa.local, sa.remote) if outgoing else (sa.remote, sa.local)
+        self._traces.append(Datagram(data, *ends))
+
+    def traces(self) -> list[Datagram]:
+        """Messages in the clear since the last call, as (data, from, to)."""
+        out, self._traces = self._traces, []
+        return out
 
     def request(self, sa: IkeSa, op: api.KernelOp, then: Continue) -> None:
         """Queue a kernel request; ``then`` runs when :meth:`reply` brings its result."""
@@ -143,6 +157,8 @@ class IkeCore:
         except ParseError as e:
             self.drop(remote, DropReason.MALFORMED, str(e))
             return
+        if self.tracing and msg.exchange == ExchangeType.IKE_SA_INIT:
+            self._traces.append(Datagram(data, remote, local))
         ours = msg.spi_r if msg.initiator else msg.spi_i
         sa = self.sas.get(ours)
         if sa is None and msg.exchange == ExchangeType.IKE_SA_INIT and msg.initiator:

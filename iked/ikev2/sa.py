@@ -20,7 +20,7 @@ import hmac
 import ipaddress
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from iked.events import (
@@ -97,6 +97,10 @@ class Host(Protocol):
     """What an IKE SA needs from the core around it."""
 
     rng: Rng
+    tracing: bool  # iked -P: report messages in the clear through trace()
+
+    def trace(self, sa: IkeSa, data: bytes, outgoing: bool) -> None:
+        """A message of ``sa`` with its SK payload replaced by the payloads inside."""
 
     def send(self, sa: IkeSa, data: bytes) -> None:
         """Queue a datagram to the SA's peer."""
@@ -206,6 +210,9 @@ class IkeSa:
         assert self.crypto is not None
         k = self.crypto.keys
         keys = SkKeys(k.sk_ei, k.sk_ai) if self.initiator else SkKeys(k.sk_er, k.sk_ar)
+        if self.host.tracing:
+            self.host.trace(self, message.encode(self._header(exchange, mid, response, inner)),
+                            True)
         return self.crypto.sk.seal(self._header(exchange, mid, response), inner, keys,
                                    self.host.rng)
 
@@ -213,7 +220,11 @@ class IkeSa:
         assert self.crypto is not None
         k = self.crypto.keys
         keys = SkKeys(k.sk_er, k.sk_ar) if self.initiator else SkKeys(k.sk_ei, k.sk_ai)
-        return self.crypto.sk.open(data, msg, keys)
+        inner = self.crypto.sk.open(data, msg, keys)
+        if self.host.tracing:
+            self.host.trace(self, message.encode(replace(msg, payloads=msg.payloads[:-1]
+                                                         + inner)), False)
+        return inner
 
     def send_request(self, data: bytes, now: Now) -> None:
         """Send our next request (the window retransmits it until answered)."""

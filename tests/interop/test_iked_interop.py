@@ -36,6 +36,8 @@ from peers import (
 )
 from pki import make_ca, pem, write_host
 
+from racoon2.ikev2 import message
+from racoon2.ikev2.payloads import SK
 from racoon2.kernel import api
 from racoon2.kernel.probe import probe_capabilities
 
@@ -308,7 +310,9 @@ def test_two_ikeds_without_kernel_or_spmd_on_one_address(pair: Namespaces,
     procs = []
     logs = []
     try:
-        for me, peer, flags in ((15500, 15501, ()), (15501, 15500, ("-I", "192.0.2.1"))):
+        pcap = tmp_path / "ike.pcap"
+        for me, peer, flags in ((15500, 15501, ("-P", str(pcap))),
+                                (15501, 15500, ("-I", "192.0.2.1"))):
             d = tmp_path / str(me)
             d.mkdir()
             key = d / "peer.psk"
@@ -332,6 +336,13 @@ def test_two_ikeds_without_kernel_or_spmd_on_one_address(pair: Namespaces,
         wait_until(lambda: all("CHILD_SA of policy pol up" in p.read_text() for p in logs), 20,
                    "both CHILD_SAs (logged only, -D 0x8)")
         assert "established with 192.0.2.1[15500] (remote peer, initiator)" in logs[1].read_text()
+        # -P: the four messages in the clear, in a pcap file tcpdump reads.
+        exchanges = [message.decode(p).exchange for p in pcap_payloads(pcap.read_bytes())]
+        assert exchanges == [34, 34, 35, 35]
+        assert all(not isinstance(p, SK) for m in pcap_payloads(pcap.read_bytes())
+                   for p in message.decode(m).payloads)
+        dump = subprocess.run(["tcpdump", "-nr", str(pcap)], capture_output=True, text=True)
+        assert dump.returncode == 0 and len(dump.stdout.splitlines()) == 4, dump.stderr
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -391,3 +402,15 @@ def test_garbage_is_dropped_counted_and_reported(pair: Namespaces, tmp_path: Pat
     finally:
         a.stop()
         b.stop()
+
+
+def pcap_payloads(data: bytes) -> list[bytes]:
+    """The UDP payloads of a LINKTYPE_RAW IPv4 pcap file."""
+    assert data[:4] == bytes.fromhex("d4c3b2a1") and data[20:24] == (101).to_bytes(4, "little")
+    out, at = [], 24
+    while at < len(data):
+        length = int.from_bytes(data[at + 8 : at + 12], "little")
+        pkt = data[at + 16 : at + 16 + length]
+        out.append(pkt[(pkt[0] & 0xF) * 4 + 8 :])
+        at += 16 + length
+    return out
