@@ -170,9 +170,7 @@ class Iked:
                 if event.hard:
                     log.info("%s reached its hard lifetime: CHILD_SA deleted", event.key)
                 else:
-                    log.warning("%s reached its soft lifetime; CHILD_SA rekeying is not "
-                                "implemented yet, it is deleted at its hard lifetime",
-                                event.key)
+                    log.info("%s reached its soft lifetime: rekeying the CHILD_SA", event.key)
             self._wake.set()
 
     async def _acquire(self, event: api.Acquire) -> None:

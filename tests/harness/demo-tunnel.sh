@@ -113,10 +113,10 @@ for n in $counts; do [ "$n" -gt 0 ] || { say "FAILED: an SA counted no packets";
 say "Wait for the CHILD_SA's soft lifetime on A (80-90 % of 24 s): the kernel reports it" \
     "(EXPIRE) and iked rekeys the CHILD_SA (CREATE_CHILD_SA), then deletes the old one"
 for _ in $(seq 60); do grep -q "deleted: rekeyed" "$DEMO_DIR/a/iked.log" && break; sleep 1; done
-grep -E "soft|rekeyed|CHILD_SA of policy" "$DEMO_DIR/a/iked.log" | tail -4
+grep -E "soft lifetime|rekeyed" "$DEMO_DIR/a/iked.log" | tail -3
 grep -q "deleted: rekeyed" "$DEMO_DIR/a/iked.log" || { say "FAILED: no rekey"; exit 1; }
 ip netns exec "${P}a" ping -c2 -i0.3 -I 192.0.2.1 192.0.2.129 | grep -E "transmitted"
-new_spi=$(grep "CHILD_SA of policy gw_b_tunnel up" "$DEMO_DIR/a/iked.log" | tail -1 |
+new_spi=$(grep -E "CHILD_SA of policy gw_b_tunnel (up|rekeyed):" "$DEMO_DIR/a/iked.log" | tail -1 |
     grep -oE "out 0x[0-9a-f]{8}" | cut -d' ' -f2)
 echo "the new outbound SA $new_spi in the kernel:"
 ip -n "${P}a" -s xfrm state get src 198.51.100.1 dst 203.0.113.1 proto esp spi "$new_spi" |

@@ -268,18 +268,19 @@ def test_phase1_hooks_run_with_the_original_environment(pair: Namespaces,
 
 
 @pytest.mark.usefixtures("charon")
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
 @pytest.mark.parametrize("iked_initiates", [True, False], ids=["iked-initiator",
                                                              "strongswan-initiator"])
-def test_ecdsa_certificates_with_strongswan(pair: Namespaces, tmp_path: Path,
-                                            iked_initiates: bool) -> None:
-    """ECDSA certificates from one CA: each side validates the other's CERT chain and ID
-    (subjectAltName IP), RFC 7427 signatures."""
+def test_certificates_with_strongswan(pair: Namespaces, tmp_path: Path, iked_initiates: bool,
+                                      kind: str) -> None:
+    """ECDSA and RSA certificates from one CA: each side validates the other's CERT chain and
+    ID (subjectAltName IP), RFC 7427 signatures."""
     ca = make_ca()
     files = {}
     for side, ip in (("A", "192.0.2.1"), ("B", "192.0.2.2")):
         d = tmp_path / f"pki-{side}"
         d.mkdir()
-        cert, key = write_host(str(d), "ecdsa", ip, ca)
+        cert, key = write_host(str(d), kind, ip, ca)
         (d / "ca.pem").write_bytes(pem(ca[0]))
         files[side] = (cert, key, str(d / "ca.pem"))
     ss_side, r2_side = ("B", "A") if iked_initiates else ("A", "B")
@@ -296,7 +297,7 @@ def test_ecdsa_certificates_with_strongswan(pair: Namespaces, tmp_path: Path,
             ss.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
         log = ss.log()
-        assert re.search(r"authentication of '192\.0\.2\.\d' with (ECDSA|RFC7427)", log), log
+        assert re.search(r"authentication of '192\.0\.2\.\d' with (ECDSA|RSA|RFC7427)", log), log
         assert "INSTALLED" in ss.ctl("--list-sas")
     finally:
         r2.stop()

@@ -1,4 +1,5 @@
-"""The README's demo: two racoon2 gateways bring up an IKEv2 tunnel and ping through ESP.
+"""The README's demo: two racoon2 gateways bring up an IKEv2 tunnel, ping through ESP, rekey
+the CHILD_SA on the kernel's soft EXPIRE and ping through the new SAs.
 
 Runs tests/harness/demo-tunnel.sh where the kernel has ESP: here if this kernel has it, else in
 the project's VM (Debian 12's kernel).  The script itself checks that the ping is answered and
@@ -44,3 +45,6 @@ def test_demo_tunnel_carries_esp() -> None:
     assert out.count("established with") == 2
     assert "3 packets transmitted, 3 received" in out
     assert "deleted by the peer" in out
+    assert "reached its soft lifetime: rekeying the CHILD_SA" in out
+    assert "CHILD_SA of policy gw_b_tunnel rekeyed:" in out
+    assert "2 packets transmitted, 2 received" in out  # through the rekeyed SAs
