@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from iked import lookup
 from iked.events import Datagram, Dropped, DropReason, Event, NegotiationFailed, Now, Request
+from iked.ikev2 import create_child
 from iked.ikev2.cookies import Cookies, cookie_needed
 from iked.ikev2.sa import Continue, IkeSa, State
 from iked.ikev2.settings import (
@@ -267,6 +268,14 @@ class IkeCore:
                     sa.pending_child is not None and sa.pending_child.settings.policy
                     == child.policy and sa.state is not State.DEAD):
                 return sa  # already negotiating or up: one ACQUIRE per packet burst is enough
+            if sa.rekeying is not None and sa.rekeying.new.settings.policy == child.policy:
+                return sa
+        for sa in self.sas.values():
+            # Another policy for a peer we already have an IKE SA with: CREATE_CHILD_SA.
+            if sa.remote.addr == target.addr and sa.peer.remote == peer.remote and \
+                    sa.state is State.ESTABLISHED and create_child.start_new(sa, child, now):
+                self._after(sa)
+                return sa
         local = self._local(target.addr, local_addr)
         if local is None:
             raise SettingsError(f"no interface ike address of IPv{target.addr.version} to "

@@ -19,6 +19,7 @@ from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
 from iked.ikev2 import ike_rekey, proposals
 from iked.ikev2.child import Child
+from iked.ikev2.settings import ChildSettings
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
@@ -33,9 +34,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Rekeying:
-    """Our CREATE_CHILD_SA request in flight."""
+    """Our CREATE_CHILD_SA request in flight (``old`` is None for an additional CHILD_SA)."""
 
-    old: Child
+    old: Child | None
     new: Child
     ni: bytes
     exchange: dh.Exchange | None = field(default=None, repr=False)
@@ -54,14 +55,25 @@ def _pfs_group(sa: IkeSa) -> tt.Transform | None:
 
 def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
     """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
-    if sa.rekeying is not None or sa.ike_rekeying is not None or sa.window.busy or \
-            old not in sa.children:
+    if old not in sa.children:
         return False
-    new = Child(old.settings, rekey_of=old)
+    return _begin(sa, Child(old.settings, rekey_of=old), old, now)
+
+
+def start_new(sa: IkeSa, settings: ChildSettings, now: Now) -> bool:
+    """Begin an additional CHILD_SA for another policy of this peer (an ACQUIRE's)."""
+    return _begin(sa, Child(settings), None, now)
+
+
+def _begin(sa: IkeSa, new: Child, old: Child | None, now: Now) -> bool:
+    if sa.rekeying is not None or sa.ike_rekeying is not None or sa.window.busy:
+        return False
+    sa.rekeying = Rekeying(old, new, b"")  # claims the SA until the request is sent
     me, peer = sa.ends(new)
 
     def allocated(result: object, now: Now) -> None:
         if not isinstance(result, int):
+            sa.rekeying = None
             sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
             return
         new.spi_in = result
@@ -71,8 +83,9 @@ def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
     return True
 
 
-def _send(sa: IkeSa, old: Child, new: Child, now: Now) -> None:
-    if sa.window.busy or old not in sa.children:
+def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
+    sa.rekeying = None
+    if sa.window.busy or (old is not None and old not in sa.children):
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, new.spi_in)),
                         sa.ignore)
@@ -80,8 +93,10 @@ def _send(sa: IkeSa, old: Child, new: Child, now: Now) -> None:
     group = _pfs_group(sa)
     exchange = dh.start(group.ident, sa.host.rng) if group else None
     ni = sa.host.rng.random_bytes(sa.peer.nonce_size)
-    inner: list[Payload] = [_notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
-                                    protocol=ProtocolId.ESP)]
+    inner: list[Payload] = []
+    if old is not None:
+        inner.append(_notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
+                             protocol=ProtocolId.ESP))
     if not new.settings.tunnel:
         inner.append(_notify(NotifyType.USE_TRANSPORT_MODE))
     inner += [SA(new.settings.proposals(struct.pack("!I", new.spi_in),
@@ -125,7 +140,8 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             r.new.settings, childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)):
         problem = "traffic selectors outside our policy"
     if problem or chosen is None or nonce is None:
-        sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey", problem,
+        sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if r.old else "CHILD_SA",
+                                       problem,
                                        configured=proposals.describe(mine)))
         me, peer = sa.ends(r.new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, r.new.spi_in)),
@@ -133,8 +149,9 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
         return
     r.new.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(r.new, chosen, (r.ni, nonce.data), initiator=True, shared=shared)
-    r.old.replaced = True
-    sa.delete_child(r.old, now, "rekeyed")
+    if r.old is not None:
+        r.old.replaced = True
+        sa.delete_child(r.old, now, "rekeyed")
 
 
 def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:

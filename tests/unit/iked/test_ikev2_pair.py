@@ -429,3 +429,32 @@ def test_ike_sa_rekey_moves_children(pair: dict[str, Side], rekeyer: str) -> Non
     pump(pair, now=9 * 3600)
     for side in pair.values():
         assert [e.rekey for e in side.events if isinstance(e, ChildSaUp)] == [False, True]
+
+
+UDP_POLICY = '''selector udp_out { direction outbound; src "192.0.2.1"; dst "192.0.2.2";
+    upper_layer_protocol udp; policy_index peer_udp; };
+selector udp_in { direction inbound; src "192.0.2.2"; dst "192.0.2.1";
+    upper_layer_protocol udp; policy_index peer_udp; };
+policy peer_udp { action auto_ipsec; remote_index peer; ipsec_mode transport;
+    ipsec_index { esp_sha256; }; ipsec_level require; };
+policy peer_transport {'''
+
+
+def test_second_policy_gets_a_child_on_the_same_ike_sa(tmp_path: Path) -> None:
+    mirrored = UDP_POLICY.replace("192.0.2.1", "@").replace("192.0.2.2", "192.0.2.1").replace(
+        "@", "192.0.2.2")
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
+                            edit=(("policy peer_transport {", UDP_POLICY),)),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                            edit=(("policy peer_transport {", mirrored),))}
+    first = sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    wire: list[bytes] = []
+    second = sides["a"].core.initiate("udp_out", 1.0)
+    pump(sides, now=1.0, record=wire)
+    assert second is first and [d[18] for d in wire] == [36, 36]  # one CREATE_CHILD_SA
+    for side in sides.values():
+        (sa,) = side.core.sas.values()
+        assert sorted(c.settings.policy for c in sa.children) == ["peer_transport", "peer_udp"]
+    udp = next(s for s in sides["a"].installed[2:] if s.src == A)
+    assert len(sides["a"].installed) == 4 and udp.spi != sides["a"].installed[1].spi
