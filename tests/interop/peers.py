@@ -254,12 +254,16 @@ class Libreswan:
         return subprocess.run(["bash", str(HARNESS / "libreswan.sh"), *args], env=env,
                               capture_output=True, text=True, check=False)
 
-    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool) -> None:
-        """Start pluto with one connection matching :func:`racoon2_conf`."""
+    def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
+              cert: tuple[str, str, str] | None = None) -> None:
+        """Start pluto with one connection matching :func:`racoon2_conf`; ``cert`` =
+        (certificate, key, CA certificate) for certificate authentication."""
         peer = "B" if self.side == "A" else "A"
         me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
         extra = {"LTS": INNER[self.side], "RTS": INNER[peer]} if tunnel else {
             "EXTRA": "type=transport"}
+        if cert is not None:
+            extra.update(CERT=cert[0], KEY=cert[1], CACERT=cert[2])
         done = self._run("start", self.name, LOCAL=me, REMOTE=him, LOCAL_ID=me, REMOTE_ID=him,
                          IKE=prop.libreswan_ike, ESP=prop.libreswan_esp, **extra)
         assert done.returncode == 0, done.stdout + done.stderr

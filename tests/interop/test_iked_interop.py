@@ -415,3 +415,38 @@ def pcap_payloads(data: bytes) -> list[bytes]:
         out.append(pkt[(pkt[0] & 0xF) * 4 + 8 :])
         at += 16 + length
     return out
+
+
+@pytest.mark.parametrize("kind", ["ecdsa", "rsa"])
+@pytest.mark.parametrize("iked_initiates", [True, False], ids=["iked-initiator",
+                                                             "libreswan-initiator"])
+def test_certificates_with_libreswan(pair: Namespaces, tmp_path: Path, iked_initiates: bool,
+                                     kind: str) -> None:
+    """RSA and ECDSA certificates from one CA with pluto, in both roles."""
+    ca = make_ca()
+    files = {}
+    for side, ip in (("A", "192.0.2.1"), ("B", "192.0.2.2")):
+        d = tmp_path / f"pki-{side}"
+        d.mkdir()
+        cert, key = write_host(str(d), kind, ip, ca)
+        (d / "ca.pem").write_bytes(pem(ca[0]))
+        files[side] = (cert, key, str(d / "ca.pem"))
+    lsw_side, r2_side = ("B", "A") if iked_initiates else ("A", "B")
+    lsw = Libreswan(pair, lsw_side, tmp_path / "lsw")
+    r2 = Racoon2(pair, r2_side, tmp_path / "r2")
+    conf = racoon2_conf(r2.d, r2_side, 4, True, CBC_MODP, cert=files[r2_side])
+    try:
+        if iked_initiates:
+            lsw.start(4, True, CBC_MODP, initiator=False, cert=files[lsw_side])
+            r2.start(conf, "-S", "out")
+        else:
+            r2.start(conf)
+            lsw.start(4, True, CBC_MODP, initiator=True, cert=files[lsw_side])
+            lsw.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + lsw.log()[-1500:])
+        wait_until(lambda: "established IKE SA" in lsw.log(), 10, "pluto's IKE SA")
+        assert re.search(r"established IKE SA; authenticated peer .*(RSA|ECDSA|digital)",
+                         lsw.log(), re.I), lsw.log()[-1500:]
+    finally:
+        r2.stop()
+        lsw.stop()

@@ -19,6 +19,8 @@
 #   LOCAL_ID / REMOTE_ID  identities (IP address or @fqdn)           [LOCAL / %any]
 #   LTS / RTS   leftsubnet / rightsubnet, e.g. 198.51.100.0/28       [host-to-host]
 #   PSK         pre-shared key                                       [racoon2-capture-psk]
+#   CERT / KEY / CACERT  PEM files: with them, authentication is by certificate (RSA or
+#               ECDSA, RFC 7427) instead of PSK; CACERT is the trust anchor for the peer
 #   VERSION     2 = IKEv2 only, 1 = IKEv1 main mode                  [2]
 #   SETUP       raw lines for "config setup" (e.g. ddos-mode=busy: always ask for a cookie)
 #   EXTRA       raw lines for the conn (e.g. aggressive=yes)
@@ -66,6 +68,22 @@ start)
     rm -rf "$DIR"
     mkdir -p "$DIR/run" "$DIR/nss" /usr/libexec/ipsec
     certutil -N -d "sql:$DIR/nss" --empty-password
+    auth="authby=secret"
+    if [ -n "${CERT:-}" ]; then
+        # The host certificate and key go into the NSS database as PKCS#12 (openssl makes it),
+        # the CA as a trusted anchor; pluto then signs with the key and checks the peer's chain.
+        openssl pkcs12 -export -in "$CERT" -inkey "$KEY" -name host -passout pass: \
+            -out "$DIR/host.p12" 2>/dev/null
+        pk12util -i "$DIR/host.p12" -d "sql:$DIR/nss" -W "" >/dev/null
+        certutil -A -d "sql:$DIR/nss" -n ca -t "CT,," -a -i "$CACERT"
+        kind=rsasig
+        openssl pkey -in "$KEY" -noout -text 2>/dev/null | grep -q "^ASN1 OID\|NIST CURVE" &&
+            kind=ecdsa
+        auth="authby=$kind
+	leftcert=host
+	leftsendcert=always
+	rightca=%same"
+    fi
     ikev2=insist
     [ "$VERSION" = 1 ] && ikev2=no
     cat >"$DIR/ipsec.conf" <<CONF
@@ -80,7 +98,7 @@ ${SETUP:+	$SETUP
 }
 conn $NAME
 	ikev2=$ikev2
-	authby=secret
+	$auth
 	left=$LOCAL
 	leftid=$LOCAL_ID
 	right=$REMOTE
