@@ -29,6 +29,7 @@ from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
 from racoon2.config.model import AddrKind, AddrSpec, Kmp, ScriptType
 from racoon2.crypto.rng import SystemRng
+from racoon2.daemon import run_daemon
 from racoon2.errors import Racoon2Error
 from racoon2.kernel import api
 from racoon2.kernel.xfrm.messages import pack_policy
@@ -430,27 +431,5 @@ async def _connect_spmd(config: Config) -> SpmifClient:
 def run(config_path: str, settings: Settings, *, foreground: bool,
         pid_path: str = "/var/run/iked.pid") -> int:
     """Run iked until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    from racoon2.config import load_config
-    from racoon2.config.check import check_config
-    from racoon2.daemon import PidFileError, daemonize, pid_file
-
-    try:
-        config = load_config(config_path)
-        for warning in check_config(config, "iked"):
-            log.warning("%s", warning)
-    except Racoon2Error as e:
-        log.error("%s", e)
-        return 1
-    if not foreground:
-        daemonize()
-    try:
-        with contextlib.ExitStack() as stack:
-            if not foreground:
-                stack.enter_context(pid_file(pid_path))
-            return asyncio.run(_main(config, settings))
-    except PidFileError as e:
-        log.error("iked %s", e)
-        return 1
-    except Racoon2Error as e:
-        log.error("%s", e)
-        return 1
+    return run_daemon("iked", config_path, lambda config: _main(config, settings),
+                      foreground=foreground, pid_path=pid_path)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
+from racoon2.config import Config, load_config
+from racoon2.config.check import check_config
 from racoon2.errors import Racoon2Error
 
 
@@ -69,3 +73,34 @@ def read_pid(path: str) -> int | None:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def run_daemon(name: str, config_path: str,
+               main: Callable[[Config], Coroutine[Any, Any, int]], *, foreground: bool,
+               pid_path: str) -> int:
+    """Load and check the configuration as daemon ``name`` reads it, detach unless
+    ``foreground``, hold the pid file and run ``main(config)`` to its end: the exit status
+    (1 when the daemon cannot start)."""
+    log = logging.getLogger(name)
+    try:
+        config = load_config(config_path)
+        for warning in check_config(config, name):
+            log.warning("%s", warning)
+    except Racoon2Error as e:
+        log.error("%s", e)
+        if not foreground:
+            print(e, file=sys.stderr)  # syslog may be all the admin watches: say it here too
+        return 1
+    if not foreground:
+        daemonize()
+    try:
+        with contextlib.ExitStack() as stack:
+            if not foreground:
+                stack.enter_context(pid_file(pid_path))
+            return asyncio.run(main(config))
+    except PidFileError as e:
+        log.error("%s %s", name, e)
+        return 1
+    except Racoon2Error as e:
+        log.error("%s", e)
+        return 1

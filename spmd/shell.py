@@ -14,13 +14,13 @@ import ipaddress
 import logging
 import signal
 import socket
-import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from racoon2.config import Config, load_config
 from racoon2.config.check import check_config
 from racoon2.config.model import AddrKind
+from racoon2.daemon import run_daemon
 from racoon2.errors import KernelError, Racoon2Error
 from racoon2.kernel import api
 from racoon2.net import Address
@@ -272,27 +272,9 @@ def _macro_matches(macro: str, addr: Address) -> bool:
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
         pid_path: str = "/var/run/spmd.pid") -> int:
     """Run spmd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    from racoon2.daemon import PidFileError, daemonize, pid_file
-
-    try:
-        config = load_config(settings.config)
-        for warning in check_config(config, "spmd"):
-            log.warning("%s", warning)
-    except Racoon2Error as e:
-        log.error("%s", e)
-        if not foreground:
-            print(e, file=sys.stderr)
-        return 1
-    if not foreground:
-        daemonize()
-    try:
-        with contextlib.ExitStack() as stack:
-            if not foreground:
-                stack.enter_context(pid_file(pid_path))
-            return asyncio.run(_main(settings, open_backend, config))
-    except PidFileError as e:
-        log.error("spmd %s", e)
-        return 1
+    return run_daemon("spmd", settings.config,
+                      lambda config: _main(settings, open_backend, config),
+                      foreground=foreground, pid_path=pid_path)
 
 
 async def _main(settings: Settings, open_backend: BackendFactory, config: Config) -> int:
