@@ -33,7 +33,7 @@ from racoon2.errors import ParseError, Racoon2Error
 from racoon2.ikev2 import message
 from racoon2.ikev2.constants import FLAG_RESPONSE, ExchangeType, NotifyType
 from racoon2.ikev2.message import Message
-from racoon2.ikev2.payloads import KE, Nonce, Notify
+from racoon2.ikev2.payloads import KE, Nonce, Notify, first
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint
 
@@ -204,8 +204,8 @@ class IkeCore:
             self.drop(remote, DropReason.NO_REMOTE, str(e))
             return
         assert peer is not None
-        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
-        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
+        nonce = first(msg.payloads, Nonce)
+        ke = first(msg.payloads, KE)
         if nonce is None or ke is None:
             self.drop(remote, DropReason.MALFORMED, "IKE_SA_INIT without Nonce or KE")
             return

@@ -25,7 +25,7 @@ from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
-from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, TSi, TSr
+from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, TSi, TSr, first
 from racoon2.kernel import api
 
 if TYPE_CHECKING:
@@ -116,11 +116,11 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     if r is None:
         return
     errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
-    sa_p = next((p for p in inner if isinstance(p, SA)), None)
-    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
-    ke = next((p for p in inner if isinstance(p, KE)), None)
-    tsi = next((p for p in inner if isinstance(p, TSi)), None)
-    tsr = next((p for p in inner if isinstance(p, TSr)), None)
+    sa_p = first(inner, SA)
+    nonce = first(inner, Nonce)
+    ke = first(inner, KE)
+    tsi = first(inner, TSi)
+    tsr = first(inner, TSr)
     group = _pfs_group(sa)
     mine = r.new.settings.proposals(bytes(4), (group,) if group else ())
     chosen = proposals.accept(sa_p.proposals[0], mine) if sa_p and len(
@@ -157,11 +157,11 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
 def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
     """Answer a peer's CREATE_CHILD_SA for a CHILD_SA (new or rekeyed)."""
     notes = {p.type: p for p in inner if isinstance(p, Notify)}
-    sa_p = next((p for p in inner if isinstance(p, SA)), None)
-    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
-    ke = next((p for p in inner if isinstance(p, KE)), None)
-    tsi = next((p for p in inner if isinstance(p, TSi)), None)
-    tsr = next((p for p in inner if isinstance(p, TSr)), None)
+    sa_p = first(inner, SA)
+    nonce = first(inner, Nonce)
+    ke = first(inner, KE)
+    tsi = first(inner, TSi)
+    tsr = first(inner, TSr)
 
     def refuse(kind: NotifyType) -> None:
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (_notify(kind),)))

@@ -19,7 +19,7 @@ from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
-from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal
+from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal, first
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
@@ -61,9 +61,9 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     if r is None:
         return
     errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
-    sa_p = next((p for p in inner if isinstance(p, SA)), None)
-    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
-    ke = next((p for p in inner if isinstance(p, KE)), None)
+    sa_p = first(inner, SA)
+    nonce = first(inner, Nonce)
+    ke = first(inner, KE)
     chosen = proposals.accept(sa_p.proposals[0], sa.peer.ike_proposals) if sa_p and len(
         sa_p.proposals) == 1 else None
     problem = _name(errors[0]) if errors else ""
@@ -86,8 +86,8 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
 
 def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now) -> None:
     """Answer the peer's request to rekey ``sa``."""
-    nonce = next((p for p in inner if isinstance(p, Nonce)), None)
-    ke = next((p for p in inner if isinstance(p, KE)), None)
+    nonce = first(inner, Nonce)
+    ke = first(inner, KE)
 
     def refuse(kind: NotifyType, data: bytes = b"") -> None:
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True,

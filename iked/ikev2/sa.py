@@ -72,6 +72,7 @@ from racoon2.ikev2.payloads import (
     TSi,
     TSr,
     encode_body,
+    first,
 )
 from racoon2.ikev2.sk import SkCipher, SkKeys
 from racoon2.kernel import api
@@ -348,9 +349,9 @@ class IkeSa:
             self._fail("IKE_SA_INIT", f"peer answered {_notify_name(errors[0])}",
                        configured=proposals.describe(self.peer.ike_proposals))
             return
-        sa = next((p for p in msg.payloads if isinstance(p, SA)), None)
-        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
-        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
+        sa = first(msg.payloads, SA)
+        ke = first(msg.payloads, KE)
+        nonce = first(msg.payloads, Nonce)
         if sa is None or ke is None or nonce is None or len(sa.proposals) != 1:
             self._fail("IKE_SA_INIT", "response lacks SA, KE or Nonce")
             return
@@ -408,9 +409,9 @@ class IkeSa:
     def respond_init(self, msg: Message, data: bytes, now: Now) -> None:
         """Responder: answer an IKE_SA_INIT request (the core checked cookies and limits)."""
         self.window.start_answer(0)
-        sa = next((p for p in msg.payloads if isinstance(p, SA)), None)
-        ke = next((p for p in msg.payloads if isinstance(p, KE)), None)
-        nonce = next((p for p in msg.payloads if isinstance(p, Nonce)), None)
+        sa = first(msg.payloads, SA)
+        ke = first(msg.payloads, KE)
+        nonce = first(msg.payloads, Nonce)
         if sa is None or ke is None or nonce is None:
             self._refuse_init(msg, _notify(NotifyType.INVALID_SYNTAX))
             self._fail("IKE_SA_INIT", "request lacks SA, KE or Nonce")
@@ -544,8 +545,8 @@ class IkeSa:
                                  tuple(inner)), now)
 
     def _auth_request(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
-        idi = next((p for p in inner if isinstance(p, IDi)), None)
-        au = next((p for p in inner if isinstance(p, Auth)), None)
+        idi = first(inner, IDi)
+        au = first(inner, Auth)
         if idi is None or au is None:
             self._auth_refuse(msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
             return
@@ -564,9 +565,9 @@ class IkeSa:
                               received=_id_text(idi.id_type, idi.data))
             return
         self.peer_id = (idi.id_type, idi.data)
-        sa = next((p for p in inner if isinstance(p, SA)), None)
-        tsi = next((p for p in inner if isinstance(p, TSi)), None)
-        tsr = next((p for p in inner if isinstance(p, TSr)), None)
+        sa = first(inner, SA)
+        tsi = first(inner, TSi)
+        tsr = first(inner, TSr)
         transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE
                         for p in inner)
         if sa is None or tsi is None or tsr is None:
@@ -656,8 +657,8 @@ class IkeSa:
 
     def _auth_response(self, inner: tuple[Payload, ...], now: Now) -> None:
         errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
-        idr = next((p for p in inner if isinstance(p, IDr)), None)
-        au = next((p for p in inner if isinstance(p, Auth)), None)
+        idr = first(inner, IDr)
+        au = first(inner, Auth)
         if idr is None or au is None:
             self._fail("IKE_AUTH", "peer answered " + (
                 _notify_name(errors[0]) if errors else "without IDr or AUTH"))
@@ -678,9 +679,9 @@ class IkeSa:
         c, self.pending_child = self.pending_child, None
         if c is None or not c.spi_in:
             return
-        sa = next((p for p in inner if isinstance(p, SA)), None)
-        tsi = next((p for p in inner if isinstance(p, TSi)), None)
-        tsr = next((p for p in inner if isinstance(p, TSr)), None)
+        sa = first(inner, SA)
+        tsi = first(inner, TSi)
+        tsr = first(inner, TSr)
         if sa is None or tsi is None or tsr is None or len(sa.proposals) != 1:
             self.host.emit(NegotiationFailed(
                 self.name, "CHILD_SA", "no CHILD_SA in the response",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import ipaddress
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from racoon2.errors import ParseError
 from racoon2.ikev2.constants import PayloadType as P
@@ -250,6 +252,17 @@ TYPES: dict[type, int] = {
     Auth: P.AUTH, Nonce: P.NONCE, Notify: P.NOTIFY, Delete: P.DELETE, VendorId: P.VENDOR_ID,
     TSi: P.TSI, TSr: P.TSR, SK: P.SK, SKF: P.SKF, CP: P.CP, EAP: P.EAP,
 }
+
+
+PayloadT = TypeVar("PayloadT")
+
+
+def first(payloads: Sequence[Payload], kind: type[PayloadT]) -> PayloadT | None:
+    """The first payload of class ``kind`` in ``payloads``, or None."""
+    for p in payloads:
+        if isinstance(p, kind):
+            return p
+    return None
 
 
 def payload_type(p: Payload) -> int:
