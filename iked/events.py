@@ -108,6 +108,15 @@ class ChildSaDown(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class NatDetected(Event):
+    """NAT detection found a NAT: IKE moves to port 4500 and ESP travels in UDP."""
+
+    sa: str
+    local_behind: bool
+    peer_behind: bool
+
+
+@dataclass(frozen=True, slots=True)
 class NegotiationFailed(Event):
     """A negotiation failed: what was received beside what is configured, in one place."""
 

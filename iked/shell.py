@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from iked import events as ev
 from iked import hooks
 from iked.ikev2.core import IkeCore
+from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
 from racoon2.config import Config
 from racoon2.config.defaults import kmp_value
@@ -38,7 +39,6 @@ from racoon2.spmif.client import SpmifClient, connect
 from racoon2.spmif.secret import read_password
 
 log = logging.getLogger("iked")
-NAT_T_PORT = 4500
 NON_ESP_MARKER = b"\0\0\0\0"
 SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
 IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
@@ -232,7 +232,8 @@ class Iked:
             if transport is None:
                 log.warning("%s: no socket on %s to send from", d.remote, d.local)
                 continue
-            data = NON_ESP_MARKER + d.data if d.local.port == NAT_T_PORT else d.data
+            marker = d.local.port == NAT_T_PORT and d.data != NAT_KEEPALIVE_PACKET
+            data = NON_ESP_MARKER + d.data if marker else d.data
             transport.sendto(data, (str(d.remote.addr), d.remote.port))
         while (event := self.core.next_event()) is not None:
             self._report(event)
@@ -277,6 +278,11 @@ class Iked:
                 if event.hook is not None and not event.replaced:
                     self._hook(ScriptType.PHASE2_DOWN, self._remote_of(event.policy),
                                hooks.phase2_env(event.hook))
+            case ev.NatDetected():
+                where = " and ".join(w for w, b in (("this host", event.local_behind),
+                                                    ("the peer", event.peer_behind)) if b)
+                log.info("IKE SA %s: NAT detected in front of %s: IKE on port 4500, ESP in UDP",
+                         event.sa, where)
             case ev.NegotiationFailed():
                 extra = "".join(f"; {k}: {v}" for k, v in (("received", event.received),
                                                            ("configured", event.configured))

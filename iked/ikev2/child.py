@@ -94,9 +94,11 @@ def _algorithms(encr: Transform, integ: Transform | None, key: bytes, ikey: byte
 
 def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: bytes,
               nr: bytes, initiator: bool, spi_in: int, spi_out: int,
-              local: Address, remote: Address, rng: Rng, shared: bytes = b"") -> Negotiated:
+              local: Address, remote: Address, rng: Rng, shared: bytes = b"",
+              udp: tuple[int, int] | None = None) -> Negotiated:
     """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs;
-    ``shared`` is the PFS key exchange's secret of a CREATE_CHILD_SA."""
+    ``shared`` is the PFS key exchange's secret of a CREATE_CHILD_SA, ``udp`` the (our, the
+    peer's) IKE ports when a NAT lies between us: ESP then travels in UDP (RFC 3948)."""
     encr = chosen.get(TransformType.ENCR)
     integ = chosen.get(TransformType.INTEG)
     if encr is None:
@@ -117,14 +119,18 @@ def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: b
     life = api.Lifetime(soft_bytes=soft_b, hard_bytes=hard_b, soft_add_seconds=soft,
                         hard_add_seconds=hard)
 
-    def spec(src: Address, dst: Address, spi: int, k: tuple[bytes, bytes]) -> api.SaSpec:
+    def spec(src: Address, dst: Address, spi: int, k: tuple[bytes, bytes],
+             ports: tuple[int, int] | None) -> api.SaSpec:
         cipher, integrity, aead = _algorithms(encr, integ, *k)
+        encap = api.Encap(*ports) if ports else None
         return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, child.reqid, cipher=cipher,
-                          integrity=integrity, aead=aead, lifetime=life, esn=chosen.esn)
+                          integrity=integrity, aead=aead, lifetime=life, esn=chosen.esn,
+                          encap=encap)
 
     name = encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + (
         f"/{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
-    return Negotiated(spec(peer, me, spi_in, theirs), spec(me, peer, spi_out, mine), name)
+    return Negotiated(spec(peer, me, spi_in, theirs, udp[::-1] if udp else None),
+                      spec(me, peer, spi_out, mine, udp), name + (" in UDP" if udp else ""))
 
 
 @dataclass(eq=False)

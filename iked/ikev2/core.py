@@ -16,7 +16,7 @@ from iked import lookup
 from iked.events import Datagram, Dropped, DropReason, Event, NegotiationFailed, Now, Request
 from iked.ikev2 import create_child
 from iked.ikev2.cookies import Cookies, cookie_needed
-from iked.ikev2.sa import Continue, IkeSa, State
+from iked.ikev2.sa import NAT_T_PORT, Continue, IkeSa, State
 from iked.ikev2.settings import (
     ChildSettings,
     PeerSettings,
@@ -39,7 +39,6 @@ from racoon2.net import Address, Endpoint
 
 #: Local addresses a macro (MY_IP…) stands for on this host.
 LocalAddresses = Callable[[AddrSpec], Sequence[Address]]
-NAT_T_PORT = 4500  # RFC 3948: IKE moves here after NAT detection, never starts here
 
 
 class IkeCore:

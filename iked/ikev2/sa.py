@@ -31,6 +31,7 @@ from iked.events import (
     IkeSaDown,
     IkeSaUp,
     KernelFailed,
+    NatDetected,
     NegotiationFailed,
     Now,
 )
@@ -79,6 +80,10 @@ from racoon2.kernel import api
 from racoon2.net import Address, Endpoint
 
 __all__ = ["Host", "IkeSa", "State", "nat_hash"]
+
+NAT_T_PORT = 4500
+NAT_KEEPALIVE = 20.0  # seconds, the original's natk_interval
+NAT_KEEPALIVE_PACKET = b"\xff"
 
 class State(enum.Enum):
     """Where an IKE SA stands."""
@@ -185,6 +190,9 @@ class IkeSa:
         self.ike_rekeying: ike_rekey.IkeRekeying | None = None
         self.rekey_of: str | None = None  # the IKE SA this one replaces
         self.replaced = False             # a rekey replaced this IKE SA
+        self.nat = False                  # a NAT lies between us (RFC 7296 §2.23)
+        self.behind_nat = False           # ... in front of us: we send NAT keepalives
+        self.deadline_keepalive: Now | None = None
 
     # -- names and output ------------------------------------------------------------------
 
@@ -365,6 +373,8 @@ class IkeSa:
         self.nr = nonce.data
         self.init_response = data
         self._note_hashes(msg.payloads)
+        self._detect_nat(msg.payloads, msg.spi_r)
+        self._float()
         if not self._derive(chosen, ke.data):
             return
         if self.pending_child is None:
@@ -444,6 +454,7 @@ class IkeSa:
         payloads: list[Payload] = [SA((chosen.proposal(),)), KE(group.ident, public),
                                    Nonce(self.nr)]
         self._note_hashes(msg.payloads)
+        self._detect_nat(msg.payloads, bytes(8))
         payloads += self._signature_notify()
         payloads += certs.certreq(self.peer.trust)
         if self.peer.nat_traversal and any(
@@ -467,6 +478,25 @@ class IkeSa:
 
     def _my_id(self) -> tuple[int, bytes]:
         return self.peer.my_ids[0] if self.peer.my_ids else ip_identity(self.local.addr)
+
+    def _detect_nat(self, payloads: Sequence[Payload], spi_r: bytes) -> None:
+        """Compare the peer's NAT_DETECTION hashes with the endpoints as we see them."""
+        notes = {p.type: p.data for p in payloads if isinstance(p, Notify)}
+        source = notes.get(NotifyType.NAT_DETECTION_SOURCE_IP)
+        destination = notes.get(NotifyType.NAT_DETECTION_DESTINATION_IP)
+        if not self.peer.nat_traversal or source is None or destination is None:
+            return
+        peer_moved = source != nat_hash(self.spi_i, spi_r, self.remote)
+        self.behind_nat = destination != nat_hash(self.spi_i, spi_r, self.local)
+        self.nat = peer_moved or self.behind_nat
+        if self.nat:
+            self.host.emit(NatDetected(self.name, self.behind_nat, peer_moved))
+
+    def _float(self) -> None:
+        """After NAT detection the initiator moves IKE to port 4500 (RFC 7296 §2.23)."""
+        if self.nat and self.initiator and self.local.port != NAT_T_PORT:
+            self.local = Endpoint(self.local.addr, NAT_T_PORT)
+            self.remote = Endpoint(self.remote.addr, NAT_T_PORT)
 
     def _signature_notify(self) -> list[Payload]:
         # RFC 7427: announce the hashes we sign and verify with whenever certificates are in
@@ -710,7 +740,8 @@ class IkeSa:
         neg = childmod.negotiate(c.settings, chosen, self.crypto.prf, self.crypto.keys.sk_d,
                                  ni, nr, self.initiator if initiator is None else initiator,
                                  c.spi_in, c.spi_out, self.local.addr, self.remote.addr,
-                                 self.host.rng, shared)
+                                 self.host.rng, shared,
+                                 (self.local.port, self.remote.port) if self.nat else None)
         c.negotiated = neg
         self.children.append(c)
 
@@ -741,6 +772,8 @@ class IkeSa:
         if self.peer.lifetime:
             self.deadline_life = now + self.peer.lifetime
         self._arm_dpd(now)
+        if self.behind_nat:
+            self.deadline_keepalive = now + NAT_KEEPALIVE
         self.host.emit(IkeSaUp(self.name, self.peer.remote, self.local, self.remote,
                                self.initiator, self.rekey_of))
 
@@ -876,7 +909,7 @@ class IkeSa:
     def deadline(self) -> Now | None:
         """The earliest moment :meth:`on_timer` has work."""
         times = [t for t in (self.window.deadline, self.deadline_nego, self.deadline_dpd,
-                             self.deadline_life) if t is not None]
+                             self.deadline_life, self.deadline_keepalive) if t is not None]
         return min(times) if times and self.state is not State.DEAD else None
 
     def on_timer(self, now: Now) -> None:
@@ -892,6 +925,10 @@ class IkeSa:
             if not (self.children and ike_rekey.start(self, now)):
                 self.delete(now)
             return
+        if self.deadline_keepalive is not None and now >= self.deadline_keepalive:
+            # RFC 3948 §4: one 0xFF octet keeps the NAT's mapping open.
+            self.deadline_keepalive = now + NAT_KEEPALIVE
+            self.host.send(self, NAT_KEEPALIVE_PACKET)
         again = self.window.timer(now)
         if again is False:
             if self.state is State.DELETING:

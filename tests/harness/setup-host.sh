@@ -12,6 +12,7 @@ PACKAGES=(
     strongswan-swanctl charon-systemd libstrongswan-standard-plugins libstrongswan-extra-plugins
     libcharon-extra-plugins             # kernel-libipsec: user-space ESP, CHILD_SAs install here
     tcpdump
+    nftables                            # tests/interop: a NAT between two namespaces
     # libreswan's pluto: its package Conflicts with strongSwan's, so peers/libreswan.sh unpacks it
     # with dpkg -x; these are the libraries it links against.
     libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libnss3 libnss3-tools libunbound8

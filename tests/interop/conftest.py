@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-from peers import Namespaces
+from peers import Namespaces, NatNamespaces
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -24,6 +24,20 @@ def pair() -> Iterator[Namespaces]:
     if shutil.which("ip") is None:
         pytest.skip("interop tests need iproute2 (tests/harness/setup-host.sh installs it)")
     ns = Namespaces()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+@pytest.fixture
+def nat() -> Iterator[NatNamespaces]:
+    """A behind a masquerading router, B outside; all three namespaces deleted afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("interop tests need root to create network namespaces")
+    if shutil.which("nft") is None:
+        pytest.fail("nft is missing: tests/harness/setup-host.sh installs nftables")
+    ns = NatNamespaces()
     try:
         yield ns
     finally:

@@ -202,16 +202,19 @@ class StrongSwan:
 
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
               child_rekey: str = "0", cert: tuple[str, str, str] | None = None,
-              ike_rekey: str = "0") -> None:
+              ike_rekey: str = "0", ends: tuple[str, str] | None = None,
+              nets: tuple[str, str] | None = None) -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
-        (certificate, key, CA certificate) for certificate authentication."""
+        (certificate, key, CA certificate) for certificate authentication; ``ends`` and
+        ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's."""
         peer = "B" if self.side == "A" else "A"
-        me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
+        me, him = ends or (ADDR[(self.side, family)], ADDR[(peer, family)])
+        lnet, rnet = nets or (INNER[self.side], INNER[peer])
         env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
                         REMOTE_ID=him, IKE=prop.strongswan_ike, ESP=prop.strongswan_esp,
                         MODE="tunnel" if tunnel else "transport",
-                        LTS=INNER[self.side] if tunnel else "dynamic",
-                        RTS=INNER[peer] if tunnel else "dynamic", CHILD_REKEY=child_rekey,
+                        LTS=lnet if tunnel else "dynamic",
+                        RTS=rnet if tunnel else "dynamic", CHILD_REKEY=child_rekey,
                         CHILD_LIFE="60s" if child_rekey != "0" else "0", IKE_REKEY=ike_rekey,
                         **({"CERT": cert[0], "KEY": cert[1], "CACERT": cert[2]} if cert else {}))
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
@@ -282,3 +285,41 @@ class Libreswan:
     def stop(self) -> None:
         """Stop pluto by its recorded PID."""
         self._run("stop", self.name)
+
+
+class NatNamespaces(Namespaces):
+    """A behind a masquerading router R, B outside (documentation addresses only):
+    A 192.0.2.1 (lo 203.0.113.1) -- 192.0.2.254 R 198.51.100.254 -- 198.51.100.2 B
+    (lo 203.0.113.17).  B has no route to 192.0.2.0/24: it sees A as 198.51.100.254."""
+
+    def __init__(self) -> None:  # noqa: D107 (the class docstring says it)
+        self.prefix = f"r2n{secrets.token_hex(2)}"
+        p = self.prefix
+        script = f"""
+set -e
+for n in A R B; do ip netns add {p}$n; ip -n {p}$n link set lo up; done
+ip link add {p}a netns {p}A type veth peer name {p}r netns {p}R
+ip link add {p}s netns {p}R type veth peer name {p}b netns {p}B
+ip -n {p}A addr add 192.0.2.1/24 dev {p}a; ip -n {p}A link set {p}a up
+ip -n {p}A addr add 203.0.113.1/32 dev lo
+ip -n {p}A route add default via 192.0.2.254
+ip -n {p}R addr add 192.0.2.254/24 dev {p}r; ip -n {p}R link set {p}r up
+ip -n {p}R addr add 198.51.100.254/24 dev {p}s; ip -n {p}R link set {p}s up
+ip -n {p}B addr add 198.51.100.2/24 dev {p}b; ip -n {p}B link set {p}b up
+ip -n {p}B addr add 203.0.113.17/32 dev lo
+ip netns exec {p}R sysctl -qw net.ipv4.ip_forward=1
+ip netns exec {p}R nft add table ip nat
+ip netns exec {p}R nft 'add chain ip nat post {{ type nat hook postrouting priority 100 ; }}'
+ip netns exec {p}R nft add rule ip nat post oifname {p}s masquerade
+ip netns exec {p}A ping -c1 -W2 -q 198.51.100.2 >/dev/null
+"""
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
+        if done.returncode:
+            self.close()
+            raise RuntimeError(f"NAT namespaces: {done.stderr.strip()}")
+
+    def close(self) -> None:
+        """Delete the three namespaces."""
+        for n in "ARB":
+            subprocess.run(["ip", "netns", "del", self.prefix + n], check=False,
+                           capture_output=True)

@@ -28,6 +28,7 @@ from peers import (
     PSK,
     Libreswan,
     Namespaces,
+    NatNamespaces,
     Proposal,
     Racoon2,
     StrongSwan,
@@ -428,3 +429,34 @@ def test_certificates_with_peers(pair: Namespaces, tmp_path: Path, iked_initiate
     finally:
         r2.stop()
         other.stop()
+
+
+@pytest.mark.usefixtures("charon")
+def test_nat_traversal_with_strongswan(nat: NatNamespaces, tmp_path: Path) -> None:
+    """iked behind a masquerading NAT, strongSwan outside: both detect the NAT, IKE moves to
+    port 4500 (the NAT maps it), charon installs its ESP-in-UDP CHILD_SA and iked asks its
+    kernel for UDP-encapsulated SAs."""
+    ss, r2 = StrongSwan(nat, "B", tmp_path / "ss"), Racoon2(nat, "A", tmp_path / "r2")
+    conf = racoon2_conf(r2.d, "A", 4, True, CBC_MODP)
+    for old, new in (("198.51.100.0/28", "203.0.113.0/28"), ("198.51.100.16/28",
+                                                               "203.0.113.16/28"),
+                     ("192.0.2.2", "198.51.100.2")):
+        conf = conf.replace(old, new)
+    try:
+        ss.start(4, True, CBC_MODP, initiator=False, ends=("198.51.100.2", "192.0.2.1"),
+                 nets=("203.0.113.16/28", "203.0.113.0/28"))
+        r2.start(conf, "-S", "out")
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
+        # charon with kernel-libipsec also claims a NAT of its own (it forces ESP in UDP).
+        assert re.search(r"NAT detected in front of this host( and the peer)?: IKE on port "
+                         r"4500", r2.log()), r2.log()
+        assert re.search(r"established with 198\.51\.100\.2\[4500\]", r2.log()), r2.log()
+        log = ss.log()
+        assert "remote host is behind NAT" in log, log
+        sas = ss.ctl("--list-sas")
+        assert "@ 198.51.100.254[4500]" in sas, sas  # the NAT's side of iked's 4500
+        assert "INSTALLED, TUNNEL-in-UDP" in sas, sas
+        assert_child(r2)
+    finally:
+        r2.stop()
+        ss.stop()

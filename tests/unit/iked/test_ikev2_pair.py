@@ -20,6 +20,7 @@ from iked.events import (
     Event,
     IkeSaDown,
     IkeSaUp,
+    NatDetected,
     NegotiationFailed,
 )
 from iked.hooks import phase2_env
@@ -441,3 +442,52 @@ def test_second_policy_gets_a_child_on_the_same_ike_sa(tmp_path: Path) -> None:
         assert sorted(c.settings.policy for c in sa.children) == ["peer_transport", "peer_udp"]
     udp = next(s for s in sides["a"].installed[2:] if s.src == A)
     assert len(sides["a"].installed) == 4 and udp.spi != sides["a"].installed[1].spi
+
+
+def test_nat_detected_floats_to_4500_and_encapsulates(tmp_path: Path) -> None:
+    """A behind a NAT (its source becomes 203.0.113.254 with another port; B accepts any
+    address, IP_RW): both sides detect it, IKE moves to port 4500, the ESP SAs get UDP
+    encapsulation with the mapped ports, and A sends NAT keepalives."""
+    pair = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+            "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b", edit=(
+                ('peers_ipaddr "${PEER_IP4}" port 500;', "peers_ipaddr IP_RW;"),))}
+    public = ipaddress.ip_address("203.0.113.254")
+    mapping: dict[Endpoint, Endpoint] = {}
+    a, b = pair["a"].core, pair["b"].core
+    a.initiate("peer_out", 0.0)
+
+    async def run() -> None:
+        busy = True
+        while busy:
+            busy = False
+            for side in pair.values():
+                for req in side.core.requests():
+                    busy = True
+                    result = await api.perform(side.kernel, req.op)
+                    if isinstance(req.op, api.AddSa | api.UpdateSa):
+                        side.installed.append(req.op.sa)
+                    side.core.reply(req.id, result, 0.0)
+            for d in a.datagrams_to_send():
+                busy = True
+                outside = mapping.setdefault(d.local, Endpoint(public, 40000 + len(mapping)))
+                b.receive_datagram(d.data, d.remote, outside, 0.0)
+            for d in b.datagrams_to_send():
+                busy = True
+                inside = next(k for k, v in mapping.items() if v == d.remote)
+                a.receive_datagram(d.data, inside, d.local, 0.0)
+        for side in pair.values():
+            while (ev := side.core.next_event()) is not None:
+                side.events.append(ev)
+
+    asyncio.run(run())
+    nats = {n: [e for e in pair[n].events if isinstance(e, NatDetected)] for n in "ab"}
+    assert [(e.local_behind, e.peer_behind) for e in nats["a"]] == [(True, False)]
+    assert [(e.local_behind, e.peer_behind) for e in nats["b"]] == [(False, True)]
+    a_out = next(s for s in pair["a"].installed if s.src == A)
+    b_in = next(s for s in pair["b"].installed if s.dst == B)
+    assert a_out.encap == api.Encap(4500, 4500)  # A's view: its own port 4500 to B's
+    assert b_in.encap == api.Encap(40001, 4500)  # B's view: the NAT's port to its 4500
+    (sa,) = a.sas.values()
+    assert sa.local.port == 4500 and sa.deadline_keepalive == 20.0
+    a.handle_timer(20.0)
+    assert [d.data for d in a.datagrams_to_send()] == [b"\xff"]
