@@ -19,6 +19,7 @@ from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
 from iked.ikev2 import ike_rekey, proposals
 from iked.ikev2.child import Child
+from iked.ikev2.common import notify, notify_name
 from iked.ikev2.settings import ChildSettings
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
@@ -42,9 +43,6 @@ class Rekeying:
     exchange: dh.Exchange | None = field(default=None, repr=False)
 
 
-def _notify(kind: NotifyType, data: bytes = b"", spi: bytes = b"",
-            protocol: int = 0) -> Notify:
-    return Notify(protocol, kind, spi, data)
 
 
 def _pfs_group(sa: IkeSa) -> tt.Transform | None:
@@ -95,10 +93,10 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
     ni = sa.host.rng.random_bytes(sa.peer.nonce_size)
     inner: list[Payload] = []
     if old is not None:
-        inner.append(_notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
+        inner.append(notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
                              protocol=ProtocolId.ESP))
     if not new.settings.tunnel:
-        inner.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+        inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
     inner += [SA(new.settings.proposals(struct.pack("!I", new.spi_in),
                                         (group,) if group else ())), Nonce(ni)]
     if exchange is not None and group is not None:
@@ -126,7 +124,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     chosen = proposals.accept(sa_p.proposals[0], mine) if sa_p and len(
         sa_p.proposals) == 1 else None
     shared = b""
-    problem = _notify_name(errors[0]) if errors else ""
+    problem = notify_name(errors[0]) if errors else ""
     if not problem and (chosen is None or nonce is None or tsi is None or tsr is None):
         problem = "the answer lacks what we asked for"
     if not problem and r.exchange is not None:
@@ -164,7 +162,7 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
     tsr = first(inner, TSr)
 
     def refuse(kind: NotifyType) -> None:
-        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (_notify(kind),)))
+        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (notify(kind),)))
 
     if sa_p is not None and ike_rekey.is_ike_rekey(sa_p):
         ike_rekey.respond(sa, mid, sa_p, inner, now)
@@ -222,7 +220,7 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         sa.install(c, chosen, (nonce.data, nr), initiator=False, shared=shared)
         out: list[Payload] = []
         if not c.settings.tunnel:
-            out.append(_notify(NotifyType.USE_TRANSPORT_MODE))
+            out.append(notify(NotifyType.USE_TRANSPORT_MODE))
         out += [SA((chosen.proposal(struct.pack("!I", result)),)), Nonce(nr)]
         if public and group is not None:
             out.append(KE(group.ident, public))
@@ -230,10 +228,3 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, tuple(out)))
 
     sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid), allocated)
-
-
-def _notify_name(kind: int) -> str:
-    try:
-        return NotifyType(kind).name
-    except ValueError:
-        return f"notify {kind}"

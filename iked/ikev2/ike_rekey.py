@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import NegotiationFailed, Now
 from iked.ikev2 import proposals
+from iked.ikev2.common import notify_name
 from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -66,7 +67,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     ke = first(inner, KE)
     chosen = proposals.accept(sa_p.proposals[0], sa.peer.ike_proposals) if sa_p and len(
         sa_p.proposals) == 1 else None
-    problem = _name(errors[0]) if errors else ""
+    problem = notify_name(errors[0]) if errors else ""
     shared = b""
     if not problem:
         try:
@@ -123,10 +124,3 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
 def is_ike_rekey(sa_p: SA) -> bool:
     """A CREATE_CHILD_SA whose SA payload proposes an IKE SA."""
     return any(p.protocol == ProtocolId.IKE for p in sa_p.proposals)
-
-
-def _name(kind: int) -> str:
-    try:
-        return NotifyType(kind).name
-    except ValueError:
-        return f"notify {kind}"

@@ -14,10 +14,7 @@ as the original).  CREATE_CHILD_SA for CHILD_SAs is in :mod:`iked.ikev2.create_c
 
 from __future__ import annotations
 
-import enum
 import hashlib
-import hmac
-import ipaddress
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,14 +32,15 @@ from iked.events import (
     NegotiationFailed,
     Now,
 )
-from iked.ikev2 import certs, create_child, ike_rekey, proposals
+from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
+from iked.ikev2.common import State, exchange_name, notify, notify_name
 from iked.ikev2.proposals import Chosen
-from iked.ikev2.settings import ChildSettings, PeerSettings, ip_identity
+from iked.ikev2.settings import ChildSettings, PeerSettings
 from iked.ikev2.ts import Ts
 from iked.ikev2.window import Verdict, Window
-from racoon2.crypto import auth, dh, keymat
+from racoon2.crypto import dh, keymat
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.prf import Prf, prf_for
 from racoon2.crypto.rng import Rng
@@ -52,9 +50,7 @@ from racoon2.ikev2 import message
 from racoon2.ikev2.constants import (
     FLAG_INITIATOR,
     FLAG_RESPONSE,
-    AuthMethod,
     ExchangeType,
-    IdType,
     NotifyType,
     ProtocolId,
 )
@@ -62,17 +58,12 @@ from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import (
     KE,
     SA,
-    Auth,
-    Cert,
     Delete,
-    IDi,
-    IDr,
     Nonce,
     Notify,
     Payload,
     TSi,
     TSr,
-    encode_body,
     first,
 )
 from racoon2.ikev2.sk import SkCipher, SkKeys
@@ -84,17 +75,6 @@ __all__ = ["Host", "IkeSa", "State", "nat_hash"]
 NAT_T_PORT = 4500
 NAT_KEEPALIVE = 20.0  # seconds, the original's natk_interval
 NAT_KEEPALIVE_PACKET = b"\xff"
-
-class State(enum.Enum):
-    """Where an IKE SA stands."""
-
-    INIT_SENT = "IKE_SA_INIT sent"
-    INIT_DONE = "IKE_SA_INIT answered"
-    AUTH_SENT = "IKE_AUTH sent"
-    ESTABLISHED = "established"
-    DELETING = "deleting"
-    DEAD = "dead"
-
 
 Continue = Callable[[object, Now], None]
 
@@ -136,18 +116,6 @@ class Host(Protocol):
 def nat_hash(spi_i: bytes, spi_r: bytes, ep: Endpoint) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 §2.23)."""
     return hashlib.sha1(spi_i + spi_r + ep.addr.packed + struct.pack("!H", ep.port)).digest()
-
-
-def _notify(kind: NotifyType, data: bytes = b"") -> Notify:
-    return Notify(0, kind, b"", data)
-
-
-def _id_text(id_type: int, data: bytes) -> str:
-    if id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and len(data) in (4, 16):
-        return str(ipaddress.ip_address(data))
-    if id_type in (IdType.FQDN, IdType.RFC822_ADDR):
-        return data.decode(errors="replace")
-    return data.hex()
 
 
 @dataclass
@@ -245,7 +213,8 @@ class IkeSa:
         self.window.finish_answer(mid, (data,))
         self.host.send(self, data)
 
-    def _fail(self, stage: str, reason: str, received: str = "", configured: str = "") -> None:
+    def fail(self, stage: str, reason: str, received: str = "", configured: str = "") -> None:
+        """Report a failed negotiation (received vs configured) and end the SA."""
         self.host.emit(NegotiationFailed(self.name, stage, reason, received, configured))
         self._die(f"{stage}: {reason}")
 
@@ -320,15 +289,15 @@ class IkeSa:
         self.ni = self.ni or self.host.rng.random_bytes(self.peer.nonce_size)
         payloads: list[Payload] = []
         if self.cookie:
-            payloads.append(_notify(NotifyType.COOKIE, self.cookie))
+            payloads.append(notify(NotifyType.COOKIE, self.cookie))
         payloads += [SA(self.peer.ike_proposals), KE(group, self.exchange.public_bytes()),
                      Nonce(self.ni)]
         payloads += self._signature_notify()
         if self.peer.nat_traversal:
             payloads += [
-                _notify(NotifyType.NAT_DETECTION_SOURCE_IP,
+                notify(NotifyType.NAT_DETECTION_SOURCE_IP,
                         nat_hash(self.spi_i, bytes(8), self.local)),
-                _notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
+                notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
                         nat_hash(self.spi_i, bytes(8), self.remote))]
         self.init_request = message.encode(
             self._header(ExchangeType.IKE_SA_INIT, 0, False, tuple(payloads)))
@@ -349,23 +318,23 @@ class IkeSa:
             if wanted in offered and wanted != self.exchange_group:
                 self.start(now, None, wanted)
                 return
-            self._fail("IKE_SA_INIT", f"peer wants DH group {wanted}",
+            self.fail("IKE_SA_INIT", f"peer wants DH group {wanted}",
                        configured=f"groups {sorted(offered)}")
             return
         errors = [t for t in notes if t < 16384]
         if errors:
-            self._fail("IKE_SA_INIT", f"peer answered {_notify_name(errors[0])}",
+            self.fail("IKE_SA_INIT", f"peer answered {notify_name(errors[0])}",
                        configured=proposals.describe(self.peer.ike_proposals))
             return
         sa = first(msg.payloads, SA)
         ke = first(msg.payloads, KE)
         nonce = first(msg.payloads, Nonce)
         if sa is None or ke is None or nonce is None or len(sa.proposals) != 1:
-            self._fail("IKE_SA_INIT", "response lacks SA, KE or Nonce")
+            self.fail("IKE_SA_INIT", "response lacks SA, KE or Nonce")
             return
         chosen = proposals.accept(sa.proposals[0], self.peer.ike_proposals)
         if chosen is None or ke.group != self.exchange_group:
-            self._fail("IKE_SA_INIT", "the responder chose what we did not offer",
+            self.fail("IKE_SA_INIT", "the responder chose what we did not offer",
                        received=proposals.describe(sa.proposals),
                        configured=proposals.describe(self.peer.ike_proposals))
             return
@@ -378,7 +347,7 @@ class IkeSa:
         if not self._derive(chosen, ke.data):
             return
         if self.pending_child is None:
-            self._send_auth(now)
+            ike_auth.send_auth(self, now)
             return
         c = self.pending_child
         me, peer = self.ends(c)
@@ -393,14 +362,14 @@ class IkeSa:
         elif self.pending_child is not None:
             self.host.emit(KernelFailed(self.name, "allocate an inbound SPI", str(result)))
             self.pending_child = None
-        self._send_auth(now)
+        ike_auth.send_auth(self, now)
 
     def _derive(self, chosen: Chosen, peer_public: bytes) -> bool:
         assert self.exchange is not None
         try:
             shared = self.exchange.shared_secret(peer_public)
         except (CryptoError, ValueError) as e:
-            self._fail("IKE_SA_INIT", f"bad KE payload: {e}")
+            self.fail("IKE_SA_INIT", f"bad KE payload: {e}")
             return False
         self._keys(chosen, shared)
         return True
@@ -423,20 +392,20 @@ class IkeSa:
         ke = first(msg.payloads, KE)
         nonce = first(msg.payloads, Nonce)
         if sa is None or ke is None or nonce is None:
-            self._refuse_init(msg, _notify(NotifyType.INVALID_SYNTAX))
-            self._fail("IKE_SA_INIT", "request lacks SA, KE or Nonce")
+            self._refuse_init(msg, notify(NotifyType.INVALID_SYNTAX))
+            self.fail("IKE_SA_INIT", "request lacks SA, KE or Nonce")
             return
         chosen = proposals.choose(sa.proposals, self.peer.ike_proposals)
         if chosen is None:
-            self._refuse_init(msg, _notify(NotifyType.NO_PROPOSAL_CHOSEN))
-            self._fail("IKE_SA_INIT", "no proposal chosen",
+            self._refuse_init(msg, notify(NotifyType.NO_PROPOSAL_CHOSEN))
+            self.fail("IKE_SA_INIT", "no proposal chosen",
                        received=proposals.describe(sa.proposals),
                        configured=proposals.describe(self.peer.ike_proposals))
             return
         group = chosen.get(TransformType.KE)
         assert group is not None
         if ke.group != group.ident:
-            self._refuse_init(msg, _notify(NotifyType.INVALID_KE_PAYLOAD,
+            self._refuse_init(msg, notify(NotifyType.INVALID_KE_PAYLOAD,
                                            struct.pack("!H", group.ident)))
             self.state = State.DEAD  # the initiator retries with a new SA; nothing failed
             return
@@ -447,8 +416,8 @@ class IkeSa:
         try:
             public, shared = dh.respond(group.ident, ke.data, self.host.rng)
         except (CryptoError, ValueError) as e:
-            self._refuse_init(msg, _notify(NotifyType.INVALID_SYNTAX))
-            self._fail("IKE_SA_INIT", f"bad KE payload: {e}")
+            self._refuse_init(msg, notify(NotifyType.INVALID_SYNTAX))
+            self.fail("IKE_SA_INIT", f"bad KE payload: {e}")
             return
         self._keys(chosen, shared)
         payloads: list[Payload] = [SA((chosen.proposal(),)), KE(group.ident, public),
@@ -461,9 +430,9 @@ class IkeSa:
                 isinstance(p, Notify) and p.type == NotifyType.NAT_DETECTION_SOURCE_IP
                 for p in msg.payloads):
             payloads += [
-                _notify(NotifyType.NAT_DETECTION_SOURCE_IP,
+                notify(NotifyType.NAT_DETECTION_SOURCE_IP,
                         nat_hash(self.spi_i, self.spi_r, self.local)),
-                _notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
+                notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
                         nat_hash(self.spi_i, self.spi_r, self.remote))]
         self.init_response = message.encode(
             self._header(ExchangeType.IKE_SA_INIT, 0, True, tuple(payloads)))
@@ -475,9 +444,6 @@ class IkeSa:
         self.host.send(self, data)
 
     # -- IKE_AUTH ----------------------------------------------------------------------------
-
-    def _my_id(self) -> tuple[int, bytes]:
-        return self.peer.my_ids[0] if self.peer.my_ids else ip_identity(self.local.addr)
 
     def _detect_nat(self, payloads: Sequence[Payload], spi_r: bytes) -> None:
         """Compare the peer's NAT_DETECTION hashes with the endpoints as we see them."""
@@ -502,133 +468,13 @@ class IkeSa:
         # RFC 7427: announce the hashes we sign and verify with whenever certificates are in
         # play on either side.
         if self.peer.signature or self.peer.trust is not None:
-            return [_notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, certs.hash_notify_data())]
+            return [notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, certs.hash_notify_data())]
         return []
 
     def _note_hashes(self, payloads: Sequence[Payload]) -> None:
         for p in payloads:
             if isinstance(p, Notify) and p.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
                 self.peer_hashes = certs.parse_hashes(p.data)
-
-    def _octets(self, id_body: bytes, ours: bool) -> bytes:
-        assert self.crypto is not None
-        k = self.crypto.keys
-        me_first = self.initiator == ours
-        return auth.signed_octets(
-            self.init_request if me_first else self.init_response,
-            self.nr if me_first else self.ni,
-            self.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body)
-
-    def _our_auth(self, id_payload: IDi | IDr) -> list[Payload]:
-        """Our CERT payloads (with certificates) and AUTH for ``id_payload``."""
-        assert self.crypto is not None
-        octets = self._octets(encode_body(id_payload), ours=True)
-        if self.peer.signature and self.peer.credentials is not None:
-            method, data = certs.sign(self.peer.credentials, octets, self.peer_hashes)
-            return [*certs.cert_payloads(self.peer.credentials), Auth(method, data)]
-        assert self.peer.psk is not None
-        return [Auth(AuthMethod.PSK, auth.psk_auth(self.crypto.prf, self.peer.psk, octets))]
-
-    def _check_auth(self, au: Auth, id_payload: IDi | IDr,
-                    inner: tuple[Payload, ...]) -> str | None:
-        """Why the peer's AUTH fails, or None when it verifies."""
-        assert self.crypto is not None
-        octets = self._octets(encode_body(id_payload), ours=False)
-        if au.method == AuthMethod.PSK:
-            if self.peer.psk is None:
-                return "the peer authenticates with a pre-shared key, none is configured"
-            if not hmac.compare_digest(au.data, auth.psk_auth(self.crypto.prf, self.peer.psk,
-                                                               octets)):
-                return "AUTH does not verify: the pre-shared keys differ"
-            return None
-        if self.peer.trust is None:
-            return f"the peer signs (AUTH method {au.method}); no peers_public_key is configured"
-        try:
-            key = certs.peer_key(self.peer.trust, [p for p in inner if isinstance(p, Cert)],
-                                 id_payload.id_type, id_payload.data, self.peer.verify_id)
-            auth.verify(auth.AuthMethod(au.method), key, octets, au.data)
-        except (CryptoError, ValueError) as e:
-            return str(e)
-        return None
-
-    def _send_auth(self, now: Now) -> None:
-        id_type, id_data = self._my_id()
-        idi = IDi(id_type, id_data)
-        inner: list[Payload] = [idi]
-        if self.peer.initial_contact:
-            inner.append(_notify(NotifyType.INITIAL_CONTACT))
-        inner += certs.certreq(self.peer.trust)
-        if self.peer.send_peers_id and self.peer.peers_ids:
-            inner.append(IDr(*self.peer.peers_ids[0]))
-        mine = self._our_auth(idi)
-        inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
-        inner += [p for p in mine if isinstance(p, Auth)]
-        c = self.pending_child
-        if c is not None and c.spi_in:
-            if not c.settings.tunnel:
-                inner.append(_notify(NotifyType.USE_TRANSPORT_MODE))
-            inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
-                      TSi(childmod.to_wire(c.settings.local_ts)),
-                      TSr(childmod.to_wire(c.settings.remote_ts))]
-        self.state = State.AUTH_SENT
-        self.send_request(self.seal(ExchangeType.IKE_AUTH, self.window.next_mid, False,
-                                 tuple(inner)), now)
-
-    def _auth_request(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
-        idi = first(inner, IDi)
-        au = first(inner, Auth)
-        if idi is None or au is None:
-            self._auth_refuse(msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
-            return
-        found = self.host.peer_by_id(idi.id_type, idi.data)
-        if found is not None:
-            self.peer = found
-        elif self.peer.verify_id and self.peer.peers_ids and \
-                (idi.id_type, idi.data) not in self.peer.peers_ids:
-            self._auth_refuse(msg.message_id, "the initiator's ID is not in peers_id",
-                              received=_id_text(idi.id_type, idi.data),
-                              configured=", ".join(_id_text(*i) for i in self.peer.peers_ids))
-            return
-        problem = self._check_auth(au, idi, inner)
-        if problem is not None:
-            self._auth_refuse(msg.message_id, problem,
-                              received=_id_text(idi.id_type, idi.data))
-            return
-        self.peer_id = (idi.id_type, idi.data)
-        sa = first(inner, SA)
-        tsi = first(inner, TSi)
-        tsr = first(inner, TSr)
-        transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE
-                        for p in inner)
-        if sa is None or tsi is None or tsr is None:
-            self._auth_done(msg.message_id, now, ())
-            return
-        picked = self.pick_child(sa, tsi, tsr, transport)
-        if isinstance(picked, Notify):
-            self._auth_done(msg.message_id, now, (picked,))
-            return
-        c, chosen, answer = picked
-        self.pending_child = c
-        c.spi_out = int.from_bytes(chosen.spi, "big")
-        me, peer = self.ends(c)
-
-        def allocated(result: object, now: Now) -> None:
-            if self.state is State.DEAD:
-                return
-            if not isinstance(result, int):
-                self.host.emit(KernelFailed(self.name, "allocate an inbound SPI", str(result)))
-                self._auth_done(msg.message_id, now, (_notify(NotifyType.NO_ADDITIONAL_SAS),))
-                return
-            c.spi_in = result
-            extra: list[Payload] = []
-            if not c.settings.tunnel:
-                extra.append(_notify(NotifyType.USE_TRANSPORT_MODE))
-            extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
-                      TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
-            self._auth_done(msg.message_id, now, tuple(extra), (c, chosen))
-
-        self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
-                          allocated)
 
     def pick_child(self, sa: SA, tsi: TSi, tsr: TSr, transport: bool,
                    extra: Sequence[tt.Transform] = ()
@@ -651,85 +497,20 @@ class IkeSa:
                     self.name, "CHILD_SA", "mode mismatch",
                     "transport" if transport else "tunnel",
                     f"policy {settings.policy}: {'tunnel' if settings.tunnel else 'transport'}"))
-                return _notify(NotifyType.NO_PROPOSAL_CHOSEN)
+                return notify(NotifyType.NO_PROPOSAL_CHOSEN)
             mine = settings.proposals(bytes(4), extra)
             chosen = proposals.choose(sa.proposals, mine)
             if chosen is None:
                 self.host.emit(NegotiationFailed(
                     self.name, "CHILD_SA", "no proposal chosen",
                     proposals.describe(sa.proposals), proposals.describe(mine)))
-                return _notify(NotifyType.NO_PROPOSAL_CHOSEN)
+                return notify(NotifyType.NO_PROPOSAL_CHOSEN)
             return Child(settings), chosen, answer
         self.host.emit(NegotiationFailed(
             self.name, "CHILD_SA", "traffic selectors unacceptable",
             f"TSi {childmod.show(offered_i)}, TSr {childmod.show(offered_r)}",
             "; ".join(configured) or f"no policy names remote {self.peer.remote}"))
-        return _notify(NotifyType.TS_UNACCEPTABLE)
-
-    def _auth_done(self, mid: int, now: Now, child_payloads: tuple[Payload, ...],
-                   child: tuple[Child, Chosen] | None = None) -> None:
-        id_type, id_data = self._my_id()
-        idr = IDr(id_type, id_data)
-        proof = self._our_auth(idr)
-        self.establish(now)
-        if child is not None:
-            # The kernel requests queue before the response: the shell performs them first,
-            # so the inbound SA exists when the initiator starts sending ESP.
-            self.install(*child)
-        self.answer(mid, self.seal(ExchangeType.IKE_AUTH, mid, True,
-                                   (idr, *proof, *child_payloads)))
-
-    def _auth_refuse(self, mid: int, reason: str, received: str = "",
-                     configured: str = "") -> None:
-        self.answer(mid, self.seal(ExchangeType.IKE_AUTH, mid, True,
-                                     (_notify(NotifyType.AUTHENTICATION_FAILED),)))
-        self._fail("IKE_AUTH", reason, received, configured)
-
-    def _auth_response(self, inner: tuple[Payload, ...], now: Now) -> None:
-        errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
-        idr = first(inner, IDr)
-        au = first(inner, Auth)
-        if idr is None or au is None:
-            self._fail("IKE_AUTH", "peer answered " + (
-                _notify_name(errors[0]) if errors else "without IDr or AUTH"))
-            return
-        if self.peer.verify_id and self.peer.peers_ids and \
-                (idr.id_type, idr.data) not in self.peer.peers_ids:
-            self._fail("IKE_AUTH", "the responder's ID is not in peers_id",
-                       _id_text(idr.id_type, idr.data),
-                       ", ".join(_id_text(*i) for i in self.peer.peers_ids))
-            return
-        problem = self._check_auth(au, idr, inner)
-        if problem is not None:
-            self._fail("IKE_AUTH", f"the responder's AUTH: {problem}",
-                       _id_text(idr.id_type, idr.data))
-            return
-        self.peer_id = (idr.id_type, idr.data)
-        self.establish(now)
-        c, self.pending_child = self.pending_child, None
-        if c is None or not c.spi_in:
-            return
-        sa = first(inner, SA)
-        tsi = first(inner, TSi)
-        tsr = first(inner, TSr)
-        if sa is None or tsi is None or tsr is None or len(sa.proposals) != 1:
-            self.host.emit(NegotiationFailed(
-                self.name, "CHILD_SA", "no CHILD_SA in the response",
-                _notify_name(errors[0]) if errors else ""))
-            self.host.request(self, api.DelSa(api.SaKey(
-                self.remote.addr, self.local.addr, api.Proto.ESP, c.spi_in)), self.ignore)
-            return
-        chosen = proposals.accept(sa.proposals[0], c.settings.proposals(bytes(4)))
-        got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
-        if chosen is None or not childmod.initiator_accepts(c.settings, got_i, got_r):
-            self.host.emit(NegotiationFailed(
-                self.name, "CHILD_SA", "the responder chose what we did not offer",
-                f"{proposals.describe(sa.proposals)}; TSi {childmod.show(got_i)}, "
-                f"TSr {childmod.show(got_r)}",
-                proposals.describe(c.settings.proposals(bytes(4)))))
-            return
-        c.spi_out = int.from_bytes(chosen.spi, "big")
-        self.install(c, chosen)
+        return notify(NotifyType.TS_UNACCEPTABLE)
 
     def install(self, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,
                 initiator: bool | None = None, shared: bytes = b"") -> None:
@@ -883,7 +664,7 @@ class IkeSa:
 
     def _response(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
         if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.AUTH_SENT:
-            self._auth_response(inner, now)
+            ike_auth.process_response(self, inner, now)
         elif msg.exchange == ExchangeType.CREATE_CHILD_SA and self.ike_rekeying is not None:
             ike_rekey.on_response(self, inner, now)
         elif msg.exchange == ExchangeType.CREATE_CHILD_SA:
@@ -895,7 +676,7 @@ class IkeSa:
 
     def _request_in(self, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
         if msg.exchange == ExchangeType.IKE_AUTH and self.state is State.INIT_DONE:
-            self._auth_request(msg, inner, now)
+            ike_auth.process_request(self, msg, inner, now)
         elif msg.exchange == ExchangeType.INFORMATIONAL and self.state in (
                 State.ESTABLISHED, State.DELETING):
             self._informational_request(msg, inner, now)
@@ -904,7 +685,7 @@ class IkeSa:
         else:
             self.window.finish_answer(msg.message_id, ())
             self.host.drop(self.remote, DropReason.UNEXPECTED,
-                           f"{_exchange_name(msg.exchange)} in state {self.state.value}")
+                           f"{exchange_name(msg.exchange)} in state {self.state.value}")
 
     def deadline(self) -> Now | None:
         """The earliest moment :meth:`on_timer` has work."""
@@ -917,7 +698,7 @@ class IkeSa:
         if self.state is State.DEAD:
             return
         if self.deadline_nego is not None and now >= self.deadline_nego:
-            self._fail("negotiation", "kmp_sa_nego_time_limit reached")
+            self.fail("negotiation", "kmp_sa_nego_time_limit reached")
             return
         if self.deadline_life is not None and now >= self.deadline_life:
             # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.
@@ -936,7 +717,7 @@ class IkeSa:
             elif self.state is State.ESTABLISHED:
                 self._die("peer not responding")
             else:
-                self._fail(self.state.value, "no response from the peer",
+                self.fail(self.state.value, "no response from the peer",
                            configured=f"{self.peer.schedule.max_retry} retransmissions")
             return
         if isinstance(again, bytes):
@@ -948,17 +729,3 @@ class IkeSa:
             if self.state is State.ESTABLISHED and not self.window.busy:
                 self.send_request(self.seal(ExchangeType.INFORMATIONAL, self.window.next_mid,
                                          False, ()), now)
-
-
-def _notify_name(kind: int) -> str:
-    try:
-        return NotifyType(kind).name
-    except ValueError:
-        return f"notify {kind}"
-
-
-def _exchange_name(kind: int) -> str:
-    try:
-        return ExchangeType(kind).name
-    except ValueError:
-        return f"exchange {kind}"

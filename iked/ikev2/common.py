@@ -1,0 +1,51 @@
+"""Small pieces every IKEv2 exchange module uses: the SA states, notify payloads and the
+names that go into log lines."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+
+from racoon2.ikev2.constants import ExchangeType, IdType, NotifyType
+from racoon2.ikev2.payloads import Notify
+
+
+class State(enum.Enum):
+    """Where an IKE SA stands."""
+
+    INIT_SENT = "IKE_SA_INIT sent"
+    INIT_DONE = "IKE_SA_INIT answered"
+    AUTH_SENT = "IKE_AUTH sent"
+    ESTABLISHED = "established"
+    DELETING = "deleting"
+    DEAD = "dead"
+
+
+def notify(kind: NotifyType, data: bytes = b"", spi: bytes = b"", protocol: int = 0) -> Notify:
+    """A Notify payload."""
+    return Notify(protocol, kind, spi, data)
+
+
+def notify_name(kind: int) -> str:
+    """NO_PROPOSAL_CHOSEN, or ``notify 12345`` for types without a name."""
+    try:
+        return NotifyType(kind).name
+    except ValueError:
+        return f"notify {kind}"
+
+
+def exchange_name(kind: int) -> str:
+    """IKE_AUTH, or ``exchange 99``."""
+    try:
+        return ExchangeType(kind).name
+    except ValueError:
+        return f"exchange {kind}"
+
+
+def id_text(id_type: int, data: bytes) -> str:
+    """An identity as an admin writes it: an address, a name, else hex."""
+    if id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR) and len(data) in (4, 16):
+        return str(ipaddress.ip_address(data))
+    if id_type in (IdType.FQDN, IdType.RFC822_ADDR):
+        return data.decode(errors="replace")
+    return data.hex()

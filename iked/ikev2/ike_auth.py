@@ -1,0 +1,240 @@
+"""IKE_AUTH (RFC 7296 §1.2, §2.15): identities, authentication and the first CHILD_SA, pure.
+
+Functions over one :class:`~iked.ikev2.sa.IkeSa`: the initiator's request (``send_auth``) and
+its check of the answer (``process_response``), the responder's check of the request and its
+answer (``process_request``).  Pre-shared keys use the "Key Pad for IKEv2" MAC; certificates
+are :mod:`iked.ikev2.certs`.  The CHILD_SA the exchange carries is chosen and installed by the
+SA (``pick_child``, ``install``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import struct
+from typing import TYPE_CHECKING
+
+from iked.events import KernelFailed, NegotiationFailed, Now
+from iked.ikev2 import certs, proposals
+from iked.ikev2 import child as childmod
+from iked.ikev2.child import Child
+from iked.ikev2.common import State, id_text, notify, notify_name
+from iked.ikev2.proposals import Chosen
+from iked.ikev2.settings import ip_identity
+from racoon2.crypto import auth
+from racoon2.errors import CryptoError
+from racoon2.ikev2.constants import AuthMethod, ExchangeType, NotifyType
+from racoon2.ikev2.message import Message
+from racoon2.ikev2.payloads import (
+    SA,
+    Auth,
+    Cert,
+    IDi,
+    IDr,
+    Notify,
+    Payload,
+    TSi,
+    TSr,
+    encode_body,
+    first,
+)
+from racoon2.kernel import api
+
+if TYPE_CHECKING:
+    from iked.ikev2.sa import IkeSa
+
+
+def _my_id(sa: IkeSa) -> tuple[int, bytes]:
+    return sa.peer.my_ids[0] if sa.peer.my_ids else ip_identity(sa.local.addr)
+
+
+def _octets(sa: IkeSa, id_body: bytes, ours: bool) -> bytes:
+    assert sa.crypto is not None
+    k = sa.crypto.keys
+    me_first = sa.initiator == ours
+    return auth.signed_octets(
+        sa.init_request if me_first else sa.init_response,
+        sa.nr if me_first else sa.ni,
+        sa.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body)
+
+
+def _our_auth(sa: IkeSa, id_payload: IDi | IDr) -> list[Payload]:
+    """Our CERT payloads (with certificates) and AUTH for ``id_payload``."""
+    assert sa.crypto is not None
+    octets = _octets(sa, encode_body(id_payload), ours=True)
+    if sa.peer.signature and sa.peer.credentials is not None:
+        method, data = certs.sign(sa.peer.credentials, octets, sa.peer_hashes)
+        return [*certs.cert_payloads(sa.peer.credentials), Auth(method, data)]
+    assert sa.peer.psk is not None
+    return [Auth(AuthMethod.PSK, auth.psk_auth(sa.crypto.prf, sa.peer.psk, octets))]
+
+
+def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
+                inner: tuple[Payload, ...]) -> str | None:
+    """Why the peer's AUTH fails, or None when it verifies."""
+    assert sa.crypto is not None
+    octets = _octets(sa, encode_body(id_payload), ours=False)
+    if au.method == AuthMethod.PSK:
+        if sa.peer.psk is None:
+            return "the peer authenticates with a pre-shared key, none is configured"
+        if not hmac.compare_digest(au.data, auth.psk_auth(sa.crypto.prf, sa.peer.psk,
+                                                           octets)):
+            return "AUTH does not verify: the pre-shared keys differ"
+        return None
+    if sa.peer.trust is None:
+        return f"the peer signs (AUTH method {au.method}); no peers_public_key is configured"
+    try:
+        key = certs.peer_key(sa.peer.trust, [p for p in inner if isinstance(p, Cert)],
+                             id_payload.id_type, id_payload.data, sa.peer.verify_id)
+        auth.verify(auth.AuthMethod(au.method), key, octets, au.data)
+    except (CryptoError, ValueError) as e:
+        return str(e)
+    return None
+
+
+def send_auth(sa: IkeSa, now: Now) -> None:
+    id_type, id_data = _my_id(sa)
+    idi = IDi(id_type, id_data)
+    inner: list[Payload] = [idi]
+    if sa.peer.initial_contact:
+        inner.append(notify(NotifyType.INITIAL_CONTACT))
+    inner += certs.certreq(sa.peer.trust)
+    if sa.peer.send_peers_id and sa.peer.peers_ids:
+        inner.append(IDr(*sa.peer.peers_ids[0]))
+    mine = _our_auth(sa, idi)
+    inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
+    inner += [p for p in mine if isinstance(p, Auth)]
+    c = sa.pending_child
+    if c is not None and c.spi_in:
+        if not c.settings.tunnel:
+            inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
+                  TSi(childmod.to_wire(c.settings.local_ts)),
+                  TSr(childmod.to_wire(c.settings.remote_ts))]
+    sa.state = State.AUTH_SENT
+    sa.send_request(sa.seal(ExchangeType.IKE_AUTH, sa.window.next_mid, False,
+                             tuple(inner)), now)
+
+
+def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+    idi = first(inner, IDi)
+    au = first(inner, Auth)
+    if idi is None or au is None:
+        _auth_refuse(sa, msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
+        return
+    found = sa.host.peer_by_id(idi.id_type, idi.data)
+    if found is not None:
+        sa.peer = found
+    elif sa.peer.verify_id and sa.peer.peers_ids and \
+            (idi.id_type, idi.data) not in sa.peer.peers_ids:
+        _auth_refuse(sa, msg.message_id, "the initiator's ID is not in peers_id",
+                          received=id_text(idi.id_type, idi.data),
+                          configured=", ".join(id_text(*i) for i in sa.peer.peers_ids))
+        return
+    problem = _check_auth(sa, au, idi, inner)
+    if problem is not None:
+        _auth_refuse(sa, msg.message_id, problem,
+                          received=id_text(idi.id_type, idi.data))
+        return
+    sa.peer_id = (idi.id_type, idi.data)
+    sa_p = first(inner, SA)
+    tsi = first(inner, TSi)
+    tsr = first(inner, TSr)
+    transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE
+                    for p in inner)
+    if sa_p is None or tsi is None or tsr is None:
+        _auth_done(sa, msg.message_id, now, ())
+        return
+    picked = sa.pick_child(sa_p, tsi, tsr, transport)
+    if isinstance(picked, Notify):
+        _auth_done(sa, msg.message_id, now, (picked,))
+        return
+    c, chosen, answer = picked
+    sa.pending_child = c
+    c.spi_out = int.from_bytes(chosen.spi, "big")
+    me, peer = sa.ends(c)
+
+    def allocated(result: object, now: Now) -> None:
+        if sa.state is State.DEAD:
+            return
+        if not isinstance(result, int):
+            sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
+            _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
+            return
+        c.spi_in = result
+        extra: list[Payload] = []
+        if not c.settings.tunnel:
+            extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
+                  TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
+        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+
+    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
+                      allocated)
+
+
+def _auth_done(sa: IkeSa, mid: int, now: Now, child_payloads: tuple[Payload, ...],
+               child: tuple[Child, Chosen] | None = None) -> None:
+    id_type, id_data = _my_id(sa)
+    idr = IDr(id_type, id_data)
+    proof = _our_auth(sa, idr)
+    sa.establish(now)
+    if child is not None:
+        # The kernel requests queue before the response: the shell performs them first,
+        # so the inbound SA exists when the initiator starts sending ESP.
+        sa.install(*child)
+    sa.answer(mid, sa.seal(ExchangeType.IKE_AUTH, mid, True,
+                               (idr, *proof, *child_payloads)))
+
+
+def _auth_refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
+                 configured: str = "") -> None:
+    sa.answer(mid, sa.seal(ExchangeType.IKE_AUTH, mid, True,
+                                 (notify(NotifyType.AUTHENTICATION_FAILED),)))
+    sa.fail("IKE_AUTH", reason, received, configured)
+
+
+def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    idr = first(inner, IDr)
+    au = first(inner, Auth)
+    if idr is None or au is None:
+        sa.fail("IKE_AUTH", "peer answered " + (
+            notify_name(errors[0]) if errors else "without IDr or AUTH"))
+        return
+    if sa.peer.verify_id and sa.peer.peers_ids and \
+            (idr.id_type, idr.data) not in sa.peer.peers_ids:
+        sa.fail("IKE_AUTH", "the responder's ID is not in peers_id",
+                   id_text(idr.id_type, idr.data),
+                   ", ".join(id_text(*i) for i in sa.peer.peers_ids))
+        return
+    problem = _check_auth(sa, au, idr, inner)
+    if problem is not None:
+        sa.fail("IKE_AUTH", f"the responder's AUTH: {problem}",
+                   id_text(idr.id_type, idr.data))
+        return
+    sa.peer_id = (idr.id_type, idr.data)
+    sa.establish(now)
+    c, sa.pending_child = sa.pending_child, None
+    if c is None or not c.spi_in:
+        return
+    sa_p = first(inner, SA)
+    tsi = first(inner, TSi)
+    tsr = first(inner, TSr)
+    if sa_p is None or tsi is None or tsr is None or len(sa_p.proposals) != 1:
+        sa.host.emit(NegotiationFailed(
+            sa.name, "CHILD_SA", "no CHILD_SA in the response",
+            notify_name(errors[0]) if errors else ""))
+        sa.host.request(sa, api.DelSa(api.SaKey(
+            sa.remote.addr, sa.local.addr, api.Proto.ESP, c.spi_in)), sa.ignore)
+        return
+    chosen = proposals.accept(sa_p.proposals[0], c.settings.proposals(bytes(4)))
+    got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
+    if chosen is None or not childmod.initiator_accepts(c.settings, got_i, got_r):
+        sa.host.emit(NegotiationFailed(
+            sa.name, "CHILD_SA", "the responder chose what we did not offer",
+            f"{proposals.describe(sa_p.proposals)}; TSi {childmod.show(got_i)}, "
+            f"TSr {childmod.show(got_r)}",
+            proposals.describe(c.settings.proposals(bytes(4)))))
+        return
+    c.spi_out = int.from_bytes(chosen.spi, "big")
+    sa.install(c, chosen)
