@@ -1,15 +1,16 @@
-"""One IKE SA: IKE_SA_INIT, IKE_AUTH with the first CHILD_SA, INFORMATIONAL (pure).
+"""One IKE SA (pure): its state, keys and CHILD_SAs, IKE_SA_INIT and INFORMATIONAL.
 
-The SA speaks only through its :class:`Host` (the core): datagrams out, kernel requests with a
-continuation, events.  Time comes in as ``now``; randomness from the host's Rng.  States change
-only in this module:
+The other exchanges are modules of functions over the SA: :mod:`~iked.ikev2.ike_auth`,
+:mod:`~iked.ikev2.create_child` and :mod:`~iked.ikev2.ike_rekey`.  The SA speaks only through
+its :class:`Host` (the core): datagrams out, kernel requests with a continuation, events.  Time
+comes in as ``now``; randomness from the host's Rng.  The states:
 
     initiator  INIT_SENT -> (SPI allocation) -> AUTH_SENT -> ESTABLISHED
     responder  INIT_DONE -> (IKE_AUTH, SPI allocation) -> ESTABLISHED
     both       ESTABLISHED -> DELETING -> DEAD; any failure -> DEAD
 
 Message IDs, retransmission and the response cache are the :class:`Window`'s (window size 1,
-as the original).  CREATE_CHILD_SA for CHILD_SAs is in :mod:`iked.ikev2.create_child`.
+as the original).
 """
 
 from __future__ import annotations
