@@ -8,9 +8,10 @@ reads a clock or touches a socket.
 from __future__ import annotations
 
 import collections
+import contextlib
 import heapq
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from iked import lookup
 from iked.events import Datagram, Dropped, DropReason, Event, NegotiationFailed, Now, Request
@@ -172,8 +173,18 @@ class IkeCore:
         if sa is None:
             self.drop(remote, DropReason.UNKNOWN_SPI, f"SPIs {msg.spi_i.hex()}:{msg.spi_r.hex()}")
             return
-        sa.receive(msg, data, now, local, remote)
+        with self._guard(sa):
+            sa.receive(msg, data, now, local, remote)
         self._after(sa)
+
+    @contextlib.contextmanager
+    def _guard(self, sa: IkeSa) -> Iterator[None]:
+        # A configuration or key problem met in the middle of an exchange (an unreadable
+        # certificate, a key that cannot sign) ends that SA with its reason, not the daemon.
+        try:
+            yield
+        except (Racoon2Error, ValueError) as e:
+            sa.fail(sa.state.value, str(e))
 
     def _after(self, sa: IkeSa) -> None:
         """Bookkeeping after ``sa`` ran: index, half-open set, timer heap, removal."""
@@ -220,7 +231,8 @@ class IkeCore:
                 self._out.append(Datagram(message.encode(reply), local, remote))
                 return
         sa = IkeSa(self, peer, local, remote, False, msg.spi_i, now)
-        sa.respond_init(msg, data, now)
+        with self._guard(sa):
+            sa.respond_init(msg, data, now)
         if sa.state is not State.DEAD:
             self.sas[sa.local_spi] = sa
             self._half_open[(remote, msg.spi_i)] = sa
@@ -232,7 +244,8 @@ class IkeCore:
         if waiting is None:
             return
         sa, then = waiting
-        then(result, now)
+        with self._guard(sa):
+            then(result, now)
         self._after(sa)
 
     def initiate(self, selector_name: str, now: Now, peer_addr: Address | None = None,

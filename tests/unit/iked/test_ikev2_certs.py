@@ -100,3 +100,18 @@ def test_classic_auth_methods_without_rfc7427(kind: str) -> None:
     with pytest.raises(CryptoError, match="EdDSA"):
         certs.sign(certs.Credentials((leaf,), ed25519.Ed25519PrivateKey.generate()), b"o",
                    frozenset())
+
+
+def test_a_key_that_cannot_sign_ends_only_that_sa(tmp_path: Path) -> None:
+    """B's Ed25519 key needs RFC 7427, which A (PSK only) never announces: B's SA fails with
+    that reason, no exception escapes the core."""
+    ca = make_ca()
+    write_pki(tmp_path / "b", "ed25519", "192.0.2.2", ca)
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b",
+                            edit=cert_edit(tmp_path / "b"))}
+    sides["a"].core.initiate("peer_out", 0.0)
+    pump(sides)
+    fail = next(e for e in sides["b"].events if isinstance(e, NegotiationFailed))
+    assert "EdDSA" in fail.reason
+    assert not sides["b"].core.sas
