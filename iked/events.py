@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from iked.hooks import ChildEvent
 from racoon2.kernel.api import KernelOp, Mode
 from racoon2.net import Endpoint
+from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
 Now = float  # monotonic seconds, always passed in
 
@@ -26,12 +27,17 @@ class Datagram:
     remote: Endpoint
 
 
+#: What a core asks the shell to do: a kernel operation, or spmd's POLICY ADD/DELETE for the
+#: policies of an IP_RW peer.
+Op = KernelOp | PolicyAdd | PolicyDelete
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """A kernel operation for the shell; its result comes back through ``core.reply(id, …)``."""
 
     id: int
-    op: KernelOp
+    op: Op
 
 
 class DropReason(enum.Enum):

@@ -36,6 +36,7 @@ from racoon2.kernel import api
 from racoon2.kernel.xfrm.messages import pack_policy
 from racoon2.net import Address, Endpoint, parse_prefix
 from racoon2.spmif.client import SpmifClient, connect
+from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 from racoon2.spmif.secret import read_password
 
 log = logging.getLogger("iked")
@@ -223,7 +224,7 @@ class Iked:
         while requests := self.core.requests():
             for req in requests:
                 try:
-                    result: object = await api.perform(self.kernel, req.op)
+                    result: object = await self._perform(req.op)
                 except Racoon2Error as e:
                     result = e
                 self.core.reply(req.id, result, time.monotonic())
@@ -248,6 +249,17 @@ class Iked:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(max(0.0, deadline - time.monotonic()),
                                           self._on_timer)
+
+    async def _perform(self, op: ev.Op) -> object:
+        if not isinstance(op, PolicyAdd | PolicyDelete):
+            return await api.perform(self.kernel, op)
+        if self.spmif is None:
+            raise Racoon2Error(f"{type(op).__name__} for {op.selector_index} needs spmd",
+                               hint="run without -D 0x8, or give the peer a fixed address")
+        reply = await self.spmif.request(op)
+        if not reply.ok:
+            raise Racoon2Error(f"spmd refused {type(op).__name__} {op.selector_index}: {reply}")
+        return reply.text
 
     def _report(self, event: ev.Event) -> None:
         match event:

@@ -14,7 +14,16 @@ import itertools
 from collections.abc import Callable, Iterator, Sequence
 
 from iked import lookup
-from iked.events import Datagram, Dropped, DropReason, Event, NegotiationFailed, Now, Request
+from iked.events import (
+    Datagram,
+    Dropped,
+    DropReason,
+    Event,
+    NegotiationFailed,
+    Now,
+    Op,
+    Request,
+)
 from iked.ikev2 import create_child
 from iked.ikev2.cookies import Cookies, cookie_needed
 from iked.ikev2.sa import NAT_T_PORT, Continue, IkeSa, State
@@ -92,7 +101,7 @@ class IkeCore:
         out, self._traces = self._traces, []
         return out
 
-    def request(self, sa: IkeSa, op: api.KernelOp, then: Continue) -> None:
+    def request(self, sa: IkeSa, op: Op, then: Continue) -> None:
         """Queue a kernel request; ``then`` runs when :meth:`reply` brings its result."""
         rid = self._next_request
         self._next_request += 1

@@ -16,6 +16,7 @@ as the original).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,7 @@ from iked.events import (
     NatDetected,
     NegotiationFailed,
     Now,
+    Op,
 )
 from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, proposals
 from iked.ikev2 import child as childmod
@@ -39,7 +41,7 @@ from iked.ikev2.child import Child
 from iked.ikev2.common import State, exchange_name, notify, notify_name
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, PeerSettings
-from iked.ikev2.ts import Ts
+from iked.ikev2.ts import Ts, intersect
 from iked.ikev2.window import Verdict, Window
 from racoon2.crypto import dh, keymat
 from racoon2.crypto import transforms as tt
@@ -69,7 +71,9 @@ from racoon2.ikev2.payloads import (
 )
 from racoon2.ikev2.sk import SkCipher, SkKeys
 from racoon2.kernel import api
-from racoon2.net import Address, Endpoint
+from racoon2.net import Address, Endpoint, Prefix
+from racoon2.spmif.commands import Mode as SpmifMode
+from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
 __all__ = ["Host", "IkeSa", "State", "nat_hash"]
 
@@ -92,7 +96,7 @@ class Host(Protocol):
     def send(self, sa: IkeSa, data: bytes) -> None:
         """Queue a datagram to the SA's peer."""
 
-    def request(self, sa: IkeSa, op: api.KernelOp, then: Continue) -> None:
+    def request(self, sa: IkeSa, op: Op, then: Continue) -> None:
         """Ask the shell to perform ``op``; ``then(result, now)`` runs with its result."""
 
     def emit(self, event: Event) -> None:
@@ -231,9 +235,23 @@ class IkeSa:
             self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
                                      "rekeyed" if self.replaced else reason, self.replaced))
 
+    def _rw_policy(self, c: Child) -> tuple[str, int, SpmifMode, Prefix, Prefix, Address,
+                                           Address]:
+        """spmif POLICY ADD/DELETE arguments for an IP_RW policy and this peer."""
+        s = c.settings
+        me, peer = self.ends(c)
+        local = s.local_ts[0].prefixes()[0] if s.local_ts else ipaddress.ip_network(me)
+        return (s.selector, s.lifetime_seconds,
+                SpmifMode.TUNNEL if s.tunnel else SpmifMode.TRANSPORT, local,
+                ipaddress.ip_network(self.remote.addr), me, peer)
+
     def _remove_child(self, c: Child, reason: str) -> None:
         if c.negotiated is None:
             return
+        if c.settings.rw and not c.replaced:
+            selector, _, mode, src, dst, sa_src, sa_dst = self._rw_policy(c)
+            self.host.request(self, PolicyDelete(selector, mode, src, dst, sa_src, sa_dst),
+                              self.ignore)
         for spec in (c.negotiated.inbound, c.negotiated.outbound):
             self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
@@ -488,6 +506,11 @@ class IkeSa:
         exact = self.host.exact_ts(self.peer.remote)
         configured = []
         for settings in self.host.children(self.peer.remote):
+            if settings.rw:
+                # IP_RW: the peer's side of the policy is whatever address it has now.
+                here = Ts(self.remote.addr, self.remote.addr)
+                settings = replace(settings, remote_ts=tuple(
+                    t for t in (intersect(here, r) for r in settings.remote_ts) if t))
             configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
                               f"{childmod.show(settings.local_ts)}")
             answer = childmod.responder_ts(settings, offered_i, offered_r, exact)
@@ -534,7 +557,7 @@ class IkeSa:
                 if isinstance(result, Racoon2Error):
                     self.host.emit(KernelFailed(self.name, what, str(result)))
                 results.append(not isinstance(result, Racoon2Error))
-                if results == [True, True]:
+                if len(results) == (3 if c.settings.rw else 2) and all(results):
                     self.host.emit(ChildSaUp(
                         self.name, c.settings.policy, c.settings.selector, neg.inbound.mode,
                         c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
@@ -542,6 +565,9 @@ class IkeSa:
                         childmod.hook_event(c, self.ends(c)), c.rekey_of is not None))
             return check
 
+        if c.settings.rw:
+            self.host.request(self, PolicyAdd(*self._rw_policy(c)), done(
+                f"have spmd install the policies of {c.settings.selector}"))
         self.host.request(self, api.UpdateSa(neg.inbound), done(
             f"install inbound SA spi 0x{c.spi_in:08x}"))
         self.host.request(self, api.AddSa(neg.outbound), done(

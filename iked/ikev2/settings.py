@@ -94,6 +94,9 @@ class ChildSettings:
     esn: bool
     lifetime_seconds: int
     lifetime_bytes: int
+    #: the peer side is IP_RW: any address, narrowed to the peer's; spmd installs the policies
+    #: for it when iked asks (spmif POLICY ADD).
+    rw: bool = False
 
     def proposals(self, spi: bytes, pfs: Sequence[Transform] = ()) -> tuple[Proposal, ...]:
         """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``)."""
@@ -258,4 +261,5 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
         peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None,
         esp=tuple(esp), esn=bool(ipsec_value(config, first, "ext_sequence")),
         lifetime_seconds=int(_seconds(ipsec_value(config, first, "ipsec_sa_lifetime_time"))),
-        lifetime_bytes=int(ipsec_value(config, first, "ipsec_sa_lifetime_byte") or 0))
+        lifetime_bytes=int(ipsec_value(config, first, "ipsec_sa_lifetime_byte") or 0),
+        rw=any(spec.is_rw for spec in out.dst))

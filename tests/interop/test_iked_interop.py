@@ -460,3 +460,35 @@ def test_nat_traversal_with_strongswan(nat: NatNamespaces, tmp_path: Path) -> No
     finally:
         r2.stop()
         ss.stop()
+
+
+def test_ip_rw_responder_asks_spmd_for_the_policies(pair: Namespaces, tmp_path: Path) -> None:
+    """B accepts any peer address (IP_RW) for its tunnel; once A (a host, 192.0.2.1) is
+    authenticated, iked has spmd install the policies for A's address, and removes them when
+    the CHILD_SA goes."""
+    a, b = Racoon2(pair, "A", tmp_path / "a"), Racoon2(pair, "B", tmp_path / "b")
+    a_conf = racoon2_conf(a.d, "A", 4, True, CBC_MODP).replace(
+        'src "198.51.100.0/28"', 'src "192.0.2.1"').replace('dst "198.51.100.0/28"',
+                                                          'dst "192.0.2.1"')
+    b_conf = racoon2_conf(b.d, "B", 4, True, CBC_MODP)
+    for old, new in (('peers_ipaddr "192.0.2.1" port 500;', "peers_ipaddr IP_RW;"),
+                     ('dst "198.51.100.0/28"', "dst IP_RW"), ('src "198.51.100.0/28"',
+                                                              "src IP_RW"),
+                     ('peers_sa_ipaddr "192.0.2.1"', "peers_sa_ipaddr IP_RW")):
+        assert old in b_conf
+        b_conf = b_conf.replace(old, new)
+    try:
+        b.start(b_conf)
+        assert "192.0.2.1" not in pair.run("B", "ip", "xfrm", "policy").stdout
+        a.start(a_conf, "-S", "out")
+        wait_until(lambda: "192.0.2.1/32" in pair.run("B", "ip", "xfrm", "policy").stdout, 20,
+                   "spmd's policies for the peer: " + b.log())
+        policies = pair.run("B", "ip", "xfrm", "policy").stdout
+        assert "src 198.51.100.16/28 dst 192.0.2.1/32" in policies, policies
+        assert "tmpl src 192.0.2.2 dst 192.0.2.1" in policies, policies
+        a.stop()
+        wait_until(lambda: "192.0.2.1/32" not in pair.run("B", "ip", "xfrm", "policy").stdout,
+                   10, "the policies' removal")
+    finally:
+        a.stop()
+        b.stop()

@@ -32,6 +32,7 @@ from racoon2.crypto.rng import DeterministicRng
 from racoon2.kernel import api
 from racoon2.kernel.memory import MemoryBackend
 from racoon2.net import Endpoint
+from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
 A, B = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.2")
@@ -491,3 +492,31 @@ def test_nat_detected_floats_to_4500_and_encapsulates(tmp_path: Path) -> None:
     assert sa.local.port == 4500 and sa.deadline_keepalive == 20.0
     a.handle_timer(20.0)
     assert [d.data for d in a.datagrams_to_send()] == [b"\xff"]
+
+
+def test_ip_rw_child_narrows_to_the_peer_and_asks_for_policies(tmp_path: Path) -> None:
+    """A responder with an IP_RW policy takes the peer's address as its side of the CHILD_SA,
+    asks spmd (POLICY ADD) for the policies, and reports the CHILD_SA up only after that."""
+    edit = (('peers_ipaddr "${PEER_IP4}" port 500;', "peers_ipaddr IP_RW;"),
+            ('dst "${PEER_IP4}"', "dst IP_RW"), ('src "${PEER_IP4}"', "src IP_RW"))
+    sides = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a"),
+             "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b", edit=edit)}
+    sides["a"].core.initiate("peer_out", 0.0)
+    asked: list[object] = []
+    b = sides["b"].core
+    original = b.request
+
+    def spy(sa: object, op: object, then: object) -> None:
+        if isinstance(op, PolicyAdd | PolicyDelete):
+            asked.append(op)
+            then("Policy Added", 0.0)  # type: ignore[operator]
+            return
+        original(sa, op, then)  # type: ignore[arg-type]
+
+    b.request = spy  # type: ignore[method-assign]
+    pump(sides)
+    (add,) = asked
+    assert isinstance(add, PolicyAdd) and add.selector_index == "peer_out"
+    assert (str(add.src), str(add.dst), str(add.sa_dst)) == ("192.0.2.2/32", "192.0.2.1/32",
+                                                             "192.0.2.1")
+    assert any(isinstance(e, ChildSaUp) for e in sides["b"].events)
