@@ -25,6 +25,7 @@ from iked.events import (
     Request,
 )
 from iked.ikev2 import create_child
+from iked.ikev2.config_payload import Pool
 from iked.ikev2.cookies import Cookies, cookie_needed
 from iked.ikev2.sa import NAT_T_PORT, Continue, IkeSa, State
 from iked.ikev2.settings import (
@@ -81,6 +82,7 @@ class IkeCore:
         self.tracing = False
         self._traces: list[Datagram] = []
         self._by_child_spi: dict[int, IkeSa] = {}
+        self._pools: dict[str, Pool] = {}
         self._order = itertools.count()
 
     # -- Host (what each IkeSa calls) ---------------------------------------------------------
@@ -121,6 +123,20 @@ class IkeCore:
         """Register an IKE SA a rekey made."""
         self.sas[sa.local_spi] = sa
         self._after(sa)
+
+    def lease(self, pool: str, version: int) -> Address | None:
+        """An address of ``addresspool`` ``pool`` (None when unknown or exhausted)."""
+        if pool not in self._pools:
+            found = self.config.addresspool(pool)
+            if found is None:
+                return None
+            self._pools[pool] = Pool(found.ranges)
+        return self._pools[pool].lease(version)
+
+    def release(self, pool: str, addr: Address) -> None:
+        """Return a leased address to its pool."""
+        if pool in self._pools:
+            self._pools[pool].release(addr)
 
     def peer_by_id(self, id_type: int, data: bytes) -> PeerSettings | None:
         """The remote whose ``peers_id`` names this identity."""

@@ -14,7 +14,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, proposals
+from iked.ikev2 import certs, config_payload, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, id_text, notify, notify_name
@@ -22,9 +22,10 @@ from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ip_identity
 from racoon2.crypto import auth
 from racoon2.errors import CryptoError
-from racoon2.ikev2.constants import AuthMethod, ExchangeType, NotifyType
+from racoon2.ikev2.constants import AuthMethod, CfgType, ExchangeType, NotifyType
 from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import (
+    CP,
     SA,
     Auth,
     Cert,
@@ -141,12 +142,16 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
     tsr = first(inner, TSr)
     transport = any(isinstance(p, Notify) and p.type == NotifyType.USE_TRANSPORT_MODE
                     for p in inner)
+    config = _configuration(sa, first(inner, CP))
+    if isinstance(config, Notify):
+        _auth_done(sa, msg.message_id, now, (config,))
+        return
     if sa_p is None or tsi is None or tsr is None:
-        _auth_done(sa, msg.message_id, now, ())
+        _auth_done(sa, msg.message_id, now, config)
         return
     picked = sa.pick_child(sa_p, tsi, tsr, transport)
     if isinstance(picked, Notify):
-        _auth_done(sa, msg.message_id, now, (picked,))
+        _auth_done(sa, msg.message_id, now, (*config, picked))
         return
     c, chosen, answer = picked
     sa.pending_child = c
@@ -161,7 +166,7 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
             _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
             return
         c.spi_in = result
-        extra: list[Payload] = []
+        extra: list[Payload] = list(config)
         if not c.settings.tunnel:
             extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
         extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
@@ -170,6 +175,23 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
 
     sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
                       allocated)
+
+
+def _configuration(sa: IkeSa, request: CP | None) -> tuple[Payload, ...] | Notify:
+    """The CFG_REPLY for a client's CFG_REQUEST (with an address from the remote's pool), or
+    INTERNAL_ADDRESS_FAILURE when the pool has none left."""
+    provide = sa.peer.provide
+    if request is None or request.cfg_type != CfgType.CFG_REQUEST or provide is None:
+        return ()
+    version = config_payload.wanted_version(request)
+    if provide.pool is not None and version is not None and sa.leased is None:
+        addr = sa.host.lease(provide.pool, version)
+        if addr is None:
+            sa.host.emit(NegotiationFailed(sa.name, "IKE_AUTH", f"addresspool {provide.pool} "
+                                           f"has no IPv{version} address left"))
+            return notify(NotifyType.INTERNAL_ADDRESS_FAILURE)
+        sa.leased = (provide.pool, addr)
+    return (config_payload.reply(request, sa.leased[1] if sa.leased else None, provide),)
 
 
 def _auth_done(sa: IkeSa, mid: int, now: Now, child_payloads: tuple[Payload, ...],

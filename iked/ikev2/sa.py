@@ -114,6 +114,12 @@ class Host(Protocol):
     def exact_ts(self, remote: str) -> bool:
         """``selector_check exact`` (True) or ``obey`` for ``remote``."""
 
+    def lease(self, pool: str, version: int) -> Address | None:
+        """An address from ``addresspool`` ``pool``, or None when none is free."""
+
+    def release(self, pool: str, addr: Address) -> None:
+        """Give a leased address back."""
+
     def adopt(self, sa: IkeSa) -> None:
         """Take over an IKE SA made by a rekey."""
 
@@ -163,6 +169,7 @@ class IkeSa:
         self.ike_rekeying: ike_rekey.IkeRekeying | None = None
         self.rekey_of: str | None = None  # the IKE SA this one replaces
         self.replaced = False             # a rekey replaced this IKE SA
+        self.leased: tuple[str, Address] | None = None  # (pool, address) given to the peer
         self.nat = False                  # a NAT lies between us (RFC 7296 §2.23)
         self.behind_nat = False           # ... in front of us: we send NAT keepalives
         self.deadline_keepalive: Now | None = None
@@ -231,6 +238,9 @@ class IkeSa:
         for c in self.children:
             self._remove_child(c, reason)
         self.children.clear()
+        if self.leased is not None:
+            self.host.release(*self.leased)
+            self.leased = None
         if was_up:
             self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
                                      "rekeyed" if self.replaced else reason, self.replaced))
@@ -241,9 +251,9 @@ class IkeSa:
         s = c.settings
         me, peer = self.ends(c)
         local = s.local_ts[0].prefixes()[0] if s.local_ts else ipaddress.ip_network(me)
+        remote = s.remote_ts[0].prefixes()[0] if s.remote_ts else ipaddress.ip_network(peer)
         return (s.selector, s.lifetime_seconds,
-                SpmifMode.TUNNEL if s.tunnel else SpmifMode.TRANSPORT, local,
-                ipaddress.ip_network(self.remote.addr), me, peer)
+                SpmifMode.TUNNEL if s.tunnel else SpmifMode.TRANSPORT, local, remote, me, peer)
 
     def _remove_child(self, c: Child, reason: str) -> None:
         if c.negotiated is None:
@@ -284,6 +294,7 @@ class IkeSa:
         new.crypto = _Crypto(chosen, prf, SkCipher(encr, integ), keys)
         new.peer_id, new.peer_hashes, new.rekey_of = self.peer_id, self.peer_hashes, self.name
         new.children, self.children = self.children, []
+        new.leased, self.leased = self.leased, None
         self.replaced = True
         new.establish(now)
         self.host.adopt(new)
@@ -507,13 +518,18 @@ class IkeSa:
         configured = []
         for settings in self.host.children(self.peer.remote):
             if settings.rw:
-                # IP_RW: the peer's side of the policy is whatever address it has now.
-                here = Ts(self.remote.addr, self.remote.addr)
+                # IP_RW: the peer's side of the policy is the address we leased it, else the
+                # one it has now.
+                peer = self.leased[1] if self.leased else self.remote.addr
+                here = Ts(peer, peer)
                 settings = replace(settings, remote_ts=tuple(
                     t for t in (intersect(here, r) for r in settings.remote_ts) if t))
             configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
                               f"{childmod.show(settings.local_ts)}")
-            answer = childmod.responder_ts(settings, offered_i, offered_r, exact)
+            # An IP_RW peer may ask for anything on its side (a client with a leased address
+            # offers 0.0.0.0/0): that side is narrowed, whatever selector_check says.
+            answer = childmod.responder_ts(settings, offered_i, offered_r,
+                                           exact and not settings.rw)
             if answer is None:
                 continue
             if transport == settings.tunnel:

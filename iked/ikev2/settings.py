@@ -14,6 +14,7 @@ from typing import Any
 
 from iked.ikev2 import proposals
 from iked.ikev2.certs import Credentials, Trust, trust_from
+from iked.ikev2.config_payload import Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
 from racoon2.config.defaults import ipsec_value, kmp_value
@@ -76,6 +77,7 @@ class PeerSettings:
     signature: bool = False                 # we authenticate with our certificate
     credentials: Credentials | None = field(default=None, repr=False)
     trust: Trust | None = None              # None: we accept no signature AUTH
+    provide: Provide | None = None          # what a CFG_REQUEST gets (responder)
 
 
 @dataclass(frozen=True)
@@ -211,7 +213,15 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
         dpd_delay=_seconds(get("dpd_delay")), send_peers_id=bool(get("send_peers_id")),
         nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
         need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
-        passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust)
+        passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust,
+        provide=_provide(get("provide")))
+
+
+def _provide(block: Any) -> Provide | None:
+    if block is None:
+        return None
+    return Provide(block.addresspool, tuple(d.address for d in block.dns if d.address),
+                   block.application_version)
 
 
 def _seconds(value: object) -> float:

@@ -184,6 +184,23 @@ class TsType(enum.IntEnum):
     SECLABEL = 10
 
 
+class CfgAttribute(enum.IntEnum):
+    """Configuration payload attribute types (RFC 7296 §3.15.1)."""
+
+    INTERNAL_IP4_ADDRESS = 1
+    INTERNAL_IP4_NETMASK = 2
+    INTERNAL_IP4_DNS = 3
+    INTERNAL_IP4_NBNS = 4
+    INTERNAL_IP4_DHCP = 6
+    APPLICATION_VERSION = 7
+    INTERNAL_IP6_ADDRESS = 8
+    INTERNAL_IP6_DNS = 10
+    INTERNAL_IP6_DHCP = 12
+    INTERNAL_IP4_SUBNET = 13
+    SUPPORTED_ATTRIBUTES = 14
+    INTERNAL_IP6_SUBNET = 15
+
+
 class CfgType(enum.IntEnum):
     """Configuration payload types."""
 

@@ -203,7 +203,8 @@ class StrongSwan:
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
               child_rekey: str = "0", cert: tuple[str, str, str] | None = None,
               ike_rekey: str = "0", ends: tuple[str, str] | None = None,
-              nets: tuple[str, str] | None = None) -> None:
+              nets: tuple[str, str] | None = None, extra_conn: str = "",
+              extra_charon: str = "") -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
         (certificate, key, CA certificate) for certificate authentication; ``ends`` and
         ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's."""
@@ -216,6 +217,7 @@ class StrongSwan:
                         LTS=lnet if tunnel else "dynamic",
                         RTS=rnet if tunnel else "dynamic", CHILD_REKEY=child_rekey,
                         CHILD_LIFE="60s" if child_rekey != "0" else "0", IKE_REKEY=ike_rekey,
+                        EXTRA_CONN=extra_conn, EXTRA_CHARON=extra_charon,
                         **({"CERT": cert[0], "KEY": cert[1], "CACERT": cert[2]} if cert else {}))
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
                        check=True, capture_output=True)

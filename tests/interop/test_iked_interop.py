@@ -492,3 +492,36 @@ def test_ip_rw_responder_asks_spmd_for_the_policies(pair: Namespaces, tmp_path: 
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.usefixtures("charon")
+def test_road_warrior_gets_an_address_from_the_pool(pair: Namespaces, tmp_path: Path) -> None:
+    """charon as a road-warrior client asks for an address (CFG_REQUEST); iked leases one from
+    its addresspool, answers with it and the DNS server, narrows the CHILD_SA to it and has
+    spmd install the policies for it."""
+    ss, r2 = StrongSwan(pair, "A", tmp_path / "ss"), Racoon2(pair, "B", tmp_path / "r2")
+    conf = racoon2_conf(r2.d, "B", 4, True, CBC_MODP)
+    for old, new in (('peers_ipaddr "192.0.2.1" port 500;',
+                      "peers_ipaddr IP_RW; provide { addresspool rwpool; "
+                      "dns { 192.0.2.53; }; };"),
+                     ('dst "198.51.100.0/28"', "dst IP_RW"), ('src "198.51.100.0/28"',
+                                                              "src IP_RW"),
+                     ('peers_sa_ipaddr "192.0.2.1"', "peers_sa_ipaddr IP_RW")):
+        conf = conf.replace(old, new)
+    conf += "addresspool rwpool { 198.51.100.100 - 198.51.100.110; };\n"
+    try:
+        r2.start(conf)
+        ss.start(4, True, CBC_MODP, initiator=True, nets=("dynamic", "198.51.100.16/28"),
+                 extra_conn="vips = 0.0.0.0", extra_charon="install_virtual_ip = yes")
+        ss.initiate()
+        wait_until(lambda: "198.51.100.100/32" in pair.run("B", "ip", "xfrm", "policy").stdout,
+                   20, "the policies for the leased address: " + r2.log())
+        log = ss.log()
+        assert re.search(r"installing (new )?virtual IP 198\.51\.100\.100|"
+                         r"handling INTERNAL_IP4_ADDRESS.*198\.51\.100\.100", log) or \
+            "198.51.100.100" in ss.ctl("--list-sas"), log
+        policies = pair.run("B", "ip", "xfrm", "policy").stdout
+        assert "src 198.51.100.16/28 dst 198.51.100.100/32" in policies, policies
+    finally:
+        r2.stop()
+        ss.stop()
