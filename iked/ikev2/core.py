@@ -295,6 +295,9 @@ class IkeCore:
         remote_cfg = self.config.remote(name) if name else None
         peer = self._peer(remote_cfg.name if remote_cfg else None)
         assert peer is not None
+        if peer.passive or (peer.provide is not None and peer.provide.pool is not None):
+            # As the original: a passive remote, or one that leases addresses, only answers.
+            raise SettingsError(f"remote {peer.remote} is passive: it does not initiate")
         child = child_settings(self.config, policy, self._local_addresses)
         target = self._target(remote_cfg, peer_addr)
         if target is None:

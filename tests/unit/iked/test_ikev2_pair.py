@@ -520,3 +520,12 @@ def test_ip_rw_child_narrows_to_the_peer_and_asks_for_policies(tmp_path: Path) -
     assert (str(add.src), str(add.dst), str(add.sa_dst)) == ("192.0.2.2/32", "192.0.2.1/32",
                                                              "192.0.2.1")
     assert any(isinstance(e, ChildSaUp) for e in sides["b"].events)
+
+
+def test_passive_remote_does_not_initiate(tmp_path: Path) -> None:
+    side = make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a",
+                     edit=(("kmp_auth_method { psk; };", "kmp_auth_method { psk; }; passive on;"),))
+    assert side.core.initiate("peer_out", 0.0) is None
+    fail = side.core.next_event()
+    assert isinstance(fail, NegotiationFailed) and "passive" in fail.reason
+    assert not side.core.datagrams_to_send()
