@@ -93,6 +93,7 @@ def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
 
 
 def send_auth(sa: IkeSa, now: Now) -> None:
+    """Initiator: the IKE_AUTH request (IDi, CERTs, CERTREQ, AUTH and the first CHILD_SA)."""
     id_type, id_data = _my_id(sa)
     idi = IDi(id_type, id_data)
     inner: list[Payload] = [idi]
@@ -117,6 +118,7 @@ def send_auth(sa: IkeSa, now: Now) -> None:
 
 
 def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+    """Responder: check who the initiator is and its AUTH, choose the CHILD_SA, answer."""
     idi = first(inner, IDi)
     au = first(inner, Auth)
     if idi is None or au is None:
@@ -216,6 +218,7 @@ def _auth_refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
 
 
 def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+    """Initiator: check the responder's ID and AUTH, then install the CHILD_SA it accepted."""
     errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
     idr = first(inner, IDr)
     au = first(inner, Auth)
