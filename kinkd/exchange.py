@@ -169,9 +169,8 @@ def _sa(spi: int, transforms: tuple[IsakmpTransform, ...]) -> SA:
 
 def _encrypt(ctx: Context, key: Keyblock, payloads: tuple[QmPayload, ...]) -> kink.Encrypt:
     first, chain = isakmp.encode_chain(payloads)
-    inner_first, inner = kink.encode_chain((kink.Isakmp(first, chain),))
-    # The layout of kinkd/message.py's Encrypt: InnerNextPload and RESERVED2 in the clear.
-    return kink.Encrypt(inner_first, ctx.c_encrypt(key, kink.KEY_USAGE_ENCRYPT, inner))
+    plain = kink.encrypt_plaintext((kink.Isakmp(first, chain),))
+    return kink.Encrypt(ctx.c_encrypt(key, kink.KEY_USAGE_ENCRYPT, plain))
 
 
 def _quick_mode(ctx: Context, key: Keyblock, msg: kink.Message) -> tuple[QmPayload, ...]:
@@ -181,7 +180,7 @@ def _quick_mode(ctx: Context, key: Keyblock, msg: kink.Message) -> tuple[QmPaylo
     except Krb5Error as e:
         raise KinkError(f"KINK_ENCRYPT does not decrypt with the session key: {e}") from e
     try:
-        inner = kink.decode_chain(plain, enc.inner_next, base=0)
+        inner = kink.decrypted_chain(plain)
         qm = [p for p in inner if isinstance(p, kink.Isakmp)]
         if len(qm) != 1:
             raise KinkError(f"KINK_ENCRYPT holds {len(qm)} KINK_ISAKMP payloads, expected 1")

@@ -111,9 +111,14 @@ class Isakmp:
 
 @dataclass(frozen=True, slots=True)
 class Encrypt:
-    """KINK_ENCRYPT: the encrypted inner payload chain (decrypt, then :func:`decode_chain`)."""
+    """KINK_ENCRYPT: everything after the generic header is ciphertext (key usage 39).
 
-    inner_next: int
+    The plaintext starts with InnerNextPload and RESERVED2, then the inner chain: the original
+    kinkd encrypts from InnerNextPload on, and the KINK dissector its authors wrote for
+    Wireshark decrypts from there.  :func:`encrypt_plaintext` and :func:`decrypted_chain`
+    build and read that plaintext.
+    """
+
     ciphertext: bytes
 
 
@@ -166,8 +171,8 @@ def _value(p: Payload) -> bytes:
             return blob
         case Isakmp(inner, payloads, qm):
             return struct.pack("!BBH", inner, qm, 0) + payloads
-        case Encrypt(inner, ciphertext):
-            return struct.pack("!BBH", inner, 0, 0) + ciphertext
+        case Encrypt(ciphertext):
+            return ciphertext
         case Error(code):
             return struct.pack("!I", code)
     raise TypeError(f"not a KINK payload: {p!r}")
@@ -184,6 +189,21 @@ def encode_chain(payloads: tuple[Payload, ...]) -> tuple[int, bytes]:
             raise ValueError(f"KINK payload of {length} octets is too long")
         out.append(PAYLOAD.pack(nxt, 0, length) + value + bytes(-length % 4))
     return (_type_of(payloads[0]) if payloads else 0), b"".join(out)
+
+
+def encrypt_plaintext(payloads: tuple[Payload, ...]) -> bytes:
+    """What KINK_ENCRYPT encrypts: InnerNextPload, RESERVED2 (3 octets), the chain."""
+    first, chain = encode_chain(payloads)
+    return struct.pack("!B3x", first) + chain
+
+
+def decrypted_chain(plain: bytes) -> tuple[Payload, ...]:
+    """The payloads of a decrypted KINK_ENCRYPT (ParseError when malformed)."""
+    if len(plain) < 4:
+        raise ParseError("KINK_ENCRYPT", 0, f"{len(plain)} decrypted octets, expected at least 4")
+    if plain[1:4] != bytes(3):
+        raise ParseError("KINK_ENCRYPT", 1, "RESERVED2 is not zero")
+    return decode_chain(plain[4:], plain[0], base=4)
 
 
 def encode(msg: Message) -> bytes:
@@ -248,17 +268,15 @@ def _payload(t: int, value: bytes, where: int) -> Payload:
         if len(value) != 4:
             raise ParseError(_name(t), where + 4, f"{len(value)} octets, expected 4")
         return Error(word)
-    if t in (PayloadType.ISAKMP, PayloadType.ENCRYPT):
+    if t == PayloadType.ENCRYPT:
+        return Encrypt(value)
+    if t == PayloadType.ISAKMP:
         if len(value) < 4:
             raise ParseError(_name(t), where + 4, f"{len(value)} octets, expected at least 4")
         inner, qm, reserved = struct.unpack_from("!BBH", value)
-        if t == PayloadType.ISAKMP:
-            if reserved:
-                raise ParseError(_name(t), where + 6, "RESERVED is not zero")
-            return Isakmp(inner, value[4:], qm)
-        if qm or reserved:
-            raise ParseError(_name(t), where + 5, "RESERVED is not zero")
-        return Encrypt(inner, value[4:])
+        if reserved:
+            raise ParseError(_name(t), where + 6, "RESERVED is not zero")
+        return Isakmp(inner, value[4:], qm)
     if t == PayloadType.KRB_ERROR:
         return KrbError(value)
     if t == PayloadType.TGT_REQ:

@@ -16,21 +16,24 @@ from kinkd.message import (
     KrbError,
     Message,
     MsgType,
+    PayloadType,
     TgtReq,
     Unknown,
     check_header,
     checksum_input,
     decode,
     decode_chain,
+    decrypted_chain,
     encode,
     encode_chain,
+    encrypt_plaintext,
 )
 from racoon2.errors import ParseError
 
 
 def test_create_message_bytes() -> None:
     msg = Message(MsgType.CREATE, 0x01020304,
-                  (ApReq(7, b"\x6e\x01\x02"), Encrypt(6, b"\xaa" * 8)),
+                  (ApReq(7, b"\x6e\x01\x02"), Encrypt(b"\x06\x00\x00\x00" + b"\xaa" * 8)),
                   ack_request=True, checksum=b"\xcc" * 12)
     assert encode(msg).hex() == (
         "01" "10" "0038" "00000001" "01020304" "01" "80" "000c"   # header: Length 56
@@ -50,7 +53,7 @@ def test_checksum_input_drops_the_checksum_and_fixes_the_lengths() -> None:
 
 @pytest.mark.parametrize("payload", [
     ApReq(0xFFFFFFFF, b""), ApRep(1, b"x" * 5), KrbError(b"\x7e\x03abc"), TgtReq(b"realm"),
-    Isakmp(1, b"\x00\x00\x00\x08abcd"), Encrypt(6, b""), Error(ErrorCode.BADQMVERS),
+    Isakmp(1, b"\x00\x00\x00\x08abcd"), Encrypt(b"\x06\x00\x00\x00"), Error(ErrorCode.BADQMVERS),
     Unknown(200, b"\x01\x02"),
 ])
 def test_every_payload_round_trips(payload: object) -> None:
@@ -105,3 +108,16 @@ def test_mutated_messages(data: bytes, at: int, value: int) -> None:
         decode(bytes(base))
     except ParseError:
         pass
+
+
+def test_encrypt_plaintext_carries_inner_next_and_reserved2() -> None:
+    """InnerNextPload and RESERVED2 are inside KINK_ENCRYPT's ciphertext, as the original
+    kinkd and the Wireshark KINK dissector have them."""
+    inner = (Isakmp(1, b"\x00\x00\x00\x08abcd"),)
+    plain = encrypt_plaintext(inner)
+    assert plain[:4] == bytes([PayloadType.ISAKMP, 0, 0, 0])
+    assert decrypted_chain(plain) == inner
+    with pytest.raises(ParseError, match="RESERVED2"):
+        decrypted_chain(plain[:1] + b"\x01" + plain[2:])
+    with pytest.raises(ParseError):
+        decrypted_chain(b"\x06\x00")
