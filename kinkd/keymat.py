@@ -22,6 +22,7 @@ import struct
 from dataclasses import dataclass, field
 
 from kinkd.krb5 import Context, Keyblock
+from racoon2.crypto.keymat import quick_mode_keymat
 from racoon2.crypto.transforms import Transform
 from racoon2.ikev1.constants import ProtocolId
 
@@ -29,12 +30,8 @@ from racoon2.ikev1.constants import ProtocolId
 def keymat(ctx: Context, session_key: Keyblock, protocol: int, spi: bytes, ni_b: bytes,
            nr_b: bytes, length: int, g_xy_qm: bytes = b"") -> bytes:
     """``length`` octets of KEYMAT for the SA with ``spi`` (RFC 4430 §5, RFC 2409 §5.5)."""
-    seed = g_xy_qm + bytes([protocol]) + spi + ni_b + nr_b
-    out = block = ctx.c_prf(session_key, seed)
-    while len(out) < length:
-        block = ctx.c_prf(session_key, block + seed)
-        out += block
-    return out[:length]
+    return quick_mode_keymat(lambda data: ctx.c_prf(session_key, data), protocol, spi, ni_b,
+                             nr_b, length, g_xy_qm)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ bytes.  Names follow the RFCs (``g_ir`` is the key exchange's shared secret).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from racoon2.crypto.prf import Prf
@@ -168,16 +168,24 @@ def ikev1_encryption_key(prf: Prf, skeyid_e: bytes, key_size: int) -> bytes:
     return out[:key_size]
 
 
-def ikev1_keymat(prf: Prf, skeyid_d: bytes, protocol: int, spi: bytes, ni_b: bytes,
-                 nr_b: bytes, length: int, g_xy_qm: bytes = b"") -> bytes:
-    """Quick Mode KEYMAT = K1 | K2 | ..., K1 = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI |
-    Ni_b | Nr_b), Kn = prf(SKEYID_d, Kn-1 | same) (RFC 2409 §5.5)."""
+def quick_mode_keymat(prf: Callable[[bytes], bytes], protocol: int, spi: bytes, ni_b: bytes,
+                      nr_b: bytes, length: int, g_xy_qm: bytes = b"") -> bytes:
+    """KEYMAT = K1 | K2 | ..., K1 = prf([g(qm)^xy |] protocol | SPI | Ni_b | Nr_b),
+    Kn = prf(Kn-1 | same) (RFC 2409 §5.5), ``prf`` already keyed: IKEv1 keys it with
+    SKEYID_d, KINK (RFC 4430 §5) with the Kerberos session key's RFC 3961 PRF."""
     seed = g_xy_qm + bytes([protocol]) + spi + ni_b + nr_b
-    out = block = prf.compute(skeyid_d, seed)
+    out = block = prf(seed)
     while len(out) < length:
-        block = prf.compute(skeyid_d, block + seed)
+        block = prf(block + seed)
         out += block
     return out[:length]
+
+
+def ikev1_keymat(prf: Prf, skeyid_d: bytes, protocol: int, spi: bytes, ni_b: bytes,
+                 nr_b: bytes, length: int, g_xy_qm: bytes = b"") -> bytes:
+    """Quick Mode KEYMAT with prf(SKEYID_d, ...) (RFC 2409 §5.5)."""
+    return quick_mode_keymat(lambda data: prf.compute(skeyid_d, data), protocol, spi, ni_b,
+                             nr_b, length, g_xy_qm)
 
 
 def ikev1_phase1_iv(prf: Prf, g_xi: bytes, g_xr: bytes, block_size: int) -> bytes:
