@@ -12,9 +12,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from racoon2.errors import ParseError
 from racoon2.ikev1.constants import FRAGMENT_LAST, IdType, Situation
 from racoon2.ikev1.constants import PayloadType as P
+from racoon2.wire import BodyReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,32 +229,7 @@ def payload_name(t: int) -> str:
         return f"payload {t}"
 
 
-class _R:
-    """Bounds-checked reads in one payload body; errors name the payload and absolute offset."""
-
-    def __init__(self, data: bytes, what: str, base: int) -> None:
-        self.data, self.what, self.base = data, what, base
-
-    def fail(self, off: int, message: str) -> ParseError:
-        return ParseError(self.what, self.base + off, message)
-
-    def unpack(self, fmt: str, off: int) -> tuple[int, ...]:
-        size = struct.calcsize(fmt)
-        if off + size > len(self.data):
-            raise self.fail(off, f"needs {off + size} octets, has {len(self.data)}")
-        return struct.unpack_from(fmt, self.data, off)
-
-    def take(self, off: int, n: int) -> bytes:
-        if off + n > len(self.data):
-            raise self.fail(off, f"{n} octets run past the payload's {len(self.data)}")
-        return self.data[off:off + n]
-
-    def zero(self, off: int, value: int, field: str) -> None:
-        if value:
-            raise self.fail(off, f"{field} is {value:#x}, must be zero")
-
-
-def _attributes(r: _R, off: int, end: int) -> tuple[Attribute, ...]:
+def _attributes(r: BodyReader, off: int, end: int) -> tuple[Attribute, ...]:
     out = []
     while off < end:
         if off + 4 > end:
@@ -271,7 +246,7 @@ def _attributes(r: _R, off: int, end: int) -> tuple[Attribute, ...]:
     return tuple(out)
 
 
-def _substructure(r: _R, off: int, end: int, kind: int, what: str) -> tuple[int, int]:
+def _substructure(r: BodyReader, off: int, end: int, kind: int, what: str) -> tuple[int, int]:
     """(Next Payload, Payload Length) of a proposal or transform at ``off``, checked."""
     nxt, reserved, length = r.unpack("!BBH", off)
     if nxt not in (0, kind):
@@ -282,7 +257,7 @@ def _substructure(r: _R, off: int, end: int, kind: int, what: str) -> tuple[int,
     return nxt, length
 
 
-def _sa(r: _R) -> SA:
+def _sa(r: BodyReader) -> SA:
     doi, situation = r.unpack("!II", 0)
     if situation & (Situation.SECRECY | Situation.INTEGRITY):
         # labelled situations carry variable fields no peer uses; racoon refuses them too
@@ -318,7 +293,7 @@ def _sa(r: _R) -> SA:
     return SA(doi, situation, tuple(proposals))
 
 
-def _nat_oa(r: _R, draft: bool) -> NatOA:
+def _nat_oa(r: BodyReader, draft: bool) -> NatOA:
     id_type, reserved, reserved2 = r.unpack("!BBH", 0)
     r.zero(1, reserved << 16 | reserved2, "RESERVED")
     size = _NAT_OA_SIZE.get(id_type)
@@ -329,7 +304,7 @@ def _nat_oa(r: _R, draft: bool) -> NatOA:
 
 def decode_body(kind: int, body: bytes, base: int) -> Payload:
     """One payload from its body; ``base`` is the body's offset in the message."""
-    r = _R(body, payload_name(kind), base)
+    r = BodyReader(body, payload_name(kind), base)
     if kind == P.SA:
         return _sa(r)
     if kind == P.KE:

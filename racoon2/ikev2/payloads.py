@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from racoon2.errors import ParseError
 from racoon2.ikev2.constants import PayloadType as P
+from racoon2.wire import BodyReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,28 +278,7 @@ def _name(t: int) -> str:
         return f"payload {t}"
 
 
-class _R:
-    """Bounds-checked reads in one payload body; errors name the payload and absolute offset."""
-
-    def __init__(self, data: bytes, what: str, base: int) -> None:
-        self.data, self.what, self.base = data, what, base
-
-    def fail(self, off: int, message: str) -> ParseError:
-        return ParseError(self.what, self.base + off, message)
-
-    def unpack(self, fmt: str, off: int) -> tuple[int, ...]:
-        size = struct.calcsize(fmt)
-        if off + size > len(self.data):
-            raise self.fail(off, f"needs {off + size} octets, has {len(self.data)}")
-        return struct.unpack_from(fmt, self.data, off)
-
-    def take(self, off: int, n: int) -> bytes:
-        if n < 0 or off + n > len(self.data):
-            raise self.fail(off, f"{n} octets run past the payload's {len(self.data)}")
-        return self.data[off:off + n]
-
-
-def _attributes(r: _R, off: int, end: int) -> tuple[Attribute, ...]:
+def _attributes(r: BodyReader, off: int, end: int) -> tuple[Attribute, ...]:
     out = []
     while off < end:
         kind, value = r.unpack("!HH", off)
@@ -313,7 +293,7 @@ def _attributes(r: _R, off: int, end: int) -> tuple[Attribute, ...]:
     return tuple(out)
 
 
-def _sa(r: _R) -> SA:
+def _sa(r: BodyReader) -> SA:
     proposals = []
     off, last = 0, 2
     while off < len(r.data):
@@ -343,7 +323,7 @@ def _sa(r: _R) -> SA:
     return SA(tuple(proposals))
 
 
-def _ts(r: _R) -> tuple[TrafficSelector, ...]:
+def _ts(r: BodyReader) -> tuple[TrafficSelector, ...]:
     (count,) = r.unpack("!B3x", 0)
     off = 4
     out = []
@@ -362,7 +342,7 @@ def _ts(r: _R) -> tuple[TrafficSelector, ...]:
 
 def decode_body(kind: int, body: bytes, flags: int, first_inner: int, base: int) -> Payload:
     """One payload from its body; ``base`` is the body's offset in the message."""
-    r = _R(body, _name(kind), base)
+    r = BodyReader(body, _name(kind), base)
     if kind == P.SA:
         sa = _sa(r)
         return SA(sa.proposals, flags)
