@@ -13,25 +13,18 @@ tests/unit/test_fuzz_targets.py runs TestOneInput without atheris.
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
+
+from fuzz_common import main as run
+from fuzz_common import seeds as captured
 
 from racoon2.errors import ParseError
 from racoon2.ikev1.message import decode, decode_plaintext, encode, encode_chain
 
-try:
-    import atheris
-except ImportError:  # pytest drives TestOneInput without it
-    atheris = None
-
-CAPTURES = Path(__file__).resolve().parents[1] / "vectors" / "captures"
-
 
 def seeds() -> list[bytes]:
     """Every captured IKEv1 message: the starting corpus."""
-    return [bytes.fromhex(r["hex"]) for d in sorted(CAPTURES.glob("ikev1-*"))
-            for r in json.loads((d / "messages.json").read_text())]
+    return captured("ikev1-")
 
 
 def TestOneInput(data: bytes) -> None:
@@ -54,17 +47,7 @@ def TestOneInput(data: bytes) -> None:
 
 def main(argv: list[str]) -> None:
     """libFuzzer's command line, or ``--write-corpus DIR`` to store the seeds there."""
-    if argv[1:2] == ["--write-corpus"] and len(argv) == 3:
-        out = Path(argv[2])
-        out.mkdir(parents=True, exist_ok=True)
-        for i, seed in enumerate(seeds()):
-            (out / f"capture-{i:04d}").write_bytes(seed)
-        return
-    if atheris is None:
-        sys.exit("atheris is not installed: .venv/bin/pip install atheris")
-    atheris.instrument_all()
-    atheris.Setup(argv, TestOneInput)
-    atheris.Fuzz()
+    run(argv, seeds, TestOneInput)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import importlib.util
 import random
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
+sys.path.insert(0, str(FUZZ))  # the targets import fuzz_common, as they do when run directly
 TARGETS = ["fuzz_ikev2", "fuzz_isakmp"]
 INPUTS = 10_000
 
