@@ -35,6 +35,7 @@ from racoon2.errors import Racoon2Error
 from racoon2.kernel import api
 from racoon2.kernel.xfrm.messages import pack_policy
 from racoon2.net import Address, Endpoint, parse_prefix
+from racoon2.net import local_addresses as host_addresses
 from racoon2.spmif.client import SpmifClient, connect
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 from racoon2.spmif.secret import read_password
@@ -61,9 +62,7 @@ class Settings:
 
 def local_addresses(spec: AddrSpec) -> Sequence[Address]:
     """This host's addresses for a macro such as MY_IPV4 (spmd's rule)."""
-    from spmd.shell import local_addresses as expand
-
-    return expand(spec.text, spec.ifname)
+    return host_addresses(spec.text, spec.ifname)
 
 
 class _Udp(asyncio.DatagramProtocol):

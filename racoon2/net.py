@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -35,3 +36,40 @@ class Endpoint:
 
     def __str__(self) -> str:
         return f"{self.addr}[{self.port}]"
+
+
+def local_addresses(macro: str, ifname: str | None) -> Sequence[Address]:
+    """This host's addresses for MY_IP, MY_IPV4, MY_IPV6, … (optionally of one interface)."""
+    from pyroute2 import IPRoute  # netlink I/O: imported by the daemons that need it only
+
+    out: list[Address] = []
+    with IPRoute() as ipr:
+        index = None
+        if ifname:
+            found = ipr.link_lookup(ifname=ifname)
+            if not found:
+                return []
+            index = found[0]
+        for msg in ipr.get_addr():
+            if index is not None and msg["index"] != index:
+                continue
+            addr = ipaddress.ip_address(msg.get_attr("IFA_ADDRESS"))
+            if _macro_matches(macro, addr):
+                out.append(addr)
+    return out
+
+
+def _macro_matches(macro: str, addr: Address) -> bool:
+    if macro in ("MY_IP", "MY_HOA"):
+        return True
+    if macro == "MY_IPV4":
+        return addr.version == 4
+    if addr.version != 6:
+        return False
+    if macro == "MY_IPV6_LINKLOCAL":
+        return addr.is_link_local
+    if macro == "MY_IPV6_GLOBAL":
+        return not (addr.is_link_local or addr.is_site_local or addr.is_multicast or
+                    addr.is_loopback or addr.is_unspecified or
+                    getattr(addr, "ipv4_mapped", None) is not None)
+    return macro == "MY_IPV6"

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from racoon2.config import Config, load_config
@@ -23,7 +23,7 @@ from racoon2.config.model import AddrKind
 from racoon2.daemon import run_daemon
 from racoon2.errors import KernelError, Racoon2Error
 from racoon2.kernel import api
-from racoon2.net import Address
+from racoon2.net import local_addresses
 from racoon2.spmif import commands as c
 from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
@@ -230,43 +230,6 @@ class Spmd:
                 async with self._lock:
                     await self._apply(self.state.config)
             await asyncio.sleep(FQDN_REFRESH)
-
-
-def local_addresses(macro: str, ifname: str | None) -> Sequence[Address]:
-    """This host's addresses for MY_IP, MY_IPV4, MY_IPV6, … (optionally of one interface)."""
-    from pyroute2 import IPRoute
-
-    out: list[Address] = []
-    with IPRoute() as ipr:
-        index = None
-        if ifname:
-            found = ipr.link_lookup(ifname=ifname)
-            if not found:
-                return []
-            index = found[0]
-        for msg in ipr.get_addr():
-            if index is not None and msg["index"] != index:
-                continue
-            addr = ipaddress.ip_address(msg.get_attr("IFA_ADDRESS"))
-            if _macro_matches(macro, addr):
-                out.append(addr)
-    return out
-
-
-def _macro_matches(macro: str, addr: Address) -> bool:
-    if macro in ("MY_IP", "MY_HOA"):
-        return True
-    if macro == "MY_IPV4":
-        return addr.version == 4
-    if addr.version != 6:
-        return False
-    if macro == "MY_IPV6_LINKLOCAL":
-        return addr.is_link_local
-    if macro == "MY_IPV6_GLOBAL":
-        return not (addr.is_link_local or addr.is_site_local or addr.is_multicast or
-                    addr.is_loopback or addr.is_unspecified or
-                    getattr(addr, "ipv4_mapped", None) is not None)
-    return macro == "MY_IPV6"
 
 
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
