@@ -184,6 +184,12 @@ class Racoon2:
                 out[daemon] = proc.wait()
         return out
 
+    def child_settled(self) -> bool:
+        """iked has reported the first CHILD_SA's fate: up, refused by the kernel, or failed."""
+        log = self.log()
+        return ("CHILD_SA of policy pol up" in log or "cannot install outbound" in log
+                or "CHILD_SA failed" in log)
+
     def established(self) -> list[str]:
         """The IKE SA names iked logged as established."""
         return re.findall(r"IKE SA (\S+) established", self.log())

@@ -87,8 +87,7 @@ def test_racoon2_pair_initiates_on_acquire(pair: Namespaces, tmp_path: Path) -> 
         assert "ACQUIRE for 192.0.2.1/32" in a.log() and "selector out" in a.log()
         assert "(remote peer, initiator)" in a.log() and "(remote peer, responder)" in b.log()
         for side in (a, b):
-            wait_until(lambda side=side: "cannot install outbound" in side.log() or
-                       "CHILD_SA of policy pol up" in side.log(), 10, "the CHILD_SA")
+            wait_until(side.child_settled, 10, "the CHILD_SA")
             assert_child(side)
         assert a.stop() == {"iked": 0, "spmd": 0}
         wait_until(lambda: "deleted by the peer" in b.log(), 10, "the Delete exchange")
@@ -133,8 +132,7 @@ def test_iked_initiator_strongswan_responder(pair: Namespaces, tmp_path: Path, f
         ss.start(family, tunnel, prop, initiator=False)
         r2.start(racoon2_conf(r2.d, "A", family, tunnel, prop), "-S", "out")
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
-        wait_until(lambda: "cannot install outbound" in r2.log() or "CHILD_SA of policy pol up"
-                   in r2.log() or "CHILD_SA failed" in r2.log(), 10, "the CHILD_SA")
+        wait_until(r2.child_settled, 10, "the CHILD_SA")
         assert_strongswan(ss, tunnel, prop)
         if not tunnel:
             assert "no CHILD_SA in the response; received: NO_PROPOSAL_CHOSEN" in r2.log()
@@ -157,8 +155,7 @@ def test_strongswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path, f
         ss.start(family, tunnel, prop, initiator=True)
         out = ss.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
-        wait_until(lambda: "cannot install outbound" in r2.log() or
-                   "CHILD_SA of policy pol up" in r2.log(), 10, "the CHILD_SA")
+        wait_until(r2.child_settled, 10, "the CHILD_SA")
         assert_strongswan(ss, tunnel, prop, out)
         if tunnel:
             assert_child(r2)
@@ -196,8 +193,7 @@ def test_iked_initiator_libreswan_responder(pair: Namespaces, tmp_path: Path, fa
         lsw.start(family, tunnel, prop, initiator=False)
         r2.start(racoon2_conf(r2.d, "A", family, tunnel, prop), "-S", "out")
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
-        wait_until(lambda: "cannot install outbound" in r2.log() or "CHILD_SA of policy pol up"
-                   in r2.log() or "CHILD_SA failed" in r2.log(), 10, "the CHILD_SA")
+        wait_until(r2.child_settled, 10, "the CHILD_SA")
         assert "established IKE SA" in lsw.log(), lsw.log()
         if "CHILD_SA failed" not in r2.log():
             assert_child(r2)
@@ -215,8 +211,7 @@ def test_libreswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path, fa
         lsw.start(family, tunnel, prop, initiator=True)
         out = lsw.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out)
-        wait_until(lambda: "cannot install outbound" in r2.log() or
-                   "CHILD_SA of policy pol up" in r2.log(), 10, "the CHILD_SA")
+        wait_until(r2.child_settled, 10, "the CHILD_SA")
         assert_child(r2)
         wait_until(lambda: "established IKE SA" in lsw.log(), 10, "pluto's IKE SA")
     finally:

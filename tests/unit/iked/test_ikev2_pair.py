@@ -72,6 +72,20 @@ def make_side(tmp: Path, me: str, peer: str, seed: bytes, sample: str = "ikev2-t
                 MemoryBackend(seed=seed[0]))
 
 
+async def perform_requests(side: Side, now: float) -> bool:
+    """Run a side's kernel requests on its in-memory kernel; False when there were none."""
+    requests = side.core.requests()
+    for req in requests:
+        try:
+            result: object = await api.perform(side.kernel, req.op)
+        except api.KernelError as e:
+            result = e
+        if isinstance(req.op, api.AddSa | api.UpdateSa):
+            side.installed.append(req.op.sa)
+        side.core.reply(req.id, result, now)
+    return bool(requests)
+
+
 def pump(sides: dict[str, Side], now: float = 0.0, lose: int = 0,
          tamper: bool = False, record: list[bytes] | None = None) -> int:
     """Deliver datagrams and perform kernel requests until both sides are quiet.
@@ -90,15 +104,7 @@ def pump(sides: dict[str, Side], now: float = 0.0, lose: int = 0,
         while busy:
             busy = False
             for side in sides.values():
-                for req in side.core.requests():
-                    busy = True
-                    try:
-                        result: object = await api.perform(side.kernel, req.op)
-                    except api.KernelError as e:
-                        result = e
-                    if isinstance(req.op, api.AddSa | api.UpdateSa):
-                        side.installed.append(req.op.sa)
-                    side.core.reply(req.id, result, now)
+                busy = await perform_requests(side, now) or busy
                 for d in side.core.datagrams_to_send():
                     busy = True
                     if lose:
@@ -462,12 +468,7 @@ def test_nat_detected_floats_to_4500_and_encapsulates(tmp_path: Path) -> None:
         while busy:
             busy = False
             for side in pair.values():
-                for req in side.core.requests():
-                    busy = True
-                    result = await api.perform(side.kernel, req.op)
-                    if isinstance(req.op, api.AddSa | api.UpdateSa):
-                        side.installed.append(req.op.sa)
-                    side.core.reply(req.id, result, 0.0)
+                busy = await perform_requests(side, 0.0) or busy
             for d in a.datagrams_to_send():
                 busy = True
                 outside = mapping.setdefault(d.local, Endpoint(public, 40000 + len(mapping)))
