@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+from collections.abc import Sequence
 
 from racoon2.ikev2.constants import ExchangeType, IdType, NotifyType
-from racoon2.ikev2.payloads import Notify
+from racoon2.ikev2.payloads import Notify, Payload
+
+#: Notify types below this are errors; from it on, status (RFC 7296 §3.10.1).
+FIRST_STATUS_NOTIFY = 16384
 
 
 class State(enum.Enum):
@@ -49,3 +53,8 @@ def id_text(id_type: int, data: bytes) -> str:
     if id_type in (IdType.FQDN, IdType.RFC822_ADDR):
         return data.decode(errors="replace")
     return data.hex()
+
+
+def error_notifies(payloads: Sequence[Payload]) -> list[int]:
+    """The error Notify types among ``payloads``, in order."""
+    return [p.type for p in payloads if isinstance(p, Notify) and p.type < FIRST_STATUS_NOTIFY]

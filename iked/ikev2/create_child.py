@@ -19,7 +19,7 @@ from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
 from iked.ikev2 import ike_rekey, proposals
 from iked.ikev2.child import Child
-from iked.ikev2.common import notify, notify_name
+from iked.ikev2.common import error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
@@ -113,7 +113,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     r, sa.rekeying = sa.rekeying, None
     if r is None:
         return
-    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    errors = error_notifies(inner)
     sa_p = first(inner, SA)
     nonce = first(inner, Nonce)
     ke = first(inner, KE)

@@ -17,7 +17,7 @@ from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import certs, config_payload, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
-from iked.ikev2.common import State, id_text, notify, notify_name
+from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ip_identity
 from racoon2.crypto import auth
@@ -219,7 +219,7 @@ def _auth_refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
 
 def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     """Initiator: check the responder's ID and AUTH, then install the CHILD_SA it accepted."""
-    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    errors = error_notifies(inner)
     idr = first(inner, IDr)
     au = first(inner, Auth)
     if idr is None or au is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import NegotiationFailed, Now
 from iked.ikev2 import proposals
-from iked.ikev2.common import notify_name
+from iked.ikev2.common import error_notifies, notify_name
 from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -61,7 +61,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     r, sa.ike_rekeying = sa.ike_rekeying, None
     if r is None:
         return
-    errors = [p.type for p in inner if isinstance(p, Notify) and p.type < 16384]
+    errors = error_notifies(inner)
     sa_p = first(inner, SA)
     nonce = first(inner, Nonce)
     ke = first(inner, KE)

@@ -38,7 +38,7 @@ from iked.events import (
 from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
-from iked.ikev2.common import State, exchange_name, notify, notify_name
+from iked.ikev2.common import State, error_notifies, exchange_name, notify, notify_name
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, PeerSettings
 from iked.ikev2.ts import Ts, intersect
@@ -351,7 +351,7 @@ class IkeSa:
             self.fail("IKE_SA_INIT", f"peer wants DH group {wanted}",
                        configured=f"groups {sorted(offered)}")
             return
-        errors = [t for t in notes if t < 16384]
+        errors = error_notifies(msg.payloads)
         if errors:
             self.fail("IKE_SA_INIT", f"peer answered {notify_name(errors[0])}",
                        configured=proposals.describe(self.peer.ike_proposals))
