@@ -1,6 +1,7 @@
-"""kinkd's command line (spec daemons.md §4), plus -n (check the configuration).
+"""kinkd's command line (spec daemons.md §4), plus -n (check the configuration) and the
+files the original fixed at build time.
 
-    kinkd [-dhFVn] [-f config] [-D level|category]
+    kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ CATEGORIES: dict[str, int | None] = {
     "packet": None, "crypt": None, "parse": None,
 }
 USAGE = """\
-usage: kinkd [-dhFVn] [-f config] [-D level|category]
+usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
   -d increase the debug level.
   -D set the debug level (1, 2, 3, all) or enable one category:
   krb5 ticketing peer payload pfkey spmif isakmp packet crypt parse
@@ -26,6 +27,8 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category]
   -n check the configuration file and exit.
   -V show the version.
   -h show this help.
+  --replay-cache FILE  where seen authenticators survive a restart (/var/run/kinkd.rc).
+  --pid-file FILE      the pid file of a detached kinkd (/var/run/kinkd.pid).
 """
 
 
@@ -37,8 +40,10 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category]
 @click.option("-V", "version", is_flag=True)
 @click.option("-h", "help_", is_flag=True)
 @click.option("-n", "check", is_flag=True)
+@click.option("--replay-cache", "replay_cache", default="/var/run/kinkd.rc")
+@click.option("--pid-file", "pid_file", default="/var/run/kinkd.pid")
 def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: bool,
-            version: bool, help_: bool, check: bool) -> int:
+            version: bool, help_: bool, check: bool, replay_cache: str, pid_file: str) -> int:
     """kinkd (see the module docstring)."""
     if help_:
         click.echo(USAGE, nl=False)
@@ -60,7 +65,11 @@ def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: boo
     categories |= {c for c, t in CATEGORIES.items() if t is not None and level >= t}
     if check:
         return cli.check(config, "kinkd")
-    return cli.not_yet("kinkd")
+    from kinkd.shell import run
+    from racoon2 import log
+
+    log.setup("kinkd", foreground=foreground, debug=level >= 1 or bool(categories))
+    return run(config, foreground=foreground, pid_path=pid_file, replay_path=replay_cache)
 
 
 def _usage_error(message: str) -> int:

@@ -13,6 +13,11 @@ exchange: the REPLY carries no nonce, so the initiator could already install its
 Otherwise the responder adds its nonce and sets ACKREQ (the three-message exchange; the ACK
 itself is the daemon's business), exactly as the original racoon2 kinkd does.  Only ESP is
 negotiated.  Sockets, the kernel SAs and spmd are not this module's concern.
+
+The other exchanges share the same shape: :func:`build_request` makes an authenticated DELETE,
+STATUS or ACK, :func:`verify_request` checks one, :func:`build_plain_reply` answers it and
+:func:`open_reply` reads the answer.  GETTGT (RFC 4430 §3.4) has no Kerberos protection at all:
+it fetches the responder's TGT so the initiator can ask the KDC for a user-to-user ticket.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from racoon2.ikev1.constants import (
     ProtocolId,
     Situation,
 )
-from racoon2.ikev1.payloads import SA, Attribute, Identification, Nonce, Proposal
+from racoon2.ikev1.payloads import SA, Attribute, Delete, Identification, Nonce, Proposal
 from racoon2.ikev1.payloads import Payload as QmPayload
 from racoon2.ikev1.payloads import Transform as IsakmpTransform
 
@@ -51,8 +56,44 @@ _ESP_IDS = {int(t) for t in EspTransformId}
 T = TypeVar("T")
 
 
+#: RFC 4120 §7.5.9: the server has no long-term key; use a user-to-user ticket.
+KRB_AP_ERR_USER_TO_USER_REQUIRED = 66
+KRB_AP_ERR_SKEW = 37
+
+
 class KinkError(Racoon2Error):
-    """A CREATE exchange failed; the message names the check or payload that failed."""
+    """A KINK exchange failed; the message names the check or payload that failed."""
+
+
+class PeerKrbError(KinkError):
+    """The peer answered with a KRB_ERROR: ``error`` is its RFC 4120 number, ``stime`` its
+    clock (which a KRB_AP_ERR_SKEW lets the initiator adopt, RFC 4430 §3.5)."""
+
+    def __init__(self, error: int, stime: int, text: str) -> None:
+        super().__init__(f"peer sent KRB_ERROR {error}" + (f": {text}" if text else ""))
+        self.error = error
+        self.stime = stime
+
+
+@dataclass(frozen=True)
+class Verified:
+    """An authenticated request as the responder sees it: who sent it and with which key."""
+
+    msg: kink.Message
+    client: str
+    peer_epoch: int
+    auth_context: AuthContext
+    session_key: Keyblock
+    quick_mode: tuple[QmPayload, ...]
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """The initiator's state between an authenticated request and its REPLY."""
+
+    xid: int
+    auth_context: AuthContext
+    session_key: Keyblock
 
 
 @dataclass(frozen=True)
@@ -261,28 +302,50 @@ def build_create(ctx: Context, creds: Credentials, offers: Sequence[EspOffer], s
     return data, Initiated(xid, ac, key, spi, nonce, tuple(offers))
 
 
+def verify_request(ctx: Context, data: bytes, expected: kink.MsgType, *,
+                   keytab: Keytab | str | None, server: str | None, replay: ReplayCache,
+                   now: float, user_to_user_key: Keyblock | None = None) -> Verified:
+    """Check a request's ticket, checksum, freshness and encryption.
+
+    The ticket is read with ``keytab`` or, for a responder without one, with its own TGT's
+    session key (``user_to_user_key``).  ``replay`` remembers the authenticator as of ``now``.
+    Raises :class:`KinkError`; ``__cause__`` is the :class:`Krb5Error` when Kerberos refused.
+    """
+    msg = _decode(data, expected)
+    req = _one(msg, kink.ApReq, "KINK_AP_REQ")
+    try:
+        ac, ticket = ctx.rd_req(req.ap_req, keytab=None if user_to_user_key else keytab,
+                                server=server, user_to_user_key=user_to_user_key)
+        key = ticket.session_key
+        _verify(ctx, key, data, msg)
+        ctime, cusec = ac.authenticator_time
+        has_encrypt = any(isinstance(p, kink.Encrypt) for p in msg.payloads)
+        qm = _quick_mode(ctx, key, msg) if has_encrypt else ()
+    except Krb5Error as e:
+        raise KinkError(f"KINK_AP_REQ does not verify: {e}") from e
+    # Only after the checksum: a forged copy must not make the genuine request look replayed.
+    if not replay.check_and_store(Authenticator.of(ticket.client, ctime, cusec, req.ap_req), now):
+        raise KinkError(f"{expected.name} from {ticket.client} replays an authenticator or is "
+                        "outside the clock skew")
+    return Verified(msg, ticket.client, req.epoch, ac, key, qm)
+
+
 def process_create(ctx: Context, data: bytes, *, keytab: Keytab | str | None,
                    server: str | None, offers: Sequence[EspOffer], replay: ReplayCache,
-                   now: float) -> Request:
+                   now: float, user_to_user_key: Keyblock | None = None) -> Request:
     """Verify a CREATE (ticket, checksum, replay, encryption) and choose its ESP transform.
 
     ``offers`` are what this responder accepts; the first of the initiator's transforms that
     matches one of them is chosen.  ``replay`` remembers the authenticator as of ``now``.
     """
-    msg = _decode(data, kink.MsgType.CREATE)
-    req = _one(msg, kink.ApReq, "KINK_AP_REQ")
-    try:
-        ac, ticket = ctx.rd_req(req.ap_req, keytab=keytab, server=server)
-        key = ticket.session_key
-        _verify(ctx, key, data, msg)
-        ctime, cusec = ac.authenticator_time
-        qm = _quick_mode(ctx, key, msg)
-    except Krb5Error as e:
-        raise KinkError(f"KINK_AP_REQ does not verify: {e}") from e
-    # Only after the checksum: a forged copy must not make the genuine CREATE look replayed.
-    if not replay.check_and_store(Authenticator.of(ticket.client, ctime, cusec, req.ap_req), now):
-        raise KinkError(f"CREATE from {ticket.client} replays an authenticator or is outside "
-                        "the clock skew")
+    v = verify_request(ctx, data, kink.MsgType.CREATE, keytab=keytab, server=server,
+                       replay=replay, now=now, user_to_user_key=user_to_user_key)
+    return choose(v, offers)
+
+
+def choose(v: Verified, offers: Sequence[EspOffer]) -> Request:
+    """The responder's choice for a verified CREATE among ``offers`` (KinkError if none)."""
+    qm = v.quick_mode
     sas = [p for p in qm if isinstance(p, SA)]
     nonces = [p for p in qm if isinstance(p, Nonce)]
     if len(sas) != 1 or len(nonces) != 1:
@@ -290,10 +353,15 @@ def process_create(ctx: Context, data: bytes, *, keytab: Keytab | str | None,
                         "Nonce payloads, expected 1 each")
     chosen = _choose(sas[0], offers)
     if chosen is None:
-        raise KinkError(f"no ESP transform offered by {ticket.client} is acceptable")
+        raise KinkError(f"no ESP transform offered by {v.client} is acceptable")
     proposal, offer, first = chosen
-    return Request(msg.xid, ticket.client, req.epoch, ac, key, _spi(proposal),
-                   nonces[0].data, offer, first, _ids(qm))
+    return Request(v.msg.xid, v.client, v.peer_epoch, v.auth_context, v.session_key,
+                   _spi(proposal), nonces[0].data, offer, first, _ids(qm))
+
+
+def ids_of(v: Verified) -> tuple[Identification, ...]:
+    """The CREATE's IDci and IDcr, or none."""
+    return _ids(v.quick_mode)
 
 
 def _choose(sa: SA, accepted: Sequence[EspOffer]) -> tuple[Proposal, EspOffer, bool] | None:
@@ -337,27 +405,46 @@ def build_reply(ctx: Context, request: Request, spi: int, nonce: bytes, *, epoch
     return data, child
 
 
-def process_reply(ctx: Context, initiated: Initiated, data: bytes) -> ChildSa:
-    """Verify the REPLY to ``initiated``'s CREATE and return the negotiated SA pair."""
+def open_reply(ctx: Context, xid: int, auth_context: AuthContext, key: Keyblock,
+               data: bytes) -> tuple[kink.Message, tuple[QmPayload, ...], int]:
+    """Verify a REPLY to request ``xid``: (the message, its Quick Mode payloads, the peer's
+    epoch).  A KRB_ERROR in it raises :class:`PeerKrbError`, a KINK_ERROR KinkError."""
     msg = _decode(data, kink.MsgType.REPLY)
-    if msg.xid != initiated.xid:
-        raise KinkError(f"REPLY XID {msg.xid}, expected {initiated.xid}")
+    if msg.xid != xid:
+        raise KinkError(f"REPLY XID {msg.xid}, expected {xid}")
+    refused(ctx, msg)
+    rep = _one(msg, kink.ApRep, "KINK_AP_REP")
+    try:
+        ctx.rd_rep(auth_context, rep.ap_rep)
+        _verify(ctx, key, data, msg)
+        has_encrypt = any(isinstance(p, kink.Encrypt) for p in msg.payloads)
+        qm = _quick_mode(ctx, key, msg) if has_encrypt else ()
+    except Krb5Error as e:
+        raise KinkError(f"KINK_AP_REP does not verify: {e}") from e
+    return msg, qm, rep.epoch
+
+
+def refused(ctx: Context, msg: kink.Message) -> None:
+    """Raise for a REPLY that carries a KRB_ERROR or a KINK_ERROR other than OK."""
     for p in msg.payloads:
         if isinstance(p, kink.KrbError):
             try:
                 err = ctx.rd_error(p.krb_error)
             except Krb5Error as e:
                 raise KinkError(f"REPLY carries an unreadable KRB_ERROR: {e}") from e
-            raise KinkError(f"responder sent KRB_ERROR {err.error}: {err.text}")
+            raise PeerKrbError(err.error, err.stime, err.text)
         if isinstance(p, kink.Error) and p.code != kink.ErrorCode.OK:
-            raise KinkError(f"responder sent KINK_ERROR {p.code}")
-    rep = _one(msg, kink.ApRep, "KINK_AP_REP")
-    try:
-        ctx.rd_rep(initiated.auth_context, rep.ap_rep)
-        _verify(ctx, initiated.session_key, data, msg)
-        qm = _quick_mode(ctx, initiated.session_key, msg)
-    except Krb5Error as e:
-        raise KinkError(f"KINK_AP_REP does not verify: {e}") from e
+            try:
+                name = kink.ErrorCode(p.code).name
+            except ValueError:
+                name = str(p.code)
+            raise KinkError(f"peer sent KINK_ERROR {name}")
+
+
+def process_reply(ctx: Context, initiated: Initiated, data: bytes) -> ChildSa:
+    """Verify the REPLY to ``initiated``'s CREATE and return the negotiated SA pair."""
+    msg, qm, epoch = open_reply(ctx, initiated.xid, initiated.auth_context,
+                                initiated.session_key, data)
     sas = [p for p in qm if isinstance(p, SA)]
     if len(sas) != 1 or len(sas[0].proposals) != 1 or len(sas[0].proposals[0].transforms) != 1:
         raise KinkError("REPLY must answer with one SA of one proposal and one transform")
@@ -372,7 +459,94 @@ def process_reply(ctx: Context, initiated: Initiated, data: bytes) -> ChildSa:
         raise KinkError(f"REPLY carries {len(nonces)} Nonce payloads")
     return _child(ctx, initiated.session_key, chosen, initiated.spi, _spi(proposal),
                   initiated.nonce, nonces[0] if nonces else b"",
-                  ack=msg.ack_request, peer_epoch=rep.epoch)
+                  ack=msg.ack_request, peer_epoch=epoch)
+
+
+def build_request(ctx: Context, creds: Credentials, mtype: kink.MsgType, *, xid: int,
+                  epoch: int, quick_mode: tuple[QmPayload, ...] = (),
+                  ) -> tuple[bytes, Outstanding]:
+    """An authenticated DELETE, STATUS or ACK with ``creds``' ticket; ``quick_mode`` (e.g. a
+    Delete payload) travels encrypted."""
+    try:
+        ap_req, ac = ctx.mk_req_extended(creds, mutual=mtype != kink.MsgType.ACK)
+        key = creds.session_key
+        payloads: tuple[kink.Payload, ...] = (kink.ApReq(epoch, ap_req),)
+        if quick_mode:
+            payloads += (_encrypt(ctx, key, quick_mode),)
+        data = _seal(ctx, key, kink.Message(mtype, xid, payloads))
+    except Krb5Error as e:
+        raise KinkError(f"cannot build {mtype.name}: {e}") from e
+    return data, Outstanding(xid, ac, key)
+
+
+def build_plain_reply(ctx: Context, v: Verified, *, epoch: int,
+                      quick_mode: tuple[QmPayload, ...] = ()) -> bytes:
+    """The REPLY to a verified DELETE or STATUS: AP_REP, and ``quick_mode`` encrypted."""
+    try:
+        payloads: tuple[kink.Payload, ...] = (kink.ApRep(epoch, ctx.mk_rep(v.auth_context)),)
+        if quick_mode:
+            payloads += (_encrypt(ctx, v.session_key, quick_mode),)
+        return _seal(ctx, v.session_key, kink.Message(kink.MsgType.REPLY, v.msg.xid, payloads))
+    except Krb5Error as e:
+        raise KinkError(f"cannot build REPLY: {e}") from e
+
+
+def delete_payload(spis: Sequence[int]) -> Delete:
+    """The Quick Mode Delete payload naming ESP SPIs (the sender's inbound SAs)."""
+    return Delete(Doi.IPSEC, ProtocolId.IPSEC_ESP, 4, tuple(struct.pack("!I", s) for s in spis))
+
+
+def deleted_spis(quick_mode: tuple[QmPayload, ...]) -> list[int]:
+    """The ESP SPIs the Delete payloads of a DELETE name."""
+    out = []
+    for p in quick_mode:
+        if isinstance(p, Delete) and p.protocol == ProtocolId.IPSEC_ESP and p.spi_size == 4:
+            out += [struct.unpack("!I", spi)[0] for spi in p.spis]
+    return out
+
+
+def error_reply(xid: int, code: kink.ErrorCode) -> bytes:
+    """A REPLY with only a KINK_ERROR: for a request that cannot be authenticated."""
+    return kink.encode(kink.Message(kink.MsgType.REPLY, xid, (kink.Error(code),)))
+
+
+def krb_error_reply(ctx: Context, xid: int, error: int, server: str, text: str) -> bytes:
+    """A REPLY with a KRB_ERROR (RFC 4430 §3.5: a ticket the responder cannot accept)."""
+    return kink.encode(kink.Message(kink.MsgType.REPLY, xid, (
+        kink.KrbError(ctx.mk_error(error, server, text=text)),)))
+
+
+def build_gettgt(xid: int, realm: str) -> bytes:
+    """GETTGT(TGT_REQ): ask the responder for its TGT of ``realm`` (user-to-user)."""
+    return kink.encode(kink.Message(kink.MsgType.GETTGT, xid,
+                                    (kink.TgtReq(kink.tgt_req_body(realm)),)))
+
+
+def process_gettgt(data: bytes) -> tuple[int, str]:
+    """(XID, realm) of a GETTGT."""
+    msg = _decode(data, kink.MsgType.GETTGT)
+    try:
+        return msg.xid, kink.parse_tgt_req(_one(msg, kink.TgtReq, "KINK_TGT_REQ").body)
+    except ParseError as e:
+        raise KinkError(f"malformed GETTGT: {e}") from e
+
+
+def build_tgt_reply(xid: int, principal: str, tgt: bytes) -> bytes:
+    """REPLY(TGT_REP) with this host's principal and DER TGT."""
+    return kink.encode(kink.Message(kink.MsgType.REPLY, xid,
+                                    (kink.TgtRep(kink.tgt_rep_body(principal, tgt)),)))
+
+
+def process_tgt_reply(ctx: Context, data: bytes, xid: int) -> tuple[str, bytes]:
+    """(the responder's principal, its DER TGT) from the REPLY to GETTGT ``xid``."""
+    msg = _decode(data, kink.MsgType.REPLY)
+    if msg.xid != xid:
+        raise KinkError(f"REPLY XID {msg.xid}, expected {xid}")
+    refused(ctx, msg)
+    try:
+        return kink.parse_tgt_rep(_one(msg, kink.TgtRep, "KINK_TGT_REP").body)
+    except ParseError as e:
+        raise KinkError(f"malformed KINK_TGT_REP: {e}") from e
 
 
 def _child(ctx: Context, key: Keyblock, offer: EspOffer, inbound_spi: int, outbound_spi: int,

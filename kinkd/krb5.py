@@ -559,20 +559,24 @@ class Context:
         client: Principal | str,
         server: Principal | str,
         *,
-        user_to_user: Credentials | None = None,
+        user_to_user: Credentials | bytes | None = None,
     ) -> Credentials:
         """Get a ticket for ``server`` using the TGT in ``ccache`` (contacts the KDC if needed).
 
-        With ``user_to_user`` (the server's TGT, which the server sent), the KDC encrypts the
-        ticket in that TGT's session key instead of the server's long-term key (RFC 4120
-        §2.9.2), so a server without a keytab can still verify it.
+        With ``user_to_user`` (the server's TGT, as credentials or the DER Ticket the server
+        sent), the KDC encrypts the ticket in that TGT's session key instead of the server's
+        long-term key (RFC 4120 §2.9.2), so a server without a keytab can still verify it.
         """
         client, server = self._principal(client), self._principal(server)
         in_creds = _Creds()
         in_creds.client = client._p
         in_creds.server = server._p
         options = 0
-        if user_to_user is not None:
+        _keep = None
+        if isinstance(user_to_user, bytes):
+            in_creds.second_ticket, _keep = _in_data(user_to_user)
+            options = _KRB5_GC_USER_USER
+        elif user_to_user is not None:
             # Borrowed: points into the TGT's own memory, which ``user_to_user`` keeps alive.
             in_creds.second_ticket = user_to_user._creds.ticket
             options = _KRB5_GC_USER_USER
@@ -1063,9 +1067,11 @@ class AsyncKdc:
         )
 
     async def get_init_creds_keytab(
-        self, client: str, keytab: str, ccache: str | None = None, *, lifetime: int | None = None
+        self, client: str, keytab: str | None, ccache: str | None = None, *,
+        lifetime: int | None = None,
     ) -> Credentials:
-        """:meth:`Context.get_init_creds_keytab` off the event loop; ``ccache`` is a name."""
+        """:meth:`Context.get_init_creds_keytab` off the event loop; ``ccache`` is a name,
+        ``keytab`` too (None: the default keytab)."""
 
         def call(ctx: Context) -> Credentials:
             with ctx.parse_name(client) as p, ctx.keytab(keytab) as kt:
@@ -1077,7 +1083,8 @@ class AsyncKdc:
         return await self._run(call)
 
     async def get_credentials(
-        self, ccache: str, client: str, server: str, *, user_to_user: Credentials | None = None
+        self, ccache: str, client: str, server: str, *,
+        user_to_user: Credentials | bytes | None = None,
     ) -> Credentials:
         """:meth:`Context.get_credentials` off the event loop; ``ccache`` is a name."""
 

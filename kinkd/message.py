@@ -300,6 +300,45 @@ def decode(data: bytes) -> Message:
                    data[length - cklen:length], doi, ver, flags & ~FLAG_ACKREQ)
 
 
+def tgt_req_body(realm: str) -> bytes:
+    """KINK_TGT_REQ's value: RealmNameLength and the realm whose TGT is wanted."""
+    name = realm.encode()
+    return struct.pack("!H", len(name)) + name
+
+
+def parse_tgt_req(body: bytes) -> str:
+    """The realm a KINK_TGT_REQ asks for (ParseError when malformed)."""
+    if len(body) < 2:
+        raise ParseError("KINK_TGT_REQ", 4, f"{len(body)} octets, expected at least 2")
+    (n,) = struct.unpack_from("!H", body)
+    if 2 + n > len(body):
+        raise ParseError("KINK_TGT_REQ", 4, f"RealmNameLength {n} runs past the payload")
+    return body[2:2 + n].decode(errors="replace")
+
+
+def tgt_rep_body(principal: str, tgt: bytes) -> bytes:
+    """KINK_TGT_REP's value: PrincNameLength, PrincName, padding to 4 octets of the payload,
+    TGTlength and the DER Ticket."""
+    name = principal.encode()
+    head = struct.pack("!H", len(name)) + name
+    pad = -(PAYLOAD.size + len(head)) % 4
+    return head + bytes(pad) + struct.pack("!H", len(tgt)) + tgt
+
+
+def parse_tgt_rep(body: bytes) -> tuple[str, bytes]:
+    """(the responder's principal, its DER TGT) from a KINK_TGT_REP (ParseError if malformed)."""
+    if len(body) < 2:
+        raise ParseError("KINK_TGT_REP", 4, f"{len(body)} octets, expected at least 2")
+    (n,) = struct.unpack_from("!H", body)
+    off = 2 + n + (-(PAYLOAD.size + 2 + n) % 4)
+    if off + 2 > len(body):
+        raise ParseError("KINK_TGT_REP", 4, f"PrincNameLength {n} runs past the payload")
+    (t,) = struct.unpack_from("!H", body, off)
+    if off + 2 + t > len(body):
+        raise ParseError("KINK_TGT_REP", 4 + off, f"TGTlength {t} runs past the payload")
+    return body[2:2 + n].decode(errors="replace"), body[off + 2:off + 2 + t]
+
+
 def check_header(msg: Message) -> ErrorCode:
     """The KINK_ERROR a responder answers for a bad header (RFC 4430 §4.2.7), or OK."""
     if msg.version >> 4 != VERSION >> 4:

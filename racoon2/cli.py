@@ -35,13 +35,6 @@ def check(path: str, daemon: str) -> int:
     return 0
 
 
-def not_yet(daemon: str) -> int:
-    """What a daemon whose protocol side is not built yet says when asked to run."""
-    click.echo(f"{daemon}: not implemented yet; only -n (check the configuration) works",
-               err=True)
-    return 2
-
-
 def run_click(command: click.Command, argv: Sequence[str] | None, prog: str,
               on_usage_error: Callable[[str], int]) -> int:
     """Run a click command without click's own exits; map errors as the original did."""

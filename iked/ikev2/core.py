@@ -13,7 +13,6 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 
-from iked import lookup
 from iked.events import (
     Datagram,
     Dropped,
@@ -37,6 +36,7 @@ from iked.ikev2.settings import (
     config_identity,
     peer_settings,
 )
+from racoon2.config import lookup
 from racoon2.config.defaults import kmp_value
 from racoon2.config.model import AddrKind, AddrSpec, Config, Kmp, Remote, Selector, SelectorCheck
 from racoon2.crypto.rng import Rng

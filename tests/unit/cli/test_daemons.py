@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,10 +95,17 @@ def test_kinkd_flags(good: str) -> None:
     assert run("kinkd", "-D", "nonsense").returncode == 1
 
 
-@pytest.mark.parametrize("daemon", ["kinkd"])
-def test_running_says_not_yet(daemon: str, good: str) -> None:
-    done = run(daemon, "-F", "-f", good)
-    assert done.returncode == 2 and "not implemented yet" in done.stderr
+def test_kinkd_without_a_tgt_says_why(good: str, tmp_path: Path) -> None:
+    """No key in the keytab and no ticket in the ccache: exit 1 naming both, before any
+    socket or kernel state is touched."""
+    env = {**os.environ, "KRB5_CONFIG": str(tmp_path / "none.conf"),
+           "KRB5_KTNAME": f"FILE:{tmp_path}/none.keytab", "KRB5CCNAME": f"FILE:{tmp_path}/cc"}
+    done = subprocess.run([sys.executable, "-m", "kinkd", "-F", "-f", good,
+                           "--replay-cache", str(tmp_path / "rc")], capture_output=True,
+                          text=True, check=False, env=env, timeout=60)
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert "no TGT for kink/a@EXAMPLE.COM" in out and "keytab" in out
 
 
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"

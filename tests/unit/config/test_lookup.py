@@ -1,18 +1,18 @@
-"""iked's configuration queries: remote by address and by ID, selectors of a remote."""
+"""Configuration queries of iked and kinkd: remote by address and by ID, selectors of a remote."""
 
 from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
 
-from iked.lookup import (
+from racoon2.config import loads
+from racoon2.config.lookup import (
     initiator_target,
     remote_for_address,
     remote_for_id,
     selector,
     selectors_of,
 )
-from racoon2.config import loads
 from racoon2.config.model import Direction, IdType
 
 ip = ipaddress.ip_address

@@ -1,6 +1,6 @@
-"""Configuration queries iked makes while negotiating (pure; spec protocols.md §1.11).
+"""Configuration queries iked and kinkd make while negotiating (pure; spec protocols.md §1.11).
 
-Which ``remote`` an incoming IKE_SA_INIT belongs to (by the peer's address, falling back to the
+Which ``remote`` an incoming request belongs to (by the peer's address, falling back to the
 ``default`` remote), which one IKE_AUTH's IDi names (``peers_id``), which selector an ACQUIRE's
 policy is (spmd's SLID answer), and which selectors belong to a remote.
 """

@@ -1,0 +1,175 @@
+"""What kinkd needs from racoon2.conf, resolved into plain values (pure).
+
+:func:`peer_settings` reads a ``remote``'s kink block with the default-section rule applied;
+:func:`policy_settings` reads an auto_ipsec ``policy`` and its outbound selector as this host
+sees it.  :func:`principal_for` derives a peer's principal the original's way when
+``peers_principal`` is absent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kinkd.exchange import EspOffer
+from racoon2.config.defaults import ipsec_value, kmp_value
+from racoon2.config.model import (
+    AddrKind,
+    AddrSpec,
+    Config,
+    Direction,
+    Kmp,
+    Mode,
+    Policy,
+    Remote,
+    SaProtocol,
+)
+from racoon2.crypto.transforms import Transform, TransformType, by_keyword
+from racoon2.errors import CryptoError
+from racoon2.ikev1.constants import EncapsulationMode
+from racoon2.net import Address
+
+KINK_PORT = 910
+#: The original's retransmission: a fixed interval, ``max_retry_to_send`` tries.
+DEFAULT_INTERVAL = 1.0
+
+
+class SettingsError(ValueError):
+    """The configuration cannot drive a KINK exchange; the message names the directive."""
+
+
+@dataclass(frozen=True)
+class PeerSettings:
+    """One remote's KINK settings, defaults applied."""
+
+    remote: str
+    principal: str | None
+    addresses: tuple[AddrSpec, ...]
+    port: int
+    passive: bool
+    nonce_size: int
+    interval: float
+    max_retry: int
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """One auto_ipsec policy's ESP SA, seen from this host."""
+
+    policy: str
+    selector: str
+    remote: str
+    reqid: int
+    mode: EncapsulationMode
+    offers: tuple[EspOffer, ...]
+    lifetime_seconds: int
+    lifetime_bytes: int
+    local: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    remote_nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+    proto: int
+    my_sa_addr: Address | None
+    peers_sa_addr: Address | None
+
+
+def my_principal(config: Config) -> str:
+    """kinkd's own principal: only the default remote's kink block names it (spec §3.4)."""
+    default = config.default_remote
+    name = default.kink.my_principal if default and default.kink else None
+    if not name:
+        raise SettingsError(f"{config.file}: no my_principal in default {{ remote {{ kink "
+                            "{ ... } } }")
+    return name
+
+
+def realm_of(principal: str) -> str:
+    """``EXAMPLE.COM`` of ``kink/host@EXAMPLE.COM``."""
+    return principal.rpartition("@")[2]
+
+
+def principal_for(host: str, realm: str) -> str:
+    """``kink/<fqdn>@<realm>``: the original's peer principal without ``peers_principal``."""
+    return f"kink/{host.rstrip('.').lower()}@{realm}"
+
+
+def peer_settings(config: Config, remote: Remote) -> PeerSettings:
+    """``remote``'s kink block with the default-section rule applied."""
+    def get(name: str) -> Any:
+        return kmp_value(config, remote, Kmp.KINK, name)
+
+    addresses: tuple[AddrSpec, ...] = tuple(get("peers_ipaddr") or ())
+    port = next((a.port for a in addresses if a.port), 0) or int(get("peers_kmp_port") or 0)
+    interval = get("interval_to_send")
+    retry = get("max_retry_to_send")
+    return PeerSettings(
+        remote=remote.name,
+        principal=remote.kink.peers_principal if remote.kink else None,
+        addresses=addresses,
+        port=port or KINK_PORT,
+        passive=bool(get("passive")),
+        nonce_size=int(get("nonce_size") or 16),
+        interval=float(interval) if isinstance(interval, int | float) and interval > 0
+        else DEFAULT_INTERVAL,
+        max_retry=int(retry) if isinstance(retry, int) and retry > 0 else 5,
+    )
+
+
+def _offers(config: Config, policy: Policy, mode: EncapsulationMode, lifetime: int
+            ) -> tuple[EspOffer, ...]:
+    out: list[EspOffer] = []
+    for ipsec in policy.ipsecs:
+        for sa in ipsec.sas:
+            if sa.sa_protocol is not SaProtocol.ESP:
+                continue
+            try:
+                encrs = [by_keyword(TransformType.ENCR, a.name, a.keylen)
+                         for a in sa.esp_enc_alg or ()]
+                integs = [by_keyword(TransformType.INTEG, a.name, a.keylen)
+                          for a in sa.esp_auth_alg or ()]
+            except CryptoError as e:
+                raise SettingsError(f"{sa.where}: {e.message}") from e
+            for encr in encrs:
+                choices: list[Transform | None] = [None] if encr.aead else [*integs] or [None]
+                out += [EspOffer(encr, integ, mode, lifetime) for integ in choices]
+    return tuple(out)
+
+
+def _nets(specs: Sequence[AddrSpec]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                              ...]:
+    out = []
+    for spec in specs:
+        if spec.kind is AddrKind.INET and spec.address is not None:
+            plen = spec.address.max_prefixlen if spec.prefixlen is None else spec.prefixlen
+            out.append(ipaddress.ip_network((int(spec.address), plen), strict=False))
+    return tuple(out)
+
+
+def policy_settings(config: Config, policy: Policy) -> PolicySettings:
+    """The ESP SA ``policy``'s outbound selector describes."""
+    out = next((s for s in config.selectors
+                if s.policy is policy and s.direction is Direction.OUTBOUND), None)
+    if out is None or not out.src or not out.dst:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no outbound selector "
+                            "with src and dst")
+    if policy.remote_index is None:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no remote_index")
+    mode = EncapsulationMode.TUNNEL if policy.ipsec_mode is Mode.TUNNEL \
+        else EncapsulationMode.TRANSPORT
+    first = policy.ipsecs[0] if policy.ipsecs else None
+    seconds = ipsec_value(config, first, "ipsec_sa_lifetime_time") if first else 0
+    seconds = int(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0
+    offers = _offers(config, policy, mode, seconds)
+    if not offers:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP sa with an "
+                            "esp_enc_alg; KINK negotiates ESP only")
+    proto = out.upper_layer_protocol
+    return PolicySettings(
+        policy=policy.name, selector=out.name, remote=policy.remote_index,
+        reqid=out.reqid or 0, mode=mode, offers=offers, lifetime_seconds=seconds,
+        lifetime_bytes=int((ipsec_value(config, first, "ipsec_sa_lifetime_byte") if first
+                            else 0) or 0),
+        local=_nets(out.src), remote_nets=_nets(out.dst),
+        proto=0 if proto is None or proto == 255 else proto,
+        my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
+        peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None)

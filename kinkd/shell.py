@@ -1,0 +1,969 @@
+"""kinkd's asyncio shell: UDP 910, the kernel, spmd, the KDC and signals.
+
+Each exchange is one small task.  An ACQUIRE (or a soft EXPIRE) starts :meth:`Kinkd.initiate`:
+a ticket from the KDC (off the event loop, through :class:`~kinkd.krb5.AsyncKdc`), an inbound
+SPI from the kernel, then CREATE, retransmitted until the REPLY comes, the SAs and, when the
+responder asked for it, the ACK.  A request from a peer runs :meth:`Kinkd.respond`.  What goes
+on the wire is built and checked by :mod:`kinkd.exchange`; this module only moves bytes, keeps
+the SA table and talks to the kernel and spmd.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import secrets
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from kinkd import exchange as kx
+from kinkd import message as kink
+from kinkd.exchange import ChildSa, KinkError, PeerKrbError
+from kinkd.krb5 import AsyncKdc, Context, Credentials, Krb5Error
+from kinkd.replay import ReplayCache
+from kinkd.settings import (
+    KINK_PORT,
+    PeerSettings,
+    PolicySettings,
+    SettingsError,
+    peer_settings,
+    policy_settings,
+    principal_for,
+    realm_of,
+)
+from racoon2.config import Config, lookup
+from racoon2.config.model import Action, AddrKind, Kmp, Remote
+from racoon2.daemon import run_daemon
+from racoon2.errors import Racoon2Error
+from racoon2.ikev1.constants import EncapsulationMode, IdType
+from racoon2.ikev1.payloads import Identification
+from racoon2.kernel import api
+from racoon2.kernel.xfrm.messages import pack_policy
+from racoon2.net import Address, Endpoint, local_addresses, parse_prefix
+from racoon2.spmif.client import SpmifClient
+
+log = logging.getLogger("kinkd")
+IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
+SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
+REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
+
+
+@dataclass(eq=False)
+class SaPair:
+    """The two ESP SAs one CREATE made, and what they belong to."""
+
+    policy: PolicySettings
+    principal: str
+    peer: Endpoint
+    local: Address
+    remote: Address
+    child: ChildSa
+    initiator: bool
+    created: float
+    outbound_installed: bool = False
+    rekeyed: bool = False  # a newer pair replaces this one
+
+    @property
+    def inbound(self) -> api.SaKey:
+        """The kernel key of the SA the peer sends on."""
+        me, peer = self.ends
+        return api.SaKey(peer, me, api.Proto.ESP, self.child.inbound_spi)
+
+    @property
+    def outbound(self) -> api.SaKey:
+        """The kernel key of the SA this host sends on."""
+        me, peer = self.ends
+        return api.SaKey(me, peer, api.Proto.ESP, self.child.outbound_spi)
+
+    @property
+    def ends(self) -> tuple[Address, Address]:
+        """(this host's, the peer's) SA addresses: the tunnel ends in tunnel mode."""
+        p = self.policy
+        if p.mode is EncapsulationMode.TUNNEL:
+            return p.my_sa_addr or self.local, p.peers_sa_addr or self.remote
+        return self.local, self.remote
+
+    def describe(self) -> str:
+        """``spi in 0x… out 0x…`` for the log."""
+        return f"spi in 0x{self.child.inbound_spi:08x} out 0x{self.child.outbound_spi:08x}"
+
+
+@dataclass(eq=False)
+class Peer:
+    """What kinkd keeps per peer principal: its last epoch and a ticket to it."""
+
+    principal: str
+    epoch: int | None = None
+    creds: Credentials | None = None
+    tgt: bytes | None = None  # the peer's TGT, once it asked for user-to-user
+
+
+@dataclass
+class Counters:
+    """Messages dropped, by reason, for the status line."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        """Count one dropped message."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, kinkd: Kinkd, local: Endpoint) -> None:
+        self.kinkd, self.local = kinkd, local
+
+    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
+        remote = Endpoint(ipaddress.ip_address(str(addr[0]).split("%")[0]), int(str(addr[1])))
+        self.kinkd.datagram(data, self.local, remote)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """kinkd's own Kerberos identity: its principal, and how it reads tickets sent to it."""
+
+    principal: str
+    ccache: str            # MEMORY: cache with the TGT, shared with the KDC worker
+    tgt: Credentials
+    keytab: str | None     # None: the default keytab
+    user_to_user_only: bool  # no key in the keytab: peers must use user-to-user tickets
+    #: keeps the MEMORY ccache alive: it is destroyed with its last handle
+    owner: object = field(default=None, compare=False, repr=False)
+
+
+class Kinkd:
+    """One running kinkd."""
+
+    def __init__(self, config: Config, kernel: api.KernelBackend, spmif: SpmifClient | None,
+                 ctx: Context, kdc: AsyncKdc, me: Identity, replay: ReplayCache,
+                 bypass: bool = True) -> None:
+        self.config = config
+        self.kernel = kernel
+        self.spmif = spmif
+        self.ctx = ctx
+        self.kdc = kdc
+        self.me = me
+        self.replay = replay
+        self.bypass = bypass
+        self.epoch = int(time.time()) & 0xFFFFFFFF
+        self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
+        self.pending: dict[int, asyncio.Future[bytes]] = {}
+        self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
+        self.awaiting_ack: dict[tuple[Address, int], SaPair] = {}
+        self.pairs: list[SaPair] = []
+        self.peers: dict[str, Peer] = {}
+        self.in_flight: set[tuple[str, Address]] = set()
+        self.counters = Counters()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self._stop = asyncio.Event()
+        self._saved = 0.0
+        self._level = logging.getLogger().level
+
+    # -- sockets ------------------------------------------------------------------------------
+
+    def _endpoints(self) -> list[Endpoint]:
+        out = []
+        for spec in self.config.interface.kink if self.config.interface else ():
+            addrs = [spec.address] if spec.kind is AddrKind.INET and spec.address else \
+                list(local_addresses(spec.text, spec.ifname))
+            out += [Endpoint(a, spec.port or KINK_PORT) for a in addrs if a is not None]
+        return list(dict.fromkeys(out))
+
+    async def open_sockets(self) -> None:
+        """Bind every ``interface kink`` address (port 910 unless given)."""
+        loop = asyncio.get_running_loop()
+        for ep in self._endpoints():
+            family = socket.AF_INET if ep.addr.version == 4 else socket.AF_INET6
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.bypass:
+                # KINK itself must never be caught by the policies it keys.
+                level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if family == socket.AF_INET \
+                    else (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
+                any_net = parse_prefix("0.0.0.0/0" if ep.addr.version == 4 else "::/0")
+                for direction in (api.Direction.IN, api.Direction.OUT):
+                    sock.setsockopt(level, opt, pack_policy(api.PolicySpec(
+                        api.Selector(any_net, any_net), direction, api.Owner.KINKD)))
+            sock.bind((str(ep.addr), ep.port))
+            sock.setblocking(False)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda ep=ep: _Udp(self, ep), sock=sock)  # type: ignore[misc]
+            self.transports[ep] = transport
+            log.info("listening on %s", ep)
+        if not self.transports:
+            raise Racoon2Error("no KINK socket could be opened",
+                               hint="check the interface kink addresses in racoon2.conf")
+
+    def _send(self, data: bytes, local: Endpoint | None, remote: Endpoint) -> None:
+        if local is None or local not in self.transports:
+            local = next((ep for ep in self.transports if ep.addr.version ==
+                          remote.addr.version), None)
+        if local is None:
+            log.warning("%s: no KINK socket of its address family", remote)
+            return
+        self.transports[local].sendto(data, (str(remote.addr), remote.port))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.error("internal error: %r", e, exc_info=e)
+
+    # -- datagrams ----------------------------------------------------------------------------
+
+    def datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        """A KINK datagram: a REPLY wakes its exchange, a request gets its own task."""
+        try:
+            msg = kink.decode(data)
+        except Racoon2Error as e:
+            self.counters.drop("malformed")
+            log.debug("%s: dropped a malformed message: %s", remote, e)
+            return
+        if msg.type == kink.MsgType.REPLY:
+            waiter = self.pending.get(msg.xid)
+            if waiter is None or waiter.done():
+                self.counters.drop("unexpected REPLY")
+                log.debug("%s: dropped a REPLY with XID %d nobody waits for", remote, msg.xid)
+                return
+            waiter.set_result(data)
+            return
+        if msg.type not in set(kink.MsgType):
+            self.counters.drop("unknown type")
+            log.debug("%s: dropped a message of unknown type %d", remote, msg.type)
+            return
+        key = (remote, msg.type, msg.xid)
+        seen = self.answered.get(key)
+        if seen is not None and seen[0] == data:
+            self._send(seen[1], local, remote)  # the peer missed our REPLY
+            return
+        problem = kink.check_header(msg)
+        if problem is not kink.ErrorCode.OK:
+            self._answer(key, data, kx.error_reply(msg.xid, problem), local)
+            log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, problem.name)
+            return
+        self._spawn(self.respond(msg, data, local, remote))
+
+    def _answer(self, key: tuple[Endpoint, int, int], request: bytes, reply: bytes,
+                local: Endpoint) -> None:
+        now = time.monotonic()
+        self.answered = {k: v for k, v in self.answered.items()
+                         if now - v[2] < REPLY_CACHE_TIME}
+        self.answered[key] = (request, reply, now)
+        self._send(reply, local, key[0])
+
+    async def respond(self, msg: kink.Message, data: bytes, local: Endpoint,
+                      remote: Endpoint) -> None:
+        """Answer one request from a peer."""
+        mtype = kink.MsgType(msg.type)
+        key = (remote, msg.type, msg.xid)
+        if mtype is kink.MsgType.GETTGT:
+            await self._gettgt(data, key, local)
+            return
+        u2u = self.me.tgt.session_key if self.me.user_to_user_only else None
+        try:
+            verified = kx.verify_request(self.ctx, data, mtype, keytab=self.me.keytab,
+                                         server=self.me.principal, replay=self.replay,
+                                         now=time.time(), user_to_user_key=u2u)
+        except KinkError as e:
+            self._refuse(e, msg, data, key, local)
+            return
+        self._save_replay_cache()
+        self._check_epoch(verified.client, verified.peer_epoch)
+        handler: dict[kink.MsgType, Callable[..., Awaitable[None]]] = {
+            kink.MsgType.CREATE: self._create, kink.MsgType.DELETE: self._delete,
+            kink.MsgType.STATUS: self._status, kink.MsgType.ACK: self._ack}
+        await handler[mtype](verified, data, key, local)
+
+    def _refuse(self, e: KinkError, msg: kink.Message, data: bytes,
+                key: tuple[Endpoint, int, int], local: Endpoint) -> None:
+        remote = key[0]
+        cause = e.__cause__
+        if isinstance(cause, Krb5Error) and msg.type != kink.MsgType.ACK:
+            # The ticket itself was refused: tell the initiator why (RFC 4430 §3.5); with no
+            # key of our own, the answer is that it must use a user-to-user ticket.
+            error = kx.KRB_AP_ERR_USER_TO_USER_REQUIRED if self.me.user_to_user_only \
+                else cause.krb_error
+            with contextlib.suppress(Krb5Error):
+                self._answer(key, data, kx.krb_error_reply(self.ctx, msg.xid, error,
+                                                           self.me.principal, str(cause)),
+                             local)
+            log.info("%s: refused %s: %s (KRB_ERROR %d sent)", remote,
+                     kink.MsgType(msg.type).name, e, error)
+            return
+        # A forged checksum or a replay gets no answer: answering would help the forger.
+        self.counters.drop("unauthenticated")
+        log.warning("%s: dropped %s: %s", remote, kink.MsgType(msg.type).name, e)
+
+    async def _gettgt(self, data: bytes, key: tuple[Endpoint, int, int],
+                      local: Endpoint) -> None:
+        try:
+            xid, realm = kx.process_gettgt(data)
+        except KinkError as e:
+            self.counters.drop("malformed")
+            log.debug("%s: dropped GETTGT: %s", key[0], e)
+            return
+        if realm != realm_of(self.me.principal):
+            self._answer(key, data, kx.error_reply(xid, kink.ErrorCode.PROTOERR), local)
+            log.info("%s: GETTGT for realm %s, which is not ours", key[0], realm)
+            return
+        self._answer(key, data, kx.build_tgt_reply(xid, self.me.principal,
+                                                   self.me.tgt.ticket), local)
+        log.info("%s: sent our TGT for a user-to-user ticket", key[0])
+
+    def _check_epoch(self, principal: str, epoch: int) -> None:
+        peer = self.peers.setdefault(principal, Peer(principal))
+        if peer.epoch is not None and peer.epoch != epoch:
+            # RFC 4430 §3.7: a new epoch means the peer restarted and lost its SAs.
+            old = [p for p in self.pairs if p.principal == principal]
+            log.info("%s restarted (epoch %d -> %d): deleting its %d SA pair(s)", principal,
+                     peer.epoch, epoch, len(old))
+            for pair in old:
+                self._spawn(self._remove(pair, "the peer restarted"))
+            peer.creds = None
+        peer.epoch = epoch
+
+    # -- responder ----------------------------------------------------------------------------
+
+    def _policy_for(self, client: str, remote: Address, ids: tuple[Identification, ...]
+                    ) -> PolicySettings | None:
+        for policy in self.config.policies:
+            if policy.action is not Action.AUTO_IPSEC or policy.remote_index is None:
+                continue
+            cfg = self.config.remote(policy.remote_index)
+            if cfg is None or Kmp.KINK not in (cfg.acceptable_kmp or self._default_kmps()):
+                continue
+            try:
+                ps = policy_settings(self.config, policy)
+                peer = peer_settings(self.config, cfg)
+            except SettingsError:
+                continue
+            if peer.principal is not None and peer.principal != client:
+                continue
+            if peer.principal is None and not any(
+                    lookup.address_matches(a, remote) for a in peer.addresses):
+                continue
+            if ids and not _ids_match(ps, ids):
+                continue
+            if not ids and not any(remote in n for n in ps.remote_nets) and \
+                    ps.mode is EncapsulationMode.TRANSPORT:
+                continue
+            return ps
+        return None
+
+    def _default_kmps(self) -> tuple[Kmp, ...]:
+        default = self.config.default_remote
+        return default.acceptable_kmp if default else ()
+
+    async def _create(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+                      local: Endpoint) -> None:
+        remote = key[0]
+        policy = self._policy_for(v.client, remote.addr, kx.ids_of(v))
+        if policy is None:
+            log.warning("%s: CREATE from %s matches no policy", remote, v.client)
+            self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
+            return
+        try:
+            request = kx.choose(v, policy.offers)
+        except KinkError as e:
+            log.warning("%s: CREATE from %s for policy %s: %s", remote, v.client,
+                        policy.policy, e)
+            self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
+            return
+        me, peer = _sa_ends(policy, local.addr, remote.addr)
+        try:
+            spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid)
+            nonce = secrets.token_bytes(peer_settings(self.config, self._remote(policy)
+                                                      ).nonce_size)
+            reply, child = kx.build_reply(self.ctx, request, spi, nonce, epoch=self.epoch)
+        except (Racoon2Error, KinkError) as e:
+            log.error("%s: cannot answer CREATE from %s: %s", remote, v.client, e)
+            self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.INTERR), local)
+            return
+        pair = SaPair(policy, v.client, remote, local.addr, remote.addr, child, False,
+                      time.monotonic())
+        if await self._install(pair, outbound=not child.ack_required):
+            self._answer(key, data, reply, local)
+            if child.ack_required:
+                self.awaiting_ack[(remote.addr, v.msg.xid)] = pair
+        else:
+            # The initiator learns that it must not use its SAs: INTERR, nothing installed.
+            self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.INTERR), local)
+
+    async def _ack(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+                   local: Endpoint) -> None:
+        pair = self.awaiting_ack.pop((key[0].addr, v.msg.xid), None)
+        if pair is None or pair.principal != v.client:
+            log.debug("%s: ACK for XID %d that waits for none", key[0], v.msg.xid)
+            return
+        await self._install_outbound(pair)
+
+    async def _delete(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+                      local: Endpoint) -> None:
+        spis = set(kx.deleted_spis(v.quick_mode))
+        gone = [p for p in self.pairs if p.principal == v.client
+                and p.child.outbound_spi in spis]
+        for pair in gone:
+            await self._remove(pair, "deleted by the peer")
+        self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
+        if not gone:
+            log.info("%s: DELETE from %s names no SA of ours (%s)", key[0], v.client,
+                     ", ".join(f"0x{s:08x}" for s in sorted(spis)) or "no SPI")
+
+    async def _status(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+                      local: Endpoint) -> None:
+        self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
+        log.debug("%s: STATUS from %s answered", key[0], v.client)
+
+    # -- initiator ----------------------------------------------------------------------------
+
+    def _remote(self, policy: PolicySettings) -> Remote:
+        remote = self.config.remote(policy.remote)
+        if remote is None:
+            raise SettingsError(f"policy {policy.policy}: remote {policy.remote} is not defined")
+        return remote
+
+    async def _peer_principal(self, peer: PeerSettings, addr: Address) -> str:
+        if peer.principal:
+            return peer.principal
+        realm = realm_of(self.me.principal)
+        name = _etc_hosts_name(addr)
+        if name is None and self.spmif is not None:
+            with contextlib.suppress(Racoon2Error):
+                names = await self.spmif.fqdn_query(addr)
+                name = names[0] if names else None
+        if name is None:
+            raise KinkError(f"remote {peer.remote} has no peers_principal and {addr} has no "
+                            "host name in /etc/hosts or spmd")
+        return principal_for(name, realm)
+
+    async def _target(self, peer: PeerSettings, acquired: Address | None) -> Address:
+        if acquired is not None:
+            return acquired
+        for spec in peer.addresses:
+            if spec.kind is AddrKind.INET and spec.address is not None:
+                return spec.address
+            if spec.kind is AddrKind.FQDN and spec.text:
+                infos = await asyncio.get_running_loop().getaddrinfo(
+                    spec.text, None, type=socket.SOCK_DGRAM)
+                if infos:
+                    return ipaddress.ip_address(infos[0][4][0])
+        raise KinkError(f"remote {peer.remote} has no peers_ipaddr to send CREATE to")
+
+    def initiate(self, policy: PolicySettings, local: Address | None, remote: Address | None,
+                 why: str) -> None:
+        """Start a CREATE for ``policy`` (``local``/``remote``: the ACQUIRE's addresses)."""
+        self._spawn(self._initiate(policy, local, remote, why))
+
+    async def _initiate(self, policy: PolicySettings, local: Address | None,
+                        remote: Address | None, why: str) -> None:
+        try:
+            cfg = self.config.remote(policy.remote)
+            if cfg is None:
+                raise KinkError(f"remote {policy.remote} is not defined")
+            peer = peer_settings(self.config, cfg)
+            target = await self._target(peer, remote)
+        except (KinkError, SettingsError, OSError) as e:
+            log.error("policy %s: cannot start KINK: %s", policy.policy, e)
+            return
+        flight = (policy.policy, target)
+        if flight in self.in_flight:
+            log.debug("policy %s: a CREATE to %s is already on its way", policy.policy, target)
+            return
+        self.in_flight.add(flight)
+        try:
+            await self._create_sa(policy, peer, target, local, why)
+        except (KinkError, Racoon2Error, Krb5Error, TimeoutError, OSError) as e:
+            log.error("policy %s: CREATE to %s failed: %s", policy.policy, target, e)
+        finally:
+            self.in_flight.discard(flight)
+
+    async def _create_sa(self, policy: PolicySettings, peer: PeerSettings, target: Address,
+                         local: Address | None, why: str) -> None:
+        dest = Endpoint(target, peer.port)
+        src = self._source_for(dest, local)
+        principal = await self._peer_principal(peer, target)
+        state = self.peers.setdefault(principal, Peer(principal))
+        me, them = _sa_ends(policy, src.addr, target)
+        log.info("policy %s: CREATE to %s (%s, %s)", policy.policy, dest, principal, why)
+        for attempt in range(3):
+            creds = await self._ticket(state, peer, dest, src)
+            spi = await self.kernel.alloc_spi(api.Proto.ESP, them, me, policy.reqid)
+            xid = self._xid()
+            data, initiated = kx.build_create(
+                self.ctx, creds, policy.offers, spi, secrets.token_bytes(peer.nonce_size),
+                xid=xid, epoch=self.epoch, ids=_ids(policy, src.addr, target))
+            try:
+                answer = await self._transact(data, xid, src, dest, peer)
+                child = kx.process_reply(self.ctx, initiated, answer)
+            except KinkError as e:
+                await self._forget(api.SaKey(them, me, api.Proto.ESP, spi))
+                if isinstance(e, PeerKrbError) and attempt < 2 and self._recover(e, state):
+                    continue
+                raise
+            break
+        else:
+            raise KinkError("gave up after three refusals")
+        self._check_epoch(principal, child.peer_epoch)
+        pair = SaPair(policy, principal, dest, src.addr, target, child, True, time.monotonic())
+        if not await self._install(pair, outbound=True):
+            return
+        if child.ack_required:
+            ack, _ = kx.build_request(self.ctx, creds, kink.MsgType.ACK, xid=xid,
+                                      epoch=self.epoch)
+            self._send(ack, src, dest)
+            log.debug("policy %s: ACK sent to %s", policy.policy, dest)
+
+    def _recover(self, e: PeerKrbError, state: Peer) -> bool:
+        if e.error == kx.KRB_AP_ERR_USER_TO_USER_REQUIRED:
+            log.info("%s wants a user-to-user ticket: asking it for its TGT", state.principal)
+            state.creds, state.tgt = None, b""
+            return True
+        if e.error == kx.KRB_AP_ERR_SKEW and e.stime:
+            # RFC 4430 §3.5: adopt the responder's clock for Kerberos instead of failing.
+            log.warning("%s reports clock skew: using its time (%d) for Kerberos",
+                        state.principal, e.stime)
+            self.ctx.set_time(e.stime)
+            return True
+        return False
+
+    async def _ticket(self, state: Peer, peer: PeerSettings, dest: Endpoint,
+                      src: Endpoint) -> Credentials:
+        creds = state.creds
+        if creds is not None and creds.times.endtime > time.time() + 60:
+            return creds
+        if state.tgt is not None and not state.tgt:
+            # The peer asked for user-to-user: fetch its TGT with GETTGT.
+            xid = self._xid()
+            answer = await self._transact(
+                kx.build_gettgt(xid, realm_of(state.principal)), xid, src, dest, peer)
+            _, state.tgt = kx.process_tgt_reply(self.ctx, answer, xid)
+        creds = await self.kdc.get_credentials(self.me.ccache, self.me.principal,
+                                               state.principal, user_to_user=state.tgt or None)
+        log.info("got a %sticket for %s from the KDC",
+                 "user-to-user " if creds.is_user_to_user else "", state.principal)
+        state.creds = creds
+        return creds
+
+    def _source_for(self, dest: Endpoint, local: Address | None) -> Endpoint:
+        if local is not None:
+            for ep in self.transports:
+                if ep.addr == local:
+                    return ep
+        for ep in self.transports:
+            if ep.addr.version == dest.addr.version:
+                return ep
+        raise KinkError(f"no KINK socket for {dest}'s address family")
+
+    def _xid(self) -> int:
+        while True:
+            xid = secrets.randbits(32)
+            if xid and xid not in self.pending:
+                return xid
+
+    async def _transact(self, data: bytes, xid: int, src: Endpoint, dest: Endpoint,
+                        peer: PeerSettings) -> bytes:
+        """Send a request and wait for its REPLY, retransmitting as the remote says."""
+        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self.pending[xid] = waiter
+        try:
+            for attempt in range(peer.max_retry + 1):
+                self._send(data, src, dest)
+                try:
+                    return await asyncio.wait_for(asyncio.shield(waiter), peer.interval)
+                except TimeoutError:
+                    log.debug("%s: no REPLY to XID %d (try %d)", dest, xid, attempt + 1)
+            raise KinkError(f"no REPLY from {dest} after {peer.max_retry + 1} tries")
+        finally:
+            del self.pending[xid]
+            waiter.cancel()
+
+    # -- kernel -------------------------------------------------------------------------------
+
+    async def _install(self, pair: SaPair, outbound: bool) -> bool:
+        inbound, out = _sa_specs(pair)
+        what = "inbound"
+        try:
+            await self.kernel.update_sa(inbound)
+            if outbound:
+                what = "outbound"
+                await self.kernel.add_sa(out)
+                pair.outbound_installed = True
+        except Racoon2Error as e:
+            log.error("policy %s with %s: cannot install the %s ESP SA: %s",
+                      pair.policy.policy, pair.principal, what, e)
+            # Also the larval SA of the allocated SPI, if the update did not happen.
+            await self._forget(pair.inbound)
+            return False
+        self._replace_older(pair)
+        self.pairs.append(pair)
+        log.info("ESP SAs of policy %s up with %s at %s: %s %s, %s (%s)", pair.policy.policy,
+                 pair.principal, pair.remote, pair.policy.mode.name.lower(), pair.describe(),
+                 _algorithms(pair.child), "initiator" if pair.initiator else
+                 "responder" + (", outbound SA after the ACK" if not outbound else ""))
+        return True
+
+    async def _install_outbound(self, pair: SaPair) -> None:
+        try:
+            await self.kernel.add_sa(_sa_specs(pair)[1])
+        except Racoon2Error as e:
+            log.error("policy %s with %s: cannot install the outbound ESP SA: %s",
+                      pair.policy.policy, pair.principal, e)
+            return
+        pair.outbound_installed = True
+        log.info("policy %s with %s: ACK received, outbound SA 0x%08x installed",
+                 pair.policy.policy, pair.principal, pair.child.outbound_spi)
+
+    def _replace_older(self, pair: SaPair) -> None:
+        for old in self.pairs:
+            if old.policy.policy == pair.policy.policy and old.principal == pair.principal:
+                old.rekeyed = True
+
+    async def _remove(self, pair: SaPair, why: str) -> None:
+        if pair not in self.pairs:
+            return
+        self.pairs.remove(pair)
+        for key in (pair.inbound, pair.outbound) if pair.outbound_installed else (pair.inbound,):
+            with contextlib.suppress(Racoon2Error):
+                await self.kernel.del_sa(key)
+        log.info("ESP SAs of policy %s with %s (%s) deleted: %s", pair.policy.policy,
+                 pair.principal, pair.describe(), why)
+
+    async def kernel_events(self) -> None:
+        """ACQUIRE → CREATE; soft EXPIRE → a new CREATE; hard EXPIRE → forget the pair."""
+        async for event in self.kernel.events():
+            if isinstance(event, api.Acquire):
+                await self._acquire(event)
+            elif isinstance(event, api.Expire):
+                self._expire(event)
+
+    async def _acquire(self, event: api.Acquire) -> None:
+        slid = None
+        if self.spmif is not None:
+            try:
+                slid = await self.spmif.slid(event.policy_index)
+            except Racoon2Error as e:
+                log.warning("spmd cannot name policy %d: %s", event.policy_index, e)
+        selector = self.config.selector(slid) if slid else None
+        if selector is None or selector.policy is None:
+            log.warning("ACQUIRE for %s matches no selector of the configuration",
+                        event.selector)
+            return
+        try:
+            policy = policy_settings(self.config, selector.policy)
+        except SettingsError as e:
+            log.error("ACQUIRE for %s: %s", event.selector, e)
+            return
+        log.info("ACQUIRE for %s: selector %s", event.selector, slid)
+        if policy.mode is EncapsulationMode.TUNNEL:
+            self.initiate(policy, event.src, policy.peers_sa_addr or None, "ACQUIRE")
+        else:
+            self.initiate(policy, event.src, event.dst, "ACQUIRE")
+
+    def _expire(self, event: api.Expire) -> None:
+        for pair in self.pairs:
+            if event.key.spi in (pair.child.inbound_spi, pair.child.outbound_spi) and \
+                    event.key.dst in pair.ends:
+                break
+        else:
+            return
+        if event.hard:
+            self.pairs.remove(pair)
+            other = pair.outbound if event.key == pair.inbound else pair.inbound
+            self._spawn(self._forget(other))
+            log.info("ESP SAs of policy %s with %s (%s) reached their hard lifetime",
+                     pair.policy.policy, pair.principal, pair.describe())
+        elif not pair.rekeyed and pair.initiator:
+            # The initiator rekeys, as the original does; the responder's soft limit passes.
+            pair.rekeyed = True
+            log.info("ESP SAs of policy %s with %s (%s) reached their soft lifetime: rekeying",
+                     pair.policy.policy, pair.principal, pair.describe())
+            self.initiate(pair.policy, pair.local, pair.remote, "rekey")
+
+    async def _forget(self, key: api.SaKey) -> None:
+        with contextlib.suppress(Racoon2Error):
+            await self.kernel.del_sa(key)
+
+    # -- life cycle ---------------------------------------------------------------------------
+
+    def _save_replay_cache(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved < SAVE_INTERVAL:
+            return
+        self._saved = now
+        try:
+            self.replay.save()
+        except OSError as e:
+            log.warning("cannot write the replay cache %s: %s", self.replay.path, e)
+
+    def status(self) -> dict[str, object]:
+        """The SA table and counters, for SIGUSR1's JSON line."""
+        return {"epoch": self.epoch, "principal": self.me.principal,
+                "sa_pairs": [{"policy": p.policy.policy, "peer": p.principal,
+                              "remote": str(p.remote), "spi_in": p.child.inbound_spi,
+                              "spi_out": p.child.outbound_spi, "initiator": p.initiator,
+                              "outbound": p.outbound_installed} for p in self.pairs],
+                "dropped": dict(self.counters.dropped), "replay_cache": len(self.replay)}
+
+    async def send_status(self) -> None:
+        """SIGUSR1: a STATUS to every peer with SAs, as the original's "STATUS flooding";
+        a changed epoch in an answer deletes that peer's SAs."""
+        log.info("status %s", json.dumps(self.status(), sort_keys=True))
+        for principal in {p.principal for p in self.pairs}:
+            pair = next(p for p in self.pairs if p.principal == principal)
+            self._spawn(self._status_to(pair))
+
+    async def _status_to(self, pair: SaPair) -> None:
+        state = self.peers.get(pair.principal)
+        cfg = self.config.remote(pair.policy.remote)
+        if state is None or state.creds is None or cfg is None:
+            return
+        peer = peer_settings(self.config, cfg)
+        xid = self._xid()
+        data, out = kx.build_request(self.ctx, state.creds, kink.MsgType.STATUS, xid=xid,
+                                     epoch=self.epoch)
+        try:
+            src = self._source_for(pair.peer, pair.local)
+            answer = await self._transact(data, xid, src, pair.peer, peer)
+            _, _, epoch = kx.open_reply(self.ctx, xid, out.auth_context, out.session_key,
+                                        answer)
+        except KinkError as e:
+            log.warning("STATUS to %s: %s", pair.principal, e)
+            return
+        self._check_epoch(pair.principal, epoch)
+        log.info("STATUS to %s answered (epoch %d)", pair.principal, epoch)
+
+    async def _delete_all(self) -> None:
+        """Tell each peer which SAs go (DELETE), then remove them from the kernel."""
+        sends = []
+        for pair in list(self.pairs):
+            state = self.peers.get(pair.principal)
+            if state is not None and state.creds is not None:
+                xid = self._xid()
+                with contextlib.suppress(KinkError):
+                    data, _ = kx.build_request(
+                        self.ctx, state.creds, kink.MsgType.DELETE, xid=xid, epoch=self.epoch,
+                        quick_mode=(kx.delete_payload([pair.child.inbound_spi]),))
+                    with contextlib.suppress(KinkError):
+                        sends.append((data, self._source_for(pair.peer, pair.local),
+                                      pair.peer))
+            await self._remove(pair, "kinkd is stopping")
+        for data, src, dest in sends:
+            self._send(data, src, dest)
+
+    async def reload(self) -> None:
+        """SIGHUP: reread the configuration; a file that does not load changes nothing."""
+        from racoon2.config import load_config
+
+        try:
+            config = load_config(self.config.file)
+        except Racoon2Error as e:
+            log.error("reload failed, keeping the running configuration: %s", e)
+            return
+        self.config = config
+        log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))
+
+    def request_stop(self) -> None:
+        """Begin a clean shutdown (SIGTERM/SIGINT)."""
+        self._stop.set()
+
+    async def run(self) -> int:
+        """Serve until stopped; the exit status."""
+        await self.open_sockets()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, lambda: self._spawn(self.send_status()))
+        events = asyncio.create_task(self.kernel_events())
+        await self._stop.wait()
+        log.info("shutting down: deleting %d SA pair(s)", len(self.pairs))
+        events.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await self._delete_all()
+        self._save_replay_cache(force=True)
+        for transport in self.transports.values():
+            transport.close()
+        return 0
+
+
+def _sa_ends(policy: PolicySettings, local: Address, remote: Address
+             ) -> tuple[Address, Address]:
+    if policy.mode is EncapsulationMode.TUNNEL:
+        return policy.my_sa_addr or local, policy.peers_sa_addr or remote
+    return local, remote
+
+
+def _sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
+    child, policy = pair.child, pair.policy
+    me, peer = pair.ends
+    mode = api.Mode.TUNNEL if policy.mode is EncapsulationMode.TUNNEL else api.Mode.TRANSPORT
+    hard = child.offer.lifetime or policy.lifetime_seconds
+    # The soft limit at 80-90 % of the hard one, drawn at random so both peers do not rekey
+    # at the same moment (as iked does).
+    soft = int(hard * (0.8 + 0.1 * secrets.randbelow(256) / 255)) if hard else 0
+    life = api.Lifetime(soft_add_seconds=soft, hard_add_seconds=hard,
+                        hard_bytes=policy.lifetime_bytes,
+                        soft_bytes=int(policy.lifetime_bytes * 0.8))
+
+    def spec(src: Address, dst: Address, spi: int, encr_key: bytes, integ_key: bytes
+             ) -> api.SaSpec:
+        encr, integ = child.offer.encr, child.offer.integ
+        if encr.aead:
+            return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid, aead=api.Aead(
+                encr.xfrm_name or "", encr_key, encr.icv_size * 8), lifetime=life)
+        integrity = api.Integrity(integ.xfrm_name or "", integ_key,
+                                  integ.xfrm_trunc_bits or integ.icv_size * 8) if integ else None
+        return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid,
+                          cipher=api.Cipher(encr.xfrm_name or "", encr_key),
+                          integrity=integrity, lifetime=life)
+
+    return (spec(peer, me, child.inbound_spi, child.inbound.encr, child.inbound.integ),
+            spec(me, peer, child.outbound_spi, child.outbound.encr, child.outbound.integ))
+
+
+def _algorithms(child: ChildSa) -> str:
+    encr, integ = child.offer.encr, child.offer.integ
+    return encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + \
+        (f"/{integ.name}" if integ else "")
+
+
+def _id(net: ipaddress.IPv4Network | ipaddress.IPv6Network, proto: int) -> Identification:
+    if net.prefixlen == net.max_prefixlen:
+        kind = IdType.IPV4_ADDR if net.version == 4 else IdType.IPV6_ADDR
+        return Identification(kind, net.network_address.packed, proto)
+    kind = IdType.IPV4_ADDR_SUBNET if net.version == 4 else IdType.IPV6_ADDR_SUBNET
+    return Identification(kind, net.network_address.packed + net.netmask.packed, proto)
+
+
+def _ids(policy: PolicySettings, local: Address, remote: Address
+         ) -> tuple[Identification, Identification] | None:
+    """IDci/IDcr: the policy's networks in tunnel mode; transport mode sends none."""
+    if policy.mode is not EncapsulationMode.TUNNEL or not policy.local or \
+            not policy.remote_nets:
+        return None
+    return _id(policy.local[0], policy.proto), _id(policy.remote_nets[0], policy.proto)
+
+
+def _net_of(ident: Identification) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        if ident.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+            return ipaddress.ip_network(ipaddress.ip_address(ident.data))
+        if ident.id_type in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+            half = len(ident.data) // 2
+            mask = int.from_bytes(ident.data[half:], "big")
+            plen = bin(mask).count("1")
+            return ipaddress.ip_network((ipaddress.ip_address(ident.data[:half]), plen))
+    except ValueError:
+        return None
+    return None
+
+
+def _ids_match(policy: PolicySettings, ids: tuple[Identification, ...]) -> bool:
+    # The initiator's IDci is its side: our remote networks; IDcr is ours.
+    ci, cr = (_net_of(i) for i in ids)
+    return ci in policy.remote_nets and cr in policy.local
+
+
+def _etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:
+    """The first host name /etc/hosts gives ``addr`` (the original reads it, not DNS)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    with contextlib.suppress(ValueError):
+                        if ipaddress.ip_address(fields[0]) == addr:
+                            return fields[1]
+    except OSError:
+        return None
+    return None
+
+
+async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
+    """Get the TGT as the original does, from the keytab; without a key there, fall back to a
+    TGT already in the default credential cache (``kinit``) and user-to-user only."""
+    ccache = ctx.memory_ccache()
+    try:
+        tgt = await kdc.get_init_creds_keytab(principal, None, ccache.name)
+        log.info("got a TGT for %s from the keytab (valid until %s)", principal,
+                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(tgt.times.endtime)))
+        return Identity(principal, ccache.name, tgt, None, False, ccache)
+    except TimeoutError:
+        raise Racoon2Error(f"no KDC answered for {principal}'s TGT",
+                           hint="kinkd needs a reachable KDC to start (krb5.conf)") from None
+    except Krb5Error as e:
+        keytab_problem = e
+    realm = realm_of(principal)
+    try:
+        with ctx.ccache() as cc:
+            tgt = ctx.get_credentials(cc, principal, f"krbtgt/{realm}@{realm}")
+            name = cc.name
+    except Krb5Error as e:
+        raise Racoon2Error(f"no TGT for {principal}: the keytab gives none ({keytab_problem}) "
+                           f"and the credential cache has none ({e})",
+                           hint=f"put {principal}'s key in the keytab (doc/kinkd.md), or kinit "
+                                "it for user-to-user operation") from None
+    log.info("no key for %s in the keytab (%s): user-to-user only, with the TGT from %s",
+             principal, keytab_problem, name)
+    return Identity(principal, name, tgt, None, True)
+
+
+async def _connect_spmd(config: Config) -> SpmifClient | None:
+    from racoon2.spmif.client import connect
+    from racoon2.spmif.secret import read_password
+
+    iface = config.interface
+    if iface is None or iface.spmd_password is None or not iface.spmd:
+        log.warning("no interface spmd/spmd_password: running without spmd")
+        return None
+    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
+    try:
+        return await connect(paths, read_password(iface.spmd_password))
+    except Racoon2Error as e:
+        # As the original: kinkd works without spmd (no ACQUIRE names, no FQDN queries).
+        log.warning("cannot reach spmd, going on without it: %s", e)
+        return None
+
+
+async def _main(config: Config, replay_path: str) -> int:
+    from kinkd.settings import my_principal
+    from racoon2.kernel import open_backend
+
+    principal = my_principal(config)
+    ctx = Context()
+    kdc = AsyncKdc()
+    try:
+        me = await _identity(ctx, kdc, principal)
+        kernel = await open_backend()
+        spmif = await _connect_spmd(config)
+        iface = config.interface
+        bypass = not (iface is not None and iface.application_bypass is False)
+        daemon = Kinkd(config, kernel, spmif, ctx, kdc, me, ReplayCache(replay_path), bypass)
+        try:
+            return await daemon.run()
+        finally:
+            if spmif is not None:
+                with contextlib.suppress(Racoon2Error):
+                    await spmif.quit()
+                await spmif.close()
+            await kernel.close()
+    finally:
+        kdc.close()
+
+
+def run(config_path: str, *, foreground: bool, pid_path: str = "/var/run/kinkd.pid",
+        replay_path: str = "/var/run/kinkd.rc") -> int:
+    """Run kinkd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
+    return run_daemon("kinkd", config_path, lambda config: _main(config, replay_path),
+                      foreground=foreground, pid_path=pid_path)
