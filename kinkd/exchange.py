@@ -58,6 +58,7 @@ T = TypeVar("T")
 
 #: RFC 4120 §7.5.9: the server has no long-term key; use a user-to-user ticket.
 KRB_AP_ERR_USER_TO_USER_REQUIRED = 66
+KRB_AP_ERR_TKT_EXPIRED = 32
 KRB_AP_ERR_SKEW = 37
 
 

@@ -52,6 +52,8 @@ log = logging.getLogger("kinkd")
 IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
 SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
 REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
+TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
+RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
 
 
 @dataclass(eq=False)
@@ -155,6 +157,7 @@ class Kinkd:
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
         self.pending: dict[int, asyncio.Future[bytes]] = {}
         self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
+        self.answering: set[tuple[Endpoint, int, int]] = set()
         self.awaiting_ack: dict[tuple[Address, int], SaPair] = {}
         self.pairs: list[SaPair] = []
         self.peers: dict[str, Peer] = {}
@@ -246,12 +249,24 @@ class Kinkd:
         if seen is not None and seen[0] == data:
             self._send(seen[1], local, remote)  # the peer missed our REPLY
             return
+        if key in self.answering:
+            log.debug("%s: %s XID %d retransmitted while being answered", remote,
+                      kink.MsgType(msg.type).name, msg.xid)
+            return
         problem = kink.check_header(msg)
         if problem is not kink.ErrorCode.OK:
             self._answer(key, data, kx.error_reply(msg.xid, problem), local)
             log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, problem.name)
             return
-        self._spawn(self.respond(msg, data, local, remote))
+        self.answering.add(key)
+        self._spawn(self._respond_once(key, self.respond(msg, data, local, remote)))
+
+    async def _respond_once(self, key: tuple[Endpoint, int, int], work: Awaitable[None]
+                            ) -> None:
+        try:
+            await work
+        finally:
+            self.answering.discard(key)
 
     def _answer(self, key: tuple[Endpoint, int, int], request: bytes, reply: bytes,
                 local: Endpoint) -> None:
@@ -330,6 +345,8 @@ class Kinkd:
             for pair in old:
                 self._spawn(self._remove(pair, "the peer restarted"))
             peer.creds = None
+            if peer.tgt is not None:
+                peer.tgt = b""  # its TGT is new too
         peer.epoch = epoch
 
     # -- responder ----------------------------------------------------------------------------
@@ -528,6 +545,10 @@ class Kinkd:
             log.info("%s wants a user-to-user ticket: asking it for its TGT", state.principal)
             state.creds, state.tgt = None, b""
             return True
+        if e.error == kx.KRB_AP_ERR_TKT_EXPIRED:
+            log.info("%s finds our ticket expired: getting a new one", state.principal)
+            state.creds = None
+            return True
         if e.error == kx.KRB_AP_ERR_SKEW and e.stime:
             # RFC 4430 §3.5: adopt the responder's clock for Kerberos instead of failing.
             log.warning("%s reports clock skew: using its time (%d) for Kerberos",
@@ -579,7 +600,10 @@ class Kinkd:
             for attempt in range(peer.max_retry + 1):
                 self._send(data, src, dest)
                 try:
-                    return await asyncio.wait_for(asyncio.shield(waiter), peer.interval)
+                    # Doubling, unlike the original's fixed interval: a responder busy with
+                    # its KDC or kernel is not flooded, and 5 retries still end within 32 s.
+                    return await asyncio.wait_for(asyncio.shield(waiter),
+                                                  peer.interval * 2 ** attempt)
                 except TimeoutError:
                     log.debug("%s: no REPLY to XID %d (try %d)", dest, xid, attempt + 1)
             raise KinkError(f"no REPLY from {dest} after {peer.max_retry + 1} tries")
@@ -682,8 +706,9 @@ class Kinkd:
             self._spawn(self._forget(other))
             log.info("ESP SAs of policy %s with %s (%s) reached their hard lifetime",
                      pair.policy.policy, pair.principal, pair.describe())
-        elif not pair.rekeyed and pair.initiator:
-            # The initiator rekeys, as the original does; the responder's soft limit passes.
+        elif not pair.rekeyed:
+            # The initiator's soft limit comes first (80-90 %), the responder's at 92-97 %:
+            # the responder rekeys only when the initiator has not.
             pair.rekeyed = True
             log.info("ESP SAs of policy %s with %s (%s) reached their soft lifetime: rekeying",
                      pair.policy.policy, pair.principal, pair.describe())
@@ -694,6 +719,19 @@ class Kinkd:
             await self.kernel.del_sa(key)
 
     # -- life cycle ---------------------------------------------------------------------------
+
+    async def _keep_tgt(self) -> None:
+        """Get a new TGT five minutes before the current one ends (a user-to-user-only kinkd
+        rereads its credential cache, which the admin's kinit or k5start renews)."""
+        while True:
+            left = self.me.tgt.times.endtime - time.time() - TGT_MARGIN
+            await asyncio.sleep(max(left, RETRY_TGT))
+            if self.me.tgt.times.endtime - time.time() > TGT_MARGIN:
+                continue
+            try:
+                self.me = await _identity(self.ctx, self.kdc, self.me.principal)
+            except Racoon2Error as e:
+                log.error("cannot renew the TGT, retrying in %d s: %s", RETRY_TGT, e)
 
     def _save_replay_cache(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -785,9 +823,11 @@ class Kinkd:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
         loop.add_signal_handler(signal.SIGUSR1, lambda: self._spawn(self.send_status()))
         events = asyncio.create_task(self.kernel_events())
+        refresh = asyncio.create_task(self._keep_tgt())
         await self._stop.wait()
         log.info("shutting down: deleting %d SA pair(s)", len(self.pairs))
         events.cancel()
+        refresh.cancel()
         for task in list(self.tasks):
             task.cancel()
         await self._delete_all()
@@ -809,9 +849,10 @@ def _sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
     me, peer = pair.ends
     mode = api.Mode.TUNNEL if policy.mode is EncapsulationMode.TUNNEL else api.Mode.TRANSPORT
     hard = child.offer.lifetime or policy.lifetime_seconds
-    # The soft limit at 80-90 % of the hard one, drawn at random so both peers do not rekey
-    # at the same moment (as iked does).
-    soft = int(hard * (0.8 + 0.1 * secrets.randbelow(256) / 255)) if hard else 0
+    # The soft limit drawn at random (as iked does) so that peers do not rekey at once, and
+    # later on the responder, which rekeys only when the initiator did not.
+    low, span = (0.8, 0.1) if pair.initiator else (0.92, 0.05)
+    soft = int(hard * (low + span * secrets.randbelow(256) / 255)) if hard else 0
     life = api.Lifetime(soft_add_seconds=soft, hard_add_seconds=hard,
                         hard_bytes=policy.lifetime_bytes,
                         soft_bytes=int(policy.lifetime_bytes * 0.8))
