@@ -186,27 +186,42 @@ class KinkSide:
             return False
 
         try:
-            wait_until(ready, 15, f"{what} ({daemon} of {self.side})")
+            wait_until(ready, 90, f"{what} ({daemon} of {self.side})")
         except AssertionError as e:
             if proc.poll() is None:
                 raise AssertionError(f"{e}\n{_tail(self.d / f'{daemon}.log')}") from None
             raise
 
-    def start(self, conf_text: str, *kinkd_flags: str) -> None:
-        """Write the configuration, start spmd, then kinkd (debug on, plus ``kinkd_flags``)."""
+    def start(self, conf_text: str, *kinkd_flags: str, user_to_user: bool = False) -> None:
+        """Write the configuration, start spmd, then kinkd (debug on, plus ``kinkd_flags``).
+
+        ``user_to_user``: kinkd gets no keytab, only a TGT that ``kinit`` put in its
+        credential cache, so peers must reach it with user-to-user tickets."""
         self.conf.write_text(conf_text)
-        self._spawn("spmd", [str(BIN / "spmd"), "-F", "-f", str(self.conf)])
-        self._wait("spmd", (self.d / "spmif").exists, "the spmif socket")
+        if "spmd" not in self.procs or self.procs["spmd"].poll() is not None:
+            self._spawn("spmd", [str(BIN / "spmd"), "-F", "-f", str(self.conf)])
+            self._wait("spmd", (self.d / "spmif").exists, "the spmif socket")
         # kinkd's own credential cache, so that nothing lands in /tmp/krb5cc_0.
-        env = [f"{k}={v}" for k, v in self.krb5_env(f"FILE:{self.d}/kinkd.ccache").items()]
+        krb5 = self.krb5_env(f"FILE:{self.d}/kinkd.ccache")
+        if user_to_user:
+            kinit = subprocess.run(
+                ["ip", "netns", "exec", self.ns, "kinit", "-k", "-t", str(self.keytab),
+                 self.principal], env={**os.environ, "PATH": TOOL_PATH, **krb5},
+                capture_output=True, text=True, check=False)
+            assert kinit.returncode == 0, kinit.stderr
+            krb5["KRB5_KTNAME"] = f"FILE:{self.d}/no.keytab"
+        env = [f"{k}={v}" for k, v in krb5.items()]
+        # The log is appended to across restarts: only this start's lines count.
+        before = len(self.log())
         self._spawn("kinkd", ["env", *env, str(BIN / "kinkd"), "-F", "-f", str(self.conf),
                               "--replay-cache", str(self.replay_cache), "-d", *kinkd_flags])
-        self._wait("kinkd", lambda: "listening on" in self.log(), '"listening on"')
+        self._wait("kinkd", lambda: "listening on" in self.log()[before:], '"listening on"')
 
-    def stop(self) -> dict[str, int]:
-        """SIGTERM kinkd, then spmd; their exit statuses (only of those that were started)."""
+    def stop(self, *daemons: str) -> dict[str, int]:
+        """SIGTERM kinkd, then spmd (or just ``daemons``); their exit statuses (only of those
+        that were started)."""
         out = {}
-        for daemon in ("kinkd", "spmd"):
+        for daemon in daemons or ("kinkd", "spmd"):
             proc = self.procs.pop(daemon, None)
             if proc is None:
                 continue
@@ -282,6 +297,12 @@ class KinkPair:
         """:func:`racoon2_conf` for ``side`` with that side's directory."""
         return racoon2_conf(self.side(side).d, side, peer_side, mode=mode, enc=enc, auth=auth,
                             lifetime=lifetime, extra_kink=extra_kink)
+
+    def stop_kdc(self) -> None:
+        """Stop the KDC (to see kinkd cope with a KDC that does not answer)."""
+        subprocess.run(["bash", str(REALM_SH), "down", str(self.realm)], env=self._env,
+                       capture_output=True, check=False)
+        self._kdc = False
 
     def kdc_log(self) -> str:
         """The KDC's log so far (one line per AS_REQ / TGS_REQ)."""

@@ -1,0 +1,165 @@
+"""Two kinkd in network namespaces against a real MIT KDC.
+
+Traffic from A to B makes A's kernel ACQUIRE; A asks spmd which selector that is, gets a
+ticket for B from the KDC and sends CREATE; B answers and both install their ESP SAs.  Where
+the kernel has ESP (the project's VM: tests/vm/test_kink.py runs this module there) the tests
+check the SAs in both kernels and ping through them.  This machine's kernel refuses ESP SAs,
+and there the tests check exactly that: B says so, answers INTERR, and neither side keeps the
+SPI it allocated.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from pathlib import Path
+
+from interop.peers import BIN, ROOT, wait_until
+
+from racoon2.kernel import api
+from racoon2.kernel.probe import probe_capabilities
+
+from .pair import KinkPair, KinkSide
+
+HAS_ESP = api.Proto.ESP in probe_capabilities().protos
+if os.environ.get("R2_REQUIRE_ESP") and not HAS_ESP:
+    raise RuntimeError("R2_REQUIRE_ESP is set but this kernel has no ESP")
+POLICY = "host_b_policy"  # A's policy; B's is host_a_policy
+INJECT = ROOT / "tests" / "kink" / "inject.py"
+
+
+def _start(pair: KinkPair, *, mode: str = "transport", b_user_to_user: bool = False,
+           **conf: str) -> None:
+    pair.a.start(pair.config("A", "B", mode=mode, **conf))
+    pair.b.start(pair.config("B", "A", mode=mode, **conf), user_to_user=b_user_to_user)
+
+
+def _esp_spis(side: KinkSide) -> set[int]:
+    out = side.sh("ip", "xfrm", "state").stdout
+    return {int(s, 16) for s in re.findall(r"proto esp spi (0x[0-9a-f]+)", out)} - {0}
+
+
+def _ping(side: KinkSide, dst: str, src: str | None = None, count: int = 1) -> bool:
+    argv = ["ping", "-c", str(count), "-W", "2", *(["-I", src] if src else []), dst]
+    return side.sh(*argv).returncode == 0
+
+
+def _negotiated(pair: KinkPair, dst: str = "192.0.2.2", src: str | None = None) -> None:
+    """Trigger an ACQUIRE on A and wait for the outcome on both sides."""
+    def settled() -> bool:
+        if not HAS_ESP:
+            return "KINK_ERROR INTERR" in pair.a.log()
+        _ping(pair.a, dst, src)
+        return f"ESP SAs of policy {POLICY} up" in pair.a.log() and \
+            "ESP SAs of policy host_a_policy up" in pair.b.log()
+    if not HAS_ESP:
+        _ping(pair.a, dst, src)
+    wait_until(settled, 120, f"the CREATE's outcome\nA:\n{pair.a.log()}\nB:\n{pair.b.log()}")
+
+
+def _check_outcome(pair: KinkPair, dst: str = "192.0.2.2", src: str | None = None) -> None:
+    a, b = pair.a.log(), pair.b.log()
+    assert f"policy {POLICY}: CREATE to 192.0.2.2[910] (kink/host-b.example.com@KINK.TEST, " \
+        "ACQUIRE)" in a
+    if HAS_ESP:
+        # The SPIs each side logged are the SPIs in both kernels, crossed.
+        spi_in, spi_out = (int(x, 16) for x in re.search(
+            r"spi in (0x[0-9a-f]+) out (0x[0-9a-f]+)", a.split(f"ESP SAs of policy {POLICY} up")
+            [1]).groups())  # type: ignore[union-attr]
+        assert f"spi in 0x{spi_out:08x} out 0x{spi_in:08x}" in b
+        assert {spi_in, spi_out} <= _esp_spis(pair.a) and {spi_in, spi_out} <= _esp_spis(pair.b)
+        assert _ping(pair.a, dst, src, count=3)
+        counters = pair.a.sh("ip", "-s", "xfrm", "state").stdout
+        assert re.search(r"lifetime current:\s+[1-9]\d*\(bytes\), [1-9]\d*\(packets\)",
+                         counters), counters
+    else:
+        assert "cannot install the inbound ESP SA" in b and "Protocol not supported" in b
+        assert "peer sent KINK_ERROR INTERR" in a
+        # Neither side keeps the SPI it allocated.
+        wait_until(lambda: not _esp_spis(pair.a) and not _esp_spis(pair.b), 10,
+                   "the allocated SPIs to go")
+
+
+def test_acquire_creates_esp_sas_and_stop_deletes_them(kink_pair: KinkPair) -> None:
+    _start(kink_pair)
+    _negotiated(kink_pair)
+    _check_outcome(kink_pair)
+    assert "got a ticket for kink/host-b.example.com@KINK.TEST from the KDC" in kink_pair.a.log()
+    assert "TGS_REQ" in kink_pair.kdc_log()
+    assert kink_pair.a.stop("kinkd") == {"kinkd": 0}
+    if HAS_ESP:
+        # A's DELETE reached B, and no ESP SA is left in either kernel.
+        wait_until(lambda: "deleted: deleted by the peer" in kink_pair.b.log(), 60,
+                   f"B to act on A's DELETE\n{kink_pair.b.log()}")
+        assert "deleted: kinkd is stopping" in kink_pair.a.log()
+    wait_until(lambda: not _esp_spis(kink_pair.a) and not _esp_spis(kink_pair.b), 30,
+               "no ESP SA left in either kernel")
+
+
+def test_user_to_user_when_the_responder_has_no_keytab(kink_pair: KinkPair) -> None:
+    _start(kink_pair, b_user_to_user=True)
+    assert "user-to-user only, with the TGT from FILE:" in kink_pair.b.log()
+    _negotiated(kink_pair)
+    a, b = kink_pair.a.log(), kink_pair.b.log()
+    assert "(KRB_ERROR 66 sent)" in b and "sent our TGT for a user-to-user ticket" in b
+    assert "wants a user-to-user ticket: asking it for its TGT" in a
+    assert "got a user-to-user ticket for kink/host-b.example.com@KINK.TEST" in a
+    _check_outcome(kink_pair)
+
+
+def test_tunnel_mode_with_ids(kink_pair: KinkPair) -> None:
+    _start(kink_pair, mode="tunnel", auth="hmac_sha2_256")
+    _negotiated(kink_pair, dst="198.51.100.17", src="198.51.100.1")
+    # B found its policy by the IDs the CREATE carried (the lo networks, not the hosts).
+    assert "matches no policy" not in kink_pair.b.log()
+    if HAS_ESP:
+        assert "tunnel spi in" in kink_pair.a.log()
+    _check_outcome(kink_pair, dst="198.51.100.17", src="198.51.100.1")
+
+
+def _inject(pair: KinkPair, kind: str, path: Path | None = None) -> list[str]:
+    a = pair.a
+    done = a.sh(str(BIN / "python"), str(INJECT), a.principal, pair.b.principal, "192.0.2.2",
+                kind, str(path or ""))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()
+
+
+def test_bad_input_is_dropped_and_the_daemon_goes_on(kink_pair: KinkPair) -> None:
+    """Garbage, a forged checksum and a replayed CREATE get no answer (nothing for a forger
+    to learn) and are logged; the replay cache outlives a restart of kinkd; a genuine
+    exchange still works afterwards."""
+    _start(kink_pair)
+    b = kink_pair.b
+    assert _inject(kink_pair, "garbage") == ["no answer"] * 3
+    assert _inject(kink_pair, "forged") == ["no answer"]
+    assert "dropped CREATE: CREATE checksum does not verify with the session key" in b.log()
+    saved = kink_pair.dir / "create.bin"
+    first = _inject(kink_pair, "valid", saved)
+    assert first[0].startswith("answer 03"), first  # a REPLY
+    # The same bytes from another port are no retransmission but a replay.
+    assert _inject(kink_pair, "replay", saved) == ["no answer"]
+    assert b.log().count("replays an authenticator") == 1
+    b.stop("kinkd")
+    b.start(kink_pair.config("B", "A"))
+    assert _inject(kink_pair, "replay", saved) == ["no answer"]
+    assert b.log().count("replays an authenticator") == 2
+    _negotiated(kink_pair)
+    _check_outcome(kink_pair)
+
+
+def test_kdc_that_does_not_answer(kink_pair: KinkPair) -> None:
+    """With the KDC gone, A's CREATE fails with one log line naming the KDC, and A stays
+    responsive (SIGUSR1's status line) instead of hanging."""
+    _start(kink_pair)
+    kink_pair.stop_kdc()
+    _ping(kink_pair.a, "192.0.2.2")
+    wait_until(lambda: "CREATE to 192.0.2.2 failed" in kink_pair.a.log(), 120,
+               f"A to give up on the KDC\n{kink_pair.a.log()}")
+    assert re.search(r"failed: .*(KDC|timed out)", kink_pair.a.log()), kink_pair.a.log()
+    kink_pair.a.procs["kinkd"].send_signal(signal.SIGUSR1)
+    wait_until(lambda: '"principal": "kink/host-a.example.com@KINK.TEST"' in kink_pair.a.log(),
+               30, "the status line")
+    assert kink_pair.a.procs["kinkd"].poll() is None
+
