@@ -52,6 +52,7 @@ log = logging.getLogger("kinkd")
 IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
 SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
 REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
+SHUTDOWN_TICKET_TIME = 3.0  # seconds a stopping responder waits for tickets to send DELETE
 TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
 RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
 
@@ -781,7 +782,17 @@ class Kinkd:
         log.info("STATUS to %s answered (epoch %d)", pair.principal, epoch)
 
     async def _delete_all(self) -> None:
-        """Tell each peer which SAs go (DELETE), then remove them from the kernel."""
+        """Tell each peer which SAs go (DELETE), then remove them from the kernel.
+
+        A responder has no ticket to its initiators yet: it asks the KDC now, for a few
+        seconds at most, rather than leave the peers sending into SAs that are gone."""
+        wanted = {p.principal: p for p in self.pairs
+                  if p.principal not in self.peers or self.peers[p.principal].creds is None}
+        if wanted:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(
+                    *(self._ticket_for(p) for p in wanted.values()), return_exceptions=True),
+                    SHUTDOWN_TICKET_TIME)
         sends = []
         for pair in list(self.pairs):
             state = self.peers.get(pair.principal)
@@ -798,6 +809,14 @@ class Kinkd:
         for data, src, dest in sends:
             self._send(data, src, dest)
 
+    async def _ticket_for(self, pair: SaPair) -> None:
+        cfg = self.config.remote(pair.policy.remote)
+        if cfg is None:
+            return
+        state = self.peers.setdefault(pair.principal, Peer(pair.principal))
+        await self._ticket(state, peer_settings(self.config, cfg), pair.peer,
+                           self._source_for(pair.peer, pair.local))
+
     async def reload(self) -> None:
         """SIGHUP: reread the configuration; a file that does not load changes nothing."""
         from racoon2.config import load_config
@@ -809,6 +828,9 @@ class Kinkd:
             return
         self.config = config
         log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))
+        if self.spmif is None:
+            # As the original: a SIGHUP also retries spmd when kinkd runs without it.
+            self.spmif = await _connect_spmd(config)
 
     def request_stop(self) -> None:
         """Begin a clean shutdown (SIGTERM/SIGINT)."""

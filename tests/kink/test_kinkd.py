@@ -106,6 +106,12 @@ def test_user_to_user_when_the_responder_has_no_keytab(kink_pair: KinkPair) -> N
     assert "wants a user-to-user ticket: asking it for its TGT" in a
     assert "got a user-to-user ticket for kink/host-b.example.com@KINK.TEST" in a
     _check_outcome(kink_pair)
+    # The responder stops: it gets a ticket for A to tell it (DELETE).
+    assert kink_pair.b.stop("kinkd") == {"kinkd": 0}
+    if HAS_ESP:
+        wait_until(lambda: "deleted: deleted by the peer" in kink_pair.a.log(), 60,
+                   f"A to act on B's DELETE\n{kink_pair.a.log()}")
+    assert not _esp_spis(kink_pair.b)
 
 
 def test_tunnel_mode_with_ids(kink_pair: KinkPair) -> None:
