@@ -970,9 +970,9 @@ async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
     realm = realm_of(principal)
     try:
         with ctx.ccache() as cc:
-            tgt = ctx.get_credentials(cc, principal, f"krbtgt/{realm}@{realm}")
             name = cc.name
-    except Krb5Error as e:
+        tgt = await kdc.get_credentials(name, principal, f"krbtgt/{realm}@{realm}")
+    except (Krb5Error, TimeoutError) as e:
         raise Racoon2Error(f"no TGT for {principal}: the keytab gives none ({keytab_problem}) "
                            f"and the credential cache has none ({e})",
                            hint=f"put {principal}'s key in the keytab (doc/kinkd.md), or kinit "

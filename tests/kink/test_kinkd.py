@@ -15,6 +15,7 @@ import re
 import signal
 from pathlib import Path
 
+import pytest
 from interop.peers import BIN, ROOT, wait_until
 
 from racoon2.kernel import api
@@ -122,6 +123,35 @@ def test_tunnel_mode_with_ids(kink_pair: KinkPair) -> None:
     if HAS_ESP:
         assert "tunnel spi in" in kink_pair.a.log()
     _check_outcome(kink_pair, dst="198.51.100.17", src="198.51.100.1")
+
+
+def test_three_message_create_with_ack(kink_pair: KinkPair) -> None:
+    """B does not take A's first transform: its REPLY asks for an ACK, and B installs its
+    outbound SA only when the ACK comes."""
+    kink_pair.a.start(kink_pair.config("A", "B", enc="aes256_cbc; aes128_cbc"))
+    kink_pair.b.start(kink_pair.config("B", "A", enc="aes128_cbc"))
+    _negotiated(kink_pair)
+    _check_outcome(kink_pair)
+    if HAS_ESP:
+        assert "outbound SA after the ACK" in kink_pair.b.log()
+        assert re.search(r"ACK received, outbound SA 0x[0-9a-f]{8} installed", kink_pair.b.log())
+        assert "ACK sent to 192.0.2.2[910]" in kink_pair.a.log()
+
+
+def test_rekey_on_soft_expiry(kink_pair: KinkPair) -> None:
+    if not HAS_ESP:
+        pytest.skip("needs SAs in the kernel to expire: tests/vm/test_kink.py runs it in the "
+                    "VM, whose kernel has ESP")
+    _start(kink_pair, lifetime="20 sec")
+    _negotiated(kink_pair)
+    wait_until(lambda: f"policy {POLICY}: CREATE to 192.0.2.2[910] "
+               "(kink/host-b.example.com@KINK.TEST, rekey)" in kink_pair.a.log(), 60,
+               f"A's rekey\n{kink_pair.a.log()}")
+    wait_until(lambda: kink_pair.a.log().count(f"ESP SAs of policy {POLICY} up") == 2, 60,
+               f"the new SAs\n{kink_pair.a.log()}")
+    wait_until(lambda: "reached their hard lifetime" in kink_pair.a.log(), 30,
+               "the old SAs' end")
+    assert _ping(kink_pair.a, "192.0.2.2", count=3)  # through the new SAs
 
 
 def _inject(pair: KinkPair, kind: str, path: Path | None = None) -> list[str]:
