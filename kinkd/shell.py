@@ -500,7 +500,10 @@ class Kinkd:
         self.in_flight.add(flight)
         try:
             await self._create_sa(policy, peer, target, local, why)
-        except (KinkError, Racoon2Error, Krb5Error, TimeoutError, OSError) as e:
+        except TimeoutError:
+            log.error("policy %s: CREATE to %s failed: the KDC did not answer within %g s",
+                      policy.policy, target, self.kdc.timeout)
+        except (KinkError, Racoon2Error, Krb5Error, OSError) as e:
             log.error("policy %s: CREATE to %s failed: %s", policy.policy, target, e)
         finally:
             self.in_flight.discard(flight)

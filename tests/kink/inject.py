@@ -5,8 +5,9 @@ Runs inside a namespace with the realm's Kerberos environment (KRB5_CONFIG, KRB5
     python inject.py CLIENT SERVER DEST KIND [FILE]
 
 KIND: ``garbage`` (random octets, a truncated header, a bad Length), ``forged`` (a CREATE
-whose checksum is flipped), ``valid`` (a genuine CREATE, saved to FILE), ``replay`` (FILE's
-bytes again).  Prints ``answer <hex>`` or ``no answer`` per message sent.
+whose checksum is flipped), ``valid`` (a genuine CREATE, saved to FILE), ``make`` (the same,
+saved but not sent), ``replay`` (FILE's bytes).  Prints ``answer <hex>`` or ``no answer`` per
+message sent.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ def main(client: str, server: str, dest: str, kind: str, path: str = "") -> None
         forged = bytearray(create(client, server))
         forged[-1] ^= 1  # the last octet of the checksum
         send(dest, bytes(forged))
-    elif kind == "valid":
+    elif kind in ("valid", "make"):
         data = create(client, server)
         with open(path, "wb") as f:
             f.write(data)
-        send(dest, data)
+        if kind == "valid":
+            send(dest, data)
     elif kind == "replay":
         with open(path, "rb") as f:
             send(dest, f.read())
