@@ -8,6 +8,7 @@ sees it.  :func:`principal_for` derives a peer's principal the original's way wh
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -173,3 +174,18 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
         proto=0 if proto is None or proto == 255 else proto,
         my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
         peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None)
+
+
+def etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:
+    """The first host name /etc/hosts gives ``addr`` (the original reads it, not DNS)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    with contextlib.suppress(ValueError):
+                        if ipaddress.ip_address(fields[0]) == addr:
+                            return fields[1]
+    except OSError:
+        return None
+    return None

@@ -24,14 +24,25 @@ from dataclasses import dataclass, field
 
 from kinkd import exchange as kx
 from kinkd import message as kink
-from kinkd.exchange import ChildSa, KinkError, PeerKrbError
+from kinkd.exchange import KinkError, PeerKrbError
 from kinkd.krb5 import AsyncKdc, Context, Credentials, Krb5Error
 from kinkd.replay import ReplayCache
+from kinkd.sas import (
+    Counters,
+    Peer,
+    SaPair,
+    algorithms,
+    ids_match,
+    quick_mode_ids,
+    sa_ends,
+    sa_specs,
+)
 from kinkd.settings import (
     KINK_PORT,
     PeerSettings,
     PolicySettings,
     SettingsError,
+    etc_hosts_name,
     peer_settings,
     policy_settings,
     principal_for,
@@ -41,7 +52,7 @@ from racoon2.config import Config, lookup
 from racoon2.config.model import Action, AddrKind, Kmp, Remote
 from racoon2.daemon import run_daemon
 from racoon2.errors import Racoon2Error
-from racoon2.ikev1.constants import EncapsulationMode, IdType
+from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
 from racoon2.kernel.xfrm.messages import pack_policy
@@ -55,67 +66,6 @@ REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REP
 SHUTDOWN_TICKET_TIME = 3.0  # seconds a stopping responder waits for tickets to send DELETE
 TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
 RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
-
-
-@dataclass(eq=False)
-class SaPair:
-    """The two ESP SAs one CREATE made, and what they belong to."""
-
-    policy: PolicySettings
-    principal: str
-    peer: Endpoint
-    local: Address
-    remote: Address
-    child: ChildSa
-    initiator: bool
-    created: float
-    outbound_installed: bool = False
-    rekeyed: bool = False  # a newer pair replaces this one
-
-    @property
-    def inbound(self) -> api.SaKey:
-        """The kernel key of the SA the peer sends on."""
-        me, peer = self.ends
-        return api.SaKey(peer, me, api.Proto.ESP, self.child.inbound_spi)
-
-    @property
-    def outbound(self) -> api.SaKey:
-        """The kernel key of the SA this host sends on."""
-        me, peer = self.ends
-        return api.SaKey(me, peer, api.Proto.ESP, self.child.outbound_spi)
-
-    @property
-    def ends(self) -> tuple[Address, Address]:
-        """(this host's, the peer's) SA addresses: the tunnel ends in tunnel mode."""
-        p = self.policy
-        if p.mode is EncapsulationMode.TUNNEL:
-            return p.my_sa_addr or self.local, p.peers_sa_addr or self.remote
-        return self.local, self.remote
-
-    def describe(self) -> str:
-        """``spi in 0x… out 0x…`` for the log."""
-        return f"spi in 0x{self.child.inbound_spi:08x} out 0x{self.child.outbound_spi:08x}"
-
-
-@dataclass(eq=False)
-class Peer:
-    """What kinkd keeps per peer principal: its last epoch and a ticket to it."""
-
-    principal: str
-    epoch: int | None = None
-    creds: Credentials | None = None
-    tgt: bytes | None = None  # the peer's TGT, once it asked for user-to-user
-
-
-@dataclass
-class Counters:
-    """Messages dropped, by reason, for the status line."""
-
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def drop(self, reason: str) -> None:
-        """Count one dropped message."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -370,7 +320,7 @@ class Kinkd:
             if peer.principal is None and not any(
                     lookup.address_matches(a, remote) for a in peer.addresses):
                 continue
-            if ids and not _ids_match(ps, ids):
+            if ids and not ids_match(ps, ids):
                 continue
             if not ids and not any(remote in n for n in ps.remote_nets) and \
                     ps.mode is EncapsulationMode.TRANSPORT:
@@ -397,7 +347,7 @@ class Kinkd:
                         policy.policy, e)
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
             return
-        me, peer = _sa_ends(policy, local.addr, remote.addr)
+        me, peer = sa_ends(policy, local.addr, remote.addr)
         try:
             spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid)
             nonce = secrets.token_bytes(peer_settings(self.config, self._remote(policy)
@@ -454,7 +404,7 @@ class Kinkd:
         if peer.principal:
             return peer.principal
         realm = realm_of(self.me.principal)
-        name = _etc_hosts_name(addr)
+        name = etc_hosts_name(addr)
         if name is None and self.spmif is not None:
             with contextlib.suppress(Racoon2Error):
                 names = await self.spmif.fqdn_query(addr)
@@ -514,7 +464,7 @@ class Kinkd:
         src = self._source_for(dest, local)
         principal = await self._peer_principal(peer, target)
         state = self.peers.setdefault(principal, Peer(principal))
-        me, them = _sa_ends(policy, src.addr, target)
+        me, them = sa_ends(policy, src.addr, target)
         log.info("policy %s: CREATE to %s (%s, %s)", policy.policy, dest, principal, why)
         for attempt in range(3):
             creds = await self._ticket(state, peer, dest, src)
@@ -522,7 +472,7 @@ class Kinkd:
             xid = self._xid()
             data, initiated = kx.build_create(
                 self.ctx, creds, policy.offers, spi, secrets.token_bytes(peer.nonce_size),
-                xid=xid, epoch=self.epoch, ids=_ids(policy, src.addr, target))
+                xid=xid, epoch=self.epoch, ids=quick_mode_ids(policy, src.addr, target))
             try:
                 answer = await self._transact(data, xid, src, dest, peer)
                 child = kx.process_reply(self.ctx, initiated, answer)
@@ -618,7 +568,7 @@ class Kinkd:
     # -- kernel -------------------------------------------------------------------------------
 
     async def _install(self, pair: SaPair, outbound: bool) -> bool:
-        inbound, out = _sa_specs(pair)
+        inbound, out = sa_specs(pair)
         what = "inbound"
         try:
             await self.kernel.update_sa(inbound)
@@ -636,13 +586,13 @@ class Kinkd:
         self.pairs.append(pair)
         log.info("ESP SAs of policy %s up with %s at %s: %s %s, %s (%s)", pair.policy.policy,
                  pair.principal, pair.remote, pair.policy.mode.name.lower(), pair.describe(),
-                 _algorithms(pair.child), "initiator" if pair.initiator else
+                 algorithms(pair.child), "initiator" if pair.initiator else
                  "responder" + (", outbound SA after the ACK" if not outbound else ""))
         return True
 
     async def _install_outbound(self, pair: SaPair) -> None:
         try:
-            await self.kernel.add_sa(_sa_specs(pair)[1])
+            await self.kernel.add_sa(sa_specs(pair)[1])
         except Racoon2Error as e:
             log.error("policy %s with %s: cannot install the outbound ESP SA: %s",
                       pair.policy.policy, pair.principal, e)
@@ -860,100 +810,6 @@ class Kinkd:
         for transport in self.transports.values():
             transport.close()
         return 0
-
-
-def _sa_ends(policy: PolicySettings, local: Address, remote: Address
-             ) -> tuple[Address, Address]:
-    if policy.mode is EncapsulationMode.TUNNEL:
-        return policy.my_sa_addr or local, policy.peers_sa_addr or remote
-    return local, remote
-
-
-def _sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
-    child, policy = pair.child, pair.policy
-    me, peer = pair.ends
-    mode = api.Mode.TUNNEL if policy.mode is EncapsulationMode.TUNNEL else api.Mode.TRANSPORT
-    hard = child.offer.lifetime or policy.lifetime_seconds
-    # The soft limit drawn at random (as iked does) so that peers do not rekey at once, and
-    # later on the responder, which rekeys only when the initiator did not.
-    low, span = (0.8, 0.1) if pair.initiator else (0.92, 0.05)
-    soft = int(hard * (low + span * secrets.randbelow(256) / 255)) if hard else 0
-    life = api.Lifetime(soft_add_seconds=soft, hard_add_seconds=hard,
-                        hard_bytes=policy.lifetime_bytes,
-                        soft_bytes=int(policy.lifetime_bytes * 0.8))
-
-    def spec(src: Address, dst: Address, spi: int, encr_key: bytes, integ_key: bytes
-             ) -> api.SaSpec:
-        encr, integ = child.offer.encr, child.offer.integ
-        if encr.aead:
-            return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid, aead=api.Aead(
-                encr.xfrm_name or "", encr_key, encr.icv_size * 8), lifetime=life)
-        integrity = api.Integrity(integ.xfrm_name or "", integ_key,
-                                  integ.xfrm_trunc_bits or integ.icv_size * 8) if integ else None
-        return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid,
-                          cipher=api.Cipher(encr.xfrm_name or "", encr_key),
-                          integrity=integrity, lifetime=life)
-
-    return (spec(peer, me, child.inbound_spi, child.inbound.encr, child.inbound.integ),
-            spec(me, peer, child.outbound_spi, child.outbound.encr, child.outbound.integ))
-
-
-def _algorithms(child: ChildSa) -> str:
-    encr, integ = child.offer.encr, child.offer.integ
-    return encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + \
-        (f"/{integ.name}" if integ else "")
-
-
-def _id(net: ipaddress.IPv4Network | ipaddress.IPv6Network, proto: int) -> Identification:
-    if net.prefixlen == net.max_prefixlen:
-        kind = IdType.IPV4_ADDR if net.version == 4 else IdType.IPV6_ADDR
-        return Identification(kind, net.network_address.packed, proto)
-    kind = IdType.IPV4_ADDR_SUBNET if net.version == 4 else IdType.IPV6_ADDR_SUBNET
-    return Identification(kind, net.network_address.packed + net.netmask.packed, proto)
-
-
-def _ids(policy: PolicySettings, local: Address, remote: Address
-         ) -> tuple[Identification, Identification] | None:
-    """IDci/IDcr: the policy's networks in tunnel mode; transport mode sends none."""
-    if policy.mode is not EncapsulationMode.TUNNEL or not policy.local or \
-            not policy.remote_nets:
-        return None
-    return _id(policy.local[0], policy.proto), _id(policy.remote_nets[0], policy.proto)
-
-
-def _net_of(ident: Identification) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        if ident.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-            return ipaddress.ip_network(ipaddress.ip_address(ident.data))
-        if ident.id_type in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
-            half = len(ident.data) // 2
-            mask = int.from_bytes(ident.data[half:], "big")
-            plen = bin(mask).count("1")
-            return ipaddress.ip_network((ipaddress.ip_address(ident.data[:half]), plen))
-    except ValueError:
-        return None
-    return None
-
-
-def _ids_match(policy: PolicySettings, ids: tuple[Identification, ...]) -> bool:
-    # The initiator's IDci is its side: our remote networks; IDcr is ours.
-    ci, cr = (_net_of(i) for i in ids)
-    return ci in policy.remote_nets and cr in policy.local
-
-
-def _etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:
-    """The first host name /etc/hosts gives ``addr`` (the original reads it, not DNS)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 2:
-                    with contextlib.suppress(ValueError):
-                        if ipaddress.ip_address(fields[0]) == addr:
-                            return fields[1]
-    except OSError:
-        return None
-    return None
 
 
 async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from kinkd import shell
+from kinkd import sas
 from kinkd.exchange import ChildSa, EspOffer
 from kinkd.keymat import EspKeys
 from kinkd.settings import (
     KINK_PORT,
     SettingsError,
+    etc_hosts_name,
     my_principal,
     peer_settings,
     policy_settings,
@@ -61,12 +62,12 @@ def test_aead_offers_take_no_integrity_and_tunnel_ids_round_trip() -> None:
     policy = policy_settings(config, config.policies[0])
     assert [(o.encr.name, o.integ.name if o.integ else None) for o in policy.offers] == [
         ("ENCR_AES_CBC", "AUTH_HMAC_SHA1_96"), ("ENCR_AES_GCM_16", None)]
-    ids = shell._ids(policy, ip("192.0.2.1"), ip("192.0.2.2"))
+    ids = sas.quick_mode_ids(policy, ip("192.0.2.1"), ip("192.0.2.2"))
     assert ids is not None
     # What the initiator sends (IDci = its networks) matches the mirrored responder policy.
     mirrored = type(policy)(**{**policy.__dict__, "local": policy.remote_nets,
                                "remote_nets": policy.local})
-    assert shell._ids_match(mirrored, ids) and not shell._ids_match(policy, ids)
+    assert sas.ids_match(mirrored, ids) and not sas.ids_match(policy, ids)
 
 
 def test_a_policy_without_esp_or_outbound_selector_is_refused() -> None:
@@ -82,12 +83,12 @@ def test_a_policy_without_esp_or_outbound_selector_is_refused() -> None:
 def test_peer_principal_from_a_host_name(tmp_path: Path) -> None:
     hosts = tmp_path / "hosts"
     hosts.write_text("127.0.0.1 localhost\n192.0.2.2 Host-B.Example.COM. b  # peer\n")
-    name = shell._etc_hosts_name(ip("192.0.2.2"), str(hosts))
+    name = etc_hosts_name(ip("192.0.2.2"), str(hosts))
     assert name == "Host-B.Example.COM."
     assert principal_for(name, realm_of("kink/a@EXAMPLE.COM")) == \
         "kink/host-b.example.com@EXAMPLE.COM"
-    assert shell._etc_hosts_name(ip("192.0.2.3"), str(hosts)) is None
-    assert shell._etc_hosts_name(ip("192.0.2.3"), str(tmp_path / "absent")) is None
+    assert etc_hosts_name(ip("192.0.2.3"), str(hosts)) is None
+    assert etc_hosts_name(ip("192.0.2.3"), str(tmp_path / "absent")) is None
 
 
 @pytest.mark.parametrize("initiator", [True, False])
@@ -96,9 +97,9 @@ def test_kernel_sas_of_a_pair(initiator: bool) -> None:
     policy = policy_settings(config, config.policies[0])
     child = ChildSa(policy.offers[0], 0x100, 0x200, EspKeys(b"i" * 16, b"I" * 20),
                     EspKeys(b"o" * 16, b"O" * 20), False, 1)
-    pair = shell.SaPair(policy, "kink/b@R", Endpoint(ip("192.0.2.2"), 910), ip("192.0.2.1"),
+    pair = sas.SaPair(policy, "kink/b@R", Endpoint(ip("192.0.2.2"), 910), ip("192.0.2.1"),
                         ip("192.0.2.2"), child, initiator, 0.0)
-    inbound, outbound = shell._sa_specs(pair)
+    inbound, outbound = sas.sa_specs(pair)
     assert (inbound.src, inbound.dst, inbound.spi) == (ip("192.0.2.2"), ip("192.0.2.1"), 0x100)
     assert (outbound.src, outbound.dst, outbound.spi) == (ip("192.0.2.1"), ip("192.0.2.2"),
                                                           0x200)

@@ -1,0 +1,168 @@
+"""kinkd's SA table entries and what they mean to the kernel and the wire (pure).
+
+A :class:`SaPair` is the two ESP SAs one CREATE made; :func:`sa_specs` turns it into kernel
+SAs with their lifetimes; :func:`quick_mode_ids` and :func:`ids_match` carry a tunnel-mode
+policy's networks in IDci/IDcr and find the policy again on the responder.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from dataclasses import dataclass, field
+
+from kinkd.exchange import ChildSa
+from kinkd.krb5 import Credentials
+from kinkd.settings import PolicySettings
+from racoon2.ikev1.constants import EncapsulationMode, IdType
+from racoon2.ikev1.payloads import Identification
+from racoon2.kernel import api
+from racoon2.net import Address, Endpoint
+
+
+@dataclass(eq=False)
+class SaPair:
+    """The two ESP SAs one CREATE made, and what they belong to."""
+
+    policy: PolicySettings
+    principal: str
+    peer: Endpoint
+    local: Address
+    remote: Address
+    child: ChildSa
+    initiator: bool
+    created: float
+    outbound_installed: bool = False
+    rekeyed: bool = False  # a newer pair replaces this one
+
+    @property
+    def inbound(self) -> api.SaKey:
+        """The kernel key of the SA the peer sends on."""
+        me, peer = self.ends
+        return api.SaKey(peer, me, api.Proto.ESP, self.child.inbound_spi)
+
+    @property
+    def outbound(self) -> api.SaKey:
+        """The kernel key of the SA this host sends on."""
+        me, peer = self.ends
+        return api.SaKey(me, peer, api.Proto.ESP, self.child.outbound_spi)
+
+    @property
+    def ends(self) -> tuple[Address, Address]:
+        """(this host's, the peer's) SA addresses: the tunnel ends in tunnel mode."""
+        p = self.policy
+        if p.mode is EncapsulationMode.TUNNEL:
+            return p.my_sa_addr or self.local, p.peers_sa_addr or self.remote
+        return self.local, self.remote
+
+    def describe(self) -> str:
+        """``spi in 0x… out 0x…`` for the log."""
+        return f"spi in 0x{self.child.inbound_spi:08x} out 0x{self.child.outbound_spi:08x}"
+
+
+@dataclass(eq=False)
+class Peer:
+    """What kinkd keeps per peer principal: its last epoch and a ticket to it."""
+
+    principal: str
+    epoch: int | None = None
+    creds: Credentials | None = None
+    tgt: bytes | None = None  # the peer's TGT, once it asked for user-to-user
+
+
+@dataclass
+class Counters:
+    """Messages dropped, by reason, for the status line."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        """Count one dropped message."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+def sa_ends(policy: PolicySettings, local: Address, remote: Address
+            ) -> tuple[Address, Address]:
+    """(this host's, the peer's) SA addresses: the tunnel ends in tunnel mode."""
+    if policy.mode is EncapsulationMode.TUNNEL:
+        return policy.my_sa_addr or local, policy.peers_sa_addr or remote
+    return local, remote
+
+
+def sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
+    """The kernel's inbound and outbound SA of ``pair``, with their lifetimes."""
+    child, policy = pair.child, pair.policy
+    me, peer = pair.ends
+    mode = api.Mode.TUNNEL if policy.mode is EncapsulationMode.TUNNEL else api.Mode.TRANSPORT
+    hard = child.offer.lifetime or policy.lifetime_seconds
+    # The soft limit drawn at random (as iked does) so that peers do not rekey at once, and
+    # later on the responder, which rekeys only when the initiator did not.
+    low, span = (0.8, 0.1) if pair.initiator else (0.92, 0.05)
+    soft = int(hard * (low + span * secrets.randbelow(256) / 255)) if hard else 0
+    life = api.Lifetime(soft_add_seconds=soft, hard_add_seconds=hard,
+                        hard_bytes=policy.lifetime_bytes,
+                        soft_bytes=int(policy.lifetime_bytes * 0.8))
+
+    def spec(src: Address, dst: Address, spi: int, encr_key: bytes, integ_key: bytes
+             ) -> api.SaSpec:
+        encr, integ = child.offer.encr, child.offer.integ
+        if encr.aead:
+            return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid, aead=api.Aead(
+                encr.xfrm_name or "", encr_key, encr.icv_size * 8), lifetime=life)
+        integrity = api.Integrity(integ.xfrm_name or "", integ_key,
+                                  integ.xfrm_trunc_bits or integ.icv_size * 8) if integ else None
+        return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, policy.reqid,
+                          cipher=api.Cipher(encr.xfrm_name or "", encr_key),
+                          integrity=integrity, lifetime=life)
+
+    return (spec(peer, me, child.inbound_spi, child.inbound.encr, child.inbound.integ),
+            spec(me, peer, child.outbound_spi, child.outbound.encr, child.outbound.integ))
+
+
+def algorithms(child: ChildSa) -> str:
+    """``ENCR_AES_CBC-128/AUTH_HMAC_SHA1_96`` for the log."""
+    encr, integ = child.offer.encr, child.offer.integ
+    return encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + \
+        (f"/{integ.name}" if integ else "")
+
+
+def quick_mode_id(net: ipaddress.IPv4Network | ipaddress.IPv6Network, proto: int
+                  ) -> Identification:
+    """The Quick Mode ID payload of one network (an address when it is a host)."""
+    if net.prefixlen == net.max_prefixlen:
+        kind = IdType.IPV4_ADDR if net.version == 4 else IdType.IPV6_ADDR
+        return Identification(kind, net.network_address.packed, proto)
+    kind = IdType.IPV4_ADDR_SUBNET if net.version == 4 else IdType.IPV6_ADDR_SUBNET
+    return Identification(kind, net.network_address.packed + net.netmask.packed, proto)
+
+
+def quick_mode_ids(policy: PolicySettings, local: Address, remote: Address
+         ) -> tuple[Identification, Identification] | None:
+    """IDci/IDcr: the policy's networks in tunnel mode; transport mode sends none."""
+    if policy.mode is not EncapsulationMode.TUNNEL or not policy.local or \
+            not policy.remote_nets:
+        return None
+    return (quick_mode_id(policy.local[0], policy.proto),
+            quick_mode_id(policy.remote_nets[0], policy.proto))
+
+
+def net_of(ident: Identification) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    """The network an address or subnet ID names (None for other ID types)."""
+    try:
+        if ident.id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
+            return ipaddress.ip_network(ipaddress.ip_address(ident.data))
+        if ident.id_type in (IdType.IPV4_ADDR_SUBNET, IdType.IPV6_ADDR_SUBNET):
+            half = len(ident.data) // 2
+            mask = int.from_bytes(ident.data[half:], "big")
+            plen = bin(mask).count("1")
+            return ipaddress.ip_network((ipaddress.ip_address(ident.data[:half]), plen))
+    except ValueError:
+        return None
+    return None
+
+
+def ids_match(policy: PolicySettings, ids: tuple[Identification, ...]) -> bool:
+    """Whether a CREATE's IDci/IDcr are ``policy``'s networks seen from the other side."""
+    # The initiator's IDci is its side: our remote networks; IDcr is ours.
+    ci, cr = (net_of(i) for i in ids)
+    return ci in policy.remote_nets and cr in policy.local
