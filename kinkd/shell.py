@@ -106,7 +106,7 @@ class Kinkd:
         self.bypass = bypass
         self.epoch = int(time.time()) & 0xFFFFFFFF
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
-        self.pending: dict[int, asyncio.Future[bytes]] = {}
+        self.pending: dict[int, tuple[Endpoint, asyncio.Future[bytes]]] = {}
         self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
         self.answering: set[tuple[Endpoint, int, int]] = set()
         self.awaiting_ack: dict[tuple[Address, int], SaPair] = {}
@@ -117,7 +117,6 @@ class Kinkd:
         self.tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
         self._saved = 0.0
-        self._level = logging.getLogger().level
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -184,8 +183,8 @@ class Kinkd:
             log.debug("%s: dropped a malformed message: %s", remote, e)
             return
         if msg.type == kink.MsgType.REPLY:
-            waiter = self.pending.get(msg.xid)
-            if waiter is None or waiter.done():
+            dest, waiter = self.pending.get(msg.xid, (None, None))
+            if waiter is None or waiter.done() or dest is None or dest.addr != remote.addr:
                 self.counters.drop("unexpected REPLY")
                 log.debug("%s: dropped a REPLY with XID %d nobody waits for", remote, msg.xid)
                 return
@@ -302,8 +301,8 @@ class Kinkd:
 
     # -- responder ----------------------------------------------------------------------------
 
-    def _policy_for(self, client: str, remote: Address, ids: tuple[Identification, ...]
-                    ) -> PolicySettings | None:
+    async def _policy_for(self, client: str, remote: Address,
+                          ids: tuple[Identification, ...]) -> PolicySettings | None:
         for policy in self.config.policies:
             if policy.action is not Action.AUTO_IPSEC or policy.remote_index is None:
                 continue
@@ -315,10 +314,17 @@ class Kinkd:
                 peer = peer_settings(self.config, cfg)
             except SettingsError:
                 continue
-            if peer.principal is not None and peer.principal != client:
-                continue
-            if peer.principal is None and not any(
-                    lookup.address_matches(a, remote) for a in peer.addresses):
+            if peer.principal is None:
+                # No peers_principal: the peer's address and the principal its host name
+                # gives must both be right (as the initiator derives it).
+                if not any(lookup.address_matches(a, remote) for a in peer.addresses):
+                    continue
+                try:
+                    if await self._peer_principal(peer, remote) != client:
+                        continue
+                except KinkError:
+                    continue
+            elif peer.principal != client:
                 continue
             if ids and not ids_match(ps, ids):
                 continue
@@ -335,7 +341,7 @@ class Kinkd:
     async def _create(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
                       local: Endpoint) -> None:
         remote = key[0]
-        policy = self._policy_for(v.client, remote.addr, kx.ids_of(v))
+        policy = await self._policy_for(v.client, remote.addr, kx.ids_of(v))
         if policy is None:
             log.warning("%s: CREATE from %s matches no policy", remote, v.client)
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
@@ -549,7 +555,7 @@ class Kinkd:
                         peer: PeerSettings) -> bytes:
         """Send a request and wait for its REPLY, retransmitting as the remote says."""
         waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.pending[xid] = waiter
+        self.pending[xid] = (dest, waiter)
         try:
             for attempt in range(peer.max_retry + 1):
                 self._send(data, src, dest)

@@ -125,6 +125,35 @@ def test_tunnel_mode_with_ids(kink_pair: KinkPair) -> None:
     _check_outcome(kink_pair, dst="198.51.100.17", src="198.51.100.1")
 
 
+def test_principals_from_etc_hosts(kink_pair: KinkPair) -> None:
+    """Without peers_principal both sides derive kink/<host name>@<realm> from /etc/hosts
+    (``ip netns exec`` shows each namespace its own /etc/netns/NS/hosts)."""
+    hosts = "192.0.2.1 host-a.example.com\n192.0.2.2 host-b.example.com\n"
+    made = []
+    try:
+        for side in (kink_pair.a, kink_pair.b):
+            d = Path("/etc/netns") / side.ns
+            d.mkdir(parents=True, exist_ok=False)
+            made.append(d)
+            (d / "hosts").write_text(hosts)
+        for name, peer in (("A", "B"), ("B", "A")):
+            conf = kink_pair.config(name, peer)
+            conf = re.sub(r'\n\s*peers_principal "[^"]*";', "", conf)
+            assert "peers_principal" not in conf
+            kink_pair.side(name).start(conf)
+        _negotiated(kink_pair)
+        _check_outcome(kink_pair)
+        assert "CREATE to 192.0.2.2[910] (kink/host-b.example.com@KINK.TEST, ACQUIRE)" in \
+            kink_pair.a.log()
+        assert "matches no policy" not in kink_pair.b.log()
+    finally:
+        for side in (kink_pair.a, kink_pair.b):
+            side.stop()
+        for d in made:
+            (d / "hosts").unlink(missing_ok=True)
+            d.rmdir()
+
+
 def test_three_message_create_with_ack(kink_pair: KinkPair) -> None:
     """B does not take A's first transform: its REPLY asks for an ACK, and B installs its
     outbound SA only when the ACK comes."""
