@@ -154,6 +154,18 @@ def test_principals_from_etc_hosts(kink_pair: KinkPair) -> None:
             d.rmdir()
 
 
+def test_create_is_retransmitted_until_the_responder_answers(kink_pair: KinkPair) -> None:
+    """B's kinkd is not running when A's CREATE leaves: A sends it again (after 1, 2, 4… s)
+    and the exchange completes once B is up."""
+    kink_pair.a.start(kink_pair.config("A", "B"))
+    _ping(kink_pair.a, "192.0.2.2")
+    wait_until(lambda: "no REPLY to XID" in kink_pair.a.log(), 30, "a retransmission")
+    kink_pair.b.start(kink_pair.config("B", "A"))
+    _negotiated(kink_pair)
+    _check_outcome(kink_pair)
+    assert re.search(r"no REPLY to XID \d+ \(try 1\)", kink_pair.a.log())
+
+
 def test_three_message_create_with_ack(kink_pair: KinkPair) -> None:
     """B does not take A's first transform: its REPLY asks for an ACK, and B installs its
     outbound SA only when the ACK comes."""
