@@ -2,6 +2,7 @@
 files the original fixed at build time.
 
     kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
+             [--kdc-timeout SECS]
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ CATEGORIES: dict[str, int | None] = {
 }
 USAGE = """\
 usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
+             [--kdc-timeout SECS]
   -d increase the debug level.
   -D set the debug level (1, 2, 3, all) or enable one category:
   krb5 ticketing peer payload pfkey spmif isakmp packet crypt parse
@@ -29,6 +31,7 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--p
   -h show this help.
   --replay-cache FILE  where seen authenticators survive a restart (/var/run/kinkd.rc).
   --pid-file FILE      the pid file of a detached kinkd (/var/run/kinkd.pid).
+  --kdc-timeout SECS   how long one exchange waits for the KDC (10).
 """
 
 
@@ -42,8 +45,10 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--p
 @click.option("-n", "check", is_flag=True)
 @click.option("--replay-cache", "replay_cache", default="/var/run/kinkd.rc")
 @click.option("--pid-file", "pid_file", default="/var/run/kinkd.pid")
+@click.option("--kdc-timeout", "kdc_timeout", type=click.FloatRange(min=1.0), default=10.0)
 def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: bool,
-            version: bool, help_: bool, check: bool, replay_cache: str, pid_file: str) -> int:
+            version: bool, help_: bool, check: bool, replay_cache: str, pid_file: str,
+            kdc_timeout: float) -> int:
     """kinkd (see the module docstring)."""
     if help_:
         click.echo(USAGE, nl=False)
@@ -69,7 +74,8 @@ def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: boo
     from racoon2 import log
 
     log.setup("kinkd", foreground=foreground, debug=level >= 1 or bool(categories))
-    return run(config, foreground=foreground, pid_path=pid_file, replay_path=replay_cache)
+    return run(config, foreground=foreground, pid_path=pid_file, replay_path=replay_cache,
+               kdc_timeout=kdc_timeout)
 
 
 def _usage_error(message: str) -> int:

@@ -864,13 +864,13 @@ async def _connect_spmd(config: Config) -> SpmifClient | None:
         return None
 
 
-async def _main(config: Config, replay_path: str) -> int:
+async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
     from kinkd.settings import my_principal
     from racoon2.kernel import open_backend
 
     principal = my_principal(config)
     ctx = Context()
-    kdc = AsyncKdc()
+    kdc = AsyncKdc(timeout=kdc_timeout)
     try:
         me = await _identity(ctx, kdc, principal)
         kernel = await open_backend()
@@ -891,7 +891,8 @@ async def _main(config: Config, replay_path: str) -> int:
 
 
 def run(config_path: str, *, foreground: bool, pid_path: str = "/var/run/kinkd.pid",
-        replay_path: str = "/var/run/kinkd.rc") -> int:
+        replay_path: str = "/var/run/kinkd.rc", kdc_timeout: float = 10.0) -> int:
     """Run kinkd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    return run_daemon("kinkd", config_path, lambda config: _main(config, replay_path),
+    return run_daemon("kinkd", config_path,
+                      lambda config: _main(config, replay_path, kdc_timeout),
                       foreground=foreground, pid_path=pid_path)

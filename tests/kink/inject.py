@@ -6,8 +6,9 @@ Runs inside a namespace with the realm's Kerberos environment (KRB5_CONFIG, KRB5
 
 KIND: ``garbage`` (random octets, a truncated header, a bad Length), ``forged`` (a CREATE
 whose checksum is flipped), ``valid`` (a genuine CREATE, saved to FILE), ``make`` (the same,
-saved but not sent), ``replay`` (FILE's bytes).  Prints ``answer <hex>`` or ``no answer`` per
-message sent.
+saved but not sent), ``replay`` (FILE's bytes), ``replay-when-told`` (the same once a line
+arrives on stdin, after printing ``ready``: for a slow machine, where starting Python takes
+seconds).  Prints ``answer <hex>`` or ``no answer`` per message sent.
 """
 
 from __future__ import annotations
@@ -70,9 +71,13 @@ def main(client: str, server: str, dest: str, kind: str, path: str = "") -> None
             f.write(data)
         if kind == "valid":
             send(dest, data)
-    elif kind == "replay":
+    elif kind in ("replay", "replay-when-told"):
         with open(path, "rb") as f:
-            send(dest, f.read())
+            data = f.read()
+        if kind == "replay-when-told":
+            print("ready", flush=True)
+            sys.stdin.readline()
+        send(dest, data)
     else:
         raise SystemExit(f"unknown kind {kind}")
 

@@ -93,6 +93,8 @@ def test_kinkd_flags(good: str) -> None:
     assert run("kinkd", "-V").stdout.startswith("kinkd ")
     assert run("kinkd", "-D", "krb5", "-D", "all", "-n", "-f", good).returncode == 0
     assert run("kinkd", "-D", "nonsense").returncode == 1
+    assert run("kinkd", "--kdc-timeout", "0", "-n", "-f", good).returncode == 1
+    assert run("kinkd", "--kdc-timeout", "30", "-n", "-f", good).returncode == 0
 
 
 def test_kinkd_without_a_tgt_says_why(good: str, tmp_path: Path) -> None:
