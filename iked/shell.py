@@ -25,25 +25,23 @@ from iked import hooks
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
+from racoon2 import udp
 from racoon2.config import Config
 from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
-from racoon2.config.model import AddrKind, AddrSpec, Kmp, ScriptType
+from racoon2.config.model import AddrSpec, Kmp, ScriptType
 from racoon2.crypto.rng import SystemRng
-from racoon2.daemon import run_daemon
-from racoon2.errors import Racoon2Error
+from racoon2.daemon import on_signals, run_daemon
+from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.kernel import api
-from racoon2.kernel.xfrm.messages import pack_policy
-from racoon2.net import Address, Endpoint, parse_prefix
+from racoon2.net import Address, Endpoint
 from racoon2.net import local_addresses as host_addresses
-from racoon2.spmif.client import SpmifClient, connect
+from racoon2.spmif.client import SpmifClient, connect_configured
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
-from racoon2.spmif.secret import read_password
 
 log = logging.getLogger("iked")
 NON_ESP_MARKER = b"\0\0\0\0"
 SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
-IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
 DROP_REPORT_INTERVAL = 60.0
 
 
@@ -65,13 +63,10 @@ def local_addresses(spec: AddrSpec) -> Sequence[Address]:
     return host_addresses(spec.text, spec.ifname)
 
 
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, iked: Iked, local: Endpoint) -> None:
-        self.iked, self.local = iked, local
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        remote = Endpoint(ipaddress.ip_address(str(addr[0]).split("%")[0]), int(str(addr[1])))
-        self.iked.datagram(data, self.local, remote)
+def _esp_in_udp(sock: socket.socket) -> None:
+    # The kernel then takes the ESP-in-UDP packets (RFC 3948) and leaves IKE to us.
+    with contextlib.suppress(OSError):
+        sock.setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
 
 
 class Iked:
@@ -110,40 +105,13 @@ class Iked:
 
     # -- sockets ------------------------------------------------------------------------------
 
-    def _endpoints(self) -> list[Endpoint]:
-        out = []
-        for spec in self.config.interface.ike if self.config.interface else ():
-            addrs = [spec.address] if spec.kind is AddrKind.INET and spec.address else \
-                list(local_addresses(spec))
-            port = spec.port or self.settings.port
-            for a in addrs:
-                if a is not None and self.settings.family in (None, a.version):
-                    out.append(Endpoint(a, port))
-        return list(dict.fromkeys(out))
-
     async def open_sockets(self) -> None:
         """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too."""
-        loop = asyncio.get_running_loop()
-        for ep in self._endpoints():
-            family = socket.AF_INET if ep.addr.version == 4 else socket.AF_INET6
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.bypass:
-                # IKE itself must never be caught by the policies it negotiates.
-                level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if family == socket.AF_INET \
-                    else (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
-                any_net = parse_prefix("0.0.0.0/0" if ep.addr.version == 4 else "::/0")
-                for direction in (api.Direction.IN, api.Direction.OUT):
-                    sock.setsockopt(level, opt, pack_policy(api.PolicySpec(
-                        api.Selector(any_net, any_net), direction, api.Owner.IKED)))
-            if ep.port == NAT_T_PORT:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
-            sock.bind((str(ep.addr), ep.port))
-            sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda ep=ep: _Udp(self, ep), sock=sock)  # type: ignore[misc]
-            self.transports[ep] = transport
+        specs = self.config.interface.ike if self.config.interface else ()
+        for ep in udp.endpoints(specs, self.settings.port, self.settings.family):
+            self.transports[ep] = await udp.open_endpoint(
+                ep, self.datagram, owner=api.Owner.IKED if self.bypass else None,
+                prepare=_esp_in_udp if ep.port == NAT_T_PORT else None)
             log.info("listening on %s", ep)
         if not self.transports:
             raise Racoon2Error("no IKE socket could be opened",
@@ -371,12 +339,10 @@ class Iked:
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
         await self.open_sockets()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
-        loop.add_signal_handler(signal.SIGUSR1, self.trace_on)
-        loop.add_signal_handler(signal.SIGUSR2, self.trace_off)
+        on_signals(asyncio.get_running_loop(), {
+            signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
+            signal.SIGHUP: lambda: asyncio.ensure_future(self.reload()),
+            signal.SIGUSR1: self.trace_on, signal.SIGUSR2: self.trace_off})
         worker = asyncio.create_task(self._work())
         events = asyncio.create_task(self._kernel_events())
         self._initiate_forced()
@@ -437,12 +403,10 @@ async def _main(config: Config, settings: Settings) -> int:
 
 
 async def _connect_spmd(config: Config) -> SpmifClient:
-    iface = config.interface
-    if iface is None or iface.spmd_password is None or not iface.spmd:
-        raise Racoon2Error(f"{config.file}: needs interface {{ spmd ...; spmd_password ...; }}",
-                           hint="or run with -D 0x8 to work without spmd")
-    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
-    return await connect(paths, read_password(iface.spmd_password))
+    try:
+        return await connect_configured(config)
+    except SpmifError as e:
+        raise Racoon2Error(e.message, hint="or run with -D 0x8 to work without spmd") from None
 
 
 def run(config_path: str, settings: Settings, *, foreground: bool,

@@ -48,33 +48,23 @@ from kinkd.settings import (
     principal_for,
     realm_of,
 )
+from racoon2 import udp
 from racoon2.config import Config, lookup
 from racoon2.config.model import Action, AddrKind, Kmp, Remote
-from racoon2.daemon import run_daemon
+from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
-from racoon2.kernel.xfrm.messages import pack_policy
-from racoon2.net import Address, Endpoint, local_addresses, parse_prefix
-from racoon2.spmif.client import SpmifClient
+from racoon2.net import Address, Endpoint
+from racoon2.spmif.client import SpmifClient, connect_configured
 
 log = logging.getLogger("kinkd")
-IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
 SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
 REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
 SHUTDOWN_TICKET_TIME = 3.0  # seconds a stopping responder waits for tickets to send DELETE
 TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
 RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
-
-
-class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, kinkd: Kinkd, local: Endpoint) -> None:
-        self.kinkd, self.local = kinkd, local
-
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        remote = Endpoint(ipaddress.ip_address(str(addr[0]).split("%")[0]), int(str(addr[1])))
-        self.kinkd.datagram(data, self.local, remote)
 
 
 @dataclass(frozen=True)
@@ -120,34 +110,12 @@ class Kinkd:
 
     # -- sockets ------------------------------------------------------------------------------
 
-    def _endpoints(self) -> list[Endpoint]:
-        out = []
-        for spec in self.config.interface.kink if self.config.interface else ():
-            addrs = [spec.address] if spec.kind is AddrKind.INET and spec.address else \
-                list(local_addresses(spec.text, spec.ifname))
-            out += [Endpoint(a, spec.port or KINK_PORT) for a in addrs if a is not None]
-        return list(dict.fromkeys(out))
-
     async def open_sockets(self) -> None:
         """Bind every ``interface kink`` address (port 910 unless given)."""
-        loop = asyncio.get_running_loop()
-        for ep in self._endpoints():
-            family = socket.AF_INET if ep.addr.version == 4 else socket.AF_INET6
-            sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.bypass:
-                # KINK itself must never be caught by the policies it keys.
-                level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if family == socket.AF_INET \
-                    else (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
-                any_net = parse_prefix("0.0.0.0/0" if ep.addr.version == 4 else "::/0")
-                for direction in (api.Direction.IN, api.Direction.OUT):
-                    sock.setsockopt(level, opt, pack_policy(api.PolicySpec(
-                        api.Selector(any_net, any_net), direction, api.Owner.KINKD)))
-            sock.bind((str(ep.addr), ep.port))
-            sock.setblocking(False)
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda ep=ep: _Udp(self, ep), sock=sock)  # type: ignore[misc]
-            self.transports[ep] = transport
+        specs = self.config.interface.kink if self.config.interface else ()
+        for ep in udp.endpoints(specs, KINK_PORT):
+            self.transports[ep] = await udp.open_endpoint(
+                ep, self.datagram, owner=api.Owner.KINKD if self.bypass else None)
             log.info("listening on %s", ep)
         if not self.transports:
             raise Racoon2Error("no KINK socket could be opened",
@@ -798,11 +766,10 @@ class Kinkd:
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
         await self.open_sockets()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, lambda: self._spawn(self.reload()))
-        loop.add_signal_handler(signal.SIGUSR1, lambda: self._spawn(self.send_status()))
+        on_signals(asyncio.get_running_loop(), {
+            signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
+            signal.SIGHUP: lambda: self._spawn(self.reload()),
+            signal.SIGUSR1: lambda: self._spawn(self.send_status())})
         events = asyncio.create_task(self.kernel_events())
         refresh = asyncio.create_task(self._keep_tgt())
         await self._stop.wait()
@@ -848,16 +815,8 @@ async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
 
 
 async def _connect_spmd(config: Config) -> SpmifClient | None:
-    from racoon2.spmif.client import connect
-    from racoon2.spmif.secret import read_password
-
-    iface = config.interface
-    if iface is None or iface.spmd_password is None or not iface.spmd:
-        log.warning("no interface spmd/spmd_password: running without spmd")
-        return None
-    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
     try:
-        return await connect(paths, read_password(iface.spmd_password))
+        return await connect_configured(config)
     except Racoon2Error as e:
         # As the original: kinkd works without spmd (no ACQUIRE names, no FQDN queries).
         log.warning("cannot reach spmd, going on without it: %s", e)

@@ -15,6 +15,8 @@ import os
 from collections.abc import Sequence
 from types import TracebackType
 
+from racoon2.config import Config
+from racoon2.config.model import AddrKind
 from racoon2.errors import SpmifError
 from racoon2.net import Address, Prefix, parse_address
 from racoon2.spmif import replies
@@ -39,6 +41,7 @@ from racoon2.spmif.commands import (
 )
 from racoon2.spmif.protocol import NEED_DATA, ClientConnection, ConnectionClosed
 from racoon2.spmif.replies import Reply
+from racoon2.spmif.secret import read_password
 
 READ_SIZE = 4096
 
@@ -317,3 +320,13 @@ async def connect(
                 raise
         return client
     raise SpmifError("; ".join(errors))
+
+
+async def connect_configured(config: Config) -> SpmifClient:
+    """Connect and log in to the spmd that ``interface { spmd …; spmd_password …; }`` names
+    (iked, kinkd); SpmifError naming what is missing when the section lacks either."""
+    iface = config.interface
+    if iface is None or iface.spmd_password is None or not iface.spmd:
+        raise SpmifError(f"{config.file}: needs interface {{ spmd ...; spmd_password ...; }}")
+    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
+    return await connect(paths, read_password(iface.spmd_password))
