@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,25 @@ PSK = "racoon2-interop-psk"
 ADDR = {("A", 4): "192.0.2.1", ("B", 4): "192.0.2.2", ("A", 6): "2001:db8::1",
         ("B", 6): "2001:db8::2"}
 INNER = {"A": "198.51.100.0/28", "B": "198.51.100.16/28"}
+
+
+def stop_daemons(procs: dict[str, subprocess.Popen[bytes]], names: Sequence[str]
+                 ) -> dict[str, int]:
+    """SIGTERM the daemons ``names`` of ``procs`` in that order (SIGKILL after 15 s), forget
+    them; the exit statuses of those that had been started."""
+    out = {}
+    for daemon in names:
+        proc = procs.pop(daemon, None)
+        if proc is None:
+            continue
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            out[daemon] = proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out[daemon] = proc.wait()
+    return out
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -170,19 +189,7 @@ class Racoon2:
 
     def stop(self) -> dict[str, int]:
         """SIGTERM iked, then spmd; their exit statuses."""
-        out = {}
-        for daemon in ("iked", "spmd"):
-            proc = self.procs.pop(daemon, None)
-            if proc is None:
-                continue
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                out[daemon] = proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out[daemon] = proc.wait()
-        return out
+        return stop_daemons(self.procs, ("iked", "spmd"))
 
     def child_settled(self) -> bool:
         """iked has reported the first CHILD_SA's fate: up, refused by the kernel, or failed."""

@@ -17,13 +17,12 @@ import itertools
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from interop.peers import BIN, HARNESS, INNER, ROOT, wait_until
+from interop.peers import BIN, HARNESS, INNER, ROOT, stop_daemons, wait_until
 
 REALM_SH = ROOT / "tests" / "harness" / "kink" / "realm.sh"
 NETNS_SH = HARNESS / "netns.sh"
@@ -220,19 +219,7 @@ class KinkSide:
     def stop(self, *daemons: str) -> dict[str, int]:
         """SIGTERM kinkd, then spmd (or just ``daemons``); their exit statuses (only of those
         that were started)."""
-        out = {}
-        for daemon in daemons or ("kinkd", "spmd"):
-            proc = self.procs.pop(daemon, None)
-            if proc is None:
-                continue
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-            try:
-                out[daemon] = proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                out[daemon] = proc.wait()
-        return out
+        return stop_daemons(self.procs, daemons or ("kinkd", "spmd"))
 
     def sh(self, *argv: str) -> subprocess.CompletedProcess[str]:
         """Run a command in this side's namespace and wait; it gets this host's Kerberos

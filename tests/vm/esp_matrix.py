@@ -23,6 +23,7 @@ from racoon2.errors import KernelError
 from racoon2.kernel import api
 from racoon2.kernel.pfkey.backend import PfkeyBackend
 from racoon2.kernel.xfrm.backend import XfrmBackend
+from racoon2.net import Address
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network
@@ -65,7 +66,7 @@ def sh(*argv: str) -> str:
     return subprocess.run(argv, check=True, capture_output=True, text=True).stdout
 
 
-def addresses(family: int) -> tuple[api.Address, api.Address, api.Address, api.Address]:
+def addresses(family: int) -> tuple[Address, Address, Address, Address]:
     """Outer A, outer B, inner A, inner B."""
     if family == 4:
         return ip("192.0.2.1"), ip("192.0.2.2"), ip("198.51.100.1"), ip("203.0.113.1")
@@ -113,7 +114,7 @@ def specs(case: Case, idx: int, here_is_a: bool
     sel_ab = api.Selector(net(f"{ends_a}/{plen}"), net(f"{ends_b}/{plen}"))
     sel_ba = api.Selector(net(f"{ends_b}/{plen}"), net(f"{ends_a}/{plen}"))
 
-    def tmpl(src: api.Address, dst: api.Address) -> tuple[api.Template, ...]:
+    def tmpl(src: Address, dst: Address) -> tuple[api.Template, ...]:
         if tunnel:
             return (api.Template(api.Proto.ESP, mode, src, dst, reqid, api.Level.UNIQUE),)
         return (api.Template(api.Proto.ESP, mode, None, None, reqid, api.Level.UNIQUE),)

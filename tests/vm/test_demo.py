@@ -10,8 +10,8 @@ each step.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +19,8 @@ import pytest
 from racoon2.kernel import api
 from racoon2.kernel.probe import probe_capabilities
 
-ROOT = Path(__file__).resolve().parents[2]
-VM = ROOT / "tests" / "harness" / "vm" / "racoon2-vm.sh"
+sys.path.insert(0, str(Path(__file__).parent))
+from vm import ROOT, run_in_vm  # noqa: E402
 
 pytestmark = pytest.mark.vm
 
@@ -30,14 +30,10 @@ def test_demo_tunnel_carries_esp() -> None:
         pytest.skip("the demo needs root (namespaces, qemu)")
     script = "bash tests/harness/demo-tunnel.sh"
     if api.Proto.ESP in probe_capabilities().protos:
-        argv = ["bash", "-c", script]
+        done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True,
+                              text=True, timeout=1200)
     else:
-        if shutil.which("qemu-system-x86_64") is None:
-            pytest.fail("qemu-system-x86 is missing: tests/harness/setup-host.sh installs it")
-        setup = subprocess.run(["bash", str(VM), "setup"], capture_output=True, text=True)
-        assert setup.returncode == 0, setup.stderr
-        argv = ["bash", str(VM), "run", script]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+        done = run_in_vm(script)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "DEMO OK" in out

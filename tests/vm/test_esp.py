@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from esp_matrix import cases  # noqa: E402
+from vm import ROOT, run_in_vm  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
-VM = ROOT / "tests" / "harness" / "vm" / "racoon2-vm.sh"
 PFKEY_REFUSED = {"aes-cbc+sha256-128": errno.EPROTONOSUPPORT, "aes-gcm-16": errno.ENOSYS,
                  "chacha20-poly1305": errno.EPROTONOSUPPORT}
 
@@ -35,20 +31,12 @@ pytestmark = pytest.mark.vm
 
 @pytest.fixture(scope="session")
 def results() -> dict[str, Any]:
-    if os.geteuid() != 0:
-        pytest.skip("the VM tests need root (qemu, namespaces inside the VM)")
-    if shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("qemu-system-x86 is not installed (tests/harness/setup-host.sh installs it)")
-    setup = subprocess.run(["bash", str(VM), "setup"], capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr
     out_dir = ROOT / ".vm"
     out_dir.mkdir(exist_ok=True)
     out = out_dir / "esp-results.json"
     out.unlink(missing_ok=True)
     rel = out.relative_to(ROOT)
-    done = subprocess.run(["bash", str(VM), "run",
-                           f"{sys.executable} tests/vm/esp_matrix.py {rel}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    done = run_in_vm(f"{sys.executable} tests/vm/esp_matrix.py {rel}")
     assert done.returncode == 0 and out.exists(), done.stdout[-2000:] + done.stderr[-2000:]
     data: dict[str, Any] = json.loads(out.read_text())
     return data

@@ -8,32 +8,21 @@ tests/harness/kink/demo-kink.sh, then the suite.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-VM = ROOT / "tests" / "harness" / "vm" / "racoon2-vm.sh"
+sys.path.insert(0, str(Path(__file__).parent))
+from vm import run_in_vm  # noqa: E402
 
 pytestmark = pytest.mark.vm
 
 
 def test_kink_suite_and_demo_with_esp() -> None:
-    if os.geteuid() != 0:
-        pytest.skip("the VM tests need root (qemu, namespaces inside the VM)")
-    if shutil.which("qemu-system-x86_64") is None:
-        pytest.fail("qemu-system-x86 is missing: tests/harness/setup-host.sh installs it")
-    setup = subprocess.run(["bash", str(VM), "setup"], capture_output=True, text=True)
-    assert setup.returncode == 0, setup.stderr
-    script = ("bash tests/harness/kink/demo-kink.sh && R2_REQUIRE_ESP=1 "
-              f"{sys.executable} -m pytest -q -p no:cacheprovider -o addopts= tests/kink")
-    done = subprocess.run(["bash", str(VM), "run", script], cwd=ROOT, capture_output=True,
-                          text=True, timeout=2400,
-                          env={**os.environ, "R2VM_TIMEOUT": "2100"})
+    done = run_in_vm("bash tests/harness/kink/demo-kink.sh && R2_REQUIRE_ESP=1 "
+                     f"{sys.executable} -m pytest -q -p no:cacheprovider -o addopts= tests/kink",
+                     timeout=2400)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-6000:]
     assert "KINK DEMO OK" in out

@@ -1,0 +1,30 @@
+"""Running a command in the project's VM (tests/harness/vm/racoon2-vm.sh; doc/vm.md), for the
+tests that need a kernel with ESP."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VM = ROOT / "tests" / "harness" / "vm" / "racoon2-vm.sh"
+
+
+def run_in_vm(command: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+    """Boot the VM and run ``command`` as root in the checkout; its output and status.
+
+    Skips without root (qemu and the namespaces inside need it); fails when qemu is missing,
+    which tests/harness/setup-host.sh installs."""
+    if os.geteuid() != 0:
+        pytest.skip("the VM tests need root (qemu, namespaces inside the VM)")
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86 is missing: tests/harness/setup-host.sh installs it")
+    setup = subprocess.run(["bash", str(VM), "setup"], capture_output=True, text=True)
+    assert setup.returncode == 0, setup.stderr
+    env = {**os.environ, "R2VM_TIMEOUT": str(int(timeout) - 60)}
+    return subprocess.run(["bash", str(VM), "run", command], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=env)
