@@ -130,12 +130,9 @@ class ChildSa:
 
 
 @dataclass(frozen=True)
-class Initiated:
+class Initiated(Outstanding):
     """The initiator's state between its CREATE and the REPLY."""
 
-    xid: int
-    auth_context: AuthContext
-    session_key: Keyblock
     spi: int
     nonce: bytes
     offers: tuple[EspOffer, ...]
