@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from kinkd.exchange import ChildSa
 from kinkd.krb5 import Credentials
@@ -68,17 +68,6 @@ class Peer:
     epoch: int | None = None
     creds: Credentials | None = None
     tgt: bytes | None = None  # the peer's TGT, once it asked for user-to-user
-
-
-@dataclass
-class Counters:
-    """Messages dropped, by reason, for the status line."""
-
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def drop(self, reason: str) -> None:
-        """Count one dropped message."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
 def sa_ends(policy: PolicySettings, local: Address, remote: Address

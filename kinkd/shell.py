@@ -28,7 +28,6 @@ from kinkd.exchange import KinkError, PeerKrbError
 from kinkd.krb5 import AsyncKdc, Context, Credentials, Krb5Error
 from kinkd.replay import ReplayCache
 from kinkd.sas import (
-    Counters,
     Peer,
     SaPair,
     algorithms,
@@ -67,6 +66,17 @@ TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
 RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
 
 
+@dataclass
+class Counters:
+    """Messages dropped, by reason, for the status line."""
+
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        """Count one dropped message."""
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
 @dataclass(frozen=True)
 class Identity:
     """kinkd's own Kerberos identity: its principal, and how it reads tickets sent to it."""
@@ -74,7 +84,6 @@ class Identity:
     principal: str
     ccache: str            # MEMORY: cache with the TGT, shared with the KDC worker
     tgt: Credentials
-    keytab: str | None     # None: the default keytab
     user_to_user_only: bool  # no key in the keytab: peers must use user-to-user tickets
     #: keeps the MEMORY ccache alive: it is destroyed with its last handle
     owner: object = field(default=None, compare=False, repr=False)
@@ -204,7 +213,8 @@ class Kinkd:
             return
         u2u = self.me.tgt.session_key if self.me.user_to_user_only else None
         try:
-            verified = kx.verify_request(self.ctx, data, mtype, keytab=self.me.keytab,
+            # The keytab is libkrb5's default one: KRB5_KTNAME or krb5.conf name it.
+            verified = kx.verify_request(self.ctx, data, mtype, keytab=None,
                                          server=self.me.principal, replay=self.replay,
                                          now=time.time(), user_to_user_key=u2u)
         except KinkError as e:
@@ -793,7 +803,7 @@ async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
         tgt = await kdc.get_init_creds_keytab(principal, None, ccache.name)
         log.info("got a TGT for %s from the keytab (valid until %s)", principal,
                  time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(tgt.times.endtime)))
-        return Identity(principal, ccache.name, tgt, None, False, ccache)
+        return Identity(principal, ccache.name, tgt, False, ccache)
     except TimeoutError:
         raise Racoon2Error(f"no KDC answered for {principal}'s TGT",
                            hint="kinkd needs a reachable KDC to start (krb5.conf)") from None
@@ -811,7 +821,7 @@ async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
                                 "it for user-to-user operation") from None
     log.info("no key for %s in the keytab (%s): user-to-user only, with the TGT from %s",
              principal, keytab_problem, name)
-    return Identity(principal, name, tgt, None, True)
+    return Identity(principal, name, tgt, True)
 
 
 async def _connect_spmd(config: Config) -> SpmifClient | None:
