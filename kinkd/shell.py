@@ -595,8 +595,7 @@ class Kinkd:
             return
         self.pairs.remove(pair)
         for key in (pair.inbound, pair.outbound) if pair.outbound_installed else (pair.inbound,):
-            with contextlib.suppress(Racoon2Error):
-                await self.kernel.del_sa(key)
+            await self._forget(key)
         log.info("ESP SAs of policy %s with %s (%s) deleted: %s", pair.policy.policy,
                  pair.principal, pair.describe(), why)
 
