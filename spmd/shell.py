@@ -65,6 +65,7 @@ class Spmd:
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
         self.dns: DnsProxy | None = None
+        self._reapplying: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -270,7 +271,8 @@ class Spmd:
             self.dns = None
 
     def _fqdn_changed(self) -> None:
-        asyncio.ensure_future(self._reapply())
+        if self._reapplying is None or self._reapplying.done():
+            self._reapplying = asyncio.create_task(self._reapply())
 
     async def _reapply(self) -> None:
         assert self.state is not None
