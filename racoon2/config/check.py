@@ -194,6 +194,10 @@ def _check_spmd_resolver_and_tags(config: Config, warnings: list[ConfigWarning])
             if spec.address is None:
                 warnings.append(ConfigWarning(spec.where, f"dns_query {spec.text} is not a "
                                               "numeric address, skipped"))
+            elif res.resolver and not spec.address.is_loopback:
+                warnings.append(ConfigWarning(spec.where, f"dns_query {spec.address} relays "
+                                              "DNS for anyone who reaches it; prefer "
+                                              "127.0.0.1 or ::1"))
         if res.resolver and not any(s.address for s in res.nameserver):
             raise ConfigError("found resolver on without a numeric nameserver, expected "
                               "nameserver ADDRESS;", res.where_of("resolver") or res.where,

@@ -97,6 +97,11 @@ def test_resolver_checks(conf) -> None:  # type: ignore[no-untyped-def]
     assert any("nameserver ns.example is not a numeric address, skipped" in w for w in got)
     assert any("dns_query MY_IP is not a numeric address" in w for w in got)
     assert any("the DNS proxy has nowhere to listen" in w for w in got)
+    cfg, path = conf(extra="resolver { resolver on; nameserver 192.0.2.53; "
+                           "dns_query { 127.0.0.1; 192.0.2.1; }; };")
+    assert lines(check_config(cfg, "spmd")) == [
+        f"{path}:13: dns_query 192.0.2.1 relays DNS for anyone who reaches it; prefer "
+        "127.0.0.1 or ::1"]
 
 
 def test_spmif_tcp_off_loopback_warns(conf) -> None:  # type: ignore[no-untyped-def]
