@@ -255,6 +255,9 @@ class Spmd:
             nsswitch = None
         res = self.state.resolver
         dns.configure(res, config.resolver, dns.nsswitch_has_dns(nsswitch))
+        if config.resolver is not None and config.resolver.resolver and not res.nsswitch_dns:
+            log.warning("%s: resolver on, but the hosts line of %s has no dns: the DNS proxy "
+                        "stays off", config.resolver.where, self.settings.nsswitch)
         if not res.enabled or config.resolver is None:
             return
         if not res.servers:
@@ -266,6 +269,8 @@ class Spmd:
         await self.dns.start(listen)
 
     def _stop_dns(self) -> None:
+        if self._reapplying is not None:
+            self._reapplying.cancel()
         if self.dns is not None:
             self.dns.close()
             self.dns = None
