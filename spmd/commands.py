@@ -9,7 +9,7 @@ policies (for POLICY DUMP and SLID) only ever holds what the kernel accepted.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from racoon2.config.model import AddrSpec, Config, Direction, Selector
 from racoon2.kernel import api
@@ -17,6 +17,7 @@ from racoon2.net import Address
 from racoon2.spmif import commands as c
 from racoon2.spmif import replies
 from racoon2.spmif.replies import Reply
+from spmd.dns import Resolver
 from spmd.fqdn import FqdnCache
 from spmd.policies import Desired, specs_for
 from spmd.reconcile import Key, key_of
@@ -43,16 +44,6 @@ class KernelWork:
     fail: Reply
     desired: tuple[Desired | None, ...] = ()
     generated: bool = True
-
-
-@dataclass(slots=True)
-class Resolver:
-    """The DNS proxy's upstream servers (current first) and spmd's DNS counters."""
-
-    enabled: bool = False
-    nsswitch_dns: bool = True
-    servers: list[Address] = field(default_factory=list)
-    counters: list[int] = field(default_factory=lambda: [0] * 6)
 
 
 class State:
@@ -218,6 +209,7 @@ class State:
                 if len(res.servers) == 1:
                     return replies.ns_delete_refused()
                 res.servers.remove(addr)
+                res.ports.pop(addr, None)
                 return replies.ns_deleted(str(addr))
             case c.NsChange(addr):
                 if addr not in res.servers:

@@ -22,11 +22,10 @@ from typing import Any
 import click
 
 from racoon2.config import load_config
-from racoon2.config.model import AddrKind
 from racoon2.daemon import read_pid
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.net import Address, Prefix
-from racoon2.spmif.client import SpmifClient, connect
+from racoon2.spmif.client import SpmifClient, Target, connect, targets
 from racoon2.spmif.commands import Mode, Rejected, parse_command
 from racoon2.spmif.secret import read_password
 
@@ -237,13 +236,12 @@ async def _interactive(client: SpmifClient, ctx: Ctx) -> None:
         click.echo(await client.request(command))
 
 
-def _socket_and_password(config_path: str) -> tuple[list[str], bytes]:
+def _socket_and_password(config_path: str) -> tuple[list[Target], bytes]:
     config = load_config(config_path)
     iface = config.interface
     if iface is None or iface.spmd_password is None:
         raise Racoon2Error(f"{config_path}: needs interface {{ spmd …; spmd_password …; }}")
-    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
-    return paths, read_password(iface.spmd_password)
+    return targets(iface.spmd), read_password(iface.spmd_password)
 
 
 async def _run(action: Action, config_path: str, ctx: Ctx) -> None:

@@ -49,6 +49,21 @@ class FqdnCache:
         """Record what ``name`` resolves to now."""
         self._addresses[canonical(name)] = tuple(addresses)
 
+    def learn(self, answers: dict[str, list[Address]]) -> list[str]:
+        """Add what a DNS answer says about registered names (cache.c cache_update: addresses
+        accumulate, unregistered names are ignored); the names whose addresses changed."""
+        changed = []
+        for name, addrs in answers.items():
+            name = canonical(name)
+            if name not in self._registered:
+                continue
+            have = self._addresses.get(name, ())
+            new = tuple(a for a in addrs if a not in have)
+            if new:
+                self._addresses[name] = have + new
+                changed.append(name)
+        return changed
+
     def resolve(self, name: str) -> tuple[Address, ...] | None:
         """The cached addresses of ``name``, None when never resolved."""
         return self._addresses.get(canonical(name))

@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from racoon2.config.check import MAX_ORDER
 from racoon2.config.model import (
     Action as CfgAction,
 )
@@ -79,7 +80,7 @@ def plan(config: Config, local: LocalAddresses = no_local,
     """The policies for every selector of ``config`` (see the module docstring)."""
     out = Plan()
     pooled = _pooled_remotes(config)
-    for order, sel in enumerate(config.selectors):
+    for position, sel in enumerate(config.selectors):
         policy = sel.policy
         if policy is None or policy.install is False or policy.action is None:
             out.skipped.append((sel.name, "no policy to install"))
@@ -98,7 +99,7 @@ def plan(config: Config, local: LocalAddresses = no_local,
         dsts = _expand(sel.dst[0], local, resolve, out.pending_fqdn)
         for src, dst in itertools.product(srcs, dsts):
             if src.version == dst.version:
-                out.policies.extend(_specs(sel, policy, src, dst, order, fwd))
+                out.policies.extend(_specs(sel, policy, src, dst, position, fwd))
     return out
 
 
@@ -146,15 +147,16 @@ def _network(addr: Address, prefixlen: int | None) -> Prefix:
     return ipaddress.IPv6Network((int(addr), plen), strict=False)
 
 
-def _specs(sel: Selector, policy: Policy, src: Prefix, dst: Prefix, order: int,
+def _specs(sel: Selector, policy: Policy, src: Prefix, dst: Prefix, position: int,
            fwd: bool) -> Iterable[Desired]:
     mine = policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None
     peer = policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None
-    return specs_for(sel, policy, src, dst, (mine, peer), order=order, fwd=fwd)
+    return specs_for(sel, policy, src, dst, (mine, peer), position=position, fwd=fwd)
 
 
 def specs_for(sel: Selector, policy: Policy, src: Prefix, dst: Prefix,
-              ends: tuple[Address | None, Address | None], *, order: int = 0, fwd: bool = True,
+              ends: tuple[Address | None, Address | None], *, position: int = 0,
+              fwd: bool = True,
               lifetime: int = 0, tunnel: bool | None = None) -> list[Desired]:
     """The kernel policies of ``sel`` for one src/dst pair; ``ends`` = (my, peer) tunnel ends.
 
@@ -169,7 +171,7 @@ def specs_for(sel: Selector, policy: Policy, src: Prefix, dst: Prefix,
     templates: tuple[api.Template, ...] = ()
     if policy.action in (CfgAction.AUTO_IPSEC, CfgAction.STATIC_IPSEC):
         templates = _templates(policy, sel.reqid or 0, inbound, ends, tunnel)
-    priority = _priority(selector, order)
+    priority = _priority(selector, sel.order or 0, position)
     directions = [api.Direction.IN if inbound else api.Direction.OUT]
     if inbound and fwd and tunnel:
         directions.append(api.Direction.FWD)
@@ -212,9 +214,10 @@ def _templates(policy: Policy, reqid: int, inbound: bool,
     return tuple(out)
 
 
-def _priority(selector: api.Selector, order: int) -> int:
-    """More specific selectors first (lower wins), then configuration order."""
+def _priority(selector: api.Selector, order: int, position: int) -> int:
+    """The selector's ``order`` first (lower wins, as kinkd ranked selectors by it; config.md
+    §3.5), then more specific selectors, then configuration order (lower values win)."""
     specificity = selector.src.prefixlen + selector.dst.prefixlen
     specificity += 8 if selector.proto else 0
     specificity += 4 if selector.sport or selector.dport else 0
-    return min(0xFFFF, (300 - specificity) * 64 + min(order, 63))
+    return (min(order, MAX_ORDER) << 13) | ((300 - specificity) << 4) | min(position, 15)

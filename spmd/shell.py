@@ -28,10 +28,13 @@ from racoon2.spmif import commands as c
 from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
 from racoon2.spmif.server import Session, SpmifServer, serve
+from spmd import dns
 from spmd.commands import KernelWork, State
+from spmd.dnsproxy import DnsProxy
 from spmd.fqdn import parse_hosts
 from spmd.policies import Plan, plan
 from spmd.reconcile import Changes, diff, key_of
+from spmd.tcpif import serve_tcp_entry
 
 log = logging.getLogger("spmd")
 BackendFactory = Callable[[], Awaitable[api.KernelBackend]]
@@ -45,6 +48,7 @@ class Settings:
     config: str
     keep_policies: bool = False
     hosts: str = "/etc/hosts"
+    nsswitch: str = "/etc/nsswitch.conf"
     fwd: bool = True
 
 
@@ -60,6 +64,8 @@ class Spmd:
         self._stop = asyncio.Event()
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
+        self.dns: DnsProxy | None = None
+        self._reapplying: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -71,6 +77,7 @@ class Spmd:
         self._read_hosts()
         changes = await self._apply(config)
         log.info("policies reconciled with %s: %s", self.settings.config, changes)
+        await self._start_dns(config)
         await self._listen(config)
         self._refresh = asyncio.create_task(self._refresh_fqdn())
 
@@ -93,6 +100,7 @@ class Spmd:
         """Close spmif, remove our policies unless they are to be kept, close the kernel."""
         if self._refresh is not None:
             self._refresh.cancel()
+        self._stop_dns()
         for server in self.servers:
             server.close()
         for server in self.servers:
@@ -114,8 +122,12 @@ class Spmd:
             return
         assert self.state is not None
         async with self._lock:
+            old = self.state.config.resolver
             self.state.config = config
             changes = await self._apply(config)
+        if config.resolver != old:
+            self._stop_dns()
+            await self._start_dns(config)
         log.info("reloaded %s: %s", self.settings.config, changes)
 
     # -- pieces ---------------------------------------------------------------------------------
@@ -178,7 +190,7 @@ class Spmd:
             if spec.kind is AddrKind.UNIX:
                 self.servers.append(await serve(spec.text, password, self._handle))
             else:
-                log.warning("%s: spmif over TCP is not supported, skipped", spec.where)
+                self.servers.extend(await serve_tcp_entry(spec, password, self._handle))
         if not self.servers:
             raise Racoon2Error("no usable spmif socket (interface { spmd { unix PATH; }; })")
 
@@ -230,6 +242,48 @@ class Spmd:
                 async with self._lock:
                     await self._apply(self.state.config)
             await asyncio.sleep(FQDN_REFRESH)
+
+
+    # -- DNS proxy (resolver { resolver on; nameserver …; dns_query …; }) ----------------------
+
+    async def _start_dns(self, config: Config) -> None:
+        assert self.state is not None
+        try:
+            with open(self.settings.nsswitch) as f:
+                nsswitch: str | None = f.read()
+        except OSError:
+            nsswitch = None
+        res = self.state.resolver
+        dns.configure(res, config.resolver, dns.nsswitch_has_dns(nsswitch))
+        if config.resolver is not None and config.resolver.resolver and not res.nsswitch_dns:
+            log.warning("%s: resolver on, but the hosts line of %s has no dns: the DNS proxy "
+                        "stays off", config.resolver.where, self.settings.nsswitch)
+        if not res.enabled or config.resolver is None:
+            return
+        if not res.servers:
+            raise Racoon2Error(f"{config.resolver.where}: resolver on needs a numeric "
+                               "nameserver")
+        listen = [(s.address, s.port or dns.DEFAULT_PORT)
+                  for s in config.resolver.dns_query if s.address is not None]
+        self.dns = DnsProxy(res, self.state.fqdn, self._fqdn_changed)
+        await self.dns.start(listen)
+
+    def _stop_dns(self) -> None:
+        if self._reapplying is not None:
+            self._reapplying.cancel()
+        if self.dns is not None:
+            self.dns.close()
+            self.dns = None
+
+    def _fqdn_changed(self) -> None:
+        if self._reapplying is None or self._reapplying.done():
+            self._reapplying = asyncio.create_task(self._reapply())
+
+    async def _reapply(self) -> None:
+        assert self.state is not None
+        async with self._lock:
+            if self.kernel is not None:
+                await self._apply(self.state.config)
 
 
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,

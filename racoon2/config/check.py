@@ -72,8 +72,10 @@ def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
         raise ValueError(f"unknown daemon {daemon!r}")
     warnings: list[ConfigWarning] = list(config.notes)
     _check_spmif(config, daemon, warnings)
+    _check_unused_directives(config, daemon, warnings)
     if daemon == "spmd":
         _check_spmd(config, warnings)
+        _check_spmd_resolver_and_tags(config, warnings)
     elif daemon == "iked":
         _check_iked(config, warnings)
     elif daemon == "kinkd":
@@ -158,6 +160,72 @@ def _check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
         if not policy.ipsecs:
             raise ConfigError(f"policy {policy.name!r} lacks ipsec_index, expected the SAs "
                               "that protect its traffic", policy.where)
+
+
+#: Distinct selector ``order`` values spmd's kernel priorities tell apart (spmd/policies.py).
+MAX_ORDER: Final = 7
+
+
+def _check_unused_directives(config: Config, daemon: str,
+                             warnings: list[ConfigWarning]) -> None:
+    """Directives no daemon acts on (the original parsed and dropped them too)."""
+    if daemon == "spmdctl":
+        return
+    for remote in (*config.remotes, *((config.default_remote,) if config.default_remote else ())):
+        if (at := remote.where_of("selector_index")) is not None:
+            warnings.append(ConfigWarning(at, "selector_index in a remote is never used (the "
+                                              "original never read it either); remove it"))
+    for sel in config.selectors:
+        if (at := sel.where_of("next_header_including")) is not None:
+            warnings.append(ConfigWarning(at, "next_header_including (Mobile IPv6 extension "
+                                              "headers) is not supported, ignored: the policy "
+                                              "matches on src, dst and upper_layer_protocol"))
+
+
+def _check_spmd_resolver_and_tags(config: Config, warnings: list[ConfigWarning]) -> None:
+    """What spmd alone reads: resolver { }, spmif TCP addresses, selector tagged and order."""
+    res = config.resolver
+    if res is not None:
+        for spec in res.nameserver:
+            if spec.address is None:
+                warnings.append(ConfigWarning(spec.where, f"nameserver {spec.text} is not a "
+                                              "numeric address, skipped"))
+        for spec in res.dns_query:
+            if spec.address is None:
+                warnings.append(ConfigWarning(spec.where, f"dns_query {spec.text} is not a "
+                                              "numeric address, skipped"))
+            elif res.resolver and not spec.address.is_loopback:
+                warnings.append(ConfigWarning(spec.where, f"dns_query {spec.address} relays "
+                                              "DNS for anyone who reaches it; prefer "
+                                              "127.0.0.1 or ::1"))
+        if res.resolver and not any(s.address for s in res.nameserver):
+            raise ConfigError("found resolver on without a numeric nameserver, expected "
+                              "nameserver ADDRESS;", res.where_of("resolver") or res.where,
+                              "the DNS proxy forwards queries to it")
+        if res.resolver and not any(s.address for s in res.dns_query):
+            warnings.append(ConfigWarning(res.where_of("resolver") or res.where,
+                                          "resolver on without a numeric dns_query: the DNS "
+                                          "proxy has nowhere to listen"))
+    for spec in config.interface.spmd if config.interface else ():
+        if spec.kind is AddrKind.MACRO:
+            warnings.append(ConfigWarning(spec.where, f"spmd {spec.text}: spmif cannot listen "
+                                          "on a macro, skipped; give an address"))
+        elif spec.address is not None and not spec.address.is_loopback:
+            warnings.append(ConfigWarning(spec.where, f"spmif over TCP on {spec.address} is "
+                                          "clear text guarded only by the password; use "
+                                          "127.0.0.1 or ::1"))
+    for sel in config.selectors:
+        if sel.tagged is not None:
+            raise ConfigError(f"found tagged {sel.tagged!r}, expected no pf tag: Linux XFRM "
+                              "policies cannot match BSD pf tags (an XFRM mark is not the "
+                              "same), and without the tag the policy would cover more traffic",
+                              sel.where_of("tagged") or sel.where,
+                              "remove tagged and narrow the selector with src, dst and "
+                              "upper_layer_protocol")
+        if sel.order is not None and sel.order > MAX_ORDER:
+            warnings.append(ConfigWarning(sel.where_of("order") or sel.where,
+                                          f"order {sel.order} ranks like {MAX_ORDER}: spmd "
+                                          f"tells orders 0 to {MAX_ORDER} apart"))
 
 
 def _check_iked(config: Config, warnings: list[ConfigWarning]) -> None:

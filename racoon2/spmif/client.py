@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from racoon2.config import Config
-from racoon2.config.model import AddrKind
+from racoon2.config.model import AddrKind, AddrSpec
 from racoon2.errors import SpmifError
 from racoon2.net import Address, Prefix, parse_address
 from racoon2.spmif import replies
@@ -44,6 +44,9 @@ from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
 
 READ_SIZE = 4096
+DEFAULT_TCP_PORT = 9555  # spec spmif.md §1
+#: Where spmd listens: a Unix socket path, or a TCP (host, port).
+Target = str | os.PathLike[str] | tuple[str, int]
 
 
 class SpmifClient:
@@ -66,12 +69,15 @@ class SpmifClient:
         self.authenticated = False
 
     @classmethod
-    async def open(cls, path: str | os.PathLike[str], timeout: float | None = 30.0) -> SpmifClient:
-        """Connect to the Unix socket ``path`` and read spmd's greeting."""
-        name = os.fsdecode(path)
+    async def open(cls, path: Target, timeout: float | None = 30.0) -> SpmifClient:
+        """Connect to the Unix socket ``path`` (or TCP ``(host, port)``), read the greeting."""
+        name = f"{path[0]} port {path[1]}" if isinstance(path, tuple) else os.fsdecode(path)
         try:
             async with asyncio.timeout(timeout):
-                reader, writer = await asyncio.open_unix_connection(name)
+                if isinstance(path, tuple):
+                    reader, writer = await asyncio.open_connection(path[0], path[1])
+                else:
+                    reader, writer = await asyncio.open_unix_connection(name)
         except TimeoutError:
             raise SpmifError(f"{name}: spmd did not accept the connection in time") from None
         except OSError as err:
@@ -294,13 +300,14 @@ class SpmifClient:
 
 
 async def connect(
-    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    paths: str | os.PathLike[str] | Sequence[Target],
     password: bytes | None = None,
     timeout: float | None = 30.0,
 ) -> SpmifClient:
     """Connect (and log in when ``password`` is given) to the first socket that answers.
 
-    ``paths`` is one socket path or the ``interface spmd`` entries in configuration order.
+    ``paths`` is one socket path or the ``interface spmd`` entries in configuration order
+    (see :func:`targets`).
     """
     candidates = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     if not candidates:
@@ -328,5 +335,17 @@ async def connect_configured(config: Config) -> SpmifClient:
     iface = config.interface
     if iface is None or iface.spmd_password is None or not iface.spmd:
         raise SpmifError(f"{config.file}: needs interface {{ spmd ...; spmd_password ...; }}")
-    paths = [s.text for s in iface.spmd if s.kind is AddrKind.UNIX]
-    return await connect(paths, read_password(iface.spmd_password))
+    return await connect(targets(iface.spmd), read_password(iface.spmd_password))
+
+
+def targets(entries: Sequence[AddrSpec]) -> list[Target]:
+    """The ``interface { spmd …; }`` entries as connect targets, in configuration order:
+    ``unix "PATH"`` → PATH, an address or host name → TCP (default port 9555)."""
+    out: list[Target] = []
+    for spec in entries:
+        if spec.kind is AddrKind.UNIX:
+            out.append(spec.text)
+        elif spec.kind in (AddrKind.INET, AddrKind.FQDN):
+            host = str(spec.address) if spec.address is not None else spec.text
+            out.append((host, spec.port or DEFAULT_TCP_PORT))
+    return out

@@ -113,7 +113,7 @@ def bind_unix(path: str | os.PathLike[str]) -> socket.socket:
 
 def _peer(writer: asyncio.StreamWriter) -> tuple[int | None, int | None]:
     sock = writer.get_extra_info("socket")
-    if sock is None or not hasattr(socket, "SO_PEERCRED"):
+    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
         return None, None
     try:
         raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -262,6 +262,61 @@ class SpmifServer:
                 await writer.drain()
         except TimeoutError:
             raise TimeoutError("client does not read its replies") from None
+
+
+class TcpSpmifServer(SpmifServer):
+    """spmif on a TCP address: the original's debug transport (spec spmif.md §1).
+
+    Same login and commands as the Unix socket; only the password protects it, and the
+    traffic is in clear, so it belongs on loopback.
+    """
+
+    def __init__(self, host: str, port: int, password: bytes, handler: Handler,
+                 limits: Limits) -> None:
+        super().__init__(f"{host} port {port}", password, handler, limits)
+        self.host = host
+        self.port = port
+
+    async def start(self) -> None:
+        """Bind (SO_REUSEADDR; IPv6 sockets IPV6_V6ONLY, as spmd did) and start accepting."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((self.host, self.port))
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except OSError as err:
+            sock.close()
+            raise SpmifError(f"{self.path}: cannot listen: {err.strerror}") from None
+        if self.port == 0:
+            self.port = sock.getsockname()[1]
+            self.path = f"{self.host} port {self.port}"
+        self._server = await asyncio.start_server(self._accept_tcp, sock=sock)
+        log.info("spmif listening on %s (TCP)", self.path)
+
+    async def _accept_tcp(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # Replies are single short lines the client waits for (spec spmif.md §1).
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        log.info("spmif TCP connection from %s", writer.get_extra_info("peername"))
+        await self._accept(reader, writer)
+
+
+async def serve_tcp(host: str, port: int, password: bytes, handler: Handler,
+                    limits: Limits | None = None) -> TcpSpmifServer:
+    """Listen for spmif on TCP ``host`` (numeric) ``port``; otherwise as :func:`serve`."""
+    if not password:
+        raise SpmifError("the spmif password is empty; create it with pskgen -r")
+    server = TcpSpmifServer(host, port, password, handler, limits or Limits())
+    await server.start()
+    return server
 
 
 async def serve(
