@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import functools
 import warnings
-from types import ModuleType
 from typing import Any, Protocol
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dh as crypto_dh
-from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, mlkem, x448, x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -36,12 +35,6 @@ _MODP_SHAPE: dict[int, tuple[int, int]] = {
     17: (6144, 929484),
     18: (8192, 4743158),
 }
-
-mlkem: ModuleType | None
-try:
-    from cryptography.hazmat.primitives.asymmetric import mlkem
-except ImportError:
-    mlkem = None
 
 _ECP: dict[int, ec.EllipticCurve] = {19: ec.SECP256R1(), 20: ec.SECP384R1(), 21: ec.SECP521R1()}
 # Private exponents this long are well past twice every group's estimated strength (RFC 3526
@@ -222,8 +215,9 @@ _MLKEM: dict[int, str] = {35: "MLKEM512", 36: "MLKEM768", 37: "MLKEM1024"}
 
 def _mlkem_classes(transform: Transform) -> tuple[Any, Any]:
     name = _MLKEM[transform.ident]
-    private = getattr(mlkem, f"{name}PrivateKey", None) if mlkem else None
-    public = getattr(mlkem, f"{name}PublicKey", None) if mlkem else None
+    # cryptography has no ML-KEM-512 (yet): the classes are looked up, not imported.
+    private = getattr(mlkem, f"{name}PrivateKey", None)
+    public = getattr(mlkem, f"{name}PublicKey", None)
     if private is None or public is None:
         raise CryptoError(f"{transform.name} is not available in the installed cryptography "
                           "package", hint="offer ML-KEM-768 or ML-KEM-1024, or upgrade "

@@ -11,15 +11,11 @@ from enum import IntEnum
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
 from racoon2.crypto.auth import PrivateKey, PublicKey
 from racoon2.errors import CryptoError
-
-try:
-    from cryptography.x509 import verification
-except ImportError:
-    verification = None  # type: ignore[assignment]
 
 
 class IdType(IntEnum):
@@ -95,9 +91,6 @@ def verify_chain(leaf: x509.Certificate, intermediates: list[x509.Certificate],
     RFC 5280 path validation with web PKI rules for CAs, but any end-entity extensions
     (IPsec certificates often lack the serverAuth/clientAuth usages the web requires).
     """
-    if verification is None:
-        raise CryptoError("certificate chain validation needs cryptography >= 43",
-                          hint="upgrade the cryptography package")
     if not roots:
         raise CryptoError("no trusted CA certificates are configured",
                           hint="set the CA directory/file in racoon2.conf")

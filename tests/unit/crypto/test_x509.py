@@ -155,10 +155,3 @@ def test_public_key_files_and_errors() -> None:
         rx509.load_certificates(b"junk")
     with pytest.raises(CryptoError, match="cannot load private key"):
         rx509.load_private_key(b"junk")
-
-
-def test_chain_validation_unavailable(pki: dict[str, object],
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(rx509, "verification", None)
-    with pytest.raises(CryptoError, match="needs cryptography >= 43"):
-        rx509.verify_chain(pki["leaf"], [], [pki["ca"]], NOW)  # type: ignore[arg-type, list-item]
