@@ -74,7 +74,8 @@ class AddressWatch:
         self._sock = sock
         self._loop = asyncio.get_running_loop()
         self._entries: set[HostAddress] = set()
-        self._dump: set[HostAddress] | None = None
+        self._dump: set[HostAddress] | None = None  # the dump being read
+        self._again = False
         self._dumped: asyncio.Future[None] = self._loop.create_future()
         self._changed = asyncio.Event()
         self._delivered = HostAddresses()
@@ -95,7 +96,7 @@ class AddressWatch:
                               e.errno) from None
         watch = cls(sock)
         try:
-            await watch._redump()
+            watch._redump()
             await watch._dumped
         except BaseException:
             watch.close()
@@ -118,9 +119,19 @@ class AddressWatch:
         self._delivered = self.current
         return self.current
 
-    async def _redump(self) -> None:
+    def _redump(self) -> None:
+        if self._dump is not None:
+            self._again = True  # one dump at a time per socket: the next when this one ends
+            return
         self._dump = set()
-        await self._loop.sock_sendall(self._sock, _dump_request())
+        try:
+            self._sock.send(_dump_request())
+        except OSError as e:
+            self._dump = None
+            error = KernelError("dump", "addresses", e.strerror or str(e), e.errno)
+            if not self._dumped.done():
+                self._dumped.set_exception(error)
+            log.error("%s", error)
 
     def _on_readable(self) -> None:
         while True:
@@ -129,14 +140,18 @@ class AddressWatch:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
-                if e.errno != errno.ENOBUFS:
-                    raise
-                # Notifications were lost: read everything afresh.
-                log.warning("netlink address notifications lost; reading the addresses again")
-                self._loop.create_task(self._redump())
-                continue
-            for msg in split(data):
-                self._handle(msg)
+                if e.errno == errno.ENOBUFS:
+                    # Notifications were lost: read everything afresh.
+                    log.warning("address notifications lost; reading the addresses again")
+                    self._redump()
+                    continue
+                log.error("netlink route socket: %s", e.strerror or e)
+                return
+            try:
+                for msg in split(data):
+                    self._handle(msg)
+            except KernelError as e:
+                log.warning("undecodable address notification skipped: %s", e)
 
     def _handle(self, msg: Message) -> None:
         if msg.type == NLMSG_ERROR and msg.seq == DUMP_SEQ:
@@ -150,6 +165,9 @@ class AddressWatch:
             self._publish()
             if not self._dumped.done():
                 self._dumped.set_result(None)
+            if self._again:
+                self._again = False
+                self._redump()
             return
         decoded = decode(msg)
         if decoded is None:

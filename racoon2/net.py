@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Prefix = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,11 +51,12 @@ HOST_MACROS = frozenset(("MY_IP", "MY_IPV4", "MY_IPV6", "MY_IPV6_GLOBAL", "MY_IP
 
 @dataclass(frozen=True, slots=True)
 class HostAddress:
-    """One address configured on one of this host's interfaces (without a zone)."""
+    """One address configured on one of this host's interfaces (without a zone); the name
+    is informational: a renamed interface keeps its index."""
 
     addr: Address
     ifindex: int
-    ifname: str
+    ifname: str = field(compare=False)
 
     @property
     def scoped(self) -> Address:

@@ -271,7 +271,10 @@ class Spmd:
             what = "no policy uses MY_* macros"
             if self._uses_host:
                 async with self._lock:
-                    what = f"policies re-planned: {await self._apply(self.state.config)}"
+                    try:
+                        what = f"policies re-planned: {await self._apply(self.state.config)}"
+                    except Racoon2Error as e:
+                        what = f"policies NOT re-planned: {e}"
             for host in added:
                 log.info("address %s added: %s", host, what)
             for host in removed:
