@@ -1,15 +1,17 @@
 """Addresses that come and go while the daemons run (DHCP, a roaming laptop).
 
-iked opens a socket (with its bypass policy) on an address that appears and matches its
-``interface ike`` macros, and closes the one of an address that goes; an address still in DAD
-gets its socket once DAD is over.  spmd re-plans the policies whose selectors use MY_* macros.
+iked (and kinkd, when MIT Kerberos is installed) opens a socket (with its bypass policy) on an
+address that appears and matches its ``interface`` macros, and closes the one of an address
+that goes; an address still in DAD gets its socket once DAD is over.  spmd re-plans the
+policies whose selectors use MY_* macros.
 """
 
 from __future__ import annotations
 
 import time
 
-from host import Host
+import pytest
+from host import Host, krb5_missing
 
 #: Appended to the original racoon2.conf: a selector pair on this host's global IPv6 addresses.
 ROAMING = """
@@ -34,14 +36,24 @@ def roam_sources(host: Host) -> set[str]:
     return {p.split()[1] for p in host.ns.policies() if "dst 2001:db8:2::/64" in p}
 
 
-def test_iked_and_spmd_follow_address_changes(host: Host) -> None:
+@pytest.mark.parametrize("with_kinkd", [False, True], ids=["iked", "iked+kinkd"])
+def test_daemons_follow_address_changes(host: Host, with_kinkd: bool) -> None:
+    if with_kinkd and krb5_missing():
+        pytest.skip(f"kinkd needs {krb5_missing()} for its realm (tests/harness/setup-host.sh)")
     conf = host.install("transport_ike.conf")
     (conf.parent / "roam.conf").write_text(ROAMING)
     conf.write_text(conf.read_text() + f'include "{conf.parent / "roam.conf"}";\n')
+    keyed = ["iked"] + (["kinkd"] if with_kinkd else [])
+    if with_kinkd:
+        host.start_realm()
     host.start("spmd")
     host.wait_spmd()
     host.start("iked")
-    host.wait_log("iked", lambda t: t.count("listening on") >= 5, "5 'listening on' lines")
+    if with_kinkd:
+        host.wait_realm()
+        host.start("kinkd")
+    for d in keyed:
+        host.wait_log(d, lambda t: t.count("listening on") >= 5, "5 'listening on' lines")
     assert roam_sources(host) == {"2001:db8::1/128"}
 
     host.ns.ip("addr", "add", "2001:db8::5/64", "dev", "eth0", "nodad")
@@ -58,7 +70,14 @@ def test_iked_and_spmd_follow_address_changes(host: Host) -> None:
     host.ns.ip("addr", "del", "2001:db8::5/64", "dev", "eth0")
     host.wait_log("iked", lambda t: "address 2001:db8::5 on eth0 removed: closed "
                   "2001:db8::5[500]" in t, "the socket closed")
+    if with_kinkd:
+        text = host.wait_log("kinkd", lambda t: "address 2001:db8::5 on eth0 removed" in t,
+                             "the socket closed")
+        assert "address fe80::5 on eth0 added: listening on fe80::5%eth0[910]" in text
+        assert "address 2001:db8::5 on eth0 added: listening on 2001:db8::5[910]" in text
+        assert "address 2001:db8::5 on eth0 removed: closed 2001:db8::5[910]" in text
     assert "[2001:db8::5]:500" not in host.udp_listening()
+    assert "[2001:db8::5]:910" not in host.udp_listening()
     wait(lambda: roam_sources(host) == {"2001:db8::1/128"}, "roam policy of 2001:db8::5 gone")
 
     # With DAD on, the address is tentative for about a second: no socket until it is over.
@@ -69,7 +88,7 @@ def test_iked_and_spmd_follow_address_changes(host: Host) -> None:
     assert "tentative" not in host.ns.ip("-6", "addr", "show", "dev", "eth0")
     assert "cannot listen" not in host.log("iked")  # it did not try the tentative address
 
-    assert host.stop("iked") == 0 and host.stop("spmd") == 0
-    for d in ("iked", "spmd"):
+    for d in (*keyed, "spmd"):
+        assert host.stop(d) == 0, host.log(d)
         assert "Traceback" not in host.log(d), host.log(d)
     assert host.ns.policies() == []
