@@ -17,7 +17,7 @@ from racoon2.addrwatch import AddressWatch
 from racoon2.config.model import AddrKind, AddrSpec
 from racoon2.kernel import api
 from racoon2.kernel.xfrm.messages import pack_policy
-from racoon2.net import Address, Endpoint, HostAddresses, parse_prefix
+from racoon2.net import Address, Endpoint, HostAddress, HostAddresses, parse_prefix
 
 log = logging.getLogger("racoon2.udp")
 IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
@@ -148,8 +148,13 @@ async def follow(watch: AddressWatch, sockets: Sockets,
         added, removed = old.changes(new)
         old = new
         opened, closed = await sockets.sync(wanted(new))
-        for host, eps in [(h, opened) for h in added] + [(h, closed) for h in removed]:
-            mine = [str(ep) for ep in eps if ep.addr == host.scoped]
-            logger.info("address %s %s: %s", host, "added" if host in new.entries else "removed",
-                     ("listening on " if eps is opened else "closed ") + ", ".join(mine)
-                     if mine else "no socket for it")
+        for host in added:
+            _log_change(logger, host, "added", "listening on", opened)
+        for host in removed:
+            _log_change(logger, host, "removed", "closed", closed)
+
+
+def _log_change(logger: logging.Logger, host: HostAddress, change: str, did: str,
+                endpoints: Sequence[Endpoint]) -> None:
+    mine = ", ".join(str(ep) for ep in endpoints if ep.addr == host.scoped)
+    logger.info("address %s %s: %s", host, change, f"{did} {mine}" if mine else "no socket for it")
