@@ -73,7 +73,6 @@ class Iked:
         self.settings = settings
         self.kernel = kernel
         self.spmif = spmif
-        self.bypass = bypass
         #: This host's addresses, followed while running (set by :meth:`run`).
         self.watch: AddressWatch | None = None
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),

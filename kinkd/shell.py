@@ -103,7 +103,6 @@ class Kinkd:
         self.kdc = kdc
         self.me = me
         self.replay = replay
-        self.bypass = bypass
         self.epoch = int(time.time()) & 0xFFFFFFFF
         #: This host's addresses, followed while running (set by :meth:`open_sockets`).
         self.watch: AddressWatch | None = None
