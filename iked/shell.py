@@ -26,6 +26,7 @@ from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
 from racoon2 import udp
+from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config
 from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
@@ -34,8 +35,7 @@ from racoon2.crypto.rng import SystemRng
 from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.kernel import api
-from racoon2.net import Address, Endpoint
-from racoon2.net import local_addresses as host_addresses
+from racoon2.net import Address, Endpoint, HostAddresses
 from racoon2.spmif.client import SpmifClient, connect_configured
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
@@ -58,11 +58,6 @@ class Settings:
     pcapfile: str | None = None  # -P: IKE messages in the clear, '+' appends
 
 
-def local_addresses(spec: AddrSpec) -> Sequence[Address]:
-    """This host's addresses for a macro such as MY_IPV4 (spmd's rule)."""
-    return host_addresses(spec.text, spec.ifname)
-
-
 def _esp_in_udp(sock: socket.socket) -> None:
     # The kernel then takes the ESP-in-UDP packets (RFC 3948) and leaves IKE to us.
     with contextlib.suppress(OSError):
@@ -78,11 +73,14 @@ class Iked:
         self.settings = settings
         self.kernel = kernel
         self.spmif = spmif
-        self.bypass = bypass
+        #: This host's addresses, followed while running (set by :meth:`run`).
+        self.watch: AddressWatch | None = None
         self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
-                            local_addresses, self._read_public,
+                            self.local_addresses, self._read_public,
                             (settings.port, settings.target_port))
-        self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
+        self.sockets = udp.Sockets(self.datagram, api.Owner.IKED if bypass else None,
+                                   lambda ep: _esp_in_udp if ep.port == NAT_T_PORT else None)
+        self.transports = self.sockets.transports
         self.hooks = hooks.HookRunner()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
@@ -105,17 +103,32 @@ class Iked:
 
     # -- sockets ------------------------------------------------------------------------------
 
+    def local_addresses(self, spec: AddrSpec) -> Sequence[Address]:
+        """This host's addresses for a macro such as MY_IPV4 (spmd's rule), now."""
+        hosts = self.watch.current if self.watch else HostAddresses()
+        return hosts.expand(spec.text, spec.ifname)
+
+    def wanted_endpoints(self, hosts: HostAddresses) -> list[Endpoint]:
+        """Every ``interface ike`` endpoint with this host's addresses ``hosts``."""
+        specs = self.config.interface.ike if self.config.interface else ()
+        return udp.endpoints(specs, self.settings.port, hosts, self.settings.family)
+
     async def open_sockets(self) -> None:
         """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too."""
-        specs = self.config.interface.ike if self.config.interface else ()
-        for ep in udp.endpoints(specs, self.settings.port, self.settings.family):
-            self.transports[ep] = await udp.open_endpoint(
-                ep, self.datagram, owner=api.Owner.IKED if self.bypass else None,
-                prepare=_esp_in_udp if ep.port == NAT_T_PORT else None)
-            log.info("listening on %s", ep)
+        if self.watch is None:
+            self.watch = await AddressWatch.open()
+        await self._sync_sockets()
         if not self.transports:
             raise Racoon2Error("no IKE socket could be opened",
                                hint="check the interface ike addresses in racoon2.conf")
+
+    async def _sync_sockets(self) -> None:
+        assert self.watch is not None
+        opened, closed = await self.sockets.sync(self.wanted_endpoints(self.watch.current))
+        for ep in opened:
+            log.info("listening on %s", ep)
+        for ep in closed:
+            log.info("closed %s: no longer in interface ike", ep)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -303,7 +316,7 @@ class Iked:
         """SIGHUP, as the original: delete every IKE SA, then reread the configuration.
 
         A file that does not load changes nothing (logged with ``file:line:``).  The sockets
-        stay as they are: a changed ``interface`` section needs a restart.
+        follow a changed ``interface ike`` section.
         """
         from racoon2.config import load_config
 
@@ -316,9 +329,11 @@ class Iked:
         self.core.shutdown(time.monotonic())
         await self.flush()
         self.config = config
-        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(), local_addresses,
-                            self._read_public, (self.settings.port, self.settings.target_port))
+        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
+                            self.local_addresses, self._read_public,
+                            (self.settings.port, self.settings.target_port))
         self.core.tracing = self.pcap is not None
+        await self._sync_sockets()
         await self.flush()
 
     def trace_on(self) -> None:
@@ -345,6 +360,9 @@ class Iked:
             signal.SIGUSR1: self.trace_on, signal.SIGUSR2: self.trace_off})
         worker = asyncio.create_task(self._work())
         events = asyncio.create_task(self._kernel_events())
+        assert self.watch is not None
+        follow = asyncio.create_task(udp.follow(self.watch, self.sockets,
+                                                self.wanted_endpoints, log))
         self._initiate_forced()
         self._wake.set()
         await self._stop.wait()
@@ -353,10 +371,10 @@ class Iked:
         await self.flush()
         await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
         await self.flush()
-        for task in (worker, events):
+        for task in (worker, events, follow):
             task.cancel()
-        for transport in self.transports.values():
-            transport.close()
+        self.sockets.close()
+        self.watch.close()
         return 0
 
     def _initiate_forced(self) -> None:

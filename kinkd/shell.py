@@ -48,6 +48,7 @@ from kinkd.settings import (
     realm_of,
 )
 from racoon2 import udp
+from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, lookup
 from racoon2.config.model import Action, AddrKind, Kmp, Remote
 from racoon2.daemon import on_signals, run_daemon
@@ -55,7 +56,7 @@ from racoon2.errors import Racoon2Error
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
-from racoon2.net import Address, Endpoint
+from racoon2.net import Address, Endpoint, HostAddresses
 from racoon2.spmif.client import SpmifClient, connect_configured
 
 log = logging.getLogger("kinkd")
@@ -102,9 +103,11 @@ class Kinkd:
         self.kdc = kdc
         self.me = me
         self.replay = replay
-        self.bypass = bypass
         self.epoch = int(time.time()) & 0xFFFFFFFF
-        self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
+        #: This host's addresses, followed while running (set by :meth:`open_sockets`).
+        self.watch: AddressWatch | None = None
+        self.sockets = udp.Sockets(self.datagram, api.Owner.KINKD if bypass else None)
+        self.transports = self.sockets.transports
         self.pending: dict[int, tuple[Endpoint, asyncio.Future[bytes]]] = {}
         self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
         self.answering: set[tuple[Endpoint, int, int]] = set()
@@ -119,16 +122,27 @@ class Kinkd:
 
     # -- sockets ------------------------------------------------------------------------------
 
-    async def open_sockets(self) -> None:
-        """Bind every ``interface kink`` address (port 910 unless given)."""
+    def wanted_endpoints(self, hosts: HostAddresses) -> list[Endpoint]:
+        """Every ``interface kink`` endpoint (port 910 unless given) with addresses ``hosts``."""
         specs = self.config.interface.kink if self.config.interface else ()
-        for ep in udp.endpoints(specs, KINK_PORT):
-            self.transports[ep] = await udp.open_endpoint(
-                ep, self.datagram, owner=api.Owner.KINKD if self.bypass else None)
-            log.info("listening on %s", ep)
+        return udp.endpoints(specs, KINK_PORT, hosts)
+
+    async def open_sockets(self) -> None:
+        """Bind every ``interface kink`` address with this host's addresses now."""
+        if self.watch is None:
+            self.watch = await AddressWatch.open()
+        await self._sync_sockets()
         if not self.transports:
             raise Racoon2Error("no KINK socket could be opened",
                                hint="check the interface kink addresses in racoon2.conf")
+
+    async def _sync_sockets(self) -> None:
+        assert self.watch is not None
+        opened, closed = await self.sockets.sync(self.wanted_endpoints(self.watch.current))
+        for ep in opened:
+            log.info("listening on %s", ep)
+        for ep in closed:
+            log.info("closed %s: no longer in interface kink", ep)
 
     def _send(self, data: bytes, local: Endpoint | None, remote: Endpoint) -> None:
         if local is None or local not in self.transports:
@@ -764,6 +778,7 @@ class Kinkd:
             return
         self.config = config
         log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))
+        await self._sync_sockets()
         if self.spmif is None:
             # As the original: a SIGHUP also retries spmd when kinkd runs without it.
             self.spmif = await _connect_spmd(config)
@@ -781,16 +796,19 @@ class Kinkd:
             signal.SIGUSR1: lambda: self._spawn(self.send_status())})
         events = asyncio.create_task(self.kernel_events())
         refresh = asyncio.create_task(self._keep_tgt())
+        assert self.watch is not None
+        follow = asyncio.create_task(udp.follow(self.watch, self.sockets,
+                                                self.wanted_endpoints, log))
         await self._stop.wait()
         log.info("shutting down: deleting %d SA pair(s)", len(self.pairs))
-        events.cancel()
-        refresh.cancel()
+        for task in (events, refresh, follow):
+            task.cancel()
         for task in list(self.tasks):
             task.cancel()
         await self._delete_all()
         self._save_replay_cache(force=True)
-        for transport in self.transports.values():
-            transport.close()
+        self.sockets.close()
+        self.watch.close()
         return 0
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Prefix = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -37,26 +36,65 @@ class Endpoint:
     def __str__(self) -> str:
         return f"{self.addr}[{self.port}]"
 
+    @property
+    def unscoped(self) -> Endpoint:
+        """The endpoint without an IPv6 zone: what the IKE/KINK cores compare."""
+        if self.addr.version == 6 and self.addr.scope_id:
+            return Endpoint(ipaddress.IPv6Address(self.addr.packed), self.port)
+        return self
 
-def local_addresses(macro: str, ifname: str | None) -> Sequence[Address]:
-    """This host's addresses for MY_IP, MY_IPV4, MY_IPV6, … (optionally of one interface)."""
-    from pyroute2 import IPRoute  # netlink I/O: imported by the daemons that need it only
 
-    out: list[Address] = []
-    with IPRoute() as ipr:
-        index = None
-        if ifname:
-            found = ipr.link_lookup(ifname=ifname)
-            if not found:
-                return []
-            index = found[0]
-        for msg in ipr.get_addr():
-            if index is not None and msg["index"] != index:
-                continue
-            addr = ipaddress.ip_address(msg.get_attr("IFA_ADDRESS"))
-            if _macro_matches(macro, addr):
-                out.append(addr)
-    return out
+#: The macros that stand for this host's own addresses (racoon2.conf ``MY_IP`` & co).
+HOST_MACROS = frozenset(("MY_IP", "MY_IPV4", "MY_IPV6", "MY_IPV6_GLOBAL", "MY_IPV6_LINKLOCAL",
+                         "MY_HOA"))
+
+
+@dataclass(frozen=True, slots=True)
+class HostAddress:
+    """One address configured on one of this host's interfaces (without a zone); the name
+    is informational: a renamed interface keeps its index."""
+
+    addr: Address
+    ifindex: int
+    ifname: str = field(compare=False)
+
+    @property
+    def scoped(self) -> Address:
+        """The address a socket binds: an IPv6 link-local one with its zone (``fe80::1%eth0``),
+        which names the link it is unique on (RFC 4007 section 6)."""
+        if self.addr.version == 6 and self.addr.is_link_local:
+            return ipaddress.IPv6Address(f"{self.addr}%{self.ifname}")
+        return self.addr
+
+    def __str__(self) -> str:
+        return f"{self.addr} on {self.ifname}"
+
+
+def _order(h: HostAddress) -> tuple[int, int, int]:
+    return h.ifindex, h.addr.version, int(h.addr)
+
+
+@dataclass(frozen=True, slots=True)
+class HostAddresses:
+    """A snapshot of this host's addresses: what MY_IP… expand to at one moment."""
+
+    entries: frozenset[HostAddress] = frozenset()
+
+    def matching(self, macro: str, ifname: str | None = None) -> list[HostAddress]:
+        """The addresses ``macro`` (``MY_IPV6``…, ``%ifname`` given apart) stands for, in
+        interface order."""
+        return sorted((h for h in self.entries if (ifname is None or h.ifname == ifname)
+                       and _macro_matches(macro, h.addr)), key=_order)
+
+    def expand(self, macro: str, ifname: str | None = None) -> list[Address]:
+        """The addresses ``macro`` stands for, without zones (as kernel selectors hold them),
+        each once."""
+        return list(dict.fromkeys(h.addr for h in self.matching(macro, ifname)))
+
+    def changes(self, newer: HostAddresses) -> tuple[list[HostAddress], list[HostAddress]]:
+        """(added, removed) from this snapshot to ``newer``."""
+        return (sorted(newer.entries - self.entries, key=_order),
+                sorted(self.entries - newer.entries, key=_order))
 
 
 def _macro_matches(macro: str, addr: Address) -> bool:

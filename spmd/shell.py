@@ -17,13 +17,14 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, load_config
 from racoon2.config.check import check_config
 from racoon2.config.model import AddrKind
 from racoon2.daemon import run_daemon
 from racoon2.errors import KernelError, Racoon2Error
 from racoon2.kernel import api
-from racoon2.net import local_addresses
+from racoon2.net import Address, HostAddresses
 from racoon2.spmif import commands as c
 from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
@@ -66,6 +67,10 @@ class Spmd:
         self._refresh: asyncio.Task[None] | None = None
         self.dns: DnsProxy | None = None
         self._reapplying: asyncio.Task[None] | None = None
+        self._follow: asyncio.Task[None] | None = None
+        #: This host's addresses (MY_IP…), followed while running.
+        self.watch: AddressWatch | None = None
+        self._uses_host = False  # whether the last plan expanded a MY_* macro
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -73,6 +78,7 @@ class Spmd:
         """Load (unless given), reconcile, listen.  Raises Racoon2Error when spmd cannot run."""
         config = config or self._load()
         self.kernel = await self._open_backend()
+        self.watch = await AddressWatch.open()
         self.state = State(config, fwd=self.settings.fwd)
         self._read_hosts()
         changes = await self._apply(config)
@@ -80,6 +86,7 @@ class Spmd:
         await self._start_dns(config)
         await self._listen(config)
         self._refresh = asyncio.create_task(self._refresh_fqdn())
+        self._follow = asyncio.create_task(self._follow_addresses(self.watch))
 
     async def run(self, config: Config | None = None) -> int:
         """Start, serve until SIGTERM/SIGINT, clean up; the exit status."""
@@ -88,9 +95,19 @@ class Spmd:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
+        loop.add_signal_handler(signal.SIGUSR1, self.log_status)
         await self._stop.wait()
         await self.stop()
         return 0
+
+    def log_status(self) -> None:
+        """SIGUSR1: one line with the policies spmd holds and the addresses MY_IP… stand for
+        (the original spmd had no handler and died of it)."""
+        assert self.state is not None
+        generated = sum(1 for e in self.state.table.values() if e.generated)
+        hosts = self.watch.current.expand("MY_IP") if self.watch else []
+        log.info("status: %d policies (%d generated for iked), MY_IP %s",
+                 len(self.state.table), generated, " ".join(map(str, hosts)) or "none")
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to finish."""
@@ -98,8 +115,11 @@ class Spmd:
 
     async def stop(self) -> None:
         """Close spmif, remove our policies unless they are to be kept, close the kernel."""
-        if self._refresh is not None:
-            self._refresh.cancel()
+        for task in (self._refresh, self._follow):
+            if task is not None:
+                task.cancel()
+        if self.watch is not None:
+            self.watch.close()
         self._stop_dns()
         for server in self.servers:
             server.close()
@@ -145,7 +165,14 @@ class Spmd:
             for spec in (*sel.src[:1], *sel.dst[:1]):
                 if spec.kind is AddrKind.FQDN:
                     fqdn.register(spec.text)
-        return plan(config, local_addresses, fqdn.resolve, fwd=self.settings.fwd)
+        hosts = self.watch.current if self.watch else HostAddresses()
+        self._uses_host = False
+
+        def local(macro: str, ifname: str | None) -> list[Address]:
+            self._uses_host = True
+            return hosts.expand(macro, ifname)
+
+        return plan(config, local, fqdn.resolve, fwd=self.settings.fwd)
 
     async def _apply(self, config: Config) -> Changes:
         """Make the kernel hold exactly the configured policies (plus generated ones)."""
@@ -284,6 +311,27 @@ class Spmd:
         async with self._lock:
             if self.kernel is not None:
                 await self._apply(self.state.config)
+
+    async def _follow_addresses(self, watch: AddressWatch) -> None:
+        """On each change of this host's addresses, re-plan when the configuration uses MY_*
+        macros: one log line per address added or removed, with what changed in the kernel."""
+        assert self.state is not None
+        old = watch.current
+        while True:
+            new = await watch.changed()
+            added, removed = old.changes(new)
+            old = new
+            what = "no policy uses MY_* macros"
+            if self._uses_host:
+                async with self._lock:
+                    try:
+                        what = f"policies re-planned: {await self._apply(self.state.config)}"
+                    except Racoon2Error as e:
+                        what = f"policies NOT re-planned: {e}"
+            for host in added:
+                log.info("address %s added: %s", host, what)
+            for host in removed:
+                log.info("address %s removed: %s", host, what)
 
 
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,

@@ -36,6 +36,7 @@ BUFFER = 8 << 20
 RECV_SIZE = 1 << 18
 BATCH_BYTES = 48 << 10
 EVENT_QUEUE = 65536
+XFRM_POLICY_MAX = 3
 EVENT_GROUPS = (m.GRP_ACQUIRE, m.GRP_EXPIRE, m.GRP_MIGRATE, m.GRP_MAPPING)
 
 
@@ -70,6 +71,15 @@ def _socket() -> socket.socket:
     sock.bind((0, 0))
     sock.setblocking(False)
     return sock
+
+
+def _socket_policy(part: m.Message) -> bool:
+    # A per-socket policy (setsockopt IP_XFRM_POLICY: iked's and kinkd's IPsec bypass) is in
+    # the dump too, with direction XFRM_POLICY_MAX + its direction; it is in no one's SPD.
+    if len(part.payload) < m.USERPOLICY_INFO.size:
+        return False
+    direction: int = m.INDEX_DIR.unpack_from(part.payload, m.INDEX_OFFSET)[1]
+    return direction >= XFRM_POLICY_MAX
 
 
 class XfrmBackend:
@@ -360,7 +370,7 @@ an error names; it is only turned into text on failure.
         """Every policy, or only ``owner``'s."""
         parts = await self._request(m.GETPOLICY, m.F_DUMP, b"", "GETPOLICY dump", "all policies")
         infos = [m.unpack_policy(p.payload, "policy dump") for p in parts
-                 if p.type == m.NEWPOLICY]
+                 if p.type == m.NEWPOLICY and not _socket_policy(p)]
         return infos if owner is None else [i for i in infos if i.owner is owner]
 
     async def flush_own(self, owner: api.Owner) -> None:
