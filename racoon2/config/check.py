@@ -261,10 +261,7 @@ def _check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
                                               "remote; this one is ignored"))
     _check_measures(config)
     _check_kink_unused(config, warnings)
-    iface = config.interface
-    if iface is None or not iface.kink:
-        warnings.append(ConfigWarning(iface.where if iface else config.file,
-                                      "no 'interface { kink … }': kinkd listens on every address"))
+    _check_kink_sockets(config)
 
 
 def _check_ike_sockets(config: Config) -> None:
@@ -331,3 +328,12 @@ def _check_kink_unused(config: Config, warnings: list[ConfigWarning]) -> None:
                 warnings.append(ConfigWarning(at, f"{name} is not used by kinkd, ignored"
                                               + (" (the peer is known by its principal)"
                                                  if name == "verify_id" else "")))
+
+
+def _check_kink_sockets(config: Config) -> None:
+    # As for iked: kinkd binds only the interface kink addresses and cannot start without.
+    iface = config.interface
+    if iface is None or not iface.kink:
+        raise ConfigError("found no 'interface { kink … }', expected the addresses kinkd "
+                          "listens on", iface.where if iface else config.file,
+                          "add kink { MY_IP; }; to the interface section")

@@ -88,3 +88,10 @@ def test_kinkd_refuses_an_infinite_nonce(load: Load, secret: Secret) -> None:
                                           "size in kink"):
         check_config(load(KINKD.format(pwd=secret("p"), extra="nonce_size infinite;")),
                      "kinkd")
+
+
+def test_kinkd_without_interface_kink_is_refused(load: Load, secret: Secret) -> None:
+    cfg = load(KINKD.format(pwd=secret("p"), extra="").replace("kink 192.0.2.1; ", ""))
+    with pytest.raises(ConfigError, match=r":1: found no 'interface \{ kink … \}', expected "
+                                          "the addresses kinkd listens on"):
+        check_config(cfg, "kinkd")
