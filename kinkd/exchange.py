@@ -23,6 +23,7 @@ it fetches the responder's TGT so the initiator can ask the KDC for a user-to-us
 from __future__ import annotations
 
 import hmac
+import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ from kinkd import message as kink
 from kinkd.keymat import EspKeys, esp_keys
 from kinkd.krb5 import AuthContext, Context, Credentials, Keyblock, Keytab, Krb5Error
 from kinkd.replay import Authenticator, ReplayCache
+from racoon2.config.model import ProposalCheck
 from racoon2.crypto.transforms import Transform, TransformType, by_id
 from racoon2.errors import CryptoError, ParseError, Racoon2Error
 from racoon2.ikev1 import message as isakmp
@@ -341,15 +343,31 @@ def process_create(ctx: Context, data: bytes, *, keytab: Keytab | str | None,
     return choose(v, offers)
 
 
-def choose(v: Verified, offers: Sequence[EspOffer]) -> Request:
-    """The responder's choice for a verified CREATE among ``offers`` (KinkError if none)."""
+def lifetime_for(check: ProposalCheck, offered: int, mine: int) -> int | None:
+    """The lifetime (seconds, 0 = none) a responder takes for an offered one under
+    ``proposal_check``, as racoon: obey takes the offer, strict one no longer than ours, claim
+    the shorter of the two (the REPLY carries it), exact only ours; None refuses the offer."""
+    longer = (offered or math.inf) > (mine or math.inf)
+    if check is ProposalCheck.STRICT:
+        return None if longer else offered
+    if check is ProposalCheck.CLAIM:
+        return mine if longer else offered
+    if check is ProposalCheck.EXACT:
+        return offered if offered == mine else None
+    return offered
+
+
+def choose(v: Verified, offers: Sequence[EspOffer],
+           check: ProposalCheck = ProposalCheck.OBEY) -> Request:
+    """The responder's choice for a verified CREATE among ``offers`` (KinkError if none);
+    ``check`` is the remote's proposal_check, applied to the lifetimes."""
     qm = v.quick_mode
     sas = [p for p in qm if isinstance(p, SA)]
     nonces = [p for p in qm if isinstance(p, Nonce)]
     if len(sas) != 1 or len(nonces) != 1:
         raise KinkError(f"CREATE's Quick Mode payloads hold {len(sas)} SA and {len(nonces)} "
                         "Nonce payloads, expected 1 each")
-    chosen = _choose(sas[0], offers)
+    chosen = _choose(sas[0], offers, check)
     if chosen is None:
         raise KinkError(f"no ESP transform offered by {v.client} is acceptable")
     proposal, offer, first = chosen
@@ -362,7 +380,8 @@ def ids_of(v: Verified) -> tuple[Identification, ...]:
     return _ids(v.quick_mode)
 
 
-def _choose(sa: SA, accepted: Sequence[EspOffer]) -> tuple[Proposal, EspOffer, bool] | None:
+def _choose(sa: SA, accepted: Sequence[EspOffer], check: ProposalCheck
+            ) -> tuple[Proposal, EspOffer, bool] | None:
     if sa.doi != Doi.IPSEC:
         raise KinkError(f"SA payload with DOI {sa.doi}, expected the IPsec DOI")
     numbers = [p.number for p in sa.proposals]
@@ -375,8 +394,11 @@ def _choose(sa: SA, accepted: Sequence[EspOffer]) -> tuple[Proposal, EspOffer, b
                 offer = _offer(t)
             except KinkError:
                 continue
-            if any(offer.matches(a) for a in accepted):
-                return proposal, offer, i == 0 and j == 0
+            for a in accepted:
+                life = lifetime_for(check, offer.lifetime, a.lifetime) if offer.matches(a) \
+                    else None
+                if life is not None:
+                    return proposal, replace(offer, lifetime=life), i == 0 and j == 0
     return None
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kinkd.exchange import EspOffer
+from racoon2.config import lookup
 from racoon2.config.defaults import ipsec_value, kmp_value
 from racoon2.config.model import (
     AddrKind,
@@ -24,6 +25,7 @@ from racoon2.config.model import (
     Kmp,
     Mode,
     Policy,
+    ProposalCheck,
     Remote,
     SaProtocol,
 )
@@ -53,6 +55,10 @@ class PeerSettings:
     nonce_size: int
     interval: float
     max_retry: int
+    proposal_check: ProposalCheck = ProposalCheck.OBEY
+    #: the first of acceptable_kmp is kink: kinkd initiates for this remote (spec config.md
+    #: §3.3); a remote that names ikev2 or ikev1 first is iked's to initiate.
+    initiates: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,10 +115,12 @@ def peer_settings(config: Config, remote: Remote) -> PeerSettings:
         addresses=addresses,
         port=port or KINK_PORT,
         passive=bool(get("passive")),
-        nonce_size=int(get("nonce_size") or 16),
+        nonce_size=_limit(get("nonce_size")) or 16,
         interval=float(interval) if isinstance(interval, int | float) and interval > 0
         else DEFAULT_INTERVAL,
         max_retry=int(retry) if isinstance(retry, int) and retry > 0 else 5,
+        proposal_check=get("proposal_check") or ProposalCheck.OBEY,
+        initiates=not (kmps := lookup.acceptable_kmp(config, remote)) or kmps[0] is Kmp.KINK,
     )
 
 
@@ -146,6 +154,11 @@ def _nets(specs: Sequence[AddrSpec]) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(out)
 
 
+def _limit(value: object) -> int:
+    """A lifetime in seconds or bytes for the kernel: ``infinite`` (and 0) are no limit, 0."""
+    return int(value) if isinstance(value, int) and value > 0 else 0
+
+
 def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     """The ESP SA ``policy``'s outbound selector describes."""
     out = next((s for s in config.selectors
@@ -158,8 +171,7 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     mode = EncapsulationMode.TUNNEL if policy.ipsec_mode is Mode.TUNNEL \
         else EncapsulationMode.TRANSPORT
     first = policy.ipsecs[0] if policy.ipsecs else None
-    seconds = ipsec_value(config, first, "ipsec_sa_lifetime_time") if first else 0
-    seconds = int(seconds) if isinstance(seconds, int | float) and seconds > 0 else 0
+    seconds = _limit(ipsec_value(config, first, "ipsec_sa_lifetime_time") if first else 0)
     offers = _offers(config, policy, mode, seconds)
     if not offers:
         raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP sa with an "
@@ -168,8 +180,8 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     return PolicySettings(
         policy=policy.name, selector=out.name, remote=policy.remote_index,
         reqid=out.reqid or 0, mode=mode, offers=offers, lifetime_seconds=seconds,
-        lifetime_bytes=int((ipsec_value(config, first, "ipsec_sa_lifetime_byte") if first
-                            else 0) or 0),
+        lifetime_bytes=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_byte") if first
+                              else 0),
         local=_nets(out.src), remote_nets=_nets(out.dst),
         proto=0 if proto is None or proto == 255 else proto,
         my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,

@@ -339,7 +339,8 @@ class Kinkd:
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
             return
         try:
-            request = kx.choose(v, policy.offers)
+            request = kx.choose(v, policy.offers,
+                                peer_settings(self.config, self._remote(policy)).proposal_check)
         except KinkError as e:
             log.warning("%s: CREATE from %s for policy %s: %s", remote, v.client,
                         policy.policy, e)
@@ -437,6 +438,10 @@ class Kinkd:
             if cfg is None:
                 raise KinkError(f"remote {policy.remote} is not defined")
             peer = peer_settings(self.config, cfg)
+            if not peer.initiates:
+                first_kmp = lookup.acceptable_kmp(self.config, cfg)[0].value
+                raise KinkError(f"remote {cfg.name} initiates with {first_kmp} (the first of "
+                                "its acceptable_kmp), not kink")
             target = await self._target(peer, remote)
         except (KinkError, SettingsError, OSError) as e:
             log.error("policy %s: cannot start KINK: %s", policy.policy, e)

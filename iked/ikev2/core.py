@@ -233,6 +233,13 @@ class IkeCore:
         if remote_cfg is None and self.config.default_remote is None:
             self.drop(remote, DropReason.NO_REMOTE, str(remote.addr))
             return
+        kmps = lookup.acceptable_kmp(self.config, remote_cfg)
+        if kmps and Kmp.IKEV2 not in kmps:
+            # Only the default remote can get here: the others are looked up among the remotes
+            # that accept ikev2.
+            self.drop(remote, DropReason.NO_REMOTE, f"{remote.addr}: remote "
+                      f"{remote_cfg.name if remote_cfg else 'default'} does not accept ikev2")
+            return
         try:
             peer = self._peer(remote_cfg.name if remote_cfg else None)
         except (SettingsError, Racoon2Error) as e:
@@ -295,6 +302,11 @@ class IkeCore:
         remote_cfg = self.config.remote(name) if name else None
         peer = self._peer(remote_cfg.name if remote_cfg else None)
         assert peer is not None
+        kmps = lookup.acceptable_kmp(self.config, remote_cfg)
+        if kmps and kmps[0] is not Kmp.IKEV2:
+            # The first of acceptable_kmp is the protocol that initiates (spec config.md §3.3).
+            raise SettingsError(f"remote {peer.remote} initiates with {kmps[0].value} "
+                                "(the first of its acceptable_kmp), not ikev2")
         if peer.passive or (peer.provide is not None and peer.provide.pool is not None):
             # As the original: a passive remote, or one that leases addresses, only answers.
             raise SettingsError(f"remote {peer.remote} is passive: it does not initiate")
@@ -329,9 +341,11 @@ class IkeCore:
     def _target(self, remote_cfg: Remote | None, peer_addr: Address | None) -> Endpoint | None:
         spec = lookup.initiator_target(self.config, remote_cfg, Kmp.IKEV2) if remote_cfg \
             else None
+        port = kmp_value(self.config, remote_cfg, Kmp.IKEV2, "peers_kmp_port") if remote_cfg \
+            else None
         if spec is not None and spec.address is not None:
-            return Endpoint(spec.address, spec.port or self.target_port)
-        return Endpoint(peer_addr, self.target_port) if peer_addr is not None else None
+            return Endpoint(spec.address, spec.port or port or self.target_port)
+        return Endpoint(peer_addr, port or self.target_port) if peer_addr is not None else None
 
     def _local(self, peer: Address, wanted: Address | None) -> Endpoint | None:
         iface = self.config.interface

@@ -12,6 +12,7 @@ an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  Simultaneous rekeys of one CHILD
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,7 @@ from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
-from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, TSi, TSr, first
+from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal, TSi, TSr, first
 from racoon2.kernel import api
 
 if TYPE_CHECKING:
@@ -43,6 +44,12 @@ class Rekeying:
     exchange: dh.Exchange | None = field(default=None, repr=False)
 
 
+
+
+def _groups(props: Sequence[Proposal]) -> list[int]:
+    """The KE groups of ``props``, in order of preference."""
+    return list(dict.fromkeys(t.id for p in props for t in p.transforms
+                              if t.type == TransformType.KE))
 
 
 def _pfs_group(sa: IkeSa) -> tt.Transform | None:
@@ -187,6 +194,21 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
             return
     group = None
     if ke is not None:
+        # Only the configured groups (kmp_dh_group) may make the PFS exchange; for another
+        # one the peer is told our preferred group it offers (RFC 7296 §1.3, §3.10.1).
+        allowed = _groups(sa.peer.ike_proposals)
+        offered = _groups(sa_p.proposals)
+        if ke.group not in allowed or ke.group not in offered:
+            preferred = next((g for g in allowed if g in offered), None)
+            sa.host.emit(NegotiationFailed(
+                sa.name, "CHILD_SA", f"KE payload of group {ke.group}",
+                proposals.describe(sa_p.proposals), proposals.describe(sa.peer.ike_proposals)))
+            if preferred is None:
+                refuse(NotifyType.NO_PROPOSAL_CHOSEN)
+            else:
+                sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (notify(
+                    NotifyType.INVALID_KE_PAYLOAD, preferred.to_bytes(2, "big")),)))
+            return
         try:
             group = tt.by_id(TransformType.KE, ke.group)
         except CryptoError:

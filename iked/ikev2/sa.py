@@ -218,12 +218,18 @@ class IkeSa:
     def send_request(self, data: bytes, now: Now) -> None:
         """Send our next request (the window retransmits it until answered)."""
         self.window.send(data, now)
-        self.host.send(self, data)
+        self._transmit(data)
 
     def answer(self, mid: int, data: bytes) -> None:
         """Send (and cache) our response to the peer's request ``mid``."""
         self.window.finish_answer(mid, (data,))
-        self.host.send(self, data)
+        self._transmit(data)
+
+    def _transmit(self, data: bytes) -> None:
+        # Every transmission goes out times_per_send times, as the original's (spec
+        # protocols.md §1.2): a lossy path then needs fewer retransmission rounds.
+        for _ in range(max(1, self.peer.schedule.times_per_send)):
+            self.host.send(self, data)
 
     def fail(self, stage: str, reason: str, received: str = "", configured: str = "") -> None:
         """Report a failed negotiation (received vs configured) and end the SA."""
@@ -764,8 +770,7 @@ class IkeSa:
                            configured=f"{self.peer.schedule.max_retry} retransmissions")
             return
         if isinstance(again, bytes):
-            for _ in range(max(1, self.peer.schedule.times_per_send)):
-                self.host.send(self, again)
+            self._transmit(again)
             return
         if self.deadline_dpd is not None and now >= self.deadline_dpd:
             self.deadline_dpd = None

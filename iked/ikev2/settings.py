@@ -187,7 +187,9 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
         raise SettingsError(f"remote {name}: kmp_auth_method {', '.join(unknown)} is not "
                             "supported; use psk or rsasig")
     psk_file = get("pre_shared_key")
-    psk = read(psk_file).rstrip(b"\r\n") if isinstance(psk_file, str) else None
+    # The file's raw bytes, a trailing newline included, as the original and doc/pskgen.md:
+    # a random key ending in CR or LF would otherwise differ from the peer's.
+    psk = read(psk_file) if isinstance(psk_file, str) else None
     if "psk" in methods and psk is None and methods[0] == "psk":
         raise SettingsError(f"remote {name}: no pre_shared_key for kmp_auth_method psk")
     signature = methods[0] == "rsasig"
@@ -205,7 +207,7 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
     return PeerSettings(
         remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=bool(get("verify_id")),
         psk=psk, ike_proposals=ike, nonce_size=int(get("nonce_size")),
-        schedule=Schedule(float(get("interval_to_send")),
+        schedule=Schedule(_seconds(get("interval_to_send")) or 1.0,
                           int(get("max_retry_to_send")),
                           int(get("times_per_send"))),
         lifetime=_seconds(get("kmp_sa_lifetime_time")),
@@ -225,8 +227,13 @@ def _provide(block: Any) -> Provide | None:
 
 
 def _seconds(value: object) -> float:
-    # ``infinite`` and 0 both mean no limit here.
+    # ``infinite`` and 0 both mean no limit here (0 is also what the kernel takes for none).
     return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+
+
+def _limit(value: object) -> int:
+    """A lifetime in seconds or bytes for the kernel: ``infinite`` (and 0) are no limit, 0."""
+    return int(value) if isinstance(value, int) and value > 0 else 0
 
 
 Expand = Callable[[AddrSpec], Sequence[Address]]
@@ -270,6 +277,6 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
         my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
         peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None,
         esp=tuple(esp), esn=bool(ipsec_value(config, first, "ext_sequence")),
-        lifetime_seconds=int(_seconds(ipsec_value(config, first, "ipsec_sa_lifetime_time"))),
-        lifetime_bytes=int(ipsec_value(config, first, "ipsec_sa_lifetime_byte") or 0),
+        lifetime_seconds=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_time")),
+        lifetime_bytes=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_byte")),
         rw=any(spec.is_rw for spec in out.dst))

@@ -16,6 +16,7 @@ from typing import Final
 from racoon2.config.defaults import kmp_value
 from racoon2.config.files import check_safe_file, read_secret
 from racoon2.config.model import (
+    INFINITE,
     Action,
     AddrKind,
     AlgSpec,
@@ -44,7 +45,7 @@ SUPPORTED: Final[dict[Kmp, dict[str, frozenset[str]]]] = {
         "kmp_enc_alg": frozenset({"3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
                                   "aes192_cbc", "aes256_cbc", "aes_ctr"}) | _AEAD,
         "kmp_hash_alg": _MACS, "kmp_prf_alg": _MACS, "kmp_dh_group": _GROUPS_V2,
-        "kmp_auth_method": frozenset({"psk", "rsasig", "dss"}),
+        "kmp_auth_method": frozenset({"psk", "rsasig"}),
     },
     Kmp.IKEV1: {
         "kmp_enc_alg": frozenset({"des_cbc", "3des_cbc", "idea_cbc", "rc5_cbc", "cast128_cbc",
@@ -229,10 +230,10 @@ def _check_spmd_resolver_and_tags(config: Config, warnings: list[ConfigWarning])
 
 
 def _check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
-    iface = config.interface
-    if iface is None or not iface.ike:
-        warnings.append(ConfigWarning(iface.where if iface else config.file,
-                                      "no 'interface { ike … }': iked listens on every address"))
+    _check_ike_sockets(config)
+    _check_measures(config)
+    _check_auth_methods(config)
+    _check_ikev1_blocks(config, warnings)
     seen: set[tuple[str, Kmp]] = set()
     for sel, remote in _selectors_of(config, None):
         if sel.policy is not None and sel.policy.remote_index is not None and remote is None:
@@ -326,7 +327,81 @@ def _check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
         if remote.kink is not None and (at := remote.kink.where_of("my_principal")):
             warnings.append(ConfigWarning(at, "kinkd reads my_principal only from the default "
                                               "remote; this one is ignored"))
+    _check_measures(config)
+    _check_kink_unused(config, warnings)
+    _check_kink_sockets(config)
+
+
+def _check_ike_sockets(config: Config) -> None:
+    # The original binds only the interface ike addresses (spec daemons.md §3); without any
+    # iked cannot start, so -n says so rather than promise a wildcard socket.
+    iface = config.interface
+    if iface is None or not iface.ike:
+        raise ConfigError("found no 'interface { ike … }', expected the addresses iked listens "
+                          "on", iface.where if iface else config.file,
+                          'add ike { MY_IP; MY_IP port 4500; }; to the interface section')
+
+
+def _kmp_blocks(config: Config) -> Iterable[tuple[Remote, Kmp, KmpBlock]]:
+    default = config.default_remote
+    for remote in (*config.remotes, *((default,) if default else ())):
+        for kmp in Kmp:
+            block = remote.block(kmp)
+            if block is not None:
+                yield remote, kmp, block
+
+
+#: Time and size directives for which ``infinite`` (or 0) has no meaning.
+_FINITE: Final = ("interval_to_send", "nonce_size", "dpd_retry")
+
+
+def _check_measures(config: Config) -> None:
+    """``infinite`` is no limit for lifetimes and time limits; elsewhere it is refused."""
+    for _, kmp, block in _kmp_blocks(config):
+        for name in _FINITE:
+            value = getattr(block, name, None)
+            if value is INFINITE or (name == "interval_to_send" and value == 0):
+                kind = "size" if name == "nonce_size" else "time"
+                raise ConfigError(f"found {name} {'infinite' if value else 0}, expected a "
+                                  f"positive {kind} in {kmp.value}",
+                                  block.where_of(name) or block.where)
+
+
+def _check_auth_methods(config: Config) -> None:
+    for _, kmp, block in _kmp_blocks(config):
+        for alg in (block.kmp_auth_method or ()) if kmp is Kmp.IKEV2 else ():
+            if alg.name == "dss":
+                raise ConfigError("found dss in kmp_auth_method, expected psk or rsasig",
+                                  alg.where, "DSS signatures (IKEv2 auth method 3, SHA-1 only, "
+                                  "deprecated) are not implemented; use rsasig")
+
+
+def _check_ikev1_blocks(config: Config, warnings: list[ConfigWarning]) -> None:
+    # IKEv1 has no engine yet: said once per remote that accepts it, not per directive.
+    for remote, kmp, block in _kmp_blocks(config):
+        if kmp is Kmp.IKEV1 and Kmp.IKEV1 in _acceptable(config, remote):
+            warnings.append(ConfigWarning(block.where, f"remote {remote.name!r} accepts ikev1, "
+                                          "which this iked does not negotiate yet: its ikev1 "
+                                          "block (exchange_mode, proposal_check, …) is ignored"))
+
+
+#: Directives of a kink block that kinkd reads nowhere, as the original (spec config.md §3.4).
+KINK_IGNORED: Final = ("times_per_send", "verify_id")
+
+
+def _check_kink_unused(config: Config, warnings: list[ConfigWarning]) -> None:
+    for _, kmp, block in _kmp_blocks(config):
+        for name in KINK_IGNORED if kmp is Kmp.KINK else ():
+            if (at := block.where_of(name)) is not None:
+                warnings.append(ConfigWarning(at, f"{name} is not used by kinkd, ignored"
+                                              + (" (the peer is known by its principal)"
+                                                 if name == "verify_id" else "")))
+
+
+def _check_kink_sockets(config: Config) -> None:
+    # As for iked: kinkd binds only the interface kink addresses and cannot start without.
     iface = config.interface
     if iface is None or not iface.kink:
-        warnings.append(ConfigWarning(iface.where if iface else config.file,
-                                      "no 'interface { kink … }': kinkd listens on every address"))
+        raise ConfigError("found no 'interface { kink … }', expected the addresses kinkd "
+                          "listens on", iface.where if iface else config.file,
+                          "add kink { MY_IP; }; to the interface section")

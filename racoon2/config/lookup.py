@@ -46,6 +46,15 @@ def address_matches(spec: AddrSpec, addr: Address, expand: Expand = _no_expand) 
     return False
 
 
+def acceptable_kmp(config: Config, remote: Remote | None) -> tuple[Kmp, ...]:
+    """``remote``'s acceptable_kmp, else the default remote's (the first one initiates)."""
+    default = config.default_remote
+    for r in (remote, default):
+        if r is not None and r.acceptable_kmp:
+            return r.acceptable_kmp
+    return ()
+
+
 def remotes_for(config: Config, kmp: Kmp) -> Iterable[Remote]:
     """The remotes that accept ``kmp`` (their own acceptable_kmp, else the default's)."""
     default = config.default_remote

@@ -23,7 +23,8 @@ def good(tmp_path: Path) -> str:
     pwd = tmp_path / "spmd.pwd"
     pwd.write_bytes(b"secret")
     pwd.chmod(0o600)
-    path.write_text(f'interface {{ spmd {{ unix "/run/r2/spmif"; }}; spmd_password "{pwd}"; }};\n'
+    path.write_text(f'interface {{ ike {{ 192.0.2.1; }}; kink {{ 192.0.2.1; }}; spmd {{ unix '
+                    f'"/run/r2/spmif"; }}; spmd_password "{pwd}"; }};\n'
                     'default { remote { kink { my_principal "kink/a@EXAMPLE.COM"; }; }; };\n'
                     + GOOD)
     return str(path)

@@ -103,6 +103,10 @@ def test_every_own_sample_is_listed() -> None:
 def test_own_sample_passes(tmp_path: Path, name: str) -> None:
     config = load_config(install_own(tmp_path, name), environ={})
     for daemon in OWN_SAMPLES[name]:
-        assert check_config(config, daemon) == []
+        # IKEv1 has no engine yet: iked -n says its block is ignored, nothing else.
+        ikev1 = daemon == "iked" and "ikev1" in name
+        assert [w.message for w in check_config(config, daemon)] == (
+            ["remote 'gw_b' accepts ikev1, which this iked does not negotiate yet: its ikev1 "
+             "block (exchange_mode, proposal_check, …) is ignored"] if ikev1 else [])
     for addr in (a for s in config.selectors for a in (*s.src, *s.dst) if a.address):
         assert any(addr.address in net for net in DOC_NETS), addr

@@ -4,12 +4,15 @@ principals, Quick Mode IDs and the kernel SAs of a negotiated pair."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from kinkd import exchange as kx
 from kinkd import sas
-from kinkd.exchange import ChildSa, EspOffer
+from kinkd.exchange import ChildSa, EspOffer, KinkError, lifetime_for
 from kinkd.keymat import EspKeys
 from kinkd.settings import (
     KINK_PORT,
@@ -22,8 +25,10 @@ from kinkd.settings import (
     realm_of,
 )
 from racoon2.config import loads
+from racoon2.config.model import ProposalCheck
 from racoon2.crypto.transforms import TransformType, by_keyword
 from racoon2.ikev1.constants import EncapsulationMode
+from racoon2.ikev1.payloads import Nonce
 from racoon2.kernel import api
 from racoon2.net import Endpoint
 
@@ -110,3 +115,70 @@ def test_kernel_sas_of_a_pair(initiator: bool) -> None:
     low, high = (0.8, 0.9) if initiator else (0.92, 0.97)
     assert low * hard - 1 <= inbound.lifetime.soft_add_seconds <= high * hard
     assert pair.inbound == api.SaKey(ip("192.0.2.2"), ip("192.0.2.1"), api.Proto.ESP, 0x100)
+
+
+# -- issue 15 §2: infinite, acceptable_kmp, proposal_check -----------------------------------
+
+
+def test_infinite_lifetimes_are_no_kernel_limit() -> None:
+    text = SAMPLE.read_text().replace("ipsec_sa_lifetime_time 8 hours;",
+                                      "ipsec_sa_lifetime_time infinite; "
+                                      "ipsec_sa_lifetime_byte infinite;")
+    assert "infinite" in text
+    config = loads(text, str(SAMPLE))
+    policy = policy_settings(config, config.policies[0])
+    assert (policy.lifetime_seconds, policy.lifetime_bytes) == (0, 0)
+    assert all(o.lifetime == 0 for o in policy.offers)
+    remote = config.remote("host_b")
+    assert remote is not None
+    local, peer = ip("192.0.2.1"), ip("192.0.2.2")
+    child = ChildSa(policy.offers[0], 1, 2, EspKeys(b"i" * 16, b"I" * 20),
+                    EspKeys(b"o" * 16, b"O" * 20), False, 1)
+    inbound, _ = sas.sa_specs(sas.SaPair(policy, "p", Endpoint(peer, 910), local, peer,
+                                         child, True, 0.0))
+    assert inbound.lifetime == api.Lifetime()
+
+
+@pytest.mark.parametrize(("kmps", "initiates"), [("kink;", True), ("kink; ikev2;", True),
+                                                 ("ikev2; kink;", False)])
+def test_kinkd_initiates_when_kink_comes_first(kmps: str, initiates: bool) -> None:
+    text = SAMPLE.read_text().replace("remote host_b {\n\tacceptable_kmp { kink; };",
+                                      f"remote host_b {{\n\tacceptable_kmp {{ {kmps} }};")
+    config = loads(text, str(SAMPLE))
+    remote = config.remote("host_b")
+    assert remote is not None and remote.acceptable_kmp
+    assert peer_settings(config, remote).initiates is initiates
+
+
+@pytest.mark.parametrize(("check", "offered", "mine", "taken"), [
+    (ProposalCheck.OBEY, 7200, 3600, 7200), (ProposalCheck.OBEY, 0, 3600, 0),
+    (ProposalCheck.STRICT, 1800, 3600, 1800), (ProposalCheck.STRICT, 7200, 3600, None),
+    (ProposalCheck.STRICT, 0, 3600, None), (ProposalCheck.STRICT, 3600, 0, 3600),
+    (ProposalCheck.CLAIM, 7200, 3600, 3600), (ProposalCheck.CLAIM, 1800, 3600, 1800),
+    (ProposalCheck.CLAIM, 0, 3600, 3600),
+    (ProposalCheck.EXACT, 3600, 3600, 3600), (ProposalCheck.EXACT, 1800, 3600, None),
+])
+def test_proposal_check_on_lifetimes(check: ProposalCheck, offered: int, mine: int,
+                                     taken: int | None) -> None:
+    assert lifetime_for(check, offered, mine) == taken
+
+
+@pytest.mark.parametrize(("check", "taken"), [("obey", 7200), ("claim", 3600), ("strict", None)])
+def test_the_responder_applies_proposal_check(check: str, taken: int | None) -> None:
+    text = SAMPLE.read_text().replace("peers_ipaddr 192.0.2.2;",
+                                      f"peers_ipaddr 192.0.2.2; proposal_check {check};")
+    config = loads(text, str(SAMPLE))
+    remote = config.remote("host_b")
+    assert remote is not None
+    peer = peer_settings(config, remote)
+    assert peer.proposal_check is ProposalCheck(check)
+    mine = policy_settings(config, config.policies[0]).offers  # 8 hours
+    longer = replace(mine[0], lifetime=7200)
+    shorter = tuple(replace(o, lifetime=3600) for o in mine)
+    verified = kx.Verified(SimpleNamespace(xid=1), "kink/b@EXAMPLE.COM", 0, None, None,  # type: ignore[arg-type]
+                           (kx._sa(1, (kx._transform(1, longer),)), Nonce(b"n" * 16)))
+    if taken is None:
+        with pytest.raises(KinkError, match="no ESP transform"):
+            kx.choose(verified, shorter, peer.proposal_check)
+    else:
+        assert kx.choose(verified, shorter, peer.proposal_check).chosen.lifetime == taken
