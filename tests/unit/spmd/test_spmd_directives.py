@@ -13,7 +13,7 @@ from racoon2.errors import ConfigError
 from spmd.policies import plan
 
 BASE = """
-interface {{ spmd {{ unix "/run/racoon2/spmif"; {tcp} }}; spmd_password "{pwd}"; }};
+interface {{ ike {{ 192.0.2.1; }}; spmd {{ unix "/run/r2.s"; {tcp} }}; spmd_password "{pwd}"; }};
 remote r {{ acceptable_kmp ikev2; {remote}
             ikev2 {{ my_id ipaddr 192.0.2.1; kmp_enc_alg aes128_cbc; }}; }};
 selector wide {{ direction outbound; src 192.0.2.0/24; dst 198.51.100.0/24;
