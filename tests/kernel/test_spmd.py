@@ -21,7 +21,7 @@ from netns import Netns, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
-ORIGINAL = ROOT.parent / "shared" / "racoon2-samples"
+ORIGINAL = ROOT / "tests" / "samples" / "original"
 
 TRANSPORT = """
 interface {{ spmd {{ unix "{sock}"; }}; spmd_password "{pwd}"; }};
@@ -202,7 +202,6 @@ def test_spmdctl_round_trips(spmd: Daemon) -> None:
     assert refused.returncode == 1 and "selector not found" in refused.stderr
 
 
-@pytest.mark.skipif(not ORIGINAL.is_dir(), reason=f"original samples not present at {ORIGINAL}")
 @pytest.mark.parametrize(("sample", "count"), [
     ("transport_ike.conf", 2), ("tunnel_ike.conf", 3), ("transport_kink.conf", 2),
     ("tunnel_ike_natt.conf", 0),  # peers_sa_ipaddr IP_RW: iked asks for these at run time

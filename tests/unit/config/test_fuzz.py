@@ -22,9 +22,8 @@ from racoon2.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = [p.read_text() for p in sorted((ROOT / "samples").glob("*.conf"))]
-ORIGINAL = ROOT.parent / "shared" / "racoon2-samples"
-if ORIGINAL.is_dir():
-    SAMPLES += [p.read_text() for p in sorted(ORIGINAL.glob("*.conf"))]
+ORIGINAL = ROOT / "tests" / "samples" / "original"
+SAMPLES += [p.read_text() for p in sorted(ORIGINAL.glob("*.conf"))]
 WHERE = re.compile(r"^fuzz\.conf:\d+: ")
 
 WORDS = sorted(RESERVED - {"include"}) + [

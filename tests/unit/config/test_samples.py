@@ -1,7 +1,7 @@
 """The original racoon2 samples and the project's own samples pass each daemon's check.
 
-The original samples live outside this repository (../shared/racoon2-samples); those tests skip
-with a message when it is absent.  The project's samples in samples/ are always checked.
+The original samples are carried in tests/samples/original (with their copyright); the
+project's own samples are in samples/.
 Placeholders and key files are "installed" into tmp_path as configure and pskgen would.
 """
 
@@ -18,7 +18,7 @@ from racoon2.config.check import check_config
 from racoon2.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
-ORIGINAL = ROOT.parent / "shared" / "racoon2-samples"
+ORIGINAL = ROOT / "tests" / "samples" / "original"
 OWN = ROOT / "samples"
 OPTIONAL = ["transport_ike.conf", "tunnel_ike.conf", "tunnel_ike_natt.conf",
             "transport_kink.conf", "local-test.conf"]
@@ -29,8 +29,6 @@ OWN_SAMPLES = {
 }
 DOC_NETS = [ipaddress.ip_network(n) for n in (
     "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")]
-needs_original = pytest.mark.skipif(
-    not ORIGINAL.is_dir(), reason=f"original racoon2 samples not present at {ORIGINAL}")
 
 
 def make_secret(path: Path) -> None:
@@ -65,7 +63,6 @@ def with_include(etc: Path, extra: str | None) -> str:
     return str(path)
 
 
-@needs_original
 @pytest.mark.parametrize("extra", [None, *OPTIONAL])
 @pytest.mark.parametrize("daemon", ["spmd", "iked", "kinkd"])
 def test_original_sample_passes(tmp_path: Path, extra: str | None, daemon: str) -> None:
@@ -76,7 +73,6 @@ def test_original_sample_passes(tmp_path: Path, extra: str | None, daemon: str) 
         assert config.selectors and all(s.policy for s in config.selectors)
 
 
-@needs_original
 @pytest.mark.parametrize("daemon", ["spmd", "iked", "kinkd"])
 def test_original_tunnel_kink_has_its_documented_error(tmp_path: Path, daemon: str) -> None:
     etc = install_original(tmp_path)
