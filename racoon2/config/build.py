@@ -39,6 +39,7 @@ from racoon2.config.model import (
     Resolver,
     Sa,
     SaProtocol,
+    Script,
     Selector,
     SelectorCheck,
 )
@@ -49,17 +50,45 @@ from racoon2.errors import ConfigError
 Parse = Callable[[v.Ctx, Statement], Any]
 
 
+#: How a repeated directive combines with the earlier one: (kept, new, first_wins) → value.
+Merge = Callable[[Any, Any, bool], Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """How one directive is read: ``alg`` lists and ``once`` directives may not repeat."""
+    """How one directive is read: ``alg`` lists and ``once`` directives may not repeat; a
+    ``merge`` directive adds up when repeated instead of one occurrence winning."""
 
     parse: Parse
     alg: bool = False
     once: bool = False
+    merge: Merge | None = None
+    merged: str = ""
 
 
-def _r(parse: Parse, *, once: bool = False) -> Rule:
-    return Rule(parse, once=once)
+def _r(parse: Parse, *, once: bool = False, merge: Merge | None = None, merged: str = ""
+       ) -> Rule:
+    return Rule(parse, once=once, merge=merge, merged=merged)
+
+
+def _concat(kept: tuple[Any, ...], new: tuple[Any, ...], first_wins: bool) -> tuple[Any, ...]:
+    # rcf_fix_ipsec_index / rcf_fix_sa_index append to the list of the earlier directive.
+    return kept + new
+
+
+def _union(kept: tuple[Any, ...], new: tuple[Any, ...], first_wins: bool) -> tuple[Any, ...]:
+    # rcf_fix_acceptable_kmp ORs the protocols in; the first one ever listed initiates.
+    return kept + tuple(k for k in new if k not in kept)
+
+
+def _by_type(kept: tuple[Script, ...], new: tuple[Script, ...], first_wins: bool
+             ) -> tuple[Script, ...]:
+    # rcf_fix_script fills one slot per hook type: a later directive replaces that type only.
+    table = {sc.type: sc for sc in kept}
+    for sc in new:
+        if not (first_wins and sc.type in table):
+            table[sc.type] = sc
+    return tuple(table.values())
 
 
 _ALG = Rule(v.alg_list, alg=True)
@@ -86,7 +115,7 @@ COMMON_KMP: Final[dict[str, Rule]] = {
     "kmp_enc_alg": _ALG, "kmp_hash_alg": _ALG, "kmp_prf_alg": _ALG, "kmp_auth_method": _ALG,
     "kmp_dh_group": Rule(v.dh_groups, alg=True),
     "mobility_role": _r(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
-    "script": _r(v.scripts),
+    "script": _r(v.scripts, merge=_by_type, merged="each hook type is kept separately"),
 }
 _KEYS: Final = {
     "need_pfs": _BOOL, "my_public_key": _r(v.public_key),
@@ -125,28 +154,44 @@ def _request(ctx: v.Ctx, s: Statement) -> ConfigRequest:
 
 
 def _provide(ctx: v.Ctx, s: Statement) -> Provide:
-    fields, at = block_values(ctx, s, PROVIDE, "provide", empty_ok=True)
+    # cfparse.y's provide_list is built in reverse, like ikev2_list: the first option wins.
+    fields, at = block_values(ctx, s, PROVIDE, "provide", first_wins=True, empty_ok=True)
     return Provide(where=s.where, at=at, **fields)
+
+
+def _merge_provide(kept: Provide, new: Provide, first_wins: bool) -> Provide:
+    # The grammar splices each provide option into the ikev2 list, so two provide blocks are
+    # one set of options, the first written of each winning.
+    fields = {name: getattr(kept, name) for name, _ in kept.at}
+    at = dict(kept.at)
+    for name, line in new.at:
+        if name not in fields:
+            fields[name] = getattr(new, name)
+            at[name] = line
+    return Provide(where=kept.where, at=tuple(at.items()), **fields)
 
 
 IKEV2: Final = {
     **COMMON_KMP, **_KEYS,
     "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME,
-    "request": _r(_request), "provide": _r(_provide),
+    "request": _r(_request),
+    "provide": _r(_provide, merge=_merge_provide, merged="the options of both are used"),
 }
 KINK: Final = {**COMMON_KMP, "my_principal": _STR, "peers_principal": _STR}
 
 
 def _kmp_block(kmp: Kmp, table: Mapping[str, Rule]) -> Parse:
     def parse(ctx: v.Ctx, s: Statement) -> KmpBlock:
-        fields, at = block_values(ctx, s, table, kmp.value, first_wins=kmp is Kmp.IKEV2,
-                                  empty_ok=True)
+        # cfparse.y: ikev2_list is right-recursive and builds its list backwards, so there
+        # the first of a repeated directive wins; ikev1_list and kink_list keep file order.
+        fields, at = block_values(ctx, s, table, kmp.value, first_wins=kmp is Kmp.IKEV2)
         return KmpBlock(kmp=kmp, where=s.where, at=at, **fields)
     return parse
 
 
 REMOTE: Final = {
-    "acceptable_kmp": _r(v.keywords({k.value: k for k in Kmp}, "a key management protocol")),
+    "acceptable_kmp": _r(v.keywords({k.value: k for k in Kmp}, "a key management protocol"),
+                         merge=_union, merged="the protocols add up; the first listed initiates"),
     "ikev1": _r(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": _r(_kmp_block(Kmp.IKEV2, IKEV2)),
     "kink": _r(_kmp_block(Kmp.KINK, KINK)), "selector_index": _r(v.name),
 }
@@ -165,7 +210,7 @@ def _tag(ctx: v.Ctx, s: Statement) -> str:
 
 SELECTOR: Final = {
     "direction": _r(v.keyword({d.value: d for d in Direction}, "a direction")),
-    "src": _r(v.addr_list()), "dst": _r(v.addr_list()),
+    "src": _r(v.addr_list(range_ok=True)), "dst": _r(v.addr_list(range_ok=True)),
     "upper_layer_protocol": _r(_selector_protocol),
     "next_header_including": _r(v.names), "tagged": _r(_tag), "policy_index": _r(v.name),
     "reqid": _INT, "order": _INT,
@@ -173,14 +218,15 @@ SELECTOR: Final = {
 ACTIONS: Final = {**{a.value: a for a in Action}, "bypass": Action.NONE}
 POLICY: Final = {
     "action": _r(v.keyword(ACTIONS, "an action")), "install": _BOOL,
-    "remote_index": _r(v.name), "ipsec_index": _r(v.names),
+    "remote_index": _r(v.name),
+    "ipsec_index": _r(v.names, merge=_concat, merged="both lists are used, in order"),
     "ipsec_mode": _r(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
     "my_sa_ipaddr": _r(v.one_addr), "peers_sa_ipaddr": _r(v.one_addr),
     "ipsec_level": _r(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
 }
 IPSEC: Final = {
     "ipsec_sa_lifetime_time": _TIME, "ipsec_sa_lifetime_byte": _BYTES, "ext_sequence": _BOOL,
-    "sa_index": _r(v.names),
+    "sa_index": _r(v.names, merge=_concat, merged="both lists are used, in order"),
 }
 SA: Final = {
     "sa_protocol": _r(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
@@ -188,7 +234,7 @@ SA: Final = {
     "spi": _INT,
 }
 INTERFACE: Final = {
-    "ike": _r(v.addr_list(), once=True), "kink": _r(v.addr_list()),
+    "ike": _r(v.addr_list(), once=True), "kink": _r(v.addr_list(), once=True),
     "spmd": _r(v.addr_list(unix_ok=True), once=True), "spmd_password": _r(v.string, once=True),
     "application_bypass": _BOOL,
 }
@@ -200,16 +246,22 @@ RESOLVER: Final = {
 
 def block_values(
     ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], what: str, *,
-    first_wins: bool = False, empty_ok: bool = True,
+    first_wins: bool = False, empty_ok: bool = False,
 ) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
-    """Read the directives of block ``s``: field values and where each was written."""
+    """Read the directives of block ``s``: field values and where each (that counts) was written.
+
+    cfparse.y wants at least one statement in every block (``x_list: x_spec EOS | …``) except
+    ``request``, ``provide``, ``script`` and ``addresspool`` (``empty_ok``).  A repeated scalar:
+    the last counts, or the first with ``first_wins``; either way it is noted for ``-n``.
+    """
     if s.block is None:
         raise v.found(s, s.words[-1] if len(s.words) > 1 else None,
                       f"'{{' to open the '{what}' block")
     if not s.block and not empty_ok:
-        raise ConfigError(f"found an empty '{what}' block, expected directives", s.where)
+        raise ConfigError(f"found an empty '{what}' block, expected at least one directive",
+                          s.where, "the original's grammar refuses '{ }' here")
     fields: dict[str, Any] = {}
-    at: list[tuple[str, int]] = []
+    at: dict[str, int] = {}
     for item in s.block:
         head = item.words[0]
         rule = table.get(head[1]) if head[0] == KEYWORD else None
@@ -219,25 +271,40 @@ def block_values(
                 f"'{what}' takes: {', '.join(table)}",
             )
         key = head[1]
-        if key in fields:
-            if rule.alg:
-                raise ConfigError(
-                    f"found a second '{key}', expected one algorithm list per block",
-                    item.where, f"merge it with the one at line {dict(at)[key]}",
-                )
-            if rule.once:
-                raise ConfigError(f"found a second '{key}', expected it once", item.where,
-                                  f"the first is at line {dict(at)[key]}")
-            if first_wins:
-                continue
-        fields[key] = rule.parse(ctx, item)
-        at.append((key, item.line))
+        if key not in fields:
+            fields[key] = rule.parse(ctx, item)
+            at[key] = item.line
+            continue
+        if rule.alg:
+            raise v.FixError(
+                f"found a second '{key}', expected one algorithm list per block",
+                item.where, f"merge it with the one at line {at[key]}",
+            )
+        if rule.once:
+            raise ConfigError(f"found a second '{key}', expected it once", item.where,
+                              f"the first is at line {at[key]}")
+        value = rule.parse(ctx, item)
+        if rule.merge is not None:
+            fields[key] = rule.merge(fields[key], value, first_wins)
+            outcome = rule.merged
+        elif first_wins:
+            outcome = "the first one counts (the original reads ikev2 { } backwards)"
+        else:
+            fields[key] = value
+            at[key] = item.line
+            outcome = "this one counts"
+        ctx.notes.append(ConfigWarning(item.where, f"'{key}' repeated in '{what}' (first at "
+                                       f"line {_first_line(s, key)}): {outcome}"))
     if "upper_layer_protocol" in fields:
         proto, icmp_type, icmp_code = fields.pop("upper_layer_protocol")
         fields["upper_layer_protocol"] = proto
         fields["icmp_type"] = icmp_type
         fields["icmp_code"] = icmp_code
-    return fields, tuple(at)
+    return fields, tuple(at.items())
+
+
+def _first_line(s: Statement, key: str) -> int:
+    return next(item.line for item in s.block or () if item.words[0][1] == key)
 
 
 # -- top level --------------------------------------------------------------------------------
@@ -263,7 +330,6 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
         seen.append(s)
     setval = _setval(by_kind["setval"], environ)
     ctx = v.Ctx(MappingProxyType(dict(setval)), environ)
-    notes: list[ConfigWarning] = []
     default = _defaults(ctx, by_kind["default"])
     interface = None
     if by_kind["interface"]:
@@ -274,14 +340,42 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
         fields, at = block_values(ctx, by_kind["resolver"][0], RESOLVER, "resolver")
         resolver = Resolver(where=by_kind["resolver"][0].where, at=at, **fields)
     remotes = tuple(_named(ctx, s, REMOTE, "remote", Remote) for s in by_kind["remote"])
-    raw_policies = tuple(_named(ctx, s, POLICY, "policy", Policy) for s in by_kind["policy"])
-    raw_ipsecs = tuple(_named(ctx, s, IPSEC, "ipsec", Ipsec) for s in by_kind["ipsec"])
-    sas = tuple(_named(ctx, s, SA, "sa", Sa) for s in by_kind["sa"])
+    raw_policies = tuple(_lenient(ctx, s, POLICY, "policy", Policy) for s in by_kind["policy"])
+    raw_ipsecs = tuple(_lenient(ctx, s, IPSEC, "ipsec", Ipsec) for s in by_kind["ipsec"])
+    sas = tuple(_lenient(ctx, s, SA, "sa", Sa) for s in by_kind["sa"])
     raw_selectors = tuple(_named(ctx, s, SELECTOR, "selector", Selector)
                           for s in by_kind["selector"])
     pools = tuple(_pool(ctx, s) for s in by_kind["addresspool"])
     return _link(file, setval, default, interface, resolver, remotes, raw_selectors,
-                 raw_policies, raw_ipsecs, sas, pools, notes)
+                 raw_policies, raw_ipsecs, sas, pools, ctx.notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A policy, ipsec or sa whose values the C loader would refuse: fine until reached."""
+
+    kind: str
+    name: str
+    where: str
+    error: ConfigError
+
+
+def _lenient(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any) -> Any:
+    # cfsetup.c converts a policy (and its ipsecs and sas) only for a selector that names it;
+    # the grammar's own errors still count everywhere.
+    name = _name_of(ctx, s, kind)
+    try:
+        fields, at = block_values(ctx, s, table, f"{kind} {name}")
+    except v.FixError as e:
+        return Unchecked(kind, name, s.where, e)
+    return cls(name=name, where=s.where, at=at, **fields)
+
+
+def _checked(item: Any) -> Any:
+    """``item`` itself, or the error of an Unchecked one that turns out to be needed."""
+    if isinstance(item, Unchecked):
+        raise item.error
+    return item
 
 
 def _name_of(ctx: v.Ctx, s: Statement, kind: str) -> str:
@@ -323,11 +417,14 @@ def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
     s = found[0]
     if len(s.words) != 1:
         raise v.found(s, s.words[1], "'{' after 'default'")
+    if not s.block:
+        raise ConfigError("found an empty 'default' block, expected at least one of remote, "
+                          "policy, ipsec or sa", s.where, "the original's grammar refuses '{ }'")
     parts: dict[str, Any] = {}
     at: list[tuple[str, int]] = []
     tables = {"remote": (REMOTE, Remote), "policy": (POLICY, Policy), "ipsec": (IPSEC, Ipsec),
               "sa": (SA, Sa)}
-    for item in s.block or ():
+    for item in s.block:
         head = item.words[0]
         if head[0] != KEYWORD or head[1] not in tables:
             raise ConfigError(f"found {describe(head)}, expected remote, policy, ipsec or sa "
@@ -401,7 +498,7 @@ def _link(
                         f"found policy_index {sel.policy_index!r}, expected the name of a policy",
                         sel.where_of("policy_index"), f"no policy named {sel.policy_index!r}",
                     )
-                policy = _link_policy(raw, ipsec_by, sa_by, linked_ipsec, remote_by)
+                policy = _link_policy(_checked(raw), ipsec_by, sa_by, linked_ipsec, remote_by)
                 linked_policy[raw.name] = policy
         # The model is frozen for its users; while it is being built, links are filled in.
         object.__setattr__(sel, "policy", policy)
@@ -411,14 +508,24 @@ def _link(
             by_remote.setdefault(p.remote.name, []).append(p)
     for r in remote_by.values():
         object.__setattr__(r, "policies", tuple(by_remote.get(r.name, ())))
+    for item in (*policies, *ipsecs, *sas):
+        if isinstance(item, Unchecked):
+            notes.append(ConfigWarning(item.where, f"{item.kind} {item.name!r} is used by no "
+                                       f"selector, so it is not checked (as the original); "
+                                       f"it has an error: {item.error}"))
     return Model(
         file=file, setval=setval, default=default, interface=interface, resolver=resolver,
-        remotes=remotes, selectors=selectors, policies=policies, ipsecs=ipsecs, sas=sas,
+        remotes=remotes, selectors=selectors, policies=_only_checked(policies),
+        ipsecs=_only_checked(ipsecs), sas=_only_checked(sas),
         addresspools=pools, notes=tuple(notes),
         _remotes=MappingProxyType(remote_by),
         _selectors=MappingProxyType(_first(selectors)),
         _pools=MappingProxyType(_first(pools)),
     )
+
+
+def _only_checked(items: tuple[Any, ...]) -> tuple[Any, ...]:
+    return tuple(x for x in items if not isinstance(x, Unchecked))
 
 
 def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str, Sa],
@@ -431,7 +538,7 @@ def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str,
             if found is None:
                 raise ConfigError(f"found ipsec_index {name!r}, expected the name of an ipsec",
                                   raw.where_of("ipsec_index"), f"no ipsec named {name!r}")
-            ips = _link_ipsec(found, sa_by)
+            ips = _link_ipsec(_checked(found), sa_by)
             linked[name] = ips
         alternatives.append(ips)
     remote = remote_by.get(raw.remote_index) if raw.remote_index is not None else None
@@ -447,6 +554,7 @@ def _link_ipsec(raw: Ipsec, sa_by: Mapping[str, Sa]) -> Ipsec:
         if sa is None:
             raise ConfigError(f"found sa_index {name!r}, expected the name of an sa",
                               raw.where_of("sa_index"), f"no sa named {name!r}")
+        sa = _checked(sa)
         if sa.sa_protocol is None:
             raise ConfigError(f"sa {name!r} has no sa_protocol, expected esp, ah or ipcomp",
                               sa.where, "add sa_protocol esp; (or ah, ipcomp)")

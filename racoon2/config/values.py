@@ -24,6 +24,7 @@ from racoon2.config.model import (
     AddrSpec,
     AlgSpec,
     Bytes,
+    ConfigWarning,
     Identity,
     IdQualifier,
     IdType,
@@ -54,21 +55,33 @@ DH_NUMBERS: Final = {
     19: "ecp256", 20: "ecp384", 21: "ecp521", 31: "curve25519", 32: "curve448",
     35: "mlkem512", 36: "mlkem768", 37: "mlkem1024",
 }
-_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)\Z")
+# The grammar's ``number`` rule (cfparse.y): only a lower-case "0x" means hex (strtoll base
+# 16), anything else is strtoll base 10, so "010" is ten and "0X10" or "-0x10" is no number.
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|-?[0-9]+")
+# More digits than any C long long: refused before int() (CPython refuses > 4300 digits).
+_MAX_DIGITS: Final = 20
+_DECIMAL = re.compile(r"[0-9]+")
 _HOSTNAME = re.compile(
     r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
     r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?\Z"
 )
 
 
+class FixError(ConfigError):
+    """An error the C loader found only when it converted a block (cfsetup.c), not while
+    parsing: a block that no selector reaches was never converted, so there it is a warning."""
+
+
 class Ctx:
     """What value conversion needs besides the words: setval, environment, the file."""
 
-    __slots__ = ("setval", "environ")
+    __slots__ = ("setval", "environ", "notes")
 
     def __init__(self, setval: Mapping[str, str] | None, environ: Mapping[str, str]) -> None:
         self.setval = setval
         self.environ = environ
+        #: Warnings met while reading (ignored values, repeated directives), in file order.
+        self.notes: list[ConfigWarning] = []
 
     def text(self, s: Statement, token: Token, what: str) -> str:
         """The expanded text of a string token (a keyword is refused: it must be quoted)."""
@@ -76,7 +89,10 @@ class Ctx:
             raise found(s, token, what, hint=_quote_hint(token))
         if "$" not in token[1]:
             return token[1]
-        return expand(token[1], self.setval, self.environ, s.at(token), what)
+        try:
+            return expand(token[1], self.setval, self.environ, s.at(token), what)
+        except ConfigError as e:
+            raise FixError(e.message, e.where, e.hint) from None
 
 
 def found(s: Statement, token: Token | None, expected: str, hint: str | None = None
@@ -130,18 +146,26 @@ def items(s: Statement, what: str, *, empty_ok: bool = False) -> list[Statement]
 
 
 def number(ctx: Ctx, s: Statement, token: Token, what: str = "a number") -> int:
-    """A C ``int``: decimal, or hexadecimal with ``0x``; negative allowed."""
+    """A C ``int`` as cfparse.y's ``number`` reads it: decimal, or hex after a lower-case ``0x``."""
     if token[0] == KEYWORD or token[0] == PUNCT:
         raise found(s, token, what)
     text = ctx.text(s, token, what) if token[0] == QUOTED else token[1]
-    if not _NUMBER.match(text):
+    if not _NUMBER.fullmatch(text):
         raise found(s, token, what)
-    neg = text.startswith("-")
-    digits = text[1:] if neg else text
-    value = int(digits[2:], 16) if digits[:2] in ("0x", "0X") else int(digits, 10)
-    value = -value if neg else value
-    if not INT_MIN <= value <= INT_MAX:
-        raise found(s, token, f"{what} between {INT_MIN} and {INT_MAX}")
+    return c_int(s, token, text, what)
+
+
+def c_int(s: Statement, token: Token, text: str, what: str) -> int:
+    """``text`` (matched by ``_NUMBER``) as a C int; out of range is a FixError (rcf_cvt_int)."""
+    hexa = text.startswith("0x")
+    digits = text[2:] if hexa else text.lstrip("-")
+    value = None
+    if len(digits.lstrip("0")) <= _MAX_DIGITS:
+        value = int(digits, 16) if hexa else int(text, 10)
+    if value is None or not INT_MIN <= value <= INT_MAX:
+        shown = text if len(text) <= 24 else f"{text[:12]}…({len(digits)} digits)"
+        raise FixError(f"found {shown}, expected {what} that fits a C int "
+                       f"({INT_MIN} to {INT_MAX})", s.at(token))
     return value
 
 
@@ -169,7 +193,8 @@ def _measure(ctx: Ctx, s: Statement, words: Sequence[Token], units: Mapping[str,
             raise found(s, unit, f"a unit ({', '.join(units)})")
         value *= units[unit[1]]
     if not INT_MIN <= value <= INT_MAX:
-        raise found(s, words[0], f"{what} up to {INT_MAX}", "use a smaller unit or value")
+        raise FixError(f"found {describe(words[0])} {words[1][1]}, expected {what} up to "
+                       f"{INT_MAX}", s.at(words[0]), "use a smaller unit or value")
     return value
 
 
@@ -242,7 +267,7 @@ def keywords(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], tu
 
 
 def addr_spec(ctx: Ctx, s: Statement, words: Sequence[Token], *, default_port: int = 0,
-              unix_ok: bool = False, port_ok: bool = True) -> AddrSpec:
+              unix_ok: bool = False, port_ok: bool = True, range_ok: bool = False) -> AddrSpec:
     """``ADDR``, ``ADDR port PORT`` or (where allowed) ``unix PATH`` (spec §1.5)."""
     where = s.at(words[0]) if words else s.where
     if words and words[0][0] == KEYWORD and words[0][1] == "unix":
@@ -261,30 +286,33 @@ def addr_spec(ctx: Ctx, s: Statement, words: Sequence[Token], *, default_port: i
             raise found(s, words[1], "'port PORT' or ';' after the address")
         port = _port(ctx, s, words[2])
     text = ctx.text(s, words[0], "an address")
-    return parse_address(text, where, port)
+    return parse_address(text, where, port, range_ok=range_ok)
 
 
 def _port(ctx: Ctx, s: Statement, token: Token) -> int:
     text = ctx.text(s, token, "a port")
     if text == "any":
         return 0
-    if text.isdigit():
-        value = int(text)
-        if value <= 65535:
-            return value
+    # rcs_getport: a service name first, then strtol base 10 (ASCII digits only: str.isdigit
+    # would let int() see other scripts' digits).
+    if _DECIMAL.fullmatch(text):
+        if len(text) <= 5 and int(text) <= 65535:
+            return int(text)
     elif (value_or_none := service_port(text)) is not None:
         return value_or_none
-    raise found(s, token, "a port: a number up to 65535, a service name or 'any'")
+    raise FixError(f"found {describe(token) if len(text) <= 24 else repr(text[:12] + '…')}, "
+                   "expected a port: a number up to 65535, a service name or 'any'", s.at(token))
 
 
-def parse_address(text: str, where: str, port: int = 0) -> AddrSpec:
-    """Classify an expanded address text: macro, numeric address/prefix, or host name."""
+def parse_address(text: str, where: str, port: int = 0, *, range_ok: bool = False) -> AddrSpec:
+    """Classify an expanded address text: macro, numeric address/prefix, host name, or (where
+    ``range_ok``: selectors) a range ``START-END``.  Errors are FixErrors (rcs_getaddrlist)."""
     addr, slash, plen_text = text.partition("/")
     prefixlen = None
     if slash:
-        if not plen_text.isdigit():
-            raise ConfigError(f"found {text!r}, expected a decimal prefix length after '/'",
-                              where)
+        if not _DECIMAL.fullmatch(plen_text) or len(plen_text) > 3:
+            raise FixError(f"found {_short(text)}, expected a decimal prefix length after '/'",
+                           where)
         prefixlen = int(plen_text)
     base, pct, ifname = addr.rpartition("%")
     if pct and ifname and base in MACROS:
@@ -296,17 +324,34 @@ def parse_address(text: str, where: str, port: int = 0) -> AddrSpec:
     if ip is not None:
         full = ip.max_prefixlen
         if prefixlen is not None and prefixlen > full:
-            raise ConfigError(f"found prefix length {prefixlen}, expected at most {full}", where)
+            raise FixError(f"found prefix length {prefixlen}, expected at most {full}", where)
         return AddrSpec(AddrKind.INET, addr, where, address=ip,
                         prefixlen=full if prefixlen is None else prefixlen, port=port,
                         ifname=getattr(ip, "scope_id", None))
     if prefixlen is None and _is_hostname(addr):
         return AddrSpec(AddrKind.FQDN, addr, where, port=port)
-    hint = "ranges a-b are not supported; list the prefixes" if "-" in addr[1:] else None
-    raise ConfigError(
-        f"found {text!r}, expected an IPv4/IPv6 address or prefix, a macro such as MY_IP, "
+    if range_ok and prefixlen is None and "-" in addr[1:]:
+        return _range(text, where, port)
+    hint = "ranges a-b are for selector src and dst only" if "-" in addr[1:] else None
+    raise FixError(
+        f"found {_short(text)}, expected an IPv4/IPv6 address or prefix, a macro such as MY_IP, "
         "or a host name", where, hint,
     )
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 80 else repr(text[:40] + "…")
+
+
+def _range(text: str, where: str, port: int) -> AddrSpec:
+    # cftoken.l's {string} swallows "A-B" as one word (the lone '-' token is for addresspool);
+    # the C loader then kept it as a host name nobody could resolve.  Here it is a range.
+    first, _, last = text.partition("-")
+    start, end = numeric_address(first), numeric_address(last)
+    if start is None or end is None or start.version != end.version or int(start) > int(end):
+        raise FixError(f"found {_short(text)}, expected an address range START-END of one "
+                       "family with START not above END", where)
+    return AddrSpec(AddrKind.RANGE, text, where, address=start, port=port, end=end)
 
 
 def _is_hostname(text: str) -> bool:
@@ -327,13 +372,14 @@ def numeric_address(text: str) -> Address | None:
         return None
 
 
-def addr_list(default_port: int = 0, *, unix_ok: bool = False
+def addr_list(default_port: int = 0, *, unix_ok: bool = False, range_ok: bool = False
               ) -> Callable[[Ctx, Statement], tuple[AddrSpec, ...]]:
     """A parser for one ``addr_spec`` or a braced list of them."""
 
     def parse(ctx: Ctx, s: Statement) -> tuple[AddrSpec, ...]:
         return tuple(
-            addr_spec(ctx, item, item.words, default_port=default_port, unix_ok=unix_ok)
+            addr_spec(ctx, item, item.words, default_port=default_port, unix_ok=unix_ok,
+                      range_ok=range_ok)
             for item in items(s, "an address")
         )
 
@@ -461,7 +507,7 @@ SCRIPT_TYPES: Final[Mapping[str, ScriptType]] = {
 
 def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
     """``script TYPE PATH;`` or ``script { TYPE PATH; … };`` (may be empty)."""
-    out = []
+    out: dict[ScriptType, Script] = {}
     for item in items(s, "a hook: TYPE PATH", empty_ok=True):
         head = item.words[0]
         if head[0] != KEYWORD or head[1] not in SCRIPT_TYPES:
@@ -469,30 +515,53 @@ def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
         if len(item.words) != 2:
             raise found(item, item.words[2] if len(item.words) > 2 else None,
                         f"a script path after '{head[1]}'")
-        out.append(Script(SCRIPT_TYPES[head[1]],
-                          ctx.text(item, item.words[1], "a script path"), item.where))
-    return tuple(out)
+        # rcf_fix_script: one slot per type, so within a list the last path of a type counts.
+        kind = SCRIPT_TYPES[head[1]]
+        out[kind] = Script(kind, ctx.text(item, item.words[1], "a script path"), item.where)
+    return tuple(out.values())
+
+
+#: Protocols whose numbers after ``upper_layer_protocol`` mean something (cfsetup.c
+#: rcf_fix_upper_layer_protocol): ICMP and ICMPv6 take type and code, MH (135) a type.
+ICMP_PROTOCOLS: Final = frozenset({1, 58})
+MH: Final = 135
+_STRTOL_AUTO = re.compile(r"(-?)(?:0[xX]([0-9a-fA-F]{1,8})|(0[0-7]{0,11})|([1-9][0-9]{0,9}))")
 
 
 def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:
-    """``upper_layer_protocol PROTO [N1 [N2]]``: (protocol, N1, N2); ``any`` is 255."""
+    """``upper_layer_protocol PROTO [N1 [N2]]``: (protocol, N1, N2); ``any`` is 255.
+
+    PROTO is a string the C loader read with strtol base 0 (rcf_setproto), so unlike every other
+    number ``010`` is eight and ``0X11`` is 17; N1 and N2 are the grammar's ``number``.  The
+    grammar takes them after any protocol; only ICMP/ICMPv6 (type, code) and MH (type) use
+    them, elsewhere they are dropped with a warning (the C loader's "spurious extra ulp
+    parameter").
+    """
     words = args(s)
     if not words or len(words) > 3:
         raise found(s, words[3] if words else None, "PROTO [TYPE [CODE]]")
     text = ctx.text(s, words[0], "a protocol")
     proto: int | None
+    m = _STRTOL_AUTO.fullmatch(text)
     if text == "any":
         proto = 255
-    elif re.fullmatch(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", text):
-        proto = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 8 if
-                                                                    text[0] == "0" else 10)
+    elif m is not None:
+        sign, hexa, octal, dec = m.groups()
+        proto = int(hexa, 16) if hexa else int(octal, 8) if octal else int(dec)
+        proto = -proto if sign else proto
     else:
         proto = protocol_number(text)
     if proto is None or not 0 <= proto <= 255:
-        raise found(s, words[0], "a protocol: 'any', a number 0-255 or a name such as tcp")
-    extra = [number(ctx, s, w, "a type/code number 0-255") for w in words[1:]]
-    for w, v in zip(words[1:], extra, strict=True):
-        if not 0 <= v <= 255:
-            raise found(s, w, "a type/code number 0-255")
+        raise FixError(f"found {_short(text)}, expected a protocol: 'any', a number 0-255 or a "
+                       "name such as tcp", s.at(words[0]))
+    extra = [number(ctx, s, w, "a type/code number") for w in words[1:]]
+    for w, value in zip(words[1:], extra, strict=True):
+        if not 0 <= value <= 255:
+            raise FixError(f"found {value}, expected a type/code number 0-255", s.at(w))
+    used = 2 if proto in ICMP_PROTOCOLS else 1 if proto == MH else 0
+    if len(extra) > used:
+        what = "code" if used == 1 else "type or code"
+        ctx.notes.append(ConfigWarning(s.where, f"upper_layer_protocol {text} takes no {what}: "
+                                       f"{' '.join(map(str, extra[used:]))} ignored"))
+        extra = extra[:used]
     return proto, (extra[0] if extra else None), (extra[1] if len(extra) > 1 else None)
-
