@@ -310,7 +310,8 @@ class Iked:
         try:
             config = load_config(self.config.file)
         except Racoon2Error as e:
-            log.error("reload failed, keeping the running configuration: %s", e)
+            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
+            log.error("reload refused: %s; still running the previous configuration", e)
             return
         log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
         self.core.shutdown(time.monotonic())
