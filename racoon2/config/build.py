@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from racoon2.config import values as v
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
@@ -48,6 +48,7 @@ from racoon2.config.parser import Statement
 from racoon2.errors import ConfigError
 
 Parse = Callable[[v.Ctx, Statement], Any]
+E = TypeVar("E")
 
 
 #: How a repeated directive combines with the earlier one: (kept, new, first_wins) → value.
@@ -340,14 +341,17 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
         fields, at = block_values(ctx, by_kind["resolver"][0], RESOLVER, "resolver")
         resolver = Resolver(where=by_kind["resolver"][0].where, at=at, **fields)
     remotes = tuple(_named(ctx, s, REMOTE, "remote", Remote) for s in by_kind["remote"])
-    raw_policies = tuple(_lenient(ctx, s, POLICY, "policy", Policy) for s in by_kind["policy"])
-    raw_ipsecs = tuple(_lenient(ctx, s, IPSEC, "ipsec", Ipsec) for s in by_kind["ipsec"])
-    sas = tuple(_lenient(ctx, s, SA, "sa", Sa) for s in by_kind["sa"])
+    unchecked: list[Unchecked] = []
+    raw_policies = tuple(_lenient(ctx, s, POLICY, "policy", Policy, unchecked)
+                         for s in by_kind["policy"])
+    raw_ipsecs = tuple(_lenient(ctx, s, IPSEC, "ipsec", Ipsec, unchecked)
+                       for s in by_kind["ipsec"])
+    sas = tuple(_lenient(ctx, s, SA, "sa", Sa, unchecked) for s in by_kind["sa"])
     raw_selectors = tuple(_named(ctx, s, SELECTOR, "selector", Selector)
                           for s in by_kind["selector"])
     pools = tuple(_pool(ctx, s) for s in by_kind["addresspool"])
     return _link(file, setval, default, interface, resolver, remotes, raw_selectors,
-                 raw_policies, raw_ipsecs, sas, pools, ctx.notes)
+                 raw_policies, raw_ipsecs, sas, pools, ctx.notes, unchecked)
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,14 +364,16 @@ class Unchecked:
     error: ConfigError
 
 
-def _lenient(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any) -> Any:
+def _lenient(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any,
+             unchecked: list[Unchecked]) -> Any:
     # cfsetup.c converts a policy (and its ipsecs and sas) only for a selector that names it;
     # the grammar's own errors still count everywhere.
     name = _name_of(ctx, s, kind)
     try:
         fields, at = block_values(ctx, s, table, f"{kind} {name}")
     except v.FixError as e:
-        return Unchecked(kind, name, s.where, e)
+        unchecked.append(Unchecked(kind, name, s.where, e))
+        return unchecked[-1]
     return cls(name=name, where=s.where, at=at, **fields)
 
 
@@ -479,6 +485,7 @@ def _link(
     interface: Interface | None, resolver: Resolver | None, remotes: tuple[Remote, ...],
     selectors: tuple[Selector, ...], policies: tuple[Policy, ...], ipsecs: tuple[Ipsec, ...],
     sas: tuple[Sa, ...], pools: tuple[AddressPool, ...], notes: list[ConfigWarning],
+    unchecked: list[Unchecked],
 ) -> Model:
     """Resolve selector → policy → ipsec → sa and policy ↔ remote (first name wins)."""
     remote_by = _first(remotes)
@@ -508,15 +515,15 @@ def _link(
             by_remote.setdefault(p.remote.name, []).append(p)
     for r in remote_by.values():
         object.__setattr__(r, "policies", tuple(by_remote.get(r.name, ())))
-    for item in (*policies, *ipsecs, *sas):
-        if isinstance(item, Unchecked):
-            notes.append(ConfigWarning(item.where, f"{item.kind} {item.name!r} is used by no "
-                                       f"selector, so it is not checked (as the original); "
-                                       f"it has an error: {item.error}"))
+    for item in unchecked:  # none was needed, or _checked would have raised its error
+        notes.append(ConfigWarning(item.where, f"{item.kind} {item.name!r} is used by no "
+                                   f"selector, so it is not checked (as the original); "
+                                   f"it has an error: {item.error}"))
+    if unchecked:
+        policies, ipsecs, sas = _only_checked(policies), _only_checked(ipsecs), _only_checked(sas)
     return Model(
         file=file, setval=setval, default=default, interface=interface, resolver=resolver,
-        remotes=remotes, selectors=selectors, policies=_only_checked(policies),
-        ipsecs=_only_checked(ipsecs), sas=_only_checked(sas),
+        remotes=remotes, selectors=selectors, policies=policies, ipsecs=ipsecs, sas=sas,
         addresspools=pools, notes=tuple(notes),
         _remotes=MappingProxyType(remote_by),
         _selectors=MappingProxyType(_first(selectors)),
@@ -524,7 +531,7 @@ def _link(
     )
 
 
-def _only_checked(items: tuple[Any, ...]) -> tuple[Any, ...]:
+def _only_checked(items: tuple[E, ...]) -> tuple[E, ...]:
     return tuple(x for x in items if not isinstance(x, Unchecked))
 
 

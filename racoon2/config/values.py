@@ -152,6 +152,8 @@ def number(ctx: Ctx, s: Statement, token: Token, what: str = "a number") -> int:
     text = ctx.text(s, token, what) if token[0] == QUOTED else token[1]
     if not _NUMBER.fullmatch(text):
         raise found(s, token, what)
+    if len(text) < 10:  # nine characters (even "0x" and seven hex digits) always fit an int
+        return int(text, 16) if text[1:2] == "x" else int(text)
     return c_int(s, token, text, what)
 
 
@@ -541,19 +543,20 @@ def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:
     if not words or len(words) > 3:
         raise found(s, words[3] if words else None, "PROTO [TYPE [CODE]]")
     text = ctx.text(s, words[0], "a protocol")
-    proto: int | None
-    m = _STRTOL_AUTO.fullmatch(text)
+    proto: int | None = None
     if text == "any":
         proto = 255
-    elif m is not None:
+    elif (m := _STRTOL_AUTO.fullmatch(text)) is not None:
         sign, hexa, octal, dec = m.groups()
         proto = int(hexa, 16) if hexa else int(octal, 8) if octal else int(dec)
         proto = -proto if sign else proto
-    else:
+    elif text[:1] not in "-0123456789":
         proto = protocol_number(text)
     if proto is None or not 0 <= proto <= 255:
         raise FixError(f"found {_short(text)}, expected a protocol: 'any', a number 0-255 or a "
                        "name such as tcp", s.at(words[0]))
+    if len(words) == 1:
+        return proto, None, None
     extra = [number(ctx, s, w, "a type/code number") for w in words[1:]]
     for w, value in zip(words[1:], extra, strict=True):
         if not 0 <= value <= 255:
