@@ -252,3 +252,34 @@ def test_huge_numbers_are_config_errors_with_file_line(load: Load, text: str) ->
     with pytest.raises(ConfigError) as e:
         load(text)
     assert ":1: found " in str(e.value) and len(str(e.value)) < 400
+
+
+def test_iked_and_kinkd_negotiate_the_prefixes_spmd_installs(load: Load) -> None:
+    from iked.ikev2.settings import child_settings
+    from kinkd.settings import policy_settings
+
+    cfg = load("selector s { direction outbound; src 192.0.2.1; dst 198.51.100.1-198.51.100.3;"
+               " policy_index p; };" + CHAIN.replace("action auto_ipsec;",
+                                                       "action auto_ipsec; remote_index r;"))
+    child = child_settings(cfg, cfg.policies[0], lambda spec: ())
+    assert [(str(t.start), str(t.end)) for t in child.remote_ts] == [
+        ("198.51.100.1", "198.51.100.1"), ("198.51.100.2", "198.51.100.3")]
+    kink = policy_settings(cfg, cfg.policies[0])
+    assert [str(n) for n in kink.remote_nets] == ["198.51.100.1/32", "198.51.100.2/31"]
+
+
+def test_iked_maps_an_acquire_inside_a_range_to_its_selector(load: Load) -> None:
+    from types import SimpleNamespace
+
+    from iked.shell import Iked
+    from racoon2.kernel import api
+
+    cfg = load("selector s { direction outbound; src 192.0.2.1; dst 198.51.100.1-198.51.100.3;"
+               " policy_index p; };" + CHAIN)
+    shell = SimpleNamespace(config=cfg)
+    inside = api.Selector(ipaddress.ip_network("192.0.2.1/32"),
+                          ipaddress.ip_network("198.51.100.3/32"))
+    outside = api.Selector(ipaddress.ip_network("192.0.2.1/32"),
+                           ipaddress.ip_network("198.51.100.4/32"))
+    assert Iked._selector_for(shell, inside) == "s"  # type: ignore[arg-type]
+    assert Iked._selector_for(shell, outside) is None  # type: ignore[arg-type]
