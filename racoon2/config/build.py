@@ -371,6 +371,13 @@ def _lenient(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls
     name = _name_of(ctx, s, kind)
     try:
         fields, at = block_values(ctx, s, table, f"{kind} {name}")
+        if "esp_auth_alg" in fields and "ah_auth_alg" in fields:
+            # cfsetup.c stores both in rcf_sa.auth_alg: "algorithm list already defined".
+            second = max(("esp_auth_alg", "ah_auth_alg"), key=dict(at).__getitem__)
+            raise v.FixError(f"found {second} next to "
+                             f"{'ah' if second.startswith('esp') else 'esp'}_auth_alg, "
+                             "expected one authentication list per sa",
+                             f"{s.file}:{dict(at)[second]}", "an sa is one protocol")
     except v.FixError as e:
         unchecked.append(Unchecked(kind, name, s.where, e))
         return unchecked[-1]

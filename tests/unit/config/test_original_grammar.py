@@ -283,3 +283,11 @@ def test_iked_maps_an_acquire_inside_a_range_to_its_selector(load: Load) -> None
                            ipaddress.ip_network("198.51.100.4/32"))
     assert Iked._selector_for(shell, inside) == "s"  # type: ignore[arg-type]
     assert Iked._selector_for(shell, outside) is None  # type: ignore[arg-type]
+
+
+def test_esp_and_ah_authentication_share_one_list(load: Load) -> None:
+    """cfsetup.c: rcf_fix_esp_auth_alg and rcf_fix_ah_auth_alg both fill ``rcf_sa.auth_alg``, so
+    the second is "algorithm list already defined" (when the sa is reached)."""
+    with pytest.raises(ConfigError, match=":2: found ah_auth_alg next to esp_auth_alg"):
+        load("selector s { policy_index p; };" + CHAIN.replace(
+            "esp_auth_alg hmac_sha1; };", "esp_auth_alg hmac_sha1;\n ah_auth_alg hmac_sha1; };"))
