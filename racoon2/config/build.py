@@ -329,8 +329,10 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
             raise ConfigError(f"found a second '{head[1]}' section, expected one",
                               s.where, f"the first is at {seen[0].where}")
         seen.append(s)
-    setval = _setval(by_kind["setval"], environ)
+    notes: list[ConfigWarning] = []
+    setval = _setval(by_kind["setval"], environ, notes)
     ctx = v.Ctx(MappingProxyType(dict(setval)), environ)
+    ctx.notes.extend(notes)
     default = _defaults(ctx, by_kind["default"])
     interface = None
     if by_kind["interface"]:
@@ -408,7 +410,8 @@ def _named(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: 
     return cls(name=name, where=s.where, at=at, **fields)
 
 
-def _setval(found: list[Statement], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def _setval(found: list[Statement], environ: Mapping[str, str], notes: list[ConfigWarning]
+            ) -> tuple[tuple[str, str], ...]:
     if not found:
         return ()
     s = found[0]
@@ -420,7 +423,11 @@ def _setval(found: list[Statement], environ: Mapping[str, str]) -> tuple[tuple[s
             raise v.found(item, item.words[2] if len(item.words) > 2 else None,
                           "NAME VALUE in setval")
         key = ctx.text(item, item.words[0], "a setval name")
-        table.setdefault(key, ctx.text(item, item.words[1], "a setval value"))
+        value = ctx.text(item, item.words[1], "a setval value")
+        if key in table:  # rcf_fix_setval appends; a lookup finds the first
+            notes.append(ConfigWarning(item.where, f"setval {key!r} repeated: the first "
+                                       "definition counts"))
+        table.setdefault(key, value)
     return tuple(table.items())
 
 

@@ -291,3 +291,9 @@ def test_esp_and_ah_authentication_share_one_list(load: Load) -> None:
     with pytest.raises(ConfigError, match=":2: found ah_auth_alg next to esp_auth_alg"):
         load("selector s { policy_index p; };" + CHAIN.replace(
             "esp_auth_alg hmac_sha1; };", "esp_auth_alg hmac_sha1;\n ah_auth_alg hmac_sha1; };"))
+
+
+def test_a_repeated_setval_name_keeps_the_first_and_warns(load: Load) -> None:
+    cfg = load('setval { A "one";\n A "two"; };\nremote r { ikev2 { logfile "${A}"; }; };')
+    assert cfg.remote("r").ikev2.logfile == "one"  # type: ignore[union-attr]
+    assert [w for w in notes(cfg) if ":2: setval 'A' repeated: the first" in w]
