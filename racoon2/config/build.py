@@ -262,7 +262,7 @@ def block_values(
         raise ConfigError(f"found an empty '{what}' block, expected at least one directive",
                           s.where, "the original's grammar refuses '{ }' here")
     fields: dict[str, Any] = {}
-    at: dict[str, int] = {}
+    at: list[tuple[str, int]] = []
     for item in s.block:
         head = item.words[0]
         rule = table.get(head[1]) if head[0] == KEYWORD else None
@@ -274,16 +274,16 @@ def block_values(
         key = head[1]
         if key not in fields:
             fields[key] = rule.parse(ctx, item)
-            at[key] = item.line
+            at.append((key, item.line))
             continue
         if rule.alg:
             raise v.FixError(
                 f"found a second '{key}', expected one algorithm list per block",
-                item.where, f"merge it with the one at line {at[key]}",
+                item.where, f"merge it with the one at line {_first_line(s, key)}",
             )
         if rule.once:
             raise ConfigError(f"found a second '{key}', expected it once", item.where,
-                              f"the first is at line {at[key]}")
+                              f"the first is at line {_first_line(s, key)}")
         value = rule.parse(ctx, item)
         if rule.merge is not None:
             fields[key] = rule.merge(fields[key], value, first_wins)
@@ -292,7 +292,7 @@ def block_values(
             outcome = "the first one counts (the original reads ikev2 { } backwards)"
         else:
             fields[key] = value
-            at[key] = item.line
+            at = [(k, item.line if k == key else line) for k, line in at]
             outcome = "this one counts"
         ctx.notes.append(ConfigWarning(item.where, f"'{key}' repeated in '{what}' (first at "
                                        f"line {_first_line(s, key)}): {outcome}"))
@@ -301,7 +301,7 @@ def block_values(
         fields["upper_layer_protocol"] = proto
         fields["icmp_type"] = icmp_type
         fields["icmp_code"] = icmp_code
-    return fields, tuple(at.items())
+    return fields, tuple(at)
 
 
 def _first_line(s: Statement, key: str) -> int:
