@@ -1,20 +1,21 @@
 """Statement tree → :class:`~racoon2.config.model.Config` (spec config.md §2–§4).
 
-Each block type has one table: directive → how its value is read.  One generic loop applies the
-duplicate rules (last wins, first wins inside ``ikev2 { }``, a repeated algorithm list or a
-"once" directive is an error).  References are resolved the way the C loader did: per selector,
-so an unreferenced policy/ipsec/sa with a dangling name still loads, a referenced one must exist.
+Each block type has one table: directive → how its value is read; one generic loop
+(:func:`racoon2.config.rules.block_values`) applies the rules every block shares.  References are
+resolved the way the C loader did: per selector, so a policy/ipsec/sa no selector reaches is
+never converted (its value errors are warnings), a reached one must exist and be right.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from racoon2.config import values as v
+from racoon2.config.addresses import addr_list, one_addr, port, protocol
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
 from racoon2.config.model import (
     Action,
@@ -39,75 +40,30 @@ from racoon2.config.model import (
     Resolver,
     Sa,
     SaProtocol,
-    Script,
     Selector,
     SelectorCheck,
 )
 from racoon2.config.model import Config as Model
 from racoon2.config.parser import Statement
+from racoon2.config.rules import Parse, Rule, block_values, by_type, concat, rule, union
 from racoon2.errors import ConfigError
 
-Parse = Callable[[v.Ctx, Statement], Any]
-E = TypeVar("E")
-
-
-#: How a repeated directive combines with the earlier one: (kept, new, first_wins) → value.
-Merge = Callable[[Any, Any, bool], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """How one directive is read: ``alg`` lists and ``once`` directives may not repeat; a
-    ``merge`` directive adds up when repeated instead of one occurrence winning."""
-
-    parse: Parse
-    alg: bool = False
-    once: bool = False
-    merge: Merge | None = None
-    merged: str = ""
-
-
-def _r(parse: Parse, *, once: bool = False, merge: Merge | None = None, merged: str = ""
-       ) -> Rule:
-    return Rule(parse, once=once, merge=merge, merged=merged)
-
-
-def _concat(kept: tuple[Any, ...], new: tuple[Any, ...], first_wins: bool) -> tuple[Any, ...]:
-    # rcf_fix_ipsec_index / rcf_fix_sa_index append to the list of the earlier directive.
-    return kept + new
-
-
-def _union(kept: tuple[Any, ...], new: tuple[Any, ...], first_wins: bool) -> tuple[Any, ...]:
-    # rcf_fix_acceptable_kmp ORs the protocols in; the first one ever listed initiates.
-    return kept + tuple(k for k in new if k not in kept)
-
-
-def _by_type(kept: tuple[Script, ...], new: tuple[Script, ...], first_wins: bool
-             ) -> tuple[Script, ...]:
-    # rcf_fix_script fills one slot per hook type: a later directive replaces that type only.
-    table = {sc.type: sc for sc in kept}
-    for sc in new:
-        if not (first_wins and sc.type in table):
-            table[sc.type] = sc
-    return tuple(table.values())
-
-
 _ALG = Rule(v.alg_list, alg=True)
-_BOOL = _r(v.boolean)
-_TIME = _r(v.seconds)
-_BYTES = _r(v.nbytes)
-_INT = _r(v.integer)
-_STR = _r(v.string)
+_BOOL = rule(v.boolean)
+_TIME = rule(v.seconds)
+_BYTES = rule(v.nbytes)
+_INT = rule(v.integer)
+_STR = rule(v.string)
 
 COMMON_KMP: Final[dict[str, Rule]] = {
-    "logmode": _r(v.keyword({m.value: m for m in LogMode}, "a log mode")),
+    "logmode": rule(v.keyword({m.value: m for m in LogMode}, "a log mode")),
     "logfile": _STR, "passive": _BOOL, "use_coa": _BOOL,
-    "peers_ipaddr": _r(v.addr_list()), "peers_kmp_port": _r(v.port),
+    "peers_ipaddr": rule(addr_list()), "peers_kmp_port": rule(port),
     "verify_id": _BOOL, "verify_pubkey": _BOOL, "send_cert": _BOOL, "send_cert_req": _BOOL,
     "nonce_size": _BYTES, "initial_contact": _BOOL, "nat_traversal": _BOOL,
-    "support_proxy": _BOOL, "my_id": _r(v.id_list), "peers_id": _r(v.id_list),
-    "selector_check": _r(v.keyword({m.value: m for m in SelectorCheck}, "a selector check")),
-    "proposal_check": _r(v.keyword({m.value: m for m in ProposalCheck}, "a proposal check")),
+    "support_proxy": _BOOL, "my_id": rule(v.id_list), "peers_id": rule(v.id_list),
+    "selector_check": rule(v.keyword({m.value: m for m in SelectorCheck}, "a selector check")),
+    "proposal_check": rule(v.keyword({m.value: m for m in ProposalCheck}, "a proposal check")),
     "random_pad_content": _BOOL, "random_padlen": _BOOL, "max_padlen": _BYTES,
     "max_retry_to_send": _INT, "interval_to_send": _TIME, "times_per_send": _INT,
     "kmp_sa_lifetime_time": _TIME, "kmp_sa_lifetime_byte": _BYTES,
@@ -115,16 +71,16 @@ COMMON_KMP: Final[dict[str, Rule]] = {
     "ipsec_sa_nego_time_limit": _TIME,
     "kmp_enc_alg": _ALG, "kmp_hash_alg": _ALG, "kmp_prf_alg": _ALG, "kmp_auth_method": _ALG,
     "kmp_dh_group": Rule(v.dh_groups, alg=True),
-    "mobility_role": _r(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
-    "script": _r(v.scripts, merge=_by_type, merged="each hook type is kept separately"),
+    "mobility_role": rule(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
+    "script": rule(v.scripts, merge=by_type, merged="each hook type is kept separately"),
 }
 _KEYS: Final = {
-    "need_pfs": _BOOL, "my_public_key": _r(v.public_key),
-    "peers_public_key": _r(v.public_key), "pre_shared_key": _STR,
+    "need_pfs": _BOOL, "my_public_key": rule(v.public_key),
+    "peers_public_key": rule(v.public_key), "pre_shared_key": _STR,
 }
 IKEV1: Final = {
     **COMMON_KMP, **_KEYS,
-    "exchange_mode": _r(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
+    "exchange_mode": rule(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
     "my_gssapi_id": _STR, "dpd": _BOOL, "dpd_delay": _TIME, "dpd_retry": _TIME,
     "dpd_maxfail": _INT,
 }
@@ -139,8 +95,8 @@ REQUESTS: Final = {
     "mip6_home_prefix": ConfigRequest.MIP6_HOME_PREFIX,
 }
 PROVIDE: Final = {
-    "addresspool": _r(v.name), "dns": _r(v.addr_list()), "dhcp": _r(v.addr_list()),
-    "application_version": _STR, "mip6_home_prefix": _r(v.one_addr),
+    "addresspool": rule(v.name), "dns": rule(addr_list()), "dhcp": rule(addr_list()),
+    "application_version": _STR, "mip6_home_prefix": rule(one_addr),
 }
 
 
@@ -175,8 +131,8 @@ def _merge_provide(kept: Provide, new: Provide, first_wins: bool) -> Provide:
 IKEV2: Final = {
     **COMMON_KMP, **_KEYS,
     "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME,
-    "request": _r(_request),
-    "provide": _r(_provide, merge=_merge_provide, merged="the options of both are used"),
+    "request": rule(_request),
+    "provide": rule(_provide, merge=_merge_provide, merged="the options of both are used"),
 }
 KINK: Final = {**COMMON_KMP, "my_principal": _STR, "peers_principal": _STR}
 
@@ -191,15 +147,11 @@ def _kmp_block(kmp: Kmp, table: Mapping[str, Rule]) -> Parse:
 
 
 REMOTE: Final = {
-    "acceptable_kmp": _r(v.keywords({k.value: k for k in Kmp}, "a key management protocol"),
-                         merge=_union, merged="the protocols add up; the first listed initiates"),
-    "ikev1": _r(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": _r(_kmp_block(Kmp.IKEV2, IKEV2)),
-    "kink": _r(_kmp_block(Kmp.KINK, KINK)), "selector_index": _r(v.name),
+    "acceptable_kmp": rule(v.keywords({k.value: k for k in Kmp}, "a key management protocol"),
+                         merge=union, merged="the protocols add up; the first listed initiates"),
+    "ikev1": rule(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": rule(_kmp_block(Kmp.IKEV2, IKEV2)),
+    "kink": rule(_kmp_block(Kmp.KINK, KINK)), "selector_index": rule(v.name),
 }
-
-
-def _selector_protocol(ctx: v.Ctx, s: Statement) -> tuple[int, int | None, int | None]:
-    return v.protocol(ctx, s)
 
 
 def _tag(ctx: v.Ctx, s: Statement) -> str:
@@ -210,106 +162,44 @@ def _tag(ctx: v.Ctx, s: Statement) -> str:
 
 
 SELECTOR: Final = {
-    "direction": _r(v.keyword({d.value: d for d in Direction}, "a direction")),
-    "src": _r(v.addr_list(range_ok=True)), "dst": _r(v.addr_list(range_ok=True)),
-    "upper_layer_protocol": _r(_selector_protocol),
-    "next_header_including": _r(v.names), "tagged": _r(_tag), "policy_index": _r(v.name),
+    "direction": rule(v.keyword({d.value: d for d in Direction}, "a direction")),
+    "src": rule(addr_list(range_ok=True)), "dst": rule(addr_list(range_ok=True)),
+    "upper_layer_protocol": rule(protocol),
+    "next_header_including": rule(v.names), "tagged": rule(_tag), "policy_index": rule(v.name),
     "reqid": _INT, "order": _INT,
 }
 ACTIONS: Final = {**{a.value: a for a in Action}, "bypass": Action.NONE}
 POLICY: Final = {
-    "action": _r(v.keyword(ACTIONS, "an action")), "install": _BOOL,
-    "remote_index": _r(v.name),
-    "ipsec_index": _r(v.names, merge=_concat, merged="both lists are used, in order"),
-    "ipsec_mode": _r(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
-    "my_sa_ipaddr": _r(v.one_addr), "peers_sa_ipaddr": _r(v.one_addr),
-    "ipsec_level": _r(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
+    "action": rule(v.keyword(ACTIONS, "an action")), "install": _BOOL,
+    "remote_index": rule(v.name),
+    "ipsec_index": rule(v.names, merge=concat, merged="both lists are used, in order"),
+    "ipsec_mode": rule(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
+    "my_sa_ipaddr": rule(one_addr), "peers_sa_ipaddr": rule(one_addr),
+    "ipsec_level": rule(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
 }
 IPSEC: Final = {
     "ipsec_sa_lifetime_time": _TIME, "ipsec_sa_lifetime_byte": _BYTES, "ext_sequence": _BOOL,
-    "sa_index": _r(v.names, merge=_concat, merged="both lists are used, in order"),
+    "sa_index": rule(v.names, merge=concat, merged="both lists are used, in order"),
 }
 SA: Final = {
-    "sa_protocol": _r(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
+    "sa_protocol": rule(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
     "esp_enc_alg": _ALG, "esp_auth_alg": _ALG, "ah_auth_alg": _ALG, "ipcomp_alg": _ALG,
     "spi": _INT,
 }
 INTERFACE: Final = {
-    "ike": _r(v.addr_list(), once=True), "kink": _r(v.addr_list(), once=True),
-    "spmd": _r(v.addr_list(unix_ok=True), once=True), "spmd_password": _r(v.string, once=True),
+    "ike": rule(addr_list(), once=True), "kink": rule(addr_list(), once=True),
+    "spmd": rule(addr_list(unix_ok=True), once=True), "spmd_password": rule(v.string, once=True),
     "application_bypass": _BOOL,
 }
 RESOLVER: Final = {
-    "resolver": _BOOL, "nameserver": _r(v.addr_list(53), once=True),
-    "dns_query": _r(v.addr_list(53), once=True),
+    "resolver": _BOOL, "nameserver": rule(addr_list(53), once=True),
+    "dns_query": rule(addr_list(53), once=True),
 }
-
-
-def block_values(
-    ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], what: str, *,
-    first_wins: bool = False, empty_ok: bool = False,
-) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
-    """Read the directives of block ``s``: field values and where each (that counts) was written.
-
-    cfparse.y wants at least one statement in every block (``x_list: x_spec EOS | …``) except
-    ``request``, ``provide``, ``script`` and ``addresspool`` (``empty_ok``).  A repeated scalar:
-    the last counts, or the first with ``first_wins``; either way it is noted for ``-n``.
-    """
-    if s.block is None:
-        raise v.found(s, s.words[-1] if len(s.words) > 1 else None,
-                      f"'{{' to open the '{what}' block")
-    if not s.block and not empty_ok:
-        raise ConfigError(f"found an empty '{what}' block, expected at least one directive",
-                          s.where, "the original's grammar refuses '{ }' here")
-    fields: dict[str, Any] = {}
-    at: list[tuple[str, int]] = []
-    for item in s.block:
-        head = item.words[0]
-        rule = table.get(head[1]) if head[0] == KEYWORD else None
-        if rule is None:
-            raise ConfigError(
-                f"found {describe(head)}, expected a directive of '{what}'", item.where,
-                f"'{what}' takes: {', '.join(table)}",
-            )
-        key = head[1]
-        if key not in fields:
-            fields[key] = rule.parse(ctx, item)
-            at.append((key, item.line))
-            continue
-        if rule.alg:
-            raise v.FixError(
-                f"found a second '{key}', expected one algorithm list per block",
-                item.where, f"merge it with the one at line {_first_line(s, key)}",
-            )
-        if rule.once:
-            raise ConfigError(f"found a second '{key}', expected it once", item.where,
-                              f"the first is at line {_first_line(s, key)}")
-        value = rule.parse(ctx, item)
-        if rule.merge is not None:
-            fields[key] = rule.merge(fields[key], value, first_wins)
-            outcome = rule.merged
-        elif first_wins:
-            outcome = "the first one counts (the original reads ikev2 { } backwards)"
-        else:
-            fields[key] = value
-            at = [(k, item.line if k == key else line) for k, line in at]
-            outcome = "this one counts"
-        ctx.notes.append(ConfigWarning(item.where, f"'{key}' repeated in '{what}' (first at "
-                                       f"line {_first_line(s, key)}): {outcome}"))
-    if "upper_layer_protocol" in fields:
-        proto, icmp_type, icmp_code = fields.pop("upper_layer_protocol")
-        fields["upper_layer_protocol"] = proto
-        fields["icmp_type"] = icmp_type
-        fields["icmp_code"] = icmp_code
-    return fields, tuple(at)
-
-
-def _first_line(s: Statement, key: str) -> int:
-    return next(item.line for item in s.block or () if item.words[0][1] == key)
 
 
 # -- top level --------------------------------------------------------------------------------
 
+E = TypeVar("E")
 NAMED: Final = ("remote", "selector", "policy", "ipsec", "sa", "addresspool")
 SINGLE: Final = ("setval", "default", "interface", "resolver")
 
