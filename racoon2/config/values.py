@@ -151,9 +151,10 @@ def c_int(s: Statement, token: Token, text: str, what: str) -> int:
     """``text`` (matched by ``_NUMBER``) as a C int; out of range is a FixError (rcf_cvt_int)."""
     hexa = text.startswith("0x")
     digits = text[2:] if hexa else text.lstrip("-")
+    significant = digits.lstrip("0") or "0"  # int() counts leading zeros against its limit
     value = None
-    if len(digits.lstrip("0")) <= _MAX_DIGITS:
-        value = int(digits, 16) if hexa else int(text, 10)
+    if len(significant) <= _MAX_DIGITS:
+        value = int(significant, 16 if hexa else 10) * (-1 if text[0] == "-" else 1)
     if value is None or not INT_MIN <= value <= INT_MAX:
         shown = text if len(text) <= 24 else f"{text[:12]}…({len(digits)} digits)"
         raise FixError(f"found {shown}, expected {what} that fits a C int "

@@ -247,6 +247,7 @@ HUGE = "9" * 5000
     f"remote r {{ ikev2 {{ kmp_enc_alg rijndael_cbc, {HUGE}; }}; }};",
     f"remote r {{ ikev2 {{ kmp_dh_group {HUGE}; }}; }};",
     f'remote r {{ ikev2 {{ peers_ipaddr 192.0.2.1 port "{"٣" * 3}"; }}; }};',
+    f"remote r {{ ikev2 {{ max_retry_to_send {'0' * 5000}1{'0' * 10}; }}; }};",
 ])
 def test_huge_numbers_are_config_errors_with_file_line(load: Load, text: str) -> None:
     with pytest.raises(ConfigError) as e:
@@ -297,3 +298,10 @@ def test_a_repeated_setval_name_keeps_the_first_and_warns(load: Load) -> None:
     cfg = load('setval { A "one";\n A "two"; };\nremote r { ikev2 { logfile "${A}"; }; };')
     assert cfg.remote("r").ikev2.logfile == "one"  # type: ignore[union-attr]
     assert [w for w in notes(cfg) if ":2: setval 'A' repeated: the first" in w]
+
+
+def test_leading_zeros_do_not_count_against_the_range(load: Load) -> None:
+    cfg = load(f"remote r {{ ikev2 {{ max_retry_to_send {'0' * 5000}7; }}; }};"
+               f"sa s {{ spi -{'0' * 30}9; }};")
+    assert cfg.remote("r").ikev2.max_retry_to_send == 7  # type: ignore[union-attr]
+    assert cfg.sas[0].spi == -9
