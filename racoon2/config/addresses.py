@@ -56,8 +56,8 @@ def _port(ctx: Ctx, s: Statement, token: Token) -> int:
     # rcs_getport: a service name first, then strtol base 10 (ASCII digits only: str.isdigit
     # would let int() see other scripts' digits).
     if _DECIMAL.fullmatch(text):
-        if len(text) <= 5 and int(text) <= 65535:
-            return int(text)
+        if len(text.lstrip("0")) <= 5 and int(text.lstrip("0") or "0") <= 65535:
+            return int(text.lstrip("0") or "0")
     elif (value_or_none := service_port(text)) is not None:
         return value_or_none
     raise FixError(f"found {describe(token) if len(text) <= 24 else repr(text[:12] + '…')}, "
@@ -70,10 +70,10 @@ def parse_address(text: str, where: str, port: int = 0, *, range_ok: bool = Fals
     addr, slash, plen_text = text.partition("/")
     prefixlen = None
     if slash:
-        if not _DECIMAL.fullmatch(plen_text) or len(plen_text) > 3:
+        if not _DECIMAL.fullmatch(plen_text) or len(plen_text.lstrip("0")) > 3:
             raise FixError(f"found {_short(text)}, expected a decimal prefix length after '/'",
                            where)
-        prefixlen = int(plen_text)
+        prefixlen = int(plen_text.lstrip("0") or "0")
     base, pct, ifname = addr.rpartition("%")
     if pct and ifname and base in MACROS:
         return AddrSpec(AddrKind.MACRO, base, where, prefixlen=prefixlen, port=port,
@@ -160,7 +160,8 @@ def port(ctx: Ctx, s: Statement) -> int:
 #: rcf_fix_upper_layer_protocol): ICMP and ICMPv6 take type and code, MH (135) a type.
 ICMP_PROTOCOLS: Final = frozenset({1, 58})
 MH: Final = 135
-_STRTOL_AUTO = re.compile(r"(-?)(?:0[xX]([0-9a-fA-F]{1,8})|(0[0-7]{0,11})|([1-9][0-9]{0,9}))")
+# strtol base 0; int() limits only non-power-of-two bases, so only the decimal part is bounded.
+_STRTOL_AUTO = re.compile(r"(-?)(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]{0,9}))")
 
 
 def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:

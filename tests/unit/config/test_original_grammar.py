@@ -248,6 +248,8 @@ HUGE = "9" * 5000
     f"remote r {{ ikev2 {{ kmp_dh_group {HUGE}; }}; }};",
     f'remote r {{ ikev2 {{ peers_ipaddr 192.0.2.1 port "{"٣" * 3}"; }}; }};',
     f"remote r {{ ikev2 {{ max_retry_to_send {'0' * 5000}1{'0' * 10}; }}; }};",
+    f"selector s {{ upper_layer_protocol 0{'7' * 5000}; }};",
+    f"selector s {{ upper_layer_protocol 0x{'f' * 5000}; }};",
 ])
 def test_huge_numbers_are_config_errors_with_file_line(load: Load, text: str) -> None:
     with pytest.raises(ConfigError) as e:
@@ -305,3 +307,7 @@ def test_leading_zeros_do_not_count_against_the_range(load: Load) -> None:
                f"sa s {{ spi -{'0' * 30}9; }};")
     assert cfg.remote("r").ikev2.max_retry_to_send == 7  # type: ignore[union-attr]
     assert cfg.sas[0].spi == -9
+    cfg = load(f"selector s {{ src 192.0.2.0/{'0' * 5000}24 port {'0' * 5000}500;"
+               f" upper_layer_protocol 0{'0' * 5000}21; }};")
+    spec = cfg.selectors[0].src[0]
+    assert (spec.prefixlen, spec.port, cfg.selectors[0].upper_layer_protocol) == (24, 500, 17)
