@@ -175,14 +175,10 @@ class Iked:
         for sel in self.config.selectors:
             if sel.policy is None or not sel.src or not sel.dst:
                 continue
-            s, d = sel.src[0], sel.dst[0]
-            if s.address is None or d.address is None:
-                continue
-            src = ipaddress.ip_network((int(s.address), s.prefixlen if s.prefixlen is not None
-                                        else s.address.max_prefixlen), strict=False)
-            dst = ipaddress.ip_network((int(d.address), d.prefixlen if d.prefixlen is not None
-                                        else d.address.max_prefixlen), strict=False)
-            if flow.src.network_address in src and flow.dst.network_address in dst:
+            # prefixes(): the address/prefix, or the prefixes covering a range START-END.
+            s, d = sel.src[0].prefixes(), sel.dst[0].prefixes()
+            if any(flow.src.network_address in n for n in s) and \
+                    any(flow.dst.network_address in n for n in d):
                 return sel.name
         return None
 
@@ -323,7 +319,8 @@ class Iked:
         try:
             config = load_config(self.config.file)
         except Racoon2Error as e:
-            log.error("reload failed, keeping the running configuration: %s", e)
+            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
+            log.error("reload refused: %s; still running the previous configuration", e)
             return
         log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
         self.core.shutdown(time.monotonic())

@@ -151,6 +151,8 @@ def _nets(specs: Sequence[AddrSpec]) -> tuple[ipaddress.IPv4Network | ipaddress.
         if spec.kind is AddrKind.INET and spec.address is not None:
             plen = spec.address.max_prefixlen if spec.prefixlen is None else spec.prefixlen
             out.append(ipaddress.ip_network((int(spec.address), plen), strict=False))
+        elif spec.kind is AddrKind.RANGE:
+            out.extend(spec.prefixes())  # the prefixes spmd installs for the range
     return tuple(out)
 
 

@@ -779,7 +779,8 @@ class Kinkd:
         try:
             config = load_config(self.config.file)
         except Racoon2Error as e:
-            log.error("reload failed, keeping the running configuration: %s", e)
+            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
+            log.error("reload refused: %s; still running the previous configuration", e)
             return
         self.config = config
         log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))

@@ -120,6 +120,8 @@ def _expand(spec: AddrSpec, local: LocalAddresses, resolve: Resolve,
             pending: set[str]) -> list[Prefix]:
     if spec.kind is AddrKind.INET and spec.address is not None:
         return [_network(spec.address, spec.prefixlen)]
+    if spec.kind is AddrKind.RANGE:
+        return spec.prefixes()  # XFRM policies are prefixes: one per covering prefix
     if spec.kind is AddrKind.FQDN:
         found = resolve(spec.text)
         if found is None:

@@ -138,7 +138,8 @@ class Spmd:
         try:
             config = self._load()
         except Racoon2Error as e:
-            log.error("reload refused, still running the previous configuration: %s", e)
+            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
+            log.error("reload refused: %s; still running the previous configuration", e)
             return
         assert self.state is not None
         async with self._lock:

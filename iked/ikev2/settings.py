@@ -246,6 +246,8 @@ def _ts(spec: AddrSpec, proto: int, sel: Selector, expand: Expand) -> list[Ts]:
         nets = [ipaddress.ip_network((int(spec.address), plen), strict=False)]
     elif spec.kind is AddrKind.MACRO and spec.text in ("IP_ANY", "IP_RW"):
         nets = [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+    elif spec.kind is AddrKind.RANGE:
+        nets = spec.prefixes()  # the prefixes spmd installs, so TS and policies agree
     else:
         nets = [ipaddress.ip_network(a) for a in expand(spec)]
     return [from_prefix(n, proto, spec.port, icmp) for n in nets]

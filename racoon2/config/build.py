@@ -1,20 +1,21 @@
 """Statement tree → :class:`~racoon2.config.model.Config` (spec config.md §2–§4).
 
-Each block type has one table: directive → how its value is read.  One generic loop applies the
-duplicate rules (last wins, first wins inside ``ikev2 { }``, a repeated algorithm list or a
-"once" directive is an error).  References are resolved the way the C loader did: per selector,
-so an unreferenced policy/ipsec/sa with a dangling name still loads, a referenced one must exist.
+Each block type has one table: directive → how its value is read; one generic loop
+(:func:`racoon2.config.rules.block_values`) applies the rules every block shares.  References are
+resolved the way the C loader did: per selector, so a policy/ipsec/sa no selector reaches is
+never converted (its value errors are warnings), a reached one must exist and be right.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from racoon2.config import values as v
+from racoon2.config.addresses import addr_list, one_addr, port, protocol
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
 from racoon2.config.model import (
     Action,
@@ -44,40 +45,25 @@ from racoon2.config.model import (
 )
 from racoon2.config.model import Config as Model
 from racoon2.config.parser import Statement
+from racoon2.config.rules import Parse, Rule, block_values, by_type, concat, rule, union
 from racoon2.errors import ConfigError
 
-Parse = Callable[[v.Ctx, Statement], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """How one directive is read: ``alg`` lists and ``once`` directives may not repeat."""
-
-    parse: Parse
-    alg: bool = False
-    once: bool = False
-
-
-def _r(parse: Parse, *, once: bool = False) -> Rule:
-    return Rule(parse, once=once)
-
-
 _ALG = Rule(v.alg_list, alg=True)
-_BOOL = _r(v.boolean)
-_TIME = _r(v.seconds)
-_BYTES = _r(v.nbytes)
-_INT = _r(v.integer)
-_STR = _r(v.string)
+_BOOL = rule(v.boolean)
+_TIME = rule(v.seconds)
+_BYTES = rule(v.nbytes)
+_INT = rule(v.integer)
+_STR = rule(v.string)
 
 COMMON_KMP: Final[dict[str, Rule]] = {
-    "logmode": _r(v.keyword({m.value: m for m in LogMode}, "a log mode")),
+    "logmode": rule(v.keyword({m.value: m for m in LogMode}, "a log mode")),
     "logfile": _STR, "passive": _BOOL, "use_coa": _BOOL,
-    "peers_ipaddr": _r(v.addr_list()), "peers_kmp_port": _r(v.port),
+    "peers_ipaddr": rule(addr_list()), "peers_kmp_port": rule(port),
     "verify_id": _BOOL, "verify_pubkey": _BOOL, "send_cert": _BOOL, "send_cert_req": _BOOL,
     "nonce_size": _BYTES, "initial_contact": _BOOL, "nat_traversal": _BOOL,
-    "support_proxy": _BOOL, "my_id": _r(v.id_list), "peers_id": _r(v.id_list),
-    "selector_check": _r(v.keyword({m.value: m for m in SelectorCheck}, "a selector check")),
-    "proposal_check": _r(v.keyword({m.value: m for m in ProposalCheck}, "a proposal check")),
+    "support_proxy": _BOOL, "my_id": rule(v.id_list), "peers_id": rule(v.id_list),
+    "selector_check": rule(v.keyword({m.value: m for m in SelectorCheck}, "a selector check")),
+    "proposal_check": rule(v.keyword({m.value: m for m in ProposalCheck}, "a proposal check")),
     "random_pad_content": _BOOL, "random_padlen": _BOOL, "max_padlen": _BYTES,
     "max_retry_to_send": _INT, "interval_to_send": _TIME, "times_per_send": _INT,
     "kmp_sa_lifetime_time": _TIME, "kmp_sa_lifetime_byte": _BYTES,
@@ -85,16 +71,16 @@ COMMON_KMP: Final[dict[str, Rule]] = {
     "ipsec_sa_nego_time_limit": _TIME,
     "kmp_enc_alg": _ALG, "kmp_hash_alg": _ALG, "kmp_prf_alg": _ALG, "kmp_auth_method": _ALG,
     "kmp_dh_group": Rule(v.dh_groups, alg=True),
-    "mobility_role": _r(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
-    "script": _r(v.scripts),
+    "mobility_role": rule(v.keyword({m.value: m for m in MobilityRole}, "a mobility role")),
+    "script": rule(v.scripts, merge=by_type, merged="each hook type is kept separately"),
 }
 _KEYS: Final = {
-    "need_pfs": _BOOL, "my_public_key": _r(v.public_key),
-    "peers_public_key": _r(v.public_key), "pre_shared_key": _STR,
+    "need_pfs": _BOOL, "my_public_key": rule(v.public_key),
+    "peers_public_key": rule(v.public_key), "pre_shared_key": _STR,
 }
 IKEV1: Final = {
     **COMMON_KMP, **_KEYS,
-    "exchange_mode": _r(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
+    "exchange_mode": rule(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
     "my_gssapi_id": _STR, "dpd": _BOOL, "dpd_delay": _TIME, "dpd_retry": _TIME,
     "dpd_maxfail": _INT,
 }
@@ -109,8 +95,8 @@ REQUESTS: Final = {
     "mip6_home_prefix": ConfigRequest.MIP6_HOME_PREFIX,
 }
 PROVIDE: Final = {
-    "addresspool": _r(v.name), "dns": _r(v.addr_list()), "dhcp": _r(v.addr_list()),
-    "application_version": _STR, "mip6_home_prefix": _r(v.one_addr),
+    "addresspool": rule(v.name), "dns": rule(addr_list()), "dhcp": rule(addr_list()),
+    "application_version": _STR, "mip6_home_prefix": rule(one_addr),
 }
 
 
@@ -125,35 +111,47 @@ def _request(ctx: v.Ctx, s: Statement) -> ConfigRequest:
 
 
 def _provide(ctx: v.Ctx, s: Statement) -> Provide:
-    fields, at = block_values(ctx, s, PROVIDE, "provide", empty_ok=True)
+    # cfparse.y's provide_list is built in reverse, like ikev2_list: the first option wins.
+    fields, at = block_values(ctx, s, PROVIDE, "provide", first_wins=True, empty_ok=True)
     return Provide(where=s.where, at=at, **fields)
+
+
+def _merge_provide(kept: Provide, new: Provide, first_wins: bool) -> Provide:
+    # The grammar splices each provide option into the ikev2 list, so two provide blocks are
+    # one set of options, the first written of each winning.
+    fields = {name: getattr(kept, name) for name, _ in kept.at}
+    at = dict(kept.at)
+    for name, line in new.at:
+        if name not in fields:
+            fields[name] = getattr(new, name)
+            at[name] = line
+    return Provide(where=kept.where, at=tuple(at.items()), **fields)
 
 
 IKEV2: Final = {
     **COMMON_KMP, **_KEYS,
     "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME,
-    "request": _r(_request), "provide": _r(_provide),
+    "request": rule(_request),
+    "provide": rule(_provide, merge=_merge_provide, merged="the options of both are used"),
 }
 KINK: Final = {**COMMON_KMP, "my_principal": _STR, "peers_principal": _STR}
 
 
 def _kmp_block(kmp: Kmp, table: Mapping[str, Rule]) -> Parse:
     def parse(ctx: v.Ctx, s: Statement) -> KmpBlock:
-        fields, at = block_values(ctx, s, table, kmp.value, first_wins=kmp is Kmp.IKEV2,
-                                  empty_ok=True)
+        # cfparse.y: ikev2_list is right-recursive and builds its list backwards, so there
+        # the first of a repeated directive wins; ikev1_list and kink_list keep file order.
+        fields, at = block_values(ctx, s, table, kmp.value, first_wins=kmp is Kmp.IKEV2)
         return KmpBlock(kmp=kmp, where=s.where, at=at, **fields)
     return parse
 
 
 REMOTE: Final = {
-    "acceptable_kmp": _r(v.keywords({k.value: k for k in Kmp}, "a key management protocol")),
-    "ikev1": _r(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": _r(_kmp_block(Kmp.IKEV2, IKEV2)),
-    "kink": _r(_kmp_block(Kmp.KINK, KINK)), "selector_index": _r(v.name),
+    "acceptable_kmp": rule(v.keywords({k.value: k for k in Kmp}, "a key management protocol"),
+                         merge=union, merged="the protocols add up; the first listed initiates"),
+    "ikev1": rule(_kmp_block(Kmp.IKEV1, IKEV1)), "ikev2": rule(_kmp_block(Kmp.IKEV2, IKEV2)),
+    "kink": rule(_kmp_block(Kmp.KINK, KINK)), "selector_index": rule(v.name),
 }
-
-
-def _selector_protocol(ctx: v.Ctx, s: Statement) -> tuple[int, int | None, int | None]:
-    return v.protocol(ctx, s)
 
 
 def _tag(ctx: v.Ctx, s: Statement) -> str:
@@ -164,84 +162,44 @@ def _tag(ctx: v.Ctx, s: Statement) -> str:
 
 
 SELECTOR: Final = {
-    "direction": _r(v.keyword({d.value: d for d in Direction}, "a direction")),
-    "src": _r(v.addr_list()), "dst": _r(v.addr_list()),
-    "upper_layer_protocol": _r(_selector_protocol),
-    "next_header_including": _r(v.names), "tagged": _r(_tag), "policy_index": _r(v.name),
+    "direction": rule(v.keyword({d.value: d for d in Direction}, "a direction")),
+    "src": rule(addr_list(range_ok=True)), "dst": rule(addr_list(range_ok=True)),
+    "upper_layer_protocol": rule(protocol),
+    "next_header_including": rule(v.names), "tagged": rule(_tag), "policy_index": rule(v.name),
     "reqid": _INT, "order": _INT,
 }
 ACTIONS: Final = {**{a.value: a for a in Action}, "bypass": Action.NONE}
 POLICY: Final = {
-    "action": _r(v.keyword(ACTIONS, "an action")), "install": _BOOL,
-    "remote_index": _r(v.name), "ipsec_index": _r(v.names),
-    "ipsec_mode": _r(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
-    "my_sa_ipaddr": _r(v.one_addr), "peers_sa_ipaddr": _r(v.one_addr),
-    "ipsec_level": _r(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
+    "action": rule(v.keyword(ACTIONS, "an action")), "install": _BOOL,
+    "remote_index": rule(v.name),
+    "ipsec_index": rule(v.names, merge=concat, merged="both lists are used, in order"),
+    "ipsec_mode": rule(v.keyword({m.value: m for m in Mode}, "an IPsec mode")),
+    "my_sa_ipaddr": rule(one_addr), "peers_sa_ipaddr": rule(one_addr),
+    "ipsec_level": rule(v.keyword({lv.value: lv for lv in Level}, "an IPsec level")),
 }
 IPSEC: Final = {
     "ipsec_sa_lifetime_time": _TIME, "ipsec_sa_lifetime_byte": _BYTES, "ext_sequence": _BOOL,
-    "sa_index": _r(v.names),
+    "sa_index": rule(v.names, merge=concat, merged="both lists are used, in order"),
 }
 SA: Final = {
-    "sa_protocol": _r(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
+    "sa_protocol": rule(v.keyword({p.value: p for p in SaProtocol}, "an SA protocol")),
     "esp_enc_alg": _ALG, "esp_auth_alg": _ALG, "ah_auth_alg": _ALG, "ipcomp_alg": _ALG,
     "spi": _INT,
 }
 INTERFACE: Final = {
-    "ike": _r(v.addr_list(), once=True), "kink": _r(v.addr_list()),
-    "spmd": _r(v.addr_list(unix_ok=True), once=True), "spmd_password": _r(v.string, once=True),
+    "ike": rule(addr_list(), once=True), "kink": rule(addr_list(), once=True),
+    "spmd": rule(addr_list(unix_ok=True), once=True), "spmd_password": rule(v.string, once=True),
     "application_bypass": _BOOL,
 }
 RESOLVER: Final = {
-    "resolver": _BOOL, "nameserver": _r(v.addr_list(53), once=True),
-    "dns_query": _r(v.addr_list(53), once=True),
+    "resolver": _BOOL, "nameserver": rule(addr_list(53), once=True),
+    "dns_query": rule(addr_list(53), once=True),
 }
-
-
-def block_values(
-    ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], what: str, *,
-    first_wins: bool = False, empty_ok: bool = True,
-) -> tuple[dict[str, Any], tuple[tuple[str, int], ...]]:
-    """Read the directives of block ``s``: field values and where each was written."""
-    if s.block is None:
-        raise v.found(s, s.words[-1] if len(s.words) > 1 else None,
-                      f"'{{' to open the '{what}' block")
-    if not s.block and not empty_ok:
-        raise ConfigError(f"found an empty '{what}' block, expected directives", s.where)
-    fields: dict[str, Any] = {}
-    at: list[tuple[str, int]] = []
-    for item in s.block:
-        head = item.words[0]
-        rule = table.get(head[1]) if head[0] == KEYWORD else None
-        if rule is None:
-            raise ConfigError(
-                f"found {describe(head)}, expected a directive of '{what}'", item.where,
-                f"'{what}' takes: {', '.join(table)}",
-            )
-        key = head[1]
-        if key in fields:
-            if rule.alg:
-                raise ConfigError(
-                    f"found a second '{key}', expected one algorithm list per block",
-                    item.where, f"merge it with the one at line {dict(at)[key]}",
-                )
-            if rule.once:
-                raise ConfigError(f"found a second '{key}', expected it once", item.where,
-                                  f"the first is at line {dict(at)[key]}")
-            if first_wins:
-                continue
-        fields[key] = rule.parse(ctx, item)
-        at.append((key, item.line))
-    if "upper_layer_protocol" in fields:
-        proto, icmp_type, icmp_code = fields.pop("upper_layer_protocol")
-        fields["upper_layer_protocol"] = proto
-        fields["icmp_type"] = icmp_type
-        fields["icmp_code"] = icmp_code
-    return fields, tuple(at)
 
 
 # -- top level --------------------------------------------------------------------------------
 
+E = TypeVar("E")
 NAMED: Final = ("remote", "selector", "policy", "ipsec", "sa", "addresspool")
 SINGLE: Final = ("setval", "default", "interface", "resolver")
 
@@ -261,9 +219,10 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
             raise ConfigError(f"found a second '{head[1]}' section, expected one",
                               s.where, f"the first is at {seen[0].where}")
         seen.append(s)
-    setval = _setval(by_kind["setval"], environ)
-    ctx = v.Ctx(MappingProxyType(dict(setval)), environ)
     notes: list[ConfigWarning] = []
+    setval = _setval(by_kind["setval"], environ, notes)
+    ctx = v.Ctx(MappingProxyType(dict(setval)), environ)
+    ctx.notes.extend(notes)
     default = _defaults(ctx, by_kind["default"])
     interface = None
     if by_kind["interface"]:
@@ -274,14 +233,54 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
         fields, at = block_values(ctx, by_kind["resolver"][0], RESOLVER, "resolver")
         resolver = Resolver(where=by_kind["resolver"][0].where, at=at, **fields)
     remotes = tuple(_named(ctx, s, REMOTE, "remote", Remote) for s in by_kind["remote"])
-    raw_policies = tuple(_named(ctx, s, POLICY, "policy", Policy) for s in by_kind["policy"])
-    raw_ipsecs = tuple(_named(ctx, s, IPSEC, "ipsec", Ipsec) for s in by_kind["ipsec"])
-    sas = tuple(_named(ctx, s, SA, "sa", Sa) for s in by_kind["sa"])
+    unchecked: list[Unchecked] = []
+    raw_policies = tuple(_lenient(ctx, s, POLICY, "policy", Policy, unchecked)
+                         for s in by_kind["policy"])
+    raw_ipsecs = tuple(_lenient(ctx, s, IPSEC, "ipsec", Ipsec, unchecked)
+                       for s in by_kind["ipsec"])
+    sas = tuple(_lenient(ctx, s, SA, "sa", Sa, unchecked) for s in by_kind["sa"])
     raw_selectors = tuple(_named(ctx, s, SELECTOR, "selector", Selector)
                           for s in by_kind["selector"])
     pools = tuple(_pool(ctx, s) for s in by_kind["addresspool"])
     return _link(file, setval, default, interface, resolver, remotes, raw_selectors,
-                 raw_policies, raw_ipsecs, sas, pools, notes)
+                 raw_policies, raw_ipsecs, sas, pools, ctx.notes, unchecked)
+
+
+@dataclass(frozen=True, slots=True)
+class Unchecked:
+    """A policy, ipsec or sa whose values the C loader would refuse: fine until reached."""
+
+    kind: str
+    name: str
+    where: str
+    error: ConfigError
+
+
+def _lenient(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any,
+             unchecked: list[Unchecked]) -> Any:
+    # cfsetup.c converts a policy (and its ipsecs and sas) only for a selector that names it;
+    # the grammar's own errors still count everywhere.
+    name = _name_of(ctx, s, kind)
+    try:
+        fields, at = block_values(ctx, s, table, f"{kind} {name}")
+        if "esp_auth_alg" in fields and "ah_auth_alg" in fields:
+            # cfsetup.c stores both in rcf_sa.auth_alg: "algorithm list already defined".
+            second = max(("esp_auth_alg", "ah_auth_alg"), key=dict(at).__getitem__)
+            raise v.FixError(f"found {second} next to "
+                             f"{'ah' if second.startswith('esp') else 'esp'}_auth_alg, "
+                             "expected one authentication list per sa",
+                             f"{s.file}:{dict(at)[second]}", "an sa is one protocol")
+    except v.FixError as e:
+        unchecked.append(Unchecked(kind, name, s.where, e))
+        return unchecked[-1]
+    return cls(name=name, where=s.where, at=at, **fields)
+
+
+def _checked(item: Any) -> Any:
+    """``item`` itself, or the error of an Unchecked one that turns out to be needed."""
+    if isinstance(item, Unchecked):
+        raise item.error
+    return item
 
 
 def _name_of(ctx: v.Ctx, s: Statement, kind: str) -> str:
@@ -301,7 +300,8 @@ def _named(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: 
     return cls(name=name, where=s.where, at=at, **fields)
 
 
-def _setval(found: list[Statement], environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+def _setval(found: list[Statement], environ: Mapping[str, str], notes: list[ConfigWarning]
+            ) -> tuple[tuple[str, str], ...]:
     if not found:
         return ()
     s = found[0]
@@ -313,7 +313,11 @@ def _setval(found: list[Statement], environ: Mapping[str, str]) -> tuple[tuple[s
             raise v.found(item, item.words[2] if len(item.words) > 2 else None,
                           "NAME VALUE in setval")
         key = ctx.text(item, item.words[0], "a setval name")
-        table.setdefault(key, ctx.text(item, item.words[1], "a setval value"))
+        value = ctx.text(item, item.words[1], "a setval value")
+        if key in table:  # rcf_fix_setval appends; a lookup finds the first
+            notes.append(ConfigWarning(item.where, f"setval {key!r} repeated: the first "
+                                       "definition counts"))
+        table.setdefault(key, value)
     return tuple(table.items())
 
 
@@ -323,11 +327,14 @@ def _defaults(ctx: v.Ctx, found: list[Statement]) -> Defaults | None:
     s = found[0]
     if len(s.words) != 1:
         raise v.found(s, s.words[1], "'{' after 'default'")
+    if not s.block:
+        raise ConfigError("found an empty 'default' block, expected at least one of remote, "
+                          "policy, ipsec or sa", s.where, "the original's grammar refuses '{ }'")
     parts: dict[str, Any] = {}
     at: list[tuple[str, int]] = []
     tables = {"remote": (REMOTE, Remote), "policy": (POLICY, Policy), "ipsec": (IPSEC, Ipsec),
               "sa": (SA, Sa)}
-    for item in s.block or ():
+    for item in s.block:
         head = item.words[0]
         if head[0] != KEYWORD or head[1] not in tables:
             raise ConfigError(f"found {describe(head)}, expected remote, policy, ipsec or sa "
@@ -382,6 +389,7 @@ def _link(
     interface: Interface | None, resolver: Resolver | None, remotes: tuple[Remote, ...],
     selectors: tuple[Selector, ...], policies: tuple[Policy, ...], ipsecs: tuple[Ipsec, ...],
     sas: tuple[Sa, ...], pools: tuple[AddressPool, ...], notes: list[ConfigWarning],
+    unchecked: list[Unchecked],
 ) -> Model:
     """Resolve selector → policy → ipsec → sa and policy ↔ remote (first name wins)."""
     remote_by = _first(remotes)
@@ -401,7 +409,7 @@ def _link(
                         f"found policy_index {sel.policy_index!r}, expected the name of a policy",
                         sel.where_of("policy_index"), f"no policy named {sel.policy_index!r}",
                     )
-                policy = _link_policy(raw, ipsec_by, sa_by, linked_ipsec, remote_by)
+                policy = _link_policy(_checked(raw), ipsec_by, sa_by, linked_ipsec, remote_by)
                 linked_policy[raw.name] = policy
         # The model is frozen for its users; while it is being built, links are filled in.
         object.__setattr__(sel, "policy", policy)
@@ -411,6 +419,12 @@ def _link(
             by_remote.setdefault(p.remote.name, []).append(p)
     for r in remote_by.values():
         object.__setattr__(r, "policies", tuple(by_remote.get(r.name, ())))
+    for item in unchecked:  # none was needed, or _checked would have raised its error
+        notes.append(ConfigWarning(item.where, f"{item.kind} {item.name!r} is used by no "
+                                   f"selector, so it is not checked (as the original); "
+                                   f"it has an error: {item.error}"))
+    if unchecked:
+        policies, ipsecs, sas = _only_checked(policies), _only_checked(ipsecs), _only_checked(sas)
     return Model(
         file=file, setval=setval, default=default, interface=interface, resolver=resolver,
         remotes=remotes, selectors=selectors, policies=policies, ipsecs=ipsecs, sas=sas,
@@ -419,6 +433,10 @@ def _link(
         _selectors=MappingProxyType(_first(selectors)),
         _pools=MappingProxyType(_first(pools)),
     )
+
+
+def _only_checked(items: tuple[E, ...]) -> tuple[E, ...]:
+    return tuple(x for x in items if not isinstance(x, Unchecked))
 
 
 def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str, Sa],
@@ -431,7 +449,7 @@ def _link_policy(raw: Policy, ipsec_by: Mapping[str, Ipsec], sa_by: Mapping[str,
             if found is None:
                 raise ConfigError(f"found ipsec_index {name!r}, expected the name of an ipsec",
                                   raw.where_of("ipsec_index"), f"no ipsec named {name!r}")
-            ips = _link_ipsec(found, sa_by)
+            ips = _link_ipsec(_checked(found), sa_by)
             linked[name] = ips
         alternatives.append(ips)
     remote = remote_by.get(raw.remote_index) if raw.remote_index is not None else None
@@ -447,6 +465,7 @@ def _link_ipsec(raw: Ipsec, sa_by: Mapping[str, Sa]) -> Ipsec:
         if sa is None:
             raise ConfigError(f"found sa_index {name!r}, expected the name of an sa",
                               raw.where_of("sa_index"), f"no sa named {name!r}")
+        sa = _checked(sa)
         if sa.sa_protocol is None:
             raise ConfigError(f"sa {name!r} has no sa_protocol, expected esp, ah or ipcomp",
                               sa.where, "add sa_protocol esp; (or ah, ipcomp)")

@@ -288,9 +288,10 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
             if (at := block.where_of(name)) is not None:
                 warnings.append(ConfigWarning(at, f"{name} is parsed but not used, ignored"))
     methods = kmp_value(config, remote, kmp, "kmp_auth_method") or ()
-    psk = block.pre_shared_key if block else None
-    if psk is not None and block is not None:
-        _secret(psk, block.where_of("pre_shared_key"), warnings, "pre-shared key file")
+    psk = kmp_value(config, remote, kmp, "pre_shared_key")
+    if psk is not None:
+        _secret(psk, _where_of(config, remote, kmp, "pre_shared_key"), warnings,
+                "pre-shared key file")
     elif any(m.name == "psk" for m in methods) and not is_default:
         raise ConfigError(f"remote {remote.name!r} {kmp.value} uses psk but has no "
                           "pre_shared_key, expected the key file", where)
@@ -300,6 +301,14 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
             for path in (key.file, key.second):
                 if path is not None and key_name == "my_public_key" and os.path.lexists(path):
                     check_safe_file(path, secret=path == key.second, where=key.where)
+
+
+def _where_of(config: Config, remote: Remote, kmp: Kmp, name: str) -> str | None:
+    """Where the effective ``name`` of ``remote`` was written: its own block or the default's."""
+    for block in _blocks(config, remote, kmp):
+        if block is not None and (at := block.where_of(name)) is not None:
+            return at
+    return None
 
 
 def _check_sa_algorithms(config: Config) -> None:

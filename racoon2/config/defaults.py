@@ -53,8 +53,6 @@ POLICY: Final[Mapping[str, Any]] = MappingProxyType({"install": True})
 IPSEC: Final[Mapping[str, Any]] = MappingProxyType({
     "ipsec_sa_lifetime_time": 3600, "ipsec_sa_lifetime_byte": 0, "ext_sequence": False,
 })
-#: Read only from the specific remote, never from ``default`` (as iked did).
-NOT_INHERITED: Final = frozenset({"pre_shared_key"})
 
 
 def kmp_block(config: Config, remote: Remote | None, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
@@ -65,8 +63,10 @@ def kmp_block(config: Config, remote: Remote | None, kmp: Kmp) -> tuple[KmpBlock
 
 def kmp_value(config: Config, remote: Remote | None, kmp: Kmp, name: str) -> Any:
     """The effective value of directive ``name`` of ``remote``'s ``kmp`` block."""
+    # Keys and IDs too (pre_shared_key, my_id, peers_id, public keys): the default remote
+    # supplies whatever the specific one leaves out; this is the one place that decides it.
     mine, default = kmp_block(config, remote, kmp)
-    for block in (mine, None if name in NOT_INHERITED else default):
+    for block in (mine, default):
         if block is not None:
             value = getattr(block, name)
             if value is not None:

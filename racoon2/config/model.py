@@ -136,6 +136,7 @@ class AddrKind(enum.Enum):
     INET = "inet"      # a numeric address with its prefix length
     MACRO = "macro"    # MY_IP, IP_ANY, … expanded when used
     FQDN = "fqdn"      # a host name resolved when used
+    RANGE = "range"    # selector src/dst START-END: ``address`` to ``end``
     UNIX = "unix"      # a Unix-domain socket path
 
 
@@ -197,6 +198,17 @@ class AddrSpec:
     prefixlen: int | None = None
     port: int | None = None
     ifname: str | None = None
+    end: Address | None = None
+
+    def prefixes(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        """The prefixes an INET entry or a RANGE covers exactly (kernel policies need
+        prefixes); empty for macros and names, which are expanded where they are used."""
+        if self.address is None:
+            return []
+        if self.kind is AddrKind.RANGE and self.end is not None:
+            return list(ipaddress.summarize_address_range(self.address, self.end))
+        plen = self.address.max_prefixlen if self.prefixlen is None else self.prefixlen
+        return [ipaddress.ip_network((int(self.address), plen), strict=False)]
 
     @property
     def is_rw(self) -> bool:

@@ -1,15 +1,14 @@
-"""Value syntax of racoon2.conf directives (spec config.md §1.4, §1.5, §3.4, §3.8, §3.9).
+"""Value syntax of racoon2.conf directives (spec config.md §1.4, §3.4, §3.8, §3.9).
 
 Each public function reads the words after a directive (or its braced list) and returns one
 typed value of :mod:`racoon2.config.model`, or raises :class:`ConfigError` saying what was found
-at which line and what was expected there.
+at which line and what was expected there.  Addresses and protocols: :mod:`.addresses`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final, TypeVar
 
@@ -17,13 +16,10 @@ from racoon2.config.expand import expand
 from racoon2.config.lexer import ALGORITHMS, BOOLEANS, KEYWORD, PUNCT, QUOTED, Token, describe
 from racoon2.config.model import (
     INFINITE,
-    MACROS,
     SCRIPT_SYNONYMS,
-    Address,
-    AddrKind,
-    AddrSpec,
     AlgSpec,
     Bytes,
+    ConfigWarning,
     Identity,
     IdQualifier,
     IdType,
@@ -33,7 +29,6 @@ from racoon2.config.model import (
     ScriptType,
     Seconds,
 )
-from racoon2.config.names import protocol_number, service_port
 from racoon2.config.parser import Statement
 from racoon2.errors import ConfigError
 
@@ -54,21 +49,29 @@ DH_NUMBERS: Final = {
     19: "ecp256", 20: "ecp384", 21: "ecp521", 31: "curve25519", 32: "curve448",
     35: "mlkem512", 36: "mlkem768", 37: "mlkem1024",
 }
-_NUMBER = re.compile(r"-?(?:0[xX][0-9a-fA-F]+|[0-9]+)\Z")
-_HOSTNAME = re.compile(
-    r"(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
-    r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?\Z"
-)
+# The grammar's ``number`` rule (cfparse.y): only a lower-case "0x" means hex (strtoll base
+# 16), anything else is strtoll base 10, so "010" is ten and "0X10" or "-0x10" is no number.
+_NUMBER = re.compile(r"0x[0-9a-fA-F]+|-?[0-9]+")
+# More digits than any C long long: refused before int() (CPython refuses > 4300 digits).
+_MAX_DIGITS: Final = 20
+
+
+
+class FixError(ConfigError):
+    """An error the C loader found only when it converted a block (cfsetup.c), not while
+    parsing: a block that no selector reaches was never converted, so there it is a warning."""
 
 
 class Ctx:
     """What value conversion needs besides the words: setval, environment, the file."""
 
-    __slots__ = ("setval", "environ")
+    __slots__ = ("setval", "environ", "notes")
 
     def __init__(self, setval: Mapping[str, str] | None, environ: Mapping[str, str]) -> None:
         self.setval = setval
         self.environ = environ
+        #: Warnings met while reading (ignored values, repeated directives), in file order.
+        self.notes: list[ConfigWarning] = []
 
     def text(self, s: Statement, token: Token, what: str) -> str:
         """The expanded text of a string token (a keyword is refused: it must be quoted)."""
@@ -76,7 +79,10 @@ class Ctx:
             raise found(s, token, what, hint=_quote_hint(token))
         if "$" not in token[1]:
             return token[1]
-        return expand(token[1], self.setval, self.environ, s.at(token), what)
+        try:
+            return expand(token[1], self.setval, self.environ, s.at(token), what)
+        except ConfigError as e:
+            raise FixError(e.message, e.where, e.hint) from None
 
 
 def found(s: Statement, token: Token | None, expected: str, hint: str | None = None
@@ -130,18 +136,29 @@ def items(s: Statement, what: str, *, empty_ok: bool = False) -> list[Statement]
 
 
 def number(ctx: Ctx, s: Statement, token: Token, what: str = "a number") -> int:
-    """A C ``int``: decimal, or hexadecimal with ``0x``; negative allowed."""
+    """A C ``int`` as cfparse.y's ``number`` reads it: decimal, or hex after a lower-case ``0x``."""
     if token[0] == KEYWORD or token[0] == PUNCT:
         raise found(s, token, what)
     text = ctx.text(s, token, what) if token[0] == QUOTED else token[1]
-    if not _NUMBER.match(text):
+    if not _NUMBER.fullmatch(text):
         raise found(s, token, what)
-    neg = text.startswith("-")
-    digits = text[1:] if neg else text
-    value = int(digits[2:], 16) if digits[:2] in ("0x", "0X") else int(digits, 10)
-    value = -value if neg else value
-    if not INT_MIN <= value <= INT_MAX:
-        raise found(s, token, f"{what} between {INT_MIN} and {INT_MAX}")
+    if len(text) < 10:  # nine characters (even "0x" and seven hex digits) always fit an int
+        return int(text, 16) if text[1:2] == "x" else int(text)
+    return c_int(s, token, text, what)
+
+
+def c_int(s: Statement, token: Token, text: str, what: str) -> int:
+    """``text`` (matched by ``_NUMBER``) as a C int; out of range is a FixError (rcf_cvt_int)."""
+    hexa = text.startswith("0x")
+    digits = text[2:] if hexa else text.lstrip("-")
+    significant = digits.lstrip("0") or "0"  # int() counts leading zeros against its limit
+    value = None
+    if len(significant) <= _MAX_DIGITS:
+        value = int(significant, 16 if hexa else 10) * (-1 if text[0] == "-" else 1)
+    if value is None or not INT_MIN <= value <= INT_MAX:
+        shown = text if len(text) <= 24 else f"{text[:12]}…({len(digits)} digits)"
+        raise FixError(f"found {shown}, expected {what} that fits a C int "
+                       f"({INT_MIN} to {INT_MAX})", s.at(token))
     return value
 
 
@@ -169,7 +186,8 @@ def _measure(ctx: Ctx, s: Statement, words: Sequence[Token], units: Mapping[str,
             raise found(s, unit, f"a unit ({', '.join(units)})")
         value *= units[unit[1]]
     if not INT_MIN <= value <= INT_MAX:
-        raise found(s, words[0], f"{what} up to {INT_MAX}", "use a smaller unit or value")
+        raise FixError(f"found {describe(words[0])} {words[1][1]}, expected {what} up to "
+                       f"{INT_MAX}", s.at(words[0]), "use a smaller unit or value")
     return value
 
 
@@ -236,118 +254,6 @@ def keywords(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], tu
         return tuple(out)
 
     return parse
-
-
-# -- addresses --------------------------------------------------------------------------------
-
-
-def addr_spec(ctx: Ctx, s: Statement, words: Sequence[Token], *, default_port: int = 0,
-              unix_ok: bool = False, port_ok: bool = True) -> AddrSpec:
-    """``ADDR``, ``ADDR port PORT`` or (where allowed) ``unix PATH`` (spec §1.5)."""
-    where = s.at(words[0]) if words else s.where
-    if words and words[0][0] == KEYWORD and words[0][1] == "unix":
-        if not unix_ok:
-            raise found(s, words[0], "an address ('unix PATH' is for the spmd interface only)")
-        if len(words) != 2:
-            raise found(s, words[2] if len(words) > 2 else None, "a socket path after 'unix'")
-        return AddrSpec(AddrKind.UNIX, ctx.text(s, words[1], "a socket path"), where)
-    if not words:
-        raise found(s, None, "an address")
-    port = default_port
-    if len(words) > 1:
-        if not port_ok:
-            raise found(s, words[1], "';' after the address (no port here)")
-        if words[1][0] != KEYWORD or words[1][1] != "port" or len(words) != 3:
-            raise found(s, words[1], "'port PORT' or ';' after the address")
-        port = _port(ctx, s, words[2])
-    text = ctx.text(s, words[0], "an address")
-    return parse_address(text, where, port)
-
-
-def _port(ctx: Ctx, s: Statement, token: Token) -> int:
-    text = ctx.text(s, token, "a port")
-    if text == "any":
-        return 0
-    if text.isdigit():
-        value = int(text)
-        if value <= 65535:
-            return value
-    elif (value_or_none := service_port(text)) is not None:
-        return value_or_none
-    raise found(s, token, "a port: a number up to 65535, a service name or 'any'")
-
-
-def parse_address(text: str, where: str, port: int = 0) -> AddrSpec:
-    """Classify an expanded address text: macro, numeric address/prefix, or host name."""
-    addr, slash, plen_text = text.partition("/")
-    prefixlen = None
-    if slash:
-        if not plen_text.isdigit():
-            raise ConfigError(f"found {text!r}, expected a decimal prefix length after '/'",
-                              where)
-        prefixlen = int(plen_text)
-    base, pct, ifname = addr.rpartition("%")
-    if pct and ifname and base in MACROS:
-        return AddrSpec(AddrKind.MACRO, base, where, prefixlen=prefixlen, port=port,
-                        ifname=ifname)
-    if addr in MACROS:
-        return AddrSpec(AddrKind.MACRO, addr, where, prefixlen=prefixlen, port=port)
-    ip = numeric_address(addr)
-    if ip is not None:
-        full = ip.max_prefixlen
-        if prefixlen is not None and prefixlen > full:
-            raise ConfigError(f"found prefix length {prefixlen}, expected at most {full}", where)
-        return AddrSpec(AddrKind.INET, addr, where, address=ip,
-                        prefixlen=full if prefixlen is None else prefixlen, port=port,
-                        ifname=getattr(ip, "scope_id", None))
-    if prefixlen is None and _is_hostname(addr):
-        return AddrSpec(AddrKind.FQDN, addr, where, port=port)
-    hint = "ranges a-b are not supported; list the prefixes" if "-" in addr[1:] else None
-    raise ConfigError(
-        f"found {text!r}, expected an IPv4/IPv6 address or prefix, a macro such as MY_IP, "
-        "or a host name", where, hint,
-    )
-
-
-def _is_hostname(text: str) -> bool:
-    # RFC 1123 §2.1: a top-level label is never all digits, which rules out "10.0.0.1-10.0.0.9".
-    return bool(_HOSTNAME.match(text)) and not text.rstrip(".").rsplit(".", 1)[-1].isdigit()
-
-
-def numeric_address(text: str) -> Address | None:
-    """``text`` as an IPv4/IPv6 address (IPv6 may carry ``%zone``), or None."""
-    # inet_pton is several times faster than ipaddress's parser, which matters at 10,000 peers.
-    try:
-        if ":" not in text:
-            return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
-        if "%" not in text:
-            return ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, text))
-        return ipaddress.IPv6Address(text)
-    except (OSError, ValueError):
-        return None
-
-
-def addr_list(default_port: int = 0, *, unix_ok: bool = False
-              ) -> Callable[[Ctx, Statement], tuple[AddrSpec, ...]]:
-    """A parser for one ``addr_spec`` or a braced list of them."""
-
-    def parse(ctx: Ctx, s: Statement) -> tuple[AddrSpec, ...]:
-        return tuple(
-            addr_spec(ctx, item, item.words, default_port=default_port, unix_ok=unix_ok)
-            for item in items(s, "an address")
-        )
-
-    return parse
-
-
-def one_addr(ctx: Ctx, s: Statement) -> AddrSpec:
-    """A single address without port (``my_sa_ipaddr``, ``mip6_home_prefix``)."""
-    return addr_spec(ctx, s, args(s), port_ok=False)
-
-
-def port(ctx: Ctx, s: Statement) -> int:
-    """``peers_kmp_port PORT;`` (the documented intent; the C loader refused every value)."""
-    return _port(ctx, s, single(s, "a port"))
 
 
 # -- algorithms, identities, keys, scripts ---------------------------------------------------
@@ -461,7 +367,7 @@ SCRIPT_TYPES: Final[Mapping[str, ScriptType]] = {
 
 def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
     """``script TYPE PATH;`` or ``script { TYPE PATH; … };`` (may be empty)."""
-    out = []
+    out: dict[ScriptType, Script] = {}
     for item in items(s, "a hook: TYPE PATH", empty_ok=True):
         head = item.words[0]
         if head[0] != KEYWORD or head[1] not in SCRIPT_TYPES:
@@ -469,30 +375,7 @@ def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
         if len(item.words) != 2:
             raise found(item, item.words[2] if len(item.words) > 2 else None,
                         f"a script path after '{head[1]}'")
-        out.append(Script(SCRIPT_TYPES[head[1]],
-                          ctx.text(item, item.words[1], "a script path"), item.where))
-    return tuple(out)
-
-
-def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:
-    """``upper_layer_protocol PROTO [N1 [N2]]``: (protocol, N1, N2); ``any`` is 255."""
-    words = args(s)
-    if not words or len(words) > 3:
-        raise found(s, words[3] if words else None, "PROTO [TYPE [CODE]]")
-    text = ctx.text(s, words[0], "a protocol")
-    proto: int | None
-    if text == "any":
-        proto = 255
-    elif re.fullmatch(r"0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*", text):
-        proto = int(text, 16) if text[:2] in ("0x", "0X") else int(text, 8 if
-                                                                    text[0] == "0" else 10)
-    else:
-        proto = protocol_number(text)
-    if proto is None or not 0 <= proto <= 255:
-        raise found(s, words[0], "a protocol: 'any', a number 0-255 or a name such as tcp")
-    extra = [number(ctx, s, w, "a type/code number 0-255") for w in words[1:]]
-    for w, v in zip(words[1:], extra, strict=True):
-        if not 0 <= v <= 255:
-            raise found(s, w, "a type/code number 0-255")
-    return proto, (extra[0] if extra else None), (extra[1] if len(extra) > 1 else None)
-
+        # rcf_fix_script: one slot per type, so within a list the last path of a type counts.
+        kind = SCRIPT_TYPES[head[1]]
+        out[kind] = Script(kind, ctx.text(item, item.words[1], "a script path"), item.where)
+    return tuple(out.values())

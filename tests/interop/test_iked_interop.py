@@ -173,7 +173,7 @@ def test_sighup_broken_then_good(pair: Namespaces, tmp_path: Path) -> None:
         wait_until(lambda: bool(a.established() and b.established()), 20, "IKE SAs")
         a.conf.write_text(good.replace("kmp_dh_group {", "kmp_dh_group ["))
         a.procs["iked"].send_signal(signal.SIGHUP)
-        wait_until(lambda: "reload failed" in a.log(), 10, "the failed reload")
+        wait_until(lambda: "reload refused" in a.log(), 10, "the failed reload")
         assert re.search(r"keeping the running configuration: \S+racoon2.conf:\d+:", a.log())
         assert "deleted by the peer" not in b.log()
         a.conf.write_text(good)

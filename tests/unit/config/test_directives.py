@@ -225,7 +225,7 @@ def text_for(context: str, snippet: str, kmp: str = "ikev2") -> str:
         return f"remote r {{ ikev2 {{ provide {{ {snippet} }}; }}; }};"
     if context in ("interface", "resolver"):
         return f"{context} {{ {snippet} }};"
-    return f"{context} x {{ {snippet} }}; policy p {{ }};"
+    return f"{context} x {{ {snippet} }}; policy p {{ install on; }};"
 
 
 @pytest.mark.parametrize(("context", "snippet", "field", "expected"), CASES,
