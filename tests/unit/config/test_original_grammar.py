@@ -67,13 +67,17 @@ def test_spaced_dash_in_a_selector_stays_a_syntax_error(load: Load) -> None:
 # -- 2. upper_layer_protocol string [number [number]] -----------------------------------------
 
 
+#: iked -n needs the addresses it listens on; appended last, so no line number moves.
+IKE = "\ninterface { ike { 192.0.2.1; }; };"
+
+
 def test_numbers_after_any_protocol_are_accepted_and_ignored_with_a_warning(load: Load) -> None:
     """cfparse.y selector_spec: ``UPPER_LAYER_PROTOCOL string number number`` for any protocol;
     cfsetup.c rcf_fix_upper_layer_protocol uses them for ICMP/ICMPv6 (type, code) and MH (type)
     and warns "spurious extra ulp parameter" otherwise."""
     cfg = load("selector t {\n upper_layer_protocol tcp 80 90; };\n"
                "selector m { upper_layer_protocol mh 5 6; };\n"
-               "selector i { upper_layer_protocol icmp 8 0; };")
+               "selector i { upper_layer_protocol icmp 8 0; };" + IKE)
     t, m, i = (cfg.selector(n) for n in "tmi")
     assert t is not None and (t.upper_layer_protocol, t.icmp_type, t.icmp_code) == (6, None, None)
     assert m is not None and (m.icmp_type, m.icmp_code) == (5, None)
@@ -146,7 +150,7 @@ def test_unreached_blocks_with_conversion_errors_load_with_a_warning(load: Load)
     cfg = load('policy lost {\n my_sa_ipaddr "${NOPE}"; };\n'
                "ipsec alone { ipsec_sa_lifetime_byte 4 GB; };\n"
                "sa dup { esp_enc_alg aes128_cbc; esp_enc_alg 3des_cbc; };\n"
-               "sa big { spi 4294967296; };")
+               "sa big { spi 4294967296; };" + IKE)
     warned = notes(cfg)
     assert len(warned) == 4
     assert ":1: policy 'lost' is used by no selector, so it is not checked" in warned[0]
@@ -175,7 +179,7 @@ def test_default_remote_supplies_pre_shared_key_and_ids(load: Load, secret: Secr
     cfg = load(f'default {{ remote {{ ikev2 {{ pre_shared_key "{psk}"; my_id fqdn gw.example;'
                " kmp_enc_alg aes128_cbc; }; }; };\n"
                "remote r { acceptable_kmp ikev2; ikev2 { kmp_auth_method psk;"
-               " peers_ipaddr 192.0.2.2; }; };")
+               " peers_ipaddr 192.0.2.2; }; };" + IKE)
     remote = cfg.remote("r")
     assert kmp_value(cfg, remote, Kmp.IKEV2, "pre_shared_key") == psk
     assert kmp_value(cfg, remote, Kmp.IKEV2, "my_id")[0].value == "gw.example"
