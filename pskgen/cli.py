@@ -4,13 +4,14 @@
     pskgen -i FILE [-h] [-o FILE] [-d]   import FILE's first line, or hex bytes with -h
     pskgen -e FILE [-o FILE] [-d]        export FILE as "0x.. 0x.." text
 
-Output goes to stdout unless ``-o FILE``; files are created mode 0600 (an existing file is
-brought to 0600 before it is written).  Random keys come from :mod:`secrets`, not from the
-original's time-and-pid seeded Perl ``rand``.
+Output goes to stdout unless ``-o FILE``; the file is created anew, mode 0600 and owned by the
+running user, and renamed over what was there (a symlink at FILE is replaced, never followed).
+Random keys come from :mod:`secrets`, not from the original's time-and-pid seeded Perl ``rand``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -101,21 +102,36 @@ def read_input(path: str) -> bytes:
 
 
 def write_output(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` (``-``: standard output), as a 0600 file."""
+    """Write ``data`` to ``path`` (``-``: standard output) as a new 0600 file of ours.
+
+    The secret goes into a fresh file (``O_CREAT|O_EXCL``) beside ``path`` that is then renamed
+    over it: an existing file's owner never becomes the owner of the new secret, a symlink at
+    ``path`` is replaced rather than followed, and a reader never sees half a key.
+    """
     if path == "-":
         out: BinaryIO = sys.stdout.buffer
         out.write(data)
         out.flush()
         return
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
     except OSError as e:
-        raise PskgenError(f"can't open {path}: {e.strerror}") from None
+        raise PskgenError(f"can't create a file beside {path}: {e.strerror}") from None
     try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o600)  # whatever the caller's umask
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        # rename(2) replaces the last component itself, a symlink included, in one step.
+        os.rename(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise PskgenError(f"can't write {path}: {e.strerror}") from None
 
 
 @click.command(add_help_option=False, context_settings={"allow_interspersed_args": True})

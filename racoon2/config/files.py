@@ -64,6 +64,9 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
             s.where, "look for a file that includes itself",
         )
     pattern = expand_env(s.words[1][1], environ, s.where, what="include path")
+    if "\0" in pattern:  # glob would raise ValueError on it
+        raise ConfigError(f"found a NUL byte in include path {pattern!r}, expected a file name",
+                          s.where)
     matches = sorted(glob.glob(os.path.expanduser(pattern)))
     if not matches:
         raise ConfigError(f"found no file matching {pattern!r}, expected at least one", s.where)

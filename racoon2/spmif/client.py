@@ -5,12 +5,20 @@ request queue did).  Helpers return parsed results and raise :class:`SpmifError`
 code) when spmd refuses.  A timeout, cancellation or malformed reply in the middle of a request
 leaves the stream out of step, so the connection is closed and later calls fail: reconnecting is
 the caller's decision (iked exits, kinkd retries on reload).
+
+spmd drops a logged-in client that stays silent for its idle timeout (300 s by default), while
+iked and kinkd may have nothing to ask for days: :func:`connect_configured`, which they use,
+turns on :meth:`SpmifClient.keep_alive`, a STAT after every quiet minute.  STAT is read-only and
+answered by every spmd, the C one included.  (Exempting "daemon" connections on the server side
+instead would need a mark the protocol does not have: iked sends nothing before its first
+ACQUIRE, and a C iked or spmdctl looks the same.)
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 from collections.abc import Sequence
 from types import TracebackType
@@ -47,6 +55,9 @@ READ_SIZE = 4096
 DEFAULT_TCP_PORT = 9555  # spec spmif.md §1
 #: Where spmd listens: a Unix socket path, or a TCP (host, port).
 Target = str | os.PathLike[str] | tuple[str, int]
+KEEPALIVE_INTERVAL = 60.0  # a fifth of spmd's default idle timeout (server.Limits)
+
+log = logging.getLogger("racoon2.spmif")
 
 
 class SpmifClient:
@@ -66,6 +77,8 @@ class SpmifClient:
         self._conn = ClientConnection()
         self._lock = asyncio.Lock()
         self._broken: str | None = None
+        self._last_request = 0.0  # loop time the last request was sent
+        self._keepalive: asyncio.Task[None] | None = None
         self.authenticated = False
 
     @classmethod
@@ -118,6 +131,7 @@ class SpmifClient:
         async with self._lock:
             if self._broken is not None:
                 raise SpmifError(f"{self.path}: connection to spmd is unusable: {self._broken}")
+            self._last_request = asyncio.get_running_loop().time()
             try:
                 async with asyncio.timeout(self.timeout):
                     data = self._conn.send(command)
@@ -138,6 +152,25 @@ class SpmifClient:
                 await self._break(f"{type(command).__name__} was cancelled mid-request")
                 raise
 
+    def keep_alive(self, interval: float = KEEPALIVE_INTERVAL) -> None:
+        """Send STAT whenever no request has gone out for ``interval`` seconds, until closed.
+
+        Keep ``interval`` well below spmd's idle timeout.  A failed keep-alive breaks the
+        connection as any failed request does, and the next request reports it.
+        """
+        if self._keepalive is None and self._broken is None:
+            self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(interval))
+
+    async def _keep_alive(self, interval: float) -> None:
+        loop = asyncio.get_running_loop()
+        while self._broken is None:
+            await asyncio.sleep(self._last_request + interval - loop.time())
+            if self._broken is None and loop.time() - self._last_request >= interval:
+                try:
+                    await self.request(Stat())
+                except SpmifError as err:
+                    log.warning("%s: keep-alive failed: %s", self.path, err.message)
+
     async def _read_reply(self) -> Reply:
         while True:
             event = self._conn.next_event()
@@ -156,6 +189,8 @@ class SpmifClient:
         """Close the socket without QUIT (kinkd sends QUIT first; see :meth:`quit`)."""
         if self._broken is None:
             self._broken = "closed"
+        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
+            self._keepalive.cancel()
         self._writer.close()
         with contextlib.suppress(Exception):
             await self._writer.wait_closed()
@@ -329,13 +364,20 @@ async def connect(
     raise SpmifError("; ".join(errors))
 
 
-async def connect_configured(config: Config) -> SpmifClient:
+async def connect_configured(
+    config: Config, keepalive: float = KEEPALIVE_INTERVAL
+) -> SpmifClient:
     """Connect and log in to the spmd that ``interface { spmd …; spmd_password …; }`` names
-    (iked, kinkd); SpmifError naming what is missing when the section lacks either."""
+    (iked, kinkd); SpmifError naming what is missing when the section lacks either.
+
+    The connection sends a keep-alive every ``keepalive`` quiet seconds (see the module doc).
+    """
     iface = config.interface
     if iface is None or iface.spmd_password is None or not iface.spmd:
         raise SpmifError(f"{config.file}: needs interface {{ spmd ...; spmd_password ...; }}")
-    return await connect(targets(iface.spmd), read_password(iface.spmd_password))
+    client = await connect(targets(iface.spmd), read_password(iface.spmd_password))
+    client.keep_alive(keepalive)
+    return client
 
 
 def targets(entries: Sequence[AddrSpec]) -> list[Target]:

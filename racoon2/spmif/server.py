@@ -3,7 +3,19 @@
 The protocol object decides every reply; this module only moves bytes, applies time limits and
 calls the handler, a plain function ``(command, session) -> Reply`` (or a coroutine function, for
 handlers that must wait for the kernel).  A client that sends garbage, stops mid-line, never reads
-its replies or never logs in loses only its own connection.
+its replies, never logs in or falls silent loses only its own connection, and its descriptor and
+buffers are freed at once.
+
+Room for a new login is always kept (the C spmd had no client limit and no idle timeout, only
+SO_KEEPALIVE).  Connections that have not logged in yet have their own small table
+(``max_unauthenticated``) and a short login timeout; when it is full, a newcomer pushes out the
+oldest of them, so a flood of silent connections delays a real client by at most one login round
+trip instead of locking it out.  Logged-in clients have a table of ``max_clients``; when it is
+full, a connection that has just logged in takes the place of the client that has been silent
+longest (a stuck or forgotten one, since a client in use is never silent for long), and any
+logged-in client silent for ``idle_timeout`` is dropped.  iked and kinkd stay for days with
+nothing to ask, so their client sends a keep-alive STAT (see
+:meth:`racoon2.spmif.client.SpmifClient.keep_alive`) well within the idle timeout.
 """
 
 from __future__ import annotations
@@ -58,11 +70,24 @@ class Session:
 class Limits:
     """Time and size limits per connection (seconds; ``None`` means no limit)."""
 
-    login_timeout: float | None = 30.0  # from accept to a successful LOGIN
+    login_timeout: float | None = 10.0  # from accept to a successful LOGIN
     line_timeout: float | None = 10.0  # to finish a request line once started
     write_timeout: float | None = 10.0  # for the client to take a reply off the socket
-    idle_timeout: float | None = None  # logged-in and silent: iked stays connected for days
-    max_clients: int = 256
+    # Logged in and silent; iked and kinkd send a keep-alive every KEEPALIVE_INTERVAL (60 s).
+    idle_timeout: float | None = 300.0
+    max_clients: int = 256  # logged-in connections
+    max_unauthenticated: int = BACKLOG  # yet to log in: a burst as large as the listen queue
+
+
+@dataclass(eq=False, slots=True)
+class _Client:
+    """One connection's bookkeeping: what the admission and eviction rules look at."""
+
+    session: Session
+    writer: asyncio.StreamWriter
+    task: asyncio.Task[None]
+    last_request: float  # loop time of accept or of the last complete request line
+    authenticated: bool = False
 
 
 Handler = Callable[[Command, Session], Reply | Awaitable[Reply]]
@@ -132,14 +157,14 @@ class SpmifServer:
         self._handler = handler
         self._limits = limits
         self._server: asyncio.AbstractServer | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._clients: dict[asyncio.Task[None], _Client] = {}
         self._ids = itertools.count(1)
         self._inode: int | None = None
 
     @property
     def clients(self) -> int:
         """Number of connections being served."""
-        return len(self._tasks)
+        return len(self._clients)
 
     async def start(self) -> None:
         """Bind the socket and start accepting."""
@@ -152,7 +177,7 @@ class SpmifServer:
         """Stop accepting, drop every connection and remove the socket file."""
         if self._server is not None:
             self._server.close()
-        for task in self._tasks:
+        for task in self._clients:
             task.cancel()
         with contextlib.suppress(OSError):
             if self._inode is not None and os.stat(self.path).st_ino == self._inode:
@@ -161,8 +186,8 @@ class SpmifServer:
 
     async def wait_closed(self) -> None:
         """Wait until the listener and every connection task have finished."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._clients:
+            await asyncio.gather(*self._clients, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -180,33 +205,61 @@ class SpmifServer:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None
         pid, uid = _peer(writer)
         session = Session(next(self._ids), pid, uid)
-        if len(self._tasks) >= self._limits.max_clients:
-            log.warning("%s: refused, %d clients already", session, len(self._tasks))
-            writer.close()
-            return
-        assert task is not None
-        self._tasks.add(task)
+        client = _Client(session, writer, task, asyncio.get_running_loop().time())
+        waiting = [c for c in self._clients.values() if not c.authenticated]
+        if len(waiting) >= self._limits.max_unauthenticated:
+            self._evict(min(waiting, key=lambda c: c.last_request), f"{session} wants to log in")
+        self._clients[task] = client
+        clean = False
         try:
-            await self._serve_one(reader, writer, session)
+            await self._serve_one(reader, client)
+            clean = True
+        except asyncio.CancelledError:
+            # close() is shutting down; ending quietly spares the error Python 3.11's stream
+            # callback logs for every cancelled connection task.
+            log.debug("%s: server closing", session)
         except (ConnectionError, TimeoutError) as err:
             log.info("%s: dropped: %s", session, err or type(err).__name__)
         except Exception:
             # A bug must cost this one connection only, never the listener or other clients.
             log.exception("%s: internal error; connection closed", session)
         finally:
-            self._tasks.discard(task)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            log.debug("%s: closed", session)
+            try:
+                if clean:
+                    await self._close_gracefully(writer)
+            finally:
+                self._clients.pop(task, None)
+                # Dropped, or the last reply never left: abort frees the descriptor and the
+                # write buffer now (close() would keep both until the peer reads or leaves).
+                writer.transport.abort()
+                log.debug("%s: closed", session)
 
-    async def _serve_one(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, session: Session
-    ) -> None:
+    def _evict(self, victim: _Client, why: str) -> None:
+        log.warning("%s: dropped to make room: %s", victim.session, why)
+        self._clients.pop(victim.task, None)
+        # Its task sees the connection lost at its next read or write and ends by itself.
+        victim.writer.transport.abort()
+
+    def _logged_in(self, client: _Client) -> None:
+        client.authenticated = True
+        others = [c for c in self._clients.values() if c.authenticated and c is not client]
+        if len(others) >= self._limits.max_clients:
+            self._evict(min(others, key=lambda c: c.last_request),
+                        f"{len(others)} clients logged in, {client.session} is new")
+
+    async def _close_gracefully(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self._limits.write_timeout):
+                await writer.wait_closed()
+
+    async def _serve_one(self, reader: asyncio.StreamReader, client: _Client) -> None:
         loop = asyncio.get_running_loop()
         limits = self._limits
+        writer, session = client.writer, client.session
         conn = ServerConnection(make_challenge(os.urandom(SEED_LEN)), self._password)
         login_deadline = (
             None if limits.login_timeout is None else loop.time() + limits.login_timeout
@@ -234,12 +287,15 @@ class SpmifServer:
                 if event.partial:
                     log.info("%s: client left in the middle of a request", session)
                 return
+            client.last_request = loop.time()
             if isinstance(event, ProtocolViolation):
                 log.info("%s: %s: %s", session, event.reason, event.reply)
                 reply = event.reply
             else:
                 reply = conn.builtin_reply(event) or await self._handle(event, session)
                 log.debug("%s: %s -> %d", session, type(event).__name__, reply.code)
+                if conn.authenticated and not client.authenticated:
+                    self._logged_in(client)
             await self._write(writer, conn.send(reply))
 
     async def _handle(self, command: Command, session: Session) -> Reply:

@@ -35,12 +35,55 @@ def test_random_key_to_stdout_and_file(tmp_path: Path) -> None:
     assert main(["-r", "-o", str(out)]) == 0 and out.read_bytes() != first
 
 
-def test_existing_file_is_made_0600(tmp_path: Path) -> None:
+def test_existing_file_is_replaced_by_a_0600_file(tmp_path: Path) -> None:
     out = tmp_path / "key"
     out.write_bytes(b"old")
     os.chmod(out, 0o644)
+    old_inode = out.stat().st_ino
     assert main(["-r", "-o", str(out)]) == 0
-    assert stat.S_IMODE(out.stat().st_mode) == 0o600 and len(out.read_bytes()) == 16
+    st = out.stat()
+    assert stat.S_IMODE(st.st_mode) == 0o600 and len(out.read_bytes()) == 16
+    assert st.st_ino != old_inode  # a new file renamed into place, not the old one rewritten
+    assert os.listdir(tmp_path) == ["key"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_file_of_another_user_becomes_ours(tmp_path: Path) -> None:
+    out = tmp_path / "spmd.pwd"
+    out.write_bytes(b"old")
+    os.chown(out, 4242, 4242)
+    assert main(["-r", "-o", str(out)]) == 0
+    st = out.stat()
+    assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (os.geteuid(), 0o600)
+    assert len(out.read_bytes()) == 16
+
+
+def test_symlink_at_the_target_is_replaced_not_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    victim.chmod(0o644)
+    out = tmp_path / "key"
+    out.symlink_to(victim)
+    assert main(["-r", "-o", str(out)]) == 0
+    assert not out.is_symlink() and stat.S_ISREG(out.lstat().st_mode)
+    assert len(out.read_bytes()) == 16 and stat.S_IMODE(out.stat().st_mode) == 0o600
+    assert victim.read_bytes() == b"precious" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    assert main(["-r", "-o", str(dangling)]) == 0
+    assert not (tmp_path / "nowhere").exists() and not dangling.is_symlink()
+
+
+def test_failed_write_leaves_no_temporary_file(tmp_path: Path) -> None:
+    target = tmp_path / "dir"
+    target.mkdir()
+    (target / "inside").write_bytes(b"")
+    done = run("-r", "-o", str(target))
+    assert done.returncode == 1 and f"can't write {target}".encode() in done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["dir"]
+    done = run("-r", "-o", str(tmp_path / "missing" / "key"))
+    assert done.returncode == 1 and b"can't create" in done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["dir"]
 
 
 def test_bad_length_and_unreadable_input(tmp_path: Path) -> None:
