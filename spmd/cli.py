@@ -1,4 +1,4 @@
-"""spmd's command line (spec daemons.md §1), plus -n (check) and --keep-policies.
+"""spmd's command line (doc/spmd.md), plus -n (check) and --keep-policies.
 
     spmd [-dhFVkn] [-f config] [-D level] [--keep-policies]
 """
