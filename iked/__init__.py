@@ -1,1 +1,1 @@
-"""iked: the IKEv2 and IKEv1 key-exchange daemon."""
+"""iked: the IKE daemon; today it speaks IKEv2 only (doc/iked.md), IKEv1 is not implemented."""

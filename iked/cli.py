@@ -1,4 +1,4 @@
-"""iked's command line (spec daemons.md §3), plus -n (check the configuration).
+"""iked's command line (doc/iked.md), plus -n (check the configuration).
 
     iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
          [-S selector-index] [-d...] [-D flags] [-P pcapfile]

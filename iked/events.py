@@ -49,7 +49,6 @@ class DropReason(enum.Enum):
     STALE = "stale or unexpected message ID"
     BUSY = "request still being answered"
     BAD_COOKIE = "missing or wrong cookie"
-    HALF_OPEN_LIMIT = "too many half-open SAs"
     UNEXPECTED = "message not valid in this state"
     NO_REMOTE = "no remote accepts this peer"
 

@@ -1,23 +1,17 @@
-"""Hook scripts (spec daemons.md §7): what runs, with which arguments and environment.
+"""Hook scripts (doc/iked.md, "Hook scripts"): what runs, with which arguments and environment.
 
 A hook runs as ``execve(path, [path, EVENT], ENV)`` where EVENT is the canonical name and ENV
 holds only the variables below (no PATH, no HOME), exactly as the original set them, so existing
-scripts keep working.  The original blocked the whole daemon in waitpid while a script ran; here
-scripts run one after another, in event order, without stopping IKE (:class:`HookRunner`).
+scripts keep working.  Pure: :mod:`iked.hookrunner` runs them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from racoon2.config.model import ScriptType
 from racoon2.net import Address
-
-log = logging.getLogger("iked.hooks")
-HOOK_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,57 +118,3 @@ def migration_env(old_src: Address, old_dst: Address, new_src: Address,
     """migration: the old and new SA endpoints."""
     return [("OLD_SRC", str(old_src)), ("OLD_DST", str(old_dst)), ("NEW_SRC", str(new_src)),
             ("NEW_DST", str(new_dst))]
-
-
-class HookRunner:
-    """Runs hooks one at a time in submission order; a slow or failing script is logged."""
-
-    def __init__(self, timeout: float = HOOK_TIMEOUT) -> None:
-        self._queue: asyncio.Queue[Hook] = asyncio.Queue()
-        self._timeout = timeout
-        self._task: asyncio.Task[None] | None = None
-
-    def submit(self, hook: Hook) -> None:
-        """Queue ``hook``; starts the worker on first use."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._work())
-        self._queue.put_nowait(hook)
-
-    async def drain(self) -> None:
-        """Wait until every queued hook has finished."""
-        await self._queue.join()
-
-    async def close(self) -> None:
-        """Stop the worker (queued hooks that did not start are dropped)."""
-        if self._task is not None:
-            self._task.cancel()
-            self._task = None
-
-    async def _work(self) -> None:
-        while True:
-            hook = await self._queue.get()
-            try:
-                await self.run(hook)
-            finally:
-                self._queue.task_done()
-
-    async def run(self, hook: Hook) -> int | None:
-        """Run one hook now; its exit status, None when it could not run or timed out."""
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *hook.argv, env=dict(hook.env), stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-        except OSError as e:
-            log.error("hook %s %s: cannot run: %s", hook.path, hook.event.value, e.strerror)
-            return None
-        try:
-            async with asyncio.timeout(self._timeout):
-                status = await proc.wait()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            log.error("hook %s %s: killed after %.0f s", hook.path, hook.event.value,
-                      self._timeout)
-            return None
-        log.debug("hook %s %s: exit status %d", hook.path, hook.event.value, status)
-        return status

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from iked import events as ev
 from iked import hooks
+from iked.hookrunner import HookRunner
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
@@ -81,7 +82,7 @@ class Iked:
         self.sockets = udp.Sockets(self.datagram, api.Owner.IKED if bypass else None,
                                    lambda ep: _esp_in_udp if ep.port == NAT_T_PORT else None)
         self.transports = self.sockets.transports
-        self.hooks = hooks.HookRunner()
+        self.hooks = HookRunner()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -402,7 +403,7 @@ async def _main(config: Config, settings: Settings) -> int:
         spmif = None
         log.info("-D 0x8: no kernel IPsec and no spmd; SAs are only logged")
     else:
-        from racoon2.kernel import open_backend
+        from racoon2.kernel.system import open_backend
 
         kernel = await open_backend()
         spmif = await _connect_spmd(config)

@@ -1,4 +1,4 @@
-"""kinkd's command line (spec daemons.md §4), plus -n (check the configuration) and the
+"""kinkd's command line (doc/kinkd.md), plus -n (check the configuration) and the
 files the original fixed at build time.
 
     kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]

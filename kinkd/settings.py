@@ -56,8 +56,8 @@ class PeerSettings:
     interval: float
     max_retry: int
     proposal_check: ProposalCheck = ProposalCheck.OBEY
-    #: the first of acceptable_kmp is kink: kinkd initiates for this remote (spec config.md
-    #: §3.3); a remote that names ikev2 or ikev1 first is iked's to initiate.
+    #: the first of acceptable_kmp is kink: kinkd initiates for this remote (doc/config.md,
+    #: remote); a remote that names ikev2 or ikev1 first is iked's to initiate.
     initiates: bool = True
 
 
@@ -81,7 +81,7 @@ class PolicySettings:
 
 
 def my_principal(config: Config) -> str:
-    """kinkd's own principal: only the default remote's kink block names it (spec §3.4)."""
+    """kinkd's own principal: only the default remote's kink block names it (doc/kinkd.md)."""
     default = config.default_remote
     name = default.kink.my_principal if default and default.kink else None
     if not name:

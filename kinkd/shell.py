@@ -858,7 +858,7 @@ async def _connect_spmd(config: Config) -> SpmifClient | None:
 
 async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
     from kinkd.settings import my_principal
-    from racoon2.kernel import open_backend
+    from racoon2.kernel.system import open_backend
 
     principal = my_principal(config)
     ctx = Context()

@@ -1,4 +1,4 @@
-"""pskgen: make pre-shared keys and the spmif password file (spec daemons.md §5).
+"""pskgen: make pre-shared keys and the spmif password file (doc/pskgen.md).
 
     pskgen -r [-s LEN] [-o FILE] [-d]    LEN random bytes (default 16), raw
     pskgen -i FILE [-h] [-o FILE] [-d]   import FILE's first line, or hex bytes with -h

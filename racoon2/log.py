@@ -1,7 +1,7 @@
 """Daemon logging: syslog (facility daemon) by default, stdout in the foreground, or a file.
 
 One line per event.  Lines to stdout or a file carry a local timestamp, as the original's did;
-syslog adds its own.  ``peer_logger`` prefixes every line of one SA or peer.
+syslog adds its own.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import logging
 import logging.handlers
 import os
 import sys
-from collections.abc import MutableMapping
-from typing import Any
 
 FORMAT = "%(asctime)s [%(levelname)s]: %(message)s"
 DATEFMT = "%Y-%m-%d %H:%M:%S"
@@ -41,14 +39,3 @@ def setup(ident: str, *, foreground: bool = False, debug: bool = False,
         root.addHandler(stream)
     return logging.getLogger(ident)
 
-
-class PeerAdapter(logging.LoggerAdapter[logging.Logger]):
-    """Prefixes messages with the SA or peer they concern: ``192.0.2.2[500]: …``."""
-
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
-        return f"{self.extra['peer'] if self.extra else '?'}: {msg}", kwargs
-
-
-def peer_logger(logger: logging.Logger, peer: str) -> PeerAdapter:
-    """A logger whose lines start with ``peer``."""
-    return PeerAdapter(logger, {"peer": peer})

@@ -19,13 +19,6 @@ def parse_prefix(text: str) -> Prefix:
     return ipaddress.ip_network(text, strict=False)
 
 
-def family_of(addr: Address | Prefix) -> int:
-    """The socket address family (AF_INET / AF_INET6) of an address or prefix."""
-    import socket
-
-    return socket.AF_INET if addr.version == 4 else socket.AF_INET6
-
-
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """An address and a UDP/TCP port."""

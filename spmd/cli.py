@@ -1,4 +1,4 @@
-"""spmd's command line (spec daemons.md §1), plus -n (check) and --keep-policies.
+"""spmd's command line (doc/spmd.md), plus -n (check) and --keep-policies.
 
     spmd [-dhFVkn] [-f config] [-D level] [--keep-policies]
 """
@@ -59,7 +59,7 @@ def command(config: str, foreground: bool, debug: int, debug_add: int, kill: boo
         return _kill()
     if check:
         return cli.check(config, "spmd")
-    from racoon2.kernel import open_backend
+    from racoon2.kernel.system import open_backend
     from spmd.shell import Settings, run
 
     log.setup("spmd", foreground=foreground, debug=level >= 8)

@@ -1,4 +1,4 @@
-"""spmif commands against spmd's state (pure; spec spmif.md §4).
+"""spmif commands against spmd's state (pure; doc/spmif.md §4).
 
 ``State.handle(command)`` answers at once with a Reply, or with :class:`KernelWork`: kernel
 operations to run, the reply when they all succeed, the reply when one fails.  The shell runs

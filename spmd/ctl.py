@@ -1,4 +1,4 @@
-"""spmdctl: inspect and change a running spmd over spmif (spec daemons.md §2).
+"""spmdctl: inspect and change a running spmd over spmif (doc/spmdctl.md).
 
     spmdctl [-d] [-f CONFIG] [--json] COMMAND ...
 

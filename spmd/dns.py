@@ -25,7 +25,7 @@ TYPE_A, TYPE_CNAME, TYPE_AAAA = 1, 5, 28
 CLASS_IN = 1
 DEFAULT_PORT = 53
 MAX_PACKET = 65535
-#: STAT's DNS counters, in its order (spec spmif.md §4.3).
+#: STAT's DNS counters, in its order (doc/spmif.md §4.3).
 COUNTERS = ("query", "response", "query_proxy", "response_proxy", "expired", "dup")
 
 Server = tuple[Address, int]
@@ -248,7 +248,7 @@ def nsswitch_has_dns(text: str | None) -> bool:
 
 def configure(res: Resolver, section: ConfigResolver | None, nsswitch_dns: bool) -> None:
     """Set ``res`` from ``resolver { }``: enabled only with ``resolver on`` and dns in
-    nsswitch (daemons.md §1); numeric name servers only (config.md §3.2)."""
+    nsswitch; numeric name servers only (doc/spmd.md, DNS proxy)."""
     res.nsswitch_dns = nsswitch_dns
     res.enabled = bool(section and section.resolver) and nsswitch_dns
     res.servers, res.ports = [], {}

@@ -1,4 +1,4 @@
-"""The policies spmd installs for a configuration (pure; spec daemons.md §1, config.md §3.5-3.6).
+"""The policies spmd installs for a configuration (pure; doc/spmd.md).
 
 Per selector: skip those without a policy, with ``install off``, tunnel policies whose peer is
 ``IP_RW`` and remotes that lease addresses from a pool (iked asks for those at run time); expand
@@ -217,8 +217,8 @@ def _templates(policy: Policy, reqid: int, inbound: bool,
 
 
 def _priority(selector: api.Selector, order: int, position: int) -> int:
-    """The selector's ``order`` first (lower wins, as kinkd ranked selectors by it; config.md
-    §3.5), then more specific selectors, then configuration order (lower values win)."""
+    """The selector's ``order`` first (lower wins, as kinkd ranked selectors by it;
+    doc/spmd.md), then more specific selectors, then configuration order (lower values win)."""
     specificity = selector.src.prefixlen + selector.dst.prefixlen
     specificity += 8 if selector.proto else 0
     specificity += 4 if selector.sport or selector.dport else 0

@@ -1,4 +1,4 @@
-"""spmif over TCP (``interface { spmd { 127.0.0.1 port 9555; }; }``; spec spmif.md §1).
+"""spmif over TCP (``interface { spmd { 127.0.0.1 port 9555; }; }``; doc/spmif.md §1).
 
 A numeric address is bound as written.  A host name is resolved and only its loopback
 addresses are bound: the original meant to allow names for loopback only (it bound every IPv4

@@ -1,7 +1,7 @@
 """One CHILD_SA: traffic selectors on the wire, its keys, and the kernel SAs (pure).
 
 KEYMAT = prf+(SK_d, Ni | Nr); the initiator-to-responder keys come first (RFC 7296 §2.17).
-Lifetimes follow the original (spec protocols.md §1.9): the kernel gets the hard limit from
+Lifetimes follow the original (doc/iked.md, "Kernel SAs"): the kernel gets the hard limit from
 racoon2.conf and a soft limit at 80-90 % of it, drawn at random so peers do not rekey at once.
 """
 
@@ -146,7 +146,7 @@ class Child:
 
 
 def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
-    """What the phase2_* hooks report about ``c`` (spec daemons.md §7)."""
+    """What the phase2_* hooks report about ``c`` (doc/iked.md, "Hook scripts")."""
     def net(selectors: Sequence[Ts]) -> Net | None:
         if not selectors:
             return None

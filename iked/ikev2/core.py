@@ -304,7 +304,7 @@ class IkeCore:
         assert peer is not None
         kmps = lookup.acceptable_kmp(self.config, remote_cfg)
         if kmps and kmps[0] is not Kmp.IKEV2:
-            # The first of acceptable_kmp is the protocol that initiates (spec config.md §3.3).
+            # The first of acceptable_kmp is the protocol that initiates (doc/config.md, remote).
             raise SettingsError(f"remote {peer.remote} initiates with {kmps[0].value} "
                                 "(the first of its acceptable_kmp), not ikev2")
         if peer.passive or (peer.provide is not None and peer.provide.pool is not None):

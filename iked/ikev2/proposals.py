@@ -1,6 +1,6 @@
 """SA payload proposals: built from racoon2.conf, chosen from the peer's (RFC 7296 §2.7, §3.3).
 
-As the original (spec protocols.md §1.3) an IKE SA is offered as one proposal holding every
+As the original (doc/iked.md, IKE_SA_INIT) an IKE SA is offered as one proposal holding every
 configured transform in order, and each ``ipsec`` alternative of a policy becomes one CHILD_SA
 proposal.  AEAD ciphers cannot share a proposal with an integrity algorithm (RFC 5282 §8), so
 they go into a proposal of their own.  The responder takes the first acceptable proposal of the

@@ -226,8 +226,8 @@ class IkeSa:
         self._transmit(data)
 
     def _transmit(self, data: bytes) -> None:
-        # Every transmission goes out times_per_send times, as the original's (spec
-        # protocols.md §1.2): a lossy path then needs fewer retransmission rounds.
+        # Every transmission goes out times_per_send times, as the original's: a lossy
+        # path then needs fewer retransmission rounds.
         for _ in range(max(1, self.peer.schedule.times_per_send)):
             self.host.send(self, data)
 

@@ -1,18 +1,5 @@
-"""The kernel SAD/SPD interface (:mod:`racoon2.kernel.api`) and its backends."""
+"""The kernel SAD/SPD interface (:mod:`racoon2.kernel.api`) and its backends.
 
-from __future__ import annotations
-
-import socket
-
-from racoon2.kernel.api import KernelBackend
-
-
-async def open_backend() -> KernelBackend:
-    """The kernel backend for this system: netlink XFRM on Linux, PF_KEYv2 elsewhere."""
-    if hasattr(socket, "AF_NETLINK"):
-        from racoon2.kernel.xfrm.backend import XfrmBackend
-
-        return await XfrmBackend.open()
-    from racoon2.kernel.pfkey.backend import PfkeyBackend
-
-    return await PfkeyBackend.open()
+Pure code imports :mod:`racoon2.kernel.api` and runs this package's ``__init__``, so it holds
+nothing; the shells open the system's backend with :func:`racoon2.kernel.system.open_backend`.
+"""

@@ -52,7 +52,7 @@ from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
 
 READ_SIZE = 4096
-DEFAULT_TCP_PORT = 9555  # spec spmif.md §1
+DEFAULT_TCP_PORT = 9555  # doc/spmif.md §1
 #: Where spmd listens: a Unix socket path, or a TCP (host, port).
 Target = str | os.PathLike[str] | tuple[str, int]
 KEEPALIVE_INTERVAL = 60.0  # a fifth of spmd's default idle timeout (server.Limits)

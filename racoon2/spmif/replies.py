@@ -201,11 +201,6 @@ def no_such_spid(spid: int) -> Reply:
     return reply(ITEM_FAILED, f"No Such SPID({spid})")
 
 
-def slid_failed() -> Reply:
-    """``550 Operation failed`` (lower-case f, as the C SLID handler writes it)."""
-    return reply(FAILED, "Operation failed")
-
-
 # --- NS -----------------------------------------------------------------------------------------
 
 

@@ -321,7 +321,7 @@ class SpmifServer:
 
 
 class TcpSpmifServer(SpmifServer):
-    """spmif on a TCP address: the original's debug transport (spec spmif.md §1).
+    """spmif on a TCP address: the original's debug transport (doc/spmif.md §1).
 
     Same login and commands as the Unix socket; only the password protects it, and the
     traffic is in clear, so it belongs on loopback.
@@ -357,7 +357,7 @@ class TcpSpmifServer(SpmifServer):
                           writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         if sock is not None:
-            # Replies are single short lines the client waits for (spec spmif.md §1).
+            # Replies are single short lines the client waits for (doc/spmif.md §1).
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)

@@ -1,4 +1,4 @@
-"""Every directive of every block, with the value the model holds (spec config.md §3)."""
+"""Every directive of every block, with the value the model holds (doc/config.md §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Lexical rules of racoon2.conf (spec config.md §1.1, §1.2)."""
+"""Lexical rules of racoon2.conf (doc/config.md §1)."""
 
 from __future__ import annotations
 

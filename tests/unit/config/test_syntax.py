@@ -1,4 +1,4 @@
-"""Statement shape and its errors (spec config.md §1.3), through load_config."""
+"""Statement shape and its errors (doc/config.md §1), through load_config."""
 
 from __future__ import annotations
 

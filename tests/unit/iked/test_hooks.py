@@ -7,11 +7,11 @@ import ipaddress
 import os
 from pathlib import Path
 
+from iked.hookrunner import HookRunner
 from iked.hooks import (
     CfgReply,
     ChildEvent,
     Hook,
-    HookRunner,
     Net,
     migration_env,
     phase1_env,

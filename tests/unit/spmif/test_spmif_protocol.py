@@ -1,4 +1,4 @@
-"""spmif protocol objects without I/O: bytes in, events and bytes out (spec/spmif.md §2-4)."""
+"""spmif protocol objects without I/O: bytes in, events and bytes out (doc/spmif.md §2-5)."""
 
 from __future__ import annotations
 
@@ -455,7 +455,6 @@ def test_send_without_a_request_is_a_programming_error() -> None:
         (replies.migrated("gw"), b"250 Migrate gw\r\n"),
         (replies.slid("sel1"), b"250 sel1\r\n"),
         (replies.no_such_spid(9), b"551 No Such SPID(9)\r\n"),
-        (replies.slid_failed(), b"550 Operation failed\r\n"),
         (replies.ns_list(["192.0.2.53", "2001:db8::53"]),
          b"250-192.0.2.53\r\n250 2001:db8::53\r\n"),
         (replies.ns_list([]), b"251 No Name Server(resolver off?)\r\n"),
