@@ -74,7 +74,7 @@ ALLOWED = {
     "unsafe, so the check looks at the files the configuration names",
     ("racoon2.config.names", "socket"): "service and protocol names outside the built-in table "
     "come from the system's services and protocols databases, as in the original",
-    ("racoon2.config.values", "socket"): "inet_pton parses address text in memory (no I/O), "
+    ("racoon2.config.addresses", "socket"): "inet_pton parses address text in memory (no I/O), "
     "several times faster than ipaddress at 10,000 peers",
     ("kinkd.sas", "secrets"): "being fixed by the kinkd split: the soft lifetime's jitter is to "
     "come from the shell's random source",
