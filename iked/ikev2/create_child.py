@@ -25,7 +25,7 @@ from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
-from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from racoon2.ikev2.constants import ExchangeType, NotifyType
 from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, TSi, TSr, first
 from racoon2.kernel import api
 
@@ -77,7 +77,8 @@ def _begin(sa: IkeSa, new: Child, old: Child | None, now: Now) -> bool:
         new.spi_in = result
         _send(sa, old, new, now)
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, new.settings.reqid), allocated)
+    sa.host.request(sa, api.AllocSpi(new.settings.protocol, peer, me, new.settings.reqid),
+                    allocated)
     return True
 
 
@@ -85,7 +86,7 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
     sa.rekeying = None
     if sa.window.busy or (old is not None and old not in sa.children):
         me, peer = sa.ends(new)
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, new.spi_in)),
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
         return
     group = _pfs_group(sa)
@@ -94,7 +95,7 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
     inner: list[Payload] = []
     if old is not None:
         inner.append(notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
-                             protocol=ProtocolId.ESP))
+                             protocol=childmod.PROTOCOL_ID[old.settings.protocol]))
     if not new.settings.tunnel:
         inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
     inner += [SA(new.settings.proposals(struct.pack("!I", new.spi_in),
@@ -142,7 +143,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
                                        problem,
                                        configured=proposals.describe(mine)))
         me, peer = sa.ends(r.new)
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, r.new.spi_in)),
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, r.new.settings.protocol, r.new.spi_in)),
                         sa.ignore)
         return
     r.new.spi_out = int.from_bytes(chosen.spi, "big")
@@ -227,4 +228,4 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         out += [TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, tuple(out)))
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid), allocated)
+    sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid), allocated)

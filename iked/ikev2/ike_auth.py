@@ -14,7 +14,7 @@ import struct
 from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, config_payload, proposals
+from iked.ikev2 import certs, config_payload, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
@@ -109,6 +109,7 @@ def send_auth(sa: IkeSa, now: Now) -> None:
     if c is not None and c.spi_in:
         if not c.settings.tunnel:
             inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        inner += ipcomp.offer(c)
         inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
                   TSi(childmod.to_wire(c.settings.local_ts)),
                   TSr(childmod.to_wire(c.settings.remote_ts))]
@@ -156,9 +157,39 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
         _auth_done(sa, msg.message_id, now, (*config, picked))
         return
     c, chosen, answer = picked
+    comp = ipcomp.pick(c, inner) if c.settings.ipcomp else None
+    if c.settings.ipcomp and comp is None:
+        sa.host.emit(NegotiationFailed(
+            sa.name, "CHILD_SA", "no IPComp agreed: the policy bundles ipcomp",
+            ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
+            "no IPCOMP_SUPPORTED", ", ".join(f"IPComp transform {t}" for t in
+                                             c.settings.ipcomp)))
+        _auth_done(sa, msg.message_id, now, (*config, notify(NotifyType.NO_PROPOSAL_CHOSEN)))
+        return
     sa.pending_child = c
     c.spi_out = int.from_bytes(chosen.spi, "big")
     me, peer = sa.ends(c)
+
+    def reply(now: Now) -> None:
+        extra: list[Payload] = list(config)
+        if not c.settings.tunnel:
+            extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        extra += ipcomp.answer(c)
+        extra += [SA((chosen.proposal(struct.pack("!I", c.spi_in)),)),
+                  TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
+        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+
+    def cpi(result: object, now: Now) -> None:
+        if sa.state is State.DEAD:
+            return
+        if not isinstance(result, int) or comp is None:
+            sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
+                            sa.ignore)
+            _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
+            return
+        c.ipcomp = childmod.Ipcomp(comp[1], result, comp[0])
+        reply(now)
 
     def allocated(result: object, now: Now) -> None:
         if sa.state is State.DEAD:
@@ -168,15 +199,13 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
             _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
             return
         c.spi_in = result
-        extra: list[Payload] = list(config)
-        if not c.settings.tunnel:
-            extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
-        extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
-                  TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
-        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+        if comp is not None:
+            sa.host.request(sa, ipcomp.alloc(c, me, peer), cpi)
+            return
+        reply(now)
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
-                      allocated)
+    sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid),
+                    allocated)
 
 
 def _configuration(sa: IkeSa, request: CP | None) -> tuple[Payload, ...] | Notify:
@@ -249,8 +278,7 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
         sa.host.emit(NegotiationFailed(
             sa.name, "CHILD_SA", "no CHILD_SA in the response",
             notify_name(errors[0]) if errors else ""))
-        sa.host.request(sa, api.DelSa(api.SaKey(
-            sa.remote.addr, sa.local.addr, api.Proto.ESP, c.spi_in)), sa.ignore)
+        _drop_larval(sa, c)
         return
     chosen = proposals.accept(sa_p.proposals[0], c.settings.proposals(bytes(4)))
     got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
@@ -260,6 +288,28 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             f"{proposals.describe(sa_p.proposals)}; TSi {childmod.show(got_i)}, "
             f"TSr {childmod.show(got_r)}",
             proposals.describe(c.settings.proposals(bytes(4)))))
+        _drop_larval(sa, c)
         return
+    if c.settings.ipcomp:
+        # Our templates require IPComp (RFC 7296 §2.22 lets a responder decline it).
+        c.ipcomp = ipcomp.agreed(c, inner)
+        if c.ipcomp is None:
+            sa.host.emit(NegotiationFailed(
+                sa.name, "CHILD_SA", "the responder did not agree to IPComp",
+                ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
+                "no IPCOMP_SUPPORTED",
+                ", ".join(f"IPComp transform {t}" for t in c.settings.ipcomp)))
+            _drop_larval(sa, c)
+            return
     c.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(c, chosen)
+
+
+def _drop_larval(sa: IkeSa, c: Child) -> None:
+    """Delete the inbound SPI (and CPI) reserved for a CHILD_SA that did not come up."""
+    peer, me = sa.ends(c)[1], sa.ends(c)[0]
+    sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
+                    sa.ignore)
+    if c.cpi_in:
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, c.cpi_in)),
+                        sa.ignore)
