@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from iked import events as ev
 from iked import hooks
+from iked.addresses import LeasedAddresses
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
@@ -84,6 +85,7 @@ class Iked:
                             (settings.port, settings.target_port))
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
         self.hooks = hooks.HookRunner()
+        self.leased = LeasedAddresses()
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -235,12 +237,15 @@ class Iked:
                          event.remote, event.remote_name,
                          "initiator" if event.initiator else "responder",
                          f", rekey of {event.rekey_of}" if event.rekey_of else "")
+                if event.rekey_of:
+                    self.leased.moved(event.rekey_of, event.sa)
                 kind = ScriptType.PHASE1_REKEY if event.rekey_of else ScriptType.PHASE1_UP
                 self._hook(kind, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.IkeSaDown():
                 log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
                 if not event.replaced:
+                    self.leased.remove(event.sa)
                     self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
                         event.local.addr, event.local.port, event.remote.addr,
                         event.remote.port))
@@ -257,6 +262,10 @@ class Iked:
                 if event.hook is not None and not event.replaced:
                     self._hook(ScriptType.PHASE2_DOWN, self._remote_of(event.policy),
                                hooks.phase2_env(event.hook))
+            case ev.AddressLeased():
+                log.info("IKE SA %s: remote %s leased us %s", event.sa, event.remote_name,
+                         ", ".join(map(str, event.addresses)))
+                self.leased.add(event.sa, event.remote, event.addresses)
             case ev.NatDetected():
                 where = " and ".join(w for w, b in (("this host", event.local_behind),
                                                     ("the peer", event.peer_behind)) if b)
@@ -353,6 +362,7 @@ class Iked:
         await self.flush()
         await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
         await self.flush()
+        self.leased.remove_all()
         for task in (worker, events):
             task.cancel()
         for transport in self.transports.values():

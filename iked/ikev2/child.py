@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iked.hooks import ChildEvent, Net
+from iked.hooks import CfgReply, ChildEvent, Net
 from iked.ikev2 import proposals
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings
@@ -184,8 +184,10 @@ class Child:
     replaced: bool = False          # a rekey replaced this one
 
 
-def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
-    """What the phase2_* hooks report about ``c`` (spec daemons.md §7)."""
+def hook_event(c: Child, ends: tuple[Address, Address], leases: Sequence[Address] = (),
+               cfg_reply: CfgReply | None = None) -> ChildEvent:
+    """What the phase2_* hooks report about ``c`` (spec daemons.md §7): ``leases`` are the
+    addresses we leased the peer, ``cfg_reply`` what the peer's CFG_REPLY gave us."""
     def net(selectors: Sequence[Ts]) -> Net | None:
         if not selectors:
             return None
@@ -197,4 +199,4 @@ def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
     s = c.settings
     proto = s.local_ts[0].proto if s.local_ts else 0
     return ChildEvent(ends[0], ends[1], s.selector, s.tunnel, net(s.local_ts),
-                      net(s.remote_ts), proto)
+                      net(s.remote_ts), proto, leases=tuple(leases), cfg_reply=cfg_reply)

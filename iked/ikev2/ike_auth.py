@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import hmac
 import struct
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from iked.events import KernelFailed, NegotiationFailed, Now
+from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import certs, config_payload, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
 from iked.ikev2.proposals import Chosen
-from iked.ikev2.settings import ip_identity
+from iked.ikev2.settings import ChildSettings, ip_identity
+from iked.ikev2.ts import Ts, intersect
+from racoon2.config.model import ConfigRequest
 from racoon2.crypto import auth
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import AuthMethod, CfgType, ExchangeType, NotifyType
@@ -39,6 +43,7 @@ from racoon2.ikev2.payloads import (
     first,
 )
 from racoon2.kernel import api
+from racoon2.net import Address
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
@@ -105,6 +110,9 @@ def send_auth(sa: IkeSa, now: Now) -> None:
     mine = _our_auth(sa, idi)
     inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
     inner += [p for p in mine if isinstance(p, Auth)]
+    cfg = config_payload.request(sa.peer.request)
+    if cfg is not None:
+        inner.append(cfg)
     c = sa.pending_child
     if c is not None and c.spi_in:
         if not c.settings.tunnel:
@@ -267,10 +275,13 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
                    id_text(idr.id_type, idr.data))
         return
     sa.peer_id = (idr.id_type, idr.data)
+    _configured(sa, first(inner, CP), errors)
     sa.establish(now)
     c, sa.pending_child = sa.pending_child, None
     if c is None or not c.spi_in:
         return
+    if sa.cfg_reply is not None:
+        c.settings = leased_settings(c.settings, config_payload.leases(sa.cfg_reply))
     sa_p = first(inner, SA)
     tsi = first(inner, TSi)
     tsr = first(inner, TSr)
@@ -303,6 +314,34 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             return
     c.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(c, chosen)
+
+
+def _configured(sa: IkeSa, cp: CP | None, errors: list[int]) -> None:
+    """Initiator: keep what the CFG_REPLY gave us and have the shell put the addresses on the
+    interface; a responder that leased none is reported, the IKE SA goes on without."""
+    if not sa.peer.request:
+        return
+    if cp is not None and cp.cfg_type == CfgType.CFG_REPLY:
+        sa.cfg_reply = config_payload.parse_reply(cp)
+    wanted = sa.peer.request & (ConfigRequest.IP4 | ConfigRequest.IP6)
+    got = config_payload.leases(sa.cfg_reply) if sa.cfg_reply else ()
+    if wanted and not got:
+        sa.host.emit(NegotiationFailed(
+            sa.name, "IKE_AUTH", "the responder leased us no address",
+            notify_name(errors[0]) if errors else "no INTERNAL_IP4/6_ADDRESS in its CFG_REPLY",
+            "request { ip4/ip6; }"))
+    if got:
+        sa.host.emit(AddressLeased(sa.name, sa.peer.remote, sa.remote.addr, got))
+
+
+def leased_settings(settings: ChildSettings, leases: Sequence[Address]) -> ChildSettings:
+    """``settings`` with our side narrowed to the leased addresses: the CHILD_SA's traffic
+    has them as its source (RFC 7296 §2.19)."""
+    if not leases:
+        return settings
+    local = tuple(t for t in (intersect(Ts(a, a), mine) for a in leases
+                              for mine in settings.local_ts) if t is not None)
+    return replace(settings, local_ts=local) if local else settings
 
 
 def _drop_larval(sa: IkeSa, c: Child) -> None:

@@ -35,6 +35,7 @@ from iked.events import (
     Now,
     Op,
 )
+from iked.hooks import CfgReply, ChildEvent
 from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
@@ -170,6 +171,7 @@ class IkeSa:
         self.rekey_of: str | None = None  # the IKE SA this one replaces
         self.replaced = False             # a rekey replaced this IKE SA
         self.leased: tuple[str, Address] | None = None  # (pool, address) given to the peer
+        self.cfg_reply: CfgReply | None = None  # what our CFG_REQUEST got (initiator)
         self.nat = False                  # a NAT lies between us (RFC 7296 §2.23)
         self.behind_nat = False           # ... in front of us: we send NAT keepalives
         self.deadline_keepalive: Now | None = None
@@ -265,7 +267,11 @@ class IkeSa:
         for spec in c.negotiated.specs:
             self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
-                                   childmod.hook_event(c, self.ends(c)), c.replaced))
+                                   self._hook_event(c), c.replaced))
+
+    def _hook_event(self, c: Child) -> ChildEvent:
+        return childmod.hook_event(c, self.ends(c), (self.leased[1],) if self.leased else (),
+                                   self.cfg_reply)
 
     def ignore(self, result: object, now: Now) -> None:
         """A continuation for kernel requests whose result changes nothing (deletions)."""
@@ -295,6 +301,7 @@ class IkeSa:
         new.peer_id, new.peer_hashes, new.rekey_of = self.peer_id, self.peer_hashes, self.name
         new.children, self.children = self.children, []
         new.leased, self.leased = self.leased, None
+        new.cfg_reply = self.cfg_reply
         self.replaced = True
         new.establish(now)
         self.host.adopt(new)
@@ -597,7 +604,7 @@ class IkeSa:
                         api.Mode.TUNNEL if c.settings.tunnel else api.Mode.TRANSPORT,
                         c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
                         childmod.show(c.settings.remote_ts), neg.algorithms,
-                        childmod.hook_event(c, self.ends(c)), c.rekey_of is not None))
+                        self._hook_event(c), c.rekey_of is not None))
             return check
 
         if c.settings.rw:

@@ -24,6 +24,7 @@ from racoon2.config.model import (
     AddrSpec,
     AlgSpec,
     Config,
+    ConfigRequest,
     Direction,
     Identity,
     IdQualifier,
@@ -80,6 +81,7 @@ class PeerSettings:
     credentials: Credentials | None = field(default=None, repr=False)
     trust: Trust | None = None              # None: we accept no signature AUTH
     provide: Provide | None = None          # what a CFG_REQUEST gets (responder)
+    request: ConfigRequest = ConfigRequest(0)  # what our CFG_REQUEST asks for (initiator)
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
         nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
         need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
         passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust,
-        provide=_provide(get("provide")))
+        provide=_provide(get("provide")), request=get("request") or ConfigRequest(0))
 
 
 def _provide(block: Any) -> Provide | None:

@@ -20,6 +20,7 @@ from racoon2.config.model import (
     AddrKind,
     AlgSpec,
     Config,
+    ConfigRequest,
     ConfigWarning,
     Kmp,
     KmpBlock,
@@ -185,6 +186,7 @@ def _check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
             _check_kmp(config, remote, kmp, warnings)
     _check_sa_algorithms(config)
     _check_ikev2_bundles(config)
+    _check_ikev2_request(config)
 
 
 def _blocks(config: Config, remote: Remote, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
@@ -297,6 +299,18 @@ def _check_ikev2_bundles(config: Config) -> None:
         problem = ikev2_bundle_problem(sel.policy)
         if problem is not None:
             raise ConfigError(problem[1], problem[0])
+
+
+def _check_ikev2_request(config: Config) -> None:
+    """iked -n: ``request { }`` asks only for what iked's CFG_REQUEST carries."""
+    for remote in (*config.remotes, *((config.default_remote,) if config.default_remote else ())):
+        block = remote.ikev2
+        if block is not None and block.request and ConfigRequest.MIP6_HOME_PREFIX in \
+                block.request:
+            raise ConfigError("found mip6_home_prefix in request, expected ip4, ip6, ip4_dns, "
+                              "ip6_dns, ip4_dhcp, ip6_dhcp or application_version: iked does "
+                              "not implement Mobile IPv6 home prefixes (RFC 5026)",
+                              block.where_of("request") or block.where)
 
 
 def _check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
