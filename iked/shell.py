@@ -9,6 +9,7 @@ the single timer at the core's next deadline.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import json
@@ -86,6 +87,9 @@ class Iked:
         self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
         self.hooks = hooks.HookRunner()
         self.leased = LeasedAddresses()
+        # pyroute2's IPRoute runs its own event loop: one worker thread, so that the
+        # additions and removals keep their order.
+        self._netlink = concurrent.futures.ThreadPoolExecutor(1, "iked-addresses")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -238,14 +242,14 @@ class Iked:
                          "initiator" if event.initiator else "responder",
                          f", rekey of {event.rekey_of}" if event.rekey_of else "")
                 if event.rekey_of:
-                    self.leased.moved(event.rekey_of, event.sa)
+                    self._netlink.submit(self.leased.moved, event.rekey_of, event.sa)
                 kind = ScriptType.PHASE1_REKEY if event.rekey_of else ScriptType.PHASE1_UP
                 self._hook(kind, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.IkeSaDown():
                 log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
                 if not event.replaced:
-                    self.leased.remove(event.sa)
+                    self._netlink.submit(self.leased.remove, event.sa)
                     self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
                         event.local.addr, event.local.port, event.remote.addr,
                         event.remote.port))
@@ -265,7 +269,7 @@ class Iked:
             case ev.AddressLeased():
                 log.info("IKE SA %s: remote %s leased us %s", event.sa, event.remote_name,
                          ", ".join(map(str, event.addresses)))
-                self.leased.add(event.sa, event.remote, event.addresses)
+                self._netlink.submit(self.leased.add, event.sa, event.remote, event.addresses)
             case ev.NatDetected():
                 where = " and ".join(w for w, b in (("this host", event.local_behind),
                                                     ("the peer", event.peer_behind)) if b)
@@ -362,7 +366,8 @@ class Iked:
         await self.flush()
         await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
         await self.flush()
-        self.leased.remove_all()
+        await asyncio.wrap_future(self._netlink.submit(self.leased.remove_all))
+        self._netlink.shutdown()
         for task in (worker, events):
             task.cancel()
         for transport in self.transports.values():
