@@ -173,3 +173,23 @@ def test_check_refuses_what_a_child_sa_cannot_carry(tmp_path: Path,
 def test_check_accepts_ah_and_esp_with_ipcomp(tmp_path: Path,
                                               edit: tuple[tuple[str, str], ...]) -> None:
     check(tmp_path, edit)
+
+
+def test_ipcomp_child_is_rekeyed_with_new_cpis(tmp_path: Path) -> None:
+    """A CREATE_CHILD_SA rekey negotiates IPComp again (new CPIs); the old SAs all go."""
+    pair = sides(tmp_path, COMP, COMP)
+    pair["a"].core.initiate("peer_out", 0.0)
+    pump(pair)
+    old_in = next(s for s in pair["a"].installed if s.proto is api.Proto.ESP and
+                  str(s.dst) == "192.0.2.1")
+    old_cpis = {s.spi for s in pair["a"].installed if s.proto is api.Proto.IPCOMP}
+    assert pair["a"].core.kernel_event(api.Expire(old_in.key, hard=False), 10.0)
+    pump(pair, now=10.0)
+    for side in pair.values():
+        assert [e.rekey for e in side.events if isinstance(e, ChildSaUp)] == [False, True]
+        (sa,) = side.core.sas.values()
+        (child,) = sa.children
+        assert child.ipcomp is not None and child.negotiated is not None
+        assert {child.ipcomp.cpi_in, child.ipcomp.cpi_out}.isdisjoint(old_cpis)
+        kernel = {(k[1], k[2]) for k in side.kernel.sas}
+        assert kernel == {(s.proto, s.spi) for s in child.negotiated.specs}
