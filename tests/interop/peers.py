@@ -218,7 +218,7 @@ class StrongSwan:
               ike_rekey: str = "0", ends: tuple[str, str] | None = None,
               nets: tuple[str, str] | None = None, extra_conn: str = "",
               extra_charon: str = "", ah: str = "", extra_child: str = "",
-              kernel: str = "libipsec") -> None:
+              kernel: str = "libipsec", extra_swanctl: str = "") -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
         (certificate, key, CA certificate) for certificate authentication; ``ends`` and
         ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's; ``ah``
@@ -230,7 +230,7 @@ class StrongSwan:
         env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
                         REMOTE_ID=him, IKE=prop.strongswan_ike,
                         ESP="" if ah else prop.strongswan_esp, AH=ah,
-                        EXTRA_CHILD=extra_child, KERNEL=kernel,
+                        EXTRA_CHILD=extra_child, KERNEL=kernel, EXTRA_SWANCTL=extra_swanctl,
                         MODE="tunnel" if tunnel else "transport",
                         LTS=lnet if tunnel else "dynamic",
                         RTS=rnet if tunnel else "dynamic", CHILD_REKEY=child_rekey,

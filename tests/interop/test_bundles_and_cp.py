@@ -116,3 +116,27 @@ def test_iked_client_gets_an_address_from_iked(pair: Namespaces, tmp_path: Path)
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.usefixtures("charon")
+def test_iked_client_gets_an_address_from_strongswan(pair: Namespaces, tmp_path: Path) -> None:
+    """strongSwan's pool leases iked 198.51.100.100 and narrows the CHILD_SA to it; iked puts
+    the address on its interface."""
+    ss, r2 = StrongSwan(pair, "B", tmp_path / "ss"), Racoon2(pair, "A", tmp_path / "r2")
+    try:
+        ss.start(4, True, CBC_MODP, initiator=False, nets=("198.51.100.16/28", "dynamic"),
+                 extra_conn="pools = rw",
+                 extra_swanctl="pools {\n  rw {\n    addrs = 198.51.100.100-198.51.100.110\n"
+                               "    dns = 192.0.2.53\n  }\n}")
+        r2.start(client_conf(r2), "-S", "out")
+        wait_until(lambda: "leased us 198.51.100.100" in r2.log(), 20, "the lease: " + r2.log())
+        wait_until(lambda: "198.51.100.100/32" in pair.run("A", "ip", "-4", "addr").stdout, 5,
+                   "the leased address on A's interface: " + r2.log())
+        wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
+        log = ss.log()
+        assert "assigning virtual IP 198.51.100.100" in log, log
+        assert re.search(r"parsed IKE_AUTH request .*CPRQ\(ADDR DNS", log), log
+        assert "198.51.100.100/32" in ss.ctl("--list-sas")
+    finally:
+        r2.stop()
+        ss.stop()

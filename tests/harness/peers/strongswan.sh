@@ -30,6 +30,7 @@
 #   AH          AH proposal string (ah_proposals), e.g. sha256; set ESP= (empty) for AH alone  []
 #   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. fragmentation = force)
 #   EXTRA_CHILD raw swanctl.conf lines added to the child (e.g. ipcomp = yes)
+#   EXTRA_SWANCTL  raw top-level swanctl.conf sections (e.g. pools { … })
 #   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
 #               (e.g. cookie_threshold = 0, fragment_size = 300)
 set -euo pipefail
@@ -137,6 +138,7 @@ connections {
     }
   }
 }
+${EXTRA_SWANCTL:-}
 secrets {
   ike-$NAME {
     id-local = $LOCAL_ID
