@@ -17,6 +17,7 @@ cleanup() {
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     ip netns del "${P}a" 2>/dev/null || true
     ip netns del "${P}b" 2>/dev/null || true
+    rm -rf "$D"
 }
 trap cleanup EXIT
 fail() { echo "FAILED ($BUNDLE): $*"; cat "$D"/*/iked.log; ip -n "${P}a" -s xfrm state; exit 1; }
