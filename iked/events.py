@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from iked.hooks import ChildEvent
 from racoon2.kernel.api import KernelOp, Mode
-from racoon2.net import Endpoint
+from racoon2.net import Address, Endpoint
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
 Now = float  # monotonic seconds, always passed in
@@ -80,6 +80,17 @@ class IkeSaDown(Event):
     remote: Endpoint
     reason: str
     replaced: bool = False  # a rekey replaced it: no phase1_down
+
+
+@dataclass(frozen=True, slots=True)
+class AddressLeased(Event):
+    """The responder's CFG_REPLY leased us ``addresses``: the shell puts them on the interface
+    the route to ``remote`` leaves by, and takes them off when the IKE SA goes."""
+
+    sa: str
+    remote_name: str
+    remote: Address
+    addresses: tuple[Address, ...]
 
 
 @dataclass(frozen=True, slots=True)

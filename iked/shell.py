@@ -9,6 +9,7 @@ the single timer at the core's next deadline.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import ipaddress
 import json
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from iked import events as ev
 from iked import hooks
+from iked.addresses import LeasedAddresses
 from iked.hookrunner import HookRunner
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
@@ -83,6 +85,10 @@ class Iked:
                                    lambda ep: _esp_in_udp if ep.port == NAT_T_PORT else None)
         self.transports = self.sockets.transports
         self.hooks = HookRunner()
+        self.leased = LeasedAddresses()
+        # pyroute2's IPRoute runs its own event loop: one worker thread, so that the
+        # additions and removals keep their order.
+        self._netlink = concurrent.futures.ThreadPoolExecutor(1, "iked-addresses")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
@@ -245,12 +251,15 @@ class Iked:
                          event.remote, event.remote_name,
                          "initiator" if event.initiator else "responder",
                          f", rekey of {event.rekey_of}" if event.rekey_of else "")
+                if event.rekey_of:
+                    self._netlink.submit(self.leased.moved, event.rekey_of, event.sa)
                 kind = ScriptType.PHASE1_REKEY if event.rekey_of else ScriptType.PHASE1_UP
                 self._hook(kind, event.remote_name, hooks.phase1_env(
                     event.local.addr, event.local.port, event.remote.addr, event.remote.port))
             case ev.IkeSaDown():
                 log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
                 if not event.replaced:
+                    self._netlink.submit(self.leased.remove, event.sa)
                     self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
                         event.local.addr, event.local.port, event.remote.addr,
                         event.remote.port))
@@ -267,6 +276,10 @@ class Iked:
                 if event.hook is not None and not event.replaced:
                     self._hook(ScriptType.PHASE2_DOWN, self._remote_of(event.policy),
                                hooks.phase2_env(event.hook))
+            case ev.AddressLeased():
+                log.info("IKE SA %s: remote %s leased us %s", event.sa, event.remote_name,
+                         ", ".join(map(str, event.addresses)))
+                self._netlink.submit(self.leased.add, event.sa, event.remote, event.addresses)
             case ev.NatDetected():
                 where = " and ".join(w for w, b in (("this host", event.local_behind),
                                                     ("the peer", event.peer_behind)) if b)
@@ -369,6 +382,8 @@ class Iked:
         await self.flush()
         await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
         await self.flush()
+        await asyncio.wrap_future(self._netlink.submit(self.leased.remove_all))
+        self._netlink.shutdown()
         for task in (worker, events, follow):
             task.cancel()
         self.sockets.close()

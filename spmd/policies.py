@@ -212,7 +212,10 @@ def _templates(policy: Policy, reqid: int, inbound: bool,
             continue
         mode = api.Mode.TUNNEL if tunnel and not out else api.Mode.TRANSPORT
         src, dst = src_dst if mode is api.Mode.TUNNEL else (None, None)
-        out.append(api.Template(PROTOS[proto], mode, src, dst, reqid, level))
+        # A sender leaves uncompressed what compression would not shrink (RFC 3173 §2.2):
+        # inbound, the IPComp template is optional or those packets would be dropped.
+        lvl = api.Level.USE if proto is SaProtocol.IPCOMP and inbound else level
+        out.append(api.Template(PROTOS[proto], mode, src, dst, reqid, lvl))
     return tuple(out)
 
 

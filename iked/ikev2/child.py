@@ -11,7 +11,8 @@ import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iked.hooks import ChildEvent, Net
+from iked.hooks import CfgReply, ChildEvent, Net
+from iked.ikev2 import proposals
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings
 from iked.ikev2.ts import Ts, exact, narrow
@@ -19,10 +20,13 @@ from racoon2.crypto import keymat
 from racoon2.crypto.prf import Prf
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import Transform, TransformType
-from racoon2.ikev2.constants import TsType
+from racoon2.ikev2.constants import ProtocolId, TsType
 from racoon2.ikev2.payloads import TrafficSelector
 from racoon2.kernel import api
 from racoon2.net import Address
+
+#: The IKEv2 protocol ID of a CHILD_SA's kernel protocol (Delete, REKEY_SA).
+PROTOCOL_ID = {api.Proto.ESP: ProtocolId.ESP, api.Proto.AH: ProtocolId.AH}
 
 
 def to_wire(selectors: Sequence[Ts]) -> tuple[TrafficSelector, ...]:
@@ -74,34 +78,51 @@ def initiator_accepts(child: ChildSettings, tsi: Sequence[Ts], tsr: Sequence[Ts]
 
 @dataclass(frozen=True)
 class Negotiated:
-    """A CHILD_SA ready for the kernel: both directions' SAs."""
+    """A CHILD_SA ready for the kernel: both directions' SAs, and the IPComp SAs beside them
+    when IPComp was agreed (RFC 7296 §2.22)."""
 
     inbound: api.SaSpec
     outbound: api.SaSpec
     algorithms: str
+    ipcomp: tuple[api.SaSpec, api.SaSpec] | None = None
+
+    @property
+    def specs(self) -> tuple[api.SaSpec, ...]:
+        """Every kernel SA of the CHILD_SA, inbound ones first."""
+        return (self.inbound, self.outbound, *(self.ipcomp or ()))
 
 
-def _algorithms(encr: Transform, integ: Transform | None, key: bytes, ikey: bytes
+@dataclass(frozen=True)
+class Ipcomp:
+    """An agreed IPComp: the transform ID and both CPIs (ours is the peer's to send to)."""
+
+    transform: int
+    cpi_in: int
+    cpi_out: int
+
+
+def _algorithms(encr: Transform | None, integ: Transform | None, key: bytes, ikey: bytes
                 ) -> tuple[api.Cipher | None, api.Integrity | None, api.Aead | None]:
-    if encr.aead:
+    if encr is not None and encr.aead:
         return None, None, api.Aead(encr.xfrm_name or "", key, encr.icv_size * 8)
     if integ is None:
-        raise ValueError(f"{encr.name} needs an integrity algorithm")
-    return (api.Cipher(encr.xfrm_name or "", key),
-            api.Integrity(integ.xfrm_name or "", ikey,
-                          integ.xfrm_trunc_bits or integ.icv_size * 8), None)
+        raise ValueError(f"{encr.name if encr else 'AH'} needs an integrity algorithm")
+    integrity = api.Integrity(integ.xfrm_name or "", ikey,
+                              integ.xfrm_trunc_bits or integ.icv_size * 8)
+    return (api.Cipher(encr.xfrm_name or "", key) if encr else None), integrity, None
 
 
 def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: bytes,
               nr: bytes, initiator: bool, spi_in: int, spi_out: int,
               local: Address, remote: Address, rng: Rng, shared: bytes = b"",
-              udp: tuple[int, int] | None = None) -> Negotiated:
+              udp: tuple[int, int] | None = None, ipcomp: Ipcomp | None = None) -> Negotiated:
     """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs;
     ``shared`` is the PFS key exchange's secret of a CREATE_CHILD_SA, ``udp`` the (our, the
     peer's) IKE ports when a NAT lies between us: ESP then travels in UDP (RFC 3948)."""
-    encr = chosen.get(TransformType.ENCR)
+    ah = chosen.protocol == ProtocolId.AH
+    encr = None if ah else chosen.get(TransformType.ENCR)
     integ = chosen.get(TransformType.INTEG)
-    if encr is None:
+    if encr is None and not ah:
         raise ValueError("the chosen ESP proposal has no encryption transform")
     size = keymat.child_keymat_size(encr, integ)
     stream = keymat.child_keymat(prf, sk_d, ni, nr, size, shared)
@@ -111,26 +132,42 @@ def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: b
         mine, theirs = theirs, mine
     me = child.my_sa_addr if child.tunnel and child.my_sa_addr else local
     peer = child.peers_sa_addr if child.tunnel and child.peers_sa_addr else remote
-    mode = api.Mode.TUNNEL if child.tunnel else api.Mode.TRANSPORT
+    tunnel = api.Mode.TUNNEL if child.tunnel else api.Mode.TRANSPORT
+    # spmd's templates put IPComp innermost and in the tunnel mode; AH or ESP then protects
+    # the IPComp packet in transport mode between the same ends.
+    mode = api.Mode.TRANSPORT if ipcomp else tunnel
     hard = child.lifetime_seconds
     soft = int(hard * (0.8 + 0.1 * rng.random_bytes(1)[0] / 255)) if hard else 0
     hard_b = child.lifetime_bytes
     soft_b = int(hard_b * 0.8) if hard_b else 0
     life = api.Lifetime(soft_bytes=soft_b, hard_bytes=hard_b, soft_add_seconds=soft,
                         hard_add_seconds=hard)
+    proto = api.Proto.AH if ah else api.Proto.ESP
 
     def spec(src: Address, dst: Address, spi: int, k: tuple[bytes, bytes],
              ports: tuple[int, int] | None) -> api.SaSpec:
         cipher, integrity, aead = _algorithms(encr, integ, *k)
-        encap = api.Encap(*ports) if ports else None
-        return api.SaSpec(src, dst, api.Proto.ESP, spi, mode, child.reqid, cipher=cipher,
+        encap = api.Encap(*ports) if ports and not ah else None
+        return api.SaSpec(src, dst, proto, spi, mode, child.reqid, cipher=cipher,
                           integrity=integrity, aead=aead, lifetime=life, esn=chosen.esn,
                           encap=encap)
 
-    name = encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") + (
-        f"/{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
+    name = ("AH " if ah else "") + (
+        encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") if encr else "") + (
+        f"{'/' if encr else ''}{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
+    comp = None
+    if ipcomp is not None:
+        alg = proposals.IPCOMP_NAMES[ipcomp.transform]
+        # The kernel holds the 16-bit CPI as the SPI of the IPComp SA (RFC 3173 §3.3); it has
+        # no replay window and lives as long as the SA beside it.
+        comp = (api.SaSpec(peer, me, api.Proto.IPCOMP, ipcomp.cpi_in, tunnel, child.reqid,
+                           compression=alg, replay_window=0),
+                api.SaSpec(me, peer, api.Proto.IPCOMP, ipcomp.cpi_out, tunnel, child.reqid,
+                           compression=alg, replay_window=0))
+        name += f" + IPComp {alg}"
     return Negotiated(spec(peer, me, spi_in, theirs, udp[::-1] if udp else None),
-                      spec(me, peer, spi_out, mine, udp), name + (" in UDP" if udp else ""))
+                      spec(me, peer, spi_out, mine, udp), name + (" in UDP" if udp else ""),
+                      comp)
 
 
 @dataclass(eq=False)
@@ -141,12 +178,16 @@ class Child:
     spi_in: int = 0
     spi_out: int = 0
     negotiated: Negotiated | None = None
+    cpi_in: int = 0                 # our IPComp CPI, offered in IPCOMP_SUPPORTED
+    ipcomp: Ipcomp | None = None    # the IPComp agreed with the peer
     rekey_of: Child | None = None   # the CHILD_SA this one replaces
     replaced: bool = False          # a rekey replaced this one
 
 
-def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
-    """What the phase2_* hooks report about ``c`` (doc/iked.md, "Hook scripts")."""
+def hook_event(c: Child, ends: tuple[Address, Address], leases: Sequence[Address] = (),
+               cfg_reply: CfgReply | None = None) -> ChildEvent:
+    """What the phase2_* hooks report about ``c`` (doc/iked.md, "Hook scripts"): ``leases`` are the
+    addresses we leased the peer, ``cfg_reply`` what the peer's CFG_REPLY gave us."""
     def net(selectors: Sequence[Ts]) -> Net | None:
         if not selectors:
             return None
@@ -158,4 +199,4 @@ def hook_event(c: Child, ends: tuple[Address, Address]) -> ChildEvent:
     s = c.settings
     proto = s.local_ts[0].proto if s.local_ts else 0
     return ChildEvent(ends[0], ends[1], s.selector, s.tunnel, net(s.local_ts),
-                      net(s.remote_ts), proto)
+                      net(s.remote_ts), proto, leases=tuple(leases), cfg_reply=cfg_reply)

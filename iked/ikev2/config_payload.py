@@ -1,5 +1,6 @@
-"""The responder's configuration payload (RFC 7296 §2.19, §3.15): addresses leased from an
-``addresspool`` and the ``provide`` values, pure."""
+"""The configuration payload (RFC 7296 §2.19, §3.15), pure: the responder's addresses leased
+from an ``addresspool`` and ``provide`` values, the initiator's ``request { }`` and what the
+CFG_REPLY gave it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iked.hooks import CfgReply
+from racoon2.config.model import ConfigRequest
 from racoon2.ikev2.constants import CfgAttribute as A
 from racoon2.ikev2.constants import CfgType
 from racoon2.ikev2.payloads import CP
@@ -72,3 +75,50 @@ def reply(request: CP, lease: Address | None, provide: Provide) -> CP:
     if provide.application_version and A.APPLICATION_VERSION in kinds:
         attrs.append((A.APPLICATION_VERSION, provide.application_version.encode()))
     return CP(CfgType.CFG_REPLY, tuple(attrs))
+
+
+#: ``request { }`` items and the attribute each asks for (RFC 7296 §3.15.1).
+_ASKS = ((ConfigRequest.IP4, A.INTERNAL_IP4_ADDRESS), (ConfigRequest.IP6, A.INTERNAL_IP6_ADDRESS),
+         (ConfigRequest.IP4_DNS, A.INTERNAL_IP4_DNS), (ConfigRequest.IP6_DNS, A.INTERNAL_IP6_DNS),
+         (ConfigRequest.IP4_DHCP, A.INTERNAL_IP4_DHCP),
+         (ConfigRequest.IP6_DHCP, A.INTERNAL_IP6_DHCP),
+         (ConfigRequest.APPLICATION_VERSION, A.APPLICATION_VERSION))
+
+
+def request(items: ConfigRequest) -> CP | None:
+    """The initiator's CFG_REQUEST for ``request { }``: empty attributes ask for a value."""
+    attrs = tuple((kind, b"") for flag, kind in _ASKS if flag in items)
+    return CP(CfgType.CFG_REQUEST, attrs) if attrs else None
+
+
+def parse_reply(cp: CP) -> CfgReply:
+    """What a CFG_REPLY gives; malformed or unknown attributes are skipped (RFC 7296 §3.15.1
+    lets a reply carry what was not asked for)."""
+    got: dict[int, list[Address]] = {}
+    version = ""
+    for kind, value in cp.attributes:
+        try:
+            if kind in (A.INTERNAL_IP4_ADDRESS, A.INTERNAL_IP4_DNS, A.INTERNAL_IP4_NBNS,
+                        A.INTERNAL_IP4_DHCP) and len(value) == 4:
+                got.setdefault(kind, []).append(ipaddress.IPv4Address(value))
+            elif kind in (A.INTERNAL_IP6_ADDRESS, A.INTERNAL_IP6_DNS, A.INTERNAL_IP6_DHCP) \
+                    and len(value) in (16, 17):  # an address carries its prefix length
+                got.setdefault(kind, []).append(ipaddress.IPv6Address(value[:16]))
+            elif kind == A.APPLICATION_VERSION:
+                version = value.decode("utf-8", "replace")
+        except ValueError:
+            continue
+
+    def one(kind: int) -> Address | None:
+        return got[kind][0] if got.get(kind) else None
+
+    return CfgReply(one(A.INTERNAL_IP4_ADDRESS), tuple(got.get(A.INTERNAL_IP4_DNS, ())),
+                    tuple(got.get(A.INTERNAL_IP4_NBNS, ())),
+                    tuple(got.get(A.INTERNAL_IP4_DHCP, ())), one(A.INTERNAL_IP6_ADDRESS),
+                    tuple(got.get(A.INTERNAL_IP6_DNS, ())),
+                    tuple(got.get(A.INTERNAL_IP6_DHCP, ())), version)
+
+
+def leases(reply: CfgReply) -> tuple[Address, ...]:
+    """The addresses a CFG_REPLY leased us."""
+    return tuple(a for a in (reply.addr4, reply.addr6) if a is not None)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
-from iked.ikev2 import ike_rekey, proposals
+from iked.ikev2 import ike_rekey, ipcomp, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
@@ -26,7 +26,7 @@ from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
-from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from racoon2.ikev2.constants import ExchangeType, NotifyType
 from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal, TSi, TSr, first
 from racoon2.kernel import api
 
@@ -82,9 +82,23 @@ def _begin(sa: IkeSa, new: Child, old: Child | None, now: Now) -> bool:
             sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
             return
         new.spi_in = result
+        if new.settings.ipcomp:
+            sa.host.request(sa, ipcomp.alloc(new, me, peer), cpi)
+            return
         _send(sa, old, new, now)
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, new.settings.reqid), allocated)
+    def cpi(result: object, now: Now) -> None:
+        if not isinstance(result, int):
+            sa.rekeying = None
+            sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol,
+                                                    new.spi_in)), sa.ignore)
+            return
+        new.cpi_in = result
+        _send(sa, old, new, now)
+
+    sa.host.request(sa, api.AllocSpi(new.settings.protocol, peer, me, new.settings.reqid),
+                    allocated)
     return True
 
 
@@ -92,7 +106,7 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
     sa.rekeying = None
     if sa.window.busy or (old is not None and old not in sa.children):
         me, peer = sa.ends(new)
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, new.spi_in)),
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
         return
     group = _pfs_group(sa)
@@ -101,9 +115,10 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
     inner: list[Payload] = []
     if old is not None:
         inner.append(notify(NotifyType.REKEY_SA, spi=struct.pack("!I", old.spi_in),
-                             protocol=ProtocolId.ESP))
+                             protocol=childmod.PROTOCOL_ID[old.settings.protocol]))
     if not new.settings.tunnel:
         inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
+    inner += ipcomp.offer(new)
     inner += [SA(new.settings.proposals(struct.pack("!I", new.spi_in),
                                         (group,) if group else ())), Nonce(ni)]
     if exchange is not None and group is not None:
@@ -144,13 +159,19 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     if not problem and tsi is not None and tsr is not None and not childmod.initiator_accepts(
             r.new.settings, childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)):
         problem = "traffic selectors outside our policy"
+    if not problem and r.new.settings.ipcomp:
+        r.new.ipcomp = ipcomp.agreed(r.new, inner)
+        problem = "" if r.new.ipcomp else "the responder did not agree to IPComp"
     if problem or chosen is None or nonce is None:
         sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if r.old else "CHILD_SA",
                                        problem,
                                        configured=proposals.describe(mine)))
         me, peer = sa.ends(r.new)
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, r.new.spi_in)),
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, r.new.settings.protocol, r.new.spi_in)),
                         sa.ignore)
+        if r.new.cpi_in:
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, r.new.cpi_in)),
+                            sa.ignore)
         return
     r.new.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(r.new, chosen, (r.ni, nonce.data), initiator=True, shared=shared)
@@ -220,10 +241,25 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (picked,)))
         return
     c, chosen, answer = picked
+    comp = ipcomp.pick(c, inner) if c.settings.ipcomp else None
+    if c.settings.ipcomp and comp is None:
+        # Our templates require IPComp; a CHILD_SA without it would carry nothing.
+        refuse(NotifyType.NO_PROPOSAL_CHOSEN)
+        return
     c.spi_out = int.from_bytes(chosen.spi, "big")
     if old is not None:
         c.rekey_of, old.replaced = old, True
     me, peer = sa.ends(c)
+
+    def cpi(result: object, now: Now) -> None:
+        if not isinstance(result, int) or comp is None:
+            sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
+                            sa.ignore)
+            refuse(NotifyType.TEMPORARY_FAILURE)
+            return
+        c.ipcomp = childmod.Ipcomp(comp[1], result, comp[0])
+        answer_with(now)
 
     def allocated(result: object, now: Now) -> None:
         if not isinstance(result, int):
@@ -231,6 +267,12 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
             refuse(NotifyType.TEMPORARY_FAILURE)
             return
         c.spi_in = result
+        if comp is not None:
+            sa.host.request(sa, ipcomp.alloc(c, me, peer), cpi)
+            return
+        answer_with(now)
+
+    def answer_with(now: Now) -> None:
         nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
         shared, public = b"", b""
         if ke is not None and group is not None:
@@ -243,10 +285,11 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         out: list[Payload] = []
         if not c.settings.tunnel:
             out.append(notify(NotifyType.USE_TRANSPORT_MODE))
-        out += [SA((chosen.proposal(struct.pack("!I", result)),)), Nonce(nr)]
+        out += ipcomp.answer(c)
+        out += [SA((chosen.proposal(struct.pack("!I", c.spi_in)),)), Nonce(nr)]
         if public and group is not None:
             out.append(KE(group.ident, public))
         out += [TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
         sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, tuple(out)))
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid), allocated)
+    sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid), allocated)

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import hmac
 import struct
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from iked.events import KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, config_payload, proposals
+from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
+from iked.ikev2 import certs, config_payload, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
 from iked.ikev2.proposals import Chosen
-from iked.ikev2.settings import ip_identity
+from iked.ikev2.settings import ChildSettings, ip_identity
+from iked.ikev2.ts import Ts, intersect
+from racoon2.config.model import ConfigRequest
 from racoon2.crypto import auth
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import AuthMethod, CfgType, ExchangeType, NotifyType
@@ -39,6 +43,7 @@ from racoon2.ikev2.payloads import (
     first,
 )
 from racoon2.kernel import api
+from racoon2.net import Address
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
@@ -105,10 +110,14 @@ def send_auth(sa: IkeSa, now: Now) -> None:
     mine = _our_auth(sa, idi)
     inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
     inner += [p for p in mine if isinstance(p, Auth)]
+    cfg = config_payload.request(sa.peer.request)
+    if cfg is not None:
+        inner.append(cfg)
     c = sa.pending_child
     if c is not None and c.spi_in:
         if not c.settings.tunnel:
             inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        inner += ipcomp.offer(c)
         inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
                   TSi(childmod.to_wire(c.settings.local_ts)),
                   TSr(childmod.to_wire(c.settings.remote_ts))]
@@ -156,9 +165,39 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
         _auth_done(sa, msg.message_id, now, (*config, picked))
         return
     c, chosen, answer = picked
+    comp = ipcomp.pick(c, inner) if c.settings.ipcomp else None
+    if c.settings.ipcomp and comp is None:
+        sa.host.emit(NegotiationFailed(
+            sa.name, "CHILD_SA", "no IPComp agreed: the policy bundles ipcomp",
+            ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
+            "no IPCOMP_SUPPORTED", ", ".join(f"IPComp transform {t}" for t in
+                                             c.settings.ipcomp)))
+        _auth_done(sa, msg.message_id, now, (*config, notify(NotifyType.NO_PROPOSAL_CHOSEN)))
+        return
     sa.pending_child = c
     c.spi_out = int.from_bytes(chosen.spi, "big")
     me, peer = sa.ends(c)
+
+    def reply(now: Now) -> None:
+        extra: list[Payload] = list(config)
+        if not c.settings.tunnel:
+            extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
+        extra += ipcomp.answer(c)
+        extra += [SA((chosen.proposal(struct.pack("!I", c.spi_in)),)),
+                  TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
+        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+
+    def cpi(result: object, now: Now) -> None:
+        if sa.state is State.DEAD:
+            return
+        if not isinstance(result, int) or comp is None:
+            sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
+                            sa.ignore)
+            _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
+            return
+        c.ipcomp = childmod.Ipcomp(comp[1], result, comp[0])
+        reply(now)
 
     def allocated(result: object, now: Now) -> None:
         if sa.state is State.DEAD:
@@ -168,15 +207,13 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
             _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
             return
         c.spi_in = result
-        extra: list[Payload] = list(config)
-        if not c.settings.tunnel:
-            extra.append(notify(NotifyType.USE_TRANSPORT_MODE))
-        extra += [SA((chosen.proposal(struct.pack("!I", result)),)),
-                  TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
-        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+        if comp is not None:
+            sa.host.request(sa, ipcomp.alloc(c, me, peer), cpi)
+            return
+        reply(now)
 
-    sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
-                      allocated)
+    sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid),
+                    allocated)
 
 
 def _configuration(sa: IkeSa, request: CP | None) -> tuple[Payload, ...] | Notify:
@@ -238,10 +275,13 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
                    id_text(idr.id_type, idr.data))
         return
     sa.peer_id = (idr.id_type, idr.data)
+    _configured(sa, first(inner, CP), errors)
     sa.establish(now)
     c, sa.pending_child = sa.pending_child, None
     if c is None or not c.spi_in:
         return
+    if sa.cfg_reply is not None:
+        c.settings = leased_settings(c.settings, config_payload.leases(sa.cfg_reply))
     sa_p = first(inner, SA)
     tsi = first(inner, TSi)
     tsr = first(inner, TSr)
@@ -249,8 +289,7 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
         sa.host.emit(NegotiationFailed(
             sa.name, "CHILD_SA", "no CHILD_SA in the response",
             notify_name(errors[0]) if errors else ""))
-        sa.host.request(sa, api.DelSa(api.SaKey(
-            sa.remote.addr, sa.local.addr, api.Proto.ESP, c.spi_in)), sa.ignore)
+        _drop_larval(sa, c)
         return
     chosen = proposals.accept(sa_p.proposals[0], c.settings.proposals(bytes(4)))
     got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
@@ -260,6 +299,56 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             f"{proposals.describe(sa_p.proposals)}; TSi {childmod.show(got_i)}, "
             f"TSr {childmod.show(got_r)}",
             proposals.describe(c.settings.proposals(bytes(4)))))
+        _drop_larval(sa, c)
         return
+    if c.settings.ipcomp:
+        # Our templates require IPComp (RFC 7296 §2.22 lets a responder decline it).
+        c.ipcomp = ipcomp.agreed(c, inner)
+        if c.ipcomp is None:
+            sa.host.emit(NegotiationFailed(
+                sa.name, "CHILD_SA", "the responder did not agree to IPComp",
+                ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
+                "no IPCOMP_SUPPORTED",
+                ", ".join(f"IPComp transform {t}" for t in c.settings.ipcomp)))
+            _drop_larval(sa, c)
+            return
     c.spi_out = int.from_bytes(chosen.spi, "big")
     sa.install(c, chosen)
+
+
+def _configured(sa: IkeSa, cp: CP | None, errors: list[int]) -> None:
+    """Initiator: keep what the CFG_REPLY gave us and have the shell put the addresses on the
+    interface; a responder that leased none is reported, the IKE SA goes on without."""
+    if not sa.peer.request:
+        return
+    if cp is not None and cp.cfg_type == CfgType.CFG_REPLY:
+        sa.cfg_reply = config_payload.parse_reply(cp)
+    wanted = sa.peer.request & (ConfigRequest.IP4 | ConfigRequest.IP6)
+    got = config_payload.leases(sa.cfg_reply) if sa.cfg_reply else ()
+    if wanted and not got:
+        sa.host.emit(NegotiationFailed(
+            sa.name, "IKE_AUTH", "the responder leased us no address",
+            notify_name(errors[0]) if errors else "no INTERNAL_IP4/6_ADDRESS in its CFG_REPLY",
+            "request { ip4/ip6; }"))
+    if got:
+        sa.host.emit(AddressLeased(sa.name, sa.peer.remote, sa.remote.addr, got))
+
+
+def leased_settings(settings: ChildSettings, leases: Sequence[Address]) -> ChildSettings:
+    """``settings`` with our side narrowed to the leased addresses: the CHILD_SA's traffic
+    has them as its source (RFC 7296 §2.19)."""
+    if not leases:
+        return settings
+    local = tuple(t for t in (intersect(Ts(a, a), mine) for a in leases
+                              for mine in settings.local_ts) if t is not None)
+    return replace(settings, local_ts=local) if local else settings
+
+
+def _drop_larval(sa: IkeSa, c: Child) -> None:
+    """Delete the inbound SPI (and CPI) reserved for a CHILD_SA that did not come up."""
+    peer, me = sa.ends(c)[1], sa.ends(c)[0]
+    sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
+                    sa.ignore)
+    if c.cpi_in:
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, c.cpi_in)),
+                        sa.ignore)

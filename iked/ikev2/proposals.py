@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from racoon2.config.model import AlgSpec
+from racoon2.config.model import AlgSpec, Ipsec, SaProtocol
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -82,6 +82,29 @@ def child_proposal(number: int, spi: bytes, enc: Sequence[AlgSpec] | None,
         ts += [Transform(TransformType.ESN, e) for e in esns]
         out.append(Proposal(number + len(out), ProtocolId.ESP, spi, tuple(ts)))
     return out
+
+
+def ah_proposal(number: int, spi: bytes, auth: Sequence[AlgSpec] | None, esn: bool,
+                pfs: Sequence[tt.Transform] = ()) -> list[Proposal]:
+    """The AH proposal of one ``sa`` block: integrity and ESN transforms only (RFC 7296
+    §3.3.3)."""
+    ts = [wire(t) for t in (*_rows(TransformType.INTEG, auth), *pfs)]
+    ts += [Transform(TransformType.ESN, e) for e in ([ESN_YES, ESN_NO] if esn else [ESN_NO])]
+    return [Proposal(number, ProtocolId.AH, spi, tuple(ts))]
+
+
+#: IPComp transform IDs of IPCOMP_SUPPORTED (RFC 7296 §3.10.1) and the kernel's names.
+IPCOMP_IDS: dict[str, int] = {"deflate": 2, "lzs": 3}
+IPCOMP_NAMES: dict[int, str] = {v: k for k, v in IPCOMP_IDS.items()}
+
+
+def ipcomp_ids(ipsec: Ipsec) -> tuple[int, ...]:
+    """The IPComp transforms ``ipsec`` offers (deflate when its ipcomp sa names none)."""
+    for sa in ipsec.sas:
+        if sa.sa_protocol is SaProtocol.IPCOMP:
+            return tuple(IPCOMP_IDS[a.name] for a in sa.ipcomp_alg or () if a.name in
+                         IPCOMP_IDS) or (IPCOMP_IDS["deflate"],)
+    return ()
 
 
 @dataclass(frozen=True)

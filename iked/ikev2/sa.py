@@ -35,7 +35,8 @@ from iked.events import (
     Now,
     Op,
 )
-from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, proposals
+from iked.hooks import CfgReply, ChildEvent
+from iked.ikev2 import certs, create_child, ike_auth, ike_rekey, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, exchange_name, notify, notify_name
@@ -170,6 +171,7 @@ class IkeSa:
         self.rekey_of: str | None = None  # the IKE SA this one replaces
         self.replaced = False             # a rekey replaced this IKE SA
         self.leased: tuple[str, Address] | None = None  # (pool, address) given to the peer
+        self.cfg_reply: CfgReply | None = None  # what our CFG_REQUEST got (initiator)
         self.nat = False                  # a NAT lies between us (RFC 7296 §2.23)
         self.behind_nat = False           # ... in front of us: we send NAT keepalives
         self.deadline_keepalive: Now | None = None
@@ -268,10 +270,14 @@ class IkeSa:
             selector, _, mode, src, dst, sa_src, sa_dst = self._rw_policy(c)
             self.host.request(self, PolicyDelete(selector, mode, src, dst, sa_src, sa_dst),
                               self.ignore)
-        for spec in (c.negotiated.inbound, c.negotiated.outbound):
+        for spec in c.negotiated.specs:
             self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
-                                   childmod.hook_event(c, self.ends(c)), c.replaced))
+                                   self._hook_event(c), c.replaced))
+
+    def _hook_event(self, c: Child) -> ChildEvent:
+        return childmod.hook_event(c, self.ends(c), (self.leased[1],) if self.leased else (),
+                                   self.cfg_reply)
 
     def ignore(self, result: object, now: Now) -> None:
         """A continuation for kernel requests whose result changes nothing (deletions)."""
@@ -301,6 +307,7 @@ class IkeSa:
         new.peer_id, new.peer_hashes, new.rekey_of = self.peer_id, self.peer_hashes, self.name
         new.children, self.children = self.children, []
         new.leased, self.leased = self.leased, None
+        new.cfg_reply = self.cfg_reply
         self.replaced = True
         new.establish(now)
         self.host.adopt(new)
@@ -387,16 +394,33 @@ class IkeSa:
             return
         c = self.pending_child
         me, peer = self.ends(c)
-        self.host.request(self, api.AllocSpi(api.Proto.ESP, peer, me, c.settings.reqid),
+        self.host.request(self, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid),
                           self._spi_for_auth)
 
     def _spi_for_auth(self, result: object, now: Now) -> None:
         if self.state is State.DEAD:
             return
-        if isinstance(result, int) and self.pending_child is not None:
-            self.pending_child.spi_in = result
-        elif self.pending_child is not None:
+        c = self.pending_child
+        if isinstance(result, int) and c is not None:
+            c.spi_in = result
+            if c.settings.ipcomp:
+                self.host.request(self, ipcomp.alloc(c, *self.ends(c)), self._cpi_for_auth)
+                return
+        elif c is not None:
             self.host.emit(KernelFailed(self.name, "allocate an inbound SPI", str(result)))
+            self.pending_child = None
+        ike_auth.send_auth(self, now)
+
+    def _cpi_for_auth(self, result: object, now: Now) -> None:
+        if self.state is State.DEAD:
+            return
+        c = self.pending_child
+        if isinstance(result, int) and c is not None:
+            c.cpi_in = result
+        elif c is not None:
+            self.host.emit(KernelFailed(self.name, "allocate an IPComp CPI", str(result)))
+            self.host.request(self, api.DelSa(api.SaKey(
+                self.ends(c)[1], self.ends(c)[0], c.settings.protocol, c.spi_in)), self.ignore)
             self.pending_child = None
         ike_auth.send_auth(self, now)
 
@@ -568,7 +592,8 @@ class IkeSa:
                                  ni, nr, self.initiator if initiator is None else initiator,
                                  c.spi_in, c.spi_out, self.local.addr, self.remote.addr,
                                  self.host.rng, shared,
-                                 (self.local.port, self.remote.port) if self.nat else None)
+                                 (self.local.port, self.remote.port) if self.nat else None,
+                                 c.ipcomp)
         c.negotiated = neg
         self.children.append(c)
 
@@ -579,12 +604,13 @@ class IkeSa:
                 if isinstance(result, Racoon2Error):
                     self.host.emit(KernelFailed(self.name, what, str(result)))
                 results.append(not isinstance(result, Racoon2Error))
-                if len(results) == (3 if c.settings.rw else 2) and all(results):
+                if len(results) == len(neg.specs) + c.settings.rw and all(results):
                     self.host.emit(ChildSaUp(
-                        self.name, c.settings.policy, c.settings.selector, neg.inbound.mode,
+                        self.name, c.settings.policy, c.settings.selector,
+                        api.Mode.TUNNEL if c.settings.tunnel else api.Mode.TRANSPORT,
                         c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
                         childmod.show(c.settings.remote_ts), neg.algorithms,
-                        childmod.hook_event(c, self.ends(c)), c.rekey_of is not None))
+                        self._hook_event(c), c.rekey_of is not None))
             return check
 
         if c.settings.rw:
@@ -594,6 +620,12 @@ class IkeSa:
             f"install inbound SA spi 0x{c.spi_in:08x}"))
         self.host.request(self, api.AddSa(neg.outbound), done(
             f"install outbound SA spi 0x{c.spi_out:08x}"))
+        if neg.ipcomp is not None:
+            comp_in, comp_out = neg.ipcomp
+            self.host.request(self, api.UpdateSa(comp_in), done(
+                f"install inbound IPComp SA cpi 0x{comp_in.spi:04x}"))
+            self.host.request(self, api.AddSa(comp_out), done(
+                f"install outbound IPComp SA cpi 0x{comp_out.spi:04x}"))
 
     def establish(self, now: Now) -> None:
         """The SA is up: lifetime and liveness timers run, IkeSaUp is reported."""
@@ -653,7 +685,7 @@ class IkeSa:
         self._remove_child(c, reason)
         if self.state is State.ESTABLISHED and not self.window.busy:
             self.send_request(self.seal(ExchangeType.INFORMATIONAL, self.window.next_mid, False,
-                                        (Delete(ProtocolId.ESP, 4,
+                                        (Delete(childmod.PROTOCOL_ID[c.settings.protocol], 4,
                                                 (struct.pack("!I", c.spi_in),)),)), now)
 
     def delete(self, now: Now) -> None:

@@ -17,12 +17,14 @@ from iked.ikev2.certs import Credentials, Trust, trust_from
 from iked.ikev2.config_payload import Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
+from racoon2.config.check import ikev2_bundle_problem
 from racoon2.config.defaults import ipsec_value, kmp_value
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
     AlgSpec,
     Config,
+    ConfigRequest,
     Direction,
     Identity,
     IdQualifier,
@@ -41,6 +43,7 @@ from racoon2.crypto.x509 import load_certificates, load_private_key
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
+from racoon2.kernel import api
 from racoon2.net import Address
 
 Algs = tuple[AlgSpec, ...] | None
@@ -78,6 +81,7 @@ class PeerSettings:
     credentials: Credentials | None = field(default=None, repr=False)
     trust: Trust | None = None              # None: we accept no signature AUTH
     provide: Provide | None = None          # what a CFG_REQUEST gets (responder)
+    request: ConfigRequest = ConfigRequest(0)  # what our CFG_REQUEST asks for (initiator)
 
 
 @dataclass(frozen=True)
@@ -99,10 +103,19 @@ class ChildSettings:
     #: the peer side is IP_RW: any address, narrowed to the peer's; spmd installs the policies
     #: for it when iked asks (spmif POLICY ADD).
     rw: bool = False
+    ah: tuple[Algs, ...] = ()  # per AH sa: ah_auth_alg (a policy negotiates AH or ESP)
+    ipcomp: tuple[int, ...] = ()  # the IPComp transform IDs of its ipcomp sa, if any
+
+    @property
+    def protocol(self) -> api.Proto:
+        """The protocol the CHILD_SA negotiates."""
+        return api.Proto.AH if self.ah else api.Proto.ESP
 
     def proposals(self, spi: bytes, pfs: Sequence[Transform] = ()) -> tuple[Proposal, ...]:
         """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``)."""
         out: list[Proposal] = []
+        for auth in self.ah:
+            out += proposals.ah_proposal(len(out) + 1, spi, auth, self.esn, pfs)
         for enc, auth in self.esp:
             out += proposals.child_proposal(len(out) + 1, spi, enc, auth, self.esn, pfs)
         return tuple(out)
@@ -216,7 +229,7 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
         nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
         need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
         passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust,
-        provide=_provide(get("provide")))
+        provide=_provide(get("provide")), request=get("request") or ConfigRequest(0))
 
 
 def _provide(block: Any) -> Provide | None:
@@ -262,14 +275,15 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
                             "with src and dst")
     proto = out.upper_layer_protocol
     proto = 0 if proto is None or proto == 255 else proto
-    esp: list[tuple[Algs, Algs]] = []
-    for ipsec in policy.ipsecs:
-        for sa in ipsec.sas:
-            if sa.sa_protocol is SaProtocol.ESP:
-                esp.append((sa.esp_enc_alg, sa.esp_auth_alg))
-    if not esp:
-        raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP sa; "
-                            "AH and IPComp are not negotiated by this iked yet")
+    problem = ikev2_bundle_problem(policy)
+    if problem is not None:
+        raise SettingsError(f"{problem[0]}: {problem[1]}")
+    esp = [(sa.esp_enc_alg, sa.esp_auth_alg) for ipsec in policy.ipsecs for sa in ipsec.sas
+           if sa.sa_protocol is SaProtocol.ESP]
+    ah = [sa.ah_auth_alg for ipsec in policy.ipsecs for sa in ipsec.sas
+          if sa.sa_protocol is SaProtocol.AH]
+    if not esp and not ah:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP or AH sa")
     first = policy.ipsecs[0]
     return ChildSettings(
         policy=policy.name, selector=out.name, reqid=out.reqid or 0,
@@ -281,4 +295,5 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
         esp=tuple(esp), esn=bool(ipsec_value(config, first, "ext_sequence")),
         lifetime_seconds=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_time")),
         lifetime_bytes=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_byte")),
-        rw=any(spec.is_rw for spec in out.dst))
+        rw=any(spec.is_rw for spec in out.dst), ah=tuple(ah),
+        ipcomp=proposals.ipcomp_ids(first))

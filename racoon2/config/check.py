@@ -21,11 +21,14 @@ from racoon2.config.model import (
     AddrKind,
     AlgSpec,
     Config,
+    ConfigRequest,
     ConfigWarning,
     Kmp,
     KmpBlock,
     Mode,
+    Policy,
     Remote,
+    SaProtocol,
     Selector,
 )
 from racoon2.errors import ConfigError
@@ -251,6 +254,8 @@ def _check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
                                       f"{kmp.value} block, expected one", remote.where)
             _check_kmp(config, remote, kmp, warnings)
     _check_sa_algorithms(config)
+    _check_ikev2_bundles(config)
+    _check_ikev2_request(config)
 
 
 def _blocks(config: Config, remote: Remote, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
@@ -322,6 +327,68 @@ def _check_sa_algorithms(config: Config) -> None:
                         if alg.name not in names:
                             raise ConfigError(f"found {alg.name} in {name}, expected one of "
                                               f"{', '.join(sorted(names))}", alg.where)
+
+
+#: The bundles one IKEv2 CHILD_SA can carry: one protocol per proposal (RFC 7296 §3.3),
+#: IPComp beside it through IPCOMP_SUPPORTED (RFC 7296 §2.22).
+IKEV2_BUNDLES: Final = (frozenset({SaProtocol.ESP}), frozenset({SaProtocol.AH}),
+                        frozenset({SaProtocol.ESP, SaProtocol.IPCOMP}),
+                        frozenset({SaProtocol.AH, SaProtocol.IPCOMP}))
+#: ipcomp_alg names iked negotiates; OUI is a vendor's private transform with no kernel algorithm.
+IKEV2_IPCOMP: Final = frozenset({"deflate", "lzs"})
+
+
+def ikev2_bundle_problem(policy: Policy) -> tuple[str, str] | None:
+    """(file:line, why) when iked cannot negotiate ``policy``'s ``ipsec`` bundles, else None."""
+    def kinds(names: Iterable[SaProtocol | None]) -> str:
+        return "+".join(sorted(p.value for p in names if p is not None)) or "no sa"
+
+    first: frozenset[SaProtocol | None] | None = None
+    for ipsec in policy.ipsecs:
+        protos = frozenset(sa.sa_protocol for sa in ipsec.sas)
+        at = ipsec.where_of("sa_index") or ipsec.where
+        if protos not in IKEV2_BUNDLES:
+            why = ("IKEv2 negotiates one protocol per CHILD_SA (RFC 7296 §3.3), so iked cannot "
+                   "bundle AH with ESP; use ESP with esp_auth_alg, or AH alone"
+                   if {SaProtocol.AH, SaProtocol.ESP} <= protos else
+                   "IPComp is negotiated only beside ESP or AH (RFC 7296 §2.22)")
+            return at, f"found sa_index {kinds(protos)} in ipsec {ipsec.name!r}, " \
+                       f"expected esp, ah, esp+ipcomp or ah+ipcomp: {why}"
+        if first is not None and protos != first:
+            return at, f"found sa_index {kinds(protos)} in ipsec {ipsec.name!r}, expected " \
+                       f"{kinds(first)} as in the policy's first ipsec: spmd installs the " \
+                       "first one's templates, every alternative must match them"
+        first = protos
+        for sa in ipsec.sas:
+            for alg in sa.ipcomp_alg or ():
+                if alg.name not in IKEV2_IPCOMP:
+                    return alg.where, f"found {alg.name} in ipcomp_alg, expected deflate or " \
+                                      "lzs: IKEv2 and the kernel have no OUI transform"
+    return None
+
+
+def _check_ikev2_bundles(config: Config) -> None:
+    """iked -n: every policy of an IKEv2 remote has a bundle a CHILD_SA can carry."""
+    seen: set[str] = set()
+    for sel, _ in _selectors_of(config, Kmp.IKEV2):
+        if sel.policy is None or sel.policy.name in seen:
+            continue
+        seen.add(sel.policy.name)
+        problem = ikev2_bundle_problem(sel.policy)
+        if problem is not None:
+            raise ConfigError(problem[1], problem[0])
+
+
+def _check_ikev2_request(config: Config) -> None:
+    """iked -n: ``request { }`` asks only for what iked's CFG_REQUEST carries."""
+    for remote in (*config.remotes, *((config.default_remote,) if config.default_remote else ())):
+        block = remote.ikev2
+        if block is not None and block.request and ConfigRequest.MIP6_HOME_PREFIX in \
+                block.request:
+            raise ConfigError("found mip6_home_prefix in request, expected ip4, ip6, ip4_dns, "
+                              "ip6_dns, ip4_dhcp, ip6_dhcp or application_version: iked does "
+                              "not implement Mobile IPv6 home prefixes (RFC 5026)",
+                              block.where_of("request") or block.where)
 
 
 def _check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:

@@ -20,7 +20,7 @@ selector roam_out { direction outbound; src MY_IPV6_GLOBAL%eth0; dst 2001:db8:2:
 selector roam_in { direction inbound; src 2001:db8:2::/64; dst MY_IPV6_GLOBAL%eth0;
                    policy_index roam; };
 policy roam { action auto_ipsec; remote_index ike_trans_remote; ipsec_mode transport;
-              ipsec_index { ipsec_ah_esp; }; ipsec_level require; };
+              ipsec_index { ipsec_esp; }; ipsec_level require; };
 """
 
 

@@ -217,15 +217,20 @@ class StrongSwan:
               child_rekey: str = "0", cert: tuple[str, str, str] | None = None,
               ike_rekey: str = "0", ends: tuple[str, str] | None = None,
               nets: tuple[str, str] | None = None, extra_conn: str = "",
-              extra_charon: str = "") -> None:
+              extra_charon: str = "", ah: str = "", extra_child: str = "",
+              kernel: str = "libipsec", extra_swanctl: str = "") -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
         (certificate, key, CA certificate) for certificate authentication; ``ends`` and
-        ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's."""
+        ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's; ``ah``
+        an AH proposal offered instead of ESP; ``kernel`` "netlink" for the host's XFRM
+        (libipsec has no AH or IPComp)."""
         peer = "B" if self.side == "A" else "A"
         me, him = ends or (ADDR[(self.side, family)], ADDR[(peer, family)])
         lnet, rnet = nets or (INNER[self.side], INNER[peer])
         env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
-                        REMOTE_ID=him, IKE=prop.strongswan_ike, ESP=prop.strongswan_esp,
+                        REMOTE_ID=him, IKE=prop.strongswan_ike,
+                        ESP="" if ah else prop.strongswan_esp, AH=ah,
+                        EXTRA_CHILD=extra_child, KERNEL=kernel, EXTRA_SWANCTL=extra_swanctl,
                         MODE="tunnel" if tunnel else "transport",
                         LTS=lnet if tunnel else "dynamic",
                         RTS=rnet if tunnel else "dynamic", CHILD_REKEY=child_rekey,

@@ -59,6 +59,10 @@ def algorithms(alg: str) -> dict[str, object]:
         return {"aead": api.Aead("rfc4106(gcm(aes))", KEY16 + b"salt", 128)}
     if alg == "chacha20-poly1305":
         return {"aead": api.Aead("rfc7539esp(chacha20,poly1305)", KEY32 + b"salt", 128)}
+    if alg == "ah-sha256-128":
+        return {"integrity": api.Integrity("hmac(sha256)", KEY32, 128)}
+    if alg == "esp+ipcomp":
+        return algorithms("aes-cbc+sha256-128")
     raise ValueError(alg)
 
 
@@ -105,29 +109,43 @@ def specs(case: Case, idx: int, here_is_a: bool
     encap = api.Encap(4500, 4500) if case.alg == "espinudp" else None
     kw = algorithms(case.alg)
     reqid = 100 + idx
-    ab = api.SaSpec(outer_a, outer_b, api.Proto.ESP, 0x1000 + idx, mode, reqid, encap=encap,
+    proto = api.Proto.AH if case.alg.startswith("ah-") else api.Proto.ESP
+    comp = case.alg.endswith("+ipcomp")
+    # As spmd's templates and iked's SAs: IPComp takes the tunnel mode, ESP is then transport.
+    sa_mode = api.Mode.TRANSPORT if comp else mode
+    ab = api.SaSpec(outer_a, outer_b, proto, 0x1000 + idx, sa_mode, reqid, encap=encap,
                     **kw)  # type: ignore[arg-type]
-    ba = api.SaSpec(outer_b, outer_a, api.Proto.ESP, 0x2000 + idx, mode, reqid, encap=encap,
+    ba = api.SaSpec(outer_b, outer_a, proto, 0x2000 + idx, sa_mode, reqid, encap=encap,
                     **kw)  # type: ignore[arg-type]
+    comps = [api.SaSpec(outer_a, outer_b, api.Proto.IPCOMP, 0x3000 + idx, mode, reqid,
+                        compression="deflate", replay_window=0),
+             api.SaSpec(outer_b, outer_a, api.Proto.IPCOMP, 0x4000 + idx, mode, reqid,
+                        compression="deflate", replay_window=0)] if comp else []
     ends_a, ends_b = (inner_a, inner_b) if tunnel else (outer_a, outer_b)
     plen = 32 if case.family == 4 else 128
     sel_ab = api.Selector(net(f"{ends_a}/{plen}"), net(f"{ends_b}/{plen}"))
     sel_ba = api.Selector(net(f"{ends_b}/{plen}"), net(f"{ends_a}/{plen}"))
 
-    def tmpl(src: Address, dst: Address) -> tuple[api.Template, ...]:
-        if tunnel:
-            return (api.Template(api.Proto.ESP, mode, src, dst, reqid, api.Level.UNIQUE),)
-        return (api.Template(api.Proto.ESP, mode, None, None, reqid, api.Level.UNIQUE),)
+    def tmpl(src: Address, dst: Address, inbound: bool = False) -> tuple[api.Template, ...]:
+        t_src, t_dst = (src, dst) if tunnel else (None, None)
+        if comp:
+            # spmd's order and levels: IPComp innermost, optional inbound (RFC 3173 §2.2).
+            return (api.Template(api.Proto.IPCOMP, mode, t_src, t_dst, reqid,
+                                 api.Level.USE if inbound else api.Level.UNIQUE),
+                    api.Template(proto, api.Mode.TRANSPORT, None, None, reqid,
+                                 api.Level.UNIQUE))
+        return (api.Template(proto, mode, t_src, t_dst, reqid, api.Level.UNIQUE),)
 
     mine, theirs = (outer_a, outer_b) if here_is_a else (outer_b, outer_a)
     out_sel, in_sel = (sel_ab, sel_ba) if here_is_a else (sel_ba, sel_ab)
     policies = [
         api.PolicySpec(out_sel, api.Direction.OUT, api.Owner.TESTS, templates=tmpl(mine, theirs)),
-        api.PolicySpec(in_sel, api.Direction.IN, api.Owner.TESTS, templates=tmpl(theirs, mine)),
+        api.PolicySpec(in_sel, api.Direction.IN, api.Owner.TESTS,
+                       templates=tmpl(theirs, mine, inbound=True)),
     ]
     out_key = ab.key if here_is_a else ba.key
     in_key = ba.key if here_is_a else ab.key
-    return [ab, ba], policies, out_key, in_key
+    return [ab, ba, *comps], policies, out_key, in_key
 
 
 async def install(case: Case, idx: int, here_is_a: bool) -> None:
@@ -142,13 +160,15 @@ async def install(case: Case, idx: int, here_is_a: bool) -> None:
         await backend.close()
 
 
-async def counters(case: Case, idx: int) -> tuple[int, int]:
+async def counters(case: Case, idx: int) -> tuple[int, int, int]:
     backend = await (XfrmBackend.open() if case.backend == "xfrm" else PfkeyBackend.open())
     try:
-        _s, _p, out_key, in_key = specs(case, idx, True)
+        sas, _p, out_key, in_key = specs(case, idx, True)
         out = await backend.get_sa(out_key)
         inb = await backend.get_sa(in_key)
-        return out.current.packets, inb.current.packets
+        comp = [sa for sa in sas if sa.proto is api.Proto.IPCOMP and sa.src == out_key.src]
+        comp_out = (await backend.get_sa(comp[0].key)).current.packets if comp else 0
+        return out.current.packets, inb.current.packets, comp_out
     finally:
         await backend.close()
 
@@ -180,15 +200,21 @@ def run_case(case: Case, idx: int) -> dict[str, object]:
         _oa, _ob, inner_a, inner_b = addresses(case.family)
         outer_a, outer_b = _oa, _ob
         src, dst = (inner_a, inner_b) if case.mode == "tunnel" else (outer_a, outer_b)
+        # IPComp: large compressible pings are compressed, the default small ones are not.
+        size = ["-s", "1200", "-p", "00"] if case.alg.endswith("+ipcomp") else []
         ping = subprocess.run(["ip", "netns", "exec", a, "ping", "-c", "3", "-i", "0.2", "-W",
-                               "3", "-I", str(src), str(dst)], capture_output=True, text=True)
+                               "3", *size, "-I", str(src), str(dst)], capture_output=True,
+                              text=True)
+        small = subprocess.run(["ip", "netns", "exec", a, "ping", "-c", "1", "-W", "3", "-I",
+                                str(src), str(dst)], capture_output=True, text=True)
         pyroute2.netns.pushns(a)
         try:
-            out, inb = asyncio.run(counters(case, idx))
+            out, inb, comp_out = asyncio.run(counters(case, idx))
         finally:
             pyroute2.netns.popns()
-        return {"ok": ping.returncode == 0, "packets_out": out, "packets_in": inb,
-                "ping": ping.stdout[-200:] + ping.stderr[-200:]}
+        return {"ok": ping.returncode == 0 and small.returncode == 0, "packets_out": out,
+                "packets_in": inb, "comp_out": comp_out,
+                "ping": ping.stdout[-200:] + ping.stderr[-200:] + small.stdout[-120:]}
     except KernelError as e:
         return {"ok": False, "error": str(e), "errno": e.errno}
     finally:
@@ -203,13 +229,17 @@ ALGS = ("aes-cbc+sha256-128", "aes-cbc+sha1-96", "aes-cbc+sha512-256", "aes-gcm-
 
 
 def cases() -> list[Case]:
-    """Every backend × mode × family × algorithm, plus ESP-in-UDP tunnels (NAT-T's use)."""
+    """Every backend × mode × family × algorithm, plus ESP-in-UDP tunnels (NAT-T's use), AH
+    and ESP+IPComp."""
     out = []
     for backend in ("xfrm", "pfkey"):
         for mode in ("transport", "tunnel"):
             for family in (4, 6):
                 out += [Case(backend, mode, family, alg) for alg in ALGS]
         out += [Case(backend, "tunnel", family, "espinudp") for family in (4, 6)]
+    # AH and ESP+IPComp as iked negotiates them and spmd's templates expect them (netlink).
+    out += [Case("xfrm", mode, family, alg) for alg in ("ah-sha256-128", "esp+ipcomp")
+            for mode in ("transport", "tunnel") for family in (4, 6)]
     return out
 
 

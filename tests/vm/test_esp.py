@@ -52,3 +52,5 @@ def test_esp_case(results: dict[str, Any], case: Any) -> None:
         return
     assert got.get("ok"), got
     assert got["packets_out"] >= 3 and got["packets_in"] >= 3, got
+    if case.alg.endswith("+ipcomp"):
+        assert got["comp_out"] >= 3, got  # the large pings went through the IPComp SA

@@ -27,7 +27,10 @@
 #               and the SK_* keys, which extract.py turns into a capture's keys.json   [1]
 #               ("mgr" is always at level 2: which SA, by SPIs, each thread works on)
 #   LOGLEVEL    charon.log level of ike, cfg, net, enc and mgr (KEYLOG=1 raises ike)    [2]
+#   AH          AH proposal string (ah_proposals), e.g. sha256; set ESP= (empty) for AH alone  []
 #   EXTRA_CONN  raw swanctl.conf lines added to the connection (e.g. fragmentation = force)
+#   EXTRA_CHILD raw swanctl.conf lines added to the child (e.g. ipcomp = yes)
+#   EXTRA_SWANCTL  raw top-level swanctl.conf sections (e.g. pools { … })
 #   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
 #               (e.g. cookie_threshold = 0, fragment_size = 300)
 set -euo pipefail
@@ -123,7 +126,9 @@ connections {
       $NAME {
         local_ts = $LTS
         remote_ts = $RTS
-        esp_proposals = $ESP
+        ${ESP:+esp_proposals = $ESP}
+        ${AH:+ah_proposals = $AH}
+        ${EXTRA_CHILD:-}
         mode = ${MODE:-tunnel}
         rekey_time = ${CHILD_REKEY:-0}
         life_time = ${CHILD_LIFE:-0}
@@ -133,6 +138,7 @@ connections {
     }
   }
 }
+${EXTRA_SWANCTL:-}
 secrets {
   ike-$NAME {
     id-local = $LOCAL_ID
@@ -155,7 +161,7 @@ start)
     LTS=${LTS:-dynamic}
     RTS=${RTS:-dynamic}
     IKE=${IKE:-aes128-sha256-modp2048}
-    ESP=${ESP:-aes128-sha256}
+    ESP=${ESP-aes128-sha256}
     KERNEL=${KERNEL:-libipsec}
     KEYLOG=${KEYLOG:-1}
     if alive "$(cat "$DIR/pid" 2>/dev/null)"; then
