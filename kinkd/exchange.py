@@ -31,7 +31,8 @@ from typing import TypeVar
 
 from kinkd import message as kink
 from kinkd.keymat import EspKeys, esp_keys
-from kinkd.krb5 import AuthContext, Context, Credentials, Keyblock, Keytab, Krb5Error
+from kinkd.krb5.api import AuthContext, Context, Credentials, Keytab
+from kinkd.krb5.values import Keyblock, Krb5Error
 from kinkd.replay import Authenticator, ReplayCache
 from racoon2.config.model import ProposalCheck
 from racoon2.crypto.transforms import Transform, TransformType, by_id

@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 
 from kinkd.exchange import ChildSa
-from kinkd.krb5 import Credentials
+from kinkd.krb5.api import Credentials
 from kinkd.settings import PolicySettings
 from racoon2.ikev1.constants import EncapsulationMode, IdType
 from racoon2.ikev1.payloads import Identification

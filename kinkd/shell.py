@@ -1,7 +1,7 @@
 """kinkd's asyncio shell: UDP 910, the kernel, spmd, the KDC and signals.
 
 Each exchange is one small task.  An ACQUIRE (or a soft EXPIRE) starts :meth:`Kinkd.initiate`:
-a ticket from the KDC (off the event loop, through :class:`~kinkd.krb5.AsyncKdc`), an inbound
+a ticket from the KDC (off the event loop, through :class:`~kinkd.krb5.kdc.AsyncKdc`), an inbound
 SPI from the kernel, then CREATE, retransmitted until the REPLY comes, the SAs and, when the
 responder asked for it, the ACK.  A request from a peer runs :meth:`Kinkd.respond`.  What goes
 on the wire is built and checked by :mod:`kinkd.exchange`; this module only moves bytes, keeps
@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from kinkd import exchange as kx
 from kinkd import message as kink
 from kinkd.exchange import KinkError, PeerKrbError
-from kinkd.krb5 import AsyncKdc, Context, Credentials, Krb5Error
+from kinkd.krb5.api import Context, Credentials
+from kinkd.krb5.kdc import AsyncKdc
+from kinkd.krb5.values import Krb5Error
 from kinkd.replay import ReplayCache
 from kinkd.sas import (
     Peer,
