@@ -4,8 +4,12 @@ Each exchange is one small task.  An ACQUIRE (or a soft EXPIRE) starts :meth:`Ki
 a ticket from the KDC (off the event loop, through :class:`~kinkd.krb5.kdc.AsyncKdc`), an inbound
 SPI from the kernel, then CREATE, retransmitted until the REPLY comes, the SAs and, when the
 responder asked for it, the ACK.  A request from a peer runs :meth:`Kinkd.respond`.  What goes
-on the wire is built and checked by :mod:`kinkd.exchange`; this module only moves bytes, keeps
-the SA table and talks to the kernel and spmd.
+on the wire is built and checked by :mod:`kinkd.exchange`, and every decision is made by a pure
+module that takes ``now``: :mod:`kinkd.responder` (what a datagram is, the reply cache, the
+epoch rule), :mod:`kinkd.policy` (which policy an exchange is for), :mod:`kinkd.tickets` (TGT
+upkeep, what a KRB_ERROR asks for), :mod:`kinkd.drops` (the drop counters) and
+:class:`kinkd.sas.SaTable`.  This module moves bytes, reads clocks and talks to the kernel, the
+KDC and spmd.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import secrets
 import signal
 import socket
 import time
@@ -24,20 +27,15 @@ from dataclasses import dataclass, field
 
 from kinkd import exchange as kx
 from kinkd import message as kink
+from kinkd import policy as pol
+from kinkd import responder as rs
+from kinkd.drops import DropCounters, DropReason
 from kinkd.exchange import KinkError, PeerKrbError
 from kinkd.krb5.api import Context, Credentials
 from kinkd.krb5.kdc import AsyncKdc
 from kinkd.krb5.values import Krb5Error
 from kinkd.replay import ReplayCache
-from kinkd.sas import (
-    Peer,
-    SaPair,
-    algorithms,
-    ids_match,
-    quick_mode_ids,
-    sa_ends,
-    sa_specs,
-)
+from kinkd.sas import Peer, SaPair, SaTable, algorithms, quick_mode_ids, sa_ends, sa_specs
 from kinkd.settings import (
     KINK_PORT,
     PeerSettings,
@@ -49,36 +47,21 @@ from kinkd.settings import (
     principal_for,
     realm_of,
 )
+from kinkd.tickets import RETRY_TGT, Recovery, recovery, tgt_due, tgt_wait, ticket_usable
 from racoon2 import udp
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config, lookup
-from racoon2.config.model import Action, AddrKind, Kmp, Remote
+from racoon2.config import Config
+from racoon2.config.model import AddrKind
+from racoon2.crypto.rng import Rng, SystemRng
 from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error
-from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
 from racoon2.spmif.client import SpmifClient, connect_configured
 
 log = logging.getLogger("kinkd")
-SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
-REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
 SHUTDOWN_TICKET_TIME = 3.0  # seconds a stopping responder waits for tickets to send DELETE
-TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
-RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
-
-
-@dataclass
-class Counters:
-    """Messages dropped, by reason, for the status line."""
-
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def drop(self, reason: str) -> None:
-        """Count one dropped message."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
-
 
 @dataclass(frozen=True)
 class Identity:
@@ -97,7 +80,7 @@ class Kinkd:
 
     def __init__(self, config: Config, kernel: api.KernelBackend, spmif: SpmifClient | None,
                  ctx: Context, kdc: AsyncKdc, me: Identity, replay: ReplayCache,
-                 bypass: bool = True) -> None:
+                 bypass: bool = True, rng: Rng | None = None) -> None:
         self.config = config
         self.kernel = kernel
         self.spmif = spmif
@@ -105,22 +88,21 @@ class Kinkd:
         self.kdc = kdc
         self.me = me
         self.replay = replay
-        self.epoch = int(time.time()) & 0xFFFFFFFF
+        self.rng = rng or SystemRng()
+        self.epoch = rs.epoch_of(time.time())
         #: This host's addresses, followed while running (set by :meth:`open_sockets`).
         self.watch: AddressWatch | None = None
         self.sockets = udp.Sockets(self.datagram, api.Owner.KINKD if bypass else None)
         self.transports = self.sockets.transports
         self.pending: dict[int, tuple[Endpoint, asyncio.Future[bytes]]] = {}
-        self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
-        self.answering: set[tuple[Endpoint, int, int]] = set()
-        self.awaiting_ack: dict[tuple[Address, int], SaPair] = {}
-        self.pairs: list[SaPair] = []
+        self.replies = rs.ReplyCache()
+        self.pairs = SaTable()
         self.peers: dict[str, Peer] = {}
         self.in_flight: set[tuple[str, Address]] = set()
-        self.counters = Counters()
+        self.counters = DropCounters()
         self.tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
-        self._saved = 0.0
+        self._saves = rs.SaveSchedule()
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -167,56 +149,40 @@ class Kinkd:
 
     # -- datagrams ----------------------------------------------------------------------------
 
+    def _waiting(self, xid: int) -> Address | None:
+        dest, waiter = self.pending.get(xid, (None, None))
+        return None if waiter is None or waiter.done() or dest is None else dest.addr
+
     def datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
         """A KINK datagram: a REPLY wakes its exchange, a request gets its own task."""
-        try:
-            msg = kink.decode(data)
-        except Racoon2Error as e:
-            self.counters.drop("malformed")
-            log.debug("%s: dropped a malformed message: %s", remote, e)
-            return
-        if msg.type == kink.MsgType.REPLY:
-            dest, waiter = self.pending.get(msg.xid, (None, None))
-            if waiter is None or waiter.done() or dest is None or dest.addr != remote.addr:
-                self.counters.drop("unexpected REPLY")
-                log.debug("%s: dropped a REPLY with XID %d nobody waits for", remote, msg.xid)
-                return
-            waiter.set_result(data)
-            return
-        if msg.type not in set(kink.MsgType):
-            self.counters.drop("unknown type")
-            log.debug("%s: dropped a message of unknown type %d", remote, msg.type)
-            return
-        key = (remote, msg.type, msg.xid)
-        seen = self.answered.get(key)
-        if seen is not None and seen[0] == data:
-            self._send(seen[1], local, remote)  # the peer missed our REPLY
-            return
-        if key in self.answering:
-            log.debug("%s: %s XID %d retransmitted while being answered", remote,
-                      kink.MsgType(msg.type).name, msg.xid)
-            return
-        problem = kink.check_header(msg)
-        if problem is not kink.ErrorCode.OK:
-            self._answer(key, data, kx.error_reply(msg.xid, problem), local)
-            log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, problem.name)
-            return
-        self.answering.add(key)
-        self._spawn(self._respond_once(key, self.respond(msg, data, local, remote)))
+        verdict = rs.triage(data, remote, self.replies, self._waiting)
+        match verdict:
+            case rs.Drop(reason, detail):
+                self.counters.drop(reason)
+                log.debug("%s: %s", remote, detail)
+            case rs.Wake(xid):
+                self.pending[xid][1].set_result(data)
+            case rs.Resend(reply):
+                self._send(reply, local, remote)  # the peer missed our REPLY
+            case rs.Busy(msg):
+                log.debug("%s: %s XID %d retransmitted while being answered", remote,
+                          kink.MsgType(msg.type).name, msg.xid)
+            case rs.Refuse(key, msg, code):
+                self._answer(key, data, kx.error_reply(msg.xid, code), local)
+                log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, code.name)
+            case rs.Serve(key, msg):
+                self.replies.begin(key)
+                self._spawn(self._respond_once(key, self.respond(msg, data, local, remote)))
 
-    async def _respond_once(self, key: tuple[Endpoint, int, int], work: Awaitable[None]
-                            ) -> None:
+    async def _respond_once(self, key: rs.RequestKey, work: Awaitable[None]) -> None:
         try:
             await work
         finally:
-            self.answering.discard(key)
+            self.replies.finish(key)
 
-    def _answer(self, key: tuple[Endpoint, int, int], request: bytes, reply: bytes,
+    def _answer(self, key: rs.RequestKey, request: bytes, reply: bytes,
                 local: Endpoint) -> None:
-        now = time.monotonic()
-        self.answered = {k: v for k, v in self.answered.items()
-                         if now - v[2] < REPLY_CACHE_TIME}
-        self.answered[key] = (request, reply, now)
+        self.replies.store(key, request, reply, time.monotonic())
         self._send(reply, local, key[0])
 
     async def respond(self, msg: kink.Message, data: bytes, local: Endpoint,
@@ -243,32 +209,26 @@ class Kinkd:
             kink.MsgType.STATUS: self._status, kink.MsgType.ACK: self._ack}
         await handler[mtype](verified, data, key, local)
 
-    def _refuse(self, e: KinkError, msg: kink.Message, data: bytes,
-                key: tuple[Endpoint, int, int], local: Endpoint) -> None:
+    def _refuse(self, e: KinkError, msg: kink.Message, data: bytes, key: rs.RequestKey,
+                local: Endpoint) -> None:
         remote = key[0]
-        cause = e.__cause__
-        if isinstance(cause, Krb5Error) and msg.type != kink.MsgType.ACK:
-            # The ticket itself was refused: tell the initiator why (RFC 4430 §3.5); with no
-            # key of our own, the answer is that it must use a user-to-user ticket.
-            error = kx.KRB_AP_ERR_USER_TO_USER_REQUIRED if self.me.user_to_user_only \
-                else cause.krb_error
-            with contextlib.suppress(Krb5Error):
-                self._answer(key, data, kx.krb_error_reply(self.ctx, msg.xid, error,
-                                                           self.me.principal, str(cause)),
-                             local)
-            log.info("%s: refused %s: %s (KRB_ERROR %d sent)", remote,
-                     kink.MsgType(msg.type).name, e, error)
+        error = rs.refusal(e, msg.type, self.me.user_to_user_only)
+        if error is None:
+            self.counters.drop(DropReason.UNAUTHENTICATED)
+            log.warning("%s: dropped %s: %s", remote, kink.MsgType(msg.type).name, e)
             return
-        # A forged checksum or a replay gets no answer: answering would help the forger.
-        self.counters.drop("unauthenticated")
-        log.warning("%s: dropped %s: %s", remote, kink.MsgType(msg.type).name, e)
+        with contextlib.suppress(Krb5Error):
+            self._answer(key, data, kx.krb_error_reply(self.ctx, msg.xid, error,
+                                                       self.me.principal, str(e.__cause__)),
+                         local)
+        log.info("%s: refused %s: %s (KRB_ERROR %d sent)", remote,
+                 kink.MsgType(msg.type).name, e, error)
 
-    async def _gettgt(self, data: bytes, key: tuple[Endpoint, int, int],
-                      local: Endpoint) -> None:
+    async def _gettgt(self, data: bytes, key: rs.RequestKey, local: Endpoint) -> None:
         try:
             xid, realm = kx.process_gettgt(data)
         except KinkError as e:
-            self.counters.drop("malformed")
+            self.counters.drop(DropReason.MALFORMED)
             log.debug("%s: dropped GETTGT: %s", key[0], e)
             return
         if realm != realm_of(self.me.principal):
@@ -280,59 +240,30 @@ class Kinkd:
         log.info("%s: sent our TGT for a user-to-user ticket", key[0])
 
     def _check_epoch(self, principal: str, epoch: int) -> None:
-        peer = self.peers.setdefault(principal, Peer(principal))
-        if peer.epoch is not None and peer.epoch != epoch:
-            # RFC 4430 §3.7: a new epoch means the peer restarted and lost its SAs.
-            old = [p for p in self.pairs if p.principal == principal]
-            log.info("%s restarted (epoch %d -> %d): deleting its %d SA pair(s)", principal,
-                     peer.epoch, epoch, len(old))
-            for pair in old:
-                self._spawn(self._remove(pair, "the peer restarted"))
-            peer.creds = None
-            if peer.tgt is not None:
-                peer.tgt = b""  # its TGT is new too
-        peer.epoch = epoch
+        restart = rs.observe_epoch(self.peers, principal, epoch, self.pairs)
+        if restart is None:
+            return
+        log.info("%s restarted (epoch %d -> %d): deleting its %d SA pair(s)", principal,
+                 restart.old_epoch, epoch, len(restart.pairs))
+        for pair in restart.pairs:
+            self._spawn(self._remove(pair, "the peer restarted"))
 
     # -- responder ----------------------------------------------------------------------------
 
     async def _policy_for(self, client: str, remote: Address,
                           ids: tuple[Identification, ...]) -> PolicySettings | None:
-        for policy in self.config.policies:
-            if policy.action is not Action.AUTO_IPSEC or policy.remote_index is None:
-                continue
-            cfg = self.config.remote(policy.remote_index)
-            if cfg is None or Kmp.KINK not in (cfg.acceptable_kmp or self._default_kmps()):
-                continue
-            try:
-                ps = policy_settings(self.config, policy)
-                peer = peer_settings(self.config, cfg)
-            except SettingsError:
-                continue
-            if peer.principal is None:
-                # No peers_principal: the peer's address and the principal its host name
-                # gives must both be right (as the initiator derives it).
-                if not any(lookup.address_matches(a, remote) for a in peer.addresses):
-                    continue
+        for candidate in pol.responder_candidates(self.config, client, remote, ids):
+            if candidate.peer.principal is None:
+                # No peers_principal: the principal the peer's host name gives must be right.
                 try:
-                    if await self._peer_principal(peer, remote) != client:
+                    if await self._peer_principal(candidate.peer, remote) != client:
                         continue
                 except KinkError:
                     continue
-            elif peer.principal != client:
-                continue
-            if ids and not ids_match(ps, ids):
-                continue
-            if not ids and not any(remote in n for n in ps.remote_nets) and \
-                    ps.mode is EncapsulationMode.TRANSPORT:
-                continue
-            return ps
+            return candidate.policy
         return None
 
-    def _default_kmps(self) -> tuple[Kmp, ...]:
-        default = self.config.default_remote
-        return default.acceptable_kmp if default else ()
-
-    async def _create(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _create(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         remote = key[0]
         policy = await self._policy_for(v.client, remote.addr, kx.ids_of(v))
@@ -341,8 +272,8 @@ class Kinkd:
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
             return
         try:
-            request = kx.choose(v, policy.offers,
-                                peer_settings(self.config, self._remote(policy)).proposal_check)
+            request = kx.choose(v, policy.offers, peer_settings(
+                self.config, pol.remote_of(self.config, policy)).proposal_check)
         except KinkError as e:
             log.warning("%s: CREATE from %s for policy %s: %s", remote, v.client,
                         policy.policy, e)
@@ -351,8 +282,8 @@ class Kinkd:
         me, peer = sa_ends(policy, local.addr, remote.addr)
         try:
             spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid)
-            nonce = secrets.token_bytes(peer_settings(self.config, self._remote(policy)
-                                                      ).nonce_size)
+            nonce = self.rng.random_bytes(peer_settings(
+                self.config, pol.remote_of(self.config, policy)).nonce_size)
             reply, child = kx.build_reply(self.ctx, request, spi, nonce, epoch=self.epoch)
         except (Racoon2Error, KinkError) as e:
             log.error("%s: cannot answer CREATE from %s: %s", remote, v.client, e)
@@ -363,24 +294,23 @@ class Kinkd:
         if await self._install(pair, outbound=not child.ack_required):
             self._answer(key, data, reply, local)
             if child.ack_required:
-                self.awaiting_ack[(remote.addr, v.msg.xid)] = pair
+                self.pairs.expect_ack(remote.addr, v.msg.xid, pair)
         else:
             # The initiator learns that it must not use its SAs: INTERR, nothing installed.
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.INTERR), local)
 
-    async def _ack(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _ack(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                    local: Endpoint) -> None:
-        pair = self.awaiting_ack.pop((key[0].addr, v.msg.xid), None)
-        if pair is None or pair.principal != v.client:
+        pair = self.pairs.acked(key[0].addr, v.msg.xid, v.client)
+        if pair is None:
             log.debug("%s: ACK for XID %d that waits for none", key[0], v.msg.xid)
             return
         await self._install_outbound(pair)
 
-    async def _delete(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _delete(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         spis = set(kx.deleted_spis(v.quick_mode))
-        gone = [p for p in self.pairs if p.principal == v.client
-                and p.child.outbound_spi in spis]
+        gone = self.pairs.deleted_by(v.client, spis)
         for pair in gone:
             await self._remove(pair, "deleted by the peer")
         self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
@@ -388,18 +318,12 @@ class Kinkd:
             log.info("%s: DELETE from %s names no SA of ours (%s)", key[0], v.client,
                      ", ".join(f"0x{s:08x}" for s in sorted(spis)) or "no SPI")
 
-    async def _status(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _status(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
         log.debug("%s: STATUS from %s answered", key[0], v.client)
 
     # -- initiator ----------------------------------------------------------------------------
-
-    def _remote(self, policy: PolicySettings) -> Remote:
-        remote = self.config.remote(policy.remote)
-        if remote is None:
-            raise SettingsError(f"policy {policy.policy}: remote {policy.remote} is not defined")
-        return remote
 
     async def _peer_principal(self, peer: PeerSettings, addr: Address) -> str:
         if peer.principal:
@@ -436,14 +360,7 @@ class Kinkd:
     async def _initiate(self, policy: PolicySettings, local: Address | None,
                         remote: Address | None, why: str) -> None:
         try:
-            cfg = self.config.remote(policy.remote)
-            if cfg is None:
-                raise KinkError(f"remote {policy.remote} is not defined")
-            peer = peer_settings(self.config, cfg)
-            if not peer.initiates:
-                first_kmp = lookup.acceptable_kmp(self.config, cfg)[0].value
-                raise KinkError(f"remote {cfg.name} initiates with {first_kmp} (the first of "
-                                "its acceptable_kmp), not kink")
+            peer = pol.initiator_settings(self.config, policy)
             target = await self._target(peer, remote)
         except (KinkError, SettingsError, OSError) as e:
             log.error("policy %s: cannot start KINK: %s", policy.policy, e)
@@ -476,7 +393,7 @@ class Kinkd:
             spi = await self.kernel.alloc_spi(api.Proto.ESP, them, me, policy.reqid)
             xid = self._xid()
             data, initiated = kx.build_create(
-                self.ctx, creds, policy.offers, spi, secrets.token_bytes(peer.nonce_size),
+                self.ctx, creds, policy.offers, spi, self.rng.random_bytes(peer.nonce_size),
                 xid=xid, epoch=self.epoch, ids=quick_mode_ids(policy, src.addr, target))
             try:
                 answer = await self._transact(data, xid, src, dest, peer)
@@ -500,26 +417,26 @@ class Kinkd:
             log.debug("policy %s: ACK sent to %s", policy.policy, dest)
 
     def _recover(self, e: PeerKrbError, state: Peer) -> bool:
-        if e.error == kx.KRB_AP_ERR_USER_TO_USER_REQUIRED:
-            log.info("%s wants a user-to-user ticket: asking it for its TGT", state.principal)
-            state.creds, state.tgt = None, b""
-            return True
-        if e.error == kx.KRB_AP_ERR_TKT_EXPIRED:
-            log.info("%s finds our ticket expired: getting a new one", state.principal)
-            state.creds = None
-            return True
-        if e.error == kx.KRB_AP_ERR_SKEW and e.stime:
-            # RFC 4430 §3.5: adopt the responder's clock for Kerberos instead of failing.
-            log.warning("%s reports clock skew: using its time (%d) for Kerberos",
-                        state.principal, e.stime)
-            self.ctx.set_time(e.stime)
-            return True
-        return False
+        match recovery(e.error, e.stime):
+            case Recovery.USER_TO_USER:
+                log.info("%s wants a user-to-user ticket: asking it for its TGT",
+                         state.principal)
+                state.creds, state.tgt = None, b""
+            case Recovery.NEW_TICKET:
+                log.info("%s finds our ticket expired: getting a new one", state.principal)
+                state.creds = None
+            case Recovery.ADOPT_CLOCK:
+                log.warning("%s reports clock skew: using its time (%d) for Kerberos",
+                            state.principal, e.stime)
+                self.ctx.set_time(e.stime)
+            case None:
+                return False
+        return True
 
     async def _ticket(self, state: Peer, peer: PeerSettings, dest: Endpoint,
                       src: Endpoint) -> Credentials:
         creds = state.creds
-        if creds is not None and creds.times.endtime > time.time() + 60:
+        if creds is not None and ticket_usable(creds.times.endtime, time.time()):
             return creds
         if state.tgt is not None and not state.tgt:
             # The peer asked for user-to-user: fetch its TGT with GETTGT.
@@ -546,7 +463,7 @@ class Kinkd:
 
     def _xid(self) -> int:
         while True:
-            xid = secrets.randbits(32)
+            xid = int.from_bytes(self.rng.random_bytes(4), "big")
             if xid and xid not in self.pending:
                 return xid
 
@@ -573,7 +490,7 @@ class Kinkd:
     # -- kernel -------------------------------------------------------------------------------
 
     async def _install(self, pair: SaPair, outbound: bool) -> bool:
-        inbound, out = sa_specs(pair)
+        inbound, out = sa_specs(pair, self.rng)
         what = "inbound"
         try:
             await self.kernel.update_sa(inbound)
@@ -587,8 +504,7 @@ class Kinkd:
             # Also the larval SA of the allocated SPI, if the update did not happen.
             await self._forget(pair.inbound)
             return False
-        self._replace_older(pair)
-        self.pairs.append(pair)
+        self.pairs.add(pair)
         log.info("ESP SAs of policy %s up with %s at %s: %s %s, %s (%s)", pair.policy.policy,
                  pair.principal, pair.remote, pair.policy.mode.name.lower(), pair.describe(),
                  algorithms(pair.child), "initiator" if pair.initiator else
@@ -597,7 +513,7 @@ class Kinkd:
 
     async def _install_outbound(self, pair: SaPair) -> None:
         try:
-            await self.kernel.add_sa(sa_specs(pair)[1])
+            await self.kernel.add_sa(sa_specs(pair, self.rng)[1])
         except Racoon2Error as e:
             log.error("policy %s with %s: cannot install the outbound ESP SA: %s",
                       pair.policy.policy, pair.principal, e)
@@ -606,15 +522,9 @@ class Kinkd:
         log.info("policy %s with %s: ACK received, outbound SA 0x%08x installed",
                  pair.policy.policy, pair.principal, pair.child.outbound_spi)
 
-    def _replace_older(self, pair: SaPair) -> None:
-        for old in self.pairs:
-            if old.policy.policy == pair.policy.policy and old.principal == pair.principal:
-                old.rekeyed = True
-
     async def _remove(self, pair: SaPair, why: str) -> None:
-        if pair not in self.pairs:
+        if not self.pairs.remove(pair):
             return
-        self.pairs.remove(pair)
         for key in (pair.inbound, pair.outbound) if pair.outbound_installed else (pair.inbound,):
             await self._forget(key)
         log.info("ESP SAs of policy %s with %s (%s) deleted: %s", pair.policy.policy,
@@ -646,17 +556,11 @@ class Kinkd:
             log.error("ACQUIRE for %s: %s", event.selector, e)
             return
         log.info("ACQUIRE for %s: selector %s", event.selector, slid)
-        if policy.mode is EncapsulationMode.TUNNEL:
-            self.initiate(policy, event.src, policy.peers_sa_addr or None, "ACQUIRE")
-        else:
-            self.initiate(policy, event.src, event.dst, "ACQUIRE")
+        self.initiate(policy, event.src, pol.acquire_target(policy, event.dst), "ACQUIRE")
 
     def _expire(self, event: api.Expire) -> None:
-        for pair in self.pairs:
-            if event.key.spi in (pair.child.inbound_spi, pair.child.outbound_spi) and \
-                    event.key.dst in pair.ends:
-                break
-        else:
+        pair = self.pairs.expired(event.key)
+        if pair is None:
             return
         if event.hard:
             self.pairs.remove(pair)
@@ -682,9 +586,8 @@ class Kinkd:
         """Get a new TGT five minutes before the current one ends (a user-to-user-only kinkd
         rereads its credential cache, which the admin's kinit or k5start renews)."""
         while True:
-            left = self.me.tgt.times.endtime - time.time() - TGT_MARGIN
-            await asyncio.sleep(max(left, RETRY_TGT))
-            if self.me.tgt.times.endtime - time.time() > TGT_MARGIN:
+            await asyncio.sleep(tgt_wait(self.me.tgt.times.endtime, time.time()))
+            if not tgt_due(self.me.tgt.times.endtime, time.time()):
                 continue
             try:
                 self.me = await _identity(self.ctx, self.kdc, self.me.principal)
@@ -692,10 +595,8 @@ class Kinkd:
                 log.error("cannot renew the TGT, retrying in %d s: %s", RETRY_TGT, e)
 
     def _save_replay_cache(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._saved < SAVE_INTERVAL:
+        if not self._saves.due(time.monotonic(), force):
             return
-        self._saved = now
         try:
             self.replay.save()
         except OSError as e:
@@ -704,18 +605,14 @@ class Kinkd:
     def status(self) -> dict[str, object]:
         """The SA table and counters, for SIGUSR1's JSON line."""
         return {"epoch": self.epoch, "principal": self.me.principal,
-                "sa_pairs": [{"policy": p.policy.policy, "peer": p.principal,
-                              "remote": str(p.remote), "spi_in": p.child.inbound_spi,
-                              "spi_out": p.child.outbound_spi, "initiator": p.initiator,
-                              "outbound": p.outbound_installed} for p in self.pairs],
-                "dropped": dict(self.counters.dropped), "replay_cache": len(self.replay)}
+                "sa_pairs": self.pairs.rows(), "dropped": self.counters.as_dict(),
+                "replay_cache": len(self.replay)}
 
     async def send_status(self) -> None:
         """SIGUSR1: a STATUS to every peer with SAs, as the original's "STATUS flooding";
         a changed epoch in an answer deletes that peer's SAs."""
         log.info("status %s", json.dumps(self.status(), sort_keys=True))
-        for principal in {p.principal for p in self.pairs}:
-            pair = next(p for p in self.pairs if p.principal == principal)
+        for pair in self.pairs.first_of_each_peer():
             self._spawn(self._status_to(pair))
 
     async def _status_to(self, pair: SaPair) -> None:
@@ -751,7 +648,7 @@ class Kinkd:
                     *(self._ticket_for(p) for p in wanted.values()), return_exceptions=True),
                     SHUTDOWN_TICKET_TIME)
         sends = []
-        for pair in list(self.pairs):
+        for pair in self.pairs:
             state = self.peers.get(pair.principal)
             if state is not None and state.creds is not None:
                 xid = self._xid()
