@@ -21,7 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from kinkd.krb5 import Context, Keyblock
+from kinkd.krb5.api import Context
+from kinkd.krb5.values import Keyblock
 from racoon2.crypto.keymat import quick_mode_keymat
 from racoon2.crypto.transforms import Transform
 from racoon2.ikev1.constants import ProtocolId

@@ -1,19 +1,21 @@
-"""kinkd's SA table entries and what they mean to the kernel and the wire (pure).
+"""kinkd's SA table and what its entries mean to the kernel and the wire (pure).
 
-A :class:`SaPair` is the two ESP SAs one CREATE made; :func:`sa_specs` turns it into kernel
-SAs with their lifetimes; :func:`quick_mode_ids` and :func:`ids_match` carry a tunnel-mode
-policy's networks in IDci/IDcr and find the policy again on the responder.
+A :class:`SaPair` is the two ESP SAs one CREATE made and :class:`SaTable` the pairs kinkd
+keeps; :func:`sa_specs` turns a pair into kernel SAs with their lifetimes;
+:func:`quick_mode_ids` and :func:`ids_match` carry a tunnel-mode policy's networks in
+IDci/IDcr and find the policy again on the responder.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from kinkd.exchange import ChildSa
-from kinkd.krb5 import Credentials
+from kinkd.krb5.api import Credentials
 from kinkd.settings import PolicySettings
+from racoon2.crypto.rng import Rng
 from racoon2.ikev1.constants import EncapsulationMode, IdType
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
@@ -70,6 +72,75 @@ class Peer:
     tgt: bytes | None = None  # the peer's TGT, once it asked for user-to-user
 
 
+class SaTable:
+    """The SA pairs kinkd made, and the responder's pairs whose ACK is still to come."""
+
+    def __init__(self) -> None:
+        self._pairs: list[SaPair] = []
+        self._awaiting_ack: dict[tuple[Address, int], SaPair] = {}
+
+    def __len__(self) -> int:
+        return len(self._pairs)
+
+    def __iter__(self) -> Iterator[SaPair]:
+        return iter(list(self._pairs))  # a copy: callers remove pairs as they go
+
+    def __contains__(self, pair: SaPair) -> bool:
+        return pair in self._pairs
+
+    def add(self, pair: SaPair) -> None:
+        """Add a new pair; an older one of the same policy and peer is now being replaced."""
+        for old in self._pairs:
+            if old.policy.policy == pair.policy.policy and old.principal == pair.principal:
+                old.rekeyed = True
+        self._pairs.append(pair)
+
+    def remove(self, pair: SaPair) -> bool:
+        """Take ``pair`` out of the table; False when it was not there (any more)."""
+        if pair not in self._pairs:
+            return False
+        self._pairs.remove(pair)
+        return True
+
+    def of_peer(self, principal: str) -> list[SaPair]:
+        """The pairs with ``principal``."""
+        return [p for p in self._pairs if p.principal == principal]
+
+    def first_of_each_peer(self) -> list[SaPair]:
+        """One pair per peer principal (SIGUSR1's STATUS goes once to each)."""
+        return list({p.principal: p for p in reversed(self._pairs)}.values())
+
+    def deleted_by(self, principal: str, spis: Iterable[int]) -> list[SaPair]:
+        """The pairs a DELETE from ``principal`` names: its inbound SPIs are our outbound."""
+        wanted = set(spis)
+        return [p for p in self._pairs if p.principal == principal
+                and p.child.outbound_spi in wanted]
+
+    def expired(self, key: api.SaKey) -> SaPair | None:
+        """The pair one of whose SAs is ``key`` (a kernel EXPIRE names it)."""
+        for pair in self._pairs:
+            if key.spi in (pair.child.inbound_spi, pair.child.outbound_spi) and \
+                    key.dst in pair.ends:
+                return pair
+        return None
+
+    def expect_ack(self, peer: Address, xid: int, pair: SaPair) -> None:
+        """``pair``'s outbound SA waits for the ACK of the CREATE ``xid`` from ``peer``."""
+        self._awaiting_ack[(peer, xid)] = pair
+
+    def acked(self, peer: Address, xid: int, principal: str) -> SaPair | None:
+        """The pair an ACK from ``principal`` at ``peer`` completes (None: it waits for none)."""
+        pair = self._awaiting_ack.pop((peer, xid), None)
+        return pair if pair is not None and pair.principal == principal else None
+
+    def rows(self) -> list[dict[str, object]]:
+        """The table for SIGUSR1's status line."""
+        return [{"policy": p.policy.policy, "peer": p.principal, "remote": str(p.remote),
+                 "spi_in": p.child.inbound_spi, "spi_out": p.child.outbound_spi,
+                 "initiator": p.initiator, "outbound": p.outbound_installed}
+                for p in self._pairs]
+
+
 def sa_ends(policy: PolicySettings, local: Address, remote: Address
             ) -> tuple[Address, Address]:
     """(this host's, the peer's) SA addresses: the tunnel ends in tunnel mode."""
@@ -78,8 +149,9 @@ def sa_ends(policy: PolicySettings, local: Address, remote: Address
     return local, remote
 
 
-def sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
-    """The kernel's inbound and outbound SA of ``pair``, with their lifetimes."""
+def sa_specs(pair: SaPair, rng: Rng) -> tuple[api.SaSpec, api.SaSpec]:
+    """The kernel's inbound and outbound SA of ``pair``, with their lifetimes (the soft one
+    drawn from ``rng``)."""
     child, policy = pair.child, pair.policy
     me, peer = pair.ends
     mode = api.Mode.TUNNEL if policy.mode is EncapsulationMode.TUNNEL else api.Mode.TRANSPORT
@@ -87,7 +159,7 @@ def sa_specs(pair: SaPair) -> tuple[api.SaSpec, api.SaSpec]:
     # The soft limit drawn at random (as iked does) so that peers do not rekey at once, and
     # later on the responder, which rekeys only when the initiator did not.
     low, span = (0.8, 0.1) if pair.initiator else (0.92, 0.05)
-    soft = int(hard * (low + span * secrets.randbelow(256) / 255)) if hard else 0
+    soft = int(hard * (low + span * rng.random_bytes(1)[0] / 255)) if hard else 0
     life = api.Lifetime(soft_add_seconds=soft, hard_add_seconds=hard,
                         hard_bytes=policy.lifetime_bytes,
                         soft_bytes=int(policy.lifetime_bytes * 0.8))

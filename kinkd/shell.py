@@ -1,93 +1,66 @@
 """kinkd's asyncio shell: UDP 910, the kernel, spmd, the KDC and signals.
 
-Each exchange is one small task.  An ACQUIRE (or a soft EXPIRE) starts :meth:`Kinkd.initiate`:
-a ticket from the KDC (off the event loop, through :class:`~kinkd.krb5.AsyncKdc`), an inbound
-SPI from the kernel, then CREATE, retransmitted until the REPLY comes, the SAs and, when the
-responder asked for it, the ACK.  A request from a peer runs :meth:`Kinkd.respond`.  What goes
-on the wire is built and checked by :mod:`kinkd.exchange`; this module only moves bytes, keeps
-the SA table and talks to the kernel and spmd.
+Each exchange is one small task.  A request from a peer runs :meth:`Kinkd.respond`; an ACQUIRE
+(or a soft EXPIRE) starts :meth:`kinkd.initiator.Initiator.initiate`: a ticket from the KDC (off
+the event loop, through :class:`~kinkd.krb5.kdc.AsyncKdc`), an inbound SPI from the kernel, then
+CREATE, retransmitted until the REPLY comes (:mod:`kinkd.requests`), the SAs
+(:mod:`kinkd.kernel_sas`) and, when the responder asked for it, the ACK.
+
+What goes on the wire is built and checked by :mod:`kinkd.exchange`, and the decisions are made
+by pure modules that take ``now``: :mod:`kinkd.responder` (what a datagram is, the reply cache,
+the epoch rule, what a refused request gets), :mod:`kinkd.policy` (which policy an exchange is
+for), :mod:`kinkd.tickets` (TGT upkeep, what a KRB_ERROR asks for), :mod:`kinkd.drops` (why a
+message is dropped, the counters) and :class:`kinkd.sas.SaTable`.  This module moves bytes,
+reads the clocks and runs the tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
-import secrets
 import signal
-import socket
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 from kinkd import exchange as kx
 from kinkd import message as kink
-from kinkd.exchange import KinkError, PeerKrbError
-from kinkd.krb5 import AsyncKdc, Context, Credentials, Krb5Error
+from kinkd import names
+from kinkd import policy as pol
+from kinkd import responder as rs
+from kinkd.drops import DropCounters, DropReason
+from kinkd.exchange import KinkError
+from kinkd.identity import Identity, get_identity
+from kinkd.initiator import Initiator
+from kinkd.kernel_sas import KernelSas
+from kinkd.krb5.api import Context
+from kinkd.krb5.kdc import AsyncKdc
+from kinkd.krb5.values import Krb5Error
 from kinkd.replay import ReplayCache
-from kinkd.sas import (
-    Peer,
-    SaPair,
-    algorithms,
-    ids_match,
-    quick_mode_ids,
-    sa_ends,
-    sa_specs,
-)
+from kinkd.requests import Requests
+from kinkd.sas import Peer, SaPair, SaTable, sa_ends
 from kinkd.settings import (
     KINK_PORT,
-    PeerSettings,
     PolicySettings,
     SettingsError,
-    etc_hosts_name,
     peer_settings,
     policy_settings,
-    principal_for,
     realm_of,
 )
+from kinkd.tickets import RETRY_TGT, tgt_due, tgt_wait
 from racoon2 import udp
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config, lookup
-from racoon2.config.model import Action, AddrKind, Kmp, Remote
+from racoon2.config import Config
+from racoon2.crypto.rng import Rng, SystemRng
 from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error
-from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
 from racoon2.spmif.client import SpmifClient, connect_configured
 
 log = logging.getLogger("kinkd")
-SAVE_INTERVAL = 10.0  # seconds between replay-cache writes while requests arrive
-REPLY_CACHE_TIME = 60.0  # a retransmitted request within this gets the same REPLY
-SHUTDOWN_TICKET_TIME = 3.0  # seconds a stopping responder waits for tickets to send DELETE
-TGT_MARGIN = 300  # seconds before its end that the TGT is renewed
-RETRY_TGT = 30  # seconds between attempts while the KDC does not answer
-
-
-@dataclass
-class Counters:
-    """Messages dropped, by reason, for the status line."""
-
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def drop(self, reason: str) -> None:
-        """Count one dropped message."""
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
-
-
-@dataclass(frozen=True)
-class Identity:
-    """kinkd's own Kerberos identity: its principal, and how it reads tickets sent to it."""
-
-    principal: str
-    ccache: str            # MEMORY: cache with the TGT, shared with the KDC worker
-    tgt: Credentials
-    user_to_user_only: bool  # no key in the keytab: peers must use user-to-user tickets
-    #: keeps the MEMORY ccache alive: it is destroyed with its last handle
-    owner: object = field(default=None, compare=False, repr=False)
 
 
 class Kinkd:
@@ -95,7 +68,7 @@ class Kinkd:
 
     def __init__(self, config: Config, kernel: api.KernelBackend, spmif: SpmifClient | None,
                  ctx: Context, kdc: AsyncKdc, me: Identity, replay: ReplayCache,
-                 bypass: bool = True) -> None:
+                 bypass: bool = True, rng: Rng | None = None) -> None:
         self.config = config
         self.kernel = kernel
         self.spmif = spmif
@@ -103,22 +76,22 @@ class Kinkd:
         self.kdc = kdc
         self.me = me
         self.replay = replay
-        self.epoch = int(time.time()) & 0xFFFFFFFF
+        self.rng = rng or SystemRng()
+        self.epoch = rs.epoch_of(time.time())
         #: This host's addresses, followed while running (set by :meth:`open_sockets`).
         self.watch: AddressWatch | None = None
         self.sockets = udp.Sockets(self.datagram, api.Owner.KINKD if bypass else None)
         self.transports = self.sockets.transports
-        self.pending: dict[int, tuple[Endpoint, asyncio.Future[bytes]]] = {}
-        self.answered: dict[tuple[Endpoint, int, int], tuple[bytes, bytes, float]] = {}
-        self.answering: set[tuple[Endpoint, int, int]] = set()
-        self.awaiting_ack: dict[tuple[Address, int], SaPair] = {}
-        self.pairs: list[SaPair] = []
+        self.requests = Requests(self.send, self.rng)
+        self.replies = rs.ReplyCache()
+        self.pairs = SaTable()
+        self.sas = KernelSas(kernel, self.pairs, self.rng)
+        self.initiator = Initiator(self)
         self.peers: dict[str, Peer] = {}
-        self.in_flight: set[tuple[str, Address]] = set()
-        self.counters = Counters()
+        self.counters = DropCounters()
         self.tasks: set[asyncio.Task[None]] = set()
         self._stop = asyncio.Event()
-        self._saved = 0.0
+        self._saves = rs.SaveSchedule()
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -144,7 +117,8 @@ class Kinkd:
         for ep in closed:
             log.info("closed %s: no longer in interface kink", ep)
 
-    def _send(self, data: bytes, local: Endpoint | None, remote: Endpoint) -> None:
+    def send(self, data: bytes, local: Endpoint | None, remote: Endpoint) -> None:
+        """Send one datagram from ``local`` (None, or gone: any socket of the family)."""
         if local is None or local not in self.transports:
             local = next((ep for ep in self.transports if ep.addr.version ==
                           remote.addr.version), None)
@@ -153,7 +127,8 @@ class Kinkd:
             return
         self.transports[local].sendto(data, (str(remote.addr), remote.port))
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[None]) -> None:
+        """Run ``coro`` as a task; its failure is logged, and stopping cancels it."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self._done)
@@ -167,55 +142,35 @@ class Kinkd:
 
     def datagram(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
         """A KINK datagram: a REPLY wakes its exchange, a request gets its own task."""
-        try:
-            msg = kink.decode(data)
-        except Racoon2Error as e:
-            self.counters.drop("malformed")
-            log.debug("%s: dropped a malformed message: %s", remote, e)
-            return
-        if msg.type == kink.MsgType.REPLY:
-            dest, waiter = self.pending.get(msg.xid, (None, None))
-            if waiter is None or waiter.done() or dest is None or dest.addr != remote.addr:
-                self.counters.drop("unexpected REPLY")
-                log.debug("%s: dropped a REPLY with XID %d nobody waits for", remote, msg.xid)
-                return
-            waiter.set_result(data)
-            return
-        if msg.type not in set(kink.MsgType):
-            self.counters.drop("unknown type")
-            log.debug("%s: dropped a message of unknown type %d", remote, msg.type)
-            return
-        key = (remote, msg.type, msg.xid)
-        seen = self.answered.get(key)
-        if seen is not None and seen[0] == data:
-            self._send(seen[1], local, remote)  # the peer missed our REPLY
-            return
-        if key in self.answering:
-            log.debug("%s: %s XID %d retransmitted while being answered", remote,
-                      kink.MsgType(msg.type).name, msg.xid)
-            return
-        problem = kink.check_header(msg)
-        if problem is not kink.ErrorCode.OK:
-            self._answer(key, data, kx.error_reply(msg.xid, problem), local)
-            log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, problem.name)
-            return
-        self.answering.add(key)
-        self._spawn(self._respond_once(key, self.respond(msg, data, local, remote)))
+        verdict = rs.triage(data, remote, self.replies, self.requests.waiting)
+        match verdict:
+            case rs.Drop(reason, detail):
+                self.counters.drop(reason)
+                log.debug("%s: %s", remote, detail)
+            case rs.Wake(xid):
+                self.requests.wake(xid, data)
+            case rs.Resend(reply):
+                self.send(reply, local, remote)  # the peer missed our REPLY
+            case rs.Busy(msg):
+                log.debug("%s: %s XID %d retransmitted while being answered", remote,
+                          kink.MsgType(msg.type).name, msg.xid)
+            case rs.Refuse(key, msg, code):
+                self._answer(key, data, kx.error_reply(msg.xid, code), local)
+                log.info("%s: refused %s: %s", remote, kink.MsgType(msg.type).name, code.name)
+            case rs.Serve(key, msg):
+                self.replies.begin(key)
+                self.spawn(self._respond_once(key, self.respond(msg, data, local, remote)))
 
-    async def _respond_once(self, key: tuple[Endpoint, int, int], work: Awaitable[None]
-                            ) -> None:
+    async def _respond_once(self, key: rs.RequestKey, work: Awaitable[None]) -> None:
         try:
             await work
         finally:
-            self.answering.discard(key)
+            self.replies.finish(key)
 
-    def _answer(self, key: tuple[Endpoint, int, int], request: bytes, reply: bytes,
+    def _answer(self, key: rs.RequestKey, request: bytes, reply: bytes,
                 local: Endpoint) -> None:
-        now = time.monotonic()
-        self.answered = {k: v for k, v in self.answered.items()
-                         if now - v[2] < REPLY_CACHE_TIME}
-        self.answered[key] = (request, reply, now)
-        self._send(reply, local, key[0])
+        self.replies.store(key, request, reply, time.monotonic())
+        self.send(reply, local, key[0])
 
     async def respond(self, msg: kink.Message, data: bytes, local: Endpoint,
                       remote: Endpoint) -> None:
@@ -235,38 +190,32 @@ class Kinkd:
             self._refuse(e, msg, data, key, local)
             return
         self._save_replay_cache()
-        self._check_epoch(verified.client, verified.peer_epoch)
+        self.check_epoch(verified.client, verified.peer_epoch)
         handler: dict[kink.MsgType, Callable[..., Awaitable[None]]] = {
             kink.MsgType.CREATE: self._create, kink.MsgType.DELETE: self._delete,
             kink.MsgType.STATUS: self._status, kink.MsgType.ACK: self._ack}
         await handler[mtype](verified, data, key, local)
 
-    def _refuse(self, e: KinkError, msg: kink.Message, data: bytes,
-                key: tuple[Endpoint, int, int], local: Endpoint) -> None:
+    def _refuse(self, e: KinkError, msg: kink.Message, data: bytes, key: rs.RequestKey,
+                local: Endpoint) -> None:
         remote = key[0]
-        cause = e.__cause__
-        if isinstance(cause, Krb5Error) and msg.type != kink.MsgType.ACK:
-            # The ticket itself was refused: tell the initiator why (RFC 4430 §3.5); with no
-            # key of our own, the answer is that it must use a user-to-user ticket.
-            error = kx.KRB_AP_ERR_USER_TO_USER_REQUIRED if self.me.user_to_user_only \
-                else cause.krb_error
-            with contextlib.suppress(Krb5Error):
-                self._answer(key, data, kx.krb_error_reply(self.ctx, msg.xid, error,
-                                                           self.me.principal, str(cause)),
-                             local)
-            log.info("%s: refused %s: %s (KRB_ERROR %d sent)", remote,
-                     kink.MsgType(msg.type).name, e, error)
+        error = rs.refusal(e, msg.type, self.me.user_to_user_only)
+        if error is None:
+            self.counters.drop(DropReason.UNAUTHENTICATED)
+            log.warning("%s: dropped %s: %s", remote, kink.MsgType(msg.type).name, e)
             return
-        # A forged checksum or a replay gets no answer: answering would help the forger.
-        self.counters.drop("unauthenticated")
-        log.warning("%s: dropped %s: %s", remote, kink.MsgType(msg.type).name, e)
+        with contextlib.suppress(Krb5Error):
+            self._answer(key, data, kx.krb_error_reply(self.ctx, msg.xid, error,
+                                                       self.me.principal, str(e.__cause__)),
+                         local)
+        log.info("%s: refused %s: %s (KRB_ERROR %d sent)", remote,
+                 kink.MsgType(msg.type).name, e, error)
 
-    async def _gettgt(self, data: bytes, key: tuple[Endpoint, int, int],
-                      local: Endpoint) -> None:
+    async def _gettgt(self, data: bytes, key: rs.RequestKey, local: Endpoint) -> None:
         try:
             xid, realm = kx.process_gettgt(data)
         except KinkError as e:
-            self.counters.drop("malformed")
+            self.counters.drop(DropReason.MALFORMED)
             log.debug("%s: dropped GETTGT: %s", key[0], e)
             return
         if realm != realm_of(self.me.principal):
@@ -277,60 +226,33 @@ class Kinkd:
                                                    self.me.tgt.ticket), local)
         log.info("%s: sent our TGT for a user-to-user ticket", key[0])
 
-    def _check_epoch(self, principal: str, epoch: int) -> None:
-        peer = self.peers.setdefault(principal, Peer(principal))
-        if peer.epoch is not None and peer.epoch != epoch:
-            # RFC 4430 §3.7: a new epoch means the peer restarted and lost its SAs.
-            old = [p for p in self.pairs if p.principal == principal]
-            log.info("%s restarted (epoch %d -> %d): deleting its %d SA pair(s)", principal,
-                     peer.epoch, epoch, len(old))
-            for pair in old:
-                self._spawn(self._remove(pair, "the peer restarted"))
-            peer.creds = None
-            if peer.tgt is not None:
-                peer.tgt = b""  # its TGT is new too
-        peer.epoch = epoch
+    def check_epoch(self, principal: str, epoch: int) -> None:
+        """RFC 4430 §3.7: a peer that restarted loses its SA pairs here too."""
+        restart = rs.observe_epoch(self.peers, principal, epoch, self.pairs)
+        if restart is None:
+            return
+        log.info("%s restarted (epoch %d -> %d): deleting its %d SA pair(s)", principal,
+                 restart.old_epoch, epoch, len(restart.pairs))
+        for pair in restart.pairs:
+            self.spawn(self.sas.remove(pair, "the peer restarted"))
 
     # -- responder ----------------------------------------------------------------------------
 
     async def _policy_for(self, client: str, remote: Address,
                           ids: tuple[Identification, ...]) -> PolicySettings | None:
-        for policy in self.config.policies:
-            if policy.action is not Action.AUTO_IPSEC or policy.remote_index is None:
-                continue
-            cfg = self.config.remote(policy.remote_index)
-            if cfg is None or Kmp.KINK not in (cfg.acceptable_kmp or self._default_kmps()):
-                continue
-            try:
-                ps = policy_settings(self.config, policy)
-                peer = peer_settings(self.config, cfg)
-            except SettingsError:
-                continue
-            if peer.principal is None:
-                # No peers_principal: the peer's address and the principal its host name
-                # gives must both be right (as the initiator derives it).
-                if not any(lookup.address_matches(a, remote) for a in peer.addresses):
-                    continue
+        for candidate in pol.responder_candidates(self.config, client, remote, ids):
+            if candidate.peer.principal is None:
+                # No peers_principal: the principal the peer's host name gives must be right.
                 try:
-                    if await self._peer_principal(peer, remote) != client:
+                    if await names.peer_principal(candidate.peer, remote,
+                                            realm_of(self.me.principal), self.spmif) != client:
                         continue
                 except KinkError:
                     continue
-            elif peer.principal != client:
-                continue
-            if ids and not ids_match(ps, ids):
-                continue
-            if not ids and not any(remote in n for n in ps.remote_nets) and \
-                    ps.mode is EncapsulationMode.TRANSPORT:
-                continue
-            return ps
+            return candidate.policy
         return None
 
-    def _default_kmps(self) -> tuple[Kmp, ...]:
-        default = self.config.default_remote
-        return default.acceptable_kmp if default else ()
-
-    async def _create(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _create(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         remote = key[0]
         policy = await self._policy_for(v.client, remote.addr, kx.ids_of(v))
@@ -339,8 +261,8 @@ class Kinkd:
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.PROTOERR), local)
             return
         try:
-            request = kx.choose(v, policy.offers,
-                                peer_settings(self.config, self._remote(policy)).proposal_check)
+            request = kx.choose(v, policy.offers, peer_settings(
+                self.config, pol.remote_of(self.config, policy)).proposal_check)
         except KinkError as e:
             log.warning("%s: CREATE from %s for policy %s: %s", remote, v.client,
                         policy.policy, e)
@@ -349,8 +271,8 @@ class Kinkd:
         me, peer = sa_ends(policy, local.addr, remote.addr)
         try:
             spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid)
-            nonce = secrets.token_bytes(peer_settings(self.config, self._remote(policy)
-                                                      ).nonce_size)
+            nonce = self.rng.random_bytes(peer_settings(
+                self.config, pol.remote_of(self.config, policy)).nonce_size)
             reply, child = kx.build_reply(self.ctx, request, spi, nonce, epoch=self.epoch)
         except (Racoon2Error, KinkError) as e:
             log.error("%s: cannot answer CREATE from %s: %s", remote, v.client, e)
@@ -358,181 +280,40 @@ class Kinkd:
             return
         pair = SaPair(policy, v.client, remote, local.addr, remote.addr, child, False,
                       time.monotonic())
-        if await self._install(pair, outbound=not child.ack_required):
+        if await self.sas.install(pair, outbound=not child.ack_required):
             self._answer(key, data, reply, local)
             if child.ack_required:
-                self.awaiting_ack[(remote.addr, v.msg.xid)] = pair
+                self.pairs.expect_ack(remote.addr, v.msg.xid, pair)
         else:
             # The initiator learns that it must not use its SAs: INTERR, nothing installed.
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.INTERR), local)
 
-    async def _ack(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _ack(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                    local: Endpoint) -> None:
-        pair = self.awaiting_ack.pop((key[0].addr, v.msg.xid), None)
-        if pair is None or pair.principal != v.client:
+        pair = self.pairs.acked(key[0].addr, v.msg.xid, v.client)
+        if pair is None:
             log.debug("%s: ACK for XID %d that waits for none", key[0], v.msg.xid)
             return
-        await self._install_outbound(pair)
+        await self.sas.install_outbound(pair)
 
-    async def _delete(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _delete(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         spis = set(kx.deleted_spis(v.quick_mode))
-        gone = [p for p in self.pairs if p.principal == v.client
-                and p.child.outbound_spi in spis]
+        gone = self.pairs.deleted_by(v.client, spis)
         for pair in gone:
-            await self._remove(pair, "deleted by the peer")
+            await self.sas.remove(pair, "deleted by the peer")
         self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
         if not gone:
             log.info("%s: DELETE from %s names no SA of ours (%s)", key[0], v.client,
                      ", ".join(f"0x{s:08x}" for s in sorted(spis)) or "no SPI")
 
-    async def _status(self, v: kx.Verified, data: bytes, key: tuple[Endpoint, int, int],
+    async def _status(self, v: kx.Verified, data: bytes, key: rs.RequestKey,
                       local: Endpoint) -> None:
         self._answer(key, data, kx.build_plain_reply(self.ctx, v, epoch=self.epoch), local)
         log.debug("%s: STATUS from %s answered", key[0], v.client)
 
-    # -- initiator ----------------------------------------------------------------------------
-
-    def _remote(self, policy: PolicySettings) -> Remote:
-        remote = self.config.remote(policy.remote)
-        if remote is None:
-            raise SettingsError(f"policy {policy.policy}: remote {policy.remote} is not defined")
-        return remote
-
-    async def _peer_principal(self, peer: PeerSettings, addr: Address) -> str:
-        if peer.principal:
-            return peer.principal
-        realm = realm_of(self.me.principal)
-        name = etc_hosts_name(addr)
-        if name is None and self.spmif is not None:
-            with contextlib.suppress(Racoon2Error):
-                names = await self.spmif.fqdn_query(addr)
-                name = names[0] if names else None
-        if name is None:
-            raise KinkError(f"remote {peer.remote} has no peers_principal and {addr} has no "
-                            "host name in /etc/hosts or spmd")
-        return principal_for(name, realm)
-
-    async def _target(self, peer: PeerSettings, acquired: Address | None) -> Address:
-        if acquired is not None:
-            return acquired
-        for spec in peer.addresses:
-            if spec.kind is AddrKind.INET and spec.address is not None:
-                return spec.address
-            if spec.kind is AddrKind.FQDN and spec.text:
-                infos = await asyncio.get_running_loop().getaddrinfo(
-                    spec.text, None, type=socket.SOCK_DGRAM)
-                if infos:
-                    return ipaddress.ip_address(infos[0][4][0])
-        raise KinkError(f"remote {peer.remote} has no peers_ipaddr to send CREATE to")
-
-    def initiate(self, policy: PolicySettings, local: Address | None, remote: Address | None,
-                 why: str) -> None:
-        """Start a CREATE for ``policy`` (``local``/``remote``: the ACQUIRE's addresses)."""
-        self._spawn(self._initiate(policy, local, remote, why))
-
-    async def _initiate(self, policy: PolicySettings, local: Address | None,
-                        remote: Address | None, why: str) -> None:
-        try:
-            cfg = self.config.remote(policy.remote)
-            if cfg is None:
-                raise KinkError(f"remote {policy.remote} is not defined")
-            peer = peer_settings(self.config, cfg)
-            if not peer.initiates:
-                first_kmp = lookup.acceptable_kmp(self.config, cfg)[0].value
-                raise KinkError(f"remote {cfg.name} initiates with {first_kmp} (the first of "
-                                "its acceptable_kmp), not kink")
-            target = await self._target(peer, remote)
-        except (KinkError, SettingsError, OSError) as e:
-            log.error("policy %s: cannot start KINK: %s", policy.policy, e)
-            return
-        flight = (policy.policy, target)
-        if flight in self.in_flight:
-            log.debug("policy %s: a CREATE to %s is already on its way", policy.policy, target)
-            return
-        self.in_flight.add(flight)
-        try:
-            await self._create_sa(policy, peer, target, local, why)
-        except TimeoutError:
-            log.error("policy %s: CREATE to %s failed: the KDC did not answer within %g s",
-                      policy.policy, target, self.kdc.timeout)
-        except (KinkError, Racoon2Error, Krb5Error, OSError) as e:
-            log.error("policy %s: CREATE to %s failed: %s", policy.policy, target, e)
-        finally:
-            self.in_flight.discard(flight)
-
-    async def _create_sa(self, policy: PolicySettings, peer: PeerSettings, target: Address,
-                         local: Address | None, why: str) -> None:
-        dest = Endpoint(target, peer.port)
-        src = self._source_for(dest, local)
-        principal = await self._peer_principal(peer, target)
-        state = self.peers.setdefault(principal, Peer(principal))
-        me, them = sa_ends(policy, src.addr, target)
-        log.info("policy %s: CREATE to %s (%s, %s)", policy.policy, dest, principal, why)
-        for attempt in range(3):
-            creds = await self._ticket(state, peer, dest, src)
-            spi = await self.kernel.alloc_spi(api.Proto.ESP, them, me, policy.reqid)
-            xid = self._xid()
-            data, initiated = kx.build_create(
-                self.ctx, creds, policy.offers, spi, secrets.token_bytes(peer.nonce_size),
-                xid=xid, epoch=self.epoch, ids=quick_mode_ids(policy, src.addr, target))
-            try:
-                answer = await self._transact(data, xid, src, dest, peer)
-                child = kx.process_reply(self.ctx, initiated, answer)
-            except KinkError as e:
-                await self._forget(api.SaKey(them, me, api.Proto.ESP, spi))
-                if isinstance(e, PeerKrbError) and attempt < 2 and self._recover(e, state):
-                    continue
-                raise
-            break
-        else:
-            raise KinkError("gave up after three refusals")
-        self._check_epoch(principal, child.peer_epoch)
-        pair = SaPair(policy, principal, dest, src.addr, target, child, True, time.monotonic())
-        if not await self._install(pair, outbound=True):
-            return
-        if child.ack_required:
-            ack, _ = kx.build_request(self.ctx, creds, kink.MsgType.ACK, xid=xid,
-                                      epoch=self.epoch)
-            self._send(ack, src, dest)
-            log.debug("policy %s: ACK sent to %s", policy.policy, dest)
-
-    def _recover(self, e: PeerKrbError, state: Peer) -> bool:
-        if e.error == kx.KRB_AP_ERR_USER_TO_USER_REQUIRED:
-            log.info("%s wants a user-to-user ticket: asking it for its TGT", state.principal)
-            state.creds, state.tgt = None, b""
-            return True
-        if e.error == kx.KRB_AP_ERR_TKT_EXPIRED:
-            log.info("%s finds our ticket expired: getting a new one", state.principal)
-            state.creds = None
-            return True
-        if e.error == kx.KRB_AP_ERR_SKEW and e.stime:
-            # RFC 4430 §3.5: adopt the responder's clock for Kerberos instead of failing.
-            log.warning("%s reports clock skew: using its time (%d) for Kerberos",
-                        state.principal, e.stime)
-            self.ctx.set_time(e.stime)
-            return True
-        return False
-
-    async def _ticket(self, state: Peer, peer: PeerSettings, dest: Endpoint,
-                      src: Endpoint) -> Credentials:
-        creds = state.creds
-        if creds is not None and creds.times.endtime > time.time() + 60:
-            return creds
-        if state.tgt is not None and not state.tgt:
-            # The peer asked for user-to-user: fetch its TGT with GETTGT.
-            xid = self._xid()
-            answer = await self._transact(
-                kx.build_gettgt(xid, realm_of(state.principal)), xid, src, dest, peer)
-            _, state.tgt = kx.process_tgt_reply(self.ctx, answer, xid)
-        creds = await self.kdc.get_credentials(self.me.ccache, self.me.principal,
-                                               state.principal, user_to_user=state.tgt or None)
-        log.info("got a %sticket for %s from the KDC",
-                 "user-to-user " if creds.is_user_to_user else "", state.principal)
-        state.creds = creds
-        return creds
-
-    def _source_for(self, dest: Endpoint, local: Address | None) -> Endpoint:
+    def source_for(self, dest: Endpoint, local: Address | None) -> Endpoint:
+        """The socket a request to ``dest`` goes out of: ``local``'s, else one of its family."""
         if local is not None:
             for ep in self.transports:
                 if ep.addr == local:
@@ -542,81 +323,7 @@ class Kinkd:
                 return ep
         raise KinkError(f"no KINK socket for {dest}'s address family")
 
-    def _xid(self) -> int:
-        while True:
-            xid = secrets.randbits(32)
-            if xid and xid not in self.pending:
-                return xid
-
-    async def _transact(self, data: bytes, xid: int, src: Endpoint, dest: Endpoint,
-                        peer: PeerSettings) -> bytes:
-        """Send a request and wait for its REPLY, retransmitting as the remote says."""
-        waiter: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self.pending[xid] = (dest, waiter)
-        try:
-            for attempt in range(peer.max_retry + 1):
-                self._send(data, src, dest)
-                try:
-                    # Doubling, unlike the original's fixed interval: a responder busy with
-                    # its KDC or kernel is not flooded, and 5 retries still end within 32 s.
-                    return await asyncio.wait_for(asyncio.shield(waiter),
-                                                  peer.interval * 2 ** attempt)
-                except TimeoutError:
-                    log.debug("%s: no REPLY to XID %d (try %d)", dest, xid, attempt + 1)
-            raise KinkError(f"no REPLY from {dest} after {peer.max_retry + 1} tries")
-        finally:
-            del self.pending[xid]
-            waiter.cancel()
-
     # -- kernel -------------------------------------------------------------------------------
-
-    async def _install(self, pair: SaPair, outbound: bool) -> bool:
-        inbound, out = sa_specs(pair)
-        what = "inbound"
-        try:
-            await self.kernel.update_sa(inbound)
-            if outbound:
-                what = "outbound"
-                await self.kernel.add_sa(out)
-                pair.outbound_installed = True
-        except Racoon2Error as e:
-            log.error("policy %s with %s: cannot install the %s ESP SA: %s",
-                      pair.policy.policy, pair.principal, what, e)
-            # Also the larval SA of the allocated SPI, if the update did not happen.
-            await self._forget(pair.inbound)
-            return False
-        self._replace_older(pair)
-        self.pairs.append(pair)
-        log.info("ESP SAs of policy %s up with %s at %s: %s %s, %s (%s)", pair.policy.policy,
-                 pair.principal, pair.remote, pair.policy.mode.name.lower(), pair.describe(),
-                 algorithms(pair.child), "initiator" if pair.initiator else
-                 "responder" + (", outbound SA after the ACK" if not outbound else ""))
-        return True
-
-    async def _install_outbound(self, pair: SaPair) -> None:
-        try:
-            await self.kernel.add_sa(sa_specs(pair)[1])
-        except Racoon2Error as e:
-            log.error("policy %s with %s: cannot install the outbound ESP SA: %s",
-                      pair.policy.policy, pair.principal, e)
-            return
-        pair.outbound_installed = True
-        log.info("policy %s with %s: ACK received, outbound SA 0x%08x installed",
-                 pair.policy.policy, pair.principal, pair.child.outbound_spi)
-
-    def _replace_older(self, pair: SaPair) -> None:
-        for old in self.pairs:
-            if old.policy.policy == pair.policy.policy and old.principal == pair.principal:
-                old.rekeyed = True
-
-    async def _remove(self, pair: SaPair, why: str) -> None:
-        if pair not in self.pairs:
-            return
-        self.pairs.remove(pair)
-        for key in (pair.inbound, pair.outbound) if pair.outbound_installed else (pair.inbound,):
-            await self._forget(key)
-        log.info("ESP SAs of policy %s with %s (%s) deleted: %s", pair.policy.policy,
-                 pair.principal, pair.describe(), why)
 
     async def kernel_events(self) -> None:
         """ACQUIRE → CREATE; soft EXPIRE → a new CREATE; hard EXPIRE → forget the pair."""
@@ -644,22 +351,16 @@ class Kinkd:
             log.error("ACQUIRE for %s: %s", event.selector, e)
             return
         log.info("ACQUIRE for %s: selector %s", event.selector, slid)
-        if policy.mode is EncapsulationMode.TUNNEL:
-            self.initiate(policy, event.src, policy.peers_sa_addr or None, "ACQUIRE")
-        else:
-            self.initiate(policy, event.src, event.dst, "ACQUIRE")
+        self.initiator.initiate(policy, event.src, pol.acquire_target(policy, event.dst), "ACQUIRE")
 
     def _expire(self, event: api.Expire) -> None:
-        for pair in self.pairs:
-            if event.key.spi in (pair.child.inbound_spi, pair.child.outbound_spi) and \
-                    event.key.dst in pair.ends:
-                break
-        else:
+        pair = self.pairs.expired(event.key)
+        if pair is None:
             return
         if event.hard:
             self.pairs.remove(pair)
             other = pair.outbound if event.key == pair.inbound else pair.inbound
-            self._spawn(self._forget(other))
+            self.spawn(self.sas.forget(other))
             log.info("ESP SAs of policy %s with %s (%s) reached their hard lifetime",
                      pair.policy.policy, pair.principal, pair.describe())
         elif not pair.rekeyed:
@@ -668,11 +369,7 @@ class Kinkd:
             pair.rekeyed = True
             log.info("ESP SAs of policy %s with %s (%s) reached their soft lifetime: rekeying",
                      pair.policy.policy, pair.principal, pair.describe())
-            self.initiate(pair.policy, pair.local, pair.remote, "rekey")
-
-    async def _forget(self, key: api.SaKey) -> None:
-        with contextlib.suppress(Racoon2Error):
-            await self.kernel.del_sa(key)
+            self.initiator.initiate(pair.policy, pair.local, pair.remote, "rekey")
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -680,20 +377,17 @@ class Kinkd:
         """Get a new TGT five minutes before the current one ends (a user-to-user-only kinkd
         rereads its credential cache, which the admin's kinit or k5start renews)."""
         while True:
-            left = self.me.tgt.times.endtime - time.time() - TGT_MARGIN
-            await asyncio.sleep(max(left, RETRY_TGT))
-            if self.me.tgt.times.endtime - time.time() > TGT_MARGIN:
+            await asyncio.sleep(tgt_wait(self.me.tgt.times.endtime, time.time()))
+            if not tgt_due(self.me.tgt.times.endtime, time.time()):
                 continue
             try:
-                self.me = await _identity(self.ctx, self.kdc, self.me.principal)
+                self.me = await get_identity(self.ctx, self.kdc, self.me.principal)
             except Racoon2Error as e:
                 log.error("cannot renew the TGT, retrying in %d s: %s", RETRY_TGT, e)
 
     def _save_replay_cache(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._saved < SAVE_INTERVAL:
+        if not self._saves.due(time.monotonic(), force):
             return
-        self._saved = now
         try:
             self.replay.save()
         except OSError as e:
@@ -702,75 +396,15 @@ class Kinkd:
     def status(self) -> dict[str, object]:
         """The SA table and counters, for SIGUSR1's JSON line."""
         return {"epoch": self.epoch, "principal": self.me.principal,
-                "sa_pairs": [{"policy": p.policy.policy, "peer": p.principal,
-                              "remote": str(p.remote), "spi_in": p.child.inbound_spi,
-                              "spi_out": p.child.outbound_spi, "initiator": p.initiator,
-                              "outbound": p.outbound_installed} for p in self.pairs],
-                "dropped": dict(self.counters.dropped), "replay_cache": len(self.replay)}
+                "sa_pairs": self.pairs.rows(), "dropped": self.counters.as_dict(),
+                "replay_cache": len(self.replay)}
 
     async def send_status(self) -> None:
         """SIGUSR1: a STATUS to every peer with SAs, as the original's "STATUS flooding";
         a changed epoch in an answer deletes that peer's SAs."""
         log.info("status %s", json.dumps(self.status(), sort_keys=True))
-        for principal in {p.principal for p in self.pairs}:
-            pair = next(p for p in self.pairs if p.principal == principal)
-            self._spawn(self._status_to(pair))
-
-    async def _status_to(self, pair: SaPair) -> None:
-        state = self.peers.get(pair.principal)
-        cfg = self.config.remote(pair.policy.remote)
-        if state is None or state.creds is None or cfg is None:
-            return
-        peer = peer_settings(self.config, cfg)
-        xid = self._xid()
-        data, out = kx.build_request(self.ctx, state.creds, kink.MsgType.STATUS, xid=xid,
-                                     epoch=self.epoch)
-        try:
-            src = self._source_for(pair.peer, pair.local)
-            answer = await self._transact(data, xid, src, pair.peer, peer)
-            _, _, epoch = kx.open_reply(self.ctx, xid, out.auth_context, out.session_key,
-                                        answer)
-        except KinkError as e:
-            log.warning("STATUS to %s: %s", pair.principal, e)
-            return
-        self._check_epoch(pair.principal, epoch)
-        log.info("STATUS to %s answered (epoch %d)", pair.principal, epoch)
-
-    async def _delete_all(self) -> None:
-        """Tell each peer which SAs go (DELETE), then remove them from the kernel.
-
-        A responder has no ticket to its initiators yet: it asks the KDC now, for a few
-        seconds at most, rather than leave the peers sending into SAs that are gone."""
-        wanted = {p.principal: p for p in self.pairs
-                  if p.principal not in self.peers or self.peers[p.principal].creds is None}
-        if wanted:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(
-                    *(self._ticket_for(p) for p in wanted.values()), return_exceptions=True),
-                    SHUTDOWN_TICKET_TIME)
-        sends = []
-        for pair in list(self.pairs):
-            state = self.peers.get(pair.principal)
-            if state is not None and state.creds is not None:
-                xid = self._xid()
-                with contextlib.suppress(KinkError):
-                    data, _ = kx.build_request(
-                        self.ctx, state.creds, kink.MsgType.DELETE, xid=xid, epoch=self.epoch,
-                        quick_mode=(kx.delete_payload([pair.child.inbound_spi]),))
-                    with contextlib.suppress(KinkError):
-                        sends.append((data, self._source_for(pair.peer, pair.local),
-                                      pair.peer))
-            await self._remove(pair, "kinkd is stopping")
-        for data, src, dest in sends:
-            self._send(data, src, dest)
-
-    async def _ticket_for(self, pair: SaPair) -> None:
-        cfg = self.config.remote(pair.policy.remote)
-        if cfg is None:
-            return
-        state = self.peers.setdefault(pair.principal, Peer(pair.principal))
-        await self._ticket(state, peer_settings(self.config, cfg), pair.peer,
-                           self._source_for(pair.peer, pair.local))
+        for pair in self.pairs.first_of_each_peer():
+            self.spawn(self.initiator.status_to(pair))
 
     async def reload(self) -> None:
         """SIGHUP: reread the configuration; a file that does not load changes nothing."""
@@ -798,8 +432,8 @@ class Kinkd:
         await self.open_sockets()
         on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
-            signal.SIGHUP: lambda: self._spawn(self.reload()),
-            signal.SIGUSR1: lambda: self._spawn(self.send_status())})
+            signal.SIGHUP: lambda: self.spawn(self.reload()),
+            signal.SIGUSR1: lambda: self.spawn(self.send_status())})
         events = asyncio.create_task(self.kernel_events())
         refresh = asyncio.create_task(self._keep_tgt())
         assert self.watch is not None
@@ -811,40 +445,11 @@ class Kinkd:
             task.cancel()
         for task in list(self.tasks):
             task.cancel()
-        await self._delete_all()
+        await self.initiator.delete_all()
         self._save_replay_cache(force=True)
         self.sockets.close()
         self.watch.close()
         return 0
-
-
-async def _identity(ctx: Context, kdc: AsyncKdc, principal: str) -> Identity:
-    """Get the TGT as the original does, from the keytab; without a key there, fall back to a
-    TGT already in the default credential cache (``kinit``) and user-to-user only."""
-    ccache = ctx.memory_ccache()
-    try:
-        tgt = await kdc.get_init_creds_keytab(principal, None, ccache.name)
-        log.info("got a TGT for %s from the keytab (valid until %s)", principal,
-                 time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(tgt.times.endtime)))
-        return Identity(principal, ccache.name, tgt, False, ccache)
-    except TimeoutError:
-        raise Racoon2Error(f"no KDC answered for {principal}'s TGT",
-                           hint="kinkd needs a reachable KDC to start (krb5.conf)") from None
-    except Krb5Error as e:
-        keytab_problem = e
-    realm = realm_of(principal)
-    try:
-        with ctx.ccache() as cc:
-            name = cc.name
-        tgt = await kdc.get_credentials(name, principal, f"krbtgt/{realm}@{realm}")
-    except (Krb5Error, TimeoutError) as e:
-        raise Racoon2Error(f"no TGT for {principal}: the keytab gives none ({keytab_problem}) "
-                           f"and the credential cache has none ({e})",
-                           hint=f"put {principal}'s key in the keytab (doc/kinkd.md), or kinit "
-                                "it for user-to-user operation") from None
-    log.info("no key for %s in the keytab (%s): user-to-user only, with the TGT from %s",
-             principal, keytab_problem, name)
-    return Identity(principal, name, tgt, True)
 
 
 async def _connect_spmd(config: Config) -> SpmifClient | None:
@@ -864,7 +469,7 @@ async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
     ctx = Context()
     kdc = AsyncKdc(timeout=kdc_timeout)
     try:
-        me = await _identity(ctx, kdc, principal)
+        me = await get_identity(ctx, kdc, principal)
         kernel = await open_backend()
         spmif = await _connect_spmd(config)
         iface = config.interface

@@ -1,7 +1,7 @@
 """A throwaway MIT Kerberos realm (k5test) with KINK principals for two hosts, alpha and beta.
 
 The realm lives in a temporary directory with its own krb5kdc on free localhost ports; each
-test's :class:`kinkd.krb5.Context` reads the realm's krb5.conf directly, so nothing in the
+test's :class:`kinkd.krb5.api.Context` reads the realm's krb5.conf directly, so nothing in the
 process environment changes.  When the realm cannot be set up, every test here skips and says
 exactly what is missing.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kinkd.krb5 import Context
+from kinkd.krb5.api import Context
 
 from .realm import Realm
 

@@ -24,7 +24,8 @@ from kinkd.exchange import (
     process_reply,
 )
 from kinkd.keymat import esp_keys, keymat
-from kinkd.krb5 import Context, Credentials, Keyblock
+from kinkd.krb5.api import Context, Credentials
+from kinkd.krb5.values import Keyblock
 from kinkd.replay import ReplayCache
 from racoon2.crypto.transforms import TransformType, by_keyword
 from racoon2.ikev1.constants import EncapsulationMode, IdType

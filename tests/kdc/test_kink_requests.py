@@ -12,7 +12,8 @@ import pytest
 
 from kinkd import exchange as kx
 from kinkd import message as kink
-from kinkd.krb5 import KRB5KRB_AP_ERR_TKT_EXPIRED, CCache, Context, Credentials, Krb5Error
+from kinkd.krb5.api import CCache, Context, Credentials
+from kinkd.krb5.values import KRB5KRB_AP_ERR_TKT_EXPIRED, Krb5Error
 from kinkd.replay import ReplayCache
 from racoon2.crypto.transforms import TransformType, by_keyword
 

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kinkd.krb5 import (
+from kinkd.krb5.api import Context, Credentials
+from kinkd.krb5.kdc import AsyncKdc
+from kinkd.krb5.values import (
     ERROR_TABLE_BASE_KRB5,
     KEY_USAGE_KINK_CHECKSUM,
     KEY_USAGE_KINK_ENCRYPT,
@@ -20,9 +22,6 @@ from kinkd.krb5 import (
     KRB5KRB_AP_ERR_MODIFIED,
     KRB5KRB_AP_ERR_SKEW,
     KRB5KRB_AP_ERR_TKT_EXPIRED,
-    AsyncKdc,
-    Context,
-    Credentials,
     Krb5Error,
 )
 

@@ -1,4 +1,4 @@
-"""kinkd.krb5's ctypes structures match krb5.h: a C program prints each struct's size and each
+"""kinkd.krb5._lib's ctypes structures match krb5.h: a C program prints each struct's size and each
 field's offset and size, compiled against the installed header."""
 
 from __future__ import annotations
@@ -10,22 +10,22 @@ from pathlib import Path
 
 import pytest
 
-from kinkd import krb5
+from kinkd.krb5 import _lib
 
 HEADER = Path("/usr/include/krb5/krb5.h")
 
 STRUCTS: dict[type[ctypes.Structure], str] = {
-    krb5._Data: "krb5_data",
-    krb5._Keyblock: "krb5_keyblock",
-    krb5._Checksum: "krb5_checksum",
-    krb5._EncData: "krb5_enc_data",
-    krb5._TicketTimes: "krb5_ticket_times",
-    krb5._Transited: "krb5_transited",
-    krb5._EncTktPart: "krb5_enc_tkt_part",
-    krb5._Ticket: "krb5_ticket",
-    krb5._Authenticator: "krb5_authenticator",
-    krb5._Creds: "krb5_creds",
-    krb5._Error: "krb5_error",
+    _lib.Data: "krb5_data",
+    _lib.Keyblock: "krb5_keyblock",
+    _lib.Checksum: "krb5_checksum",
+    _lib.EncData: "krb5_enc_data",
+    _lib.TicketTimes: "krb5_ticket_times",
+    _lib.Transited: "krb5_transited",
+    _lib.EncTktPart: "krb5_enc_tkt_part",
+    _lib.Ticket: "krb5_ticket",
+    _lib.Authenticator: "krb5_authenticator",
+    _lib.Creds: "krb5_creds",
+    _lib.Error: "krb5_error",
 }
 
 

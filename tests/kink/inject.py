@@ -18,7 +18,7 @@ import socket
 import sys
 
 from kinkd import exchange as kx
-from kinkd.krb5 import Context
+from kinkd.krb5.api import Context
 from racoon2.crypto.transforms import TransformType, by_keyword
 from racoon2.kernel import api
 from racoon2.udp import bypass

@@ -26,6 +26,7 @@ from kinkd.settings import (
 )
 from racoon2.config import loads
 from racoon2.config.model import ProposalCheck
+from racoon2.crypto.rng import SystemRng
 from racoon2.crypto.transforms import TransformType, by_keyword
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Nonce
@@ -104,7 +105,7 @@ def test_kernel_sas_of_a_pair(initiator: bool) -> None:
                     EspKeys(b"o" * 16, b"O" * 20), False, 1)
     pair = sas.SaPair(policy, "kink/b@R", Endpoint(ip("192.0.2.2"), 910), ip("192.0.2.1"),
                         ip("192.0.2.2"), child, initiator, 0.0)
-    inbound, outbound = sas.sa_specs(pair)
+    inbound, outbound = sas.sa_specs(pair, SystemRng())
     assert (inbound.src, inbound.dst, inbound.spi) == (ip("192.0.2.2"), ip("192.0.2.1"), 0x100)
     assert (outbound.src, outbound.dst, outbound.spi) == (ip("192.0.2.1"), ip("192.0.2.2"),
                                                           0x200)
@@ -115,6 +116,31 @@ def test_kernel_sas_of_a_pair(initiator: bool) -> None:
     low, high = (0.8, 0.9) if initiator else (0.92, 0.97)
     assert low * hard - 1 <= inbound.lifetime.soft_add_seconds <= high * hard
     assert pair.inbound == api.SaKey(ip("192.0.2.2"), ip("192.0.2.1"), api.Proto.ESP, 0x100)
+
+
+class _ByteRng:
+    """Always the same byte: the end points of the soft-lifetime draw."""
+
+    def __init__(self, byte: int) -> None:
+        self.byte = byte
+
+    def random_bytes(self, n: int) -> bytes:
+        return bytes([self.byte]) * n
+
+
+@pytest.mark.parametrize(("initiator", "byte", "share"), [
+    (True, 0, 0.8), (True, 255, 0.9), (False, 0, 0.92), (False, 255, 0.97)])
+def test_the_soft_lifetime_is_drawn_from_the_injected_rng(initiator: bool, byte: int,
+                                                          share: float) -> None:
+    config = loads(SAMPLE.read_text(), str(SAMPLE))
+    policy = policy_settings(config, config.policies[0])
+    child = ChildSa(policy.offers[0], 0x100, 0x200, EspKeys(b"i" * 16, b"I" * 20),
+                    EspKeys(b"o" * 16, b"O" * 20), False, 1)
+    pair = sas.SaPair(policy, "kink/b@R", Endpoint(ip("192.0.2.2"), 910), ip("192.0.2.1"),
+                      ip("192.0.2.2"), child, initiator, 0.0)
+    inbound, outbound = sas.sa_specs(pair, _ByteRng(byte))
+    assert inbound.lifetime.soft_add_seconds == int(8 * 3600 * share)
+    assert outbound.lifetime == inbound.lifetime
 
 
 # -- issue 15 §2: infinite, acceptable_kmp, proposal_check -----------------------------------
@@ -135,7 +161,7 @@ def test_infinite_lifetimes_are_no_kernel_limit() -> None:
     child = ChildSa(policy.offers[0], 1, 2, EspKeys(b"i" * 16, b"I" * 20),
                     EspKeys(b"o" * 16, b"O" * 20), False, 1)
     inbound, _ = sas.sa_specs(sas.SaPair(policy, "p", Endpoint(peer, 910), local, peer,
-                                         child, True, 0.0))
+                                         child, True, 0.0), SystemRng())
     assert inbound.lifetime == api.Lifetime()
 
 

@@ -1,416 +1,31 @@
-"""A small typed ctypes binding to MIT libkrb5, limited to what KINK (RFC 4430) needs.
-
-KINK carries raw Kerberos messages (AP-REQ, AP-REP, KRB-ERROR) in its payloads, encrypts with
-the ticket's session key (key usage 39) and checksums with it (key usage 40), and may run
-user-to-user.  The ``gssapi`` package hides all of those behind GSS tokens, so kinkd talks to
-libkrb5 directly.
+"""The typed binding: :class:`Context` and the handles it hands out.
 
 Memory: every libkrb5 allocation that outlives one call belongs to a Python object (a
 :class:`Principal`, :class:`Keytab`, :class:`CCache`, :class:`Credentials` or
 :class:`AuthContext`) and is freed by a ``weakref.finalize`` when that object is collected, when
 it is closed, or when its :class:`Context` is closed, whichever comes first; allocations that
 live within one call are freed in ``finally`` blocks.  Keys, tickets' contents and KRB-ERRORs
-are copied out into plain dataclasses, so they need no freeing.
+are copied out into the plain values of :mod:`kinkd.krb5.values`, so they need no freeing.
 
 Threads: like a ``krb5_context``, a :class:`Context` must be used by one thread at a time.  Every
 call is synchronous, and the two that talk to a KDC can block for seconds; an asyncio program
-uses :class:`AsyncKdc`, which runs them on its own context in a worker thread.
+uses :class:`kinkd.krb5.kdc.AsyncKdc`, which runs them on its own context in a worker thread.
+
+Why one module over 500 lines: the handles and the context share private state (the context
+pointer, the registry of finalizers that must run before the context is freed); splitting them
+would make that state public across modules.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
-import ctypes.util
-import functools
 import os
 import weakref
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Self
 
-# RFC 4430 §4.2.5 (KINK_ENCRYPT) and §3.6 (the message checksum).
-KEY_USAGE_KINK_ENCRYPT = 39
-KEY_USAGE_KINK_CHECKSUM = 40
-
-# com_err codes of the krb5 table (krb5.h); a KRB-ERROR's error number is code - base.
-ERROR_TABLE_BASE_KRB5 = -1765328384
-KRB5KRB_AP_ERR_BAD_INTEGRITY = -1765328353
-KRB5KRB_AP_ERR_TKT_EXPIRED = -1765328352
-KRB5KRB_AP_ERR_SKEW = -1765328347
-KRB5KRB_AP_ERR_MODIFIED = -1765328343
-KRB5KRB_ERR_GENERIC = -1765328324
-KRB5_KDC_UNREACH = -1765328228
-
-_AP_OPTS_USE_SESSION_KEY = 0x40000000
-_AP_OPTS_MUTUAL_REQUIRED = 0x20000000
-_AP_OPTS_USE_SUBKEY = 0x00000001
-_KRB5_GC_USER_USER = 1
-_KRB5_AUTH_CONTEXT_DO_TIME = 0x00000001
-
-
-class Krb5Error(Exception):
-    """A libkrb5 call failed: ``code`` is its com_err code, ``message`` libkrb5's own text."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} (krb5 error {self.code})"
-
-    @property
-    def krb_error(self) -> int:
-        """The RFC 4120 error number to put in a KRB-ERROR (KRB_ERR_GENERIC outside the table)."""
-        number = self.code - ERROR_TABLE_BASE_KRB5
-        return number if 0 <= number < 128 else KRB5KRB_ERR_GENERIC - ERROR_TABLE_BASE_KRB5
-
-
-# --- C layouts, as in /usr/include/krb5/krb5.h (tests/kdc checks them against the header) ---
-
-
-class _Data(ctypes.Structure):
-    _fields_ = [("magic", ctypes.c_int32), ("length", ctypes.c_uint), ("data", ctypes.c_void_p)]
-
-
-class _Keyblock(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("enctype", ctypes.c_int32),
-        ("length", ctypes.c_uint),
-        ("contents", ctypes.c_void_p),
-    ]
-
-
-class _Checksum(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("checksum_type", ctypes.c_int32),
-        ("length", ctypes.c_uint),
-        ("contents", ctypes.c_void_p),
-    ]
-
-
-class _EncData(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("enctype", ctypes.c_int32),
-        ("kvno", ctypes.c_uint),
-        ("ciphertext", _Data),
-    ]
-
-
-class _TicketTimes(ctypes.Structure):
-    _fields_ = [
-        ("authtime", ctypes.c_int32),
-        ("starttime", ctypes.c_int32),
-        ("endtime", ctypes.c_int32),
-        ("renew_till", ctypes.c_int32),
-    ]
-
-
-class _Transited(ctypes.Structure):
-    _fields_ = [("magic", ctypes.c_int32), ("tr_type", ctypes.c_uint8), ("tr_contents", _Data)]
-
-
-class _EncTktPart(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("flags", ctypes.c_int32),
-        ("session", ctypes.POINTER(_Keyblock)),
-        ("client", ctypes.c_void_p),
-        ("transited", _Transited),
-        ("times", _TicketTimes),
-        ("caddrs", ctypes.c_void_p),
-        ("authorization_data", ctypes.c_void_p),
-    ]
-
-
-class _Ticket(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("server", ctypes.c_void_p),
-        ("enc_part", _EncData),
-        ("enc_part2", ctypes.POINTER(_EncTktPart)),
-    ]
-
-
-class _Authenticator(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("client", ctypes.c_void_p),
-        ("checksum", ctypes.POINTER(_Checksum)),
-        ("cusec", ctypes.c_int32),
-        ("ctime", ctypes.c_int32),
-        ("subkey", ctypes.POINTER(_Keyblock)),
-        ("seq_number", ctypes.c_uint32),
-        ("authorization_data", ctypes.c_void_p),
-    ]
-
-
-class _Creds(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("client", ctypes.c_void_p),
-        ("server", ctypes.c_void_p),
-        ("keyblock", _Keyblock),
-        ("times", _TicketTimes),
-        ("is_skey", ctypes.c_uint),
-        ("ticket_flags", ctypes.c_int32),
-        ("addresses", ctypes.c_void_p),
-        ("ticket", _Data),
-        ("second_ticket", _Data),
-        ("authdata", ctypes.c_void_p),
-    ]
-
-
-class _Error(ctypes.Structure):
-    _fields_ = [
-        ("magic", ctypes.c_int32),
-        ("ctime", ctypes.c_int32),
-        ("cusec", ctypes.c_int32),
-        ("susec", ctypes.c_int32),
-        ("stime", ctypes.c_int32),
-        ("error", ctypes.c_uint32),
-        ("client", ctypes.c_void_p),
-        ("server", ctypes.c_void_p),
-        ("text", _Data),
-        ("e_data", _Data),
-    ]
-
-
-# --- the library ---
-
-_Fn = Callable[..., Any]
-_P = ctypes.POINTER
-_VP = ctypes.c_void_p
-_I32 = ctypes.c_int32
-_CODE = ctypes.c_int32  # krb5_error_code
-
-
-class _Api:
-    """The libkrb5/libk5crypto entry points kinkd uses, with their C signatures."""
-
-    def __init__(self) -> None:
-        krb5 = ctypes.CDLL(ctypes.util.find_library("krb5") or "libkrb5.so.3")
-        crypto = ctypes.CDLL(ctypes.util.find_library("k5crypto") or "libk5crypto.so.3")
-
-        def fn(lib: ctypes.CDLL, name: str, restype: Any, *argtypes: Any) -> _Fn:
-            f = getattr(lib, name)
-            f.restype = restype
-            f.argtypes = argtypes
-            return f  # type: ignore[no-any-return]
-
-        pvp = _P(_VP)
-        self.profile_init_path = fn(krb5, "profile_init_path", ctypes.c_long, ctypes.c_char_p, pvp)
-        self.profile_release = fn(krb5, "profile_release", None, _VP)
-        self.init_context = fn(krb5, "krb5_init_context", _CODE, pvp)
-        self.init_context_profile = fn(krb5, "krb5_init_context_profile", _CODE, _VP, _I32, pvp)
-        self.free_context = fn(krb5, "krb5_free_context", None, _VP)
-        self.get_error_message = fn(krb5, "krb5_get_error_message", _VP, _VP, _CODE)
-        self.free_error_message = fn(krb5, "krb5_free_error_message", None, _VP, _VP)
-        self.set_real_time = fn(krb5, "krb5_set_real_time", _CODE, _VP, _I32, _I32)
-        self.us_timeofday = fn(krb5, "krb5_us_timeofday", _CODE, _VP, _P(_I32), _P(_I32))
-
-        self.parse_name = fn(krb5, "krb5_parse_name", _CODE, _VP, ctypes.c_char_p, pvp)
-        self.unparse_name = fn(krb5, "krb5_unparse_name", _CODE, _VP, _VP, pvp)
-        self.free_unparsed_name = fn(krb5, "krb5_free_unparsed_name", None, _VP, _VP)
-        self.free_principal = fn(krb5, "krb5_free_principal", None, _VP, _VP)
-
-        self.kt_resolve = fn(krb5, "krb5_kt_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
-        self.kt_default = fn(krb5, "krb5_kt_default", _CODE, _VP, pvp)
-        self.kt_close = fn(krb5, "krb5_kt_close", _CODE, _VP, _VP)
-        self.cc_resolve = fn(krb5, "krb5_cc_resolve", _CODE, _VP, ctypes.c_char_p, pvp)
-        self.cc_default = fn(krb5, "krb5_cc_default", _CODE, _VP, pvp)
-        self.cc_new_unique = fn(
-            krb5, "krb5_cc_new_unique", _CODE, _VP, ctypes.c_char_p, ctypes.c_char_p, pvp
-        )
-        self.cc_get_full_name = fn(krb5, "krb5_cc_get_full_name", _CODE, _VP, _VP, pvp)
-        self.free_string = fn(krb5, "krb5_free_string", None, _VP, _VP)
-        self.cc_initialize = fn(krb5, "krb5_cc_initialize", _CODE, _VP, _VP, _VP)
-        self.cc_store_cred = fn(krb5, "krb5_cc_store_cred", _CODE, _VP, _VP, _P(_Creds))
-        self.cc_close = fn(krb5, "krb5_cc_close", _CODE, _VP, _VP)
-        self.cc_destroy = fn(krb5, "krb5_cc_destroy", _CODE, _VP, _VP)
-
-        self.gic_opt_alloc = fn(krb5, "krb5_get_init_creds_opt_alloc", _CODE, _VP, pvp)
-        self.gic_opt_free = fn(krb5, "krb5_get_init_creds_opt_free", None, _VP, _VP)
-        self.gic_opt_set_tkt_life = fn(
-            krb5, "krb5_get_init_creds_opt_set_tkt_life", None, _VP, _I32
-        )
-        self.get_init_creds_keytab = fn(
-            krb5, "krb5_get_init_creds_keytab", _CODE,
-            _VP, _P(_Creds), _VP, _VP, _I32, ctypes.c_char_p, _VP,
-        )
-        self.get_credentials = fn(
-            krb5, "krb5_get_credentials", _CODE, _VP, _I32, _VP, _P(_Creds), _P(_P(_Creds))
-        )
-        self.free_creds = fn(krb5, "krb5_free_creds", None, _VP, _P(_Creds))
-        self.free_cred_contents = fn(krb5, "krb5_free_cred_contents", None, _VP, _P(_Creds))
-
-        self.auth_con_init = fn(krb5, "krb5_auth_con_init", _CODE, _VP, pvp)
-        self.auth_con_free = fn(krb5, "krb5_auth_con_free", _CODE, _VP, _VP)
-        self.auth_con_getflags = fn(krb5, "krb5_auth_con_getflags", _CODE, _VP, _VP, _P(_I32))
-        self.auth_con_setflags = fn(krb5, "krb5_auth_con_setflags", _CODE, _VP, _VP, _I32)
-        self.auth_con_setuseruserkey = fn(
-            krb5, "krb5_auth_con_setuseruserkey", _CODE, _VP, _VP, _P(_Keyblock)
-        )
-        pkb = _P(_P(_Keyblock))
-        self.auth_con_getkey = fn(krb5, "krb5_auth_con_getkey", _CODE, _VP, _VP, pkb)
-        self.auth_con_getsendsubkey = fn(
-            krb5, "krb5_auth_con_getsendsubkey", _CODE, _VP, _VP, pkb
-        )
-        self.auth_con_getrecvsubkey = fn(
-            krb5, "krb5_auth_con_getrecvsubkey", _CODE, _VP, _VP, pkb
-        )
-        self.auth_con_getauthenticator = fn(
-            krb5, "krb5_auth_con_getauthenticator", _CODE, _VP, _VP, _P(_P(_Authenticator))
-        )
-        self.free_authenticator = fn(krb5, "krb5_free_authenticator", None, _VP, _P(_Authenticator))
-        self.free_keyblock = fn(krb5, "krb5_free_keyblock", None, _VP, _P(_Keyblock))
-
-        self.mk_req_extended = fn(
-            krb5, "krb5_mk_req_extended", _CODE, _VP, pvp, _I32, _P(_Data), _P(_Creds), _P(_Data)
-        )
-        self.rd_req = fn(
-            krb5, "krb5_rd_req", _CODE, _VP, pvp, _P(_Data), _VP, _VP, _P(_I32), _P(_P(_Ticket))
-        )
-        self.free_ticket = fn(krb5, "krb5_free_ticket", None, _VP, _P(_Ticket))
-        self.mk_rep = fn(krb5, "krb5_mk_rep", _CODE, _VP, _VP, _P(_Data))
-        self.rd_rep = fn(krb5, "krb5_rd_rep", _CODE, _VP, _VP, _P(_Data), pvp)
-        self.free_ap_rep_enc_part = fn(krb5, "krb5_free_ap_rep_enc_part", None, _VP, _VP)
-        self.mk_error = fn(krb5, "krb5_mk_error", _CODE, _VP, _P(_Error), _P(_Data))
-        self.rd_error = fn(krb5, "krb5_rd_error", _CODE, _VP, _P(_Data), _P(_P(_Error)))
-        self.free_error = fn(krb5, "krb5_free_error", None, _VP, _P(_Error))
-        self.free_data_contents = fn(krb5, "krb5_free_data_contents", None, _VP, _P(_Data))
-
-        size_p = _P(ctypes.c_size_t)
-        self.c_encrypt_length = fn(
-            crypto, "krb5_c_encrypt_length", _CODE, _VP, _I32, ctypes.c_size_t, size_p
-        )
-        self.c_encrypt = fn(
-            crypto, "krb5_c_encrypt", _CODE,
-            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_Data), _P(_EncData),
-        )
-        self.c_decrypt = fn(
-            crypto, "krb5_c_decrypt", _CODE,
-            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_EncData), _P(_Data),
-        )
-        self.c_make_checksum = fn(
-            crypto, "krb5_c_make_checksum", _CODE,
-            _VP, _I32, _P(_Keyblock), _I32, _P(_Data), _P(_Checksum),
-        )
-        self.c_verify_checksum = fn(
-            crypto, "krb5_c_verify_checksum", _CODE,
-            _VP, _P(_Keyblock), _I32, _P(_Data), _P(_Checksum), _P(ctypes.c_uint),
-        )
-        self.free_checksum_contents = fn(
-            krb5, "krb5_free_checksum_contents", None, _VP, _P(_Checksum)
-        )
-        self.c_prf_length = fn(crypto, "krb5_c_prf_length", _CODE, _VP, _I32, size_p)
-        self.c_prf = fn(crypto, "krb5_c_prf", _CODE, _VP, _P(_Keyblock), _P(_Data), _P(_Data))
-
-
-@functools.cache
-def _api() -> _Api:
-    # Loaded on first use, so that importing kinkd never needs libkrb5.
-    return _Api()
-
-
-def _message(api: _Api, ctx: ctypes.c_void_p | None, code: int) -> str:
-    text = api.get_error_message(ctx, code)
-    try:
-        return ctypes.string_at(text).decode(errors="replace") if text else f"error {code}"
-    finally:
-        api.free_error_message(ctx, text)
-
-
-def _in_data(value: bytes) -> tuple[_Data, ctypes.Array[ctypes.c_char]]:
-    # libkrb5 gets a private copy.  The struct holds only its address, so callers keep the
-    # returned buffer in a local (named _something) until the C call has returned.
-    buf = ctypes.create_string_buffer(value, len(value))
-    return _Data(0, len(value), ctypes.cast(buf, ctypes.c_void_p)), buf
-
-
-def _bytes(data: _Data) -> bytes:
-    return ctypes.string_at(data.data, data.length) if data.length else b""
-
-
-# --- plain values copied out of libkrb5 ---
-
-
-@dataclass(frozen=True)
-class Keyblock:
-    """A Kerberos key: its enctype and key bytes (never shown in ``repr``)."""
-
-    enctype: int
-    contents: bytes = field(repr=False)
-
-    @classmethod
-    def _copy(cls, kb: _Keyblock) -> Keyblock:
-        return cls(kb.enctype, ctypes.string_at(kb.contents, kb.length) if kb.length else b"")
-
-    def _struct(self) -> tuple[_Keyblock, ctypes.Array[ctypes.c_char]]:
-        buf = ctypes.create_string_buffer(self.contents, len(self.contents))
-        kb = _Keyblock(0, self.enctype, len(self.contents), ctypes.cast(buf, ctypes.c_void_p))
-        return kb, buf
-
-
-@dataclass(frozen=True)
-class Checksum:
-    """A keyed checksum: its RFC 3961 type and value."""
-
-    cksumtype: int
-    contents: bytes
-
-
-@dataclass(frozen=True)
-class TicketTimes:
-    """A ticket's times, seconds since the epoch (starttime is authtime when absent)."""
-
-    authtime: int
-    starttime: int
-    endtime: int
-    renew_till: int
-
-    @classmethod
-    def _copy(cls, t: _TicketTimes) -> TicketTimes:
-        # krb5_timestamp is signed 32-bit; krb5.h says to read it as unsigned (post-2038).
-        def u(v: int) -> int:
-            return v & 0xFFFFFFFF
-
-        return cls(u(t.authtime), u(t.starttime or t.authtime), u(t.endtime), u(t.renew_till))
-
-
-@dataclass(frozen=True)
-class TicketInfo:
-    """What the server learns from a verified AP-REQ's ticket."""
-
-    server: str
-    client: str
-    times: TicketTimes
-    session_key: Keyblock
-    flags: int
-
-
-@dataclass(frozen=True)
-class KrbError:
-    """A decoded KRB-ERROR (RFC 4120 §5.9.1); ``error`` is its error number."""
-
-    error: int
-    stime: int
-    susec: int
-    server: str
-    client: str | None = None
-    ctime: int | None = None
-    cusec: int | None = None
-    text: str = ""
-    e_data: bytes = b""
-
-
-# --- objects that own libkrb5 memory ---
+from kinkd.krb5 import _lib as c
+from kinkd.krb5.values import Checksum, Keyblock, Krb5Error, KrbError, TicketInfo, TicketTimes
 
 
 class Context:
@@ -421,7 +36,7 @@ class Context:
     """
 
     def __init__(self, config: str | os.PathLike[str] | None = None) -> None:
-        api = _api()
+        api = c.library()
         ctx = ctypes.c_void_p()
         if config is None:
             code = api.init_context(ctypes.byref(ctx))
@@ -434,7 +49,7 @@ class Context:
                 finally:
                     api.profile_release(profile)
         if code:
-            raise Krb5Error(code, _message(api, None, code))
+            raise Krb5Error(code, c.error_message(api, None, code))
         self._api = api
         self._ctx = ctx
         # Owned allocations' finalizers, run before the context itself is freed: libkrb5's
@@ -463,9 +78,9 @@ class Context:
 
     def _check(self, code: int) -> None:
         if code:
-            raise Krb5Error(code, _message(self._api, self._ctx, code))
+            raise Krb5Error(code, c.error_message(self._api, self._ctx, code))
 
-    def _adopt(self, owner: object, free: _Fn, *args: Any) -> weakref.finalize[Any, Any]:
+    def _adopt(self, owner: object, free: c.Fn, *args: Any) -> weakref.finalize[Any, Any]:
         fin = weakref.finalize(owner, free, self._ctx, *args)
         self._owned.add(fin)
         if len(self._owned) >= self._prune_at:
@@ -539,7 +154,7 @@ class Context:
         try:
             if lifetime is not None:
                 api.gic_opt_set_tkt_life(opt, lifetime)
-            creds = _Creds()
+            creds = c.Creds()
             self._check(
                 api.get_init_creds_keytab(
                     self._ctx, ctypes.byref(creds), client._p, kt._p, 0, None, opt
@@ -568,19 +183,19 @@ class Context:
         long-term key (RFC 4120 §2.9.2), so a server without a keytab can still verify it.
         """
         client, server = self._principal(client), self._principal(server)
-        in_creds = _Creds()
+        in_creds = c.Creds()
         in_creds.client = client._p
         in_creds.server = server._p
         options = 0
         _keep = None
         if isinstance(user_to_user, bytes):
-            in_creds.second_ticket, _keep = _in_data(user_to_user)
-            options = _KRB5_GC_USER_USER
+            in_creds.second_ticket, _keep = c.in_data(user_to_user)
+            options = c.GC_USER_USER
         elif user_to_user is not None:
             # Borrowed: points into the TGT's own memory, which ``user_to_user`` keeps alive.
             in_creds.second_ticket = user_to_user._creds.ticket
-            options = _KRB5_GC_USER_USER
-        out = _P(_Creds)()
+            options = c.GC_USER_USER
+        out = ctypes.POINTER(c.Creds)()
         self._check(
             self._api.get_credentials(
                 self._ptr, options, ccache._p, ctypes.byref(in_creds), ctypes.byref(out)
@@ -599,7 +214,7 @@ class Context:
         flags = ctypes.c_int32()
         self._check(self._api.auth_con_getflags(self._ctx, out, ctypes.byref(flags)))
         self._check(
-            self._api.auth_con_setflags(self._ctx, out, flags.value & ~_KRB5_AUTH_CONTEXT_DO_TIME)
+            self._api.auth_con_setflags(self._ctx, out, flags.value & ~c.AUTH_CONTEXT_DO_TIME)
         )
         return ac
 
@@ -618,13 +233,13 @@ class Context:
         User-to-user tickets are marked use-session-key, as RFC 4120 §5.5.1 requires.
         """
         ac = self._auth_context()
-        options = (_AP_OPTS_MUTUAL_REQUIRED if mutual else 0) | (
-            _AP_OPTS_USE_SUBKEY if subkey else 0
+        options = (c.AP_OPTS_MUTUAL_REQUIRED if mutual else 0) | (
+            c.AP_OPTS_USE_SUBKEY if subkey else 0
         )
         if creds._creds.is_skey:
-            options |= _AP_OPTS_USE_SESSION_KEY
-        in_data, _keep = _in_data(checksum_data) if checksum_data is not None else (None, None)
-        out = _Data()
+            options |= c.AP_OPTS_USE_SESSION_KEY
+        in_data, _keep = c.in_data(checksum_data) if checksum_data is not None else (None, None)
+        out = c.Data()
         self._check(
             self._api.mk_req_extended(
                 self._ptr,
@@ -636,7 +251,7 @@ class Context:
             )
         )
         try:
-            return _bytes(out), ac
+            return c.data_bytes(out), ac
         finally:
             self._api.free_data_contents(self._ctx, ctypes.byref(out))
 
@@ -662,9 +277,9 @@ class Context:
             self._check(api.auth_con_setuseruserkey(self._ptr, ac._p, ctypes.byref(kb)))
         kt = self.keytab(keytab) if isinstance(keytab, str) else keytab
         srv = self._principal(server) if server is not None else None
-        inbuf, _keep = _in_data(ap_req)
+        inbuf, _keep = c.in_data(ap_req)
         options = ctypes.c_int32()
-        ticket = _P(_Ticket)()
+        ticket = ctypes.POINTER(c.Ticket)()
         self._check(
             api.rd_req(
                 self._ptr,
@@ -692,10 +307,10 @@ class Context:
 
     def mk_rep(self, auth_context: AuthContext) -> bytes:
         """Make the AP-REP answering the AP-REQ that ``auth_context`` verified."""
-        out = _Data()
+        out = c.Data()
         self._check(self._api.mk_rep(self._ptr, auth_context._p, ctypes.byref(out)))
         try:
-            return _bytes(out)
+            return c.data_bytes(out)
         finally:
             self._api.free_data_contents(self._ctx, ctypes.byref(out))
 
@@ -704,7 +319,7 @@ class Context:
 
         Afterwards ``auth_context.recv_subkey`` is the server's subkey, if it sent one.
         """
-        inbuf, _keep = _in_data(ap_rep)
+        inbuf, _keep = c.in_data(ap_rep)
         part = ctypes.c_void_p()
         self._check(
             self._api.rd_rep(
@@ -720,9 +335,9 @@ class Context:
             self._api.c_encrypt_length(self._ptr, key.enctype, len(plaintext), ctypes.byref(length))
         )
         kb, _kb_buf = key._struct()
-        inp, _in_buf = _in_data(plaintext)
+        inp, _in_buf = c.in_data(plaintext)
         out_buf = ctypes.create_string_buffer(length.value)
-        enc = _EncData(0, 0, 0, _Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p)))
+        enc = c.EncData(0, 0, 0, c.Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p)))
         self._check(
             self._api.c_encrypt(
                 self._ctx, ctypes.byref(kb), usage, None, ctypes.byref(inp), ctypes.byref(enc)
@@ -733,10 +348,10 @@ class Context:
     def c_decrypt(self, key: Keyblock, usage: int, ciphertext: bytes) -> bytes:
         """Decrypt and integrity-check; a wrong key or usage raises :class:`Krb5Error`."""
         kb, _kb_buf = key._struct()
-        ct, _ct_buf = _in_data(ciphertext)
-        enc = _EncData(0, key.enctype, 0, ct)
+        ct, _ct_buf = c.in_data(ciphertext)
+        enc = c.EncData(0, key.enctype, 0, ct)
         out_buf = ctypes.create_string_buffer(max(len(ciphertext), 1))
-        out = _Data(0, len(ciphertext), ctypes.cast(out_buf, ctypes.c_void_p))
+        out = c.Data(0, len(ciphertext), ctypes.cast(out_buf, ctypes.c_void_p))
         self._check(
             self._api.c_decrypt(
                 self._ptr, ctypes.byref(kb), usage, None, ctypes.byref(enc), ctypes.byref(out)
@@ -749,8 +364,8 @@ class Context:
     ) -> Checksum:
         """A keyed checksum of ``data``; type 0 means the enctype's mandatory checksum type."""
         kb, _kb_buf = key._struct()
-        inp, _in_buf = _in_data(data)
-        cksum = _Checksum()
+        inp, _in_buf = c.in_data(data)
+        cksum = c.Checksum()
         self._check(
             self._api.c_make_checksum(
                 self._ptr, cksumtype, ctypes.byref(kb), usage, ctypes.byref(inp),
@@ -768,15 +383,15 @@ class Context:
         A checksum type that does not fit the key raises :class:`Krb5Error`.
         """
         kb, _kb_buf = key._struct()
-        inp, _in_buf = _in_data(data)
+        inp, _in_buf = c.in_data(data)
         _value = ctypes.create_string_buffer(cksum.contents, len(cksum.contents))
-        c = _Checksum(
+        cs = c.Checksum(
             0, cksum.cksumtype, len(cksum.contents), ctypes.cast(_value, ctypes.c_void_p)
         )
         valid = ctypes.c_uint()
         self._check(
             self._api.c_verify_checksum(
-                self._ptr, ctypes.byref(kb), usage, ctypes.byref(inp), ctypes.byref(c),
+                self._ptr, ctypes.byref(kb), usage, ctypes.byref(inp), ctypes.byref(cs),
                 ctypes.byref(valid),
             )
         )
@@ -787,9 +402,9 @@ class Context:
         length = ctypes.c_size_t()
         self._check(self._api.c_prf_length(self._ptr, key.enctype, ctypes.byref(length)))
         kb, _kb_buf = key._struct()
-        inp, _in_buf = _in_data(data)
+        inp, _in_buf = c.in_data(data)
         out_buf = ctypes.create_string_buffer(length.value)
-        out = _Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p))
+        out = c.Data(0, length.value, ctypes.cast(out_buf, ctypes.c_void_p))
         self._check(
             self._api.c_prf(self._ctx, ctypes.byref(kb), ctypes.byref(inp), ctypes.byref(out))
         )
@@ -815,9 +430,9 @@ class Context:
         self._check(self._api.us_timeofday(self._ptr, ctypes.byref(stime), ctypes.byref(susec)))
         srv = self._principal(server)
         cli = self._principal(client) if client is not None else None
-        text_data, _text_buf = _in_data(text.encode())
-        e_data_data, _e_data_buf = _in_data(e_data)
-        err = _Error(
+        text_data, _text_buf = c.in_data(text.encode())
+        e_data_data, _e_data_buf = c.in_data(e_data)
+        err = c.Error(
             magic=0,
             ctime=ctime or 0,
             cusec=cusec if ctime else 0,
@@ -829,17 +444,17 @@ class Context:
             text=text_data,
             e_data=e_data_data,
         )
-        out = _Data()
+        out = c.Data()
         self._check(self._api.mk_error(self._ctx, ctypes.byref(err), ctypes.byref(out)))
         try:
-            return _bytes(out)
+            return c.data_bytes(out)
         finally:
             self._api.free_data_contents(self._ctx, ctypes.byref(out))
 
     def rd_error(self, data: bytes) -> KrbError:
         """Decode a KRB-ERROR."""
-        inbuf, _keep = _in_data(data)
-        out = _P(_Error)()
+        inbuf, _keep = c.in_data(data)
+        out = ctypes.POINTER(c.Error)()
         self._check(self._api.rd_error(self._ptr, ctypes.byref(inbuf), ctypes.byref(out)))
         try:
             e = out.contents
@@ -851,8 +466,8 @@ class Context:
                 client=self._unparse(e.client) if e.client else None,
                 ctime=(e.ctime & 0xFFFFFFFF) or None,
                 cusec=e.cusec if e.ctime else None,
-                text=_bytes(e.text).rstrip(b"\0").decode(errors="replace"),
-                e_data=_bytes(e.e_data),
+                text=c.data_bytes(e.text).rstrip(b"\0").decode(errors="replace"),
+                e_data=c.data_bytes(e.e_data),
             )
         finally:
             self._api.free_error(self._ctx, out)
@@ -866,7 +481,7 @@ class Context:
         self._check(self._api.set_real_time(self._ptr, now, 0))
 
 
-def _free_context(api: _Api, ctx: ctypes.c_void_p, owned: set[weakref.finalize[Any, Any]]) -> None:
+def _free_context(api: c.Api, ctx: ctypes.c_void_p, owned: set[weakref.finalize[Any, Any]]) -> None:
     for fin in list(owned):
         fin()
     owned.clear()
@@ -876,7 +491,7 @@ def _free_context(api: _Api, ctx: ctypes.c_void_p, owned: set[weakref.finalize[A
 class _Handle:
     """An object owning one libkrb5 allocation, freed at most once (see the module doc)."""
 
-    def __init__(self, context: Context, p: ctypes.c_void_p, free: _Fn, *free_args: Any) -> None:
+    def __init__(self, context: Context, p: ctypes.c_void_p, free: c.Fn, *free_args: Any) -> None:
         self.context = context
         self._p_raw = p
         self._release = context._adopt(self, free, *(free_args or (p,)))
@@ -951,13 +566,13 @@ class Credentials(_Handle):
     from :class:`AsyncKdc`'s context may be passed to another context's methods.
     """
 
-    def __init__(self, context: Context, creds: _Creds, free: _Fn, ref: Any) -> None:
+    def __init__(self, context: Context, creds: c.Creds, free: c.Fn, ref: Any) -> None:
         super().__init__(context, ctypes.c_void_p(ctypes.addressof(creds)), free, ref)
         self._creds_raw = creds
         self._ref_raw = ref
 
     @property
-    def _creds(self) -> _Creds:
+    def _creds(self) -> c.Creds:
         self._p  # noqa: B018 -- raises once freed
         return self._creds_raw
 
@@ -994,7 +609,7 @@ class Credentials(_Handle):
     @property
     def ticket(self) -> bytes:
         """The ticket's DER encoding (what KINK's TGT_REP would carry)."""
-        return _bytes(self._creds.ticket)
+        return c.data_bytes(self._creds.ticket)
 
 
 class AuthContext(_Handle):
@@ -1003,9 +618,9 @@ class AuthContext(_Handle):
     def __init__(self, context: Context, p: ctypes.c_void_p) -> None:
         super().__init__(context, p, context._api.auth_con_free)
 
-    def _key(self, getter: _Fn) -> Keyblock | None:
+    def _key(self, getter: c.Fn) -> Keyblock | None:
         ctx = self.context
-        out = _P(_Keyblock)()
+        out = ctypes.POINTER(c.Keyblock)()
         ctx._check(getter(ctx._ptr, self._p, ctypes.byref(out)))
         if not out:
             return None
@@ -1033,70 +648,9 @@ class AuthContext(_Handle):
     def authenticator_time(self) -> tuple[int, int]:
         """The verified authenticator's (ctime, cusec), which kinkd's replay cache keys on."""
         ctx = self.context
-        out = _P(_Authenticator)()
+        out = ctypes.POINTER(c.Authenticator)()
         ctx._check(ctx._api.auth_con_getauthenticator(ctx._ptr, self._p, ctypes.byref(out)))
         try:
             return out.contents.ctime & 0xFFFFFFFF, out.contents.cusec
         finally:
             ctx._api.free_authenticator(ctx._ctx, out)
-
-
-class AsyncKdc:
-    """The KDC-contacting calls for asyncio code, run in a worker thread with a timeout.
-
-    libkrb5 blocks while it waits for a KDC (seconds per KDC, with retries), which would stall
-    kinkd's event loop.  This class gives those calls their own :class:`Context` and a single
-    worker thread (one thread, because a context may not be used by two threads at once).
-    Principals, keytabs and ccaches are named by strings and resolved in that context; use a
-    ``MEMORY:`` ccache name to share the tickets with the loop's context, since MEMORY caches
-    are process-wide.  A timeout raises :class:`TimeoutError` to the caller but cannot stop
-    the C call: it keeps the worker busy until libkrb5 gives up, and later calls wait for it.
-    """
-
-    def __init__(
-        self, config: str | os.PathLike[str] | None = None, *, timeout: float = 10.0
-    ) -> None:
-        self.timeout = timeout
-        self._context = Context(config)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krb5-kdc")
-
-    async def _run(self, call: Callable[[Context], Credentials]) -> Credentials:
-        loop = asyncio.get_running_loop()
-        return await asyncio.wait_for(
-            loop.run_in_executor(self._executor, call, self._context), self.timeout
-        )
-
-    async def get_init_creds_keytab(
-        self, client: str, keytab: str | None, ccache: str | None = None, *,
-        lifetime: int | None = None,
-    ) -> Credentials:
-        """:meth:`Context.get_init_creds_keytab` off the event loop; ``ccache`` is a name,
-        ``keytab`` too (None: the default keytab)."""
-
-        def call(ctx: Context) -> Credentials:
-            with ctx.parse_name(client) as p, ctx.keytab(keytab) as kt:
-                if ccache is None:
-                    return ctx.get_init_creds_keytab(p, kt, lifetime=lifetime)
-                with ctx.ccache(ccache) as cc:
-                    return ctx.get_init_creds_keytab(p, kt, cc, lifetime=lifetime)
-
-        return await self._run(call)
-
-    async def get_credentials(
-        self, ccache: str, client: str, server: str, *,
-        user_to_user: Credentials | bytes | None = None,
-    ) -> Credentials:
-        """:meth:`Context.get_credentials` off the event loop; ``ccache`` is a name."""
-
-        def call(ctx: Context) -> Credentials:
-            # ``call`` holds ``user_to_user``, so its ticket stays allocated until the worker
-            # is done with it, even after a timeout.
-            with ctx.ccache(ccache) as cc:
-                return ctx.get_credentials(cc, client, server, user_to_user=user_to_user)
-
-        return await self._run(call)
-
-    def close(self) -> None:
-        """Wait for the worker to finish, then free the context and its credentials."""
-        self._executor.shutdown(wait=True)
-        self._context.close()
