@@ -49,6 +49,10 @@ PURE = (
     "kinkd.sas",
     "kinkd.settings",
     "kinkd.keymat",
+    "kinkd.drops",
+    "kinkd.policy",
+    "kinkd.responder",
+    "kinkd.tickets",
     "spmd.policies",
     "spmd.commands",
     "spmd.reconcile",
@@ -76,8 +80,6 @@ ALLOWED = {
     "come from the system's services and protocols databases, as in the original",
     ("racoon2.config.addresses", "socket"): "inet_pton parses address text in memory (no I/O), "
     "several times faster than ipaddress at 10,000 peers",
-    ("kinkd.sas", "secrets"): "being fixed by the kinkd split: the soft lifetime's jitter is to "
-    "come from the shell's random source",
 }
 
 #: Calls of the built-in open() allowed in a pure module, and why.
