@@ -174,7 +174,8 @@ def test_sighup_broken_then_good(pair: Namespaces, tmp_path: Path) -> None:
         a.conf.write_text(good.replace("kmp_dh_group {", "kmp_dh_group ["))
         a.procs["iked"].send_signal(signal.SIGHUP)
         wait_until(lambda: "reload refused" in a.log(), 10, "the failed reload")
-        assert re.search(r"keeping the running configuration: \S+racoon2.conf:\d+:", a.log())
+        assert re.search(r"reload refused: \S+racoon2.conf:\d+: .*; still running the previous "
+                         r"configuration", a.log())
         assert "deleted by the peer" not in b.log()
         a.conf.write_text(good)
         a.procs["iked"].send_signal(signal.SIGHUP)
