@@ -506,7 +506,8 @@ def _check_unread(config: Config, daemon: str, warnings: list[ConfigWarning]) ->
     for policy in {s.policy.name: s.policy for s in config.selectors if s.policy}.values():
         if policy.action is Action.STATIC_IPSEC:
             warn(policy.where_of("action"), f"policy {policy.name!r} is static_ipsec: no daemon "
-                 "installs manually keyed SAs for it (iked and kinkd skip it); use auto_ipsec")
+                 "installs manually keyed SAs; an ACQUIRE makes iked or kinkd negotiate it as "
+                 "auto_ipsec, unchecked by -n; write auto_ipsec")
     if daemon == "spmd":
         return
     for part in ("policy", "sa"):

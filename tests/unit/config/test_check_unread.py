@@ -58,8 +58,8 @@ def test_spi_and_static_ipsec_are_said_to_be_unused(load: Load, secret: Secret,
         "sa_protocol esp;", "sa_protocol esp; spi 4096;"))
     assert said(cfg, daemon)[-2:] == [
         ("11", "spi is not used: no daemon installs manually keyed SAs"),
-        ("8", "policy 'p' is static_ipsec: no daemon installs manually keyed SAs for it (iked "
-              "and kinkd skip it); use auto_ipsec")]
+        ("8", "policy 'p' is static_ipsec: no daemon installs manually keyed SAs; an ACQUIRE "
+              "makes iked or kinkd negotiate it as auto_ipsec, unchecked by -n; write auto_ipsec")]
 
 
 def test_default_policy_and_sa_are_said_to_be_unused(load: Load, secret: Secret) -> None:
