@@ -77,6 +77,7 @@ def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
     warnings: list[ConfigWarning] = list(config.notes)
     _check_spmif(config, daemon, warnings)
     _check_unused_directives(config, daemon, warnings)
+    _check_unread(config, daemon, warnings)
     if daemon == "spmd":
         _check_spmd(config, warnings)
         _check_spmd_resolver_and_tags(config, warnings)
@@ -481,3 +482,61 @@ def _check_kink_sockets(config: Config) -> None:
         raise ConfigError("found no 'interface { kink … }', expected the addresses kinkd "
                           "listens on", iface.where if iface else config.file,
                           "add kink { MY_IP; }; to the interface section")
+
+
+#: What kinkd reads of a kink block (kinkd/settings.py); the rest is parsed and dropped.
+KINK_READ: Final = ("passive", "peers_ipaddr", "peers_kmp_port", "nonce_size",
+                    "interval_to_send", "max_retry_to_send", "proposal_check", "my_principal",
+                    "peers_principal", *KINK_IGNORED)
+#: ikev2 directives iked reads nowhere: its SK padding is the minimum, in zeros (RFC 7296 §3.14).
+IKEV2_UNREAD: Final = ("use_coa", "random_pad_content", "random_padlen", "max_padlen",
+                       "kmp_sa_grace_period")
+
+
+def _check_unread(config: Config, daemon: str, warnings: list[ConfigWarning]) -> None:
+    """Directives accepted that no code of ``daemon`` reads, found by doc/config.md §6."""
+    def warn(at: str | None, message: str) -> None:
+        if at is not None:
+            warnings.append(ConfigWarning(at, message))
+
+    if daemon == "spmdctl":
+        return
+    for sa in config.sas:
+        warn(sa.where_of("spi"), "spi is not used: no daemon installs manually keyed SAs")
+    for policy in {s.policy.name: s.policy for s in config.selectors if s.policy}.values():
+        if policy.action is Action.STATIC_IPSEC:
+            warn(policy.where_of("action"), f"policy {policy.name!r} is static_ipsec: no daemon "
+                 "installs manually keyed SAs; an ACQUIRE makes iked or kinkd negotiate it as "
+                 "auto_ipsec, unchecked by -n; write auto_ipsec")
+    if daemon == "spmd":
+        return
+    for part in ("policy", "sa"):
+        warn(config.default.where_of(part) if config.default else None,
+             f"default {part} {{ }} is not used: {daemon} reads each {part}'s own directives")
+    for _, kmp, block in _kmp_blocks(config):
+        if daemon == "kinkd" and kmp is Kmp.KINK:
+            for name in dict(block.at):
+                if name not in KINK_READ:
+                    warn(block.where_of(name), f"{name} is not used by kinkd, ignored")
+        if daemon == "iked" and kmp is Kmp.IKEV2:
+            for name in IKEV2_UNREAD:
+                warn(block.where_of(name), f"{name} is not used by iked's IKEv2, ignored")
+            if (provide := block.provide) is None:
+                continue
+            for name in ("dhcp", "mip6_home_prefix"):
+                warn(provide.where_of(name), f"provide {name} is not sent (iked's CFG_REPLY "
+                     "carries a pool address, dns and application_version), ignored")
+            if provide.addresspool and config.addresspool(provide.addresspool) is None:
+                warn(provide.where_of("addresspool"), f"provide addresspool "
+                     f"{provide.addresspool!r} names no addresspool: iked leases nothing")
+    seen: set[str] = set()
+    for sel, _ in _selectors_of(config, Kmp.KINK) if daemon == "kinkd" else ():
+        for ipsec in sel.policy.ipsecs if sel.policy else ():
+            if ipsec.name in seen:
+                continue
+            seen.add(ipsec.name)
+            warn(ipsec.where_of("ext_sequence"), "ext_sequence is not negotiated by kinkd, ignored")
+            for sa in ipsec.sas:
+                if sa.sa_protocol is not SaProtocol.ESP and sa.sa_protocol is not None:
+                    warn(ipsec.where_of("sa_index") or ipsec.where, f"kinkd keys ESP only (RFC "
+                         f"4430): it negotiates no {sa.sa_protocol.value} SA for sa {sa.name!r}")
