@@ -11,17 +11,8 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 
 from racoon2.config.defaults import kmp_value
-from racoon2.config.model import (
-    Action,
-    AddrKind,
-    AddrSpec,
-    Config,
-    Direction,
-    IdType,
-    Kmp,
-    Remote,
-    Selector,
-)
+from racoon2.config.model import AddrKind, AddrSpec, Config, IdType, Kmp, Remote, Selector
+from racoon2.ipsec import Action, Direction
 from racoon2.net import Address
 
 #: How a macro (MY_IP…) expands on this host; IP_ANY/IP_RW never need it.

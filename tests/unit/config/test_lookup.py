@@ -13,7 +13,8 @@ from racoon2.config.lookup import (
     selector,
     selectors_of,
 )
-from racoon2.config.model import Direction, IdType
+from racoon2.config.model import IdType
+from racoon2.ipsec import Direction
 
 ip = ipaddress.ip_address
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
