@@ -31,7 +31,7 @@ def specs(count: int) -> list[api.PolicySpec]:
                          ipaddress.ip_address(GW_B), 1),)
     return [api.PolicySpec(api.Selector(ipaddress.ip_network(_net(i)),
                                         ipaddress.ip_network("192.0.2.0/24")),
-                           api.Direction.OUT, api.Owner.TESTS, templates=tmpl)
+                           api.Direction.OUTBOUND, api.Owner.TESTS, templates=tmpl)
             for i in range(count)]
 
 

@@ -11,7 +11,8 @@ import enum
 from dataclasses import dataclass
 
 from iked.hooks import ChildEvent
-from racoon2.kernel.api import KernelOp, Mode
+from racoon2.ipsec import Mode
+from racoon2.kernel.api import KernelOp
 from racoon2.net import Address, Endpoint
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 

@@ -28,14 +28,13 @@ from iked.hookrunner import HookRunner
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
-from racoon2 import udp
+from racoon2 import daemon, udp
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config
+from racoon2.config import Config, lookup
 from racoon2.config.defaults import kmp_value
 from racoon2.config.files import read_secret
 from racoon2.config.model import AddrSpec, Kmp, ScriptType
 from racoon2.crypto.rng import SystemRng
-from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
@@ -122,20 +121,8 @@ class Iked:
 
     async def open_sockets(self) -> None:
         """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too."""
-        if self.watch is None:
-            self.watch = await AddressWatch.open()
-        await self._sync_sockets()
-        if not self.transports:
-            raise Racoon2Error("no IKE socket could be opened",
-                               hint="check the interface ike addresses in racoon2.conf")
-
-    async def _sync_sockets(self) -> None:
-        assert self.watch is not None
-        opened, closed = await self.sockets.sync(self.wanted_endpoints(self.watch.current))
-        for ep in opened:
-            log.info("listening on %s", ep)
-        for ep in closed:
-            log.info("closed %s: no longer in interface ike", ep)
+        self.watch = await daemon.open_sockets(self.sockets, self.watch, self.wanted_endpoints,
+                                               "ike", log)
 
     # -- inputs -------------------------------------------------------------------------------
 
@@ -163,31 +150,18 @@ class Iked:
             self._wake.set()
 
     async def _acquire(self, event: api.Acquire) -> None:
-        slid = None
-        if self.spmif is not None:
-            try:
-                slid = await self.spmif.slid(event.policy_index)
-            except Racoon2Error as e:
-                log.warning("spmd cannot name policy %d: %s", event.policy_index, e)
-        if slid is None:
-            slid = self._selector_for(event.selector)
-        if slid is None:
+        slid = await daemon.acquire_slid(self.spmif, event.policy_index, log)
+        flow = event.selector
+        selector = lookup.acquire_selector(self.config, slid, flow.src.network_address,
+                                           flow.dst.network_address)
+        # A name spmd gave that the configuration lacks is the core's to report.
+        name = selector.name if selector is not None else slid
+        if name is None:
             log.warning("ACQUIRE for %s matches no selector of the configuration",
                         event.selector)
             return
-        log.info("ACQUIRE for %s: selector %s", event.selector, slid)
-        self.core.initiate(slid, time.monotonic(), event.dst, event.src)
-
-    def _selector_for(self, flow: api.Selector) -> str | None:
-        for sel in self.config.selectors:
-            if sel.policy is None or not sel.src or not sel.dst:
-                continue
-            # prefixes(): the address/prefix, or the prefixes covering a range START-END.
-            s, d = sel.src[0].prefixes(), sel.dst[0].prefixes()
-            if any(flow.src.network_address in n for n in s) and \
-                    any(flow.dst.network_address in n for n in d):
-                return sel.name
-        return None
+        log.info("ACQUIRE for %s: selector %s", event.selector, name)
+        self.core.initiate(name, time.monotonic(), event.dst, event.src)
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -328,13 +302,8 @@ class Iked:
         A file that does not load changes nothing (logged with ``file:line:``).  The sockets
         follow a changed ``interface ike`` section.
         """
-        from racoon2.config import load_config
-
-        try:
-            config = load_config(self.config.file)
-        except Racoon2Error as e:
-            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
-            log.error("reload refused: %s; still running the previous configuration", e)
+        config = daemon.reload_config(self.config, log)
+        if config is None:
             return
         log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
         self.core.shutdown(time.monotonic())
@@ -344,7 +313,8 @@ class Iked:
                             self.local_addresses, self._read_public,
                             (self.settings.port, self.settings.target_port))
         self.core.tracing = self.pcap is not None
-        await self._sync_sockets()
+        assert self.watch is not None
+        await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "ike", log)
         await self.flush()
 
     def trace_on(self) -> None:
@@ -365,7 +335,7 @@ class Iked:
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
         await self.open_sockets()
-        on_signals(asyncio.get_running_loop(), {
+        daemon.on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
             signal.SIGHUP: lambda: asyncio.ensure_future(self.reload()),
             signal.SIGUSR1: self.trace_on, signal.SIGUSR2: self.trace_off})
@@ -422,11 +392,10 @@ async def _main(config: Config, settings: Settings) -> int:
 
         kernel = await open_backend()
         spmif = await _connect_spmd(config)
-    iface = config.interface
-    bypass = not (iface is not None and iface.application_bypass is False)
-    daemon = Iked(config, settings, kernel, spmif, bypass and not settings.no_kernel)
+    bypass = daemon.application_bypass(config) and not settings.no_kernel
+    iked = Iked(config, settings, kernel, spmif, bypass)
     try:
-        return await daemon.run()
+        return await iked.run()
     finally:
         if spmif is not None:
             await spmif.close()
@@ -443,5 +412,5 @@ async def _connect_spmd(config: Config) -> SpmifClient:
 def run(config_path: str, settings: Settings, *, foreground: bool,
         pid_path: str = "/var/run/iked.pid") -> int:
     """Run iked until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    return run_daemon("iked", config_path, lambda config: _main(config, settings),
-                      foreground=foreground, pid_path=pid_path)
+    return daemon.run_daemon("iked", config_path, lambda config: _main(config, settings),
+                             foreground=foreground, pid_path=pid_path)

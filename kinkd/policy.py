@@ -21,9 +21,10 @@ from kinkd.settings import (
     policy_settings,
 )
 from racoon2.config import Config, lookup
-from racoon2.config.model import Action, Kmp, Remote
+from racoon2.config.model import Kmp, Remote
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
+from racoon2.ipsec import Action
 from racoon2.net import Address
 
 

@@ -21,9 +21,7 @@ from racoon2.config.model import (
     AddrKind,
     AddrSpec,
     Config,
-    Direction,
     Kmp,
-    Mode,
     Policy,
     ProposalCheck,
     Remote,
@@ -32,6 +30,7 @@ from racoon2.config.model import (
 from racoon2.crypto.transforms import Transform, TransformType, by_keyword
 from racoon2.errors import CryptoError
 from racoon2.ikev1.constants import EncapsulationMode
+from racoon2.ipsec import Direction, Mode
 from racoon2.net import Address
 
 KINK_PORT = 910

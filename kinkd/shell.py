@@ -49,11 +49,10 @@ from kinkd.settings import (
     realm_of,
 )
 from kinkd.tickets import RETRY_TGT, tgt_due, tgt_wait
-from racoon2 import udp
+from racoon2 import daemon, udp
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config
+from racoon2.config import Config, lookup
 from racoon2.crypto.rng import Rng, SystemRng
-from racoon2.daemon import on_signals, run_daemon
 from racoon2.errors import Racoon2Error
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
@@ -102,20 +101,8 @@ class Kinkd:
 
     async def open_sockets(self) -> None:
         """Bind every ``interface kink`` address with this host's addresses now."""
-        if self.watch is None:
-            self.watch = await AddressWatch.open()
-        await self._sync_sockets()
-        if not self.transports:
-            raise Racoon2Error("no KINK socket could be opened",
-                               hint="check the interface kink addresses in racoon2.conf")
-
-    async def _sync_sockets(self) -> None:
-        assert self.watch is not None
-        opened, closed = await self.sockets.sync(self.wanted_endpoints(self.watch.current))
-        for ep in opened:
-            log.info("listening on %s", ep)
-        for ep in closed:
-            log.info("closed %s: no longer in interface kink", ep)
+        self.watch = await daemon.open_sockets(self.sockets, self.watch, self.wanted_endpoints,
+                                               "kink", log)
 
     def send(self, data: bytes, local: Endpoint | None, remote: Endpoint) -> None:
         """Send one datagram from ``local`` (None, or gone: any socket of the family)."""
@@ -334,13 +321,9 @@ class Kinkd:
                 self._expire(event)
 
     async def _acquire(self, event: api.Acquire) -> None:
-        slid = None
-        if self.spmif is not None:
-            try:
-                slid = await self.spmif.slid(event.policy_index)
-            except Racoon2Error as e:
-                log.warning("spmd cannot name policy %d: %s", event.policy_index, e)
-        selector = self.config.selector(slid) if slid else None
+        slid = await daemon.acquire_slid(self.spmif, event.policy_index, log)
+        # No addresses: without spmd's name kinkd does not guess the selector.
+        selector = lookup.acquire_selector(self.config, slid)
         if selector is None or selector.policy is None:
             log.warning("ACQUIRE for %s matches no selector of the configuration",
                         event.selector)
@@ -408,17 +391,13 @@ class Kinkd:
 
     async def reload(self) -> None:
         """SIGHUP: reread the configuration; a file that does not load changes nothing."""
-        from racoon2.config import load_config
-
-        try:
-            config = load_config(self.config.file)
-        except Racoon2Error as e:
-            # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
-            log.error("reload refused: %s; still running the previous configuration", e)
+        config = daemon.reload_config(self.config, log)
+        if config is None:
             return
         self.config = config
         log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))
-        await self._sync_sockets()
+        assert self.watch is not None
+        await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "kink", log)
         if self.spmif is None:
             # As the original: a SIGHUP also retries spmd when kinkd runs without it.
             self.spmif = await _connect_spmd(config)
@@ -430,7 +409,7 @@ class Kinkd:
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
         await self.open_sockets()
-        on_signals(asyncio.get_running_loop(), {
+        daemon.on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
             signal.SIGHUP: lambda: self.spawn(self.reload()),
             signal.SIGUSR1: lambda: self.spawn(self.send_status())})
@@ -472,11 +451,10 @@ async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
         me = await get_identity(ctx, kdc, principal)
         kernel = await open_backend()
         spmif = await _connect_spmd(config)
-        iface = config.interface
-        bypass = not (iface is not None and iface.application_bypass is False)
-        daemon = Kinkd(config, kernel, spmif, ctx, kdc, me, ReplayCache(replay_path), bypass)
+        kinkd = Kinkd(config, kernel, spmif, ctx, kdc, me, ReplayCache(replay_path),
+                      daemon.application_bypass(config))
         try:
-            return await daemon.run()
+            return await kinkd.run()
         finally:
             if spmif is not None:
                 with contextlib.suppress(Racoon2Error):
@@ -490,6 +468,6 @@ async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
 def run(config_path: str, *, foreground: bool, pid_path: str = "/var/run/kinkd.pid",
         replay_path: str = "/var/run/kinkd.rc", kdc_timeout: float = 10.0) -> int:
     """Run kinkd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    return run_daemon("kinkd", config_path,
-                      lambda config: _main(config, replay_path, kdc_timeout),
-                      foreground=foreground, pid_path=pid_path)
+    return daemon.run_daemon("kinkd", config_path,
+                             lambda config: _main(config, replay_path, kdc_timeout),
+                             foreground=foreground, pid_path=pid_path)

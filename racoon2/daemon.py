@@ -1,4 +1,6 @@
-"""What every daemon does around its main loop: detach, pid file, signals into the loop."""
+"""What every daemon does around its main loop: detach, pid file, signals into the loop, and
+what iked and kinkd share inside it: their sockets, spmd's name for an ACQUIRE, SIGHUP's
+rereading of the configuration."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
+from racoon2 import udp
+from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, load_config
 from racoon2.config.check import check_config
 from racoon2.errors import Racoon2Error
+from racoon2.net import Endpoint, HostAddresses
+from racoon2.spmif.client import SpmifClient
 
 
 class PidFileError(Racoon2Error):
@@ -104,3 +110,59 @@ def run_daemon(name: str, config_path: str,
     except Racoon2Error as e:
         log.error("%s", e)
         return 1
+
+
+def application_bypass(config: Config) -> bool:
+    """Whether the daemon's sockets get their own bypass policies (``interface {
+    application_bypass off; }`` says no)."""
+    iface = config.interface
+    return not (iface is not None and iface.application_bypass is False)
+
+
+async def open_sockets(sockets: udp.Sockets, watch: AddressWatch | None,
+                       wanted: Callable[[HostAddresses], list[Endpoint]], section: str,
+                       logger: logging.Logger) -> AddressWatch:
+    """Bind every endpoint of ``interface <section>`` with this host's addresses now (``watch``
+    follows them; opened when None, and returned); :class:`Racoon2Error` when none binds."""
+    if watch is None:
+        watch = await AddressWatch.open()
+    await sync_sockets(sockets, watch, wanted, section, logger)
+    if not sockets.transports:
+        raise Racoon2Error(f"no {section.upper()} socket could be opened",
+                           hint=f"check the interface {section} addresses in racoon2.conf")
+    return watch
+
+
+async def sync_sockets(sockets: udp.Sockets, watch: AddressWatch,
+                       wanted: Callable[[HostAddresses], list[Endpoint]], section: str,
+                       logger: logging.Logger) -> None:
+    """Open the sockets ``wanted`` names with this host's addresses and close the others (a
+    changed ``interface <section>`` after SIGHUP), one log line each."""
+    opened, closed = await sockets.sync(wanted(watch.current))
+    for ep in opened:
+        logger.info("listening on %s", ep)
+    for ep in closed:
+        logger.info("closed %s: no longer in interface %s", ep, section)
+
+
+async def acquire_slid(spmif: SpmifClient | None, policy_index: int,
+                       logger: logging.Logger) -> str | None:
+    """spmd's name for the selector of the kernel policy an ACQUIRE comes from (``SLID``):
+    None without spmd, or when spmd cannot say (logged)."""
+    if spmif is None:
+        return None
+    try:
+        return await spmif.slid(policy_index)
+    except Racoon2Error as e:
+        logger.warning("spmd cannot name policy %d: %s", policy_index, e)
+        return None
+
+
+def reload_config(config: Config, logger: logging.Logger) -> Config | None:
+    """SIGHUP: ``config``'s file read again; None when it does not load (logged as ``reload
+    refused: FILE:LINE: found X, expected Y``) and the daemon keeps the one it runs."""
+    try:
+        return load_config(config.file)
+    except Racoon2Error as e:
+        logger.error("reload refused: %s; still running the previous configuration", e)
+        return None

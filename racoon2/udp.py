@@ -66,7 +66,7 @@ def bypass(sock: socket.socket, owner: api.Owner) -> None:
     level, opt = (socket.IPPROTO_IP, IP_XFRM_POLICY) if v4 else \
         (socket.IPPROTO_IPV6, IPV6_XFRM_POLICY)
     any_net = parse_prefix("0.0.0.0/0" if v4 else "::/0")
-    for direction in (api.Direction.IN, api.Direction.OUT):
+    for direction in (api.Direction.INBOUND, api.Direction.OUTBOUND):
         sock.setsockopt(level, opt, pack_policy(api.PolicySpec(
             api.Selector(any_net, any_net), direction, owner)))
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from racoon2.config.model import AddrSpec, Config, Direction, Selector
+from racoon2.config.model import AddrSpec, Config, Selector
+from racoon2.ipsec import Direction, Mode
 from racoon2.kernel import api
 from racoon2.net import Address
 from racoon2.spmif import commands as c
@@ -125,7 +126,7 @@ class State:
             return replies.reverse_selector_not_found()
         if rev.direction is sel.direction:
             return replies.reverse_selector_same_direction()
-        tunnel = cmd.mode is c.Mode.TUNNEL
+        tunnel = cmd.mode is Mode.TUNNEL
         ends: tuple[Address | None, Address | None] = (None, None)
         if tunnel:
             outbound = sel.direction is not Direction.INBOUND

@@ -24,9 +24,10 @@ import click
 from racoon2.config import load_config
 from racoon2.daemon import read_pid
 from racoon2.errors import Racoon2Error, SpmifError
+from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix
 from racoon2.spmif.client import SpmifClient, Target, connect, targets
-from racoon2.spmif.commands import Mode, Rejected, parse_command
+from racoon2.spmif.commands import Rejected, parse_command
 from racoon2.spmif.secret import read_password
 
 DEFAULT_CONFIG = "/usr/local/etc/racoon2/racoon2.conf"

@@ -16,24 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from racoon2.config.check import MAX_ORDER
-from racoon2.config.model import (
-    Action as CfgAction,
-)
-from racoon2.config.model import (
-    AddrKind,
-    AddrSpec,
-    Config,
-    Direction,
-    Policy,
-    SaProtocol,
-    Selector,
-)
-from racoon2.config.model import (
-    Level as CfgLevel,
-)
-from racoon2.config.model import (
-    Mode as CfgMode,
-)
+from racoon2.config.model import AddrKind, AddrSpec, Config, Policy, SaProtocol, Selector
+from racoon2.ipsec import Action, Direction, Level, Mode
 from racoon2.kernel import api
 from racoon2.net import Address, Prefix
 
@@ -46,8 +30,6 @@ PROTOS = {SaProtocol.ESP: api.Proto.ESP, SaProtocol.AH: api.Proto.AH,
           SaProtocol.IPCOMP: api.Proto.IPCOMP}
 #: Applied innermost first on output (the order XFRM templates are listed in).
 TEMPLATE_ORDER = (SaProtocol.IPCOMP, SaProtocol.ESP, SaProtocol.AH)
-LEVELS = {CfgLevel.REQUIRE: api.Level.REQUIRE, CfgLevel.USE: api.Level.USE,
-          CfgLevel.UNIQUE: api.Level.UNIQUE}
 ANY_V4 = ipaddress.ip_network("0.0.0.0/0")
 ANY_V6 = ipaddress.ip_network("::/0")
 NO_LIFETIME = api.Lifetime()
@@ -85,7 +67,7 @@ def plan(config: Config, local: LocalAddresses = no_local,
         if policy is None or policy.install is False or policy.action is None:
             out.skipped.append((sel.name, "no policy to install"))
             continue
-        if policy.ipsec_mode is CfgMode.TUNNEL and policy.peers_sa_ipaddr is not None and \
+        if policy.ipsec_mode is Mode.TUNNEL and policy.peers_sa_ipaddr is not None and \
                 policy.peers_sa_ipaddr.is_rw:
             out.skipped.append((sel.name, "tunnel to IP_RW: installed when iked asks"))
             continue
@@ -166,17 +148,17 @@ def specs_for(sel: Selector, policy: Policy, src: Prefix, dst: Prefix,
     mode (``tunnel``; None: the policy's ipsec_mode).
     """
     if tunnel is None:
-        tunnel = policy.ipsec_mode is CfgMode.TUNNEL
+        tunnel = policy.ipsec_mode is Mode.TUNNEL
     selector = _kernel_selector(sel, src, dst)
     inbound = sel.direction is Direction.INBOUND
-    action = api.Action.BLOCK if policy.action is CfgAction.DISCARD else api.Action.ALLOW
+    action = api.Verdict.BLOCK if policy.action is Action.DISCARD else api.Verdict.ALLOW
     templates: tuple[api.Template, ...] = ()
-    if policy.action in (CfgAction.AUTO_IPSEC, CfgAction.STATIC_IPSEC):
+    if policy.action in (Action.AUTO_IPSEC, Action.STATIC_IPSEC):
         templates = _templates(policy, sel.reqid or 0, inbound, ends, tunnel)
     priority = _priority(selector, sel.order or 0, position)
-    directions = [api.Direction.IN if inbound else api.Direction.OUT]
+    directions = [api.Direction.INBOUND if inbound else api.Direction.OUTBOUND]
     if inbound and fwd and tunnel:
-        directions.append(api.Direction.FWD)
+        directions.append(api.Direction.FORWARD)
     life = api.Lifetime(hard_add_seconds=lifetime) if lifetime else NO_LIFETIME
     return [Desired(api.PolicySpec(selector, direction, api.Owner.SPMD, action, templates,
                                    priority, lifetime=life), sel.name)
@@ -205,7 +187,7 @@ def _templates(policy: Policy, reqid: int, inbound: bool,
     by_proto = {sa.sa_protocol: sa for sa in first.sas}
     mine, peer = ends
     src_dst = (peer, mine) if inbound else (mine, peer)
-    level = LEVELS.get(policy.ipsec_level or CfgLevel.REQUIRE, api.Level.REQUIRE)
+    level = policy.ipsec_level or Level.REQUIRE
     out: list[api.Template] = []
     for proto in TEMPLATE_ORDER:
         if proto not in by_proto:

@@ -71,9 +71,9 @@ from racoon2.ikev2.payloads import (
     first,
 )
 from racoon2.ikev2.sk import SkCipher, SkKeys
+from racoon2.ipsec import Mode as SpmifMode
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, Prefix
-from racoon2.spmif.commands import Mode as SpmifMode
 from racoon2.spmif.commands import PolicyAdd, PolicyDelete
 
 __all__ = ["Host", "IkeSa", "State", "nat_hash"]

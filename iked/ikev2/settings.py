@@ -25,13 +25,11 @@ from racoon2.config.model import (
     AlgSpec,
     Config,
     ConfigRequest,
-    Direction,
     Identity,
     IdQualifier,
     IdType,
     KeyType,
     Kmp,
-    Mode,
     Policy,
     PublicKey,
     Remote,
@@ -43,6 +41,7 @@ from racoon2.crypto.x509 import load_certificates, load_private_key
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
+from racoon2.ipsec import Direction, Mode
 from racoon2.kernel import api
 from racoon2.net import Address
 

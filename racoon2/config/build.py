@@ -18,21 +18,17 @@ from racoon2.config import values as v
 from racoon2.config.addresses import addr_list, one_addr, port, protocol
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
 from racoon2.config.model import (
-    Action,
     AddressPool,
     ConfigRequest,
     ConfigWarning,
     Defaults,
-    Direction,
     ExchangeMode,
     Interface,
     Ipsec,
     Kmp,
     KmpBlock,
-    Level,
     LogMode,
     MobilityRole,
-    Mode,
     Policy,
     ProposalCheck,
     Provide,
@@ -47,6 +43,7 @@ from racoon2.config.model import Config as Model
 from racoon2.config.parser import Statement
 from racoon2.config.rules import Parse, Rule, block_values, by_type, concat, rule, union
 from racoon2.errors import ConfigError
+from racoon2.ipsec import Action, Direction, Level, Mode
 
 _ALG = Rule(v.alg_list, alg=True)
 _BOOL = rule(v.boolean)
@@ -161,8 +158,10 @@ def _tag(ctx: v.Ctx, s: Statement) -> str:
     return text
 
 
+#: The directions a selector is written with (FORWARD is the kernel's alone).
+DIRECTIONS: Final = {"inbound": Direction.INBOUND, "outbound": Direction.OUTBOUND}
 SELECTOR: Final = {
-    "direction": rule(v.keyword({d.value: d for d in Direction}, "a direction")),
+    "direction": rule(v.keyword(DIRECTIONS, "a direction")),
     "src": rule(addr_list(range_ok=True)), "dst": rule(addr_list(range_ok=True)),
     "upper_layer_protocol": rule(protocol),
     "next_header_including": rule(v.names), "tagged": rule(_tag), "policy_index": rule(v.name),

@@ -17,7 +17,6 @@ from racoon2.config.defaults import kmp_value
 from racoon2.config.files import check_safe_file, read_secret
 from racoon2.config.model import (
     INFINITE,
-    Action,
     AddrKind,
     AlgSpec,
     Config,
@@ -25,13 +24,13 @@ from racoon2.config.model import (
     ConfigWarning,
     Kmp,
     KmpBlock,
-    Mode,
     Policy,
     Remote,
     SaProtocol,
     Selector,
 )
 from racoon2.errors import ConfigError
+from racoon2.ipsec import Action, Mode
 
 DAEMONS: Final = ("spmd", "iked", "kinkd", "spmdctl")
 _MODP: Final = frozenset({"modp768", "modp1024", "modp1536", "modp2048", "modp3072", "modp4096",

@@ -1,8 +1,9 @@
 """Configuration queries iked and kinkd make while negotiating (pure; spec protocols.md §1.11).
 
 Which ``remote`` an incoming request belongs to (by the peer's address, falling back to the
-``default`` remote), which one IKE_AUTH's IDi names (``peers_id``), which selector an ACQUIRE's
-policy is (spmd's SLID answer), and which selectors belong to a remote.
+``default`` remote), which one IKE_AUTH's IDi names (``peers_id``), which selector an ACQUIRE
+is for (spmd's SLID answer, else the packet's addresses), and which selectors belong to a
+remote.
 """
 
 from __future__ import annotations
@@ -11,17 +12,8 @@ import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 
 from racoon2.config.defaults import kmp_value
-from racoon2.config.model import (
-    Action,
-    AddrKind,
-    AddrSpec,
-    Config,
-    Direction,
-    IdType,
-    Kmp,
-    Remote,
-    Selector,
-)
+from racoon2.config.model import AddrKind, AddrSpec, Config, IdType, Kmp, Remote, Selector
+from racoon2.ipsec import Action, Direction
 from racoon2.net import Address
 
 #: How a macro (MY_IP…) expands on this host; IP_ANY/IP_RW never need it.
@@ -103,9 +95,24 @@ def _same_id(id_type: IdType, configured: str, received: str) -> bool:
     return configured == received
 
 
-def selector(config: Config, slid: str) -> Selector | None:
-    """The selector spmd named for an ACQUIRE (``SLID <policy id>``)."""
-    return config.selector(slid)
+def acquire_selector(config: Config, slid: str | None, src: Address | None = None,
+                     dst: Address | None = None) -> Selector | None:
+    """The selector an ACQUIRE is for: the one spmd named for its policy (``SLID <policy
+    id>``, None when the configuration has no such selector); without a name and given the
+    packet's ``src`` and ``dst``, the first selector with a policy whose first src and dst
+    cover them (iked does that without spmd; kinkd gives no addresses, so does not guess)."""
+    if slid is not None:
+        return config.selector(slid)
+    if src is None or dst is None:
+        return None
+    for sel in config.selectors:
+        if sel.policy is None or not sel.src or not sel.dst:
+            continue
+        # prefixes(): the address/prefix, or the prefixes covering a range START-END.
+        if any(src in n for n in sel.src[0].prefixes()) and \
+                any(dst in n for n in sel.dst[0].prefixes()):
+            return sel
+    return None
 
 
 def selectors_of(config: Config, remote: Remote, direction: Direction | None = None

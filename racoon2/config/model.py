@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from racoon2.ipsec import Action, Direction, Level, Mode
+
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -101,29 +103,6 @@ SCRIPT_SYNONYMS: Mapping[str, ScriptType] = MappingProxyType({
     "ike_sa_rekey": ScriptType.PHASE1_REKEY, "child_up": ScriptType.PHASE2_UP,
     "child_down": ScriptType.PHASE2_DOWN, "child_rekey": ScriptType.PHASE2_REKEY,
 })
-
-
-class Direction(enum.Enum):
-    INBOUND = "inbound"
-    OUTBOUND = "outbound"
-
-
-class Action(enum.Enum):
-    AUTO_IPSEC = "auto_ipsec"
-    STATIC_IPSEC = "static_ipsec"
-    DISCARD = "discard"
-    NONE = "none"  # also written ``bypass``
-
-
-class Mode(enum.Enum):
-    TRANSPORT = "transport"
-    TUNNEL = "tunnel"
-
-
-class Level(enum.Enum):
-    UNIQUE = "unique"
-    REQUIRE = "require"
-    USE = "use"
 
 
 class SaProtocol(enum.Enum):

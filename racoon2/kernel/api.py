@@ -25,14 +25,15 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from types import MappingProxyType
+from typing import Final, Protocol, runtime_checkable
 
 from racoon2.errors import KernelError
+from racoon2.ipsec import Direction, Level, Mode
 from racoon2.net import Address, Prefix
 
 __all__ = [
     "Acquire",
-    "Action",
     "Aead",
     "AddPolicy",
     "AddSa",
@@ -75,7 +76,12 @@ __all__ = [
     "Template",
     "UpdatePolicy",
     "UpdateSa",
+    "Verdict",
+    "XFRM_DIRECTIONS",
+    "XFRM_MODES",
+    "direction_of_xfrm",
     "kernel_priority",
+    "mode_of_xfrm",
     "owner_of_priority",
     "perform",
 ]
@@ -89,34 +95,39 @@ class Proto(enum.IntEnum):
     IPCOMP = 108
 
 
-class Mode(enum.IntEnum):
-    """SA and template modes (XFRM's numbering; PF_KEY adds one)."""
-
-    TRANSPORT = 0
-    TUNNEL = 1
-
-
-class Direction(enum.IntEnum):
-    """Policy directions (XFRM's numbering)."""
-
-    IN = 0
-    OUT = 1
-    FWD = 2
+#: XFRM's numbers for the shared words (xfrm_user_tmpl.mode, xfrm_userpolicy_info.dir); the
+#: in-memory backend numbers its policy indexes the same way.
+XFRM_MODES: Final = MappingProxyType({Mode.TRANSPORT: 0, Mode.TUNNEL: 1})
+XFRM_DIRECTIONS: Final = MappingProxyType({
+    Direction.INBOUND: 0, Direction.OUTBOUND: 1, Direction.FORWARD: 2})
+#: How a policy key names its direction in messages (``policy out …``).
+_DIRECTION_WORDS: Final = MappingProxyType({
+    Direction.INBOUND: "in", Direction.OUTBOUND: "out", Direction.FORWARD: "fwd"})
 
 
-class Action(enum.IntEnum):
-    """What a policy does with matching traffic (XFRM_POLICY_ALLOW / _BLOCK)."""
+
+def mode_of_xfrm(number: int) -> Mode:
+    """The mode XFRM numbers ``number`` (:class:`ValueError` when none)."""
+    for mode, n in XFRM_MODES.items():
+        if n == number:
+            return mode
+    raise ValueError(f"{number} is not an XFRM mode")
+
+
+def direction_of_xfrm(number: int) -> Direction:
+    """The direction XFRM numbers ``number`` (:class:`ValueError` when none)."""
+    for direction, n in XFRM_DIRECTIONS.items():
+        if n == number:
+            return direction
+    raise ValueError(f"{number} is not an XFRM policy direction")
+
+
+class Verdict(enum.IntEnum):
+    """What a kernel policy does with matching traffic (XFRM_POLICY_ALLOW / _BLOCK); a
+    configured policy's :class:`~racoon2.ipsec.Action` comes down to one of these."""
 
     ALLOW = 0
     BLOCK = 1
-
-
-class Level(enum.Enum):
-    """How a template binds: REQUIRE an SA, USE one if present, or UNIQUE (require, own reqid)."""
-
-    REQUIRE = "require"
-    USE = "use"
-    UNIQUE = "unique"
 
 
 class Owner(enum.IntEnum):
@@ -340,7 +351,7 @@ class PolicyKey:
 
     def __str__(self) -> str:
         idx = f" index {self.index}" if self.index else ""
-        return f"policy {self.direction.name.lower()} {self.selector}{idx}"
+        return f"policy {_DIRECTION_WORDS[self.direction]} {self.selector}{idx}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +362,7 @@ class PolicySpec:
     selector: Selector
     direction: Direction
     owner: Owner
-    action: Action = Action.ALLOW
+    action: Verdict = Verdict.ALLOW
     templates: tuple[Template, ...] = ()
     priority: int = 0
     index: int = 0

@@ -67,13 +67,14 @@ class MemoryBackend:
         for info in sorted(self.policies.values(), key=lambda i: i.kernel_priority):
             sp = info.spec
             sel = sp.selector
-            if sp.direction is not api.Direction.OUT or src not in sel.src or dst not in sel.dst:
+            if sp.direction is not api.Direction.OUTBOUND or src not in sel.src or \
+                    dst not in sel.dst:
                 continue
             if sel.proto and sel.proto != proto or sel.sport and sel.sport != sport or \
                     sel.dport and sel.dport != dport:
                 continue
-            if sp.action is api.Action.BLOCK or not sp.templates:
-                return not sp.templates and sp.action is api.Action.ALLOW
+            if sp.action is api.Verdict.BLOCK or not sp.templates:
+                return not sp.templates and sp.action is api.Verdict.ALLOW
             t = sp.templates[0]
             want_src, want_dst = (t.src, t.dst) if t.mode is api.Mode.TUNNEL else (src, dst)
             for sa, _added, larval in self.sas.values():
@@ -83,7 +84,7 @@ class MemoryBackend:
             packet = api.Selector(ipaddress.ip_network(src), ipaddress.ip_network(dst), proto,
                                   sport, dport)
             self._events.put_nowait(api.Acquire(
-                next(self._seq), info.index, api.Direction.OUT, packet,
+                next(self._seq), info.index, api.Direction.OUTBOUND, packet,
                 want_src or src, want_dst or dst, t.proto, t.mode, t.reqid))
             return False
         return True
@@ -152,7 +153,7 @@ class MemoryBackend:
         """Install; EEXIST when present."""
         if self._id(sp) in self.policies:
             raise _error("NEWPOLICY", sp.key, errnos.EEXIST)
-        return self._store(sp, next(self._index) | int(sp.direction))
+        return self._store(sp, next(self._index) | api.XFRM_DIRECTIONS[sp.direction])
 
     async def add_policies(self, sps: Sequence[api.PolicySpec]
                            ) -> list[api.PolicyKey | KernelError]:
@@ -168,7 +169,8 @@ class MemoryBackend:
     async def update_policy(self, sp: api.PolicySpec) -> api.PolicyKey:
         """Install or replace, keeping the index of a replaced policy."""
         old = self.policies.get(self._id(sp))
-        return self._store(sp, old.index if old else next(self._index) | int(sp.direction))
+        index = old.index if old else next(self._index) | api.XFRM_DIRECTIONS[sp.direction]
+        return self._store(sp, index)
 
     async def del_policy(self, key: api.PolicyKey) -> None:
         """By index when given, else by selector and direction; ENOENT when absent."""

@@ -26,6 +26,7 @@ from types import TracebackType
 from racoon2.config import Config
 from racoon2.config.model import AddrKind, AddrSpec
 from racoon2.errors import SpmifError
+from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix, parse_address
 from racoon2.spmif import replies
 from racoon2.spmif.commands import (
@@ -35,7 +36,6 @@ from racoon2.spmif.commands import (
     FqdnList,
     FqdnQuery,
     Migrate,
-    Mode,
     NsAdd,
     NsChange,
     NsDelete,

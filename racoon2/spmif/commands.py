@@ -10,23 +10,16 @@ doc/spmif.md.
 
 from __future__ import annotations
 
-import enum
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix
 from racoon2.spmif import replies
 from racoon2.spmif.replies import Reply
 
 MAX_FQDN = 255  # characters including the trailing dot, as the C MAX_NAME_LEN buffer allows
-
-
-class Mode(enum.Enum):
-    """IPsec mode of a POLICY request; the value is how clients write it."""
-
-    TRANSPORT = "transport"
-    TUNNEL = "tunnel"
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,7 @@ def in_netns(ns: Netns, body: Callable[[XfrmBackend], Awaitable[None]]) -> None:
         pyroute2.netns.popns()
 
 
-def policy(i: int, direction: api.Direction = api.Direction.OUT) -> api.PolicySpec:
+def policy(i: int, direction: api.Direction = api.Direction.OUTBOUND) -> api.PolicySpec:
     return api.PolicySpec(
         api.Selector(net(f"10.{i >> 8 & 255}.{i & 255}.0/24"), net("192.0.2.0/24"), 6, 0, 443),
         direction, api.Owner.TESTS,
@@ -95,12 +95,12 @@ def test_update_keeps_index_and_errors_name_the_policy(netns: Netns) -> None:
         with pytest.raises(KernelError) as e:
             await b.add_policy(policy(7))
         assert e.value.errno == errno.EEXIST and "10.0.7.0/24" in str(e.value)
-        changed = api.PolicySpec(policy(7).selector, api.Direction.OUT, api.Owner.TESTS,
-                                 api.Action.BLOCK)
+        changed = api.PolicySpec(policy(7).selector, api.Direction.OUTBOUND, api.Owner.TESTS,
+                                 api.Verdict.BLOCK)
         again = await b.update_policy(changed)
         assert again.index == key.index
         [info] = await b.dump_policies(api.Owner.TESTS)
-        assert info.spec.action is api.Action.BLOCK and info.spec.templates == ()
+        assert info.spec.action is api.Verdict.BLOCK and info.spec.templates == ()
         await b.del_policy(again)
         with pytest.raises(KernelError) as e:
             await b.del_policy(again)
@@ -140,7 +140,7 @@ def test_acquire_on_traffic_without_sa(netns: Netns) -> None:
 
     async def body(b: XfrmBackend) -> None:
         key = await b.add_policy(api.PolicySpec(
-            api.Selector(net("192.0.2.1/32"), net("192.0.2.2/32")), api.Direction.OUT,
+            api.Selector(net("192.0.2.1/32"), net("192.0.2.2/32")), api.Direction.OUTBOUND,
             api.Owner.TESTS, templates=(api.Template(api.Proto.ESP, reqid=9),)))
         events = b.events()
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -194,12 +194,12 @@ def test_einval_and_enoent_name_their_subject(netns: Netns) -> None:
 def test_policy_expire_event(netns: Netns) -> None:
     async def body(b: XfrmBackend) -> None:
         events = b.events()
-        sp = api.PolicySpec(policy(3).selector, api.Direction.OUT, api.Owner.TESTS,
+        sp = api.PolicySpec(policy(3).selector, api.Direction.OUTBOUND, api.Owner.TESTS,
                             lifetime=api.Lifetime(hard_add_seconds=1))
         await b.add_policy(sp)
         ev = await asyncio.wait_for(events.__anext__(), 15)
         assert isinstance(ev, api.PolicyExpire) and ev.hard
-        assert ev.key.selector == sp.selector and ev.key.direction is api.Direction.OUT
+        assert ev.key.selector == sp.selector and ev.key.direction is api.Direction.OUTBOUND
         assert await b.dump_policies(api.Owner.TESTS) == []
 
     in_netns(netns, body)

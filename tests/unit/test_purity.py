@@ -37,6 +37,7 @@ PURE = (
     "racoon2.wire",
     "racoon2.net",
     "racoon2.errors",
+    "racoon2.ipsec",
     "racoon2.crypto",
     "racoon2.kernel.api",
     "racoon2.spmif.commands",

@@ -139,8 +139,9 @@ def specs(case: Case, idx: int, here_is_a: bool
     mine, theirs = (outer_a, outer_b) if here_is_a else (outer_b, outer_a)
     out_sel, in_sel = (sel_ab, sel_ba) if here_is_a else (sel_ba, sel_ab)
     policies = [
-        api.PolicySpec(out_sel, api.Direction.OUT, api.Owner.TESTS, templates=tmpl(mine, theirs)),
-        api.PolicySpec(in_sel, api.Direction.IN, api.Owner.TESTS,
+        api.PolicySpec(out_sel, api.Direction.OUTBOUND, api.Owner.TESTS,
+                       templates=tmpl(mine, theirs)),
+        api.PolicySpec(in_sel, api.Direction.INBOUND, api.Owner.TESTS,
                        templates=tmpl(theirs, mine, inbound=True)),
     ]
     out_key = ab.key if here_is_a else ba.key

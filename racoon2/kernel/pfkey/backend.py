@@ -63,8 +63,8 @@ AEAD = {("rfc4106(gcm(aes))", 64): EncAlg.AES_GCM_ICV8,
         ("rfc4309(ccm(aes))", 96): EncAlg.AES_CCM_ICV12,
         ("rfc4309(ccm(aes))", 128): EncAlg.AES_CCM_ICV16}
 COMPRESSION = {"deflate": CompAlg.DEFLATE, "lzs": CompAlg.LZS, "lzjh": CompAlg.LZJH}
-DIRS = {api.Direction.IN: Dir.INBOUND, api.Direction.OUT: Dir.OUTBOUND,
-        api.Direction.FWD: Dir.FWD}
+DIRS = {api.Direction.INBOUND: Dir.INBOUND, api.Direction.OUTBOUND: Dir.OUTBOUND,
+        api.Direction.FORWARD: Dir.FWD}
 LEVELS = {api.Level.REQUIRE: Level.REQUIRE, api.Level.USE: Level.USE,
           api.Level.UNIQUE: Level.UNIQUE}
 MODES = {api.Mode.TRANSPORT: Mode.TRANSPORT, api.Mode.TUNNEL: Mode.TUNNEL}
@@ -143,7 +143,7 @@ def policy_message(msg_type: MsgType, sp: api.PolicySpec) -> c.Message:
                        c.Sockaddr(t.src) if t.mode is api.Mode.TUNNEL and t.src else None,
                        c.Sockaddr(t.dst) if t.mode is api.Mode.TUNNEL and t.dst else None)
         for t in sp.templates)
-    ptype = PolicyType.DISCARD if sp.action is api.Action.BLOCK else (
+    ptype = PolicyType.DISCARD if sp.action is api.Verdict.BLOCK else (
         PolicyType.IPSEC if sp.templates else PolicyType.NONE)
     proto = sel.proto or 255
     return c.Message(msg_type, 0, 0, 0, 0, (
@@ -175,10 +175,10 @@ def policy_from(msg: c.Message) -> api.PolicyInfo:
                      {Level.USE: api.Level.USE, Level.UNIQUE: api.Level.UNIQUE}.get(
                          Level(rq.level), api.Level.REQUIRE))
         for rq in pol.requests)
-    direction = {Dir.INBOUND: api.Direction.IN, Dir.OUTBOUND: api.Direction.OUT,
-                 Dir.FWD: api.Direction.FWD}[Dir(pol.dir)]
+    direction = {Dir.INBOUND: api.Direction.INBOUND, Dir.OUTBOUND: api.Direction.OUTBOUND,
+                 Dir.FWD: api.Direction.FORWARD}[Dir(pol.dir)]
     owned = api.owner_of_priority(pol.priority)
-    action = api.Action.BLOCK if pol.type == PolicyType.DISCARD else api.Action.ALLOW
+    action = api.Verdict.BLOCK if pol.type == PolicyType.DISCARD else api.Verdict.ALLOW
     spec = api.PolicySpec(selector, direction, owned[0] if owned else api.Owner.TESTS, action,
                           templates, owned[1] if owned else pol.priority, pol.id)
     return api.PolicyInfo(spec, pol.id, owned[0] if owned else None, pol.priority)
@@ -325,7 +325,7 @@ class PfkeyBackend:
             rq = pol.requests[0] if pol.requests else None
             sel = api.Selector(ipaddress.ip_network(src.addr.address),
                                ipaddress.ip_network(dst.addr.address))
-            return api.Acquire(msg.seq, pol.id, api.Direction.OUT, sel, src.addr.address,
+            return api.Acquire(msg.seq, pol.id, api.Direction.OUTBOUND, sel, src.addr.address,
                                dst.addr.address, PROTOS[SaType(msg.satype)],
                                api.Mode.TUNNEL if rq and rq.mode == Mode.TUNNEL
                                else api.Mode.TRANSPORT, rq.reqid if rq else 0)

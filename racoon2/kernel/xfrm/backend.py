@@ -338,7 +338,8 @@ an error names; it is only turned into text on failure.
         found = await self._indexes() if indexes else None
         out: list[api.PolicyKey | KernelError] = []
         for sp, data, error in zip(sps, packed, errors, strict=True):
-            index = found.get((data[:m.SELECTOR.size], int(sp.direction))) if found else 0
+            number = api.XFRM_DIRECTIONS[sp.direction]
+            index = found.get((data[:m.SELECTOR.size], number)) if found else 0
             if error is not None:
                 out.append(error)
             elif index is None:

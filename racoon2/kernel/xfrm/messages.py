@@ -234,8 +234,8 @@ def pack_template(t: api.Template, family: int) -> bytes:
     share = SHARE_UNIQUE if t.level is api.Level.UNIQUE else 0
     optional = 1 if t.level is api.Level.USE else 0
     xid = ID.pack(_addr16(t.dst), t.spi.to_bytes(4, "big"), int(t.proto))
-    return USER_TMPL.pack(xid, family, _addr16(t.src), t.reqid, int(t.mode), share, optional,
-                          0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
+    return USER_TMPL.pack(xid, family, _addr16(t.src), t.reqid, api.XFRM_MODES[t.mode], share,
+                          optional, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF)
 
 
 def unpack_templates(data: bytes) -> tuple[api.Template, ...]:
@@ -248,7 +248,7 @@ def unpack_templates(data: bytes) -> tuple[api.Template, ...]:
         xid, family, saddr, reqid, mode, share, optional, *_ = USER_TMPL.unpack_from(data, off)
         daddr, spi, proto, = ID.unpack(xid)
         try:
-            p, m = api.Proto(proto), api.Mode(mode)
+            p, m = api.Proto(proto), api.mode_of_xfrm(mode)
         except ValueError:
             raise KernelError("decode", "XFRMA_TMPL", f"protocol {proto} mode {mode} is not "
                               "an IPsec protocol and mode") from None
@@ -288,7 +288,7 @@ def pack_policy(sp: api.PolicySpec) -> bytes:
         socket.htons(sel.sport), 0xFFFF if sel.sport else 0,
         AF[src.version], dst.prefixlen, src.prefixlen, sel.proto, sel.ifindex, 0,
         _lifetime_cached(sp.lifetime), NO_CURRENT,
-        api.kernel_priority(sp.owner, sp.priority), sp.index, int(sp.direction),
+        api.kernel_priority(sp.owner, sp.priority), sp.index, api.XFRM_DIRECTIONS[sp.direction],
         int(sp.action), 0, 0)
     out = [info]
     if sp.templates:
@@ -308,7 +308,7 @@ def unpack_policy(payload: bytes, what: str = "policy") -> api.PolicyInfo:
     a = attrs(payload, USERPOLICY_INFO.size, what)
     owned = api.owner_of_priority(prio)
     try:
-        d, act = api.Direction(direction), api.Action(action)
+        d, act = api.direction_of_xfrm(direction), api.Verdict(action)
     except ValueError:
         raise KernelError("decode", what, f"direction {direction} action {action}") from None
     mark = api.Mark(*MARK.unpack(a[A_MARK][:8])) if A_MARK in a else None
@@ -324,7 +324,8 @@ def unpack_policy(payload: bytes, what: str = "policy") -> api.PolicyInfo:
 
 def pack_policy_id(key: api.PolicyKey) -> bytes:
     """DELPOLICY/GETPOLICY payload: by index when known, else by selector and direction."""
-    out = [USERPOLICY_ID.pack(pack_selector(key.selector), key.index, int(key.direction))]
+    out = [USERPOLICY_ID.pack(pack_selector(key.selector), key.index,
+                              api.XFRM_DIRECTIONS[key.direction])]
     if key.mark is not None:
         out.append(attr(A_MARK, MARK.pack(key.mark.value, key.mark.mask)))
     if key.if_id:
@@ -337,7 +338,7 @@ def unpack_policy_id(payload: bytes, what: str) -> api.PolicyKey:
     _need(payload, USERPOLICY_ID.size, what)
     sel, index, direction = USERPOLICY_ID.unpack_from(payload)
     try:
-        d = api.Direction(direction)
+        d = api.direction_of_xfrm(direction)
     except ValueError:
         raise KernelError("decode", what, f"direction {direction}") from None
     return api.PolicyKey(d, unpack_selector(sel), index=index)
@@ -351,7 +352,7 @@ def _usersa_info(sa: api.SaSpec, replay_window: int, flags: int) -> bytes:
     sel = pack_selector(sa.selector) if sa.selector is not None else _zero_selector(family)
     xid = ID.pack(_addr16(sa.dst), sa.spi.to_bytes(4, "big"), int(sa.proto))
     return USERSA_INFO.pack(sel, xid, _addr16(sa.src), pack_lifetime(sa.lifetime), bytes(32),
-                            0, 0, 0, sa.acquire_seq, sa.reqid, family, int(sa.mode),
+                            0, 0, 0, sa.acquire_seq, sa.reqid, family, api.XFRM_MODES[sa.mode],
                             replay_window, flags)
 
 
@@ -413,7 +414,7 @@ def unpack_sa(payload: bytes, what: str = "SA") -> api.SaInfo:
     daddr, spi, proto = ID.unpack(xid)
     a = attrs(payload, USERSA_INFO.size, what)
     try:
-        p, m = api.Proto(proto), api.Mode(mode)
+        p, m = api.Proto(proto), api.mode_of_xfrm(mode)
     except ValueError:
         raise KernelError("decode", what, f"protocol {proto} mode {mode}") from None
     cipher = integrity = aead = None
@@ -509,10 +510,10 @@ def pack_migrate(m: api.Migration) -> bytes:
     key = api.PolicyKey(m.direction, m.selector)
     moves = b"".join(
         USER_MIGRATE.pack(_addr16(e.old_dst), _addr16(e.old_src), _addr16(e.new_dst),
-                          _addr16(e.new_src), int(e.proto), int(e.mode), 0, e.reqid,
+                          _addr16(e.new_src), int(e.proto), api.XFRM_MODES[e.mode], 0, e.reqid,
                           _family(e.old_dst), _family(e.new_dst))
         for e in m.entries)
-    out = [USERPOLICY_ID.pack(pack_selector(key.selector), 0, int(key.direction)),
+    out = [USERPOLICY_ID.pack(pack_selector(key.selector), 0, api.XFRM_DIRECTIONS[key.direction]),
            attr(A_MIGRATE, moves)]
     if m.kmaddress is not None:
         local, remote = m.kmaddress
@@ -530,7 +531,7 @@ def unpack_migrate(payload: bytes) -> api.MigrateEvent:
     for off in range(0, len(data) - USER_MIGRATE.size + 1, USER_MIGRATE.size):
         od, os_, nd, ns, proto, mode, _r, reqid, of, nf = USER_MIGRATE.unpack_from(data, off)
         try:
-            p, md = api.Proto(proto), api.Mode(mode)
+            p, md = api.Proto(proto), api.mode_of_xfrm(mode)
         except ValueError:
             raise KernelError("decode", "MIGRATE", f"protocol {proto} mode {mode}") from None
         entries.append(api.MigrateEntry(p, md, reqid, _addr(os_, of), _addr(od, of),

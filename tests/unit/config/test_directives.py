@@ -12,22 +12,18 @@ from racoon2.config import Config
 from racoon2.config import build as b
 from racoon2.config.model import (
     INFINITE,
-    Action,
     AddrKind,
     AddrSpec,
     AlgSpec,
     ConfigRequest,
-    Direction,
     ExchangeMode,
     Identity,
     IdQualifier,
     IdType,
     KeyType,
     Kmp,
-    Level,
     LogMode,
     MobilityRole,
-    Mode,
     ProposalCheck,
     PublicKey,
     SaProtocol,
@@ -35,6 +31,7 @@ from racoon2.config.model import (
     ScriptType,
     SelectorCheck,
 )
+from racoon2.ipsec import Action, Direction, Level, Mode
 
 Load = Callable[..., Config]
 ANY = object()  # "where" is not compared in these cases

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from racoon2.config import loads
 from racoon2.config.lookup import (
+    acquire_selector,
     initiator_target,
     remote_for_address,
     remote_for_id,
-    selector,
     selectors_of,
 )
-from racoon2.config.model import Direction, IdType
+from racoon2.config.model import IdType
+from racoon2.ipsec import Direction
 
 ip = ipaddress.ip_address
 SAMPLES = Path(__file__).resolve().parents[3] / "samples"
@@ -53,9 +54,22 @@ def test_selectors_and_targets() -> None:
     assert host is not None
     assert [s.name for s in selectors_of(cfg, host)] == ["o", "i"]
     assert [s.name for s in selectors_of(cfg, host, Direction.OUTBOUND)] == ["o"]
-    assert selector(cfg, "i") is cfg.selectors[1]
+    assert acquire_selector(cfg, "i") is cfg.selectors[1]
     target = initiator_target(cfg, host)
     assert target is not None and str(target.address) == "203.0.113.7" and target.port == 4500
+
+
+def test_acquire_selector_by_name_then_by_addresses() -> None:
+    """spmd's name wins and is not second-guessed; the addresses decide only without one."""
+    cfg = loads(CONF)
+    o, i = cfg.selectors[0], cfg.selectors[1]
+    src, dst = o.src[0].address, o.dst[0].address
+    assert src is not None and dst is not None
+    assert acquire_selector(cfg, "i", src, dst) is i
+    assert acquire_selector(cfg, "nope", src, dst) is None
+    assert acquire_selector(cfg, None, src, dst) is o
+    assert acquire_selector(cfg, None) is None  # kinkd: no name, no guess
+    assert acquire_selector(cfg, None, src, ip("198.51.100.9")) is None
 
 
 def test_samples() -> None:

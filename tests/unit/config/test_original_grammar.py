@@ -276,20 +276,14 @@ def test_iked_and_kinkd_negotiate_the_prefixes_spmd_installs(load: Load) -> None
 
 
 def test_iked_maps_an_acquire_inside_a_range_to_its_selector(load: Load) -> None:
-    from types import SimpleNamespace
-
-    from iked.shell import Iked
-    from racoon2.kernel import api
+    from racoon2.config.lookup import acquire_selector
 
     cfg = load("selector s { direction outbound; src 192.0.2.1; dst 198.51.100.1-198.51.100.3;"
                " policy_index p; };" + CHAIN)
-    shell = SimpleNamespace(config=cfg)
-    inside = api.Selector(ipaddress.ip_network("192.0.2.1/32"),
-                          ipaddress.ip_network("198.51.100.3/32"))
-    outside = api.Selector(ipaddress.ip_network("192.0.2.1/32"),
-                           ipaddress.ip_network("198.51.100.4/32"))
-    assert Iked._selector_for(shell, inside) == "s"  # type: ignore[arg-type]
-    assert Iked._selector_for(shell, outside) is None  # type: ignore[arg-type]
+    me = ipaddress.ip_address("192.0.2.1")
+    inside = acquire_selector(cfg, None, me, ipaddress.ip_address("198.51.100.3"))
+    assert inside is not None and inside.name == "s"
+    assert acquire_selector(cfg, None, me, ipaddress.ip_address("198.51.100.4")) is None
 
 
 def test_esp_and_ah_authentication_share_one_list(load: Load) -> None:

@@ -19,7 +19,7 @@ A, B = ip("192.0.2.1"), ip("192.0.2.2")
 
 def out_policy(reqid: int = 5) -> api.PolicySpec:
     return api.PolicySpec(api.Selector(net("192.0.2.1/32"), net("192.0.2.2/32")),
-                          api.Direction.OUT, api.Owner.IKED,
+                          api.Direction.OUTBOUND, api.Owner.IKED,
                           templates=(api.Template(api.Proto.ESP, reqid=reqid),))
 
 
@@ -72,7 +72,7 @@ def test_errors_and_ownership() -> None:
         spis = {await k.alloc_spi(api.Proto.ESP, B, A, 1, lo=0x100, hi=0x1FF) for _ in range(50)}
         assert len(spis) == 50 and all(0x100 <= s <= 0x1FF for s in spis)
         other = api.PolicySpec(api.Selector(net("198.51.100.0/24"), net("203.0.113.0/24")),
-                               api.Direction.OUT, api.Owner.SPMD)
+                               api.Direction.OUTBOUND, api.Owner.SPMD)
         await k.add_policy(other)
         await k.flush_own(api.Owner.IKED)
         assert [i.owner for i in await k.dump_policies()] == [api.Owner.SPMD]

@@ -6,6 +6,7 @@ import ipaddress
 from pathlib import Path
 
 from racoon2.config import load_config, loads
+from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.spmif import commands as c
 from spmd.commands import KernelWork, State
@@ -25,21 +26,21 @@ def run(state: State, work: KernelWork) -> list[api.PolicyKey]:
     for n, op in enumerate(work.ops, 1):
         if isinstance(op, api.UpdatePolicy):
             keys.append(api.PolicyKey(op.sp.direction, op.sp.selector, index=n * 8 +
-                                      int(op.sp.direction)))
+                                      api.XFRM_DIRECTIONS[op.sp.direction]))
     state.commit(work, keys)
     return keys
 
 
 def test_policy_add_installs_both_directions_and_fwd() -> None:
     state = rw_state()
-    work = state.handle(c.PolicyAdd("rw_out", 3600, c.Mode.TUNNEL, net("192.0.2.0/24"),
+    work = state.handle(c.PolicyAdd("rw_out", 3600, Mode.TUNNEL, net("192.0.2.0/24"),
                                     net("198.51.100.10/32"), ip("203.0.113.1"),
                                     ip("203.0.113.99")))
     assert isinstance(work, KernelWork)
     assert work.ok.lines == ("Policy Added rw_out and rw_in",)
     specs = [op.sp for op in work.ops if isinstance(op, api.UpdatePolicy)]
-    assert [s.direction for s in specs] == [api.Direction.OUT, api.Direction.IN,
-                                            api.Direction.FWD]
+    assert [s.direction for s in specs] == [api.Direction.OUTBOUND, api.Direction.INBOUND,
+                                            api.Direction.FORWARD]
     assert specs[0].selector.src == net("192.0.2.0/24")
     assert specs[1].selector.src == net("198.51.100.10/32")
     out_t, in_t = specs[0].templates[0], specs[1].templates[0]
@@ -54,7 +55,7 @@ def test_policy_add_installs_both_directions_and_fwd() -> None:
     slid = state.handle(c.Slid(keys[1].index))
     assert not isinstance(slid, KernelWork) and slid.lines == ("rw_in",)
 
-    delete = state.handle(c.PolicyDelete("rw_out", c.Mode.TUNNEL, net("192.0.2.0/24"),
+    delete = state.handle(c.PolicyDelete("rw_out", Mode.TUNNEL, net("192.0.2.0/24"),
                                          net("198.51.100.10/32")))
     assert isinstance(delete, KernelWork) and len(delete.ops) == 3
     state.commit(delete, [None] * 3)
@@ -64,19 +65,19 @@ def test_policy_add_installs_both_directions_and_fwd() -> None:
 
 def test_policy_add_errors() -> None:
     state = rw_state()
-    add = c.PolicyAdd("nope", 0, c.Mode.TRANSPORT, net("192.0.2.1/32"), net("192.0.2.2/32"))
+    add = c.PolicyAdd("nope", 0, Mode.TRANSPORT, net("192.0.2.1/32"), net("192.0.2.2/32"))
     r = state.handle(add)
     assert not isinstance(r, KernelWork) and r.lines == ("Operation Failed, selector not found",)
     lonely = State(loads("selector s { direction outbound; src 192.0.2.1; dst 192.0.2.2; "
                          "policy_index p; }; policy p { action auto_ipsec; };"))
-    r = lonely.handle(c.PolicyAdd("s", 0, c.Mode.TRANSPORT, net("192.0.2.1/32"),
+    r = lonely.handle(c.PolicyAdd("s", 0, Mode.TRANSPORT, net("192.0.2.1/32"),
                                   net("192.0.2.2/32")))
     assert not isinstance(r, KernelWork)
     assert r.lines == ("Operation Failed, reverse selector not found",)
     same = State(loads("selector a { direction outbound; src 192.0.2.1; dst 192.0.2.2; "
                        "policy_index p; }; selector b { direction outbound; src 192.0.2.2; "
                        "dst 192.0.2.1; policy_index p; }; policy p { action auto_ipsec; };"))
-    r = same.handle(c.PolicyAdd("a", 0, c.Mode.TRANSPORT, net("192.0.2.1/32"),
+    r = same.handle(c.PolicyAdd("a", 0, Mode.TRANSPORT, net("192.0.2.1/32"),
                                 net("192.0.2.2/32")))
     assert not isinstance(r, KernelWork)
     assert r.lines == ("Operation Failed, found reverse selector is same direction",)
@@ -87,16 +88,16 @@ def test_policy_add_errors() -> None:
 def test_migrate_moves_tunnel_endpoints_both_ways() -> None:
     state = rw_state()
     run(state, state.handle(c.PolicyAdd(  # type: ignore[arg-type]
-        "rw_out", 0, c.Mode.TUNNEL, net("192.0.2.0/24"), net("198.51.100.10/32"),
+        "rw_out", 0, Mode.TUNNEL, net("192.0.2.0/24"), net("198.51.100.10/32"),
         ip("203.0.113.1"), ip("203.0.113.99"))))
     work = state.handle(c.Migrate("rw_out", ip("203.0.113.1"), ip("203.0.113.99"),
                                   ip("203.0.113.1"), ip("203.0.113.77")))
     assert isinstance(work, KernelWork) and work.ok.lines == ("Migrate rw_out",)
     moves = {(m.migration.direction, e.new_src, e.new_dst)
              for m in work.ops if isinstance(m, api.Migrate) for e in m.migration.entries}
-    assert moves == {(api.Direction.OUT, ip("203.0.113.1"), ip("203.0.113.77")),
-                     (api.Direction.IN, ip("203.0.113.77"), ip("203.0.113.1")),
-                     (api.Direction.FWD, ip("203.0.113.77"), ip("203.0.113.1"))}
+    assert moves == {(api.Direction.OUTBOUND, ip("203.0.113.1"), ip("203.0.113.77")),
+                     (api.Direction.INBOUND, ip("203.0.113.77"), ip("203.0.113.1")),
+                     (api.Direction.FORWARD, ip("203.0.113.77"), ip("203.0.113.1"))}
 
 
 def test_fqdn_and_ns_and_stat() -> None:

@@ -18,10 +18,10 @@ ipsec i { sa_index { e; c; }; }; sa e { sa_protocol esp; }; sa c { sa_protocol i
 
 def test_esp_ipcomp_tunnel_templates() -> None:
     by_dir = {d.spec.direction: d.spec.templates for d in plan(loads(TUNNEL)).policies}
-    assert [(t.proto, t.mode, t.level) for t in by_dir[api.Direction.OUT]] == [
+    assert [(t.proto, t.mode, t.level) for t in by_dir[api.Direction.OUTBOUND]] == [
         (api.Proto.IPCOMP, api.Mode.TUNNEL, api.Level.REQUIRE),
         (api.Proto.ESP, api.Mode.TRANSPORT, api.Level.REQUIRE)]
-    for direction in (api.Direction.IN, api.Direction.FWD):
+    for direction in (api.Direction.INBOUND, api.Direction.FORWARD):
         assert [(t.proto, t.mode, t.level) for t in by_dir[direction]] == [
             (api.Proto.IPCOMP, api.Mode.TUNNEL, api.Level.USE),
             (api.Proto.ESP, api.Mode.TRANSPORT, api.Level.REQUIRE)]

@@ -32,7 +32,7 @@ def test_transport_policies_with_ports_protocol_and_bundle() -> None:
     p = plan(loads(TRANSPORT.format(action="auto_ipsec")))
     assert [d.selector for d in p.policies] == ["out", "in"]
     out, inb = (d.spec for d in p.policies)
-    assert out.direction is api.Direction.OUT and inb.direction is api.Direction.IN
+    assert out.direction is api.Direction.OUTBOUND and inb.direction is api.Direction.INBOUND
     assert out.selector == api.Selector(net("192.0.2.1/32"), net("192.0.2.2/32"), 17, 0, 1701)
     assert inb.selector == api.Selector(net("192.0.2.2/32"), net("192.0.2.1/32"), 17, 1701, 0)
     assert [(t.proto, t.mode, t.reqid, t.level) for t in out.templates] == [
@@ -43,15 +43,15 @@ def test_transport_policies_with_ports_protocol_and_bundle() -> None:
 
 def test_discard_and_bypass_have_no_templates() -> None:
     discard = plan(loads(TRANSPORT.format(action="discard"))).policies[0].spec
-    assert discard.action is api.Action.BLOCK and discard.templates == ()
+    assert discard.action is api.Verdict.BLOCK and discard.templates == ()
     bypass = plan(loads(TRANSPORT.format(action="bypass"))).policies[0].spec
-    assert bypass.action is api.Action.ALLOW and bypass.templates == ()
+    assert bypass.action is api.Verdict.ALLOW and bypass.templates == ()
 
 
 def test_tunnel_inbound_gets_fwd_and_endpoints_swap() -> None:
     p = plan(loads(TUNNEL))
     dirs = [d.spec.direction for d in p.policies]
-    assert dirs == [api.Direction.OUT, api.Direction.IN, api.Direction.FWD]
+    assert dirs == [api.Direction.OUTBOUND, api.Direction.INBOUND, api.Direction.FORWARD]
     out_t = p.policies[0].spec.templates[0]
     in_t = p.policies[1].spec.templates[0]
     assert (str(out_t.src), str(out_t.dst), out_t.mode) == ("198.51.100.1", "203.0.113.1",
@@ -69,7 +69,7 @@ def test_macros_fqdn_and_skips() -> None:
         "in", "in"]
     p = plan(loads(text), lambda m, i: local[m],
              lambda name: [ipaddress.ip_address("2001:db8::9")])
-    out = [d.spec.selector for d in p.policies if d.spec.direction is api.Direction.OUT]
+    out = [d.spec.selector for d in p.policies if d.spec.direction is api.Direction.OUTBOUND]
     assert out == [api.Selector(net("2001:db8::7/128"), net("2001:db8::9/128"))]
     rw = plan(loads(TUNNEL.replace("peers_sa_ipaddr 203.0.113.1", "peers_sa_ipaddr IP_RW")))
     assert rw.policies == [] and rw.skipped[0] == ("out",
@@ -94,11 +94,11 @@ def info(spec: api.PolicySpec, owner: api.Owner | None = api.Owner.SPMD,
 def test_reconcile_adds_updates_deletes_only_own() -> None:
     want = [d.spec for d in plan(loads(TUNNEL)).policies]
     changed = api.PolicySpec(want[0].selector, want[0].direction, api.Owner.SPMD,
-                             api.Action.BLOCK, (), want[0].priority)
+                             api.Verdict.BLOCK, (), want[0].priority)
     stale = api.PolicySpec(api.Selector(net("198.51.100.0/24"), net("203.0.113.0/24")),
-                           api.Direction.OUT, api.Owner.SPMD)
+                           api.Direction.OUTBOUND, api.Owner.SPMD)
     foreign = api.PolicySpec(api.Selector(net("192.0.2.0/24"), net("192.0.2.0/24")),
-                             api.Direction.OUT, api.Owner.SPMD)
+                             api.Direction.OUTBOUND, api.Owner.SPMD)
     installed = [info(changed), info(want[1]), info(stale, index=16),
                  info(foreign, owner=None), info(want[2], owner=api.Owner.IKED)]
     changes = diff(want, installed)

@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from racoon2.errors import SpmifError
+from racoon2.ipsec import Mode
 from racoon2.spmif import replies
 from racoon2.spmif.commands import (
     Command,
     FqdnAdd,
     Migrate,
-    Mode,
     PolicyAdd,
     PolicyDelete,
     Slid,

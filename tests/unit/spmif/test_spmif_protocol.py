@@ -7,6 +7,7 @@ from ipaddress import ip_address, ip_network
 import pytest
 
 from racoon2.errors import SpmifError
+from racoon2.ipsec import Mode
 from racoon2.spmif import replies
 from racoon2.spmif.commands import (
     Command,
@@ -16,7 +17,6 @@ from racoon2.spmif.commands import (
     FqdnQuery,
     Login,
     Migrate,
-    Mode,
     NsAdd,
     NsChange,
     NsDelete,

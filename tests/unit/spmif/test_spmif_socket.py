@@ -18,6 +18,7 @@ import pytest
 
 from racoon2.config import loads
 from racoon2.errors import SpmifError
+from racoon2.ipsec import Mode
 from racoon2.net import Address
 from racoon2.spmif import replies
 from racoon2.spmif.client import KEEPALIVE_INTERVAL, SpmifClient, connect, connect_configured
@@ -28,7 +29,6 @@ from racoon2.spmif.commands import (
     FqdnList,
     FqdnQuery,
     Migrate,
-    Mode,
     NsAdd,
     NsChange,
     NsDelete,

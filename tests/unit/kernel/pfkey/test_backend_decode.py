@@ -48,7 +48,7 @@ def test_what_pfkey_cannot_say_is_refused() -> None:
 
 def test_policy_round_trip_through_the_codec() -> None:
     sp = api.PolicySpec(api.Selector(net("192.0.2.0/25"), net("192.0.2.128/25"), 6, 0, 443),
-                        api.Direction.OUT, api.Owner.SPMD,
+                        api.Direction.OUTBOUND, api.Owner.SPMD,
                         templates=(api.Template(api.Proto.ESP, api.Mode.TUNNEL,
                                                 ip("198.51.100.1"), ip("203.0.113.1"), 7,
                                                 api.Level.UNIQUE),), priority=9)

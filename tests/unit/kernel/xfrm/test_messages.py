@@ -45,7 +45,7 @@ def test_template_bytes() -> None:
 
 def test_policy_message_layout() -> None:
     sp = api.PolicySpec(api.Selector(net("10.0.0.0/8"), net("192.0.2.0/24")),
-                        api.Direction.FWD, api.Owner.SPMD, api.Action.BLOCK, priority=7)
+                        api.Direction.FORWARD, api.Owner.SPMD, api.Verdict.BLOCK, priority=7)
     raw = m.pack_policy(sp)
     assert len(raw) == 168
     prio, index, direction, action = struct.unpack_from("=IIBB", raw, 152)
@@ -67,7 +67,7 @@ def test_nlmsg_and_attr_framing() -> None:
 def test_policy_round_trip() -> None:
     sp = api.PolicySpec(
         api.Selector(net("2001:db8:1::/48"), net("2001:db8:2::/48"), 58, 0x8000, 0),
-        api.Direction.IN, api.Owner.IKED, api.Action.ALLOW,
+        api.Direction.INBOUND, api.Owner.IKED, api.Verdict.ALLOW,
         (api.Template(api.Proto.IPCOMP, api.Mode.TUNNEL, ip("2001:db8::1"), ip("2001:db8::2"),
                       3, api.Level.USE),
          api.Template(api.Proto.ESP, api.Mode.TRANSPORT, None, None, 3, api.Level.UNIQUE)),
@@ -95,7 +95,7 @@ def test_sa_round_trip() -> None:
 
 def test_migrate_round_trip() -> None:
     mig = api.Migration(api.Selector(net("192.0.2.0/25"), net("192.0.2.128/25")),
-                        api.Direction.OUT, (api.MigrateEntry(
+                        api.Direction.OUTBOUND, (api.MigrateEntry(
                             api.Proto.ESP, api.Mode.TUNNEL, 5, ip("198.51.100.1"),
                             ip("203.0.113.1"), ip("198.51.100.2"), ip("203.0.113.1")),))
     assert m.unpack_migrate(m.pack_migrate(mig)).migration == mig
@@ -113,7 +113,7 @@ def test_bad_lengths() -> None:
     with pytest.raises(KernelError, match="runs past"):
         list(m.split(m.NLMSGHDR.pack(40, m.NEWSA, 0, 1, 0) + bytes(4)))
     any4 = api.Selector(net("0.0.0.0/0"), net("0.0.0.0/0"))
-    bad_attr = m.pack_policy(api.PolicySpec(any4, api.Direction.OUT, api.Owner.TESTS))
+    bad_attr = m.pack_policy(api.PolicySpec(any4, api.Direction.OUTBOUND, api.Owner.TESTS))
     bad_attr += b"\xff\x00\x05\x00"
     with pytest.raises(KernelError, match="attribute 5 of length 255"):
         m.unpack_policy(bad_attr)
