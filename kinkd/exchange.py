@@ -40,7 +40,7 @@ from kinkd.krb5.values import Keyblock, Krb5Error
 from kinkd.replay import Authenticator, ReplayCache
 from racoon2.config.model import ProposalCheck
 from racoon2.crypto.transforms import Transform, TransformType, by_id
-from racoon2.errors import CryptoError, ParseError, Racoon2Error
+from racoon2.errors import CryptoError, ParseError, ProtocolError
 from racoon2.ikev1 import message as isakmp
 from racoon2.ikev1.constants import (
     Doi,
@@ -69,7 +69,7 @@ KRB_AP_ERR_TKT_EXPIRED = 32
 KRB_AP_ERR_SKEW = 37
 
 
-class KinkError(Racoon2Error):
+class KinkError(ProtocolError):
     """A KINK exchange failed; the message names the check or payload that failed."""
 
 

@@ -24,7 +24,6 @@ from kinkd.identity import Identity
 from kinkd.kernel_sas import KernelSas
 from kinkd.krb5.api import Context, Credentials
 from kinkd.krb5.kdc import AsyncKdc
-from kinkd.krb5.values import Krb5Error
 from kinkd.requests import Requests
 from kinkd.sas import Peer, SaPair, SaTable, quick_mode_ids, sa_ends
 from kinkd.settings import PeerSettings, PolicySettings, SettingsError, peer_settings, realm_of
@@ -100,7 +99,7 @@ class Initiator:
         except TimeoutError:
             log.error("policy %s: CREATE to %s failed: the KDC did not answer within %g s",
                       policy.policy, target, self.host.kdc.timeout)
-        except (KinkError, Racoon2Error, Krb5Error, OSError) as e:
+        except (Racoon2Error, OSError) as e:
             log.error("policy %s: CREATE to %s failed: %s", policy.policy, target, e)
         finally:
             self._in_flight.discard(flight)

@@ -29,6 +29,7 @@ from racoon2.config.model import (
 )
 from racoon2.crypto.transforms import Transform, TransformType, by_keyword
 from racoon2.errors import CryptoError
+from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ipsec import Direction, Mode
 from racoon2.net import Address
@@ -37,9 +38,6 @@ KINK_PORT = 910
 #: The original's retransmission: a fixed interval, ``max_retry_to_send`` tries.
 DEFAULT_INTERVAL = 1.0
 
-
-class SettingsError(ValueError):
-    """The configuration cannot drive a KINK exchange; the message names the directive."""
 
 
 @dataclass(frozen=True)

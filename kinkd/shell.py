@@ -261,7 +261,7 @@ class Kinkd:
             nonce = self.rng.random_bytes(peer_settings(
                 self.config, pol.remote_of(self.config, policy)).nonce_size)
             reply, child = kx.build_reply(self.ctx, request, spi, nonce, epoch=self.epoch)
-        except (Racoon2Error, KinkError) as e:
+        except Racoon2Error as e:
             log.error("%s: cannot answer CREATE from %s: %s", remote, v.client, e)
             self._answer(key, data, kx.error_reply(v.msg.xid, kink.ErrorCode.INTERR), local)
             return

@@ -26,7 +26,7 @@ def check(path: str, daemon: str) -> int:
     except ConfigError as e:
         click.echo(str(e) if e.where else f"{path}: {e}", err=True)
         return 1
-    except (Racoon2Error, OSError, UnicodeError, ValueError, RecursionError) as e:
+    except (Racoon2Error, OSError) as e:
         click.echo(f"{path}: {e}", err=True)
         return 1
     for warning in warnings:

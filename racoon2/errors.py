@@ -1,7 +1,30 @@
-"""One exception type per layer, all under :class:`Racoon2Error`.
+"""The project's one exception hierarchy, all under :class:`Racoon2Error`.
+
+::
+
+    Racoon2Error                 anything this project raises on purpose
+    ├── ConfigError              racoon2.conf does not load (``where`` is file:line)
+    │   └── FixError             (racoon2.config.values) found only when a block is converted
+    ├── SettingsError            the loaded configuration cannot drive a negotiation
+    ├── ParseError               malformed wire data (payload or message, byte offset)
+    │   └── Malformed            (spmd.dns) a DNS answer that does not parse
+    ├── CryptoError              a bad key, signature, ICV or KE value; an unsupported algorithm
+    ├── KernelError              a kernel (XFRM, PF_KEY) request failed
+    ├── SpmifError               an spmif exchange with spmd failed
+    ├── KerberosError            a Kerberos library call failed
+    │   └── Krb5Error            (kinkd.krb5.values) libkrb5's com_err code and text
+    ├── ProtocolError            an exchange with a peer failed
+    │   └── KinkError            (kinkd.exchange) a KINK exchange failed
+    │       └── PeerKrbError     the KINK peer answered with a KRB_ERROR
+    └── PidFileError             (racoon2.daemon) the pid file is locked or unwritable
 
 Every message says what was found and what was expected; ``hint`` says what an admin can do
-about it.  Daemons catch these at their edges and turn them into log lines, replies or exit codes.
+about it.  Daemons catch these at their edges and turn them into log lines, replies or exit
+codes.  Exceptions of the libraries underneath (``cryptography``'s ValueError, InvalidTag,
+InvalidSignature, UnsupportedAlgorithm; ``ipaddress``'s ValueError on text or octets from a
+peer or a file) are converted where the library is called, so a caller catches one of these
+and nothing else.  A ValueError or TypeError that escapes is a bug of ours (an encoder handed
+values that contradict each other), not a condition to handle.
 """
 
 from __future__ import annotations
@@ -33,6 +56,12 @@ class ConfigError(Racoon2Error):
         return f"{self.where}: {text}" if self.where else text
 
 
+class SettingsError(Racoon2Error):
+    """The configuration loaded but cannot drive a negotiation (iked's and kinkd's settings:
+    a remote no policy can reach, a policy without an ESP sa); the message names the
+    directive."""
+
+
 class ParseError(Racoon2Error):
     """Malformed wire data: names the structure (payload, message) and the byte offset."""
 
@@ -43,7 +72,8 @@ class ParseError(Racoon2Error):
 
 
 class CryptoError(Racoon2Error):
-    """A cryptographic operation failed or was asked for something unsupported."""
+    """A cryptographic operation failed (bad key, signature, ICV or KE value) or was asked
+    for an algorithm this installation does not have."""
 
 
 class KernelError(Racoon2Error):
@@ -66,18 +96,18 @@ class SpmifError(Racoon2Error):
         self.code = code
 
 
-class KrbError(Racoon2Error):
-    """A Kerberos library call failed; ``code`` is the krb5_error_code."""
+class KerberosError(Racoon2Error):
+    """A Kerberos library call failed; ``code`` is the library's error code.  (Not "KrbError":
+    kinkd uses that name for the RFC 4120 KRB-ERROR message it decodes.)"""
 
-    def __init__(self, call: str, message: str, code: int | None = None) -> None:
-        super().__init__(f"{call}: {message}")
-        self.call = call
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
         self.code = code
+
+    def __str__(self) -> str:
+        return f"{self.message} (krb5 error {self.code})"
 
 
 class ProtocolError(Racoon2Error):
-    """A peer broke the protocol; ``notify`` is the Notify type to answer with, if any."""
-
-    def __init__(self, message: str, notify: int | None = None) -> None:
-        super().__init__(message)
-        self.notify = notify
+    """An exchange with a peer failed: the peer broke the protocol, refused, or did not
+    answer; the message names the check, payload or answer that failed."""

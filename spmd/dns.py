@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
 from racoon2.config.model import Resolver as ConfigResolver
+from racoon2.errors import ParseError
 from racoon2.net import Address
 
 HEADER = struct.Struct("!HHHHHH")  # id, flags, qd/an/ns/ar counts (RFC 1035 §4.1.1)
@@ -167,8 +168,11 @@ def _with_id(data: bytes, ident: int) -> bytes:
     return struct.pack("!H", ident) + data[2:]
 
 
-class Malformed(ValueError):
-    """A DNS message that does not parse."""
+class Malformed(ParseError):
+    """A DNS message that does not parse, at byte ``offset``."""
+
+    def __init__(self, offset: int, message: str) -> None:
+        super().__init__("DNS message", offset, message)
 
 
 def answer_addresses(data: bytes) -> dict[str, list[Address]]:
@@ -184,12 +188,12 @@ def answer_addresses(data: bytes) -> dict[str, list[Address]]:
     for _ in range(an):
         name, pos = _read_name(data, pos)
         if pos + 10 > len(data):
-            raise Malformed("resource record header runs past the end")
+            raise Malformed(pos, "resource record header runs past the end")
         rtype, rclass, _ttl, rdlen = struct.unpack_from("!HHIH", data, pos)
         pos += 10
         rdata = data[pos:pos + rdlen]
         if len(rdata) != rdlen:
-            raise Malformed("resource record data runs past the end")
+            raise Malformed(pos, "resource record data runs past the end")
         if rclass == CLASS_IN and (rtype, rdlen) in ((TYPE_A, 4), (TYPE_AAAA, 16)):
             direct.setdefault(name, []).append(ipaddress.ip_address(rdata))
         elif rclass == CLASS_IN and rtype == TYPE_CNAME:
@@ -215,23 +219,23 @@ def _read_name(data: bytes, pos: int) -> tuple[str, int]:
     jumps = 0
     while True:
         if pos >= len(data):
-            raise Malformed("name runs past the end")
+            raise Malformed(pos, "name runs past the end")
         length = data[pos]
         if length & 0xC0 == 0xC0:
             if pos + 1 >= len(data) or jumps > 16:
-                raise Malformed("bad compression pointer")
+                raise Malformed(pos, "bad compression pointer")
             if end is None:
                 end = pos + 2
             pos, jumps = ((length & 0x3F) << 8) | data[pos + 1], jumps + 1
         elif length & 0xC0:
-            raise Malformed("reserved label type")
+            raise Malformed(pos, "reserved label type")
         elif length == 0:
             name = ".".join(labels).lower() + "."
             return name, end if end is not None else pos + 1
         else:
             label = data[pos + 1:pos + 1 + length]
             if len(label) != length:
-                raise Malformed("label runs past the end")
+                raise Malformed(pos, "label runs past the end")
             labels.append(label.decode("ascii", "replace"))
             pos += 1 + length
 

@@ -20,6 +20,7 @@ from racoon2.crypto import keymat
 from racoon2.crypto.prf import Prf
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import Transform, TransformType
+from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ProtocolId, TsType
 from racoon2.ikev2.payloads import TrafficSelector
 from racoon2.kernel import api
@@ -106,7 +107,7 @@ def _algorithms(encr: Transform | None, integ: Transform | None, key: bytes, ike
     if encr is not None and encr.aead:
         return None, None, api.Aead(encr.xfrm_name or "", key, encr.icv_size * 8)
     if integ is None:
-        raise ValueError(f"{encr.name if encr else 'AH'} needs an integrity algorithm")
+        raise CryptoError(f"{encr.name if encr else 'AH'} needs an integrity algorithm")
     integrity = api.Integrity(integ.xfrm_name or "", ikey,
                               integ.xfrm_trunc_bits or integ.icv_size * 8)
     return (api.Cipher(encr.xfrm_name or "", key) if encr else None), integrity, None
@@ -123,7 +124,7 @@ def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: b
     encr = None if ah else chosen.get(TransformType.ENCR)
     integ = chosen.get(TransformType.INTEG)
     if encr is None and not ah:
-        raise ValueError("the chosen ESP proposal has no encryption transform")
+        raise CryptoError("the chosen ESP proposal has no encryption transform")
     size = keymat.child_keymat_size(encr, integ)
     stream = keymat.child_keymat(prf, sk_d, ni, nr, size, shared)
     keys = keymat.split_child_keymat(stream, encr, integ)

@@ -97,17 +97,15 @@ def parse_reply(cp: CP) -> CfgReply:
     got: dict[int, list[Address]] = {}
     version = ""
     for kind, value in cp.attributes:
-        try:
-            if kind in (A.INTERNAL_IP4_ADDRESS, A.INTERNAL_IP4_DNS, A.INTERNAL_IP4_NBNS,
-                        A.INTERNAL_IP4_DHCP) and len(value) == 4:
-                got.setdefault(kind, []).append(ipaddress.IPv4Address(value))
-            elif kind in (A.INTERNAL_IP6_ADDRESS, A.INTERNAL_IP6_DNS, A.INTERNAL_IP6_DHCP) \
-                    and len(value) in (16, 17):  # an address carries its prefix length
-                got.setdefault(kind, []).append(ipaddress.IPv6Address(value[:16]))
-            elif kind == A.APPLICATION_VERSION:
-                version = value.decode("utf-8", "replace")
-        except ValueError:
-            continue
+        # The lengths are checked first, so ipaddress cannot refuse the octets.
+        if kind in (A.INTERNAL_IP4_ADDRESS, A.INTERNAL_IP4_DNS, A.INTERNAL_IP4_NBNS,
+                    A.INTERNAL_IP4_DHCP) and len(value) == 4:
+            got.setdefault(kind, []).append(ipaddress.IPv4Address(value))
+        elif kind in (A.INTERNAL_IP6_ADDRESS, A.INTERNAL_IP6_DNS, A.INTERNAL_IP6_DHCP) \
+                and len(value) in (16, 17):  # an address carries its prefix length
+            got.setdefault(kind, []).append(ipaddress.IPv6Address(value[:16]))
+        elif kind == A.APPLICATION_VERSION:
+            version = value.decode("utf-8", "replace")
 
     def one(kind: int) -> Address | None:
         return got[kind][0] if got.get(kind) else None

@@ -208,7 +208,7 @@ class IkeCore:
         # certificate, a key that cannot sign) ends that SA with its reason, not the daemon.
         try:
             yield
-        except (Racoon2Error, ValueError) as e:
+        except Racoon2Error as e:
             sa.fail(sa.state.value, str(e))
 
     def _after(self, sa: IkeSa) -> None:
@@ -242,7 +242,7 @@ class IkeCore:
             return
         try:
             peer = self._peer(remote_cfg.name if remote_cfg else None)
-        except (SettingsError, Racoon2Error) as e:
+        except Racoon2Error as e:
             self.drop(remote, DropReason.NO_REMOTE, str(e))
             return
         assert peer is not None
@@ -290,7 +290,7 @@ class IkeCore:
             return None
         try:
             return self._initiate(sel, now, peer_addr, local_addr)
-        except (SettingsError, Racoon2Error) as e:
+        except Racoon2Error as e:
             self.emit(NegotiationFailed("-", "initiate", str(e)))
             return None
 

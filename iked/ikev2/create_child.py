@@ -152,7 +152,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     if not problem and r.exchange is not None:
         try:
             shared = r.exchange.shared_secret(ke.data) if ke else b""
-        except (CryptoError, ValueError) as e:
+        except CryptoError as e:
             problem = f"bad KE payload: {e}"
         if not shared and not problem:
             problem = "no KE payload for our PFS group"
@@ -278,7 +278,7 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         if ke is not None and group is not None:
             try:
                 public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
-            except (CryptoError, ValueError):
+            except CryptoError:
                 refuse(NotifyType.INVALID_SYNTAX)
                 return
         sa.install(c, chosen, (nonce.data, nr), initiator=False, shared=shared)

@@ -91,8 +91,8 @@ def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
     try:
         key = certs.peer_key(sa.peer.trust, [p for p in inner if isinstance(p, Cert)],
                              id_payload.id_type, id_payload.data, sa.peer.verify_id)
-        auth.verify(auth.AuthMethod(au.method), key, octets, au.data)
-    except (CryptoError, ValueError) as e:
+        auth.verify(au.method, key, octets, au.data)
+    except CryptoError as e:
         return str(e)
     return None
 

@@ -74,7 +74,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             if chosen is None or nonce is None or ke is None or len(chosen.spi) != 8:
                 raise CryptoError("the answer lacks SA, Nonce or KE")
             shared = r.exchange.shared_secret(ke.data)
-        except (CryptoError, ValueError) as e:
+        except CryptoError as e:
             problem = str(e)
     if problem or chosen is None or nonce is None:
         sa.host.emit(NegotiationFailed(sa.name, "IKE SA rekey", problem or "bad answer",
@@ -111,7 +111,7 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
         return
     try:
         public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
-    except (CryptoError, ValueError):
+    except CryptoError:
         refuse(NotifyType.INVALID_SYNTAX)
         return
     spi_r = sa.host.rng.random_bytes(8)

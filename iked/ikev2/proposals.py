@@ -32,7 +32,10 @@ def wire(t: tt.Transform) -> Transform:
 
 def row(t: Transform) -> tt.Transform:
     """The table row a received Transform names; CryptoError when unsupported."""
-    kind = TransformType(t.type)
+    try:
+        kind = TransformType(t.type)
+    except ValueError:
+        raise CryptoError(f"unsupported transform type {t.type}") from None
     return tt.by_id(kind, t.id, t.key_length if kind is TransformType.ENCR else None)
 
 
@@ -143,7 +146,7 @@ def _supported(t: Transform) -> bool:
         return t.id in (ESN_NO, ESN_YES)
     try:
         row(t)
-    except (CryptoError, ValueError):
+    except CryptoError:
         return False
     return True
 
@@ -193,7 +196,7 @@ def describe(proposals: Sequence[Proposal]) -> str:
                 r = row(t)
                 names.append(r.name + (f"-{r.key_size * 8}" if r.variable_key and
                                        r.kind is TransformType.ENCR else ""))
-            except (CryptoError, ValueError):
+            except CryptoError:
                 names.append(f"type{t.type}/id{t.id}")
         try:
             proto = ProtocolId(p.protocol).name

@@ -428,7 +428,7 @@ class IkeSa:
         assert self.exchange is not None
         try:
             shared = self.exchange.shared_secret(peer_public)
-        except (CryptoError, ValueError) as e:
+        except CryptoError as e:
             self.fail("IKE_SA_INIT", f"bad KE payload: {e}")
             return False
         self._keys(chosen, shared)
@@ -475,7 +475,7 @@ class IkeSa:
         self.spi_r = self.host.rng.random_bytes(8)
         try:
             public, shared = dh.respond(group.ident, ke.data, self.host.rng)
-        except (CryptoError, ValueError) as e:
+        except CryptoError as e:
             self._refuse_init(msg, notify(NotifyType.INVALID_SYNTAX))
             self.fail("IKE_SA_INIT", f"bad KE payload: {e}")
             return

@@ -39,6 +39,7 @@ from racoon2.config.model import (
 from racoon2.crypto.transforms import Transform
 from racoon2.crypto.x509 import load_certificates, load_private_key
 from racoon2.errors import CryptoError
+from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
 from racoon2.ipsec import Direction, Mode
@@ -50,9 +51,6 @@ Algs = tuple[AlgSpec, ...] | None
 #: Reads a secret or key file named in the configuration (mode and owner already checked).
 ReadFile = Callable[[str], bytes]
 
-
-class SettingsError(ValueError):
-    """The configuration cannot drive a negotiation; the message names the directive."""
 
 
 @dataclass(frozen=True)

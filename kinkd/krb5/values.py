@@ -9,6 +9,7 @@ import ctypes
 from dataclasses import dataclass, field
 
 from kinkd.krb5 import _lib as c
+from racoon2.errors import KerberosError
 
 # RFC 4430 §4.2.5 (KINK_ENCRYPT) and §3.6 (the message checksum).
 KEY_USAGE_KINK_ENCRYPT = 39
@@ -24,16 +25,8 @@ KRB5KRB_ERR_GENERIC = -1765328324
 KRB5_KDC_UNREACH = -1765328228
 
 
-class Krb5Error(Exception):
+class Krb5Error(KerberosError):
     """A libkrb5 call failed: ``code`` is its com_err code, ``message`` libkrb5's own text."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(code, message)
-        self.code = code
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.message} (krb5 error {self.code})"
 
     @property
     def krb_error(self) -> int:

@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass
 from enum import IntEnum
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -166,15 +166,23 @@ def _sign_raw(key: PrivateKey, scheme: SignatureScheme, data: bytes,
     if _key_kind(key) != scheme.key:
         raise CryptoError(f"a {_key_kind(key)} key cannot make {scheme.name} signatures",
                           hint="pick a signature scheme that matches the certificate's key")
-    if isinstance(key, rsa.RSAPrivateKey):
-        h = _hash(scheme.hash_name)
-        pad: padding.AsymmetricPadding = (
-            padding.PSS(padding.MGF1(h), h.digest_size) if scheme.pss else padding.PKCS1v15())
-        return key.sign(data, pad, h)
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(data, ec.ECDSA(_hash(scheme.hash_name),
-                                       deterministic_signing=deterministic))
-    return key.sign(data)
+    try:
+        if isinstance(key, rsa.RSAPrivateKey):
+            h = _hash(scheme.hash_name)
+            pad: padding.AsymmetricPadding = (
+                padding.PSS(padding.MGF1(h), h.digest_size) if scheme.pss
+                else padding.PKCS1v15())
+            return key.sign(data, pad, h)
+        if isinstance(key, ec.EllipticCurvePrivateKey):
+            return key.sign(data, ec.ECDSA(_hash(scheme.hash_name),
+                                           deterministic_signing=deterministic))
+        return key.sign(data)
+    except (ValueError, UnsupportedAlgorithm) as err:
+        # cryptography refuses e.g. a PSS salt that does not fit a small RSA modulus.
+        size = f"{key.key_size}-bit " if isinstance(key, rsa.RSAPrivateKey) else ""
+        raise CryptoError(f"cannot make a {scheme.name} signature with this {size}"
+                          f"{_key_kind(key)} key: {err}",
+                          hint="use a larger key or another signature scheme") from None
 
 
 def _verify_raw(key: PublicKey, scheme: SignatureScheme, data: bytes, signature: bytes) -> None:
@@ -191,7 +199,7 @@ def _verify_raw(key: PublicKey, scheme: SignatureScheme, data: bytes, signature:
             key.verify(signature, data, ec.ECDSA(_hash(scheme.hash_name)))
         else:
             key.verify(signature, data)
-    except (InvalidSignature, ValueError):
+    except (InvalidSignature, ValueError, UnsupportedAlgorithm):
         raise CryptoError(f"{scheme.name} signature in the AUTH payload does not verify",
                           hint="the peer's certificate or private key is not the expected "
                           "one") from None
@@ -222,8 +230,14 @@ def sign(method: AuthMethod, key: PrivateKey, octets: bytes, scheme: str | None 
     raise CryptoError(f"AUTH method {method.name} is not a signature method we can make")
 
 
-def verify(method: AuthMethod, key: PublicKey, octets: bytes, auth: bytes) -> None:
-    """Raise :class:`CryptoError` unless ``auth`` is a valid signature over ``octets``."""
+def verify(method: AuthMethod | int, key: PublicKey, octets: bytes, auth: bytes) -> None:
+    """Raise :class:`CryptoError` unless ``auth`` is a valid signature over ``octets``;
+    ``method`` may be the AUTH payload's number as received."""
+    try:
+        method = AuthMethod(method)
+    except ValueError:
+        raise CryptoError(f"AUTH method {method} is not a signature method we can check",
+                          hint="the peer authenticates in a way we do not implement") from None
     if method == AuthMethod.RSA_SIG:
         _verify_raw(key, _BY_NAME["sha1WithRSAEncryption"], octets, auth)
         return

@@ -102,6 +102,9 @@ def _library_modexp(p: int, base: int, exponent: int) -> int | None:
                 key.exchange(crypto_dh.DHPublicNumbers(base, params).public_key()), "big")
     except (AttributeError, UnsupportedAlgorithm):
         return None
+    except ValueError as err:
+        # OpenSSL refusing a value shared_secret() already range-checked: say so, not leak it.
+        raise CryptoError(f"OpenSSL refuses this MODP exchange: {err}") from None
 
 
 # Through OpenSSL, MODP-768/1024 measured 20-30x slower than Python's pow (it appears to

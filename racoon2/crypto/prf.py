@@ -44,7 +44,9 @@ def aes_xcbc_mac(key: bytes, data: bytes) -> bytes:
 
 
 def aes_cmac(key: bytes, data: bytes) -> bytes:
-    """AES-CMAC (RFC 4493 / NIST SP 800-38B): full 128-bit tag."""
+    """AES-CMAC (RFC 4493 / NIST SP 800-38B): full 128-bit tag with a 128-bit key."""
+    if len(key) != _BLOCK:
+        raise CryptoError(f"AES-CMAC needs a 16-byte key, got {len(key)} bytes")
     c = cmac.CMAC(algorithms.AES(key))
     c.update(data)
     return c.finalize()

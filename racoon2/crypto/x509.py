@@ -9,8 +9,10 @@ import ipaddress
 from enum import IntEnum
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
@@ -56,7 +58,7 @@ def load_private_key(data: bytes, password: bytes | None = None) -> PrivateKey:
             key = serialization.load_pem_private_key(data, password)
         else:
             key = serialization.load_der_private_key(data, password)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as err:
         raise CryptoError(f"cannot load private key: {err}",
                           hint="check the file format and its password") from None
     _check_key_type(key, "private key")
@@ -70,15 +72,24 @@ def load_public_key(data: bytes) -> PublicKey:
             key = serialization.load_pem_public_key(data)
         else:
             key = serialization.load_der_public_key(data)
-    except ValueError as err:
+    except (ValueError, UnsupportedAlgorithm) as err:
         raise CryptoError(f"cannot load public key: {err}") from None
     _check_key_type(key, "public key")
     return key  # type: ignore[return-value]
 
 
+def _public_key(cert: x509.Certificate) -> CertificatePublicKeyTypes:
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm) as err:
+        raise CryptoError(f"cannot read the key of certificate "
+                          f"{cert.subject.rfc4514_string()}: {err}",
+                          hint="use an RSA, ECDSA, Ed25519 or Ed448 key") from None
+
+
 def certificate_public_key(cert: x509.Certificate) -> PublicKey:
     """The certificate's subject public key, if IKE can verify signatures with it."""
-    key = cert.public_key()
+    key = _public_key(cert)
     _check_key_type(key, f"the key of certificate {cert.subject.rfc4514_string()}")
     return key  # type: ignore[return-value]
 
@@ -113,6 +124,10 @@ def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
         return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
+    except (ValueError, x509.DuplicateExtension) as err:
+        # cryptography parses extensions only when asked: a malformed one surfaces here.
+        raise CryptoError(f"certificate {cert.subject.rfc4514_string()} has malformed "
+                          f"extensions: {err}") from None
 
 
 def cert_matches_id(cert: x509.Certificate, id_type: IdType, data: bytes) -> bool:
@@ -124,7 +139,13 @@ def cert_matches_id(cert: x509.Certificate, id_type: IdType, data: bytes) -> boo
     if san is None:
         return False
     if id_type in (IdType.IPV4_ADDR, IdType.IPV6_ADDR):
-        return ipaddress.ip_address(data) in san.get_values_for_type(x509.IPAddress)
+        try:
+            address = ipaddress.ip_address(data)
+        except ValueError:
+            # The peer's ID payload, not ours: name it instead of leaking ipaddress's error.
+            raise CryptoError(f"{id_type.name} ID of {len(data)} octets is not an address",
+                              hint="the peer sends a malformed ID payload") from None
+        return address in san.get_values_for_type(x509.IPAddress)
     text = data.decode("ascii", errors="replace").lower()
     if id_type == IdType.FQDN:
         return text in (n.lower() for n in san.get_values_for_type(x509.DNSName))
@@ -141,8 +162,8 @@ def cert_encoding(cert: x509.Certificate) -> bytes:
 def certreq_authority(ca: x509.Certificate) -> bytes:
     """A CERTREQ Certification Authority entry: SHA-1 of the CA's SubjectPublicKeyInfo
     (RFC 7296 §3.7)."""
-    spki = ca.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = _public_key(ca).public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
     return hashlib.sha1(spki).digest()
 
 

@@ -14,6 +14,7 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from racoon2.errors import SpmifError
 from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix
 from racoon2.spmif import replies
@@ -155,19 +156,21 @@ def _prefix(p: Prefix) -> str:
 def _sa(mode: Mode, sa_src: Address | None, sa_dst: Address | None) -> str:
     if mode is Mode.TUNNEL:
         if sa_src is None or sa_dst is None:
-            raise ValueError("a tunnel-mode policy needs both SA endpoints")
+            raise SpmifError("a tunnel-mode policy needs both SA endpoints")
         return f" {sa_src} {sa_dst}"
     return ""
 
 
 def _token(text: str, what: str) -> str:
     if not text or any(c in text for c in " \t\r\n") or not text.isprintable():
-        raise ValueError(f"{what} {text!r} is not a single printable word")
+        raise SpmifError(f"{what} {text!r} is not a single printable word")
     return text
 
 
 def format_command(cmd: Command) -> str:
-    """The request line for ``cmd`` without CR LF, in the exact form the C clients send."""
+    """The request line for ``cmd`` without CR LF, in the exact form the C clients send;
+    SpmifError when ``cmd`` cannot be said on one line (a word with spaces, a tunnel without
+    its SA endpoints)."""
     match cmd:
         case Login(response):
             return f"LOGIN {_token(response, 'LOGIN response')}"
@@ -184,7 +187,7 @@ def format_command(cmd: Command) -> str:
             return f"POLICY DELETE {_token(idx, 'selector index')}"
         case PolicyDelete(idx, Mode() as mode, src, dst, sa_src, sa_dst):
             if src is None or dst is None:
-                raise ValueError("POLICY DELETE with a mode needs both SP prefixes")
+                raise SpmifError("POLICY DELETE with a mode needs both SP prefixes")
             return (
                 f"POLICY DELETE {_token(idx, 'selector index')} {mode.value} "
                 f"{_prefix(src)} {_prefix(dst)}{_sa(mode, sa_src, sa_dst)}"
@@ -212,7 +215,7 @@ def format_command(cmd: Command) -> str:
             return f"FQDN ADD {_token(name, 'FQDN')}"
         case FqdnDelete(name):
             return f"FQDN DELETE {_token(name, 'FQDN')}"
-    raise ValueError(f"not an spmif command: {cmd!r}")
+    raise SpmifError(f"not an spmif command: {cmd!r}")
 
 
 # --- parsing (server side) ----------------------------------------------------------------------

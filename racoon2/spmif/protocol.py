@@ -235,7 +235,7 @@ class ClientConnection:
                              f"{self._state.name.lower()}")
         try:
             line = format_command(command)
-        except ValueError as err:
+        except SpmifError as err:
             raise SpmifError(f"cannot encode {type(command).__name__}: {err}") from None
         self._pending = command
         self._state = _ClientState.WAITING

@@ -184,6 +184,15 @@ def policy_from(msg: c.Message) -> api.PolicyInfo:
     return api.PolicyInfo(spec, pol.id, owned[0] if owned else None, pol.priority)
 
 
+def _proto(msg: c.Message) -> api.Proto:
+    """The kernel protocol of ``msg``'s SA type; KernelError for one we do not manage."""
+    try:
+        return PROTOS[SaType(msg.satype)]
+    except (ValueError, KeyError):
+        raise KernelError("decode", msg.name, f"SA type {msg.satype} is not ESP, AH or "
+                          "IPComp") from None
+
+
 def sa_from(msg: c.Message) -> api.SaInfo:
     """api.SaInfo (algorithms by id only: PF_KEY does not return keys) from SADB_GET/DUMP."""
     sa = msg.get(ExtType.SA, c.SaExt)
@@ -194,7 +203,7 @@ def sa_from(msg: c.Message) -> api.SaInfo:
     sa2 = msg.get(ExtType.X_SA2, c.Sa2Ext)
     cur = msg.get(ExtType.LIFETIME_CURRENT, c.LifetimeExt)
     mode = api.Mode.TUNNEL if sa2 is not None and sa2.mode == Mode.TUNNEL else api.Mode.TRANSPORT
-    spec = api.SaSpec(src.addr.address, dst.addr.address, PROTOS[SaType(msg.satype)], sa.spi,
+    spec = api.SaSpec(src.addr.address, dst.addr.address, _proto(msg), sa.spi,
                       mode, sa2.reqid if sa2 else 0, replay_window=sa.replay)
     current = api.LifetimeCurrent(cur.nbytes, cur.allocations, cur.addtime, cur.usetime) \
         if cur else api.LifetimeCurrent()
@@ -302,7 +311,7 @@ class PfkeyBackend:
             return
         try:
             event = self._event(msg)
-        except (KernelError, ValueError, KeyError):
+        except KernelError:
             self.bad_messages += 1
             return
         if event is not None:
@@ -326,7 +335,7 @@ class PfkeyBackend:
             sel = api.Selector(ipaddress.ip_network(src.addr.address),
                                ipaddress.ip_network(dst.addr.address))
             return api.Acquire(msg.seq, pol.id, api.Direction.OUTBOUND, sel, src.addr.address,
-                               dst.addr.address, PROTOS[SaType(msg.satype)],
+                               dst.addr.address, _proto(msg),
                                api.Mode.TUNNEL if rq and rq.mode == Mode.TUNNEL
                                else api.Mode.TRANSPORT, rq.reqid if rq else 0)
         return None

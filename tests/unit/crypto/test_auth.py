@@ -167,3 +167,15 @@ def test_ikev1_rsa_raw_signature(rsa_key: rsa.RSAPrivateKey) -> None:
         auth.ikev1_rsa_verify(rsa_key.public_key(), bytes(20), sig)
     with pytest.raises(CryptoError, match="wrong size"):
         auth.ikev1_rsa_verify(rsa_key.public_key(), digest, sig[1:])
+
+
+def test_library_refusals_are_crypto_errors() -> None:
+    # A 1024-bit modulus has no room for RSASSA-PSS with SHA-512 and a 64-octet salt: the
+    # library's ValueError must reach callers as a CryptoError naming the scheme and the key.
+    small = rsa.generate_private_key(65537, 1024)
+    with pytest.raises(CryptoError, match="rsassa-pss-sha512 signature with this 1024-bit"):
+        auth.sign(AuthMethod.DIGITAL_SIGNATURE, small, b"x", "rsassa-pss-sha512")
+    with pytest.raises(CryptoError, match="AUTH method 7 is not a signature method"):
+        auth.verify(7, small.public_key(), b"x", b"\x00" * 128)
+    with pytest.raises(CryptoError, match="does not verify"):
+        auth.verify(AuthMethod.RSA_SIG, small.public_key(), b"x", b"\xff" * 300)

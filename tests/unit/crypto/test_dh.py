@@ -180,3 +180,10 @@ def test_respond_matches_start(group: int) -> None:
     ini = dh.start(group, DeterministicRng(b"i"))
     data, secret = dh.respond(group, ini.public_bytes(), DeterministicRng(b"r"))
     assert ini.shared_secret(data) == secret
+
+
+def test_mlkem512_responder_reports_unavailable() -> None:
+    if dh.mlkem is not None and hasattr(dh.mlkem, "MLKEM512PrivateKey"):
+        pytest.skip("this cryptography build has ML-KEM-512")
+    with pytest.raises(CryptoError, match="ML_KEM_512 is not available"):
+        dh.respond(35, bytes(800), DeterministicRng(b"r"))

@@ -99,3 +99,10 @@ def test_prf_plus_prefix_property(ident: int, key: bytes, seed: bytes, length: i
     full = prf.plus(key, seed, 300)
     assert prf.plus(key, seed, length) == full[:length]
     assert full[: prf.output_size] == prf.compute(key, seed + b"\x01")
+
+
+def test_aes_cmac_refuses_other_key_sizes() -> None:
+    from racoon2.crypto.prf import aes_cmac
+
+    with pytest.raises(CryptoError, match="AES-CMAC needs a 16-byte key, got 15"):
+        aes_cmac(b"k" * 15, b"data")

@@ -96,6 +96,8 @@ def test_id_matching(pki: dict[str, object]) -> None:
     assert rx509.cert_matches_id(leaf, IdType.RFC822_ADDR, b"ike@example.com")
     assert rx509.cert_matches_id(leaf, IdType.DER_ASN1_DN, _name("gw.example.com").public_bytes())
     assert not rx509.cert_matches_id(leaf, IdType.KEY_ID, b"gw")
+    with pytest.raises(CryptoError, match="IPV4_ADDR ID of 3 octets is not an address"):
+        rx509.cert_matches_id(leaf, IdType.IPV4_ADDR, bytes([192, 0, 2]))
     ca = pki["ca"]
     assert isinstance(ca, x509.Certificate)
     assert not rx509.cert_matches_id(ca, IdType.FQDN, b"gw.example.com")

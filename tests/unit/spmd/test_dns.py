@@ -8,6 +8,7 @@ import itertools
 import pytest
 from dnswire import AAAA, CNAME, A, answer, query
 
+from racoon2.errors import ParseError
 from spmd.dns import Malformed, Proxy, Resolver, answer_addresses, configure, nsswitch_has_dns
 from spmd.fqdn import FqdnCache
 
@@ -113,8 +114,11 @@ def test_truncated_answers_are_malformed(cut: int) -> None:
 
 def test_a_compression_loop_is_malformed() -> None:
     loop = b"\x00\x01\x81\x80\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"
-    with pytest.raises(Malformed):
+    with pytest.raises(Malformed) as e:
         answer_addresses(loop)
+    # One of the project's ParseErrors: the structure and the offset where it broke.
+    assert isinstance(e.value, ParseError) and not isinstance(e.value, ValueError)
+    assert str(e.value) == "DNS message at byte 12: bad compression pointer"
 
 
 def test_fqdn_cache_learns_only_registered_names_and_accumulates() -> None:

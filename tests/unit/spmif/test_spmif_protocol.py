@@ -517,6 +517,15 @@ def test_client_cannot_send_before_the_greeting_or_twice() -> None:
         client.send(Stat())
 
 
+def test_commands_that_do_not_fit_a_line_are_spmif_errors() -> None:
+    with pytest.raises(SpmifError, match="FQDN 'a b' is not a single printable word"):
+        format_command(FqdnAdd("a b"))
+    tunnel = PolicyAdd("sel", 60, Mode.TUNNEL, ip_network("192.0.2.0/24"),
+                       ip_network("198.51.100.0/24"), None, None)
+    with pytest.raises(SpmifError, match="^cannot encode PolicyAdd: a tunnel-mode policy"):
+        ready_client().send(tunnel)
+
+
 def test_client_assembles_a_multi_line_reply_from_single_bytes() -> None:
     client = ready_client()
     client.send(Stat())

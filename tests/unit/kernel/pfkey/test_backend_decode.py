@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
 
@@ -12,7 +13,13 @@ from hypothesis import strategies as st
 from racoon2.errors import KernelError
 from racoon2.kernel import api
 from racoon2.kernel.pfkey import codec as c
-from racoon2.kernel.pfkey.backend import decode_reply, policy_from, policy_message, sa_message
+from racoon2.kernel.pfkey.backend import (
+    decode_reply,
+    policy_from,
+    policy_message,
+    sa_from,
+    sa_message,
+)
 from racoon2.kernel.pfkey.constants import MsgType
 
 ip = ipaddress.ip_address
@@ -56,3 +63,12 @@ def test_policy_round_trip_through_the_codec() -> None:
     info = policy_from(msg)
     assert info.owner is api.Owner.SPMD and info.spec.selector == sp.selector
     assert info.spec.templates == sp.templates and info.spec.priority == 9
+
+
+@pytest.mark.parametrize("satype", [5, 200])  # RSVP (not ours), and no SA type at all
+def test_sa_of_an_unmanaged_type_is_a_kernel_error(satype: int) -> None:
+    msg = c.decode(sa_message(MsgType.ADD, api.SaSpec(
+        ip("192.0.2.1"), ip("192.0.2.2"), api.Proto.ESP, 1,
+        cipher=api.Cipher("cbc(aes)", bytes(16)))).encode())
+    with pytest.raises(KernelError, match=f"SA type {satype} is not ESP, AH or IPComp"):
+        sa_from(dataclasses.replace(msg, satype=satype))
