@@ -89,9 +89,9 @@ class Msg:
         inner = ", ".join(f"N({getattr(_notify_type(p.type), 'name', p.type)})"
                           if isinstance(p, Notify) else PayloadType(payload_type(p)).name
                           for p in self.payloads)
-        body = f"SK {{ {inner} }}" if self.protected else inner
+        body = (f"SK {{ {inner} }}" if inner else "SK { }") if self.protected else inner
         arrow = "->" if self.initiator else "<-"
-        return f"{self.exchange.name}  i {arrow} r  HDR, {body}".rstrip(", ")
+        return f"{self.exchange.name}  i {arrow} r  HDR" + (f", {body}" if body else "")
 
 
 def _notify_type(value: int) -> NotifyType | int:

@@ -34,6 +34,7 @@ SERVER = (("kmp_auth_method { psk; };", "kmp_auth_method { psk; };\n\t\tprovide 
 
 
 def cp_types(m: Msg) -> list[int]:
+    """The CFG types of the message's configuration payloads."""
     return [p.cfg_type for p in m.payloads if isinstance(p, CP)]
 
 

@@ -25,6 +25,7 @@ INFO = ExchangeType.INFORMATIONAL
 
 
 def failures(side: Side) -> list[NegotiationFailed]:
+    """The side's NegotiationFailed events."""
     return of(side, NegotiationFailed)
 
 
