@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # name:paths.  Every test file belongs to exactly one group: "other" runs whatever lies under
 # tests/ outside the others' paths, so a new directory is never silently left out.
 GROUP_PATHS=(
-    "unit:tests/unit tests/vectors tests/fuzz"
+    "unit:tests/unit tests/pair tests/vectors tests/fuzz"
     "kernel:tests/kernel"
     "daemons:tests/daemons"
     "interop:tests/interop"
@@ -64,7 +64,7 @@ run_group() {  # run_group NAME: the group's pytest calls, then its duration
         lowest)
             # The dependency floors (pyproject.toml) with the unit and the daemon start-up tests;
             # the dev hypothesis profile suffices to catch an API a floor lacks.
-            HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest "$@" tests/unit
+            HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest "$@" tests/unit tests/pair
             HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest "$@" -m startup tests ;;
         *)
             for entry in "${GROUP_PATHS[@]}"; do

@@ -90,7 +90,8 @@ class IkeCore:
     def send(self, sa: IkeSa, data: bytes) -> None:
         """Queue ``data`` from the SA's local endpoint to its peer."""
         self._out.append(Datagram(data, sa.local, sa.remote))
-        if self.tracing and data[18] == ExchangeType.IKE_SA_INIT:
+        # A NAT keepalive (RFC 3948 §2.3: one octet) is no IKE message: nothing to trace.
+        if self.tracing and len(data) > 18 and data[18] == ExchangeType.IKE_SA_INIT:
             self._traces.append(Datagram(data, sa.local, sa.remote))
 
     def trace(self, sa: IkeSa, data: bytes, outgoing: bool) -> None:

@@ -518,39 +518,49 @@ def test_fifty_clients_with_misbehaving_ones(sockdir: Path) -> None:
         await c.quit()
         return time.monotonic() - t0
 
-    async def garbage() -> None:
+    # The good clients start once every misbehaving one has done its harm, and the one that
+    # never reads keeps its connection (and spmd's backed-up replies) until they are through.
+    misbehaving = [asyncio.Event() for _ in range(3)]
+    good_done = asyncio.Event()
+
+    async def garbage(harm_done: asyncio.Event) -> None:
         reader, writer, _ = await raw_client(path)
         writer.write(os.urandom(300).replace(b"\n", b"") + b"\r\n")
         writer.write(b"\xff" * 5000)
+        await writer.drain()
+        harm_done.set()
         await closed_by_server(reader)
         writer.close()
 
-    async def vanishes_mid_command() -> None:
+    async def vanishes_mid_command(harm_done: asyncio.Event) -> None:
         _, writer = await raw_login(path)
         writer.write(b"POLICY ADD a 60 transport 192.0")
         await writer.drain()
         writer.transport.abort()
+        harm_done.set()
 
-    async def never_reads() -> None:
+    async def never_reads(harm_done: asyncio.Event) -> None:
         reader, writer = await raw_login(path)
         # Shrink our receive buffer so the server's writes back up quickly.
         sock = writer.get_extra_info("socket")
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         for _ in range(3000):
             writer.write(b"STAT\r\n")
-        await asyncio.sleep(2)
+        harm_done.set()
+        await good_done.wait()
         writer.transport.abort()
 
     async def main() -> None:
         async with running(sockdir, FakeSpmd()) as server:
-            bad = [
-                asyncio.create_task(garbage()),
-                asyncio.create_task(vanishes_mid_command()),
-                asyncio.create_task(never_reads()),
-            ]
-            await asyncio.sleep(0.05)
+            bad = [asyncio.create_task(misbehave(harm_done)) for misbehave, harm_done in zip(
+                (garbage, vanishes_mid_command, never_reads), misbehaving, strict=True)]
+            for harm_done in misbehaving:
+                await harm_done.wait()
             t0 = time.monotonic()
-            durations = await asyncio.gather(*(good(n) for n in range(50)))
+            try:
+                durations = await asyncio.gather(*(good(n) for n in range(50)))
+            finally:
+                good_done.set()
             elapsed = time.monotonic() - t0
             assert elapsed < 10, f"50 clients took {elapsed:.1f}s"
             assert max(durations) < 10

@@ -1,0 +1,119 @@
+"""Every reach of the pair tests past IkeCore's public interface, in one place.
+
+What a test cannot see through ``initiate``/``receive_datagram``/``kernel_event``/``status``
+and the messages on the wire is read or forced here: the SA and CHILD_SA objects, their
+deadlines, and the exchange modules' hooks.  When iked/ikev2's internals are restructured,
+this module is the one to follow them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from iked.ikev2 import create_child, ike_rekey, ipcomp
+from iked.ikev2.common import State
+from iked.ikev2.settings import ChildSettings
+from racoon2.crypto import transforms as tt
+from racoon2.ikev2.payloads import Payload, Transform
+from racoon2.kernel import api
+
+from .harness import Side
+
+
+def _the_sa(side: Side) -> Any:
+    (sa,) = side.core.sas.values()
+    return sa
+
+
+def _the_child(side: Side) -> Any:
+    (child,) = _the_sa(side).children
+    return child
+
+
+def is_dead(sa: Any) -> bool:
+    """The IKE SA ``initiate`` returned has given up."""
+    return bool(sa.state is State.DEAD)
+
+
+def forget_sas(side: Side) -> None:
+    """The core keeps no IKE SA (a flooder's view of its spoofed requests)."""
+    side.core.sas.clear()
+
+
+def deadlines(side: Side) -> tuple[float | None, float | None, float | None]:
+    """The only IKE SA's (lifetime, DPD, NAT keepalive) deadlines."""
+    sa = _the_sa(side)
+    return sa.deadline_life, sa.deadline_dpd, sa.deadline_keepalive
+
+
+def never_expires(side: Side) -> None:
+    """The only IKE SA's lifetime ends nowhere (so that the other side's ends first)."""
+    _the_sa(side).deadline_life = None
+
+
+def peer_limits(side: Side) -> tuple[float, float]:
+    """The only IKE SA's peer settings: (kmp_sa_lifetime_time, kmp_sa_nego_time_limit)."""
+    peer = _the_sa(side).peer
+    return peer.lifetime, peer.nego_limit
+
+
+def local_port(side: Side) -> int:
+    """The only IKE SA's local port (4500 once NAT-T floated it)."""
+    return int(_the_sa(side).local.port)
+
+
+def child_local_ts(side: Side) -> list[str]:
+    """The only CHILD_SA's local traffic selectors (what a rekey will propose)."""
+    return [str(t) for t in _the_child(side).settings.local_ts]
+
+
+def ipcomp_state(side: Side) -> tuple[int, int, int]:
+    """The only CHILD_SA's (offered CPI, agreed inbound CPI, agreed outbound CPI)."""
+    child = _the_child(side)
+    assert child.ipcomp is not None
+    return child.cpi_in, child.ipcomp.cpi_in, child.ipcomp.cpi_out
+
+
+def negotiated_specs(side: Side) -> list[api.SaSpec]:
+    """The kernel SAs of the only CHILD_SA's negotiation."""
+    child = _the_child(side)
+    assert child.negotiated is not None
+    return list(child.negotiated.specs)
+
+
+def ipcomp_offer(side: Side) -> Sequence[Payload]:
+    """The IPCOMP_SUPPORTED notifies the only CHILD_SA offers."""
+    return ipcomp.offer(_the_child(side))
+
+
+def ipcomp_pick(side: Side, notifies: Sequence[Payload]) -> tuple[int, int] | None:
+    """The (CPI, transform) the only CHILD_SA picks from ``notifies``."""
+    return ipcomp.pick(_the_child(side), notifies)
+
+
+def ipcomp_received(notifies: Sequence[Payload]) -> list[tuple[int, int]]:
+    """What :mod:`iked.ikev2.ipcomp` makes of a peer's IPCOMP_SUPPORTED ``notifies``."""
+    return ipcomp.received(notifies)
+
+
+def child_pfs_offers(monkeypatch: pytest.MonkeyPatch, ke: tt.Transform,
+                     also: tt.Transform | None) -> None:
+    """CREATE_CHILD_SA makes its KE payload of group ``ke``; proposals offer ``also`` too."""
+    monkeypatch.setattr(create_child, "_pfs_group", lambda sa: ke)
+    proposals = ChildSettings.proposals
+    monkeypatch.setattr(ChildSettings, "proposals", lambda self, spi, pfs=(): proposals(
+        self, spi, (*pfs, also) if pfs and also is not None else pfs))
+
+
+def rekey_ike_with_ke(side: Side, ke_id: int, now: float) -> bool:
+    """Rekey the only IKE SA now, its own record of the suite saying KE group ``ke_id``."""
+    sa = _the_sa(side)
+    assert sa.crypto is not None
+    sa.crypto = replace(sa.crypto, chosen=replace(sa.crypto.chosen, transforms=tuple(
+        Transform(t.type, ke_id) if t.type == tt.TransformType.KE else t
+        for t in sa.crypto.chosen.transforms)))
+    return bool(ike_rekey.start(sa, now))
