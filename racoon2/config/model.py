@@ -496,9 +496,10 @@ class Config:
     _selectors: Mapping[str, Selector] = field(default_factory=_no_names, compare=False, repr=False)
     _pools: Mapping[str, AddressPool] = field(default_factory=_no_names, compare=False, repr=False)
     #: :func:`racoon2.config.effective.effective`'s memo, (id(remote), kmp) -> settings: built
-    #: when a remote is first used, not by the loader (10,000 remotes load as fast).
+    #: when a remote is first used, not by the loader (10,000 remotes load as fast).  Not an
+    #: init field, so ``dataclasses.replace`` starts a new one rather than share it.
     effective_cache: dict[tuple[int, Kmp], EffectiveKmp] = field(
-        default_factory=dict, compare=False, repr=False)
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def remote(self, name: str) -> Remote | None:
         """The first ``remote`` called ``name``."""

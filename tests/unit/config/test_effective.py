@@ -154,6 +154,7 @@ def test_built_once_per_remote_and_protocol_when_first_used() -> None:
     again = loads(DEFAULT.replace("own.psk", "new.psk"))
     assert ikev2(again, again.remote("own")).pre_shared_key == "/etc/racoon2/psk/new.psk"
     assert ikev2(cfg, r).pre_shared_key == "/etc/racoon2/psk/own.psk"
+    assert dataclasses.replace(cfg, file="copy.conf").effective_cache == {}  # not shared
 
 
 def test_script_for_last_written_wins() -> None:
