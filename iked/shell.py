@@ -31,9 +31,9 @@ from iked.pcap import PcapWriter
 from racoon2 import daemon, udp
 from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, lookup
-from racoon2.config.defaults import kmp_value
+from racoon2.config.effective import ikev2
 from racoon2.config.files import read_secret
-from racoon2.config.model import AddrSpec, Kmp, ScriptType
+from racoon2.config.model import AddrSpec, ScriptType
 from racoon2.crypto.rng import SystemRng
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.kernel import api
@@ -289,8 +289,7 @@ class Iked:
         return policy.remote_index or "" if policy else ""
 
     def _hook(self, kind: ScriptType, remote_name: str, env: list[tuple[str, str]]) -> None:
-        scripts = kmp_value(self.config, self.config.remote(remote_name), Kmp.IKEV2, "script")
-        for script in scripts or ():
+        for script in ikev2(self.config, self.config.remote(remote_name)).script:
             if script.type is kind:
                 self.hooks.submit(hooks.Hook(script.path, script.type, tuple(env)))
 

@@ -12,11 +12,11 @@ import contextlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from kinkd.exchange import EspOffer
 from racoon2.config import lookup
-from racoon2.config.defaults import ipsec_value, kmp_value
+from racoon2.config.defaults import ipsec_value
+from racoon2.config.effective import kink
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -99,24 +99,21 @@ def principal_for(host: str, realm: str) -> str:
 
 def peer_settings(config: Config, remote: Remote) -> PeerSettings:
     """``remote``'s kink block with the default-section rule applied."""
-    def get(name: str) -> Any:
-        return kmp_value(config, remote, Kmp.KINK, name)
-
-    addresses: tuple[AddrSpec, ...] = tuple(get("peers_ipaddr") or ())
-    port = next((a.port for a in addresses if a.port), 0) or int(get("peers_kmp_port") or 0)
-    interval = get("interval_to_send")
-    retry = get("max_retry_to_send")
+    eff = kink(config, remote)
+    addresses = eff.peers_ipaddr
+    port = next((a.port for a in addresses if a.port), 0) or eff.peers_kmp_port or 0
+    interval, retry = eff.interval_to_send, eff.max_retry_to_send
     return PeerSettings(
         remote=remote.name,
         principal=remote.kink.peers_principal if remote.kink else None,
         addresses=addresses,
         port=port or KINK_PORT,
-        passive=bool(get("passive")),
-        nonce_size=_limit(get("nonce_size")) or 16,
-        interval=float(interval) if isinstance(interval, int | float) and interval > 0
+        passive=eff.passive,
+        nonce_size=_limit(eff.nonce_size) or 16,
+        interval=float(interval) if isinstance(interval, int) and interval > 0
         else DEFAULT_INTERVAL,
-        max_retry=int(retry) if isinstance(retry, int) and retry > 0 else 5,
-        proposal_check=get("proposal_check") or ProposalCheck.OBEY,
+        max_retry=retry if retry > 0 else 5,
+        proposal_check=eff.proposal_check,
         initiates=not (kmps := lookup.acceptable_kmp(config, remote)) or kmps[0] is Kmp.KINK,
     )
 

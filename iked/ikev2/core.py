@@ -37,7 +37,7 @@ from iked.ikev2.settings import (
     peer_settings,
 )
 from racoon2.config import lookup
-from racoon2.config.defaults import kmp_value
+from racoon2.config.effective import ikev2
 from racoon2.config.model import AddrKind, AddrSpec, Config, Kmp, Remote, Selector, SelectorCheck
 from racoon2.crypto.rng import Rng
 from racoon2.errors import ParseError, Racoon2Error
@@ -164,8 +164,8 @@ class IkeCore:
 
     def exact_ts(self, remote: str) -> bool:
         """``selector_check`` of ``remote``: exact (default) or obey."""
-        value = kmp_value(self.config, self.config.remote(remote), Kmp.IKEV2, "selector_check")
-        return value is not SelectorCheck.OBEY
+        check = ikev2(self.config, self.config.remote(remote)).selector_check
+        return check is not SelectorCheck.OBEY
 
     def _peer(self, name: str | None) -> PeerSettings | None:
         key = name or "default"
@@ -342,8 +342,7 @@ class IkeCore:
     def _target(self, remote_cfg: Remote | None, peer_addr: Address | None) -> Endpoint | None:
         spec = lookup.initiator_target(self.config, remote_cfg, Kmp.IKEV2) if remote_cfg \
             else None
-        port = kmp_value(self.config, remote_cfg, Kmp.IKEV2, "peers_kmp_port") if remote_cfg \
-            else None
+        port = ikev2(self.config, remote_cfg).peers_kmp_port if remote_cfg else None
         if spec is not None and spec.address is not None:
             return Endpoint(spec.address, spec.port or port or self.target_port)
         return Endpoint(peer_addr, port or self.target_port) if peer_addr is not None else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from iked.ikev2 import proposals
 from iked.ikev2.certs import Credentials, Trust, trust_from
@@ -18,7 +17,8 @@ from iked.ikev2.config_payload import Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
 from racoon2.config.check import ikev2_bundle_problem
-from racoon2.config.defaults import ipsec_value, kmp_value
+from racoon2.config.defaults import ipsec_value
+from racoon2.config.effective import ikev2
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -29,12 +29,14 @@ from racoon2.config.model import (
     IdQualifier,
     IdType,
     KeyType,
-    Kmp,
     Policy,
     PublicKey,
     Remote,
     SaProtocol,
     Selector,
+)
+from racoon2.config.model import (
+    Provide as ProvideBlock,
 )
 from racoon2.crypto.transforms import Transform
 from racoon2.crypto.x509 import load_certificates, load_private_key
@@ -186,50 +188,49 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
                   read_public: ReadFile | None = None) -> PeerSettings:
     """The IKEv2 settings of ``remote`` (None: the default section alone).  ``read`` reads
     secret files (keys), ``read_public`` certificates (default: ``read``)."""
-    def get(name: str) -> Any:
-        return kmp_value(config, remote, Kmp.IKEV2, name)
-
+    eff = ikev2(config, remote)
     public = read_public or read
-    name = remote.name if remote else "default"
-    methods = [a.name for a in get("kmp_auth_method") or ()] or ["psk"]
+    name = eff.name
+    methods = [a.name for a in eff.kmp_auth_method] or ["psk"]
     unknown = [m for m in methods if m not in ("psk", "rsasig")]
     if unknown:
         raise SettingsError(f"remote {name}: kmp_auth_method {', '.join(unknown)} is not "
                             "supported; use psk or rsasig")
-    psk_file = get("pre_shared_key")
     # The file's raw bytes, a trailing newline included, as the original and doc/pskgen.md:
     # a random key ending in CR or LF would otherwise differ from the peer's.
-    psk = read(psk_file) if isinstance(psk_file, str) else None
+    psk = read(eff.pre_shared_key) if eff.pre_shared_key is not None else None
     if "psk" in methods and psk is None and methods[0] == "psk":
         raise SettingsError(f"remote {name}: no pre_shared_key for kmp_auth_method psk")
     signature = methods[0] == "rsasig"
-    credentials = _credentials(name, get("my_public_key"), read, public) if signature else None
-    trust = _trust(name, get("peers_public_key"), public) if "rsasig" in methods else None
-    ike = proposals.ike_proposals(get("kmp_enc_alg"), get("kmp_prf_alg"),
-                                  get("kmp_hash_alg"), get("kmp_dh_group"))
+    credentials = _credentials(name, eff.my_public_key, read, public) if signature else None
+    trust = _trust(name, eff.peers_public_key, public) if "rsasig" in methods else None
+    ike = proposals.ike_proposals(eff.kmp_enc_alg, eff.kmp_prf_alg, eff.kmp_hash_alg,
+                                  eff.kmp_dh_group)
     if not ike:
         raise SettingsError(f"remote {name}: kmp_enc_alg, kmp_hash_alg and kmp_dh_group "
                             "are required for ikev2")
-    my_ids = tuple(identity(i, read, public) for i in get("my_id") or ())
-    peers_ids = tuple(identity(i, read, public) for i in get("peers_id") or ())
+    my_ids = tuple(identity(i, read, public) for i in eff.my_id)
+    peers_ids = tuple(identity(i, read, public) for i in eff.peers_id)
     if not my_ids and credentials is not None:
         my_ids = ((WireId.DER_ASN1_DN, credentials.subject_dn),)
+    if not isinstance(eff.nonce_size, int):
+        # check_config refuses it before iked starts (check._check_measures).
+        raise SettingsError(f"remote {name}: nonce_size infinite, expected a size")
     return PeerSettings(
-        remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=bool(get("verify_id")),
-        psk=psk, ike_proposals=ike, nonce_size=int(get("nonce_size")),
-        schedule=Schedule(_seconds(get("interval_to_send")) or 1.0,
-                          int(get("max_retry_to_send")),
-                          int(get("times_per_send"))),
-        lifetime=_seconds(get("kmp_sa_lifetime_time")),
-        nego_limit=_seconds(get("kmp_sa_nego_time_limit")),
-        dpd_delay=_seconds(get("dpd_delay")), send_peers_id=bool(get("send_peers_id")),
-        nat_traversal=bool(get("nat_traversal")), initial_contact=bool(get("initial_contact")),
-        need_pfs=bool(get("need_pfs")), cookie_required=bool(get("cookie_required")),
-        passive=bool(get("passive")), signature=signature, credentials=credentials, trust=trust,
-        provide=_provide(get("provide")), request=get("request") or ConfigRequest(0))
+        remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=eff.verify_id,
+        psk=psk, ike_proposals=ike, nonce_size=eff.nonce_size,
+        schedule=Schedule(_seconds(eff.interval_to_send) or 1.0, eff.max_retry_to_send,
+                          eff.times_per_send),
+        lifetime=_seconds(eff.kmp_sa_lifetime_time),
+        nego_limit=_seconds(eff.kmp_sa_nego_time_limit),
+        dpd_delay=_seconds(eff.dpd_delay), send_peers_id=eff.send_peers_id,
+        nat_traversal=eff.nat_traversal, initial_contact=eff.initial_contact,
+        need_pfs=eff.need_pfs, cookie_required=eff.cookie_required,
+        passive=eff.passive, signature=signature, credentials=credentials, trust=trust,
+        provide=_provide(eff.provide), request=eff.request or ConfigRequest(0))
 
 
-def _provide(block: Any) -> Provide | None:
+def _provide(block: ProvideBlock | None) -> Provide | None:
     if block is None:
         return None
     return Provide(block.addresspool, tuple(d.address for d in block.dns if d.address),

@@ -13,12 +13,11 @@ import os
 from collections.abc import Iterable
 from typing import Final
 
-from racoon2.config.defaults import kmp_value
+from racoon2.config.effective import effective
 from racoon2.config.files import check_safe_file, read_secret
 from racoon2.config.model import (
     INFINITE,
     AddrKind,
-    AlgSpec,
     Config,
     ConfigRequest,
     ConfigWarning,
@@ -266,8 +265,11 @@ def _blocks(config: Config, remote: Remote, kmp: Kmp) -> tuple[KmpBlock | None, 
 def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWarning]) -> None:
     where = (remote.block(kmp) or remote).where
     is_default = remote is config.default_remote
-    for name, names in SUPPORTED[kmp].items():
-        algs: tuple[AlgSpec, ...] | None = kmp_value(config, remote, kmp, name)
+    eff = effective(config, remote, kmp)
+    for name, algs in eff.algorithms:
+        names = SUPPORTED[kmp].get(name)
+        if names is None:
+            continue
         if not algs:
             if name == "kmp_enc_alg" and not is_default:
                 raise ConfigError(f"remote {remote.name!r} {kmp.value} has no kmp_enc_alg, "
@@ -279,9 +281,9 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
                                   f"supports: {', '.join(sorted(names))}", alg.where)
     block = remote.block(kmp)
     if kmp is Kmp.IKEV2 and not is_default:
-        if not kmp_value(config, remote, kmp, "my_id"):
+        if not eff.my_id:
             raise ConfigError(f"remote {remote.name!r} ikev2 lacks my_id, expected one", where)
-        nonce = kmp_value(config, remote, kmp, "nonce_size")
+        nonce = eff.nonce_size
         if not isinstance(nonce, int) or not 16 <= nonce <= 256:
             raise ConfigError(f"found nonce_size {nonce}, expected 16 to 256 bytes", where)
         if block is not None:
@@ -292,28 +294,17 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
         for name in UNUSED:
             if (at := block.where_of(name)) is not None:
                 warnings.append(ConfigWarning(at, f"{name} is parsed but not used, ignored"))
-    methods = kmp_value(config, remote, kmp, "kmp_auth_method") or ()
-    psk = kmp_value(config, remote, kmp, "pre_shared_key")
-    if psk is not None:
-        _secret(psk, _where_of(config, remote, kmp, "pre_shared_key"), warnings,
+    if eff.pre_shared_key is not None:
+        _secret(eff.pre_shared_key, eff.where_of("pre_shared_key"), warnings,
                 "pre-shared key file")
-    elif any(m.name == "psk" for m in methods) and not is_default:
+    elif any(m.name == "psk" for m in eff.kmp_auth_method) and not is_default:
         raise ConfigError(f"remote {remote.name!r} {kmp.value} uses psk but has no "
                           "pre_shared_key, expected the key file", where)
-    for key_name in ("my_public_key", "peers_public_key"):
-        key = kmp_value(config, remote, kmp, key_name)
-        if key is not None:
-            for path in (key.file, key.second):
-                if path is not None and key_name == "my_public_key" and os.path.lexists(path):
-                    check_safe_file(path, secret=path == key.second, where=key.where)
-
-
-def _where_of(config: Config, remote: Remote, kmp: Kmp, name: str) -> str | None:
-    """Where the effective ``name`` of ``remote`` was written: its own block or the default's."""
-    for block in _blocks(config, remote, kmp):
-        if block is not None and (at := block.where_of(name)) is not None:
-            return at
-    return None
+    key = eff.my_public_key
+    if key is not None:
+        for path in (key.file, key.second):
+            if path is not None and os.path.lexists(path):
+                check_safe_file(path, secret=path == key.second, where=key.where)
 
 
 def _check_sa_algorithms(config: Config) -> None:

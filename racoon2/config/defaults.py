@@ -1,9 +1,11 @@
 """Built-in defaults and the ``default { }`` section rule (spec config.md §3.4, §4).
 
 A value comes from the specific block, else from the ``default`` section's block, else from the
-daemon's built-in table.  Unlike the C daemons, which stored ``infinite`` and 0 as "unset", a
-written value always counts: ``kmp_sa_lifetime_time infinite;`` means no lifetime limit and
-``dpd_delay 0;`` means no probes (doc/config.md, "Differences from the original").
+daemon's built-in table: here for policies and ipsecs, in :mod:`racoon2.config.effective` (from
+the tables below) for a remote's ikev1/ikev2/kink block.  Unlike the C daemons, which stored
+``infinite`` and 0 as "unset", a written value always counts: ``kmp_sa_lifetime_time
+infinite;`` means no lifetime limit and ``dpd_delay 0;`` means no probes (doc/config.md,
+"Differences from the original").
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ from racoon2.config.model import (
     ExchangeMode,
     Ipsec,
     Kmp,
-    KmpBlock,
     Policy,
     ProposalCheck,
-    Remote,
     SelectorCheck,
 )
 
@@ -53,25 +53,6 @@ POLICY: Final[Mapping[str, Any]] = MappingProxyType({"install": True})
 IPSEC: Final[Mapping[str, Any]] = MappingProxyType({
     "ipsec_sa_lifetime_time": 3600, "ipsec_sa_lifetime_byte": 0, "ext_sequence": False,
 })
-
-
-def kmp_block(config: Config, remote: Remote | None, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
-    """The blocks consulted for ``kmp``, most specific first: the remote's, the default's."""
-    default = config.default_remote
-    return (remote.block(kmp) if remote else None, default.block(kmp) if default else None)
-
-
-def kmp_value(config: Config, remote: Remote | None, kmp: Kmp, name: str) -> Any:
-    """The effective value of directive ``name`` of ``remote``'s ``kmp`` block."""
-    # Keys and IDs too (pre_shared_key, my_id, peers_id, public keys): the default remote
-    # supplies whatever the specific one leaves out; this is the one place that decides it.
-    mine, default = kmp_block(config, remote, kmp)
-    for block in (mine, default):
-        if block is not None:
-            value = getattr(block, name)
-            if value is not None:
-                return value
-    return BUILTIN[kmp].get(name)
 
 
 def policy_value(config: Config, policy: Policy, name: str) -> Any:

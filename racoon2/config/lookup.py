@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 
-from racoon2.config.defaults import kmp_value
+from racoon2.config.effective import effective
 from racoon2.config.model import AddrKind, AddrSpec, Config, IdType, Kmp, Remote, Selector
 from racoon2.ipsec import Action, Direction
 from racoon2.net import Address
@@ -62,7 +62,7 @@ def remote_for_address(config: Config, peer: Address, kmp: Kmp = Kmp.IKEV2,
     (IP_RW, IP_ANY), configuration order within each; else the default remote."""
     wildcard = None
     for remote in remotes_for(config, kmp):
-        for spec in kmp_value(config, remote, kmp, "peers_ipaddr") or ():
+        for spec in effective(config, remote, kmp).peers_ipaddr:
             if not address_matches(spec, peer, expand):
                 continue
             if spec.kind is AddrKind.MACRO and spec.text in ("IP_ANY", "IP_RW",
@@ -78,7 +78,7 @@ def remote_for_id(config: Config, id_type: IdType, value: str, kmp: Kmp = Kmp.IK
     """The first remote whose ``peers_id`` is (``id_type``, ``value``) — the responder's pick
     once IKE_AUTH has told who the initiator is."""
     for remote in remotes_for(config, kmp):
-        for ident in kmp_value(config, remote, kmp, "peers_id") or ():
+        for ident in effective(config, remote, kmp).peers_id:
             if ident.type is id_type and _same_id(id_type, ident.value, value):
                 return remote
     return None
@@ -127,8 +127,7 @@ def selectors_of(config: Config, remote: Remote, direction: Direction | None = N
 def initiator_target(config: Config, remote: Remote, kmp: Kmp = Kmp.IKEV2
                      ) -> AddrSpec | None:
     """Where to send the first message: the first numeric or FQDN ``peers_ipaddr``."""
-    specs: Sequence[AddrSpec] = kmp_value(config, remote, kmp, "peers_ipaddr") or ()
-    for spec in specs:
+    for spec in effective(config, remote, kmp).peers_ipaddr:
         if spec.kind in (AddrKind.INET, AddrKind.FQDN):
             return spec
     return None

@@ -2,8 +2,9 @@
 
 Every node knows ``where`` it was opened (``file:line``) and ``where_of(directive)`` tells where a
 directive was written.  A directive that was not written is ``None``; ``infinite`` is
-:data:`INFINITE`, never 0.  :mod:`racoon2.config.defaults` alone turns an unset or infinite value
-into the ``default`` section's or the built-in one.  References are objects: ``selector.policy``,
+:data:`INFINITE`, never 0.  Only :mod:`racoon2.config.effective` (remotes) and
+:mod:`racoon2.config.defaults` (policies, ipsecs) turn an unset value into the ``default``
+section's or the built-in one.  References are objects: ``selector.policy``,
 ``policy.ipsecs[0].sas``, ``policy.remote`` and back, ``remote.policies``.
 """
 
@@ -14,7 +15,10 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from racoon2.config.effective import EffectiveKmp
 
 from racoon2.ipsec import Action, Direction, Level, Mode
 
@@ -470,6 +474,11 @@ class Config:
     _remotes: Mapping[str, Remote] = field(default_factory=_no_names, compare=False, repr=False)
     _selectors: Mapping[str, Selector] = field(default_factory=_no_names, compare=False, repr=False)
     _pools: Mapping[str, AddressPool] = field(default_factory=_no_names, compare=False, repr=False)
+    #: :func:`racoon2.config.effective.effective`'s memo, (id(remote), kmp) -> settings: built
+    #: when a remote is first used, not by the loader (10,000 remotes load as fast).  Not an
+    #: init field, so ``dataclasses.replace`` starts a new one rather than share it.
+    effective_cache: dict[tuple[int, Kmp], EffectiveKmp] = field(
+        default_factory=dict, init=False, compare=False, repr=False)
 
     def remote(self, name: str) -> Remote | None:
         """The first ``remote`` called ``name``."""

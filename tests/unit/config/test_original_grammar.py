@@ -13,7 +13,7 @@ import pytest
 
 from racoon2.config import Config
 from racoon2.config.check import check_config
-from racoon2.config.defaults import kmp_value
+from racoon2.config.effective import ikev2
 from racoon2.config.model import AddrKind, Kmp, ScriptType
 from racoon2.errors import ConfigError
 
@@ -181,8 +181,8 @@ def test_default_remote_supplies_pre_shared_key_and_ids(load: Load, secret: Secr
                "remote r { acceptable_kmp ikev2; ikev2 { kmp_auth_method psk;"
                " peers_ipaddr 192.0.2.2; }; };" + IKE)
     remote = cfg.remote("r")
-    assert kmp_value(cfg, remote, Kmp.IKEV2, "pre_shared_key") == psk
-    assert kmp_value(cfg, remote, Kmp.IKEV2, "my_id")[0].value == "gw.example"
+    assert ikev2(cfg, remote).pre_shared_key == psk
+    assert ikev2(cfg, remote).my_id[0].value == "gw.example"
     # Before: "remote 'r' ikev2 uses psk but has no pre_shared_key".
     assert not [w for w in check_config(cfg, "iked") if "pre_shared_key" in str(w)]
 
