@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
-from iked.ikev2 import ike_rekey, ipcomp, proposals
+from iked.ikev2 import child_sa, ike_rekey, ipcomp, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
@@ -173,7 +173,7 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
                             sa.ignore)
         return
     new.spi_out = int.from_bytes(chosen.spi, "big")
-    sa.install(new, chosen, (task.ni, nonce.data), initiator=True, shared=shared)
+    child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True, shared=shared)
     if old is not None:
         old.replaced = True
         sa.delete_child(old, now, "rekeyed")
@@ -238,7 +238,7 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
             refuse(NotifyType.NO_PROPOSAL_CHOSEN)
             return
     transport = NotifyType.USE_TRANSPORT_MODE in notes
-    picked = sa.pick_child(sa_p, tsi, tsr, transport, (group,) if group else ())
+    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport, (group,) if group else ())
     if isinstance(picked, Notify):
         sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (picked,))
         return
@@ -283,7 +283,7 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
             except (CryptoError, ValueError):
                 refuse(NotifyType.INVALID_SYNTAX)
                 return
-        sa.install(c, chosen, (nonce.data, nr), initiator=False, shared=shared)
+        child_sa.install(sa, c, chosen, (nonce.data, nr), initiator=False, shared=shared)
         out: list[Payload] = []
         if not c.settings.tunnel:
             out.append(notify(NotifyType.USE_TRANSPORT_MODE))

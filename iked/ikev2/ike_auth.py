@@ -3,8 +3,8 @@
 Functions over one :class:`~iked.ikev2.sa.IkeSa`: the initiator's request (``send_auth``) and
 its check of the answer (``process_response``), the responder's check of the request and its
 answer (``process_request``).  Pre-shared keys use the "Key Pad for IKEv2" MAC; certificates
-are :mod:`iked.ikev2.certs`.  The CHILD_SA the exchange carries is chosen and installed by the
-SA (``pick_child``, ``install``).
+are :mod:`iked.ikev2.certs`.  The CHILD_SA the exchange carries is chosen and installed by
+:mod:`iked.ikev2.child_sa`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, config_payload, ipcomp, proposals
+from iked.ikev2 import certs, child_sa, config_payload, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
@@ -161,7 +161,7 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
     if sa_p is None or tsi is None or tsr is None:
         _auth_done(sa, msg.message_id, now, config)
         return
-    picked = sa.pick_child(sa_p, tsi, tsr, transport)
+    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport)
     if isinstance(picked, Notify):
         _auth_done(sa, msg.message_id, now, (*config, picked))
         return
@@ -244,7 +244,7 @@ def _auth_done(sa: IkeSa, mid: int, now: Now, child_payloads: tuple[Payload, ...
     if child is not None:
         # The kernel requests queue before the response: the shell performs them first,
         # so the inbound SA exists when the initiator starts sending ESP.
-        sa.install(*child)
+        child_sa.install(sa, *child)
     sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (idr, *proof, *child_payloads))
 
 
@@ -314,7 +314,7 @@ def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pa
             _drop_larval(sa, c)
             return
     c.spi_out = int.from_bytes(chosen.spi, "big")
-    sa.install(c, chosen)
+    child_sa.install(sa, c, chosen)
 
 
 def _configured(sa: IkeSa, cp: CP | None, errors: list[int]) -> None:

@@ -1,4 +1,5 @@
-"""One IKE SA (pure): its state, keys and CHILD_SAs.
+"""One IKE SA (pure): its state, keys and CHILD_SAs (chosen and installed by
+:mod:`~iked.ikev2.child_sa`).
 
 The exchanges are modules over the SA (:mod:`~iked.ikev2.ike_init`, :mod:`~iked.ikev2.ike_auth`,
 :mod:`~iked.ikev2.create_child`, :mod:`~iked.ikev2.ike_rekey`, :mod:`~iked.ikev2.informational`),
@@ -23,40 +24,34 @@ from typing import Protocol
 
 from iked.events import (
     ChildSaDown,
-    ChildSaUp,
     DropReason,
     Event,
     IkeSaDown,
     IkeSaUp,
-    KernelFailed,
     NegotiationFailed,
     Now,
     Op,
 )
 from iked.hooks import CfgReply, ChildEvent
 from iked.ikev2 import child as childmod
-from iked.ikev2 import proposals
 from iked.ikev2.child import Child
-from iked.ikev2.common import State, notify
+from iked.ikev2.common import State
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, PeerSettings
 from iked.ikev2.tasks import Kind, Task, TaskManager
-from iked.ikev2.ts import Ts, intersect
 from racoon2.crypto import dh, keymat
-from racoon2.crypto import transforms as tt
 from racoon2.crypto.prf import Prf, prf_for
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import TransformType
-from racoon2.errors import Racoon2Error
 from racoon2.ikev2 import message
-from racoon2.ikev2.constants import FLAG_INITIATOR, FLAG_RESPONSE, ExchangeType, NotifyType
+from racoon2.ikev2.constants import FLAG_INITIATOR, FLAG_RESPONSE, ExchangeType
 from racoon2.ikev2.message import Message
-from racoon2.ikev2.payloads import SA, Notify, Payload, TSi, TSr
+from racoon2.ikev2.payloads import Payload
 from racoon2.ikev2.sk import SkCipher, SkKeys
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, Prefix
 from racoon2.spmif.commands import Mode as SpmifMode
-from racoon2.spmif.commands import PolicyAdd, PolicyDelete
+from racoon2.spmif.commands import PolicyDelete
 
 __all__ = ["Host", "IkeSa", "State"]
 
@@ -239,7 +234,7 @@ class IkeSa:
             self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
                                      "rekeyed" if self.replaced else reason, self.replaced))
 
-    def _rw_policy(self, c: Child) -> tuple[str, int, SpmifMode, Prefix, Prefix, Address,
+    def rw_policy(self, c: Child) -> tuple[str, int, SpmifMode, Prefix, Prefix, Address,
                                            Address]:
         """spmif POLICY ADD/DELETE arguments for an IP_RW policy and this peer."""
         s = c.settings
@@ -254,15 +249,16 @@ class IkeSa:
         if c.negotiated is None:
             return
         if c.settings.rw and not c.replaced:
-            selector, _, mode, src, dst, sa_src, sa_dst = self._rw_policy(c)
+            selector, _, mode, src, dst, sa_src, sa_dst = self.rw_policy(c)
             self.host.request(self, PolicyDelete(selector, mode, src, dst, sa_src, sa_dst),
                               self.ignore)
         for spec in c.negotiated.specs:
             self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
-                                   self._hook_event(c), c.replaced))
+                                   self.hook_event(c), c.replaced))
 
-    def _hook_event(self, c: Child) -> ChildEvent:
+    def hook_event(self, c: Child) -> ChildEvent:
+        """What the hooks of ``c`` are told."""
         return childmod.hook_event(c, self.ends(c), (self.leased[1],) if self.leased else (),
                                    self.cfg_reply)
 
@@ -299,97 +295,6 @@ class IkeSa:
         new.establish(now)
         self.host.adopt(new)
         return new
-
-    def pick_child(self, sa: SA, tsi: TSi, tsr: TSr, transport: bool,
-                   extra: Sequence[tt.Transform] = ()
-                   ) -> tuple[Child, Chosen, tuple[list[Ts], list[Ts]]] | Notify:
-        """The responder's CHILD_SA for an offer: the first policy of this remote whose
-        selectors cover the TS, and the chosen proposal; else the notify to answer.
-        ``extra`` adds transforms to our proposals (the KE group of a PFS exchange)."""
-        offered_i = childmod.from_wire(tsi.selectors)
-        offered_r = childmod.from_wire(tsr.selectors)
-        exact = self.host.exact_ts(self.peer.remote)
-        configured = []
-        for settings in self.host.children(self.peer.remote):
-            if settings.rw:
-                # IP_RW: the peer's side of the policy is the address we leased it, else the
-                # one it has now.
-                peer = self.leased[1] if self.leased else self.remote.addr
-                here = Ts(peer, peer)
-                settings = replace(settings, remote_ts=tuple(
-                    t for t in (intersect(here, r) for r in settings.remote_ts) if t))
-            configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
-                              f"{childmod.show(settings.local_ts)}")
-            # An IP_RW peer may ask for anything on its side (a client with a leased address
-            # offers 0.0.0.0/0): that side is narrowed, whatever selector_check says.
-            answer = childmod.responder_ts(settings, offered_i, offered_r,
-                                           exact and not settings.rw)
-            if answer is None:
-                continue
-            if transport == settings.tunnel:
-                self.host.emit(NegotiationFailed(
-                    self.name, "CHILD_SA", "mode mismatch",
-                    "transport" if transport else "tunnel",
-                    f"policy {settings.policy}: {'tunnel' if settings.tunnel else 'transport'}"))
-                return notify(NotifyType.NO_PROPOSAL_CHOSEN)
-            mine = settings.proposals(bytes(4), extra)
-            chosen = proposals.choose(sa.proposals, mine)
-            if chosen is None:
-                self.host.emit(NegotiationFailed(
-                    self.name, "CHILD_SA", "no proposal chosen",
-                    proposals.describe(sa.proposals), proposals.describe(mine)))
-                return notify(NotifyType.NO_PROPOSAL_CHOSEN)
-            return Child(settings), chosen, answer
-        self.host.emit(NegotiationFailed(
-            self.name, "CHILD_SA", "traffic selectors unacceptable",
-            f"TSi {childmod.show(offered_i)}, TSr {childmod.show(offered_r)}",
-            "; ".join(configured) or f"no policy names remote {self.peer.remote}"))
-        return notify(NotifyType.TS_UNACCEPTABLE)
-
-    def install(self, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,
-                initiator: bool | None = None, shared: bytes = b"") -> None:
-        """Derive ``c``'s keys and hand its two SAs to the kernel.  ``nonces``, ``initiator``
-        and ``shared`` are the CREATE_CHILD_SA exchange's (default: IKE_AUTH's)."""
-        assert self.crypto is not None
-        ni, nr = nonces or (self.ni, self.nr)
-        neg = childmod.negotiate(c.settings, chosen, self.crypto.prf, self.crypto.keys.sk_d,
-                                 ni, nr, self.initiator if initiator is None else initiator,
-                                 c.spi_in, c.spi_out, self.local.addr, self.remote.addr,
-                                 self.host.rng, shared,
-                                 (self.local.port, self.remote.port) if self.nat else None,
-                                 c.ipcomp)
-        c.negotiated = neg
-        self.children.append(c)
-
-        results: list[bool] = []
-
-        def done(what: str) -> Continue:
-            def check(result: object, now: Now) -> None:
-                if isinstance(result, Racoon2Error):
-                    self.host.emit(KernelFailed(self.name, what, str(result)))
-                results.append(not isinstance(result, Racoon2Error))
-                if len(results) == len(neg.specs) + c.settings.rw and all(results):
-                    self.host.emit(ChildSaUp(
-                        self.name, c.settings.policy, c.settings.selector,
-                        api.Mode.TUNNEL if c.settings.tunnel else api.Mode.TRANSPORT,
-                        c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
-                        childmod.show(c.settings.remote_ts), neg.algorithms,
-                        self._hook_event(c), c.rekey_of is not None))
-            return check
-
-        if c.settings.rw:
-            self.host.request(self, PolicyAdd(*self._rw_policy(c)), done(
-                f"have spmd install the policies of {c.settings.selector}"))
-        self.host.request(self, api.UpdateSa(neg.inbound), done(
-            f"install inbound SA spi 0x{c.spi_in:08x}"))
-        self.host.request(self, api.AddSa(neg.outbound), done(
-            f"install outbound SA spi 0x{c.spi_out:08x}"))
-        if neg.ipcomp is not None:
-            comp_in, comp_out = neg.ipcomp
-            self.host.request(self, api.UpdateSa(comp_in), done(
-                f"install inbound IPComp SA cpi 0x{comp_in.spi:04x}"))
-            self.host.request(self, api.AddSa(comp_out), done(
-                f"install outbound IPComp SA cpi 0x{comp_out.spi:04x}"))
 
     def establish(self, now: Now) -> None:
         """The SA is up: lifetime and liveness timers run, IkeSaUp is reported."""
