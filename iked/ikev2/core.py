@@ -23,7 +23,7 @@ from iked.events import (
     Op,
     Request,
 )
-from iked.ikev2 import create_child
+from iked.ikev2 import create_child, dispatch, ike_init
 from iked.ikev2.config_payload import Pool
 from iked.ikev2.cookies import Cookies, cookie_needed
 from iked.ikev2.sa import NAT_T_PORT, Continue, IkeSa, State
@@ -36,6 +36,7 @@ from iked.ikev2.settings import (
     config_identity,
     peer_settings,
 )
+from iked.ikev2.tasks import Task
 from racoon2.config import lookup
 from racoon2.config.effective import ikev2
 from racoon2.config.model import AddrKind, AddrSpec, Config, Kmp, Remote, Selector, SelectorCheck
@@ -73,7 +74,7 @@ class IkeCore:
         self._out: list[Datagram] = []
         self._requests: list[Request] = []
         self._events: collections.deque[Event] = collections.deque()
-        self._waiting: dict[int, tuple[IkeSa, Continue]] = {}
+        self._waiting: dict[int, tuple[IkeSa, Op, Continue]] = {}
         self._next_request = 1
         self._peers: dict[str, PeerSettings] = {}
         self._children: dict[str, list[ChildSettings]] = {}
@@ -108,7 +109,7 @@ class IkeCore:
         """Queue a kernel request; ``then`` runs when :meth:`reply` brings its result."""
         rid = self._next_request
         self._next_request += 1
-        self._waiting[rid] = (sa, then)
+        self._waiting[rid] = (sa, op, then)
         self._requests.append(Request(rid, op))
 
     def emit(self, event: Event) -> None:
@@ -119,6 +120,10 @@ class IkeCore:
         """Count a dropped datagram and report it."""
         self.dropped[reason] += 1
         self._events.append(Dropped(remote, reason, detail))
+
+    def start(self, sa: IkeSa, task: Task, now: Now) -> bool:
+        """Begin the exchange ``task`` on ``sa`` (through the dispatch table)."""
+        return dispatch.start(sa, task, now)
 
     def adopt(self, sa: IkeSa) -> None:
         """Register an IKE SA a rekey made."""
@@ -200,7 +205,7 @@ class IkeCore:
             self.drop(remote, DropReason.UNKNOWN_SPI, f"SPIs {msg.spi_i.hex()}:{msg.spi_r.hex()}")
             return
         with self._guard(sa):
-            sa.receive(msg, data, now, local, remote)
+            dispatch.receive(sa, msg, data, now, local, remote)
         self._after(sa)
 
     @contextlib.contextmanager
@@ -265,7 +270,7 @@ class IkeCore:
                 return
         sa = IkeSa(self, peer, local, remote, False, msg.spi_i, now)
         with self._guard(sa):
-            sa.respond_init(msg, data, now)
+            ike_init.respond(sa, msg, data, now)
         if sa.state is not State.DEAD:
             self.sas[sa.local_spi] = sa
             self._half_open[(remote, msg.spi_i)] = sa
@@ -276,7 +281,7 @@ class IkeCore:
         waiting = self._waiting.pop(request_id, None)
         if waiting is None:
             return
-        sa, then = waiting
+        sa, _, then = waiting
         with self._guard(sa):
             then(result, now)
         self._after(sa)
@@ -316,13 +321,10 @@ class IkeCore:
         if target is None:
             raise SettingsError(f"remote {peer.remote}: no peers_ipaddr to send IKE_SA_INIT to")
         for sa in self.sas.values():
-            if sa.remote.addr == target.addr and sa.state is not State.DEAD and any(
-                    c.settings.policy == child.policy for c in sa.children) or (
-                    sa.pending_child is not None and sa.pending_child.settings.policy
-                    == child.policy and sa.state is not State.DEAD):
+            if sa.state is not State.DEAD and (sa.remote.addr == target.addr and any(
+                    c.settings.policy == child.policy for c in sa.children) or
+                    child.policy in sa.tasks.policies()):
                 return sa  # already negotiating or up: one ACQUIRE per packet burst is enough
-            if sa.rekeying is not None and sa.rekeying.new.settings.policy == child.policy:
-                return sa
         for sa in self.sas.values():
             # Another policy for a peer we already have an IKE SA with: CREATE_CHILD_SA.
             if sa.remote.addr == target.addr and sa.peer.remote == peer.remote and \
@@ -335,7 +337,7 @@ class IkeCore:
                                 f"reach {target.addr}")
         sa = IkeSa(self, peer, local, target, True, self.rng.random_bytes(8), now)
         self.sas[sa.local_spi] = sa
-        sa.start(now, child)
+        ike_init.start(sa, now, child)
         self._after(sa)
         return sa
 
@@ -372,7 +374,7 @@ class IkeCore:
             return False
         if event.hard:
             del self._by_child_spi[event.key.spi]
-        sa.expire_child(event.key.spi, event.hard, now)
+        dispatch.expire_child(sa, event.key.spi, event.hard, now)
         self._after(sa)
         return True
 
@@ -382,7 +384,7 @@ class IkeCore:
             _, _, sa = heapq.heappop(self._timers)
             deadline = sa.deadline()
             if deadline is not None and deadline <= now:
-                sa.on_timer(now)
+                dispatch.on_timer(sa, now)
                 self._after(sa)
             elif deadline is not None and sa.state is not State.DEAD:
                 heapq.heappush(self._timers, (deadline, next(self._order), sa))
@@ -422,11 +424,15 @@ class IkeCore:
 
     def status(self) -> dict[str, object]:
         """Counters and SAs for logs and ``--json`` status."""
+        kernel: dict[int, list[str]] = collections.defaultdict(list)
+        for rid, (sa, op, _) in self._waiting.items():
+            kernel[id(sa)].append(f"{rid} {type(op).__name__}")
         return {
             "ike_sas": [{"sa": sa.name, "remote": sa.peer.remote, "peer": str(sa.remote),
                          "state": sa.state.value, "initiator": sa.initiator,
                          "children": [{"policy": c.settings.policy, "spi_in": f"{c.spi_in:08x}",
-                                       "spi_out": f"{c.spi_out:08x}"} for c in sa.children]}
+                                       "spi_out": f"{c.spi_out:08x}"} for c in sa.children],
+                         "exchanges": sa.tasks.show(), "kernel_requests": kernel[id(sa)]}
                         for sa in self.sas.values()],
             "dropped": {r.name.lower(): n for r, n in self.dropped.items()},
         }

@@ -13,37 +13,26 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
-from iked.ikev2 import ike_rekey, ipcomp, proposals
+from iked.ikev2 import child_sa, ike_rekey, ipcomp, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
+from iked.ikev2.tasks import Kind, Task
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ExchangeType, NotifyType
+from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal, TSi, TSr, first
 from racoon2.kernel import api
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
-
-
-@dataclass
-class Rekeying:
-    """Our CREATE_CHILD_SA request in flight (``old`` is None for an additional CHILD_SA)."""
-
-    old: Child | None
-    new: Child
-    ni: bytes
-    exchange: dh.Exchange | None = field(default=None, repr=False)
-
-
 
 
 def _groups(props: Sequence[Proposal]) -> list[int]:
@@ -62,49 +51,54 @@ def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
     """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
     if old not in sa.children:
         return False
-    return _begin(sa, Child(old.settings, rekey_of=old), old, now)
+    return _begin(sa, Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old),
+                  now)
 
 
 def start_new(sa: IkeSa, settings: ChildSettings, now: Now) -> bool:
     """Begin an additional CHILD_SA for another policy of this peer (an ACQUIRE's)."""
-    return _begin(sa, Child(settings), None, now)
+    return _begin(sa, Task(Kind.NEW_CHILD, child=Child(settings)), now)
 
 
-def _begin(sa: IkeSa, new: Child, old: Child | None, now: Now) -> bool:
-    if sa.rekeying is not None or sa.ike_rekeying is not None or sa.window.busy:
+def _begin(sa: IkeSa, task: Task, now: Now) -> bool:
+    if sa.tasks.rekeying() or sa.tasks.busy:
         return False
-    sa.rekeying = Rekeying(old, new, b"")  # claims the SA until the request is sent
+    sa.tasks.preparing = task  # claims the SA until the request is sent
+    new = task.child
+    assert new is not None
     me, peer = sa.ends(new)
 
     def allocated(result: object, now: Now) -> None:
         if not isinstance(result, int):
-            sa.rekeying = None
+            sa.tasks.preparing = None
             sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
             return
         new.spi_in = result
         if new.settings.ipcomp:
             sa.host.request(sa, ipcomp.alloc(new, me, peer), cpi)
             return
-        _send(sa, old, new, now)
+        _send(sa, task, now)
 
     def cpi(result: object, now: Now) -> None:
         if not isinstance(result, int):
-            sa.rekeying = None
+            sa.tasks.preparing = None
             sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
             sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol,
                                                     new.spi_in)), sa.ignore)
             return
         new.cpi_in = result
-        _send(sa, old, new, now)
+        _send(sa, task, now)
 
     sa.host.request(sa, api.AllocSpi(new.settings.protocol, peer, me, new.settings.reqid),
                     allocated)
     return True
 
 
-def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
-    sa.rekeying = None
-    if sa.window.busy or (old is not None and old not in sa.children):
+def _send(sa: IkeSa, task: Task, now: Now) -> None:
+    sa.tasks.preparing = None
+    new, old = task.child, task.old
+    assert new is not None
+    if sa.tasks.busy or (old is not None and old not in sa.children):
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -125,16 +119,21 @@ def _send(sa: IkeSa, old: Child | None, new: Child, now: Now) -> None:
         inner.append(KE(group.ident, exchange.public_bytes()))
     inner += [TSi(childmod.to_wire(new.settings.local_ts)),
               TSr(childmod.to_wire(new.settings.remote_ts))]
-    sa.rekeying = Rekeying(old, new, ni, exchange)
-    sa.send_request(sa.seal(ExchangeType.CREATE_CHILD_SA, sa.window.next_mid, False,
-                            tuple(inner)), now)
+    task.ni, task.key_exchange = ni, exchange
+    sa.tasks.request(task, ExchangeType.CREATE_CHILD_SA, tuple(inner), now)
 
 
-def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
-    """The answer to our rekey: install the new CHILD_SA, then delete the old one."""
-    r, sa.rekeying = sa.rekeying, None
-    if r is None:
+def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+                now: Now) -> None:
+    """The answer to our CREATE_CHILD_SA: install the new CHILD_SA, then delete the old one
+    it rekeys; the answer to an IKE SA rekey goes to :mod:`~iked.ikev2.ike_rekey`."""
+    if task is not None and task.kind is Kind.REKEY_IKE:
+        ike_rekey.on_response(sa, task, inner, now)
         return
+    if task is None or task.kind not in (Kind.NEW_CHILD, Kind.REKEY_CHILD) or \
+            task.child is None:
+        return
+    new, old = task.child, task.old
     errors = error_notifies(inner)
     sa_p = first(inner, SA)
     nonce = first(inner, Nonce)
@@ -142,46 +141,48 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     tsi = first(inner, TSi)
     tsr = first(inner, TSr)
     group = _pfs_group(sa)
-    mine = r.new.settings.proposals(bytes(4), (group,) if group else ())
+    mine = new.settings.proposals(bytes(4), (group,) if group else ())
     chosen = proposals.accept(sa_p.proposals[0], mine) if sa_p and len(
         sa_p.proposals) == 1 else None
     shared = b""
     problem = notify_name(errors[0]) if errors else ""
     if not problem and (chosen is None or nonce is None or tsi is None or tsr is None):
         problem = "the answer lacks what we asked for"
-    if not problem and r.exchange is not None:
+    if not problem and task.key_exchange is not None:
         try:
-            shared = r.exchange.shared_secret(ke.data) if ke else b""
+            shared = task.key_exchange.shared_secret(ke.data) if ke else b""
         except CryptoError as e:
             problem = f"bad KE payload: {e}"
         if not shared and not problem:
             problem = "no KE payload for our PFS group"
     if not problem and tsi is not None and tsr is not None and not childmod.initiator_accepts(
-            r.new.settings, childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)):
+            new.settings, childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)):
         problem = "traffic selectors outside our policy"
-    if not problem and r.new.settings.ipcomp:
-        r.new.ipcomp = ipcomp.agreed(r.new, inner)
-        problem = "" if r.new.ipcomp else "the responder did not agree to IPComp"
+    if not problem and new.settings.ipcomp:
+        new.ipcomp = ipcomp.agreed(new, inner)
+        problem = "" if new.ipcomp else "the responder did not agree to IPComp"
     if problem or chosen is None or nonce is None:
-        sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if r.old else "CHILD_SA",
+        sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if old else "CHILD_SA",
                                        problem,
                                        configured=proposals.describe(mine)))
-        me, peer = sa.ends(r.new)
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, r.new.settings.protocol, r.new.spi_in)),
+        me, peer = sa.ends(new)
+        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
-        if r.new.cpi_in:
-            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, r.new.cpi_in)),
+        if new.cpi_in:
+            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, new.cpi_in)),
                             sa.ignore)
         return
-    r.new.spi_out = int.from_bytes(chosen.spi, "big")
-    sa.install(r.new, chosen, (r.ni, nonce.data), initiator=True, shared=shared)
-    if r.old is not None:
-        r.old.replaced = True
-        sa.delete_child(r.old, now, "rekeyed")
+    new.spi_out = int.from_bytes(chosen.spi, "big")
+    child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True, shared=shared)
+    if old is not None:
+        old.replaced = True
+        sa.delete_child(old, now, "rekeyed")
 
 
-def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
+def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+            now: Now) -> None:
     """Answer a peer's CREATE_CHILD_SA for a CHILD_SA (new or rekeyed)."""
+    mid = msg.message_id
     notes = {p.type: p for p in inner if isinstance(p, Notify)}
     sa_p = first(inner, SA)
     nonce = first(inner, Nonce)
@@ -190,7 +191,7 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
     tsr = first(inner, TSr)
 
     def refuse(kind: NotifyType) -> None:
-        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (notify(kind),)))
+        sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (notify(kind),))
 
     if sa_p is not None and ike_rekey.is_ike_rekey(sa_p):
         ike_rekey.respond(sa, mid, sa_p, inner, now)
@@ -208,7 +209,8 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         if old is None:
             refuse(NotifyType.CHILD_SA_NOT_FOUND)
             return
-        if sa.rekeying is not None and sa.rekeying.old is old:
+        ours = sa.tasks.claimed()
+        if ours is not None and ours.kind is Kind.REKEY_CHILD and ours.old is old:
             # Both sides rekey the same CHILD_SA: rather than resolving the collision by
             # nonces (RFC 7296 §2.8.1, not implemented yet) ours goes on, theirs is refused.
             refuse(NotifyType.TEMPORARY_FAILURE)
@@ -227,8 +229,8 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
             if preferred is None:
                 refuse(NotifyType.NO_PROPOSAL_CHOSEN)
             else:
-                sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (notify(
-                    NotifyType.INVALID_KE_PAYLOAD, preferred.to_bytes(2, "big")),)))
+                sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (notify(
+                    NotifyType.INVALID_KE_PAYLOAD, preferred.to_bytes(2, "big")),))
             return
         try:
             group = tt.by_id(TransformType.KE, ke.group)
@@ -236,9 +238,9 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
             refuse(NotifyType.NO_PROPOSAL_CHOSEN)
             return
     transport = NotifyType.USE_TRANSPORT_MODE in notes
-    picked = sa.pick_child(sa_p, tsi, tsr, transport, (group,) if group else ())
+    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport, (group,) if group else ())
     if isinstance(picked, Notify):
-        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, (picked,)))
+        sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (picked,))
         return
     c, chosen, answer = picked
     comp = ipcomp.pick(c, inner) if c.settings.ipcomp else None
@@ -281,7 +283,7 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
             except CryptoError:
                 refuse(NotifyType.INVALID_SYNTAX)
                 return
-        sa.install(c, chosen, (nonce.data, nr), initiator=False, shared=shared)
+        child_sa.install(sa, c, chosen, (nonce.data, nr), initiator=False, shared=shared)
         out: list[Payload] = []
         if not c.settings.tunnel:
             out.append(notify(NotifyType.USE_TRANSPORT_MODE))
@@ -290,6 +292,6 @@ def respond(sa: IkeSa, mid: int, inner: tuple[Payload, ...], now: Now) -> None:
         if public and group is not None:
             out.append(KE(group.ident, public))
         out += [TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
-        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True, tuple(out)))
+        sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, tuple(out))
 
     sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid), allocated)

@@ -3,8 +3,8 @@
 Functions over one :class:`~iked.ikev2.sa.IkeSa`: the initiator's request (``send_auth``) and
 its check of the answer (``process_response``), the responder's check of the request and its
 answer (``process_request``).  Pre-shared keys use the "Key Pad for IKEv2" MAC; certificates
-are :mod:`iked.ikev2.certs`.  The CHILD_SA the exchange carries is chosen and installed by the
-SA (``pick_child``, ``install``).
+are :mod:`iked.ikev2.certs`.  The CHILD_SA the exchange carries is chosen and installed by
+:mod:`iked.ikev2.child_sa`.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, config_payload, ipcomp, proposals
+from iked.ikev2 import certs, child_sa, config_payload, ipcomp, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings, ip_identity
+from iked.ikev2.tasks import Step, Task
 from iked.ikev2.ts import Ts, intersect
 from racoon2.config.model import ConfigRequest
 from racoon2.crypto import auth
@@ -97,8 +98,8 @@ def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
     return None
 
 
-def send_auth(sa: IkeSa, now: Now) -> None:
-    """Initiator: the IKE_AUTH request (IDi, CERTs, CERTREQ, AUTH and the first CHILD_SA)."""
+def send_auth(sa: IkeSa, task: Task, now: Now) -> None:
+    """Initiator: the IKE_AUTH request (IDi, CERTs, CERTREQ, AUTH and ``task``'s CHILD_SA)."""
     id_type, id_data = _my_id(sa)
     idi = IDi(id_type, id_data)
     inner: list[Payload] = [idi]
@@ -113,7 +114,7 @@ def send_auth(sa: IkeSa, now: Now) -> None:
     cfg = config_payload.request(sa.peer.request)
     if cfg is not None:
         inner.append(cfg)
-    c = sa.pending_child
+    c = task.child
     if c is not None and c.spi_in:
         if not c.settings.tunnel:
             inner.append(notify(NotifyType.USE_TRANSPORT_MODE))
@@ -121,12 +122,12 @@ def send_auth(sa: IkeSa, now: Now) -> None:
         inner += [SA(c.settings.proposals(struct.pack("!I", c.spi_in))),
                   TSi(childmod.to_wire(c.settings.local_ts)),
                   TSr(childmod.to_wire(c.settings.remote_ts))]
-    sa.state = State.AUTH_SENT
-    sa.send_request(sa.seal(ExchangeType.IKE_AUTH, sa.window.next_mid, False,
-                             tuple(inner)), now)
+    sa.move(State.AUTH_SENT)
+    sa.tasks.request(task, ExchangeType.IKE_AUTH, tuple(inner), now)
 
 
-def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: Now) -> None:
+def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+                    now: Now) -> None:
     """Responder: check who the initiator is and its AUTH, choose the CHILD_SA, answer."""
     idi = first(inner, IDi)
     au = first(inner, Auth)
@@ -160,7 +161,7 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
     if sa_p is None or tsi is None or tsr is None:
         _auth_done(sa, msg.message_id, now, config)
         return
-    picked = sa.pick_child(sa_p, tsi, tsr, transport)
+    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport)
     if isinstance(picked, Notify):
         _auth_done(sa, msg.message_id, now, (*config, picked))
         return
@@ -174,7 +175,8 @@ def process_request(sa: IkeSa, msg: Message, inner: tuple[Payload, ...], now: No
                                              c.settings.ipcomp)))
         _auth_done(sa, msg.message_id, now, (*config, notify(NotifyType.NO_PROPOSAL_CHOSEN)))
         return
-    sa.pending_child = c
+    if task is not None:
+        task.child, task.step = c, Step.KERNEL
     c.spi_out = int.from_bytes(chosen.spi, "big")
     me, peer = sa.ends(c)
 
@@ -242,19 +244,18 @@ def _auth_done(sa: IkeSa, mid: int, now: Now, child_payloads: tuple[Payload, ...
     if child is not None:
         # The kernel requests queue before the response: the shell performs them first,
         # so the inbound SA exists when the initiator starts sending ESP.
-        sa.install(*child)
-    sa.answer(mid, sa.seal(ExchangeType.IKE_AUTH, mid, True,
-                               (idr, *proof, *child_payloads)))
+        child_sa.install(sa, *child)
+    sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (idr, *proof, *child_payloads))
 
 
 def _auth_refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
                  configured: str = "") -> None:
-    sa.answer(mid, sa.seal(ExchangeType.IKE_AUTH, mid, True,
-                                 (notify(NotifyType.AUTHENTICATION_FAILED),)))
+    sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (notify(NotifyType.AUTHENTICATION_FAILED),))
     sa.fail("IKE_AUTH", reason, received, configured)
 
 
-def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+                     now: Now) -> None:
     """Initiator: check the responder's ID and AUTH, then install the CHILD_SA it accepted."""
     errors = error_notifies(inner)
     idr = first(inner, IDr)
@@ -277,7 +278,7 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
     sa.peer_id = (idr.id_type, idr.data)
     _configured(sa, first(inner, CP), errors)
     sa.establish(now)
-    c, sa.pending_child = sa.pending_child, None
+    c = task.child if task is not None else None
     if c is None or not c.spi_in:
         return
     if sa.cfg_reply is not None:
@@ -313,7 +314,7 @@ def process_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
             _drop_larval(sa, c)
             return
     c.spi_out = int.from_bytes(chosen.spi, "big")
-    sa.install(c, chosen)
+    child_sa.install(sa, c, chosen)
 
 
 def _configured(sa: IkeSa, cp: CP | None, errors: list[int]) -> None:

@@ -10,12 +10,12 @@ answered TEMPORARY_FAILURE.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from iked.events import NegotiationFailed, Now
 from iked.ikev2 import proposals
 from iked.ikev2.common import error_notifies, notify_name
+from iked.ikev2.tasks import Kind, Task
 from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -26,41 +26,28 @@ if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
 
 
-@dataclass
-class IkeRekeying:
-    """Our IKE SA rekey request in flight."""
-
-    spi: bytes
-    ni: bytes
-    exchange: dh.Exchange = field(repr=False)
-
-
 def _with_spi(props: tuple[Proposal, ...], spi: bytes) -> tuple[Proposal, ...]:
     return tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in props)
 
 
 def start(sa: IkeSa, now: Now) -> bool:
     """Begin rekeying ``sa`` (its lifetime ran out); False when an exchange is in flight."""
-    if sa.window.busy or sa.rekeying is not None or sa.ike_rekeying is not None or \
-            sa.crypto is None:
+    if sa.tasks.busy or sa.tasks.rekeying() or sa.crypto is None:
         return False
     group = sa.crypto.chosen.get(TransformType.KE)
     assert group is not None
-    r = IkeRekeying(sa.host.rng.random_bytes(8), sa.host.rng.random_bytes(sa.peer.nonce_size),
-                    dh.start(group.ident, sa.host.rng))
-    sa.ike_rekeying = r
-    inner: tuple[Payload, ...] = (SA(_with_spi(sa.peer.ike_proposals, r.spi)), Nonce(r.ni),
-                                  KE(group.ident, r.exchange.public_bytes()))
-    sa.send_request(sa.seal(ExchangeType.CREATE_CHILD_SA, sa.window.next_mid, False, inner),
-                    now)
+    exchange = dh.start(group.ident, sa.host.rng)
+    task = Task(Kind.REKEY_IKE, spi=sa.host.rng.random_bytes(8),
+                ni=sa.host.rng.random_bytes(sa.peer.nonce_size), key_exchange=exchange)
+    inner: tuple[Payload, ...] = (SA(_with_spi(sa.peer.ike_proposals, task.spi)), Nonce(task.ni),
+                                  KE(group.ident, exchange.public_bytes()))
+    sa.tasks.request(task, ExchangeType.CREATE_CHILD_SA, inner, now)
     return True
 
 
-def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
+def on_response(sa: IkeSa, task: Task, inner: tuple[Payload, ...], now: Now) -> None:
     """The peer's answer: build the successor, move the CHILD_SAs, delete the old SA."""
-    r, sa.ike_rekeying = sa.ike_rekeying, None
-    if r is None:
-        return
+    assert task.key_exchange is not None
     errors = error_notifies(inner)
     sa_p = first(inner, SA)
     nonce = first(inner, Nonce)
@@ -73,7 +60,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
         try:
             if chosen is None or nonce is None or ke is None or len(chosen.spi) != 8:
                 raise CryptoError("the answer lacks SA, Nonce or KE")
-            shared = r.exchange.shared_secret(ke.data)
+            shared = task.key_exchange.shared_secret(ke.data)
         except CryptoError as e:
             problem = str(e)
     if problem or chosen is None or nonce is None:
@@ -81,7 +68,7 @@ def on_response(sa: IkeSa, inner: tuple[Payload, ...], now: Now) -> None:
                                        configured=proposals.describe(sa.peer.ike_proposals)))
         sa.delete(now)  # a new IKE SA comes with the next ACQUIRE
         return
-    sa.successor(True, r.spi, chosen.spi, chosen, shared, r.ni, nonce.data, now)
+    sa.successor(True, task.spi, chosen.spi, chosen, shared, task.ni, nonce.data, now)
     sa.delete(now)
 
 
@@ -91,10 +78,9 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
     ke = first(inner, KE)
 
     def refuse(kind: NotifyType, data: bytes = b"") -> None:
-        sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True,
-                               (Notify(0, kind, b"", data),)))
+        sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (Notify(0, kind, b"", data),))
 
-    if sa.ike_rekeying is not None or sa.rekeying is not None:
+    if sa.tasks.rekeying():
         refuse(NotifyType.TEMPORARY_FAILURE)
         return
     chosen = proposals.choose(sa_p.proposals, sa.peer.ike_proposals)
@@ -116,8 +102,8 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
         return
     spi_r = sa.host.rng.random_bytes(8)
     nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
-    sa.answer(mid, sa.seal(ExchangeType.CREATE_CHILD_SA, mid, True,
-                           (SA((chosen.proposal(spi_r),)), Nonce(nr), KE(group.ident, public))))
+    sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA,
+                     (SA((chosen.proposal(spi_r),)), Nonce(nr), KE(group.ident, public)))
     sa.successor(False, chosen.spi, spi_r, chosen, shared, nonce.data, nr, now)
 
 

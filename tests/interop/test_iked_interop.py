@@ -359,6 +359,8 @@ def test_garbage_is_dropped_counted_and_reported(pair: Namespaces, tmp_path: Pat
         status = json.loads(b.log().split("trace on; status ", 1)[1].splitlines()[0])
         assert status["dropped"]["malformed"] >= 1
         assert [sa["state"] for sa in status["ike_sas"]] == ["established"]
+        # Each SA shows its exchanges in progress and outstanding kernel requests.
+        assert {"exchanges", "kernel_requests"} <= status["ike_sas"][0].keys()
         assert b.procs["iked"].poll() is None and "Traceback" not in b.log()
     finally:
         a.stop()

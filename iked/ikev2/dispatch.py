@@ -1,0 +1,158 @@
+"""Which exchange module handles what (pure): the table (exchange type, role, state) -> handler.
+
+An IKE SA's protected messages come here from the core: the :class:`TaskManager` decides from
+the message ID whether one is new work (RFC 7296 §2.2), the SA opens it, and the table names
+the handler; a response is handed the task of ours it answers.  IKE_SA_INIT comes before the
+keys and is routed by :func:`receive` itself.  The SA's timers and the kernel's expiry of a
+CHILD_SA start exchanges from here too.  The exchange modules depend on the SA, never the
+reverse: the SA reaches this module only through its host (``Host.start``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from iked.events import DropReason, NegotiationFailed, Now
+from iked.ikev2 import create_child, ike_auth, ike_init, ike_rekey, informational
+from iked.ikev2.common import State, exchange_name
+from iked.ikev2.sa import NAT_KEEPALIVE, NAT_KEEPALIVE_PACKET, IkeSa
+from iked.ikev2.tasks import Kind, Task
+from racoon2.errors import CryptoError, ParseError
+from racoon2.ikev2.constants import ExchangeType
+from racoon2.ikev2.message import Message
+from racoon2.ikev2.payloads import Payload
+from racoon2.net import Endpoint
+
+
+class Role(enum.Enum):
+    """Which side of the exchange a message puts us on."""
+
+    REQUEST = "the peer's request"     # we answer
+    RESPONSE = "the peer's response"   # to our request in flight
+
+
+#: ``handler(sa, task, msg, inner, now)``: ``task`` is ours that a response answers, or the
+#: passive task of the peer's request; ``inner`` the payloads inside the SK payload.
+Handler = Callable[[IkeSa, Task | None, Message, tuple[Payload, ...], Now], None]
+
+TABLE: dict[tuple[ExchangeType, Role, State], Handler] = {
+    (ExchangeType.IKE_AUTH, Role.REQUEST, State.INIT_DONE): ike_auth.process_request,
+    (ExchangeType.IKE_AUTH, Role.RESPONSE, State.AUTH_SENT): ike_auth.process_response,
+    (ExchangeType.CREATE_CHILD_SA, Role.REQUEST, State.ESTABLISHED): create_child.respond,
+    # A CHILD_SA or IKE SA rekey answered while the SA is deleting still settles its task.
+    **{(ExchangeType.CREATE_CHILD_SA, Role.RESPONSE, s): create_child.on_response
+       for s in State},
+    (ExchangeType.INFORMATIONAL, Role.REQUEST, State.ESTABLISHED): informational.respond,
+    (ExchangeType.INFORMATIONAL, Role.REQUEST, State.DELETING): informational.respond,
+}
+
+#: Exchanges an SA starts of its own (``Host.start``): whether the request went out.
+STARTERS: dict[Kind, Callable[[IkeSa, Task, Now], bool]] = {
+    Kind.DELETE_IKE: informational.delete,
+    Kind.DELETE_CHILD: informational.delete_child,
+    Kind.DPD: informational.probe,
+}
+
+
+def start(sa: IkeSa, task: Task, now: Now) -> bool:
+    """Begin ``task`` on ``sa``."""
+    return STARTERS[task.kind](sa, task, now)
+
+
+def receive(sa: IkeSa, msg: Message, data: bytes, now: Now, local: Endpoint | None = None,
+            remote: Endpoint | None = None) -> None:
+    """A message for ``sa`` (the core routed it by SPI), received on ``local`` from
+    ``remote``; an authenticated message moves the SA there (the peer's switch to port
+    4500, RFC 7296 §2.23)."""
+    if sa.state is State.DEAD or not sa.tasks.accept(msg):
+        return
+    if msg.exchange == ExchangeType.IKE_SA_INIT:
+        if msg.response and sa.state is State.INIT_SENT:
+            task = sa.tasks.answered()
+            assert task is not None
+            ike_init.on_response(sa, task, msg, data, now)
+        else:
+            sa.host.drop(sa.remote, DropReason.UNEXPECTED, "IKE_SA_INIT")
+        return
+    if sa.crypto is None:
+        sa.host.drop(sa.remote, DropReason.UNEXPECTED, "encrypted before keys")
+        return
+    try:
+        inner = sa.open(data, msg)
+    except CryptoError as e:
+        sa.host.drop(sa.remote, DropReason.BAD_ICV, str(e))
+        return
+    except ParseError as e:
+        sa.host.drop(sa.remote, DropReason.MALFORMED, str(e))
+        return
+    if local is not None and remote is not None:
+        sa.local, sa.remote = local, remote
+    exchange = _exchange(msg.exchange)
+    if msg.response:
+        task = sa.tasks.answered()
+        handler = TABLE.get((exchange, Role.RESPONSE, sa.state)) if exchange else None
+        (handler or informational.on_response)(sa, task, msg, inner, now)
+        return
+    sa.tasks.start_answer(msg.message_id, exchange)
+    sa.arm_dpd(now)
+    handler = TABLE.get((exchange, Role.REQUEST, sa.state)) if exchange else None
+    if handler is None:
+        sa.tasks.unanswered(msg.message_id)
+        sa.host.drop(sa.remote, DropReason.UNEXPECTED,
+                     f"{exchange_name(msg.exchange)} in state {sa.state.value}")
+        return
+    handler(sa, sa.tasks.passive, msg, inner, now)
+
+
+def _exchange(kind: int) -> ExchangeType | None:
+    try:
+        return ExchangeType(kind)
+    except ValueError:
+        return None
+
+
+def on_timer(sa: IkeSa, now: Now) -> None:
+    """Retransmit, give up, probe liveness or expire, whichever is due."""
+    if sa.state is State.DEAD:
+        return
+    if sa.deadline_nego is not None and now >= sa.deadline_nego:
+        sa.fail("negotiation", "kmp_sa_nego_time_limit reached")
+        return
+    if sa.deadline_life is not None and now >= sa.deadline_life:
+        # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.
+        sa.deadline_life = None
+        if not (sa.children and ike_rekey.start(sa, now)):
+            informational.delete(sa, Task(Kind.DELETE_IKE), now)
+        return
+    if sa.deadline_keepalive is not None and now >= sa.deadline_keepalive:
+        # RFC 3948 §4: one 0xFF octet keeps the NAT's mapping open.
+        sa.deadline_keepalive = now + NAT_KEEPALIVE
+        sa.host.send(sa, NAT_KEEPALIVE_PACKET)
+    again = sa.tasks.timer(now)
+    if again is False:
+        if sa.state is State.DELETING:
+            sa.die("deleted (no answer)")
+        elif sa.state is State.ESTABLISHED:
+            sa.die("peer not responding")
+        else:
+            sa.fail(sa.state.value, "no response from the peer",
+                    configured=f"{sa.peer.schedule.max_retry} retransmissions")
+        return
+    if again:
+        return
+    if sa.deadline_dpd is not None and now >= sa.deadline_dpd:
+        sa.deadline_dpd = None
+        informational.probe(sa, Task(Kind.DPD), now)
+
+
+def expire_child(sa: IkeSa, spi_in: int, hard: bool, now: Now) -> None:
+    """The kernel's lifetime of one of our inbound SAs ran out: rekey the CHILD_SA (soft),
+    or delete what is left of it and tell the peer (hard)."""
+    for c in [c for c in sa.children if c.spi_in == spi_in]:
+        if hard:
+            informational.delete_child(sa, Task(Kind.DELETE_CHILD, child=c,
+                                                reason="hard lifetime expired"), now)
+        elif not create_child.start_rekey(sa, c, now):
+            sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey",
+                                           "another exchange is in progress"))

@@ -1,0 +1,87 @@
+"""INFORMATIONAL (RFC 7296 §1.4, §2.4): Delete of CHILD_SAs and IKE SAs, liveness checks.
+
+Both roles: the peer's Delete is answered with ours for the CHILD_SAs it names (§1.4.1), its
+empty request (a liveness check) with an empty answer; our Delete and liveness checks go out
+when the window is free, and an IKE SA Delete that cannot (the SA not up, or busy) ends the SA
+at once, as the original.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from iked.events import Now
+from iked.ikev2 import child as childmod
+from iked.ikev2.common import State
+from iked.ikev2.tasks import Task
+from racoon2.ikev2.constants import ExchangeType, ProtocolId
+from racoon2.ikev2.message import Message
+from racoon2.ikev2.payloads import Delete, Payload
+
+if TYPE_CHECKING:
+    from iked.ikev2.sa import IkeSa
+
+
+def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+            now: Now) -> None:
+    """Answer the peer's INFORMATIONAL request."""
+    answer: list[Payload] = []
+    for p in inner:
+        if not isinstance(p, Delete):
+            continue
+        if p.protocol == ProtocolId.IKE:
+            sa.tasks.respond(msg.message_id, ExchangeType.INFORMATIONAL, ())
+            sa.die("deleted by the peer")
+            return
+        gone = []
+        for spi in p.spis:
+            out = int.from_bytes(spi, "big")
+            for c in [c for c in sa.children if c.spi_out == out]:
+                sa.remove_child(c, "deleted by the peer")
+                sa.children.remove(c)
+                gone.append(struct.pack("!I", c.spi_in))
+        if gone:
+            answer.append(Delete(p.protocol, 4, tuple(gone)))
+    sa.tasks.respond(msg.message_id, ExchangeType.INFORMATIONAL, tuple(answer))
+
+
+def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+                now: Now) -> None:
+    """The answer to our INFORMATIONAL request: a deleted IKE SA ends, else the peer lives."""
+    if sa.state is State.DELETING:
+        sa.die("deleted")
+    else:
+        sa.arm_dpd(now)
+
+
+def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
+    """Remove ``task.child`` from the kernel and tell the peer (INFORMATIONAL Delete)."""
+    c = task.child
+    if c is None or c not in sa.children:
+        return False
+    sa.children.remove(c)
+    sa.remove_child(c, task.reason)
+    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+        return False
+    sa.tasks.request(task, ExchangeType.INFORMATIONAL, (Delete(
+        childmod.PROTOCOL_ID[c.settings.protocol], 4, (struct.pack("!I", c.spi_in),)),), now)
+    return True
+
+
+def delete(sa: IkeSa, task: Task, now: Now) -> bool:
+    """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
+    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+        sa.die("shut down")
+        return False
+    sa.move(State.DELETING)
+    sa.tasks.request(task, ExchangeType.INFORMATIONAL, (Delete(ProtocolId.IKE, 0),), now)
+    return True
+
+
+def probe(sa: IkeSa, task: Task, now: Now) -> bool:
+    """A liveness check (an empty INFORMATIONAL request), when the window is free."""
+    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+        return False
+    sa.tasks.request(task, ExchangeType.INFORMATIONAL, (), now)
+    return True
