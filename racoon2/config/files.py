@@ -1,14 +1,18 @@
-"""Everything in the configuration layer that touches the file system (spec config.md §1.6–1.7).
+"""Everything in the configuration layer that touches the host (doc/config.md, "Variables and
+includes").
 
 ``read_tree`` reads a file and splices ``include`` statements in place (``$[ENV]`` expansion,
 glob, depth limit 10); ``check_safe_file`` and ``read_secret`` apply the original's safe-file
-rules so that a world-readable key is refused with a message that says how to fix it.
+rules so that a world-readable key is refused with a message that says how to fix it;
+``system_service_port`` and ``system_protocol_number`` read the host's services and protocols
+databases for names outside the built-in table (racoon2.config.names).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import socket
 import stat
 from collections.abc import Mapping
 
@@ -110,3 +114,21 @@ def read_secret(path: str, where: str | None = None) -> bytes:
             return f.read()
     except OSError as e:
         raise ConfigError(f"{path}: {e.strerror or 'cannot be read'}", where) from None
+
+
+def system_service_port(name: str) -> int | None:
+    """The port /etc/services (or NSS) gives service ``name``, UDP first, or None."""
+    for proto in ("udp", "tcp"):
+        try:
+            return socket.getservbyname(name, proto)
+        except (OSError, ValueError, UnicodeError):  # unknown, or a NUL in the name
+            continue
+    return None
+
+
+def system_protocol_number(name: str) -> int | None:
+    """The number /etc/protocols (or NSS) gives protocol ``name``, or None."""
+    try:
+        return socket.getprotobyname(name)
+    except (OSError, ValueError, UnicodeError):
+        return None

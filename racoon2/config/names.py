@@ -1,13 +1,15 @@
-"""Service and protocol names (spec config.md §1.5, §3.5).
+"""Service and protocol names (doc/config.md, "Values").
 
 A built-in table keeps results independent of the host's /etc/services and /etc/protocols (the
-C code depended on them: Debian lacks ``icmp6``); other names fall back to the system database.
+C code depended on them: Debian lacks ``icmp6``); other names fall back to the system database,
+which :mod:`racoon2.config.files`, the layer's edge to the host, reads.
 """
 
 from __future__ import annotations
 
-import socket
 from typing import Final
+
+from racoon2.config.files import system_protocol_number, system_service_port
 
 SERVICES: Final[dict[str, int]] = {
     "isakmp": 500, "ipsec-nat-t": 4500, "kink": 910, "domain": 53, "bootps": 67, "bootpc": 68,
@@ -26,12 +28,7 @@ def service_port(name: str) -> int | None:
     port = SERVICES.get(name)
     if port is not None:
         return port
-    for proto in ("udp", "tcp"):
-        try:
-            return socket.getservbyname(name, proto)
-        except (OSError, ValueError, UnicodeError):
-            continue
-    return None
+    return system_service_port(name)
 
 
 def protocol_number(name: str) -> int | None:
@@ -39,7 +36,4 @@ def protocol_number(name: str) -> int | None:
     number = PROTOCOLS.get(name.lower())
     if number is not None:
         return number
-    try:
-        return socket.getprotobyname(name)
-    except (OSError, ValueError, UnicodeError):
-        return None
+    return system_protocol_number(name)

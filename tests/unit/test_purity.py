@@ -65,7 +65,8 @@ PURE = (
 #: under it.  Their own imports are neither checked nor followed.
 EDGES = {
     "racoon2.crypto.rng": "the random source: the shells create it and hand it to the cores",
-    "racoon2.config.files": "the configuration layer's one reader of files (include, secrets)",
+    "racoon2.config.files": "the configuration layer's one edge to the host: files (include, "
+    "secrets) and the services and protocols databases",
     "kinkd.krb5": "the libkrb5 binding: the exchange is handed the shell's Context and does only "
     "local Kerberos work with it (doc/design.md, kinkd)",
     "kinkd.replay": "the replay cache the shell owns and keeps on disk; the exchange is handed it",
@@ -77,8 +78,6 @@ ALLOWED = {
     "environment for $[NAME]",
     ("racoon2.config.check", "os"): "`-n` reports key and secret files that are missing or "
     "unsafe, so the check looks at the files the configuration names",
-    ("racoon2.config.names", "socket"): "service and protocol names outside the built-in table "
-    "come from the system's services and protocols databases, as in the original",
     ("racoon2.config.addresses", "socket"): "inet_pton parses address text in memory (no I/O), "
     "several times faster than ipaddress at 10,000 peers",
 }
