@@ -81,7 +81,7 @@ def initiator_settings(config: Config, policy: PolicySettings) -> PeerSettings:
     """The settings of the remote kinkd sends ``policy``'s CREATE to.
 
     :class:`SettingsError` when that remote is not defined or is iked's to initiate: the
-    first of its acceptable_kmp decides who initiates (spec config.md §3.3).
+    first of its acceptable_kmp decides who initiates (doc/config.md, remote).
     """
     cfg = config.remote(policy.remote)
     if cfg is None:

@@ -31,7 +31,7 @@ class Direction(enum.Enum):
 
 
 class Action(enum.Enum):
-    """What a configured policy does with its traffic (spec config.md, policy ``action``)."""
+    """What a configured policy does with its traffic (doc/config.md, policy ``action``)."""
 
     AUTO_IPSEC = "auto_ipsec"
     STATIC_IPSEC = "static_ipsec"

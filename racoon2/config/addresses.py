@@ -1,4 +1,4 @@
-"""Addresses, ports and protocols of racoon2.conf (spec config.md §1.5, §3.5).
+"""Addresses, ports and protocols of racoon2.conf (doc/config.md, "Values").
 
 ``addr_spec`` as cfparse.y reads it (``STRING``, ``STRING port STRING``, ``unix STRING``), the
 conversion rcs_getaddrlist did (macro, numeric address/prefix, host name; here also a selector

@@ -1,4 +1,4 @@
-"""Statement tree → :class:`~racoon2.config.model.Config` (spec config.md §2–§4).
+"""Statement tree → :class:`~racoon2.config.model.Config` (doc/config.md §2–§4).
 
 Each block type has one table: directive → how its value is read; one generic loop
 (:func:`racoon2.config.rules.block_values`) applies the rules every block shares.  References are

@@ -1,4 +1,4 @@
-"""Built-in defaults and the ``default { }`` section rule (spec config.md §3.4, §4).
+"""Built-in defaults and the ``default { }`` section rule (doc/config.md §3, §6).
 
 A value comes from the specific block, else from the ``default`` section's block, else from the
 daemon's built-in table: here for policies and ipsecs, in :mod:`racoon2.config.effective` (from

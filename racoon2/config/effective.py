@@ -1,8 +1,8 @@
 """The effective ``ikev1``/``ikev2``/``kink`` settings of one remote, typed (pure).
 
 A directive's value comes from the remote's own block, else from the ``default { remote { } }``
-block, else from the daemon's built-in table (:mod:`racoon2.config.defaults`; spec config.md
-§3.4, §4).  :func:`effective` applies that rule once per (remote, protocol) and memoises the
+block, else from the daemon's built-in table (:mod:`racoon2.config.defaults`; doc/config.md
+§3).  :func:`effective` applies that rule once per (remote, protocol) and memoises the
 result on the :class:`~racoon2.config.model.Config`, so a daemon reads ``eff.dpd_delay`` instead
 of asking for a directive by name, and a load of 10,000 remotes builds nothing until a remote is
 used.
@@ -13,7 +13,7 @@ Types are per protocol: a directive with a built-in default for that protocol is
 daemons decide what it means (for lifetimes and time limits, like 0, no limit).
 
 ``my_principal`` and ``peers_principal`` are not here: kinkd reads its own principal only from
-the default remote and a peer's only from that remote (spec config.md §3.4), not by this rule.
+the default remote and a peer's only from that remote (doc/config.md §3), not by this rule.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Configuration queries iked and kinkd make while negotiating (pure; spec protocols.md §1.11).
+"""Configuration queries iked and kinkd make while negotiating (pure; doc/iked.md, doc/kinkd.md).
 
 Which ``remote`` an incoming request belongs to (by the peer's address, falling back to the
 ``default`` remote), which one IKE_AUTH's IDi names (``peers_id``), which selector an ACQUIRE

@@ -1,4 +1,4 @@
-"""The configuration as immutable, typed data (ARCHITECTURE.md §6).
+"""The configuration as immutable, typed data (doc/design.md, "Configuration").
 
 Every node knows ``where`` it was opened (``file:line``) and ``where_of(directive)`` tells where a
 directive was written.  A directive that was not written is ``None``; ``infinite`` is
@@ -91,7 +91,7 @@ class MobilityRole(enum.Enum):
 
 
 class ScriptType(enum.Enum):
-    """Hook types; ``ike_sa_up``… ``child_rekey`` are read as the phase names (spec §3.8)."""
+    """Hook types; ``ike_sa_up``… ``child_rekey`` are read as the phase names (doc/iked.md, "Hook scripts")."""
 
     PHASE1_UP = "phase1_up"
     PHASE1_DOWN = "phase1_down"

@@ -1,4 +1,4 @@
-"""racoon2.conf syntax (spec config.md §1.3): every statement is words, an optional block, ``;``.
+"""racoon2.conf syntax (doc/config.md §1): every statement is words, an optional block, ``;``.
 
 The parser knows only that shape; which directive may appear where, and what its words mean, is
 :mod:`racoon2.config.build`'s job.  It keeps an explicit stack, so no input can exhaust Python's

@@ -1,4 +1,4 @@
-"""How the directives of one block are read (spec config.md §1.3, §2.1): one table per block,
+"""How the directives of one block are read (doc/config.md §1, §2): one table per block,
 one loop (:func:`block_values`) for what cfparse.y and cfsetup.c do with every block — a body
 needs a statement, and a directive written twice is refused, merged, or one occurrence wins.
 """

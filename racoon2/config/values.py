@@ -1,4 +1,4 @@
-"""Value syntax of racoon2.conf directives (spec config.md §1.4, §3.4, §3.8, §3.9).
+"""Value syntax of racoon2.conf directives (doc/config.md §1, "Values").
 
 Each public function reads the words after a directive (or its braced list) and returns one
 typed value of :mod:`racoon2.config.model`, or raises :class:`ConfigError` saying what was found
@@ -41,7 +41,7 @@ TIME_UNITS: Final = {
 BYTE_UNITS: Final = {"B": 1, "byte": 1, "bytes": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 INT_MAX: Final = 2**31 - 1
 INT_MIN: Final = -(2**31)
-#: ``kmp_dh_group`` numbers (spec §3.9): the C table knows only these.
+#: ``kmp_dh_group`` numbers (doc/config.md, "Algorithms"): the C table knows only these.
 DH_NUMBERS: Final = {
     1: "modp768", 2: "modp1024", 3: "ec2n155", 4: "ec2n185", 5: "modp1536", 14: "modp2048",
     15: "modp3072", 16: "modp4096", 17: "modp6144", 18: "modp8192",
@@ -260,7 +260,7 @@ def keywords(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], tu
 
 
 def alg_list(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
-    """``ALG[, KEYLEN[, KEY]]`` or ``ALG,,KEY``, one or a braced list (spec §3.9)."""
+    """``ALG[, KEYLEN[, KEY]]`` or ``ALG,,KEY``, one or a braced list (doc/config.md, "Algorithms")."""
     return tuple(_alg(ctx, item) for item in items(s, "an algorithm"))
 
 

@@ -1,5 +1,5 @@
 """A remote's effective ikev1/ikev2/kink settings: own block, else default section, else built in
-(spec config.md §3.4, §4), typed per protocol and built once per remote."""
+(doc/config.md §3), typed per protocol and built once per remote."""
 
 from __future__ import annotations
 
