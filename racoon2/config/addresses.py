@@ -28,7 +28,7 @@ _HOSTNAME = re.compile(
 
 def addr_spec(ctx: Ctx, s: Statement, words: Sequence[Token], *, default_port: int = 0,
               unix_ok: bool = False, port_ok: bool = True, range_ok: bool = False) -> AddrSpec:
-    """``ADDR``, ``ADDR port PORT`` or (where allowed) ``unix PATH`` (spec §1.5)."""
+    """``ADDR``, ``ADDR port PORT`` or (where allowed) ``unix PATH`` (doc/config.md, "Values")."""
     where = s.at(words[0]) if words else s.where
     if words and words[0][0] == KEYWORD and words[0][1] == "unix":
         if not unix_ok:

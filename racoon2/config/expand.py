@@ -1,4 +1,4 @@
-"""``${NAME}`` (setval) and ``$[NAME]`` (environment) expansion of string values (spec §1.6)."""
+"""``${NAME}`` (setval) and ``$[NAME]`` (environment) expansion of string values (doc/config.md)."""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ ipsec_sa_lifetime_time ipsec_sa_lifetime_byte ext_sequence sa_index ipsec_level 
 use sa esp_enc_alg esp_auth_alg ah_auth_alg ipcomp_alg spi sa_protocol esp ah ipcomp addresspool
 """.split())
 
-#: Every reserved word (doc/config.md §1): a bare word spelled exactly like one of these is a keyword.
+#: Every reserved word (doc/config.md §1): a bare word spelled like one of these is a keyword.
 RESERVED: Final = WORDS | ALGORITHMS | UNITS | frozenset(BOOLEANS)
 
 SCANNER: Final = re.compile(

@@ -91,7 +91,8 @@ class MobilityRole(enum.Enum):
 
 
 class ScriptType(enum.Enum):
-    """Hook types; ``ike_sa_up``… ``child_rekey`` are read as the phase names (doc/iked.md, "Hook scripts")."""
+    """Hook types; ``ike_sa_up``… ``child_rekey`` are read as the phase names (doc/iked.md,
+    "Hook scripts")."""
 
     PHASE1_UP = "phase1_up"
     PHASE1_DOWN = "phase1_down"
