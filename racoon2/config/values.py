@@ -260,7 +260,7 @@ def keywords(table: Mapping[str, E], what: str) -> Callable[[Ctx, Statement], tu
 
 
 def alg_list(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
-    """``ALG[, KEYLEN[, KEY]]`` or ``ALG,,KEY``, one or a braced list (doc/config.md, "Algorithms")."""
+    """``ALG[, KEYLEN[, KEY]]`` or ``ALG,,KEY``, one or a braced list (doc/config.md)."""
     return tuple(_alg(ctx, item) for item in items(s, "an algorithm"))
 
 
