@@ -75,7 +75,7 @@ EDGES = {
 ALLOWED = {
     ("racoon2.config", "os"): "load_config, the configuration's entry point, reads the "
     "environment for $[NAME]",
-    ("racoon2.config.check", "os"): "`-n` reports key and secret files that are missing or "
+    ("racoon2.config.check_common", "os"): "`-n` reports key and secret files that are missing or "
     "unsafe, so the check looks at the files the configuration names",
     ("racoon2.config.names", "socket"): "service and protocol names outside the built-in table "
     "come from the system's services and protocols databases, as in the original",
