@@ -21,6 +21,7 @@ from racoon2.ipsec import Action
 #: Adds a warning at ``file:line``; None (the directive is not written) adds nothing.
 Warn = Callable[[str | None, str], None]
 
+
 def secret(path: str, where: str | None, warnings: list[ConfigWarning],
             what: str = "key file") -> None:
     """A secret file must be safe (0600, ours); one not made yet is only a warning here."""
@@ -56,6 +57,7 @@ def selectors_of(config: Config, kmp: Kmp | None) -> Iterable[tuple[Selector, Re
 
 
 def acceptable(config: Config, remote: Remote | None) -> tuple[Kmp, ...]:
+    """``remote``'s acceptable_kmp, else the default remote's."""
     for r in (remote, config.default_remote):
         if r is not None and r.acceptable_kmp:
             return r.acceptable_kmp
@@ -63,6 +65,7 @@ def acceptable(config: Config, remote: Remote | None) -> tuple[Kmp, ...]:
 
 
 def kmp_blocks(config: Config) -> Iterable[tuple[Remote, Kmp, KmpBlock]]:
+    """Every written ikev1/ikev2/kink block, the default remote's last."""
     default = config.default_remote
     for remote in (*config.remotes, *((default,) if default else ())):
         for kmp in Kmp:

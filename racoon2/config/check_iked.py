@@ -84,6 +84,8 @@ IKEV2_IGNORED: Final = ("verify_pubkey", "send_cert", "send_cert_req", "support_
 
 
 def check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
+    """iked -n: sockets, the remotes' kmp blocks and keys, the policies' algorithms and
+    bundles."""
     _check_ike_sockets(config)
     check_measures(config)
     _check_auth_methods(config)

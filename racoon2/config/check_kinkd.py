@@ -10,6 +10,7 @@ from racoon2.errors import ConfigError
 
 
 def check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
+    """kinkd -n: its own principal, the kink blocks' measures, its sockets."""
     default = config.default_remote
     kink = default.kink if default else None
     if kink is None or kink.my_principal is None:
@@ -60,6 +61,9 @@ def kinkd_unread(config: Config, warn: Warn) -> None:
         for name in dict(block.at) if kmp is Kmp.KINK else ():
             if name not in KINK_READ:
                 warn(block.where_of(name), f"{name} is not used by kinkd, ignored")
+    default = config.default.ipsec if config.default else None
+    if default is not None and next(iter(selectors_of(config, Kmp.KINK)), None) is not None:
+        warn(default.where_of("ext_sequence"), "ext_sequence is not negotiated by kinkd, ignored")
     seen: set[str] = set()
     for sel, _ in selectors_of(config, Kmp.KINK):
         for ipsec in sel.policy.ipsecs if sel.policy else ():

@@ -11,6 +11,7 @@ from racoon2.ipsec import Action, Mode
 
 
 def check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
+    """spmd -n: each selector spmd installs has what its kernel policy needs."""
     for sel in config.selectors:
         policy = sel.policy
         if policy is None:

@@ -104,3 +104,9 @@ def test_kinkd_says_it_keys_esp_only_and_no_esn(load: Load, secret: Secret) -> N
     plain = load(KINKD.format(pwd=secret("p"), extra="") + KINK_POLICY.format(
         ipsec="sa_index e;"))
     assert said(plain, "kinkd") == []
+
+
+def test_kinkd_says_a_default_ipsecs_esn_is_not_negotiated(load: Load, secret: Secret) -> None:
+    text = KINKD.format(pwd=secret("p"), extra="") + KINK_POLICY.format(ipsec="sa_index e;")
+    cfg = load(text.replace("default {", "default { ipsec { ext_sequence on; };", 1))
+    assert said(cfg, "kinkd") == [("2", "ext_sequence is not negotiated by kinkd, ignored")]
