@@ -24,7 +24,6 @@ from racoon2.config import Config, lookup
 from racoon2.config.model import Kmp, Remote
 from racoon2.ikev1.constants import EncapsulationMode
 from racoon2.ikev1.payloads import Identification
-from racoon2.ipsec import Action
 from racoon2.net import Address
 
 
@@ -44,13 +43,13 @@ def responder_candidates(config: Config, client: str, remote: Address,
     """The auto_ipsec policies with a KINK remote that fit a CREATE from ``client`` at
     ``remote`` with the Quick Mode IDs ``ids``, in the configuration's order."""
     for policy in config.policies:
-        if policy.action is not Action.AUTO_IPSEC or policy.remote_index is None:
+        if policy.remote_index is None:
             continue
         cfg = config.remote(policy.remote_index)
         if cfg is None or Kmp.KINK not in lookup.acceptable_kmp(config, cfg):
             continue
         try:
-            ps = policy_settings(config, policy)
+            ps = policy_settings(config, policy)  # refuses what is not auto_ipsec
             peer = peer_settings(config, cfg)
         except SettingsError:
             continue

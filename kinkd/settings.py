@@ -1,9 +1,9 @@
 """What kinkd needs from racoon2.conf, resolved into plain values (pure).
 
 :func:`peer_settings` reads a ``remote``'s kink block with the default-section rule applied;
-:func:`policy_settings` reads an auto_ipsec ``policy`` and its outbound selector as this host
-sees it.  :func:`principal_for` derives a peer's principal the original's way when
-``peers_principal`` is absent.
+:func:`policy_settings` reads an auto_ipsec ``policy`` (defaults applied) and its outbound
+selector as this host sees it.  :func:`principal_for` derives a peer's principal the
+original's way when ``peers_principal`` is absent.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from kinkd.exchange import EspOffer
 from racoon2.config import lookup
-from racoon2.config.defaults import ipsec_value
-from racoon2.config.effective import kink
+from racoon2.config.effective import EffectivePolicy, kink
+from racoon2.config.effective import policy as effective_policy
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -31,7 +31,7 @@ from racoon2.crypto.transforms import Transform, TransformType, by_keyword
 from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev1.constants import EncapsulationMode
-from racoon2.ipsec import Direction, Mode
+from racoon2.ipsec import Action, Direction, Mode
 from racoon2.net import Address
 
 KINK_PORT = 910
@@ -118,7 +118,7 @@ def peer_settings(config: Config, remote: Remote) -> PeerSettings:
     )
 
 
-def _offers(config: Config, policy: Policy, mode: EncapsulationMode, lifetime: int
+def _offers(policy: EffectivePolicy, mode: EncapsulationMode, lifetime: int
             ) -> tuple[EspOffer, ...]:
     out: list[EspOffer] = []
     for ipsec in policy.ipsecs:
@@ -127,9 +127,9 @@ def _offers(config: Config, policy: Policy, mode: EncapsulationMode, lifetime: i
                 continue
             try:
                 encrs = [by_keyword(TransformType.ENCR, a.name, a.keylen)
-                         for a in sa.esp_enc_alg or ()]
+                         for a in sa.esp_enc_alg]
                 integs = [by_keyword(TransformType.INTEG, a.name, a.keylen)
-                          for a in sa.esp_auth_alg or ()]
+                          for a in sa.esp_auth_alg]
             except CryptoError as e:
                 raise SettingsError(f"{sa.where}: {e.message}") from e
             for encr in encrs:
@@ -156,7 +156,15 @@ def _limit(value: object) -> int:
 
 
 def policy_settings(config: Config, policy: Policy) -> PolicySettings:
-    """The ESP SA ``policy``'s outbound selector describes."""
+    """The ESP SA ``policy``'s outbound selector describes, ``default { policy { } ipsec { }
+    sa { } }`` applied (:func:`racoon2.config.effective.policy`).  Only an auto_ipsec policy
+    has one: kinkd negotiates no other (spec config.md §3.6)."""
+    eff = effective_policy(config, policy)
+    if eff.action is not Action.AUTO_IPSEC:
+        action = eff.action.value if eff.action else "no action"
+        raise SettingsError(f"{policy.where_of('action') or policy.where}: policy "
+                            f"{policy.name} is {action}, not auto_ipsec: kinkd negotiates "
+                            "auto_ipsec policies only")
     out = next((s for s in config.selectors
                 if s.policy is policy and s.direction is Direction.OUTBOUND), None)
     if out is None or not out.src or not out.dst:
@@ -164,11 +172,11 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
                             "with src and dst")
     if policy.remote_index is None:
         raise SettingsError(f"{policy.where}: policy {policy.name} has no remote_index")
-    mode = EncapsulationMode.TUNNEL if policy.ipsec_mode is Mode.TUNNEL \
+    mode = EncapsulationMode.TUNNEL if eff.ipsec_mode is Mode.TUNNEL \
         else EncapsulationMode.TRANSPORT
-    first = policy.ipsecs[0] if policy.ipsecs else None
-    seconds = _limit(ipsec_value(config, first, "ipsec_sa_lifetime_time") if first else 0)
-    offers = _offers(config, policy, mode, seconds)
+    first = eff.ipsecs[0] if eff.ipsecs else None
+    seconds = _limit(first.ipsec_sa_lifetime_time if first else 0)
+    offers = _offers(eff, mode, seconds)
     if not offers:
         raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP sa with an "
                             "esp_enc_alg; KINK negotiates ESP only")
@@ -176,12 +184,11 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     return PolicySettings(
         policy=policy.name, selector=out.name, remote=policy.remote_index,
         reqid=out.reqid or 0, mode=mode, offers=offers, lifetime_seconds=seconds,
-        lifetime_bytes=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_byte") if first
-                              else 0),
+        lifetime_bytes=_limit(first.ipsec_sa_lifetime_byte if first else 0),
         local=_nets(out.src), remote_nets=_nets(out.dst),
         proto=0 if proto is None or proto == 255 else proto,
-        my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
-        peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None)
+        my_sa_addr=eff.my_sa_ipaddr.address if eff.my_sa_ipaddr else None,
+        peers_sa_addr=eff.peers_sa_ipaddr.address if eff.peers_sa_ipaddr else None)
 
 
 def etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:

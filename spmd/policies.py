@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from racoon2.config.check import MAX_ORDER
+from racoon2.config.check_spmd import MAX_ORDER
 from racoon2.config.model import AddrKind, AddrSpec, Config, Policy, SaProtocol, Selector
 from racoon2.ipsec import Action, Direction, Level, Mode
 from racoon2.kernel import api

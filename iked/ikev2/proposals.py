@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from racoon2.config.model import AlgSpec, Ipsec, SaProtocol
+from racoon2.config.effective import EffectiveIpsec
+from racoon2.config.model import AlgSpec, SaProtocol
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -101,7 +102,7 @@ IPCOMP_IDS: dict[str, int] = {"deflate": 2, "lzs": 3}
 IPCOMP_NAMES: dict[int, str] = {v: k for k, v in IPCOMP_IDS.items()}
 
 
-def ipcomp_ids(ipsec: Ipsec) -> tuple[int, ...]:
+def ipcomp_ids(ipsec: EffectiveIpsec) -> tuple[int, ...]:
     """The IPComp transforms ``ipsec`` offers (deflate when its ipcomp sa names none)."""
     for sa in ipsec.sas:
         if sa.sa_protocol is SaProtocol.IPCOMP:

@@ -16,9 +16,9 @@ from iked.ikev2.certs import Credentials, Trust, trust_from
 from iked.ikev2.config_payload import Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
-from racoon2.config.check import ikev2_bundle_problem
-from racoon2.config.defaults import ipsec_value
+from racoon2.config.check_iked import ikev2_bundle_problem
 from racoon2.config.effective import ikev2
+from racoon2.config.effective import policy as effective_policy
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -44,7 +44,7 @@ from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
-from racoon2.ipsec import Direction, Mode
+from racoon2.ipsec import Action, Direction, Mode
 from racoon2.kernel import api
 from racoon2.net import Address
 
@@ -214,7 +214,7 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
     if not my_ids and credentials is not None:
         my_ids = ((WireId.DER_ASN1_DN, credentials.subject_dn),)
     if not isinstance(eff.nonce_size, int):
-        # check_config refuses it before iked starts (check._check_measures).
+        # check_config refuses it before iked starts (check_common.check_measures).
         raise SettingsError(f"remote {name}: nonce_size infinite, expected a size")
     return PeerSettings(
         remote=name, my_ids=my_ids, peers_ids=peers_ids, verify_id=eff.verify_id,
@@ -265,7 +265,16 @@ def _ts(spec: AddrSpec, proto: int, sel: Selector, expand: Expand) -> list[Ts]:
 
 
 def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSettings:
-    """The CHILD_SA that ``policy``'s outbound selector describes, seen from this host."""
+    """The CHILD_SA that ``policy``'s outbound selector describes, seen from this host, with
+    the default section's policy, ipsec and sa applied (:func:`racoon2.config.effective.policy`).
+
+    Only an ``auto_ipsec`` policy has one: iked negotiates no other (spec config.md §3.6)."""
+    eff = effective_policy(config, policy)
+    if eff.action is not Action.AUTO_IPSEC:
+        action = eff.action.value if eff.action else "no action"
+        raise SettingsError(f"{policy.where_of('action') or policy.where}: policy "
+                            f"{policy.name} is {action}, not auto_ipsec: iked negotiates "
+                            "auto_ipsec policies only")
     selectors = [s for s in config.selectors if s.policy is policy]
     out = next((s for s in selectors if s.direction is Direction.OUTBOUND), None)
     if out is None or not out.src or not out.dst:
@@ -273,25 +282,24 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
                             "with src and dst")
     proto = out.upper_layer_protocol
     proto = 0 if proto is None or proto == 255 else proto
-    problem = ikev2_bundle_problem(policy)
+    problem = ikev2_bundle_problem(eff)
     if problem is not None:
         raise SettingsError(f"{problem[0]}: {problem[1]}")
-    esp = [(sa.esp_enc_alg, sa.esp_auth_alg) for ipsec in policy.ipsecs for sa in ipsec.sas
-           if sa.sa_protocol is SaProtocol.ESP]
-    ah = [sa.ah_auth_alg for ipsec in policy.ipsecs for sa in ipsec.sas
-          if sa.sa_protocol is SaProtocol.AH]
+    sas = [sa for ipsec in eff.ipsecs for sa in ipsec.sas]
+    esp = [(sa.esp_enc_alg, sa.esp_auth_alg) for sa in sas if sa.sa_protocol is SaProtocol.ESP]
+    ah = [sa.ah_auth_alg for sa in sas if sa.sa_protocol is SaProtocol.AH]
     if not esp and not ah:
         raise SettingsError(f"{policy.where}: policy {policy.name} has no ESP or AH sa")
-    first = policy.ipsecs[0]
+    first = eff.ipsecs[0]
     return ChildSettings(
         policy=policy.name, selector=out.name, reqid=out.reqid or 0,
-        tunnel=policy.ipsec_mode is Mode.TUNNEL,
+        tunnel=eff.ipsec_mode is Mode.TUNNEL,
         local_ts=tuple(t for s in out.src for t in _ts(s, proto, out, expand)),
         remote_ts=tuple(t for s in out.dst for t in _ts(s, proto, out, expand)),
-        my_sa_addr=policy.my_sa_ipaddr.address if policy.my_sa_ipaddr else None,
-        peers_sa_addr=policy.peers_sa_ipaddr.address if policy.peers_sa_ipaddr else None,
-        esp=tuple(esp), esn=bool(ipsec_value(config, first, "ext_sequence")),
-        lifetime_seconds=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_time")),
-        lifetime_bytes=_limit(ipsec_value(config, first, "ipsec_sa_lifetime_byte")),
+        my_sa_addr=eff.my_sa_ipaddr.address if eff.my_sa_ipaddr else None,
+        peers_sa_addr=eff.peers_sa_ipaddr.address if eff.peers_sa_ipaddr else None,
+        esp=tuple(esp), esn=first.ext_sequence,
+        lifetime_seconds=_limit(first.ipsec_sa_lifetime_time),
+        lifetime_bytes=_limit(first.ipsec_sa_lifetime_byte),
         rw=any(spec.is_rw for spec in out.dst), ah=tuple(ah),
         ipcomp=proposals.ipcomp_ids(first))

@@ -1,8 +1,8 @@
 """Built-in defaults and the ``default { }`` section rule (doc/config.md §3, §6).
 
 A value comes from the specific block, else from the ``default`` section's block, else from the
-daemon's built-in table: here for policies and ipsecs, in :mod:`racoon2.config.effective` (from
-the tables below) for a remote's ikev1/ikev2/kink block.  Unlike the C daemons, which stored
+daemon's built-in table below; :mod:`racoon2.config.effective` applies the rule, for a remote's
+ikev1/ikev2/kink block and for a policy with its ipsecs and sas.  Unlike the C daemons, which stored
 ``infinite`` and 0 as "unset", a written value always counts: ``kmp_sa_lifetime_time
 infinite;`` means no lifetime limit and ``dpd_delay 0;`` means no probes (doc/config.md,
 "Differences from the original").
@@ -14,15 +14,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from racoon2.config.model import (
-    Config,
-    ExchangeMode,
-    Ipsec,
-    Kmp,
-    Policy,
-    ProposalCheck,
-    SelectorCheck,
-)
+from racoon2.config.model import ExchangeMode, Kmp, ProposalCheck, SelectorCheck
 
 _COMMON: Final[dict[str, Any]] = {
     "passive": False, "use_coa": False, "nat_traversal": True, "random_padlen": False,
@@ -54,18 +46,3 @@ IPSEC: Final[Mapping[str, Any]] = MappingProxyType({
     "ipsec_sa_lifetime_time": 3600, "ipsec_sa_lifetime_byte": 0, "ext_sequence": False,
 })
 
-
-def policy_value(config: Config, policy: Policy, name: str) -> Any:
-    """The effective value of a policy directive (iked/kinkd; spmd reads only the policy)."""
-    value = getattr(policy, name)
-    if value is None and config.default and config.default.policy:
-        value = getattr(config.default.policy, name)
-    return POLICY.get(name) if value is None else value
-
-
-def ipsec_value(config: Config, ipsec: Ipsec, name: str) -> Any:
-    """The effective value of an ipsec directive (iked/kinkd)."""
-    value = getattr(ipsec, name)
-    if value is None and config.default and config.default.ipsec:
-        value = getattr(config.default.ipsec, name)
-    return IPSEC.get(name) if value is None else value

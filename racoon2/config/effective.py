@@ -1,4 +1,5 @@
-"""The effective ``ikev1``/``ikev2``/``kink`` settings of one remote, typed (pure).
+"""The effective settings of a remote's ``ikev1``/``ikev2``/``kink`` and of a policy, typed
+(pure).
 
 A directive's value comes from the remote's own block, else from the ``default { remote { } }``
 block, else from the daemon's built-in table (:mod:`racoon2.config.defaults`; doc/config.md
@@ -12,16 +13,21 @@ Types are per protocol: a directive with a built-in default for that protocol is
 ``()`` when written nowhere.  ``infinite`` stays :data:`~racoon2.config.model.INFINITE`: the
 daemons decide what it means (for lifetimes and time limits, like 0, no limit).
 
+:func:`policy` does the same for a ``policy``, its ``ipsec`` alternatives and their ``sa``
+blocks, from ``default { policy { } ipsec { } sa { } }`` (iked and kinkd; spmd reads each
+policy alone).
+
 ``my_principal`` and ``peers_principal`` are not here: kinkd reads its own principal only from
 the default remote and a peer's only from that remote (doc/config.md §3), not by this rule.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Final, TypeVar
 
-from racoon2.config.defaults import BUILTIN
+from racoon2.config.defaults import BUILTIN, IPSEC, POLICY
 from racoon2.config.model import (
     AddrSpec,
     AlgSpec,
@@ -30,19 +36,24 @@ from racoon2.config.model import (
     ConfigRequest,
     ExchangeMode,
     Identity,
+    Ipsec,
     Kmp,
     KmpBlock,
     LogMode,
     MobilityRole,
+    Policy,
     ProposalCheck,
     Provide,
     PublicKey,
     Remote,
+    Sa,
+    SaProtocol,
     Script,
     ScriptType,
     Seconds,
     SelectorCheck,
 )
+from racoon2.ipsec import Action, Level, Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,3 +257,129 @@ def _build(config: Config, remote: Remote | None, kmp: Kmp, cls: type[_K]) -> _K
             if name in values and (value := getattr(block, name)) is not None:
                 values[name] = value
     return cls(kmp=kmp, remote=remote, block=mine, default_block=theirs, **values)
+
+
+# -- policy, ipsec, sa: the same rule for the blocks a CHILD_SA is built from -------------
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveSa:
+    """One ``sa``, its algorithm lists from ``default { sa { } }`` where it writes none.
+
+    ``sa_protocol`` is the sa's own (the loader refuses an sa without one)."""
+
+    sa: Sa = field(compare=False, repr=False)
+    sa_protocol: SaProtocol | None
+    esp_enc_alg: tuple[AlgSpec, ...]
+    esp_auth_alg: tuple[AlgSpec, ...]
+    ah_auth_alg: tuple[AlgSpec, ...]
+    ipcomp_alg: tuple[AlgSpec, ...]
+
+    @property
+    def name(self) -> str:
+        """The sa's name."""
+        return self.sa.name
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the sa block."""
+        return self.sa.where
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveIpsec:
+    """One ``ipsec``, from ``default { ipsec { } }`` and the built-in table where it is silent."""
+
+    ipsec: Ipsec = field(compare=False, repr=False)
+    ipsec_sa_lifetime_time: Seconds
+    ipsec_sa_lifetime_byte: Bytes
+    ext_sequence: bool
+    sas: tuple[EffectiveSa, ...]
+
+    @property
+    def name(self) -> str:
+        """The ipsec's name."""
+        return self.ipsec.name
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the ipsec block."""
+        return self.ipsec.where
+
+    def where_of(self, directive: str) -> str | None:
+        """``file:line`` of ``directive`` in the ipsec itself (None: not written there)."""
+        return self.ipsec.where_of(directive)
+
+
+@dataclass(frozen=True, slots=True)
+class EffectivePolicy:
+    """One ``policy`` as iked and kinkd read it: ``default { policy { } }`` fills what it
+    leaves out (spmd reads the policy alone, spec config.md §4).
+
+    ``remote_index`` and ``ipsec_index`` are the policy's own: the loader links them."""
+
+    policy: Policy = field(compare=False, repr=False)
+    action: Action | None
+    install: bool
+    ipsec_mode: Mode | None
+    ipsec_level: Level | None
+    my_sa_ipaddr: AddrSpec | None
+    peers_sa_ipaddr: AddrSpec | None
+    ipsecs: tuple[EffectiveIpsec, ...]
+
+    @property
+    def name(self) -> str:
+        """The policy's name."""
+        return self.policy.name
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the policy block."""
+        return self.policy.where
+
+    @property
+    def remote_index(self) -> str | None:
+        """The remote the policy names."""
+        return self.policy.remote_index
+
+
+#: What a policy, ipsec or sa is when neither it nor the default section writes a directive.
+_POLICY_BUILT_IN: Final[Mapping[str, Any]] = {
+    **dict.fromkeys(("action", "ipsec_mode", "ipsec_level", "my_sa_ipaddr", "peers_sa_ipaddr")),
+    **POLICY}
+_SA_BUILT_IN: Final[Mapping[str, Any]] = dict.fromkeys(
+    ("esp_enc_alg", "esp_auth_alg", "ah_auth_alg", "ipcomp_alg"), ())
+
+
+def policy(config: Config, p: Policy) -> EffectivePolicy:
+    """``p`` with the default section's policy, ipsec and sa blocks applied, field by field
+    (spec config.md §4); built once per policy and memoised like :func:`effective`."""
+    key = (id(p), None)
+    found = config.effective_cache.get(key)
+    if not isinstance(found, EffectivePolicy):
+        found = _build_policy(config, p)
+        config.effective_cache[key] = found
+    return found
+
+
+def _merged(own: object, default: object | None, built_in: Mapping[str, Any]
+            ) -> dict[str, Any]:
+    values = dict(built_in)
+    for name in built_in:
+        for block in (own, default):
+            if block is not None and (value := getattr(block, name)) is not None:
+                values[name] = value
+                break
+    return values
+
+
+def _build_policy(config: Config, p: Policy) -> EffectivePolicy:
+    d = config.default
+    ipsecs = tuple(
+        EffectiveIpsec(ipsec=i, **_merged(i, d.ipsec if d else None, IPSEC),
+                       sas=tuple(EffectiveSa(sa=s, sa_protocol=s.sa_protocol,
+                                             **_merged(s, d.sa if d else None, _SA_BUILT_IN))
+                                 for s in i.sas))
+        for i in p.ipsecs)
+    return EffectivePolicy(policy=p, ipsecs=ipsecs,
+                           **_merged(p, d.policy if d else None, _POLICY_BUILT_IN))

@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from racoon2.config.effective import EffectiveKmp
+    from racoon2.config.effective import EffectiveKmp, EffectivePolicy
 
 from racoon2.ipsec import Action, Direction, Level, Mode
 
@@ -475,10 +475,10 @@ class Config:
     _remotes: Mapping[str, Remote] = field(default_factory=_no_names, compare=False, repr=False)
     _selectors: Mapping[str, Selector] = field(default_factory=_no_names, compare=False, repr=False)
     _pools: Mapping[str, AddressPool] = field(default_factory=_no_names, compare=False, repr=False)
-    #: :func:`racoon2.config.effective.effective`'s memo, (id(remote), kmp) -> settings: built
+    #: :mod:`racoon2.config.effective`'s memo, (id(remote), kmp) or (id(policy), None): built
     #: when a remote is first used, not by the loader (10,000 remotes load as fast).  Not an
     #: init field, so ``dataclasses.replace`` starts a new one rather than share it.
-    effective_cache: dict[tuple[int, Kmp], EffectiveKmp] = field(
+    effective_cache: dict[tuple[int, Kmp | None], EffectiveKmp | EffectivePolicy] = field(
         default_factory=dict, init=False, compare=False, repr=False)
 
     def remote(self, name: str) -> Remote | None:

@@ -58,17 +58,15 @@ def test_spi_and_static_ipsec_are_said_to_be_unused(load: Load, secret: Secret,
         "sa_protocol esp;", "sa_protocol esp; spi 4096;"))
     assert said(cfg, daemon)[-2:] == [
         ("11", "spi is not used: no daemon installs manually keyed SAs"),
-        ("8", "policy 'p' is static_ipsec: no daemon installs manually keyed SAs; an ACQUIRE "
-              "makes iked or kinkd negotiate it as auto_ipsec, unchecked by -n; write auto_ipsec")]
+        ("8", "policy 'p' is static_ipsec: no daemon installs manually keyed SAs: spmd installs "
+              "its kernel policy, iked and kinkd negotiate auto_ipsec policies only, so its "
+              "traffic finds no SA; write auto_ipsec")]
 
 
-def test_default_policy_and_sa_are_said_to_be_unused(load: Load, secret: Secret) -> None:
+def test_default_policy_and_sa_are_read_not_said_unused(load: Load, secret: Secret) -> None:
     cfg = iked_config(load, secret, tail="default { policy { ipsec_mode tunnel; };\n"
                                          "sa { esp_enc_alg aes256_cbc; }; };\n")
-    assert said(cfg, "iked") == [
-        ("12", "default policy { } is not used: iked reads each policy's own directives"),
-        ("13", "default sa { } is not used: iked reads each sa's own directives")]
-    assert said(cfg, "spmd") == []  # spmd ignores the whole default section
+    assert said(cfg, "iked") == [] and said(cfg, "spmd") == []
 
 
 @pytest.mark.parametrize("extra", ["logmode debug;", "kmp_enc_alg aes128_gcm16;",
@@ -106,3 +104,9 @@ def test_kinkd_says_it_keys_esp_only_and_no_esn(load: Load, secret: Secret) -> N
     plain = load(KINKD.format(pwd=secret("p"), extra="") + KINK_POLICY.format(
         ipsec="sa_index e;"))
     assert said(plain, "kinkd") == []
+
+
+def test_kinkd_says_a_default_ipsecs_esn_is_not_negotiated(load: Load, secret: Secret) -> None:
+    text = KINKD.format(pwd=secret("p"), extra="") + KINK_POLICY.format(ipsec="sa_index e;")
+    cfg = load(text.replace("default {", "default { ipsec { ext_sequence on; };", 1))
+    assert said(cfg, "kinkd") == [("2", "ext_sequence is not negotiated by kinkd, ignored")]

@@ -88,3 +88,23 @@ def test_an_acquire_goes_to_the_packet_or_the_tunnel_end(policy: PolicySettings)
     config = _tunnel()
     tunnel = policy_settings(config, config.policies[0])
     assert pol.acquire_target(tunnel, ip("198.51.100.20")) == ip("192.0.2.2")
+
+
+@pytest.mark.parametrize("action", ["none", "discard", "static_ipsec"])
+def test_only_auto_ipsec_policies_are_negotiated_either_way(action: str) -> None:
+    # spec config.md §3.6: kinkd ignores selectors whose policy is not auto_ipsec, the
+    # initiator's ACQUIRE (kinkd/shell.py: policy_settings) as the responder's lookup.
+    config = loads(SAMPLE.read_text().replace("action auto_ipsec;", f"action {action};"),
+                   str(SAMPLE))
+    with pytest.raises(SettingsError, match=f"b_transport is {action}, not auto_ipsec: kinkd "
+                                            "negotiates auto_ipsec policies only"):
+        policy_settings(config, config.policies[0])
+    assert _names(config, B, "192.0.2.2") == []
+
+
+def test_a_policy_without_action_takes_the_default_policys() -> None:
+    text = SAMPLE.read_text().replace("action auto_ipsec;", "")
+    assert _names(loads(text, str(SAMPLE)), B, "192.0.2.2") == []
+    config = loads(text.replace("default {", "default { policy { action auto_ipsec; };", 1),
+                   str(SAMPLE))
+    assert _names(config, B, "192.0.2.2") == ["b_transport"]
