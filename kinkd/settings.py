@@ -158,7 +158,7 @@ def _limit(value: object) -> int:
 def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     """The ESP SA ``policy``'s outbound selector describes, ``default { policy { } ipsec { }
     sa { } }`` applied (:func:`racoon2.config.effective.policy`).  Only an auto_ipsec policy
-    has one: kinkd negotiates no other (spec config.md §3.6)."""
+    has one: kinkd negotiates no other (doc/config.md §6, policy)."""
     eff = effective_policy(config, policy)
     if eff.action is not Action.AUTO_IPSEC:
         action = eff.action.value if eff.action else "no action"

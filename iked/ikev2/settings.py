@@ -268,7 +268,7 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
     """The CHILD_SA that ``policy``'s outbound selector describes, seen from this host, with
     the default section's policy, ipsec and sa applied (:func:`racoon2.config.effective.policy`).
 
-    Only an ``auto_ipsec`` policy has one: iked negotiates no other (spec config.md §3.6)."""
+    Only an ``auto_ipsec`` policy has one: iked negotiates no other (doc/config.md §6, policy)."""
     eff = effective_policy(config, policy)
     if eff.action is not Action.AUTO_IPSEC:
         action = eff.action.value if eff.action else "no action"

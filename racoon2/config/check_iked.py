@@ -45,7 +45,7 @@ _GROUPS_V2: Final = _MODP | {"ecp256", "ecp384", "ecp521", "curve25519", "curve4
                              "mlkem768", "mlkem1024"}
 
 
-#: What each daemon can negotiate, per directive (spec config.md §3.9).
+#: What each daemon can negotiate, per directive (doc/config.md, "Algorithms").
 SUPPORTED: Final[dict[Kmp, dict[str, frozenset[str]]]] = {
     Kmp.IKEV2: {
         "kmp_enc_alg": frozenset({"3des_cbc", "null_enc", "rijndael_cbc", "aes128_cbc",
@@ -75,7 +75,7 @@ AUTH: Final = _MACS | {"kpdk_md5", "non_auth"}
 IPCOMP: Final = frozenset({"oui", "deflate", "lzs"})
 
 
-#: Parsed for compatibility, never used by any daemon (spec config.md §7).
+#: Parsed for compatibility, never used by any daemon (doc/config.md §6).
 UNUSED: Final = ("logmode", "logfile", "mobility_role")
 
 
@@ -264,7 +264,7 @@ def _check_ikev2_request(config: Config) -> None:
 
 
 def _check_ike_sockets(config: Config) -> None:
-    # The original binds only the interface ike addresses (spec daemons.md §3); without any
+    # The original binds only the interface ike addresses (doc/iked.md); without any
     # iked cannot start, so -n says so rather than promise a wildcard socket.
     iface = config.interface
     if iface is None or not iface.ike:

@@ -27,7 +27,7 @@ def check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
     _check_kink_sockets(config)
 
 
-#: Directives of a kink block that kinkd reads nowhere, as the original (spec config.md §3.4).
+#: Directives of a kink block that kinkd reads nowhere, as the original (doc/config.md §6).
 KINK_IGNORED: Final = ("times_per_send", "verify_id")
 
 

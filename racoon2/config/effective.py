@@ -314,7 +314,7 @@ class EffectiveIpsec:
 @dataclass(frozen=True, slots=True)
 class EffectivePolicy:
     """One ``policy`` as iked and kinkd read it: ``default { policy { } }`` fills what it
-    leaves out (spmd reads the policy alone, spec config.md §4).
+    leaves out (spmd reads the policy alone, doc/config.md §3).
 
     ``remote_index`` and ``ipsec_index`` are the policy's own: the loader links them."""
 
@@ -353,7 +353,7 @@ _SA_BUILT_IN: Final[Mapping[str, Any]] = dict.fromkeys(
 
 def policy(config: Config, p: Policy) -> EffectivePolicy:
     """``p`` with the default section's policy, ipsec and sa blocks applied, field by field
-    (spec config.md §4); built once per policy and memoised like :func:`effective`."""
+    (doc/config.md §3); built once per policy and memoised like :func:`effective`."""
     key = (id(p), None)
     found = config.effective_cache.get(key)
     if not isinstance(found, EffectivePolicy):

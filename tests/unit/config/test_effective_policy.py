@@ -1,5 +1,5 @@
 """A policy's effective settings: its own directives, else ``default { policy { } ipsec { }
-sa { } }``, else built in (spec config.md §4), as iked and kinkd read them."""
+sa { } }``, else built in (doc/config.md §3), as iked and kinkd read them."""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def test_an_acquire_goes_to_the_packet_or_the_tunnel_end(policy: PolicySettings)
 
 @pytest.mark.parametrize("action", ["none", "discard", "static_ipsec"])
 def test_only_auto_ipsec_policies_are_negotiated_either_way(action: str) -> None:
-    # spec config.md §3.6: kinkd ignores selectors whose policy is not auto_ipsec, the
+    # doc/config.md §6, policy: kinkd ignores selectors whose policy is not auto_ipsec, the
     # initiator's ACQUIRE (kinkd/shell.py: policy_settings) as the responder's lookup.
     config = loads(SAMPLE.read_text().replace("action auto_ipsec;", f"action {action};"),
                    str(SAMPLE))
