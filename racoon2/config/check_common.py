@@ -8,12 +8,11 @@ deployed); the daemon itself refuses to start without it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from racoon2.config.effective import policy as effective_policy
-from racoon2.config.files import check_safe_file, read_secret
+from racoon2.config.files import check_safe_file, exists, read_secret
 from racoon2.config.model import INFINITE, Config, ConfigWarning, Kmp, KmpBlock, Remote, Selector
 from racoon2.errors import ConfigError
 from racoon2.ipsec import Action
@@ -25,7 +24,7 @@ Warn = Callable[[str | None, str], None]
 def secret(path: str, where: str | None, warnings: list[ConfigWarning],
             what: str = "key file") -> None:
     """A secret file must be safe (0600, ours); one not made yet is only a warning here."""
-    if not os.path.lexists(path):
+    if not exists(path):
         warnings.append(ConfigWarning(where or path, f"{what} {path} does not exist yet; "
                                       f"create it with: pskgen -r -o {path}"))
         return
@@ -36,7 +35,7 @@ def key_file(path: str, where: str | None, warnings: list[ConfigWarning], what: 
              private: bool) -> None:
     """A certificate or key file must be safe (ours; 0600 if ``private``); one not deployed
     yet is only a warning here, as for :func:`secret`."""
-    if not os.path.lexists(path):
+    if not exists(path):
         warnings.append(ConfigWarning(where or path, f"{what} file {path} does not exist yet; "
                                       "deploy it before iked negotiates with it"))
         return

@@ -80,6 +80,12 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
     return out
 
 
+def exists(path: str) -> bool:
+    """Whether anything (even a dangling link) is at ``path``: `-n` reports a key file that is
+    not deployed yet as a warning, and a present one must pass :func:`check_safe_file`."""
+    return os.path.lexists(path)
+
+
 def check_safe_file(path: str, *, secret: bool, where: str | None = None) -> os.stat_result:
     """Apply the safe-file rules: regular file owned by the running user (0600 if ``secret``)."""
     if os.geteuid() != os.getuid():

@@ -76,8 +76,6 @@ EDGES = {
 ALLOWED = {
     ("racoon2.config", "os"): "load_config, the configuration's entry point, reads the "
     "environment for $[NAME]",
-    ("racoon2.config.check_common", "os"): "`-n` reports key and secret files that are missing or "
-    "unsafe, so the check looks at the files the configuration names",
     ("racoon2.config.addresses", "socket"): "inet_pton parses address text in memory (no I/O), "
     "several times faster than ipaddress at 10,000 peers",
 }
