@@ -7,7 +7,7 @@ and proposal choice as IKE_AUTH.  A PFS key exchange is made when ``need_pfs`` i
 SA's group) and accepted whenever the peer offers one.  A request that proposes an IKE SA is
 an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  A request of the peer's that meets one of ours
 goes to :func:`collide` first; simultaneous rekeys of one CHILD_SA (RFC 7296 §2.8.1) are not
-resolved by nonces yet.
+resolved by nonces yet: both are refused, and a refused rekey of ours is retried later.
 """
 
 from __future__ import annotations
@@ -34,6 +34,12 @@ from racoon2.kernel import api
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
+
+
+#: RFC 7296 §2.25 leaves open how long to wait before retrying an exchange refused with
+#: TEMPORARY_FAILURE; strongSwan waits 5 to 15 s.  The wait is random so that two peers whose
+#: rekeys of one CHILD_SA collided (both refused, §2.8.1 unresolved) do not collide again.
+RETRY_MIN, RETRY_SPREAD = 5.0, 10.0
 
 
 def _groups(props: Sequence[Proposal]) -> list[int]:
@@ -180,6 +186,8 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
         sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if old else "CHILD_SA",
                                        problem,
                                        configured=proposals.describe(mine)))
+        if old is not None and errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
+            _retry(sa, old, now)
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -192,6 +200,16 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
     if old is not None:
         old.replaced = True
         sa.delete_child(old, now, "rekeyed")
+
+
+def _retry(sa: IkeSa, old: Child, now: Now) -> None:
+    """Queue the rekey of ``old`` again after a random wait, so that the CHILD_SA does not
+    die at its hard lifetime; if the peer's own rekey replaces ``old`` first, the retry is
+    dropped when it comes up."""
+    spread = int.from_bytes(sa.host.rng.random_bytes(2), "big") / 0xFFFF
+    task = Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old,
+                not_before=now + RETRY_MIN + RETRY_SPREAD * spread)
+    sa.tasks.want(task, now)
 
 
 def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],

@@ -165,6 +165,7 @@ def on_timer(sa: IkeSa, now: Now) -> None:
     if sa.deadline_dpd is not None and now >= sa.deadline_dpd:
         sa.deadline_dpd = None
         sa.tasks.want(Task(Kind.DPD), now)
+    sa.tasks.drain(now)  # a queued retry whose time has come
 
 
 def expire_child(sa: IkeSa, spi_in: int, hard: bool, now: Now) -> None:

@@ -335,7 +335,8 @@ class IkeSa:
 
     def deadline(self) -> Now | None:
         """The earliest moment a timer of this SA (retransmission, negotiation limit,
-        liveness check, lifetime, NAT keepalive) has work."""
+        liveness check, lifetime, NAT keepalive, a queued retry) has work."""
         times = [t for t in (self.tasks.window.deadline, self.deadline_nego, self.deadline_dpd,
-                             self.deadline_life, self.deadline_keepalive) if t is not None]
+                             self.deadline_life, self.deadline_keepalive,
+                             self.tasks.deadline()) if t is not None]
         return min(times) if times and self.state is not State.DEAD else None

@@ -89,6 +89,7 @@ class Task:
     key_exchange: dh.Exchange | None = field(default=None, repr=False)
     exchange: ExchangeType | None = None  # the peer's request (passive)
     mid: int = -1
+    not_before: Now = 0.0            # a queued retry waits until then (RFC 7296 §2.25)
 
     def show(self) -> dict[str, object]:
         """The task for the status JSON."""
@@ -97,6 +98,8 @@ class Task:
             out["exchange"] = self.exchange.name
         if self.mid >= 0:
             out["message_id"] = self.mid
+        if self.not_before:
+            out["not_before"] = self.not_before
         if self.child is not None:
             out["policy"] = self.child.settings.policy
         return out
@@ -161,13 +164,23 @@ class TaskManager:
         self.drain(now)
 
     def drain(self, now: Now) -> None:
-        """Start queued exchanges while nothing of ours holds the SA; one that cannot run any
-        more (its CHILD_SA gone, the SA no longer up) is dropped by its module."""
+        """Start queued exchanges (those whose ``not_before`` has come) while nothing of ours
+        holds the SA; one that cannot run any more (its CHILD_SA gone, the SA no longer up) is
+        dropped by its module."""
         sa = self._sa
-        while self.queued and self.claimed() is None and sa.state is not State.DEAD:
-            task = self.queued.pop(0)
+        while self.claimed() is None and sa.state is not State.DEAD:
+            task = next((t for t in self.queued if t.not_before <= now), None)
+            if task is None:
+                return
+            self.queued.remove(task)
             task.step = Step.KERNEL
             sa.host.start(sa, task, now)
+
+    def deadline(self) -> Now | None:
+        """When a queued retry may start (the window being free: else its answer drains)."""
+        if self.claimed() is not None:
+            return None
+        return min((t.not_before for t in self.queued if t.not_before), default=None)
 
     def hand_over(self, successor: TaskManager, now: Now) -> None:
         """An IKE SA rekey made ``successor``: the queued CHILD_SA exchanges go there."""

@@ -205,5 +205,48 @@ def test_simultaneous_child_sa_rekeys_meet_the_collide_hook(
         assert [(e.stage, e.reason) for e in of(side, NegotiationFailed)] == [
             ("CHILD_SA rekey", "TEMPORARY_FAILURE")]
         (sa,) = ike_sas(side)
-        assert len(sa["children"]) == 1 and sa["exchanges"] == {}
+        assert len(sa["children"]) == 1 and "active" not in sa["exchanges"]
         assert not of(side, ChildSaDown) and len(of(side, ChildSaUp)) == 1
+
+
+def test_a_refused_rekey_is_retried_after_a_random_wait(pair: dict[str, Side]) -> None:
+    """After both simultaneous rekeys of one CHILD_SA were refused TEMPORARY_FAILURE, each side
+    queues a retry 5 to 15 s later (RFC 7296 §2.25, drawn from its Rng); the earlier one
+    rekeys the CHILD_SA, and the other's retry, its CHILD_SA replaced, is dropped."""
+    a, b = pair["a"], pair["b"]
+    a.core.initiate("peer_out", 0.0)
+    pump(pair)  # IKE_SA_INIT, IKE_AUTH
+    for side in (a, b):
+        assert side.core.kernel_event(api.Expire(inbound(side), hard=False), 10.0)
+        settle(side, 10.0)
+    # Both CREATE_CHILD_SA requests cross, both are answered HDR, SK { N(TEMPORARY_FAILURE) }
+    wire: list[Msg] = []
+    pump(pair, now=10.0, record=wire)
+    assert [m.notifies for m in wire if m.response] == [[NotifyType.TEMPORARY_FAILURE]] * 2
+    waits = {}
+    for n in "ab":
+        (retry,) = queue_of(pair[n])["queued"]
+        assert (retry["kind"], retry["step"]) == ("CREATE_CHILD_SA rekey",
+                                                  "waiting for the window")
+        assert 15.0 <= retry["not_before"] <= 25.0
+        waits[n] = retry["not_before"]
+    first, second = sorted("ab", key=lambda n: waits[n])
+    assert pair[first].core.next_timer() == waits[first]
+    now = waits[first]
+    pair[first].core.handle_timer(now)
+    wire = []
+    # CREATE_CHILD_SA  -->  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
+    # CREATE_CHILD_SA  <--  HDR, SK { N(USE_TRANSPORT_MODE), SA, Nr, TSi, TSr }
+    # INFORMATIONAL    -->  HDR, SK { D(ESP, old SPI) }     and its answer
+    pump(pair, now=now, record=wire)
+    assert exchanges(wire) == [(CREATE, False), (CREATE, True), (INFO, False), (INFO, True)]
+    assert wire[0].notifies == [NotifyType.REKEY_SA, NotifyType.USE_TRANSPORT_MODE]
+    assert wire[0].initiator == (first == "a")
+    assert queue_of(pair[second])["queued"][0]["not_before"] == waits[second]
+    pair[second].core.handle_timer(waits[second])  # the CHILD_SA it would rekey is replaced
+    assert pump(pair, now=waits[second]) == 0
+    for side in pair.values():
+        (sa,) = ike_sas(side)
+        assert len(sa["children"]) == 1 and sa["exchanges"] == {}
+        assert [e.rekey for e in of(side, ChildSaUp)] == [False, True]
+        assert [e.replaced for e in of(side, ChildSaDown)] == [True]
