@@ -5,8 +5,9 @@ N(REKEY_SA) naming the old one, then an INFORMATIONAL Delete of the old one once
 installed.  The responder side answers a peer's new or rekeyed CHILD_SA with the same policy
 and proposal choice as IKE_AUTH.  A PFS key exchange is made when ``need_pfs`` is on (the IKE
 SA's group) and accepted whenever the peer offers one.  A request that proposes an IKE SA is
-an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  Simultaneous rekeys of one CHILD_SA (RFC 7296
-§2.8.1) are not resolved yet.
+an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  A request of the peer's that meets one of ours
+goes to :func:`collide` first; simultaneous rekeys of one CHILD_SA (RFC 7296 §2.8.1) are not
+resolved by nonces yet: both are refused, and a refused rekey of ours is retried later.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from iked.events import KernelFailed, NegotiationFailed, Now
 from iked.ikev2 import child as childmod
 from iked.ikev2 import child_sa, ike_rekey, ipcomp, proposals
 from iked.ikev2.child import Child
-from iked.ikev2.common import error_notifies, notify, notify_name
+from iked.ikev2.common import State, error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
 from iked.ikev2.tasks import Kind, Task
 from racoon2.crypto import dh
@@ -35,6 +36,12 @@ if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
 
 
+#: RFC 7296 §2.25 leaves open how long to wait before retrying an exchange refused with
+#: TEMPORARY_FAILURE; strongSwan waits 5 to 15 s.  The wait is random so that two peers whose
+#: rekeys of one CHILD_SA collided (both refused, §2.8.1 unresolved) do not collide again.
+RETRY_MIN, RETRY_SPREAD = 5.0, 10.0
+
+
 def _groups(props: Sequence[Proposal]) -> list[int]:
     """The KE groups of ``props``, in order of preference."""
     return list(dict.fromkeys(t.id for p in props for t in p.transforms
@@ -48,20 +55,30 @@ def _pfs_group(sa: IkeSa) -> tt.Transform | None:
 
 
 def start_rekey(sa: IkeSa, old: Child, now: Now) -> bool:
-    """Begin rekeying ``old``; False when the SA cannot start an exchange now."""
+    """Queue the rekey of ``old`` (it runs when the window frees); False when ``old`` is not
+    this SA's."""
     if old not in sa.children:
         return False
-    return _begin(sa, Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old),
+    sa.tasks.want(Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old),
                   now)
+    return True
 
 
 def start_new(sa: IkeSa, settings: ChildSettings, now: Now) -> bool:
-    """Begin an additional CHILD_SA for another policy of this peer (an ACQUIRE's)."""
-    return _begin(sa, Task(Kind.NEW_CHILD, child=Child(settings)), now)
+    """Queue an additional CHILD_SA for another policy of this peer (an ACQUIRE's); False
+    when the SA is not up to carry it."""
+    if sa.state is not State.ESTABLISHED:
+        return False
+    sa.tasks.want(Task(Kind.NEW_CHILD, child=Child(settings)), now)
+    return True
 
 
-def _begin(sa: IkeSa, task: Task, now: Now) -> bool:
-    if sa.tasks.rekeying() or sa.tasks.busy:
+def begin(sa: IkeSa, task: Task, now: Now) -> bool:
+    """Start a queued CHILD_SA exchange (the window is free): the inbound SPI first; False
+    when it has nothing to do any more (the SA not up, the CHILD_SA to rekey gone)."""
+    old = task.old
+    if sa.state is not State.ESTABLISHED or (old is not None and (
+            old not in sa.children or old.replaced)):
         return False
     sa.tasks.preparing = task  # claims the SA until the request is sent
     new = task.child
@@ -72,6 +89,7 @@ def _begin(sa: IkeSa, task: Task, now: Now) -> bool:
         if not isinstance(result, int):
             sa.tasks.preparing = None
             sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
+            sa.tasks.drain(now)
             return
         new.spi_in = result
         if new.settings.ipcomp:
@@ -85,6 +103,7 @@ def _begin(sa: IkeSa, task: Task, now: Now) -> bool:
             sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
             sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol,
                                                     new.spi_in)), sa.ignore)
+            sa.tasks.drain(now)
             return
         new.cpi_in = result
         _send(sa, task, now)
@@ -98,10 +117,12 @@ def _send(sa: IkeSa, task: Task, now: Now) -> None:
     sa.tasks.preparing = None
     new, old = task.child, task.old
     assert new is not None
-    if sa.tasks.busy or (old is not None and old not in sa.children):
+    if sa.state is not State.ESTABLISHED or (old is not None and old not in sa.children):
+        # The SA or the CHILD_SA to rekey went while the kernel answered (the peer's Delete).
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
+        sa.tasks.drain(now)
         return
     group = _pfs_group(sa)
     exchange = dh.start(group.ident, sa.host.rng) if group else None
@@ -165,6 +186,8 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
         sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if old else "CHILD_SA",
                                        problem,
                                        configured=proposals.describe(mine)))
+        if old is not None and errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
+            _retry(sa, old, now)
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -177,6 +200,16 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
     if old is not None:
         old.replaced = True
         sa.delete_child(old, now, "rekeyed")
+
+
+def _retry(sa: IkeSa, old: Child, now: Now) -> None:
+    """Queue the rekey of ``old`` again after a random wait, so that the CHILD_SA does not
+    die at its hard lifetime; if the peer's own rekey replaces ``old`` first, the retry is
+    dropped when it comes up."""
+    spread = int.from_bytes(sa.host.rng.random_bytes(2), "big") / 0xFFFF
+    task = Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old,
+                not_before=now + RETRY_MIN + RETRY_SPREAD * spread)
+    sa.tasks.want(task, now)
 
 
 def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
@@ -208,12 +241,6 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
         old = next((c for c in sa.children if spi in (c.spi_out, c.spi_in)), None)
         if old is None:
             refuse(NotifyType.CHILD_SA_NOT_FOUND)
-            return
-        ours = sa.tasks.claimed()
-        if ours is not None and ours.kind is Kind.REKEY_CHILD and ours.old is old:
-            # Both sides rekey the same CHILD_SA: rather than resolving the collision by
-            # nonces (RFC 7296 §2.8.1, not implemented yet) ours goes on, theirs is refused.
-            refuse(NotifyType.TEMPORARY_FAILURE)
             return
     group = None
     if ke is not None:
@@ -295,3 +322,25 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
         sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, tuple(out))
 
     sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid), allocated)
+
+
+def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
+            now: Now) -> bool:
+    """The peer's request while our CHILD_SA exchange ``ours`` holds the SA; True when it is
+    answered here.  Its IKE SA rekey is refused TEMPORARY_FAILURE (RFC 7296 §2.25), and so is
+    its rekey of the CHILD_SA we are rekeying: rather than resolving that collision by nonces
+    (§2.8.1, not implemented yet) ours goes on.  A Delete of that CHILD_SA (rekey vs Delete) is
+    answered as any Delete: our rekey's answer then finds no old CHILD_SA to delete."""
+    if msg.exchange != ExchangeType.CREATE_CHILD_SA:
+        return False
+    if ike_rekey.collide(sa, ours, msg, inner, now):
+        return True
+    rekey = next((p for p in inner if isinstance(p, Notify) and p.type == NotifyType.REKEY_SA),
+                 None)
+    if ours.kind is not Kind.REKEY_CHILD or ours.old is None or rekey is None:
+        return False
+    if int.from_bytes(rekey.spi, "big") not in (ours.old.spi_out, ours.old.spi_in):
+        return False
+    sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,
+                     (notify(NotifyType.TEMPORARY_FAILURE),))
+    return True

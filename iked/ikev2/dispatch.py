@@ -2,7 +2,9 @@
 
 An IKE SA's protected messages come here from the core: the :class:`TaskManager` decides from
 the message ID whether one is new work (RFC 7296 §2.2), the SA opens it, and the table names
-the handler; a response is handed the task of ours it answers.  IKE_SA_INIT comes before the
+the handler; a response is handed the task of ours it answers, and then the window is free for
+the next queued exchange.  A request that meets an exchange of ours goes to that task's
+``collide`` hook (:data:`COLLIDE`) before the table.  IKE_SA_INIT comes before the
 keys and is routed by :func:`receive` itself.  The SA's timers and the kernel's expiry of a
 CHILD_SA start exchanges from here too.  The exchange modules depend on the SA, never the
 reverse: the SA reaches this module only through its host (``Host.start``).
@@ -13,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
-from iked.events import DropReason, NegotiationFailed, Now
+from iked.events import DropReason, Now
 from iked.ikev2 import create_child, ike_auth, ike_init, ike_rekey, informational
 from iked.ikev2.common import State, exchange_name
 from iked.ikev2.sa import NAT_KEEPALIVE, NAT_KEEPALIVE_PACKET, IkeSa
@@ -47,11 +49,26 @@ TABLE: dict[tuple[ExchangeType, Role, State], Handler] = {
     (ExchangeType.INFORMATIONAL, Role.REQUEST, State.DELETING): informational.respond,
 }
 
-#: Exchanges an SA starts of its own (``Host.start``): whether the request went out.
+#: Exchanges an SA starts of its own, from its task manager's queue when the window is free
+#: (``Host.start``): False when the task has nothing to do any more.
 STARTERS: dict[Kind, Callable[[IkeSa, Task, Now], bool]] = {
     Kind.DELETE_IKE: informational.delete,
     Kind.DELETE_CHILD: informational.delete_child,
+    Kind.NEW_CHILD: create_child.begin,
+    Kind.REKEY_CHILD: create_child.begin,
+    Kind.REKEY_IKE: ike_rekey.start,
     Kind.DPD: informational.probe,
+}
+
+#: ``collide(sa, ours, msg, inner, now)``: the peer's request met our exchange ``ours``
+#: (preparing or in flight) of a kind that can collide with it (RFC 7296 §2.8); True when the
+#: hook answered it, False to let the table's handler answer as usual.
+Collide = Callable[[IkeSa, Task, Message, tuple[Payload, ...], Now], bool]
+
+COLLIDE: dict[Kind, Collide] = {
+    Kind.NEW_CHILD: create_child.collide,
+    Kind.REKEY_CHILD: create_child.collide,
+    Kind.REKEY_IKE: ike_rekey.collide,
 }
 
 
@@ -93,6 +110,7 @@ def receive(sa: IkeSa, msg: Message, data: bytes, now: Now, local: Endpoint | No
         task = sa.tasks.answered()
         handler = TABLE.get((exchange, Role.RESPONSE, sa.state)) if exchange else None
         (handler or informational.on_response)(sa, task, msg, inner, now)
+        sa.tasks.drain(now)  # the window is free: the next queued exchange
         return
     sa.tasks.start_answer(msg.message_id, exchange)
     sa.arm_dpd(now)
@@ -101,6 +119,10 @@ def receive(sa: IkeSa, msg: Message, data: bytes, now: Now, local: Endpoint | No
         sa.tasks.unanswered(msg.message_id)
         sa.host.drop(sa.remote, DropReason.UNEXPECTED,
                      f"{exchange_name(msg.exchange)} in state {sa.state.value}")
+        return
+    ours = sa.tasks.claimed()
+    collide = COLLIDE.get(ours.kind) if ours is not None else None
+    if ours is not None and collide is not None and collide(sa, ours, msg, inner, now):
         return
     handler(sa, sa.tasks.passive, msg, inner, now)
 
@@ -122,8 +144,7 @@ def on_timer(sa: IkeSa, now: Now) -> None:
     if sa.deadline_life is not None and now >= sa.deadline_life:
         # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.
         sa.deadline_life = None
-        if not (sa.children and ike_rekey.start(sa, now)):
-            informational.delete(sa, Task(Kind.DELETE_IKE), now)
+        sa.tasks.want(Task(Kind.REKEY_IKE if sa.children else Kind.DELETE_IKE), now)
         return
     if sa.deadline_keepalive is not None and now >= sa.deadline_keepalive:
         # RFC 3948 §4: one 0xFF octet keeps the NAT's mapping open.
@@ -143,16 +164,16 @@ def on_timer(sa: IkeSa, now: Now) -> None:
         return
     if sa.deadline_dpd is not None and now >= sa.deadline_dpd:
         sa.deadline_dpd = None
-        informational.probe(sa, Task(Kind.DPD), now)
+        sa.tasks.want(Task(Kind.DPD), now)
+    sa.tasks.drain(now)  # a queued retry whose time has come
 
 
 def expire_child(sa: IkeSa, spi_in: int, hard: bool, now: Now) -> None:
     """The kernel's lifetime of one of our inbound SAs ran out: rekey the CHILD_SA (soft),
-    or delete what is left of it and tell the peer (hard)."""
+    or delete what is left of it and tell the peer (hard); either waits in the queue while
+    another exchange of ours holds the SA."""
     for c in [c for c in sa.children if c.spi_in == spi_in]:
         if hard:
-            informational.delete_child(sa, Task(Kind.DELETE_CHILD, child=c,
-                                                reason="hard lifetime expired"), now)
-        elif not create_child.start_rekey(sa, c, now):
-            sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey",
-                                           "another exchange is in progress"))
+            sa.delete_child(c, now, "hard lifetime expired")
+        else:
+            create_child.start_rekey(sa, c, now)

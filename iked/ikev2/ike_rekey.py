@@ -4,8 +4,8 @@ The exchange makes a successor IKE SA with new SPIs, nonces and a fresh key exch
 SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr).  Its CHILD_SAs move to the successor, whose
 original initiator is whoever started the rekey; that side then deletes the old IKE SA.  The
 successor is reported as a rekey (phase1_rekey), the old SA's end is not a phase1_down.
-Simultaneous rekeys (§2.8.2) are not resolved yet: a request while ours is in flight is
-answered TEMPORARY_FAILURE.
+Simultaneous rekeys (§2.8.2) are not resolved yet: :func:`collide` answers the peer's request
+TEMPORARY_FAILURE while a CREATE_CHILD_SA of ours holds the SA.
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING
 
 from iked.events import NegotiationFailed, Now
 from iked.ikev2 import proposals
-from iked.ikev2.common import error_notifies, notify_name
-from iked.ikev2.tasks import Kind, Task
+from iked.ikev2.common import State, error_notifies, notify_name
+from iked.ikev2.tasks import Task
 from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
+from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import KE, SA, Nonce, Notify, Payload, Proposal, first
 
 if TYPE_CHECKING:
@@ -30,15 +31,16 @@ def _with_spi(props: tuple[Proposal, ...], spi: bytes) -> tuple[Proposal, ...]:
     return tuple(Proposal(p.number, p.protocol, spi, p.transforms) for p in props)
 
 
-def start(sa: IkeSa, now: Now) -> bool:
-    """Begin rekeying ``sa`` (its lifetime ran out); False when an exchange is in flight."""
-    if sa.tasks.busy or sa.tasks.rekeying() or sa.crypto is None:
+def start(sa: IkeSa, task: Task, now: Now) -> bool:
+    """Begin the queued rekey of ``sa`` (its lifetime ran out; the window is free); False
+    when the SA is not up any more."""
+    if sa.state is not State.ESTABLISHED or sa.crypto is None:
         return False
     group = sa.crypto.chosen.get(TransformType.KE)
     assert group is not None
     exchange = dh.start(group.ident, sa.host.rng)
-    task = Task(Kind.REKEY_IKE, spi=sa.host.rng.random_bytes(8),
-                ni=sa.host.rng.random_bytes(sa.peer.nonce_size), key_exchange=exchange)
+    task.spi, task.ni = sa.host.rng.random_bytes(8), sa.host.rng.random_bytes(sa.peer.nonce_size)
+    task.key_exchange = exchange
     inner: tuple[Payload, ...] = (SA(_with_spi(sa.peer.ike_proposals, task.spi)), Nonce(task.ni),
                                   KE(group.ident, exchange.public_bytes()))
     sa.tasks.request(task, ExchangeType.CREATE_CHILD_SA, inner, now)
@@ -80,9 +82,6 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
     def refuse(kind: NotifyType, data: bytes = b"") -> None:
         sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, (Notify(0, kind, b"", data),))
 
-    if sa.tasks.rekeying():
-        refuse(NotifyType.TEMPORARY_FAILURE)
-        return
     chosen = proposals.choose(sa_p.proposals, sa.peer.ike_proposals)
     if chosen is None or nonce is None or ke is None or len(chosen.spi) != 8:
         sa.host.emit(NegotiationFailed(sa.name, "IKE SA rekey", "no proposal chosen",
@@ -110,3 +109,16 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
 def is_ike_rekey(sa_p: SA) -> bool:
     """A CREATE_CHILD_SA whose SA payload proposes an IKE SA."""
     return any(p.protocol == ProtocolId.IKE for p in sa_p.proposals)
+
+
+def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
+            now: Now) -> bool:
+    """The peer's request while our CREATE_CHILD_SA ``ours`` (an IKE SA or CHILD_SA one)
+    holds the SA; True when it is answered here: the peer's IKE SA rekey is refused
+    TEMPORARY_FAILURE (RFC 7296 §2.25; the §2.8.2 nonce rule is not implemented yet)."""
+    sa_p = first(inner, SA)
+    if msg.exchange != ExchangeType.CREATE_CHILD_SA or sa_p is None or not is_ike_rekey(sa_p):
+        return False
+    sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,
+                     (Notify(0, NotifyType.TEMPORARY_FAILURE, b"", b""),))
+    return True

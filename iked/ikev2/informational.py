@@ -1,9 +1,9 @@
 """INFORMATIONAL (RFC 7296 §1.4, §2.4): Delete of CHILD_SAs and IKE SAs, liveness checks.
 
 Both roles: the peer's Delete is answered with ours for the CHILD_SAs it names (§1.4.1), its
-empty request (a liveness check) with an empty answer; our Delete and liveness checks go out
-when the window is free, and an IKE SA Delete that cannot (the SA not up, or busy) ends the SA
-at once, as the original.
+empty request (a liveness check) with an empty answer.  Our Delete and liveness checks are
+started by the task manager when the window is free (queued until then); an IKE SA Delete for
+an SA no longer up ends it at once, as the original.
 """
 
 from __future__ import annotations
@@ -56,13 +56,10 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
 
 
 def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
-    """Remove ``task.child`` from the kernel and tell the peer (INFORMATIONAL Delete)."""
+    """Tell the peer (INFORMATIONAL Delete) that ``task.child`` is gone: the SA took it out
+    of the kernel when it queued the task (:meth:`~iked.ikev2.sa.IkeSa.delete_child`)."""
     c = task.child
-    if c is None or c not in sa.children:
-        return False
-    sa.children.remove(c)
-    sa.remove_child(c, task.reason)
-    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+    if c is None or sa.state is not State.ESTABLISHED:
         return False
     sa.tasks.request(task, ExchangeType.INFORMATIONAL, (Delete(
         childmod.PROTOCOL_ID[c.settings.protocol], 4, (struct.pack("!I", c.spi_in),)),), now)
@@ -70,8 +67,9 @@ def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
 
 
 def delete(sa: IkeSa, task: Task, now: Now) -> bool:
-    """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
-    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+    """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it); an SA that
+    is not up any more just ends."""
+    if sa.state is not State.ESTABLISHED:
         sa.die("shut down")
         return False
     sa.move(State.DELETING)
@@ -80,8 +78,8 @@ def delete(sa: IkeSa, task: Task, now: Now) -> bool:
 
 
 def probe(sa: IkeSa, task: Task, now: Now) -> bool:
-    """A liveness check (an empty INFORMATIONAL request), when the window is free."""
-    if sa.state is not State.ESTABLISHED or sa.tasks.busy:
+    """A liveness check (an empty INFORMATIONAL request)."""
+    if sa.state is not State.ESTABLISHED:
         return False
     sa.tasks.request(task, ExchangeType.INFORMATIONAL, (), now)
     return True

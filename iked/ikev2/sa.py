@@ -294,6 +294,7 @@ class IkeSa:
         self.replaced = True
         new.establish(now)
         self.host.adopt(new)
+        self.tasks.hand_over(new.tasks, now)
         return new
 
     def establish(self, now: Now) -> None:
@@ -315,16 +316,27 @@ class IkeSa:
     # -- exchanges of ours, through the dispatch table ---------------------------------------
 
     def delete_child(self, c: Child, now: Now, reason: str) -> None:
-        """Remove ``c`` from the kernel and tell the peer (INFORMATIONAL Delete)."""
-        self.host.start(self, Task(Kind.DELETE_CHILD, child=c, reason=reason), now)
+        """Remove ``c`` from the kernel now and tell the peer (INFORMATIONAL Delete) when
+        the window lets us."""
+        if c not in self.children:
+            return
+        self.children.remove(c)
+        self.remove_child(c, reason)
+        self.tasks.want(Task(Kind.DELETE_CHILD, child=c, reason=reason), now)
 
     def delete(self, now: Now) -> None:
-        """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it)."""
+        """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it) now, or
+        end the SA at once when it is not up or an exchange of ours holds it: this is the
+        shutdown's and the reload's Delete, which cannot wait for the window."""
+        if self.state is not State.ESTABLISHED or self.tasks.claimed() is not None:
+            self.die("shut down")
+            return
         self.host.start(self, Task(Kind.DELETE_IKE), now)
 
     def deadline(self) -> Now | None:
         """The earliest moment a timer of this SA (retransmission, negotiation limit,
-        liveness check, lifetime, NAT keepalive) has work."""
+        liveness check, lifetime, NAT keepalive, a queued retry) has work."""
         times = [t for t in (self.tasks.window.deadline, self.deadline_nego, self.deadline_dpd,
-                             self.deadline_life, self.deadline_keepalive) if t is not None]
+                             self.deadline_life, self.deadline_keepalive,
+                             self.tasks.deadline()) if t is not None]
         return min(times) if times and self.state is not State.DEAD else None

@@ -7,11 +7,14 @@ retransmission and the response cache.  It holds
 * ``preparing``: our next exchange while it waits for the kernel (an inbound SPI) before its
   request can be built: it claims the SA, the window stays free;
 * ``active``: our request in flight (exactly while the window is busy);
-* ``passive``: the peer's request we are working on (while the window answers it).
+* ``passive``: the peer's request we are working on (while the window answers it);
+* ``queued``: exchanges the SA wants that wait for the window (RFC 7296 §2.3: window size 1,
+  we never announce SET_WINDOW_SIZE), in :data:`PRIORITY` order, first come first within a
+  kind.  :meth:`TaskManager.want` is the one way an SA asks for an exchange of its own, and
+  :meth:`TaskManager.drain` starts the next one when the window frees, so no wish is lost.
 
-With window size 1 and no collision handling yet (RFC 7296 §2.8.1, the lifecycle issue) an
-exchange that finds the SA busy is refused by its module rather than queued; the queue and a
-``collide`` hook per exchange belong here when they come.
+A request of the peer's that arrives while one of ours holds the SA is first offered to our
+task's ``collide`` hook (:data:`iked.ikev2.dispatch.COLLIDE`, RFC 7296 §2.8).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from iked.events import DropReason, Now
 from iked.ikev2.child import Child
+from iked.ikev2.common import State
 from iked.ikev2.window import Schedule, Verdict, Window
 from racoon2.crypto import dh
 from racoon2.ikev2.constants import ExchangeType
@@ -50,9 +54,25 @@ class Kind(enum.Enum):
 class Step(enum.Enum):
     """Where a task stands."""
 
+    QUEUED = "waiting for the window"
     KERNEL = "waiting for the kernel"
     SENT = "request sent"
     ANSWERING = "answering"
+
+
+#: Which queued exchange goes first (lower first), strongSwan's order in its IKEv2 task
+#: manager: a Delete first (the IKE SA's makes everything after it moot, a CHILD_SA's is
+#: already out of our kernel and only the peer still holds it), then new CHILD_SAs (traffic
+#: waits on an ACQUIRE), then CHILD_SA rekeys (the old SA still carries traffic until its
+#: hard lifetime), the IKE SA rekey (it moves every CHILD_SA, better with none in between),
+#: and last the liveness check (any answer before it proves the peer alive as well).
+PRIORITY: dict[Kind, int] = {k: i for i, k in enumerate((
+    Kind.DELETE_IKE, Kind.DELETE_CHILD, Kind.NEW_CHILD, Kind.REKEY_CHILD, Kind.REKEY_IKE,
+    Kind.DPD))}
+
+#: The queued exchanges an IKE SA rekey hands to its successor (RFC 7296 §2.18: the CHILD_SAs
+#: move there); the old SA's liveness check and Delete end with it.
+CHILD_KINDS = frozenset({Kind.NEW_CHILD, Kind.REKEY_CHILD, Kind.DELETE_CHILD})
 
 
 @dataclass
@@ -69,6 +89,7 @@ class Task:
     key_exchange: dh.Exchange | None = field(default=None, repr=False)
     exchange: ExchangeType | None = None  # the peer's request (passive)
     mid: int = -1
+    not_before: Now = 0.0            # a queued retry waits until then (RFC 7296 §2.25)
 
     def show(self) -> dict[str, object]:
         """The task for the status JSON."""
@@ -77,9 +98,24 @@ class Task:
             out["exchange"] = self.exchange.name
         if self.mid >= 0:
             out["message_id"] = self.mid
+        if self.not_before:
+            out["not_before"] = self.not_before
         if self.child is not None:
             out["policy"] = self.child.settings.policy
         return out
+
+    def same(self, other: Task) -> bool:
+        """Whether ``other`` asks for what this task does (one wish is enough)."""
+        if self.kind is not other.kind:
+            return False
+        if self.kind is Kind.NEW_CHILD:
+            return self.child is not None and other.child is not None and \
+                self.child.settings.policy == other.child.settings.policy
+        if self.kind is Kind.REKEY_CHILD:
+            return self.old is other.old
+        if self.kind is Kind.DELETE_CHILD:
+            return self.child is other.child
+        return True
 
 
 class TaskManager:
@@ -92,32 +128,66 @@ class TaskManager:
         self.preparing: Task | None = None
         self.active: Task | None = None
         self.passive: Task | None = None
-
-    @property
-    def busy(self) -> bool:
-        """True while a request of ours awaits its response."""
-        return self.window.busy
+        self.queued: list[Task] = []
 
     def claimed(self) -> Task | None:
         """Our exchange that holds the SA: the one preparing, else the one in flight."""
         return self.preparing or self.active
 
-    def rekeying(self) -> bool:
-        """A CREATE_CHILD_SA of ours (CHILD_SA or IKE SA) is preparing or in flight."""
-        return any(t is not None and t.kind in (Kind.NEW_CHILD, Kind.REKEY_CHILD,
-                                                  Kind.REKEY_IKE)
-                   for t in (self.preparing, self.active))
-
     def policies(self) -> set[str]:
-        """The policies whose CHILD_SAs the exchanges in progress negotiate."""
-        return {t.child.settings.policy for t in (self.preparing, self.active, self.passive)
+        """The policies whose CHILD_SAs the exchanges in progress or queued negotiate."""
+        return {t.child.settings.policy for t in (self.preparing, self.active, self.passive,
+                                                  *self.queued)
                 if t is not None and t.child is not None and t.kind is not Kind.DELETE_CHILD}
 
     def show(self) -> dict[str, object]:
         """The tasks for the status JSON."""
-        return {name: t.show() for name, t in (("preparing", self.preparing),
-                                               ("active", self.active),
-                                               ("passive", self.passive)) if t is not None}
+        out: dict[str, object] = {name: t.show() for name, t in (
+            ("preparing", self.preparing), ("active", self.active),
+            ("passive", self.passive)) if t is not None}
+        if self.queued:
+            out["queued"] = [t.show() for t in self.queued]
+        return out
+
+    # -- the queue --------------------------------------------------------------------------
+
+    def want(self, task: Task, now: Now) -> None:
+        """The SA wants the exchange ``task``: it starts now if the SA is free, else waits
+        in the queue (a wish already queued or under way is not repeated)."""
+        if any(t.same(task) for t in (self.preparing, self.active, *self.queued)
+               if t is not None):
+            return
+        task.step = Step.QUEUED
+        at = next((i for i, t in enumerate(self.queued)
+                   if PRIORITY[t.kind] > PRIORITY[task.kind]), len(self.queued))
+        self.queued.insert(at, task)
+        self.drain(now)
+
+    def drain(self, now: Now) -> None:
+        """Start queued exchanges (those whose ``not_before`` has come) while nothing of ours
+        holds the SA; one that cannot run any more (its CHILD_SA gone, the SA no longer up) is
+        dropped by its module."""
+        sa = self._sa
+        while self.claimed() is None and sa.state is not State.DEAD:
+            task = next((t for t in self.queued if t.not_before <= now), None)
+            if task is None:
+                return
+            self.queued.remove(task)
+            task.step = Step.KERNEL
+            sa.host.start(sa, task, now)
+
+    def deadline(self) -> Now | None:
+        """When a queued retry may start (the window being free: else its answer drains)."""
+        if self.claimed() is not None:
+            return None
+        return min((t.not_before for t in self.queued if t.not_before), default=None)
+
+    def hand_over(self, successor: TaskManager, now: Now) -> None:
+        """An IKE SA rekey made ``successor``: the queued CHILD_SA exchanges go there."""
+        moved = [t for t in self.queued if t.kind in CHILD_KINDS]
+        self.queued = [t for t in self.queued if t.kind not in CHILD_KINDS]
+        for t in moved:
+            successor.want(t, now)
 
     # -- our requests -----------------------------------------------------------------------
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 
-from iked.ikev2 import create_child, ike_rekey, ipcomp
+from iked.ikev2 import create_child, dispatch, ike_rekey, ipcomp
 from iked.ikev2.common import State
 from iked.ikev2.settings import ChildSettings
+from iked.ikev2.tasks import Kind, Task
 from racoon2.crypto import transforms as tt
+from racoon2.ikev2.constants import ExchangeType
 from racoon2.ikev2.payloads import Payload, Transform
 from racoon2.kernel import api
 
@@ -116,4 +118,21 @@ def rekey_ike_with_ke(side: Side, ke_id: int, now: float) -> bool:
     sa.crypto = replace(sa.crypto, chosen=replace(sa.crypto.chosen, transforms=tuple(
         Transform(t.type, ke_id) if t.type == tt.TransformType.KE else t
         for t in sa.crypto.chosen.transforms)))
-    return bool(ike_rekey.start(sa, now))
+    return bool(ike_rekey.start(sa, Task(Kind.REKEY_IKE), now))
+
+
+def record_collisions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, bool]]:
+    """Every call of a ``collide`` hook from now on, as (our task's kind, the peer's
+    exchange, whether the hook answered it)."""
+    calls: list[tuple[str, str, bool]] = []
+
+    def spy(hook: dispatch.Collide) -> dispatch.Collide:
+        def wrapped(sa: Any, ours: Any, msg: Any, inner: Any, now: float) -> bool:
+            answered = hook(sa, ours, msg, inner, now)
+            calls.append((ours.kind.value, ExchangeType(msg.exchange).name, answered))
+            return answered
+        return wrapped
+
+    for kind, hook in list(dispatch.COLLIDE.items()):
+        monkeypatch.setitem(dispatch.COLLIDE, kind, spy(hook))
+    return calls
