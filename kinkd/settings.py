@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from kinkd.exchange import EspOffer
 from racoon2.config import lookup
 from racoon2.config.effective import EffectivePolicy, kink
-from racoon2.config.effective import policy as effective_policy
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -31,7 +30,7 @@ from racoon2.crypto.transforms import Transform, TransformType, by_keyword
 from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev1.constants import EncapsulationMode
-from racoon2.ipsec import Action, Direction, Mode
+from racoon2.ipsec import Mode
 from racoon2.net import Address
 
 KINK_PORT = 910
@@ -159,17 +158,7 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
     """The ESP SA ``policy``'s outbound selector describes, ``default { policy { } ipsec { }
     sa { } }`` applied (:func:`racoon2.config.effective.policy`).  Only an auto_ipsec policy
     has one: kinkd negotiates no other (doc/config.md §6, policy)."""
-    eff = effective_policy(config, policy)
-    if eff.action is not Action.AUTO_IPSEC:
-        action = eff.action.value if eff.action else "no action"
-        raise SettingsError(f"{policy.where_of('action') or policy.where}: policy "
-                            f"{policy.name} is {action}, not auto_ipsec: kinkd negotiates "
-                            "auto_ipsec policies only")
-    out = next((s for s in config.selectors
-                if s.policy is policy and s.direction is Direction.OUTBOUND), None)
-    if out is None or not out.src or not out.dst:
-        raise SettingsError(f"{policy.where}: policy {policy.name} has no outbound selector "
-                            "with src and dst")
+    eff, out = lookup.negotiable(config, policy, "kinkd")
     if policy.remote_index is None:
         raise SettingsError(f"{policy.where}: policy {policy.name} has no remote_index")
     mode = EncapsulationMode.TUNNEL if eff.ipsec_mode is Mode.TUNNEL \

@@ -16,9 +16,9 @@ from iked.ikev2.certs import Credentials, Trust, trust_from
 from iked.ikev2.config_payload import Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
+from racoon2.config import lookup
 from racoon2.config.check_iked import ikev2_bundle_problem
 from racoon2.config.effective import ikev2
-from racoon2.config.effective import policy as effective_policy
 from racoon2.config.model import (
     AddrKind,
     AddrSpec,
@@ -44,7 +44,7 @@ from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
-from racoon2.ipsec import Action, Direction, Mode
+from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.net import Address
 
@@ -269,17 +269,7 @@ def child_settings(config: Config, policy: Policy, expand: Expand) -> ChildSetti
     the default section's policy, ipsec and sa applied (:func:`racoon2.config.effective.policy`).
 
     Only an ``auto_ipsec`` policy has one: iked negotiates no other (doc/config.md §6, policy)."""
-    eff = effective_policy(config, policy)
-    if eff.action is not Action.AUTO_IPSEC:
-        action = eff.action.value if eff.action else "no action"
-        raise SettingsError(f"{policy.where_of('action') or policy.where}: policy "
-                            f"{policy.name} is {action}, not auto_ipsec: iked negotiates "
-                            "auto_ipsec policies only")
-    selectors = [s for s in config.selectors if s.policy is policy]
-    out = next((s for s in selectors if s.direction is Direction.OUTBOUND), None)
-    if out is None or not out.src or not out.dst:
-        raise SettingsError(f"{policy.where}: policy {policy.name} has no outbound selector "
-                            "with src and dst")
+    eff, out = lookup.negotiable(config, policy, "iked")
     proto = out.upper_layer_protocol
     proto = 0 if proto is None or proto == 255 else proto
     problem = ikev2_bundle_problem(eff)

@@ -11,8 +11,19 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
 
-from racoon2.config.effective import effective
-from racoon2.config.model import AddrKind, AddrSpec, Config, IdType, Kmp, Remote, Selector
+from racoon2.config.effective import EffectivePolicy, effective
+from racoon2.config.effective import policy as effective_policy
+from racoon2.config.model import (
+    AddrKind,
+    AddrSpec,
+    Config,
+    IdType,
+    Kmp,
+    Policy,
+    Remote,
+    Selector,
+)
+from racoon2.errors import SettingsError
 from racoon2.ipsec import Action, Direction
 from racoon2.net import Address
 
@@ -131,3 +142,21 @@ def initiator_target(config: Config, remote: Remote, kmp: Kmp = Kmp.IKEV2
         if spec.kind in (AddrKind.INET, AddrKind.FQDN):
             return spec
     return None
+
+
+def negotiable(config: Config, policy: Policy, daemon: str) -> tuple[EffectivePolicy, Selector]:
+    """``policy`` with the default section applied, and its outbound selector, for iked or
+    kinkd (``daemon``) to negotiate: only an ``auto_ipsec`` policy (doc/config.md §6, policy)
+    whose outbound selector has src and dst; SettingsError naming the policy otherwise."""
+    eff = effective_policy(config, policy)
+    if eff.action is not Action.AUTO_IPSEC:
+        action = eff.action.value if eff.action else "no action"
+        raise SettingsError(f"{policy.where_of('action') or policy.where}: policy "
+                            f"{policy.name} is {action}, not auto_ipsec: {daemon} negotiates "
+                            "auto_ipsec policies only")
+    out = next((s for s in config.selectors
+                if s.policy is policy and s.direction is Direction.OUTBOUND), None)
+    if out is None or not out.src or not out.dst:
+        raise SettingsError(f"{policy.where}: policy {policy.name} has no outbound selector "
+                            "with src and dst")
+    return eff, out
