@@ -87,3 +87,14 @@ def check_measures(config: Config) -> None:
                 raise ConfigError(f"found {name} {'infinite' if value else 0}, expected a "
                                   f"positive {kind} in {kmp.value}",
                                   block.where_of(name) or block.where)
+
+
+def require_sockets(config: Config, kind: str, daemon: str, hint: str) -> None:
+    """iked and kinkd bind only their ``interface { ike|kink … }`` addresses, as the original
+    (doc/iked.md, doc/kinkd.md): without any the daemon cannot start, so -n says so rather
+    than promise a wildcard socket."""
+    iface = config.interface
+    if iface is None or not getattr(iface, kind):
+        raise ConfigError(f"found no 'interface {{ {kind} … }}', expected the addresses "
+                          f"{daemon} listens on", iface.where if iface else config.file,
+                          f"add {hint} to the interface section")

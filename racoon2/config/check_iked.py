@@ -12,6 +12,7 @@ from racoon2.config.check_common import (
     check_measures,
     key_file,
     kmp_blocks,
+    require_sockets,
     secret,
     selectors_of,
 )
@@ -86,7 +87,7 @@ IKEV2_IGNORED: Final = ("verify_pubkey", "send_cert", "send_cert_req", "support_
 def check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
     """iked -n: sockets, the remotes' kmp blocks and keys, the policies' algorithms and
     bundles."""
-    _check_ike_sockets(config)
+    require_sockets(config, "ike", "iked", "ike { MY_IP; MY_IP port 4500; };")
     check_measures(config)
     _check_auth_methods(config)
     _check_ikev1_blocks(config, warnings)
@@ -261,16 +262,6 @@ def _check_ikev2_request(config: Config) -> None:
                               "ip6_dns, ip4_dhcp, ip6_dhcp or application_version: iked does "
                               "not implement Mobile IPv6 home prefixes (RFC 5026)",
                               block.where_of("request") or block.where)
-
-
-def _check_ike_sockets(config: Config) -> None:
-    # The original binds only the interface ike addresses (doc/iked.md); without any
-    # iked cannot start, so -n says so rather than promise a wildcard socket.
-    iface = config.interface
-    if iface is None or not iface.ike:
-        raise ConfigError("found no 'interface { ike … }', expected the addresses iked listens "
-                          "on", iface.where if iface else config.file,
-                          'add ike { MY_IP; MY_IP port 4500; }; to the interface section')
 
 
 def _check_auth_methods(config: Config) -> None:

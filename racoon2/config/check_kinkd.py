@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Final
 
-from racoon2.config.check_common import Warn, check_measures, kmp_blocks, selectors_of
+from racoon2.config.check_common import (
+    Warn,
+    check_measures,
+    kmp_blocks,
+    require_sockets,
+    selectors_of,
+)
 from racoon2.config.model import Config, ConfigWarning, Kmp, SaProtocol
 from racoon2.errors import ConfigError
 
@@ -24,7 +30,7 @@ def check_kinkd(config: Config, warnings: list[ConfigWarning]) -> None:
                                               "remote; this one is ignored"))
     check_measures(config)
     _check_kink_unused(config, warnings)
-    _check_kink_sockets(config)
+    require_sockets(config, "kink", "kinkd", "kink { MY_IP; };")
 
 
 #: Directives of a kink block that kinkd reads nowhere, as the original (doc/config.md §6).
@@ -38,15 +44,6 @@ def _check_kink_unused(config: Config, warnings: list[ConfigWarning]) -> None:
                 warnings.append(ConfigWarning(at, f"{name} is not used by kinkd, ignored"
                                               + (" (the peer is known by its principal)"
                                                  if name == "verify_id" else "")))
-
-
-def _check_kink_sockets(config: Config) -> None:
-    # As for iked: kinkd binds only the interface kink addresses and cannot start without.
-    iface = config.interface
-    if iface is None or not iface.kink:
-        raise ConfigError("found no 'interface { kink … }', expected the addresses kinkd "
-                          "listens on", iface.where if iface else config.file,
-                          "add kink { MY_IP; }; to the interface section")
 
 
 #: What kinkd reads of a kink block (kinkd/settings.py); the rest is parsed and dropped.
