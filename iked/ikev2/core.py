@@ -84,6 +84,7 @@ class IkeCore:
         self._traces: list[Datagram] = []
         # Every kernel SA of every CHILD_SA, both directions and IPComp: its EXPIRE's IKE SA.
         self._by_child_sa: dict[api.SaKey, IkeSa] = {}
+        self._child_keys: dict[IkeSa, set[api.SaKey]] = {}
         self._pools: dict[str, Pool] = {}
         self._order = itertools.count()
 
@@ -220,15 +221,23 @@ class IkeCore:
 
     def _after(self, sa: IkeSa) -> None:
         """Bookkeeping after ``sa`` ran: index, half-open set, timer heap, removal."""
+        # The EXPIRE index follows the SA's CHILD_SAs (gone ones leave it, moved ones are
+        # re-pointed by their new IKE SA's turn here).
+        keys = {spec.key for c in sa.children if sa.state is not State.DEAD
+                for spec in (c.negotiated.specs if c.negotiated else ())}
+        for key in self._child_keys.pop(sa, set()) - keys:
+            if self._by_child_sa.get(key) is sa:
+                del self._by_child_sa[key]
         if sa.state is State.DEAD:
             if self.sas.get(sa.local_spi) is sa:
                 del self.sas[sa.local_spi]
             self._half_open.pop((sa.origin, sa.spi_i), None)
             return
         self.sas.setdefault(sa.local_spi, sa)
-        for c in sa.children:
-            for spec in c.negotiated.specs if c.negotiated else ():
-                self._by_child_sa[spec.key] = sa
+        for key in keys:
+            self._by_child_sa[key] = sa
+        if keys:
+            self._child_keys[sa] = keys
         if sa.state is not State.INIT_DONE:
             self._half_open.pop((sa.origin, sa.spi_i), None)
         deadline = sa.deadline()
@@ -375,11 +384,7 @@ class IkeCore:
         child = next((c for c in sa.children if c.negotiated is not None and
                       event.key in {s.key for s in c.negotiated.specs}), None) if sa else None
         if sa is None or child is None:
-            self._by_child_sa.pop(event.key, None)
             return False
-        if event.hard:
-            for spec in child.negotiated.specs if child.negotiated else ():
-                self._by_child_sa.pop(spec.key, None)
         dispatch.expire_child(sa, child, event.hard, now)
         self._after(sa)
         return True

@@ -161,6 +161,9 @@ def test_a_rekey_installs_before_it_removes(tmp_path: Path) -> None:
     assert (m.exchange, m.response) == (INFO, True), m.draw()
     settle(a, 5.0)
     assert log == [("update", new_in), ("add", new_out), ("del", old_out), ("del", old_in)]
+    # Only the new CHILD_SA's SAs are left to expire (the old ones left the index).
+    assert internals.expiry_index(a) == {s.key for s in internals.negotiated_specs(a)}
+    assert {k.spi for k in internals.expiry_index(a)} == {new_in, new_out}
 
 
 def test_the_ike_sa_lifetime_waits_for_the_window(tmp_path: Path) -> None:
