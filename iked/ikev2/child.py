@@ -92,6 +92,16 @@ class Negotiated:
         """Every kernel SA of the CHILD_SA, inbound ones first."""
         return (self.inbound, self.outbound, *(self.ipcomp or ()))
 
+    @property
+    def inbound_specs(self) -> tuple[api.SaSpec, ...]:
+        """The kernel SAs the peer sends to (ESP or AH, and IPComp)."""
+        return (self.inbound, *(self.ipcomp[:1] if self.ipcomp else ()))
+
+    @property
+    def outbound_specs(self) -> tuple[api.SaSpec, ...]:
+        """The kernel SAs we send with."""
+        return (self.outbound, *(self.ipcomp[1:] if self.ipcomp else ()))
+
 
 @dataclass(frozen=True)
 class Ipcomp:

@@ -2,7 +2,8 @@
 a proposal for an offer, and the installation of a negotiated CHILD_SA in the kernel, pure.
 
 IKE_AUTH and CREATE_CHILD_SA share both; their removal is the SA's (:meth:`IkeSa.remove_child`),
-since an ending SA takes its CHILD_SAs with it.
+since an ending SA takes its CHILD_SAs with it.  The order in which a rekey swaps the kernel
+SAs (make-before-break) is written down once, in :func:`rekeyed`.
 """
 
 from __future__ import annotations
@@ -77,9 +78,11 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
 
 
 def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,
-            initiator: bool | None = None, shared: bytes = b"") -> None:
-    """Derive ``c``'s keys and hand its two SAs to the kernel.  ``nonces``, ``initiator``
-    and ``shared`` are the CREATE_CHILD_SA exchange's (default: IKE_AUTH's)."""
+            initiator: bool | None = None, shared: bytes = b"",
+            installed: Continue | None = None) -> None:
+    """Derive ``c``'s keys and hand its two SAs to the kernel, inbound first.  ``nonces``,
+    ``initiator`` and ``shared`` are the CREATE_CHILD_SA exchange's (default: IKE_AUTH's);
+    ``installed(None, now)`` runs once every SA is in."""
     assert sa.crypto is not None
     ni, nr = nonces or (sa.ni, sa.nr)
     neg = childmod.negotiate(c.settings, chosen, sa.crypto.prf, sa.crypto.keys.sk_d,
@@ -99,6 +102,8 @@ def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | N
                 sa.host.emit(KernelFailed(sa.name, what, str(result)))
             results.append(not isinstance(result, Racoon2Error))
             if len(results) == len(neg.specs) + c.settings.rw and all(results):
+                if installed is not None:
+                    installed(None, now)
                 sa.host.emit(ChildSaUp(
                     sa.name, c.settings.policy, c.settings.selector,
                     api.Mode.TUNNEL if c.settings.tunnel else api.Mode.TRANSPORT,
@@ -120,3 +125,36 @@ def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | N
             f"install inbound IPComp SA cpi 0x{comp_in.spi:04x}"))
         sa.host.request(sa, api.AddSa(comp_out), done(
             f"install outbound IPComp SA cpi 0x{comp_out.spi:04x}"))
+
+
+def rekeyed(sa: IkeSa, old: Child, new: Child, chosen: Chosen, nonces: tuple[bytes, bytes],
+            shared: bytes, now: Now) -> None:
+    """Our rekey of ``old`` was answered: put ``new`` in its place without losing a packet
+    (make-before-break, in the spirit of RFC 7296 §2.8).
+
+    The order, each step a kernel request the shell performs in sequence:
+
+    1. ``new``'s inbound SA (UpdateSa of the larval SA whose SPI we offered): from here on
+       the peer, which installed both of its new SAs before it answered, may send on it;
+    2. ``new``'s outbound SA (AddSa).  XFRM keeps both outbound SAs of the one policy and
+       reqid: for an outbound packet ``xfrm_state_find`` picks, among the valid SAs matching
+       the template, one not yet soft-expired ("dying") over one that is, and between equals
+       the most recently added, so our traffic moves to ``new`` as this SA comes in (PF_KEY
+       kernels prefer the newest SA as well);
+    3. ``old``'s outbound SA is withdrawn, only once every SA of ``new`` is in (nothing we
+       send is left without an SA);
+    4. ``old``'s inbound SA stays for the peer's packets still in flight on it, until the
+       peer answers our INFORMATIONAL Delete of ``old`` (it has stopped using it then, RFC
+       7296 §1.4.1), or the IKE SA ends.
+
+    As responder the peer's Delete ends ``old`` at once, its traffic having moved already.
+    """
+    old.replaced = True
+
+    def swap(result: object, now: Now) -> None:
+        sa.withdraw_outbound(old)
+
+    install(sa, new, chosen, nonces, initiator=True, shared=shared, installed=swap)
+    # The Delete is wished now, not once the SAs are in, so that it keeps its place before
+    # queued exchanges; the shell performs the kernel requests before it sends a datagram.
+    sa.retire(old, now)

@@ -82,7 +82,9 @@ class IkeCore:
         self._timers: list[tuple[Now, int, IkeSa]] = []
         self.tracing = False
         self._traces: list[Datagram] = []
-        self._by_child_spi: dict[int, IkeSa] = {}
+        # Every kernel SA of every CHILD_SA, both directions and IPComp: its EXPIRE's IKE SA.
+        self._by_child_sa: dict[api.SaKey, IkeSa] = {}
+        self._child_keys: dict[IkeSa, set[api.SaKey]] = {}
         self._pools: dict[str, Pool] = {}
         self._order = itertools.count()
 
@@ -219,14 +221,23 @@ class IkeCore:
 
     def _after(self, sa: IkeSa) -> None:
         """Bookkeeping after ``sa`` ran: index, half-open set, timer heap, removal."""
+        # The EXPIRE index follows the SA's CHILD_SAs (gone ones leave it, moved ones are
+        # re-pointed by their new IKE SA's turn here).
+        keys = {spec.key for c in sa.children if sa.state is not State.DEAD
+                for spec in (c.negotiated.specs if c.negotiated else ())}
+        for key in self._child_keys.pop(sa, set()) - keys:
+            if self._by_child_sa.get(key) is sa:
+                del self._by_child_sa[key]
         if sa.state is State.DEAD:
             if self.sas.get(sa.local_spi) is sa:
                 del self.sas[sa.local_spi]
             self._half_open.pop((sa.origin, sa.spi_i), None)
             return
         self.sas.setdefault(sa.local_spi, sa)
-        for c in sa.children:
-            self._by_child_spi[c.spi_in] = sa
+        for key in keys:
+            self._by_child_sa[key] = sa
+        if keys:
+            self._child_keys[sa] = keys
         if sa.state is not State.INIT_DONE:
             self._half_open.pop((sa.origin, sa.spi_i), None)
         deadline = sa.deadline()
@@ -362,19 +373,19 @@ class IkeCore:
         return Endpoint(wanted, self.ike_port) if wanted is not None else None
 
     def kernel_event(self, event: api.KernelEvent, now: Now) -> bool:
-        """A kernel EXPIRE for one of our inbound SAs; True when it was ours.
+        """A kernel EXPIRE for one of our CHILD_SAs' SAs (either direction, or IPComp); True
+        when it was ours.
 
         Soft: the CHILD_SA is rekeyed.  Hard: it is deleted (the peer told).
         """
         if not isinstance(event, api.Expire):
             return False
-        sa = self._by_child_spi.get(event.key.spi)
-        if sa is None or not any(c.spi_in == event.key.spi for c in sa.children):
-            self._by_child_spi.pop(event.key.spi, None)
+        sa = self._by_child_sa.get(event.key)
+        child = next((c for c in sa.children if c.negotiated is not None and
+                      event.key in {s.key for s in c.negotiated.specs}), None) if sa else None
+        if sa is None or child is None:
             return False
-        if event.hard:
-            del self._by_child_spi[event.key.spi]
-        dispatch.expire_child(sa, event.key.spi, event.hard, now)
+        dispatch.expire_child(sa, child, event.hard, now)
         self._after(sa)
         return True
 

@@ -196,10 +196,11 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
                             sa.ignore)
         return
     new.spi_out = int.from_bytes(chosen.spi, "big")
-    child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True, shared=shared)
     if old is not None:
-        old.replaced = True
-        sa.delete_child(old, now, "rekeyed")
+        child_sa.rekeyed(sa, old, new, chosen, (task.ni, nonce.data), shared, now)
+    else:
+        child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True,
+                         shared=shared)
 
 
 def _retry(sa: IkeSa, old: Child, now: Now) -> None:

@@ -17,8 +17,9 @@ from collections.abc import Callable
 
 from iked.events import DropReason, Now
 from iked.ikev2 import create_child, ike_auth, ike_init, ike_rekey, informational
+from iked.ikev2.child import Child
 from iked.ikev2.common import State, exchange_name
-from iked.ikev2.sa import NAT_KEEPALIVE, NAT_KEEPALIVE_PACKET, IkeSa
+from iked.ikev2.sa import NAT_KEEPALIVE, NAT_KEEPALIVE_PACKET, REKEY_GRACE, IkeSa
 from iked.ikev2.tasks import Kind, Task
 from racoon2.errors import CryptoError, ParseError
 from racoon2.ikev2.constants import ExchangeType
@@ -142,10 +143,17 @@ def on_timer(sa: IkeSa, now: Now) -> None:
         sa.fail("negotiation", "kmp_sa_nego_time_limit reached")
         return
     if sa.deadline_life is not None and now >= sa.deadline_life:
-        # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.
+        # As the original: an IKE SA with CHILD_SAs is rekeyed, an idle one deleted.  The
+        # rekey waits for the window; if the SA is still ours once a negotiation's time
+        # has passed too, it has reached its hard end and is deleted, the peer told.
         sa.deadline_life = None
+        sa.deadline_hard = now + (sa.peer.nego_limit or REKEY_GRACE)
         sa.tasks.want(Task(Kind.REKEY_IKE if sa.children else Kind.DELETE_IKE), now)
         return
+    if sa.deadline_hard is not None and now >= sa.deadline_hard:
+        sa.deadline_hard = None
+        if sa.state is State.ESTABLISHED and not sa.replaced:
+            sa.tasks.want(Task(Kind.DELETE_IKE), now)
     if sa.deadline_keepalive is not None and now >= sa.deadline_keepalive:
         # RFC 3948 §4: one 0xFF octet keeps the NAT's mapping open.
         sa.deadline_keepalive = now + NAT_KEEPALIVE
@@ -168,12 +176,15 @@ def on_timer(sa: IkeSa, now: Now) -> None:
     sa.tasks.drain(now)  # a queued retry whose time has come
 
 
-def expire_child(sa: IkeSa, spi_in: int, hard: bool, now: Now) -> None:
-    """The kernel's lifetime of one of our inbound SAs ran out: rekey the CHILD_SA (soft),
-    or delete what is left of it and tell the peer (hard); either waits in the queue while
-    another exchange of ours holds the SA."""
-    for c in [c for c in sa.children if c.spi_in == spi_in]:
-        if hard:
-            sa.delete_child(c, now, "hard lifetime expired")
-        else:
-            create_child.start_rekey(sa, c, now)
+def expire_child(sa: IkeSa, c: Child, hard: bool, now: Now) -> None:
+    """The kernel's lifetime of one of ``c``'s SAs (inbound or outbound: with byte limits the
+    two directions run out apart) ran out: rekey the CHILD_SA (soft: once, whichever
+    direction comes first), or delete what is left of it and tell the peer (hard: the
+    policy's next ACQUIRE negotiates a new one); either waits in the queue while another
+    exchange of ours holds the SA."""
+    if c not in sa.children:
+        return
+    if hard:
+        sa.delete_child(c, now, "hard lifetime expired")
+    elif not c.replaced:
+        create_child.start_rekey(sa, c, now)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from iked.events import Now
 from iked.ikev2 import child as childmod
 from iked.ikev2.common import State
-from iked.ikev2.tasks import Task
+from iked.ikev2.tasks import Kind, Task
 from racoon2.ikev2.constants import ExchangeType, ProtocolId
 from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import Delete, Payload
@@ -48,7 +48,10 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
 
 def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
                 now: Now) -> None:
-    """The answer to our INFORMATIONAL request: a deleted IKE SA ends, else the peer lives."""
+    """The answer to our INFORMATIONAL request: a deleted IKE SA ends, a rekeyed CHILD_SA's
+    inbound SA goes (the peer no longer sends on it), and the peer lives."""
+    if task is not None and task.kind is Kind.DELETE_CHILD and task.child is not None:
+        sa.release_inbound(task.child)
     if sa.state is State.DELETING:
         sa.die("deleted")
     else:
@@ -68,7 +71,9 @@ def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
 
 def delete(sa: IkeSa, task: Task, now: Now) -> bool:
     """Send INFORMATIONAL Delete for the whole IKE SA (its CHILD_SAs go with it); an SA that
-    is not up any more just ends."""
+    is not up any more just ends (one already deleting waits for its answer)."""
+    if sa.state is State.DELETING:
+        return False
     if sa.state is not State.ESTABLISHED:
         sa.die("shut down")
         return False

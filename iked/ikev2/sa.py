@@ -58,6 +58,9 @@ __all__ = ["Host", "IkeSa", "State"]
 NAT_T_PORT = 4500
 NAT_KEEPALIVE = 20.0  # seconds, the original's natk_interval
 NAT_KEEPALIVE_PACKET = b"\xff"
+#: How long past ``kmp_sa_lifetime_time`` an IKE SA waits for its rekey (queued behind
+#: another exchange, or in flight) when ``kmp_sa_nego_time_limit`` is 0: then it is deleted.
+REKEY_GRACE = 60.0
 
 Continue = Callable[[object, Now], None]
 
@@ -143,7 +146,11 @@ class IkeSa:
         self.deadline_nego: Now | None = now + peer.nego_limit if peer.nego_limit else None
         self.deadline_dpd: Now | None = None
         self.deadline_life: Now | None = None
+        self.deadline_hard: Now | None = None  # the lifetime's rekey had its time: Delete
         self.children: list[Child] = []
+        # Rekeyed CHILD_SAs whose inbound SA still takes the peer's last packets until our
+        # Delete of them is answered (:func:`iked.ikev2.child_sa.rekeyed`).
+        self.retiring: list[Child] = []
         self.crypto: _Crypto | None = None
         self.ni = self.nr = b""
         self.init_request = self.init_response = b""
@@ -227,6 +234,9 @@ class IkeSa:
         for c in self.children:
             self.remove_child(c, reason)
         self.children.clear()
+        for c in list(self.retiring):
+            self.withdraw_outbound(c)
+            self.release_inbound(c)
         if self.leased is not None:
             self.host.release(*self.leased)
             self.leased = None
@@ -256,6 +266,34 @@ class IkeSa:
             self.host.request(self, api.DelSa(spec.key), self.ignore)
         self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out, reason,
                                    self.hook_event(c), c.replaced))
+
+    def retire(self, c: Child, now: Now) -> None:
+        """``c`` was rekeyed: it is no CHILD_SA of ours any more (reported down as a rekey)
+        but its kernel SAs stay in :attr:`retiring` until :meth:`withdraw_outbound` and
+        :meth:`release_inbound`; the peer is told (INFORMATIONAL Delete) when the window
+        lets us.  The order is :func:`iked.ikev2.child_sa.rekeyed`'s."""
+        if c not in self.children:
+            return
+        self.children.remove(c)
+        self.retiring.append(c)
+        self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out,
+                                   "rekeyed", self.hook_event(c), True))
+        self.tasks.want(Task(Kind.DELETE_CHILD, child=c, reason="rekeyed"), now)
+
+    def withdraw_outbound(self, c: Child) -> None:
+        """Take the outbound SAs of a retiring CHILD_SA out of the kernel."""
+        if c in self.retiring and c.negotiated is not None:
+            for spec in c.negotiated.outbound_specs:
+                self.host.request(self, api.DelSa(spec.key), self.ignore)
+
+    def release_inbound(self, c: Child) -> None:
+        """Take the inbound SAs of a retiring CHILD_SA out of the kernel: it is gone."""
+        if c not in self.retiring:
+            return
+        self.retiring.remove(c)
+        if c.negotiated is not None:
+            for spec in c.negotiated.inbound_specs:
+                self.host.request(self, api.DelSa(spec.key), self.ignore)
 
     def hook_event(self, c: Child) -> ChildEvent:
         """What the hooks of ``c`` are told."""
@@ -289,6 +327,7 @@ class IkeSa:
         new.set_crypto(chosen, prf, SkCipher(encr, integ), keys)
         new.peer_id, new.peer_hashes, new.rekey_of = self.peer_id, self.peer_hashes, self.name
         new.children, self.children = self.children, []
+        new.retiring, self.retiring = self.retiring, []
         new.leased, self.leased = self.leased, None
         new.cfg_reply = self.cfg_reply
         self.replaced = True
@@ -337,6 +376,6 @@ class IkeSa:
         """The earliest moment a timer of this SA (retransmission, negotiation limit,
         liveness check, lifetime, NAT keepalive, a queued retry) has work."""
         times = [t for t in (self.tasks.window.deadline, self.deadline_nego, self.deadline_dpd,
-                             self.deadline_life, self.deadline_keepalive,
+                             self.deadline_life, self.deadline_hard, self.deadline_keepalive,
                              self.tasks.deadline()) if t is not None]
         return min(times) if times and self.state is not State.DEAD else None

@@ -136,3 +136,8 @@ def record_collisions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, b
     for kind, hook in list(dispatch.COLLIDE.items()):
         monkeypatch.setitem(dispatch.COLLIDE, kind, spy(hook))
     return calls
+
+
+def expiry_index(side: Side) -> set[api.SaKey]:
+    """The kernel SAs whose EXPIRE the core would take as its CHILD_SAs'."""
+    return set(side.core._by_child_sa)
