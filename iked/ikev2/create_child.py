@@ -117,8 +117,10 @@ def _send(sa: IkeSa, task: Task, now: Now) -> None:
     sa.tasks.preparing = None
     new, old = task.child, task.old
     assert new is not None
-    if sa.state is not State.ESTABLISHED or (old is not None and old not in sa.children):
-        # The SA or the CHILD_SA to rekey went while the kernel answered (the peer's Delete).
+    if sa.state is not State.ESTABLISHED or (old is not None and (
+            old not in sa.children or old.replaced)):
+        # The SA or the CHILD_SA to rekey went while the kernel answered (the peer's Delete),
+        # or the peer's rekey of it, answered meanwhile, replaced it: no collision to make.
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -207,8 +209,8 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
     if old is None:
         return
     if old not in sa.children and not old.replaced:
-        # Rekey vs Delete: the peer deleted the CHILD_SA meanwhile, so the new one it made
-        # for us replaces nothing; we made it and delete it (strongSwan does the same).
+        # Rekey vs Delete: the peer deleted the CHILD_SA meanwhile, so the new one replaces
+        # nothing the peer still has; we started it, so we delete it.
         sa.delete_child(new, now, "the CHILD_SA it rekeys was deleted by the peer")
         return
     settle_rekey(sa, task, now)
@@ -230,8 +232,8 @@ def settle_rekey(sa: IkeSa, task: Task, now: Now) -> None:
             sa.delete_child(old, now, "rekeyed")
         return
     if min(task.ni, task.nr) < min(task.rival):
-        # Ours is redundant; the old CHILD_SA is the peer's to delete (if we did not already,
-        # the peer's answer having come too late), so is its Delete vs ours.
+        # Ours is redundant: the old CHILD_SA is the peer's to delete.  (If the peer's rekey
+        # was answered only after ours, we deleted the old one already: Delete vs Delete.)
         new.replaced = True  # the peer's rekey replaces it: the policy stays
         sa.delete_child(new, now, "redundant rekey (RFC 7296 §2.8.1)")
     else:

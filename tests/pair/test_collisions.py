@@ -131,6 +131,27 @@ def test_simultaneous_child_sa_rekeys_keep_one_pair(
         assert not of(side, NegotiationFailed)
 
 
+def test_peer_rekey_while_ours_waits_for_its_spi_replaces_ours(pair: dict[str, Side]) -> None:
+    """B's rekey of the CHILD_SA arrives while A's own rekey still waits for its inbound SPI:
+    A answers it, and its own rekey, the CHILD_SA replaced meanwhile, is never sent (its SPI
+    is given back), so no collision is made."""
+    a, b = pair["a"], pair["b"]
+    up(pair)
+    assert a.core.kernel_event(api.Expire(inbound(a), hard=False), 10.0)  # SPI not yet
+    assert b.core.kernel_event(api.Expire(inbound(b), hard=False), 10.0)
+    # CREATE_CHILD_SA  i <- r  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
+    m = exchange(b, a, 10.0)
+    assert (m.exchange, m.response, m.notifies) == (CREATE, False, REKEY_REQ), m.draw()
+    # CREATE_CHILD_SA  i -> r  HDR, SK { N(USE_TRANSPORT_MODE), SA, Nr, TSi, TSr }
+    # INFORMATIONAL    i <- r  HDR, SK { D(ESP, old SPI) }    and its answer
+    wire: list[Any] = []
+    pump(pair, now=10.0, record=wire)
+    assert [(m.exchange, m.response) for m in wire] == [
+        (CREATE, True), (INFO, False), (INFO, True)], [m.draw() for m in wire]
+    one_pair_per_policy(pair)
+    assert [e.rekey for e in of(a, ChildSaUp)] == [False, True]
+
+
 def test_rekey_vs_delete_abandons_the_rekey(pair: dict[str, Side]) -> None:
     """A rekeys the CHILD_SA while B deletes it (hard expiry): B, its CHILD_SA gone, refuses
     the rekey CHILD_SA_NOT_FOUND, A answers the Delete and its rekey ends; none is left."""
