@@ -6,14 +6,15 @@ installed.  The responder side answers a peer's new or rekeyed CHILD_SA with the
 and proposal choice as IKE_AUTH.  A PFS key exchange is made when ``need_pfs`` is on (the IKE
 SA's group) and accepted whenever the peer offers one.  A request that proposes an IKE SA is
 an IKE SA rekey (:mod:`iked.ikev2.ike_rekey`).  A request of the peer's that meets one of ours
-goes to :func:`collide` first; simultaneous rekeys of one CHILD_SA (RFC 7296 §2.8.1) are not
-resolved by nonces yet: both are refused, and a refused rekey of ours is retried later.
+goes to :func:`collide` first: simultaneous rekeys of one CHILD_SA are both answered and
+resolved by their nonces (RFC 7296 §2.8.1), and a rekey of ours refused TEMPORARY_FAILURE is
+retried later (§2.25).
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from iked.events import KernelFailed, NegotiationFailed, Now
@@ -22,7 +23,7 @@ from iked.ikev2 import child_sa, ike_rekey, ipcomp, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, notify, notify_name
 from iked.ikev2.settings import ChildSettings
-from iked.ikev2.tasks import Kind, Task
+from iked.ikev2.tasks import Kind, Task, retry_at
 from racoon2.crypto import dh
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
@@ -36,10 +37,9 @@ if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
 
 
-#: RFC 7296 §2.25 leaves open how long to wait before retrying an exchange refused with
-#: TEMPORARY_FAILURE; strongSwan waits 5 to 15 s.  The wait is random so that two peers whose
-#: rekeys of one CHILD_SA collided (both refused, §2.8.1 unresolved) do not collide again.
-RETRY_MIN, RETRY_SPREAD = 5.0, 10.0
+#: ``made(child, ni, nr, now)``: the peer's CREATE_CHILD_SA that :func:`respond` answered
+#: made ``child`` with these nonces.
+Made = Callable[[Child, bytes, bytes, Now], None]
 
 
 def _groups(props: Sequence[Proposal]) -> list[int]:
@@ -117,8 +117,10 @@ def _send(sa: IkeSa, task: Task, now: Now) -> None:
     sa.tasks.preparing = None
     new, old = task.child, task.old
     assert new is not None
-    if sa.state is not State.ESTABLISHED or (old is not None and old not in sa.children):
-        # The SA or the CHILD_SA to rekey went while the kernel answered (the peer's Delete).
+    if sa.state is not State.ESTABLISHED or (old is not None and (
+            old not in sa.children or old.replaced)):
+        # The SA or the CHILD_SA to rekey went while the kernel answered (the peer's Delete),
+        # or the peer's rekey of it, answered meanwhile, replaced it: no collision to make.
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -186,8 +188,14 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
         sa.host.emit(NegotiationFailed(sa.name, "CHILD_SA rekey" if old else "CHILD_SA",
                                        problem,
                                        configured=proposals.describe(mine)))
-        if old is not None and errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
-            _retry(sa, old, now)
+        if old is not None and not old.replaced:
+            if errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
+                _retry(sa, old, now)
+            elif errors[:1] == [NotifyType.CHILD_SA_NOT_FOUND] and old in sa.children:
+                # RFC 7296 §3.10.1: the peer has no such CHILD_SA, so ours carries nothing;
+                # it goes without a Delete, and the policy's next ACQUIRE makes a new one.
+                sa.children.remove(old)
+                sa.remove_child(old, "the peer has no such CHILD_SA")
         me, peer = sa.ends(new)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, new.settings.protocol, new.spi_in)),
                         sa.ignore)
@@ -196,26 +204,71 @@ def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload
                             sa.ignore)
         return
     new.spi_out = int.from_bytes(chosen.spi, "big")
-    if old is not None:
+    task.nr = nonce.data
+    if old is not None and old in sa.children and not task.rival:
+        # The usual rekey: make-before-break (child_sa.rekeyed).
         child_sa.rekeyed(sa, old, new, chosen, (task.ni, nonce.data), shared, now)
+        return
+    child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True, shared=shared)
+    if old is None:
+        return
+    if old not in sa.children and not old.replaced:
+        # Rekey vs Delete: the peer deleted the CHILD_SA meanwhile, so the new one replaces
+        # nothing the peer still has; we started it, so we delete it.
+        sa.delete_child(new, now, "the CHILD_SA it rekeys was deleted by the peer")
+        return
+    settle_rekey(sa, task, now)
+
+
+def settle_rekey(sa: IkeSa, task: Task, now: Now) -> None:
+    """Our rekey of ``task.old`` is done: delete the old CHILD_SA, unless the peer's rekey of
+    it collided with ours (RFC 7296 §2.8.1).  Then each side made a new CHILD_SA, and the
+    exchange holding the lowest of the four nonces is redundant: its initiator deletes the
+    CHILD_SA it made, and the winner's initiator deletes the old one.  Called again when the
+    peer's colliding rekey is answered after ours completed."""
+    new, old = task.child, task.old
+    assert new is not None and old is not None
+    if not task.nr:
+        return  # our request is still in flight: its answer settles it
+    if not task.rival:
+        _retire(sa, old, now)
+        return
+    if min(task.ni, task.nr) < min(task.rival):
+        # Ours is redundant: the old CHILD_SA is the peer's to delete.  (If the peer's rekey
+        # was answered only after ours, we deleted the old one already: Delete vs Delete.)
+        new.replaced = True  # the peer's rekey replaces it: the policy stays
+        sa.delete_child(new, now, "redundant rekey (RFC 7296 §2.8.1)")
     else:
-        child_sa.install(sa, new, chosen, (task.ni, nonce.data), initiator=True,
-                         shared=shared)
+        if task.rival_child is not None:
+            # The peer deletes the CHILD_SA it made: ours replaces it (the policy stays).
+            task.rival_child.replaced = True
+        _retire(sa, old, now)
+
+
+def _retire(sa: IkeSa, old: Child, now: Now) -> None:
+    """Steps 3 and 4 of child_sa.rekeyed's make-before-break for a rekey settled after a
+    collision: the new CHILD_SA's SAs are requested already (the shell performs requests in
+    order), so the old outbound SA goes now and its inbound SA when the peer answers the
+    Delete."""
+    if old in sa.children:
+        old.replaced = True
+        sa.retire(old, now)
+        sa.withdraw_outbound(old)
 
 
 def _retry(sa: IkeSa, old: Child, now: Now) -> None:
     """Queue the rekey of ``old`` again after a random wait, so that the CHILD_SA does not
     die at its hard lifetime; if the peer's own rekey replaces ``old`` first, the retry is
     dropped when it comes up."""
-    spread = int.from_bytes(sa.host.rng.random_bytes(2), "big") / 0xFFFF
     task = Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old,
-                not_before=now + RETRY_MIN + RETRY_SPREAD * spread)
+                not_before=retry_at(sa.host.rng, now))
     sa.tasks.want(task, now)
 
 
 def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
-            now: Now) -> None:
-    """Answer a peer's CREATE_CHILD_SA for a CHILD_SA (new or rekeyed)."""
+            now: Now, made: Made | None = None) -> None:
+    """Answer a peer's CREATE_CHILD_SA for a CHILD_SA (new or rekeyed); ``made`` is told the
+    exchange's nonces once the CHILD_SA is installed and answered."""
     mid = msg.message_id
     notes = {p.type: p for p in inner if isinstance(p, Notify)}
     sa_p = first(inner, SA)
@@ -321,6 +374,8 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
             out.append(KE(group.ident, public))
         out += [TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
         sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, tuple(out))
+        if made is not None:
+            made(c, nonce.data, nr, now)
 
     sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid), allocated)
 
@@ -328,10 +383,11 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
 def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
             now: Now) -> bool:
     """The peer's request while our CHILD_SA exchange ``ours`` holds the SA; True when it is
-    answered here.  Its IKE SA rekey is refused TEMPORARY_FAILURE (RFC 7296 §2.25), and so is
-    its rekey of the CHILD_SA we are rekeying: rather than resolving that collision by nonces
-    (§2.8.1, not implemented yet) ours goes on.  A Delete of that CHILD_SA (rekey vs Delete) is
-    answered as any Delete: our rekey's answer then finds no old CHILD_SA to delete."""
+    answered here.  Its IKE SA rekey is refused TEMPORARY_FAILURE (RFC 7296 §2.25).  Its
+    rekey of the CHILD_SA we are rekeying (§2.8.1) is answered as usual, and its nonces are
+    kept on our task, whose answer (or this one, if ours came first) decides by the nonces
+    which new CHILD_SA stays (:func:`settle_rekey`).  A Delete of that CHILD_SA (rekey vs
+    Delete) is answered as any Delete: our rekey is then abandoned when its answer comes."""
     if msg.exchange != ExchangeType.CREATE_CHILD_SA:
         return False
     if ike_rekey.collide(sa, ours, msg, inner, now):
@@ -342,6 +398,10 @@ def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
         return False
     if int.from_bytes(rekey.spi, "big") not in (ours.old.spi_out, ours.old.spi_in):
         return False
-    sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,
-                     (notify(NotifyType.TEMPORARY_FAILURE),))
+
+    def made(child: Child, ni: bytes, nr: bytes, now: Now) -> None:
+        ours.rival, ours.rival_child = (ni, nr), child
+        settle_rekey(sa, ours, now)
+
+    respond(sa, sa.tasks.passive, msg, inner, now, made)
     return True

@@ -4,8 +4,12 @@ The exchange makes a successor IKE SA with new SPIs, nonces and a fresh key exch
 SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr).  Its CHILD_SAs move to the successor, whose
 original initiator is whoever started the rekey; that side then deletes the old IKE SA.  The
 successor is reported as a rekey (phase1_rekey), the old SA's end is not a phase1_down.
-Simultaneous rekeys (§2.8.2) are not resolved yet: :func:`collide` answers the peer's request
-TEMPORARY_FAILURE while a CREATE_CHILD_SA of ours holds the SA.
+Simultaneous rekeys (§2.8.2) are both answered; the one holding the lowest of the four nonces
+is redundant: its initiator deletes the IKE SA it made, the CHILD_SAs go to the other one, whose
+initiator deletes the old IKE SA.  While we rekey the IKE SA, the peer's CHILD_SA exchanges are
+refused TEMPORARY_FAILURE (§2.8.2, §2.25; it retries them on the new IKE SA), and so is its IKE
+SA rekey while a CHILD_SA exchange of ours holds the SA.  A rekey of ours refused
+TEMPORARY_FAILURE is retried after a random wait.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING
 from iked.events import NegotiationFailed, Now
 from iked.ikev2 import proposals
 from iked.ikev2.common import State, error_notifies, notify_name
-from iked.ikev2.tasks import Task
+from iked.ikev2.tasks import Kind, Step, Task, retry_at
 from racoon2.crypto import dh
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
@@ -68,14 +72,36 @@ def on_response(sa: IkeSa, task: Task, inner: tuple[Payload, ...], now: Now) -> 
     if problem or chosen is None or nonce is None:
         sa.host.emit(NegotiationFailed(sa.name, "IKE SA rekey", problem or "bad answer",
                                        configured=proposals.describe(sa.peer.ike_proposals)))
-        sa.delete(now)  # a new IKE SA comes with the next ACQUIRE
+        if task.rival_sa is not None:
+            sa.delete(now)  # the peer's rekey made the successor; the old SA is ours to end
+        elif errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
+            sa.tasks.want(Task(Kind.REKEY_IKE, not_before=retry_at(sa.host.rng, now)), now)
+        else:
+            sa.delete(now)  # a new IKE SA comes with the next ACQUIRE
         return
-    sa.successor(True, task.spi, chosen.spi, chosen, shared, task.ni, nonce.data, now)
-    sa.delete(now)
+    mine = sa.successor(True, task.spi, chosen.spi, chosen, shared, task.ni, nonce.data, now)
+    rival = task.rival_sa
+    if rival is None:
+        sa.delete(now)
+        return
+    # RFC 7296 §2.8.2: the rekey holding the lowest nonce is redundant.
+    ours_redundant = min(task.ni, nonce.data) < min(task.rival)
+    winner, loser = (rival, mine) if ours_redundant else (mine, rival)
+    winner.children += loser.children
+    loser.children = []
+    if loser.leased is not None:
+        winner.leased, loser.leased = loser.leased, None
+    loser.tasks.hand_over(winner.tasks, now)
+    sa.host.adopt(winner)  # again: its CHILD_SAs' index, its deadline
+    if ours_redundant:
+        mine.delete(now)  # we made it; the peer deletes the old IKE SA
+    else:
+        sa.delete(now)
 
 
-def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now) -> None:
-    """Answer the peer's request to rekey ``sa``."""
+def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...],
+            now: Now) -> IkeSa | None:
+    """Answer the peer's request to rekey ``sa``: the successor it made, if any."""
     nonce = first(inner, Nonce)
     ke = first(inner, KE)
 
@@ -88,22 +114,22 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now)
                                        proposals.describe(sa_p.proposals),
                                        proposals.describe(sa.peer.ike_proposals)))
         refuse(NotifyType.NO_PROPOSAL_CHOSEN)
-        return
+        return None
     group = chosen.get(TransformType.KE)
     assert group is not None
     if ke.group != group.ident:
         refuse(NotifyType.INVALID_KE_PAYLOAD, group.ident.to_bytes(2, "big"))
-        return
+        return None
     try:
         public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
     except CryptoError:
         refuse(NotifyType.INVALID_SYNTAX)
-        return
+        return None
     spi_r = sa.host.rng.random_bytes(8)
     nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
     sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA,
                      (SA((chosen.proposal(spi_r),)), Nonce(nr), KE(group.ident, public)))
-    sa.successor(False, chosen.spi, spi_r, chosen, shared, nonce.data, nr, now)
+    return sa.successor(False, chosen.spi, spi_r, chosen, shared, nonce.data, nr, now)
 
 
 def is_ike_rekey(sa_p: SA) -> bool:
@@ -114,10 +140,21 @@ def is_ike_rekey(sa_p: SA) -> bool:
 def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
             now: Now) -> bool:
     """The peer's request while our CREATE_CHILD_SA ``ours`` (an IKE SA or CHILD_SA one)
-    holds the SA; True when it is answered here: the peer's IKE SA rekey is refused
-    TEMPORARY_FAILURE (RFC 7296 §2.25; the §2.8.2 nonce rule is not implemented yet)."""
+    holds the SA; True when it is answered here.  During our IKE SA rekey its IKE SA rekey
+    is answered and kept on our task (§2.8.2, settled by our answer), its CHILD_SA exchanges
+    are refused TEMPORARY_FAILURE (§2.8.2: they would land on an SA on its way out); during
+    a CHILD_SA exchange of ours its IKE SA rekey is refused TEMPORARY_FAILURE (§2.25)."""
+    if msg.exchange != ExchangeType.CREATE_CHILD_SA:
+        return False
     sa_p = first(inner, SA)
-    if msg.exchange != ExchangeType.CREATE_CHILD_SA or sa_p is None or not is_ike_rekey(sa_p):
+    ike = sa_p is not None and is_ike_rekey(sa_p)
+    if ours.kind is Kind.REKEY_IKE and ike and sa_p is not None and ours.step is Step.SENT:
+        nonce = first(inner, Nonce)
+        ours.rival_sa = respond(sa, msg.message_id, sa_p, inner, now)
+        if ours.rival_sa is not None and nonce is not None:
+            ours.rival = (nonce.data, ours.rival_sa.nr)
+        return True
+    if not ike and ours.kind is not Kind.REKEY_IKE:
         return False
     sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,
                      (Notify(0, NotifyType.TEMPORARY_FAILURE, b"", b""),))

@@ -332,8 +332,8 @@ class IkeSa:
         new.cfg_reply = self.cfg_reply
         self.replaced = True
         new.establish(now)
-        self.host.adopt(new)
         self.tasks.hand_over(new.tasks, now)
+        self.host.adopt(new)  # after the hand-over: its deadline includes a queued retry
         return new
 
     def establish(self, now: Now) -> None:

@@ -29,6 +29,7 @@ from iked.ikev2.child import Child
 from iked.ikev2.common import State
 from iked.ikev2.window import Schedule, Verdict, Window
 from racoon2.crypto import dh
+from racoon2.crypto.rng import Rng
 from racoon2.ikev2.constants import ExchangeType
 from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import Payload
@@ -74,6 +75,17 @@ PRIORITY: dict[Kind, int] = {k: i for i, k in enumerate((
 #: move there); the old SA's liveness check and Delete end with it.
 CHILD_KINDS = frozenset({Kind.NEW_CHILD, Kind.REKEY_CHILD, Kind.DELETE_CHILD})
 
+#: RFC 7296 §2.25 leaves open how long to wait before retrying an exchange refused with
+#: TEMPORARY_FAILURE; strongSwan waits 5 to 15 s.  The wait is random so that two peers
+#: refused for the same reason (each rekeying the IKE SA, say) do not collide again.
+RETRY_MIN, RETRY_SPREAD = 5.0, 10.0
+
+
+def retry_at(rng: Rng, now: Now) -> Now:
+    """When an exchange refused TEMPORARY_FAILURE now is tried again (RFC 7296 §2.25)."""
+    spread = int.from_bytes(rng.random_bytes(2), "big") / 0xFFFF
+    return now + RETRY_MIN + RETRY_SPREAD * spread
+
 
 @dataclass
 class Task:
@@ -85,6 +97,13 @@ class Task:
     old: Child | None = None         # the CHILD_SA a rekey replaces
     reason: str = ""                 # why a CHILD_SA is deleted
     ni: bytes = field(default=b"", repr=False)   # our nonce (CREATE_CHILD_SA)
+    nr: bytes = field(default=b"", repr=False)   # the peer's, once it answered
+    #: The nonces (Ni, Nr) of the peer's rekey of the same CHILD_SA that we answered while
+    #: this rekey was in flight (RFC 7296 §2.8.1), once its CHILD_SA is made.
+    rival: tuple[bytes, ...] = field(default=(), repr=False)
+    rival_child: Child | None = None  # the CHILD_SA that rekey made
+    #: The successor IKE SA the peer's colliding IKE SA rekey made (§2.8.2).
+    rival_sa: IkeSa | None = field(default=None, repr=False)
     spi: bytes = b""                 # our SPI of the new IKE SA (IKE SA rekey)
     key_exchange: dh.Exchange | None = field(default=None, repr=False)
     exchange: ExchangeType | None = None  # the peer's request (passive)

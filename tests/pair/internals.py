@@ -141,3 +141,38 @@ def record_collisions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, b
 def expiry_index(side: Side) -> set[api.SaKey]:
     """The kernel SAs whose EXPIRE the core would take as its CHILD_SAs'."""
     return set(side.core._by_child_sa)
+
+
+class _ForcedNonces:
+    """The core's Rng, except that its next draws of ``len(nonce)`` bytes are ``nonces``."""
+
+    def __init__(self, rng: Any, nonces: Sequence[bytes]) -> None:
+        self._rng, self._nonces = rng, list(nonces)
+
+    def random_bytes(self, n: int) -> bytes:
+        if self._nonces and len(self._nonces[0]) == n:
+            return self._nonces.pop(0)
+        return bytes(self._rng.random_bytes(n))
+
+
+def force_nonces(side: Side, *nonces: bytes) -> None:
+    """The side's next nonces (the draws of their length) are ``nonces``, in order: the RFC
+    7296 §2.8 collision rules depend on them."""
+    side.core.rng = _ForcedNonces(side.core.rng, nonces)
+
+
+def nonce_size(side: Side) -> int:
+    """The only IKE SA's nonce_size."""
+    return int(_the_sa(side).peer.nonce_size)
+
+
+def forget_children(side: Side) -> None:
+    """The only IKE SA loses its CHILD_SAs silently, kernel SAs included (a peer that lost
+    them, as after a crash of its kernel state)."""
+    _the_sa(side).children.clear()
+    side.kernel.sas.clear()
+
+
+def set_life(side: Side, when: float) -> None:
+    """The only IKE SA's lifetime ends at ``when``."""
+    _the_sa(side).deadline_life = when

@@ -1,21 +1,20 @@
 """Exchanges an IKE SA wants while another of ours holds the window wait in its task manager's
 queue (RFC 7296 §2.3, window size 1) and run when it frees, Deletes first; the peer's request
-that meets one of ours goes to our task's ``collide`` hook (RFC 7296 §2.8)."""
+that meets one of ours goes to our task's ``collide`` hook (RFC 7296 §2.8;
+the collisions themselves are in test_collisions.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from iked.events import ChildSaDown, ChildSaUp, NegotiationFailed
+from iked.events import ChildSaDown, ChildSaUp
 from racoon2.ikev2.constants import ExchangeType, NotifyType
 from racoon2.ikev2.constants import PayloadType as P
 from racoon2.kernel import api
 
 from . import internals
-from .harness import Msg, Side, exchange, exchanges, ike_sas, of, pump, settle, two_sides
+from .harness import Msg, Side, exchange, exchanges, ike_sas, of, pump, two_sides
 from .test_ike_sa import UDP_POLICY
 
 CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
@@ -168,85 +167,3 @@ def test_the_queue_is_in_the_status_in_priority_order(tmp_path: Path) -> None:
     assert queue_of(a) == {}
     assert sorted(c["policy"] for c in ike_sas(a)[0]["children"]) == [
         "peer_transport", "peer_udp"]
-
-
-def test_simultaneous_child_sa_rekeys_meet_the_collide_hook(
-        pair: dict[str, Side], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Both sides rekey the same CHILD_SA at once: each one's request reaches the other's
-    rekey task's collide hook, which (until RFC 7296 §2.8.1's nonce rule) refuses it
-    TEMPORARY_FAILURE, so both rekeys fail and the old CHILD_SA stays."""
-    a, b = pair["a"], pair["b"]
-    a.core.initiate("peer_out", 0.0)
-    pump(pair)  # IKE_SA_INIT, IKE_AUTH
-    calls = internals.record_collisions(monkeypatch)
-    for side in (a, b):
-        assert side.core.kernel_event(api.Expire(inbound(side), hard=False), 10.0)
-        settle(side, 10.0)  # the inbound SPI: each rekey request is on its way
-        assert queue_of(side)["active"]["kind"] == "CREATE_CHILD_SA rekey"
-    # CREATE_CHILD_SA  i -> r  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
-    m = exchange(a, b, 10.0)
-    assert (m.exchange, m.response, m.initiator) == (CREATE, False, True), m.draw()
-    assert m.notifies == [NotifyType.REKEY_SA, NotifyType.USE_TRANSPORT_MODE]
-    assert calls == [("CREATE_CHILD_SA rekey", "CREATE_CHILD_SA", True)]
-    # CREATE_CHILD_SA  i <- r  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
-    m = exchange(b, a, 10.0)
-    assert (m.exchange, m.response, m.initiator) == (CREATE, False, False), m.draw()
-    assert len(calls) == 2 and calls[1] == calls[0]
-    # CREATE_CHILD_SA  i <- r  HDR, SK { N(TEMPORARY_FAILURE) }          B refuses A's rekey
-    m = exchange(b, a, 10.0)
-    assert (m.exchange, m.response, m.notifies) == (
-        CREATE, True, [NotifyType.TEMPORARY_FAILURE]), m.draw()
-    # CREATE_CHILD_SA  i -> r  HDR, SK { N(TEMPORARY_FAILURE) }          A refuses B's rekey
-    m = exchange(a, b, 10.0)
-    assert (m.exchange, m.response, m.notifies) == (
-        CREATE, True, [NotifyType.TEMPORARY_FAILURE]), m.draw()
-    assert pump(pair, now=10.0) == 0
-    for side in (a, b):
-        assert [(e.stage, e.reason) for e in of(side, NegotiationFailed)] == [
-            ("CHILD_SA rekey", "TEMPORARY_FAILURE")]
-        (sa,) = ike_sas(side)
-        assert len(sa["children"]) == 1 and "active" not in sa["exchanges"]
-        assert not of(side, ChildSaDown) and len(of(side, ChildSaUp)) == 1
-
-
-def test_a_refused_rekey_is_retried_after_a_random_wait(pair: dict[str, Side]) -> None:
-    """After both simultaneous rekeys of one CHILD_SA were refused TEMPORARY_FAILURE, each side
-    queues a retry 5 to 15 s later (RFC 7296 §2.25, drawn from its Rng); the earlier one
-    rekeys the CHILD_SA, and the other's retry, its CHILD_SA replaced, is dropped."""
-    a, b = pair["a"], pair["b"]
-    a.core.initiate("peer_out", 0.0)
-    pump(pair)  # IKE_SA_INIT, IKE_AUTH
-    for side in (a, b):
-        assert side.core.kernel_event(api.Expire(inbound(side), hard=False), 10.0)
-        settle(side, 10.0)
-    # Both CREATE_CHILD_SA requests cross, both are answered HDR, SK { N(TEMPORARY_FAILURE) }
-    wire: list[Msg] = []
-    pump(pair, now=10.0, record=wire)
-    assert [m.notifies for m in wire if m.response] == [[NotifyType.TEMPORARY_FAILURE]] * 2
-    waits = {}
-    for n in "ab":
-        (retry,) = queue_of(pair[n])["queued"]
-        assert (retry["kind"], retry["step"]) == ("CREATE_CHILD_SA rekey",
-                                                  "waiting for the window")
-        assert 15.0 <= retry["not_before"] <= 25.0
-        waits[n] = retry["not_before"]
-    first, second = sorted("ab", key=lambda n: waits[n])
-    assert pair[first].core.next_timer() == waits[first]
-    now = waits[first]
-    pair[first].core.handle_timer(now)
-    wire = []
-    # CREATE_CHILD_SA  -->  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
-    # CREATE_CHILD_SA  <--  HDR, SK { N(USE_TRANSPORT_MODE), SA, Nr, TSi, TSr }
-    # INFORMATIONAL    -->  HDR, SK { D(ESP, old SPI) }     and its answer
-    pump(pair, now=now, record=wire)
-    assert exchanges(wire) == [(CREATE, False), (CREATE, True), (INFO, False), (INFO, True)]
-    assert wire[0].notifies == [NotifyType.REKEY_SA, NotifyType.USE_TRANSPORT_MODE]
-    assert wire[0].initiator == (first == "a")
-    assert queue_of(pair[second])["queued"][0]["not_before"] == waits[second]
-    pair[second].core.handle_timer(waits[second])  # the CHILD_SA it would rekey is replaced
-    assert pump(pair, now=waits[second]) == 0
-    for side in pair.values():
-        (sa,) = ike_sas(side)
-        assert len(sa["children"]) == 1 and sa["exchanges"] == {}
-        assert [e.rekey for e in of(side, ChildSaUp)] == [False, True]
-        assert [e.replaced for e in of(side, ChildSaDown)] == [True]
