@@ -25,6 +25,7 @@ from iked import events as ev
 from iked import hooks
 from iked.addresses import LeasedAddresses
 from iked.hookrunner import HookRunner
+from iked.ikev2.common import State
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
@@ -296,22 +297,23 @@ class Iked:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def reload(self) -> None:
-        """SIGHUP, as the original: delete every IKE SA, then reread the configuration.
+        """SIGHUP: reread the configuration and keep every SA it still describes alike.
 
-        A file that does not load changes nothing (logged with ``file:line:``).  The sockets
-        follow a changed ``interface ike`` section.
+        The core deletes the IKE SAs of removed or changed remotes and the CHILD_SAs of
+        removed or changed policies (:meth:`IkeCore.reconfigure`); the others keep their
+        kernel SAs and SPIs.  A file that does not load changes nothing (logged with
+        ``file:line:``).  The sockets follow a changed ``interface ike`` section.
         """
         config = daemon.reload_config(self.config, log)
         if config is None:
             return
-        log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
-        self.core.shutdown(time.monotonic())
-        await self.flush()
+        before = {sa.name for sa in self.core.sas.values()}
         self.config = config
-        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
-                            self.local_addresses, self._read_public,
-                            (self.settings.port, self.settings.target_port))
-        self.core.tracing = self.pcap is not None
+        self.core.reconfigure(config, time.monotonic())
+        kept = sum(1 for sa in self.core.sas.values()
+                   if sa.name in before and sa.state is not State.DELETING)
+        log.info("reloaded %s: %d IKE SA(s) kept, %d deleted", config.file, kept,
+                 len(before) - kept)
         assert self.watch is not None
         await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "ike", log)
         await self.flush()
