@@ -140,6 +140,22 @@ class IkeCore:
         self.sas[sa.local_spi] = sa
         self._after(sa)
 
+    def first_contact(self, sa: IkeSa) -> bool:
+        """Whether ``sa`` is our only IKE SA with its peer (same remote, same address)."""
+        return not any(o is not sa and o.state is not State.DEAD and o.remote.addr ==
+                       sa.remote.addr and o.peer.remote == sa.peer.remote
+                       for o in self.sas.values())
+
+    def initial_contact(self, sa: IkeSa, now: Now) -> None:
+        """RFC 7296 §2.4: the peer of ``sa`` says it has no other IKE SA with us (it
+        restarted), so ours with the same authenticated identity end here, without a Delete
+        it could not read; their kernel SAs go."""
+        for other in list(self.sas.values()):
+            if other is not sa and other.state is not State.DEAD and \
+                    other.peer_id == sa.peer_id and other.peer.remote == sa.peer.remote:
+                other.die("the peer restarted (INITIAL_CONTACT)")
+                self._after(other)
+
     def lease(self, pool: str, version: int) -> Address | None:
         """An address of ``addresspool`` ``pool`` (None when unknown or exhausted)."""
         if pool not in self._pools:

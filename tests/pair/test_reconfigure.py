@@ -1,4 +1,5 @@
-"""SIGHUP without holes: IkeCore.reconfigure keeps what the new configuration still describes.
+"""SA lifecycle without holes: SIGHUP's IkeCore.reconfigure keeps what the new configuration
+still describes; INITIAL_CONTACT from a restarted peer ends its old SAs.
 
 A (192.0.2.1) and B (192.0.2.2) are up on samples/ikev2-transport.conf; A then gets a new
 configuration in place, as iked's shell does on SIGHUP.
@@ -10,12 +11,24 @@ from pathlib import Path
 
 from iked.events import ChildSaDown, IkeSaDown
 from racoon2.config import loads
-from racoon2.ikev2.constants import ExchangeType, ProtocolId
+from racoon2.ikev2.constants import ExchangeType, NotifyType, ProtocolId
 from racoon2.ikev2.payloads import Delete
 
-from .harness import Edit, Msg, Side, exchanges, ike_sas, of, pump, side_config
+from .harness import (
+    Edit,
+    Msg,
+    Side,
+    exchanges,
+    ike_sas,
+    make_side,
+    of,
+    pump,
+    side_config,
+    two_sides,
+)
 
-CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
+AUTH, CREATE = ExchangeType.IKE_AUTH, ExchangeType.CREATE_CHILD_SA
+INFO = ExchangeType.INFORMATIONAL
 
 
 def _up(pair: dict[str, Side]) -> None:
@@ -98,3 +111,25 @@ def test_changed_policy_renegotiates_the_child_only(pair: dict[str, Side],
     assert after["sa"] == before["sa"] and len(after["children"]) == 1
     assert a.installed[-1].lifetime.hard_add_seconds == 7200
     assert len(b.kernel.sas) == 2
+
+
+def test_initial_contact_ends_the_old_sas_of_a_restarted_peer(tmp_path: Path) -> None:
+    on = (("kmp_sa_lifetime_time 8 hours;", "kmp_sa_lifetime_time 8 hours; initial_contact on;"),)
+    pair = two_sides(tmp_path, a_edit=on)
+    _up(pair)
+    b = pair["b"]
+    [old] = ike_sas(b)
+    # A is killed (no Delete) and starts again: a new core, the same configuration.
+    pair["a"] = make_side(tmp_path / "a2", "192.0.2.1", "192.0.2.2", b"A", edit=on)
+    assert pair["a"].core.initiate("peer_out", 5.0) is not None
+    wire: list[Msg] = []
+    pump(pair, 5.0, record=wire)
+    # IKE_AUTH  i -> r  HDR, SK { IDi, N(INITIAL_CONTACT), AUTH, ... }
+    auth = next(m for m in wire if m.exchange is AUTH and not m.response)
+    assert NotifyType.INITIAL_CONTACT in auth.notifies, auth.draw()
+    # RFC 7296 §2.4: B ends the old IKE SA and its CHILD_SA locally; only the new ones stay.
+    [new] = ike_sas(b)
+    assert new["sa"] != old["sa"] and len(new["children"]) == 1
+    assert len(b.kernel.sas) == 2
+    assert [e.reason for e in of(b, IkeSaDown)] == ["the peer restarted (INITIAL_CONTACT)"]
+    assert not any(m.exchange is INFO for m in wire)  # nothing sent on the dead SA
