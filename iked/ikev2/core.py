@@ -59,6 +59,19 @@ def _comparable(peer: PeerSettings) -> tuple[object, ...]:
     return (replace(peer, credentials=None), mine)
 
 
+def _same_child(sa: IkeSa, old: ChildSettings, new: ChildSettings | None) -> bool:
+    """Whether a CHILD_SA negotiated with ``old`` is what ``new`` describes."""
+    if new is None:
+        return False
+    # The negotiation narrowed these sides (to the IP_RW peer's address, to the address a
+    # CFG_REPLY leased us): the configuration's wider ones are what to compare.
+    if new.rw:
+        old = replace(old, remote_ts=new.remote_ts)
+    if sa.cfg_reply is not None:
+        old = replace(old, local_ts=new.local_ts)
+    return old == new
+
+
 #: Local addresses a macro (MY_IP…) stands for on this host.
 LocalAddresses = Callable[[AddrSpec], Sequence[Address]]
 
@@ -427,7 +440,6 @@ class IkeCore:
         rekey keeps the old authentication and IKE SA, which a changed key, identity or
         proposal must not inherit (RFC 7296 §2.18 rekeys keep the IKE SA's peer).
         """
-        old_peers = {sa.local_spi: sa.peer for sa in self.sas.values()}
         self.config = config
         self._peers.clear()
         self._children.clear()
@@ -438,12 +450,12 @@ class IkeCore:
         for sa in list(self.sas.values()):
             if sa.state is State.DEAD:
                 continue
-            if not self._same_peer(sa.peer.remote, old_peers[sa.local_spi]):
+            if not self._same_peer(sa.peer.remote, sa.peer):
                 sa.delete(now)
             elif sa.state is State.ESTABLISHED:
                 wanted = {c.policy: c for c in self.children(sa.peer.remote)}
                 for c in list(sa.children):
-                    if wanted.get(c.settings.policy) != c.settings:
+                    if not _same_child(sa, c.settings, wanted.get(c.settings.policy)):
                         sa.delete_child(c, now, "configuration changed")
             self._after(sa)
 

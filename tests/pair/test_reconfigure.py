@@ -133,3 +133,21 @@ def test_initial_contact_ends_the_old_sas_of_a_restarted_peer(tmp_path: Path) ->
     assert len(b.kernel.sas) == 2
     assert [e.reason for e in of(b, IkeSaDown)] == ["the peer restarted (INITIAL_CONTACT)"]
     assert not any(m.exchange is INFO for m in wire)  # nothing sent on the dead SA
+
+
+def test_unchanged_road_warrior_keeps_its_narrowed_child_sas(tmp_path: Path) -> None:
+    # The client's CHILD_SA was narrowed to the leased address, the server's to the client's
+    # IP_RW address: the same file again changes nothing on either side.
+    from .test_config_request import CLIENT, SERVER
+
+    pair = {"a": make_side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a", edit=CLIENT),
+            "b": make_side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b", edit=SERVER)}
+    _up(pair)
+    before = {k: ike_sas(s) for k, s in pair.items()}
+    for name, me, peer, edit in (("a", "192.0.2.1", "192.0.2.2", CLIENT),
+                                 ("b", "192.0.2.2", "192.0.2.1", SERVER)):
+        text = side_config("ikev2-transport.conf", tmp_path / name, me, peer, edit=edit)
+        pair[name].core.reconfigure(loads(text, f"{tmp_path}/{name}/racoon2.conf"), 1.0)
+    assert pump(pair, 1.0) == 0
+    assert {k: ike_sas(s) for k, s in pair.items()} == before
+    assert of(pair["a"], ChildSaDown) == [] and of(pair["b"], ChildSaDown) == []
