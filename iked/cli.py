@@ -1,7 +1,7 @@
 """iked's command line (doc/iked.md), plus -n (check the configuration).
 
     iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
-         [-S selector-index] [-d...] [-D flags] [-P pcapfile]
+         [-S selector-index] [-d...] [-D flags] [-P pcapfile] [--stop-wait seconds]
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from racoon2 import cli
 
 USAGE = """\
 usage: iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
-            [-S selector-index] [-d...] [-D flags] [-P pcapfile]
+            [-S selector-index] [-d...] [-D flags] [-P pcapfile] [--stop-wait seconds]
   -f specify the configuration file.
   -p specify the local IKE port (default 500).
   -t specify the destination port when initiating (default 500).
@@ -27,6 +27,7 @@ usage: iked [-46hvFVn] [-f config] [-l logfile] [-p port] [-t port] [-I address]
   -F run in the foreground.  -v copy the log to stdout.  -l log to the file.
   -P write decrypted IKE packets to the pcap file ('+' prefix appends).
   -n check the configuration file and exit.
+  --stop-wait how long SIGTERM waits for the peers to answer the Deletes (default 3).
   -V show the version.  -h show this help.
 """
 
@@ -46,6 +47,17 @@ class Options:
     verbose: bool = False
     logfile: str | None = None
     pcapfile: str | None = None
+    stop_wait: float = 3.0
+
+
+def _seconds(text: str, flag: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise click.UsageError(f"{flag} {text}: expected seconds 0-3600")
+    return value
 
 
 def _port(text: str, flag: str) -> int:
@@ -71,11 +83,13 @@ def _port(text: str, flag: str) -> int:
 @click.option("-V", "--version", "version", is_flag=True)
 @click.option("-h", "--help", "help_", is_flag=True)
 @click.option("-n", "--check", "check", is_flag=True)
+@click.option("--stop-wait", "stop_wait", default="3")
 @click.argument("extra", nargs=-1)
 def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
             initiate: str | None, selector: str | None, debug: int, flags: str,
             foreground: bool, verbose: bool, logfile: str | None, pcapfile: str | None,
-            version: bool, help_: bool, check: bool, extra: tuple[str, ...]) -> int:
+            version: bool, help_: bool, check: bool, stop_wait: str,
+            extra: tuple[str, ...]) -> int:
     """iked (see the module docstring)."""
     if help_:
         click.echo(USAGE, err=True, nl=False)
@@ -92,7 +106,8 @@ def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
         click.echo(f"iked version {cli.VERSION}", err=True)  # and go on, as the original did
     options = Options(config, _port(port, "-p"), _port(target_port, "-t"),
                       4 if ipv4 else 6 if ipv6 else None, initiate, selector,
-                      mask | ((1 << debug) - 1), foreground, verbose, logfile, pcapfile)
+                      mask | ((1 << debug) - 1), foreground, verbose, logfile, pcapfile,
+                      _seconds(stop_wait, "--stop-wait"))
     if check:
         return cli.check(options.config, "iked")
     from iked.shell import Settings, run
@@ -102,7 +117,8 @@ def command(config: str, port: str, target_port: str, ipv4: bool, ipv6: bool,
               logfile=logfile)
     return run(options.config, Settings(options.port, options.target_port, options.family,
                                         options.initiate_selector, options.initiate,
-                                        bool(options.debug_flags & 0x8), options.pcapfile),
+                                        bool(options.debug_flags & 0x8), options.pcapfile,
+                                        options.stop_wait),
                foreground=foreground)
 
 

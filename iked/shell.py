@@ -22,9 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iked import events as ev
-from iked import hooks
+from iked import hooks, kernel_sas
 from iked.addresses import LeasedAddresses
 from iked.hookrunner import HookRunner
+from iked.ikev2.common import State
 from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
@@ -58,6 +59,8 @@ class Settings:
     initiate_address: str | None = None
     no_kernel: bool = False  # -D 0x8: no kernel IPsec, no spmd
     pcapfile: str | None = None  # -P: IKE messages in the clear, '+' appends
+    #: SIGTERM: how long the peers have to answer our Deletes (--stop-wait).
+    stop_wait: float = 3.0
 
 
 def _esp_in_udp(sock: socket.socket) -> None:
@@ -90,6 +93,7 @@ class Iked:
         self._netlink = concurrent.futures.ThreadPoolExecutor(1, "iked-addresses")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._no_sas = asyncio.Event()  # set when the core holds no IKE SA (SIGTERM waits)
         self._timer: asyncio.TimerHandle | None = None
         self._level = logging.getLogger().level
         self.pcap = PcapWriter(settings.pcapfile) if settings.pcapfile else None
@@ -195,6 +199,8 @@ class Iked:
             transport.sendto(data, (str(d.remote.addr), d.remote.port))
         while (event := self.core.next_event()) is not None:
             self._report(event)
+        if not self.core.sas:
+            self._no_sas.set()
         if self.pcap is not None:
             for t in self.core.traces():
                 self.pcap.write(t.data, t.local, t.remote)
@@ -208,6 +214,8 @@ class Iked:
                                           self._on_timer)
 
     async def _perform(self, op: ev.Op) -> object:
+        if isinstance(op, api.AllocSpi):
+            op = kernel_sas.in_band(op)
         if not isinstance(op, PolicyAdd | PolicyDelete):
             return await api.perform(self.kernel, op)
         if self.spmif is None:
@@ -296,22 +304,23 @@ class Iked:
     # -- life cycle ---------------------------------------------------------------------------
 
     async def reload(self) -> None:
-        """SIGHUP, as the original: delete every IKE SA, then reread the configuration.
+        """SIGHUP: reread the configuration and keep every SA it still describes alike.
 
-        A file that does not load changes nothing (logged with ``file:line:``).  The sockets
-        follow a changed ``interface ike`` section.
+        The core deletes the IKE SAs of removed or changed remotes and the CHILD_SAs of
+        removed or changed policies (:meth:`IkeCore.reconfigure`); the others keep their
+        kernel SAs and SPIs.  A file that does not load changes nothing (logged with
+        ``file:line:``).  The sockets follow a changed ``interface ike`` section.
         """
         config = daemon.reload_config(self.config, log)
         if config is None:
             return
-        log.info("reloading %s: deleting %d IKE SA(s)", config.file, len(self.core.sas))
-        self.core.shutdown(time.monotonic())
-        await self.flush()
+        before = {sa.name for sa in self.core.sas.values()}
         self.config = config
-        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
-                            self.local_addresses, self._read_public,
-                            (self.settings.port, self.settings.target_port))
-        self.core.tracing = self.pcap is not None
+        self.core.reconfigure(config, time.monotonic())
+        kept = sum(1 for sa in self.core.sas.values()
+                   if sa.name in before and sa.state is not State.DELETING)
+        log.info("reloaded %s: %d IKE SA(s) kept, %d deleted", config.file, kept,
+                 len(before) - kept)
         assert self.watch is not None
         await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "ike", log)
         await self.flush()
@@ -331,8 +340,40 @@ class Iked:
         """Begin a clean shutdown (SIGTERM/SIGINT)."""
         self._stop.set()
 
+    async def _shutdown(self) -> None:
+        # The peers' answers to our Deletes come in while we wait (the worker runs on), so
+        # neither side keeps SAs the other has dropped; a silent peer costs stop_wait.
+        log.info("shutting down: deleting %d IKE SA(s)", len(self.core.sas))
+        self._no_sas.clear()
+        self.core.shutdown(time.monotonic())
+        await self.flush()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_sas.wait(), self.settings.stop_wait)
+        if self.core.sas:
+            log.warning("%d IKE SA(s) did not answer our Delete within %g s: removed",
+                        len(self.core.sas), self.settings.stop_wait)
+            self.core.shutdown(time.monotonic(), force=True)
+            await self.flush()
+        await self.remove_own_sas("left over")
+
+    async def remove_own_sas(self, why: str) -> None:
+        """Delete every kernel SA an iked installed (:mod:`iked.kernel_sas`), one log line."""
+        try:
+            keys = kernel_sas.owned(await self.kernel.dump_sas())
+        except Racoon2Error as e:
+            log.warning("cannot list the kernel's SAs: %s", e)
+            return
+        for key in keys:
+            with contextlib.suppress(Racoon2Error):  # gone meanwhile: fine
+                await self.kernel.del_sa(key)
+        if keys:
+            log.info("removed %d %s kernel SA(s) of iked", len(keys), why)
+
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
+        # SAs of an iked that died without its shutdown (kill -9) have no IKE SA any more:
+        # RFC 7296 §2.4, the peer learns from INITIAL_CONTACT, our kernel from this.
+        await self.remove_own_sas("stale")
         await self.open_sockets()
         daemon.on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
@@ -346,11 +387,7 @@ class Iked:
         self._initiate_forced()
         self._wake.set()
         await self._stop.wait()
-        log.info("shutting down: deleting %d IKE SA(s)", len(self.core.sas))
-        self.core.shutdown(time.monotonic())
-        await self.flush()
-        await asyncio.sleep(0.2)  # give the Delete exchange a chance to be answered
-        await self.flush()
+        await self._shutdown()
         await asyncio.wrap_future(self._netlink.submit(self.leased.remove_all))
         self._netlink.shutdown()
         for task in (worker, events, follow):

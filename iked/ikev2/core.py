@@ -12,6 +12,7 @@ import contextlib
 import heapq
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 from iked.events import (
     Datagram,
@@ -48,6 +49,28 @@ from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import KE, Nonce, Notify, first
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint
+
+
+def _comparable(peer: PeerSettings) -> tuple[object, ...]:
+    """What decides whether a remote changed: the settings, with our key as its public half
+    (private key objects compare by identity, a reread file is a new object)."""
+    creds = peer.credentials
+    mine = (creds.chain, creds.key.public_key()) if creds is not None else None
+    return (replace(peer, credentials=None), mine)
+
+
+def _same_child(sa: IkeSa, old: ChildSettings, new: ChildSettings | None) -> bool:
+    """Whether a CHILD_SA negotiated with ``old`` is what ``new`` describes."""
+    if new is None:
+        return False
+    # The negotiation narrowed these sides (to the IP_RW peer's address, to the address a
+    # CFG_REPLY leased us): the configuration's wider ones are what to compare.
+    if new.rw:
+        old = replace(old, remote_ts=new.remote_ts)
+    if sa.cfg_reply is not None:
+        old = replace(old, local_ts=new.local_ts)
+    return old == new
+
 
 #: Local addresses a macro (MY_IP…) stands for on this host.
 LocalAddresses = Callable[[AddrSpec], Sequence[Address]]
@@ -131,6 +154,22 @@ class IkeCore:
         """Register an IKE SA a rekey made."""
         self.sas[sa.local_spi] = sa
         self._after(sa)
+
+    def first_contact(self, sa: IkeSa) -> bool:
+        """Whether ``sa`` is our only IKE SA with its peer (same remote, same address)."""
+        return not any(o is not sa and o.state is not State.DEAD and o.remote.addr ==
+                       sa.remote.addr and o.peer.remote == sa.peer.remote
+                       for o in self.sas.values())
+
+    def initial_contact(self, sa: IkeSa, now: Now) -> None:
+        """RFC 7296 §2.4: the peer of ``sa`` says it has no other IKE SA with us (it
+        restarted), so ours with the same authenticated identity end here, without a Delete
+        it could not read; their kernel SAs go."""
+        for other in list(self.sas.values()):
+            if other is not sa and other.state is not State.DEAD and \
+                    other.peer_id == sa.peer_id and other.peer.remote == sa.peer.remote:
+                other.die("the peer restarted (INITIAL_CONTACT)")
+                self._after(other)
 
     def lease(self, pool: str, version: int) -> Address | None:
         """An address of ``addresspool`` ``pool`` (None when unknown or exhausted)."""
@@ -400,10 +439,54 @@ class IkeCore:
             elif deadline is not None and sa.state is not State.DEAD:
                 heapq.heappush(self._timers, (deadline, next(self._order), sa))
 
-    def shutdown(self, now: Now) -> None:
-        """Delete every IKE SA (INFORMATIONAL Delete to each established peer)."""
+    def reconfigure(self, config: Config, now: Now) -> None:
+        """SIGHUP: run ``config`` from now on, keeping every SA it still describes alike.
+
+        An IKE SA whose remote is gone, or whose effective settings (:class:`PeerSettings`)
+        differ, is deleted (INFORMATIONAL Delete; its kernel SAs go when the peer answers or
+        the retransmissions give up).  Of the others, a CHILD_SA whose policy is gone or whose
+        :class:`ChildSettings` differ is deleted; the next ACQUIRE (spmd's policy is still
+        there) negotiates it again with the new settings.  Everything else is untouched: same
+        SPIs, no message, no kernel request.  Renegotiation rather than a rekey because a
+        rekey keeps the old authentication and IKE SA, which a changed key, identity or
+        proposal must not inherit (RFC 7296 §2.18 rekeys keep the IKE SA's peer).
+        """
+        self.config = config
+        self._peers.clear()
+        self._children.clear()
+        # The leases of the SAs that stay must stay leased: a pool keeps its state while
+        # its name is configured.
+        self._pools = {name: pool for name, pool in self._pools.items()
+                       if config.addresspool(name) is not None}
         for sa in list(self.sas.values()):
-            sa.delete(now)
+            if sa.state is State.DEAD:
+                continue
+            if not self._same_peer(sa.peer.remote, sa.peer):
+                sa.delete(now)
+            elif sa.state is State.ESTABLISHED:
+                wanted = {c.policy: c for c in self.children(sa.peer.remote)}
+                for c in list(sa.children):
+                    if not _same_child(sa, c.settings, wanted.get(c.settings.policy)):
+                        sa.delete_child(c, now, "configuration changed")
+            self._after(sa)
+
+    def _same_peer(self, name: str, old: PeerSettings) -> bool:
+        if name != "default" and self.config.remote(name) is None:
+            return False
+        try:
+            new = self._peer(None if name == "default" else name)
+        except Racoon2Error:
+            return False
+        return new is not None and _comparable(new) == _comparable(old)
+
+    def shutdown(self, now: Now, force: bool = False) -> None:
+        """Delete every IKE SA (INFORMATIONAL Delete to each established peer); ``force``
+        ends those still waiting for the answer at once (their kernel SAs removed)."""
+        for sa in list(self.sas.values()):
+            if force:
+                sa.die("shut down")
+            else:
+                sa.delete(now)
             self._after(sa)
 
     # -- outputs ------------------------------------------------------------------------------

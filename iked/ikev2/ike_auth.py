@@ -103,7 +103,9 @@ def send_auth(sa: IkeSa, task: Task, now: Now) -> None:
     id_type, id_data = _my_id(sa)
     idi = IDi(id_type, id_data)
     inner: list[Payload] = [idi]
-    if sa.peer.initial_contact:
+    if sa.peer.initial_contact and sa.host.first_contact(sa):
+        # RFC 7296 §2.4: only when no other IKE SA with this peer exists, else the peer
+        # would drop that one too.
         inner.append(notify(NotifyType.INITIAL_CONTACT))
     inner += certs.certreq(sa.peer.trust)
     if sa.peer.send_peers_id and sa.peer.peers_ids:
@@ -149,6 +151,8 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
                           received=id_text(idi.id_type, idi.data))
         return
     sa.peer_id = (idi.id_type, idi.data)
+    if any(isinstance(p, Notify) and p.type == NotifyType.INITIAL_CONTACT for p in inner):
+        sa.host.initial_contact(sa, now)
     sa_p = first(inner, SA)
     tsi = first(inner, TSi)
     tsr = first(inner, TSr)

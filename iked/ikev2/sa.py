@@ -107,6 +107,12 @@ class Host(Protocol):
     def start(self, sa: IkeSa, task: Task, now: Now) -> bool:
         """Begin the exchange ``task`` on ``sa`` (the dispatch table's initiator side)."""
 
+    def first_contact(self, sa: IkeSa) -> bool:
+        """Whether ``sa`` is our only IKE SA with its peer (INITIAL_CONTACT may be sent)."""
+
+    def initial_contact(self, sa: IkeSa, now: Now) -> None:
+        """The peer of ``sa`` sent INITIAL_CONTACT: its other IKE SAs with us are gone."""
+
 
 #: Every state change an IKE SA may make (h11's rule: all of them in this one file).
 _TRANSITIONS: dict[State, frozenset[State]] = {

@@ -18,7 +18,7 @@ CASES = [(None, True), ("transport_ike.conf", False), ("tunnel_ike.conf", False)
          ("tunnel_ike_natt.conf", False), ("transport_kink.conf", True),
          ("local-test.conf", False)]
 STATUS = {"spmd": "status: ", "iked": "trace on; status", "kinkd": "status {"}
-RELOADED = {"spmd": "reloaded ", "iked": "reloading ", "kinkd": "reloaded "}
+RELOADED = {"spmd": "reloaded ", "iked": "reloaded ", "kinkd": "reloaded "}
 
 
 def expected_sockets(host: Host, port: int) -> set[str]:

@@ -86,6 +86,9 @@ def test_iked_flags(good: str) -> None:
     assert goes_on.returncode == 0 and goes_on.stderr.startswith("iked version")
     assert run("iked", "-D", "0x8", "-dd", "-n", "-f", good).returncode == 0
     assert run("iked", "extra").returncode == 1
+    bad_wait = run("iked", "--stop-wait", "soon", "-n", "-f", good)
+    assert bad_wait.returncode == 1 and "--stop-wait soon: expected seconds" in bad_wait.stderr
+    assert run("iked", "--stop-wait", "0.5", "-n", "-f", good).returncode == 0
 
 
 def test_kinkd_flags(good: str) -> None:

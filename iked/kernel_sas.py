@@ -1,0 +1,36 @@
+"""Which kernel SAs are iked's (pure): its inbound SPIs lie in a band of their own.
+
+XFRM has no owner field for SAs, and a mark or if_id would change which packets an SA takes.
+The inbound SPI is ours to choose (ALLOCSPI's range) and changes nothing about matching, so
+iked allocates every ESP and AH SPI in :data:`SPI_BAND`.  The SAs it installs with a peer's
+SPI (outbound) and the IPComp SAs (16-bit CPIs) carry the same reqid between the same two
+addresses as such an inbound SA: that pairs them.  After ``kill -9`` the new iked removes
+exactly these (doc/design.md, "iked: kernel SAs after a crash").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from racoon2.kernel import api
+
+#: iked's inbound ESP/AH SPIs: 0xc1000000-0xc1ffffff (16 million, far more than SAs at once).
+SPI_BAND = (0xC1000000, 0xC1FFFFFF)
+
+
+def in_band(op: api.AllocSpi) -> api.AllocSpi:
+    """``op`` with its SPI range narrowed to iked's band (IPComp CPIs keep theirs)."""
+    if op.proto is api.Proto.IPCOMP:
+        return op
+    return replace(op, lo=SPI_BAND[0], hi=SPI_BAND[1])
+
+
+def owned(sas: Iterable[api.SaInfo]) -> list[api.SaKey]:
+    """The keys of the SAs among ``sas`` that an iked installed (see the module docstring)."""
+    sas = list(sas)
+    ours = {(s.spec.reqid, frozenset((s.spec.src, s.spec.dst))) for s in sas
+            if s.spec.proto is not api.Proto.IPCOMP
+            and SPI_BAND[0] <= s.spec.spi <= SPI_BAND[1]}
+    return [s.key for s in sas
+            if (s.spec.reqid, frozenset((s.spec.src, s.spec.dst))) in ours]
