@@ -15,8 +15,8 @@ from dataclasses import replace
 
 from racoon2.kernel import api
 
-#: iked's inbound ESP/AH SPIs: 0xc1000000-0xc1ffffff (16 million, far more than SAs at once).
-SPI_BAND = (0xC1000000, 0xC1FFFFFF)
+#: iked's inbound ESP/AH SPIs (racoon2.kernel.api.spi_band).
+SPI_BAND = api.spi_band(api.Owner.IKED)
 
 
 def in_band(op: api.AllocSpi) -> api.AllocSpi:

@@ -21,7 +21,7 @@ from kinkd import names
 from kinkd import policy as pol
 from kinkd.exchange import KinkError, PeerKrbError
 from kinkd.identity import Identity
-from kinkd.kernel_sas import KernelSas
+from kinkd.kernel_sas import SPIS, KernelSas
 from kinkd.krb5.api import Context, Credentials
 from kinkd.krb5.kdc import AsyncKdc
 from kinkd.requests import Requests
@@ -116,7 +116,8 @@ class Initiator:
         log.info("policy %s: CREATE to %s (%s, %s)", policy.policy, dest, principal, why)
         for attempt in range(3):
             creds = await self._ticket(state, peer, dest, src)
-            spi = await host.kernel.alloc_spi(api.Proto.ESP, them, me, policy.reqid)
+            spi = await host.kernel.alloc_spi(api.Proto.ESP, them, me, policy.reqid,
+                                                 lo=SPIS[0], hi=SPIS[1])
             xid = host.requests.xid()
             data, initiated = kx.build_create(
                 host.ctx, creds, policy.offers, spi, host.rng.random_bytes(peer.nonce_size),

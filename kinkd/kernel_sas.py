@@ -11,6 +11,9 @@ from racoon2.errors import Racoon2Error
 from racoon2.kernel import api
 
 log = logging.getLogger("kinkd")
+#: kinkd's inbound SPIs: a band of its own, so that iked's sweep of its stale SAs after a
+#: crash never takes a kinkd SA for one of iked's (racoon2.kernel.api.spi_band).
+SPIS = api.spi_band(api.Owner.KINKD)
 
 
 class KernelSas:

@@ -33,7 +33,7 @@ from kinkd.drops import DropCounters, DropReason
 from kinkd.exchange import KinkError
 from kinkd.identity import Identity, get_identity
 from kinkd.initiator import Initiator
-from kinkd.kernel_sas import KernelSas
+from kinkd.kernel_sas import SPIS, KernelSas
 from kinkd.krb5.api import Context
 from kinkd.krb5.kdc import AsyncKdc
 from kinkd.krb5.values import Krb5Error
@@ -257,7 +257,8 @@ class Kinkd:
             return
         me, peer = sa_ends(policy, local.addr, remote.addr)
         try:
-            spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid)
+            spi = await self.kernel.alloc_spi(api.Proto.ESP, peer, me, policy.reqid,
+                                              lo=SPIS[0], hi=SPIS[1])
             nonce = self.rng.random_bytes(peer_settings(
                 self.config, pol.remote_of(self.config, policy)).nonce_size)
             reply, child = kx.build_reply(self.ctx, request, spi, nonce, epoch=self.epoch)

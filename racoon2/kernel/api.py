@@ -143,6 +143,18 @@ class Owner(enum.IntEnum):
 #: values win in the kernel, so an admin's hand-made policy (priority 0 by default) or another
 #: daemon's (strongSwan uses values below 2**20) takes precedence over ours.
 OWNER_BAND = 0x52000000
+
+
+def spi_band(owner: Owner) -> tuple[int, int]:
+    """The inbound ESP/AH SPIs ``owner`` allocates (ALLOCSPI's range): the policies' 'R' band
+    with the owner above the low 20 bits, 0x52200000-0x522fffff for iked.  XFRM SAs have no
+    owner field; the SPI marks them without changing which packets they take, so a restarted
+    daemon finds exactly its own (doc/design.md, "iked: kernel SAs after a crash").  The band
+    lies outside strongSwan's default 0xc0000000-0xcfffffff, and each daemon's apart from
+    the other's, so neither ever takes another's SA for its own.  A million SPIs per daemon
+    are far more than the SAs it holds at once; ALLOCSPI picks at random within the band."""
+    base = OWNER_BAND | owner << 20
+    return base, base | 0xFFFFF
 _OWNER_BAND_MASK = 0xFF000000
 
 
