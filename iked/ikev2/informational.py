@@ -48,11 +48,10 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
 
 def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
                 now: Now) -> None:
-    """The answer to our INFORMATIONAL request: a deleted IKE SA ends, else the peer lives."""
+    """The answer to our INFORMATIONAL request: a deleted IKE SA ends (that the peer lives,
+    :func:`alive` has noted already)."""
     if sa.state is State.DELETING:
         sa.die("deleted")
-    else:
-        sa.arm_dpd(now)
 
 
 def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
@@ -77,9 +76,21 @@ def delete(sa: IkeSa, task: Task, now: Now) -> bool:
     return True
 
 
+def alive(sa: IkeSa, now: Now) -> None:
+    """The peer sent an authenticated message: the next liveness check is ``dpd_delay`` away.
+
+    Only IKE messages count: ESP the peer sends would show up in the kernel's current
+    lifetime of our inbound SA, but its ``use_time`` is the first use, not the last, and the
+    packet counter would cost a kernel round trip per CHILD_SA at every check.
+    """
+    sa.arm_dpd(now)
+
+
 def probe(sa: IkeSa, task: Task, now: Now) -> bool:
-    """A liveness check (an empty INFORMATIONAL request)."""
-    if sa.state is not State.ESTABLISHED:
+    """A liveness check (RFC 7296 §2.4: an empty INFORMATIONAL request), unless the peer
+    showed life while the check waited in the queue; no answer within the retransmission
+    limit declares the peer dead (:func:`iked.ikev2.dispatch.on_timer`)."""
+    if sa.state is not State.ESTABLISHED or sa.deadline_dpd is not None:
         return False
     sa.tasks.request(task, ExchangeType.INFORMATIONAL, (), now)
     return True
