@@ -106,6 +106,8 @@ def receive(sa: IkeSa, msg: Message, data: bytes, now: Now, local: Endpoint | No
         return
     if local is not None and remote is not None:
         sa.local, sa.remote = local, remote
+    # RFC 7296 §2.4: any authenticated message, request or response, shows the peer alive.
+    informational.alive(sa, now)
     exchange = _exchange(msg.exchange)
     if msg.response:
         task = sa.tasks.answered()
@@ -114,7 +116,6 @@ def receive(sa: IkeSa, msg: Message, data: bytes, now: Now, local: Endpoint | No
         sa.tasks.drain(now)  # the window is free: the next queued exchange
         return
     sa.tasks.start_answer(msg.message_id, exchange)
-    sa.arm_dpd(now)
     handler = TABLE.get((exchange, Role.REQUEST, sa.state)) if exchange else None
     if handler is None:
         sa.tasks.unanswered(msg.message_id)
@@ -163,7 +164,9 @@ def on_timer(sa: IkeSa, now: Now) -> None:
         if sa.state is State.DELETING:
             sa.die("deleted (no answer)")
         elif sa.state is State.ESTABLISHED:
-            sa.die("peer not responding")
+            # RFC 7296 §2.4: the peer is dead; its SAs go, the down hooks run.
+            sa.die(f"peer not responding (dead after {sa.peer.schedule.max_retry} "
+                   "retransmissions)")
         else:
             sa.fail(sa.state.value, "no response from the peer",
                     configured=f"{sa.peer.schedule.max_retry} retransmissions")

@@ -49,13 +49,12 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
 def on_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
                 now: Now) -> None:
     """The answer to our INFORMATIONAL request: a deleted IKE SA ends, a rekeyed CHILD_SA's
-    inbound SA goes (the peer no longer sends on it), and the peer lives."""
+    inbound SA goes (the peer no longer sends on it); that the peer lives, :func:`alive` has
+    noted already."""
     if task is not None and task.kind is Kind.DELETE_CHILD and task.child is not None:
         sa.release_inbound(task.child)
     if sa.state is State.DELETING:
         sa.die("deleted")
-    else:
-        sa.arm_dpd(now)
 
 
 def delete_child(sa: IkeSa, task: Task, now: Now) -> bool:
@@ -82,9 +81,21 @@ def delete(sa: IkeSa, task: Task, now: Now) -> bool:
     return True
 
 
+def alive(sa: IkeSa, now: Now) -> None:
+    """The peer sent an authenticated message: the next liveness check is ``dpd_delay`` away.
+
+    Only IKE messages count: ESP the peer sends would show up in the kernel's current
+    lifetime of our inbound SA, but its ``use_time`` is the first use, not the last, and the
+    packet counter would cost a kernel round trip per CHILD_SA at every check.
+    """
+    sa.arm_dpd(now)
+
+
 def probe(sa: IkeSa, task: Task, now: Now) -> bool:
-    """A liveness check (an empty INFORMATIONAL request)."""
-    if sa.state is not State.ESTABLISHED:
+    """A liveness check (RFC 7296 §2.4: an empty INFORMATIONAL request), unless the peer
+    showed life while the check waited in the queue; no answer within the retransmission
+    limit declares the peer dead (:func:`iked.ikev2.dispatch.on_timer`)."""
+    if sa.state is not State.ESTABLISHED or sa.deadline_dpd is not None:
         return False
     sa.tasks.request(task, ExchangeType.INFORMATIONAL, (), now)
     return True
