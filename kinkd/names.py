@@ -8,7 +8,7 @@ import ipaddress
 import socket
 
 from kinkd.exchange import KinkError
-from kinkd.settings import PeerSettings, etc_hosts_name, principal_for
+from kinkd.settings import PeerSettings, principal_for
 from racoon2.config.model import AddrKind
 from racoon2.errors import Racoon2Error
 from racoon2.net import Address
@@ -46,3 +46,18 @@ async def target(peer: PeerSettings, acquired: Address | None) -> Address:
             if infos:
                 return ipaddress.ip_address(infos[0][4][0])
     raise KinkError(f"remote {peer.remote} has no peers_ipaddr to send CREATE to")
+
+
+def etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:
+    """The first host name /etc/hosts gives ``addr`` (the original reads it, not DNS)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    with contextlib.suppress(ValueError):
+                        if ipaddress.ip_address(fields[0]) == addr:
+                            return fields[1]
+    except OSError:
+        return None
+    return None

@@ -8,7 +8,6 @@ original's way when ``peers_principal`` is absent.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,17 +178,3 @@ def policy_settings(config: Config, policy: Policy) -> PolicySettings:
         my_sa_addr=eff.my_sa_ipaddr.address if eff.my_sa_ipaddr else None,
         peers_sa_addr=eff.peers_sa_ipaddr.address if eff.peers_sa_ipaddr else None)
 
-
-def etc_hosts_name(addr: Address, path: str = "/etc/hosts") -> str | None:
-    """The first host name /etc/hosts gives ``addr`` (the original reads it, not DNS)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 2:
-                    with contextlib.suppress(ValueError):
-                        if ipaddress.ip_address(fields[0]) == addr:
-                            return fields[1]
-    except OSError:
-        return None
-    return None

@@ -14,10 +14,10 @@ from kinkd import exchange as kx
 from kinkd import sas
 from kinkd.exchange import ChildSa, EspOffer, KinkError, lifetime_for
 from kinkd.keymat import EspKeys
+from kinkd.names import etc_hosts_name
 from kinkd.settings import (
     KINK_PORT,
     SettingsError,
-    etc_hosts_name,
     my_principal,
     peer_settings,
     policy_settings,
