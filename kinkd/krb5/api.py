@@ -28,7 +28,22 @@ from kinkd.krb5 import _lib as c
 from kinkd.krb5.values import Checksum, Keyblock, Krb5Error, KrbError, TicketInfo, TicketTimes
 
 
-class Context:
+class _Closing:
+    """``with`` closes the object (its ``close()``, idempotent) when the block ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Context(_Closing):
     """A ``krb5_context``: the configuration and state every other call works in.
 
     ``config`` names the krb5.conf file(s) (colon-separated) to read instead of the defaults
@@ -61,14 +76,6 @@ class Context:
     def close(self) -> None:
         """Free the context and everything still allocated in it (idempotent)."""
         self._finalizer()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     @property
     def _ptr(self) -> ctypes.c_void_p:
@@ -488,7 +495,7 @@ def _free_context(api: c.Api, ctx: ctypes.c_void_p, owned: set[weakref.finalize[
     api.free_context(ctx)
 
 
-class _Handle:
+class _Handle(_Closing):
     """An object owning one libkrb5 allocation, freed at most once (see the module doc)."""
 
     def __init__(self, context: Context, p: ctypes.c_void_p, free: c.Fn, *free_args: Any) -> None:
@@ -505,14 +512,6 @@ class _Handle:
     def close(self) -> None:
         """Free the underlying libkrb5 object now (idempotent)."""
         self._release()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
 
 class Principal(_Handle):

@@ -22,19 +22,9 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAILED ($BUNDLE): $*"; cat "$D"/*/iked.log; ip -n "${P}a" -s xfrm state; exit 1; }
 
-ip netns add "${P}a"
-ip netns add "${P}b"
-ip link add "${P}x" netns "${P}a" type veth peer name "${P}y" netns "${P}b"
-side() {  # ns dev gw peer_gw inner peer_net
-    ip -n "$1" link set lo up
-    ip -n "$1" link set "$2" up
-    ip -n "$1" addr add "$3/32" dev "$2"
-    ip -n "$1" route add "$4/32" dev "$2"
-    ip -n "$1" addr add "$5/32" dev lo
-    ip -n "$1" route add "$6" dev "$2" src "$5"
-}
-side "${P}a" "${P}x" 198.51.100.1 203.0.113.1 192.0.2.1 192.0.2.128/25
-side "${P}b" "${P}y" 203.0.113.1 198.51.100.1 192.0.2.129 192.0.2.0/25
+# shellcheck source=../harness/gateways.sh
+. tests/harness/gateways.sh
+make_gateways "$P"
 
 case "$BUNDLE" in
 ah) index="sa_index ah_sha256;"
