@@ -7,22 +7,30 @@ from collections.abc import Callable, Sequence
 import click
 
 from racoon2 import RACOON2_RELEASE
-from racoon2.config import load_config
-from racoon2.config.check import check_config
+from racoon2.confcache import load_checked
+from racoon2.config import Config
+from racoon2.config.model import ConfigWarning
 from racoon2.errors import ConfigError, Racoon2Error
+from racoon2.paths import LAYOUT
 
-DEFAULT_CONFIG = "/usr/local/etc/racoon2/racoon2.conf"
+DEFAULT_CONFIG = LAYOUT.config  # racoon2.paths: /etc/racoon2 or /usr/local/etc/racoon2
 VERSION = RACOON2_RELEASE
 
 
-def check(path: str, daemon: str) -> int:
+#: A daemon's own check beyond :func:`check_config` (iked: the XAuth users files).
+Extra = Callable[[Config, list[ConfigWarning]], None]
+
+
+def check(path: str, daemon: str, extra: Extra | None = None) -> int:
     """``-n``: load and check ``path`` as ``daemon`` reads it; print the verdict; exit status.
 
     Success prints ``FILE: configuration OK`` on stdout (warnings first, on stderr); an error
     prints ``FILE:LINE: …`` on stderr.  Nothing a configuration holds may cause a traceback.
     """
     try:
-        warnings = check_config(load_config(path), daemon)
+        config, warnings = load_checked(path, daemon, freeze=True, background=True)
+        if extra is not None:
+            extra(config, warnings)
     except ConfigError as e:
         click.echo(str(e) if e.where else f"{path}: {e}", err=True)
         return 1

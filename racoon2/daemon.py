@@ -11,16 +11,17 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any
 
-from racoon2 import udp
+from racoon2 import sdnotify, udp
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config, load_config
-from racoon2.config.check import check_config
+from racoon2.confcache import load_cached, load_checked
+from racoon2.config import Config
 from racoon2.errors import Racoon2Error
+from racoon2.kernel import api
 from racoon2.net import Endpoint, HostAddresses
-from racoon2.spmif.client import SpmifClient
+from racoon2.spmif.client import Spmd
 
 
 class PidFileError(Racoon2Error):
@@ -31,6 +32,8 @@ class PidFileError(Racoon2Error):
 def pid_file(path: str) -> Iterator[None]:
     """Hold ``path`` locked with our pid in it; refuse when another instance holds it."""
     try:
+        # /run/racoon2 (racoon2.paths' fhs layout) is on a tmpfs: gone after each boot.
+        os.makedirs(os.path.dirname(path) or ".", 0o755, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     except OSError as e:
         raise PidFileError(f"{path}: {e.strerror}") from None
@@ -86,11 +89,19 @@ def run_daemon(name: str, config_path: str,
                pid_path: str) -> int:
     """Load and check the configuration as daemon ``name`` reads it, detach unless
     ``foreground``, hold the pid file and run ``main(config)`` to its end: the exit status
-    (1 when the daemon cannot start)."""
+    (1 when the daemon cannot start).
+
+    Under a service manager (``NOTIFY_SOCKET``, :mod:`racoon2.sdnotify`) the daemon stays in
+    the foreground without a pid file (the manager knows its pid), and the watchdog pings
+    from the event loop while ``main`` runs; ``main`` sends READY=1 itself when it serves.
+    """
     log = logging.getLogger(name)
+    notifier = sdnotify.current()
+    foreground = foreground or notifier.enabled
     try:
-        config = load_config(config_path)
-        for warning in check_config(config, name):
+        config, warnings = load_checked(config_path, name, freeze=True,
+                                         background=True)
+        for warning in warnings:
             log.warning("%s", warning)
     except Racoon2Error as e:
         log.error("%s", e)
@@ -103,13 +114,22 @@ def run_daemon(name: str, config_path: str,
         with contextlib.ExitStack() as stack:
             if not foreground:
                 stack.enter_context(pid_file(pid_path))
-            return asyncio.run(main(config))
+            return asyncio.run(_watched(main(config), notifier))
     except PidFileError as e:
         log.error("%s %s", name, e)
         return 1
     except Racoon2Error as e:
         log.error("%s", e)
         return 1
+
+
+async def _watched(main: Coroutine[Any, Any, int], notifier: sdnotify.Notifier) -> int:
+    watchdog = asyncio.create_task(notifier.watchdog())
+    try:
+        return await main
+    finally:
+        watchdog.cancel()
+        notifier.stopping()  # also when main failed to start: the manager is told at once
 
 
 def application_bypass(config: Config) -> bool:
@@ -127,7 +147,7 @@ async def open_sockets(sockets: udp.Sockets, watch: AddressWatch | None,
     if watch is None:
         watch = await AddressWatch.open()
     await sync_sockets(sockets, watch, wanted, section, logger)
-    if not sockets.transports:
+    if not sockets.bound:
         raise Racoon2Error(f"no {section.upper()} socket could be opened",
                            hint=f"check the interface {section} addresses in racoon2.conf")
     return watch
@@ -145,7 +165,7 @@ async def sync_sockets(sockets: udp.Sockets, watch: AddressWatch,
         logger.info("closed %s: no longer in interface %s", ep, section)
 
 
-async def acquire_slid(spmif: SpmifClient | None, policy_index: int,
+async def acquire_slid(spmif: Spmd | None, policy_index: int,
                        logger: logging.Logger) -> str | None:
     """spmd's name for the selector of the kernel policy an ACQUIRE comes from (``SLID``):
     None without spmd, or when spmd cannot say (logged)."""
@@ -162,7 +182,25 @@ def reload_config(config: Config, logger: logging.Logger) -> Config | None:
     """SIGHUP: ``config``'s file read again; None when it does not load (logged as ``reload
     refused: FILE:LINE: found X, expected Y``) and the daemon keeps the one it runs."""
     try:
-        return load_config(config.file)
+        return load_cached(config.file, background=True)
     except Racoon2Error as e:
         logger.error("reload refused: %s; still running the previous configuration", e)
         return None
+
+
+async def remove_own_sas(kernel: api.KernelBackend, owner: api.Owner, why: str,
+                         log: logging.Logger, spare: Collection[api.SaKey] = ()) -> None:
+    """Delete every kernel SA that ``owner`` installed (:func:`racoon2.kernel.api.owned_sas`)
+    but those in ``spare``, one log line: at start the SAs of a daemon that died without its
+    shutdown (``kill -9``, a crash) belong to no SA of the new one (iked's restored SAs
+    excepted), and at stop those its Deletes left."""
+    try:
+        keys = [k for k in api.owned_sas(await kernel.dump_sas(), owner) if k not in spare]
+    except Racoon2Error as e:
+        log.warning("cannot list the kernel's SAs: %s", e)
+        return
+    for key in keys:
+        with contextlib.suppress(Racoon2Error):  # gone meanwhile: fine
+            await kernel.del_sa(key)
+    if keys:
+        log.info("removed %d %s kernel SA(s) of %s", len(keys), why, owner.name.lower())

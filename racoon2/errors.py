@@ -4,7 +4,9 @@
 
     Racoon2Error                 anything this project raises on purpose
     ├── ConfigError              racoon2.conf does not load (``where`` is file:line)
-    │   └── FixError             (racoon2.config.values) found only when a block is converted
+    │   ├── FixError             (racoon2.config.values) found only when a block is converted
+    │   └── RacoonConfError      (racoon2.convert) a racoon.conf or setkey input racoon2-convert
+    │                            cannot read
     ├── SettingsError            the loaded configuration cannot drive a negotiation
     ├── ParseError               malformed wire data (payload or message, byte offset)
     │   └── Malformed            (spmd.dns) a DNS answer that does not parse
@@ -54,6 +56,11 @@ class ConfigError(Racoon2Error):
     def __str__(self) -> str:
         text = super().__str__()
         return f"{self.where}: {text}" if self.where else text
+
+
+class RacoonConfError(ConfigError):
+    """racoon2-convert's input (racoon.conf, setkey.conf, ``setkey -DP``) does not parse;
+    ``where`` is the input's ``file:line``."""
 
 
 class SettingsError(Racoon2Error):
@@ -111,3 +118,14 @@ class KerberosError(Racoon2Error):
 class ProtocolError(Racoon2Error):
     """An exchange with a peer failed: the peer broke the protocol, refused, or did not
     answer; the message names the check, payload or answer that failed."""
+
+
+class StateError(Racoon2Error):
+    """iked's saved state (``--keep-sas``) cannot be used: damaged, of another version or
+    configuration file, or unsafe to read (its mode)."""
+
+
+class ControlError(Racoon2Error):
+    """A control-socket request that cannot be served (unknown command, bad argument, no such
+    SA), or an ikedctl/kinkdctl that cannot reach its daemon; the message goes to the admin
+    as the answer's ``error``."""

@@ -19,6 +19,14 @@ def parse_prefix(text: str) -> Prefix:
     return ipaddress.ip_network(text, strict=False)
 
 
+def scope(addr: Address) -> int:
+    """The address's scope for source selection (RFC 6724 §3.1): 0 loopback, 1 link-local,
+    2 anything wider (private IPv4 addresses count as global there too)."""
+    if addr.is_loopback:
+        return 0
+    return 1 if addr.is_link_local else 2
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     """An address and a UDP/TCP port."""

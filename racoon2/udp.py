@@ -8,6 +8,8 @@ caught by the policies whose SAs they negotiate (``application_bypass off`` turn
 from __future__ import annotations
 
 import asyncio
+import collections
+import functools
 import ipaddress
 import logging
 import socket
@@ -26,14 +28,76 @@ IP_XFRM_POLICY, IPV6_XFRM_POLICY = 17, 35
 OnDatagram = Callable[[bytes, Endpoint, Endpoint], None]
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, local: Endpoint, on_datagram: OnDatagram) -> None:
-        # The cores compare addresses without zones, as kernel selectors hold them.
-        self.local, self.on_datagram = local.unscoped, on_datagram
+#: Datagrams read per wake-up of the event loop at most: a busy responder takes what has queued
+#: up in one go (one loop iteration and one flush of the cores' output for all of them), and
+#: the bound keeps the other sockets and timers served under a flood.
+BATCH = 64
 
-    def datagram_received(self, data: bytes, addr: tuple[str | object, ...]) -> None:
-        remote = Endpoint(ipaddress.ip_address(str(addr[0]).split("%")[0]), int(str(addr[1])))
-        self.on_datagram(data, self.local, remote)
+
+@functools.lru_cache(maxsize=4096)
+def _remote(host: str, port: int) -> Endpoint:
+    # The cores compare addresses without zones, as kernel selectors hold them; peers keep
+    # their address, so parsing it once per peer (not per datagram) is enough.
+    return Endpoint(ipaddress.ip_address(host.split("%")[0]), port)
+
+
+class UdpSocket:
+    """A bound, non-blocking UDP socket on the event loop (what iked and kinkd send from).
+
+    Unlike an asyncio datagram transport, which reads one datagram per loop iteration, a
+    readable socket is drained up to :data:`BATCH` datagrams per wake-up.  Sends go straight
+    to the socket; only when its buffer is full do they wait for it to drain, in order.
+    """
+
+    def __init__(self, sock: socket.socket, local: Endpoint, on_datagram: OnDatagram) -> None:
+        self.sock, self.local, self.on_datagram = sock, local.unscoped, on_datagram
+        self._loop = asyncio.get_running_loop()
+        self._pending: collections.deque[tuple[bytes, tuple[str, int]]] = collections.deque()
+        self._loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        for _ in range(BATCH):
+            try:
+                data, addr = self.sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # an ICMP error of an earlier send (ECONNREFUSED…)
+                log.debug("%s: %s", self.local, e.strerror or e)
+                continue
+            self.on_datagram(data, self.local, _remote(str(addr[0]), int(addr[1])))
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        """Send one datagram now, or once the socket's buffer has room (order kept)."""
+        if not self._pending:
+            try:
+                self.sock.sendto(data, addr)
+                return
+            except (BlockingIOError, InterruptedError):
+                self._loop.add_writer(self.sock.fileno(), self._writable)
+            except OSError as e:
+                log.warning("%s: cannot send to %s: %s", self.local, addr[0], e.strerror or e)
+                return
+        self._pending.append((data, addr))
+
+    def _writable(self) -> None:
+        while self._pending:
+            data, addr = self._pending[0]
+            try:
+                self.sock.sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                log.warning("%s: cannot send to %s: %s", self.local, addr[0], e.strerror or e)
+            self._pending.popleft()
+        self._loop.remove_writer(self.sock.fileno())
+
+    def close(self) -> None:
+        """Stop reading and writing, close the socket (queued datagrams are dropped)."""
+        if self.sock.fileno() >= 0:
+            self._loop.remove_reader(self.sock.fileno())
+            self._loop.remove_writer(self.sock.fileno())
+            self.sock.close()
+        self._pending.clear()
 
 
 def endpoints(specs: Sequence[AddrSpec], default_port: int, hosts: HostAddresses,
@@ -71,11 +135,10 @@ def bypass(sock: socket.socket, owner: api.Owner) -> None:
             api.Selector(any_net, any_net), direction, owner)))
 
 
-async def open_endpoint(ep: Endpoint, on_datagram: OnDatagram, *, owner: api.Owner | None,
-                        prepare: Callable[[socket.socket], None] | None = None,
-                        ) -> asyncio.DatagramTransport:
-    """A bound, non-blocking UDP socket on ``ep`` delivering to ``on_datagram``; with an
-    ``owner`` it bypasses IPsec; ``prepare`` may set more options before the bind."""
+def bound_socket(ep: Endpoint, *, owner: api.Owner | None,
+                 prepare: Callable[[socket.socket], None] | None = None) -> socket.socket:
+    """A bound, non-blocking UDP socket on ``ep``; with an ``owner`` it bypasses IPsec;
+    ``prepare`` may set more options before the bind."""
     family = socket.AF_INET if ep.addr.version == 4 else socket.AF_INET6
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
@@ -86,12 +149,18 @@ async def open_endpoint(ep: Endpoint, on_datagram: OnDatagram, *, owner: api.Own
             prepare(sock)
         sock.bind(sockaddr(ep))
         sock.setblocking(False)
-        transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
-            lambda: _Receiver(ep, on_datagram), sock=sock)
+        return sock
     except BaseException:
         sock.close()
         raise
-    return transport
+
+
+async def open_endpoint(ep: Endpoint, on_datagram: OnDatagram, *, owner: api.Owner | None,
+                        prepare: Callable[[socket.socket], None] | None = None,
+                        ) -> UdpSocket:
+    """A bound, non-blocking UDP socket on ``ep`` delivering to ``on_datagram``
+    (:func:`bound_socket`)."""
+    return UdpSocket(bound_socket(ep, owner=owner, prepare=prepare), ep, on_datagram)
 
 
 class Sockets:
@@ -105,7 +174,7 @@ class Sockets:
                  prepare: Callable[[Endpoint], Callable[[socket.socket], None] | None]
                  = lambda ep: None) -> None:
         self.on_datagram, self.owner, self.prepare = on_datagram, owner, prepare
-        self.transports: dict[Endpoint, asyncio.DatagramTransport] = {}
+        self.transports: dict[Endpoint, UdpSocket] = {}
         self.bound: dict[Endpoint, Endpoint] = {}
 
     async def sync(self, wanted: Sequence[Endpoint]) -> tuple[list[Endpoint], list[Endpoint]]:
@@ -114,14 +183,13 @@ class Sockets:
         keep = {ep.unscoped: ep for ep in wanted}
         closed = [self.bound.pop(key) for key in list(self.bound) if key not in keep]
         for ep in closed:
-            self.transports.pop(ep.unscoped).close()
+            self._close(ep.unscoped)
         opened = []
         for key, ep in keep.items():
-            if key in self.transports:
+            if key in self.bound:
                 continue
             try:
-                self.transports[key] = await open_endpoint(
-                    ep, self.on_datagram, owner=self.owner, prepare=self.prepare(ep))
+                await self._open(ep)
             except OSError as e:
                 log.error("cannot listen on %s: %s", ep, e.strerror or e)
                 continue
@@ -129,19 +197,37 @@ class Sockets:
             opened.append(ep)
         return opened, closed
 
+    async def _open(self, ep: Endpoint) -> None:
+        self.transports[ep.unscoped] = await open_endpoint(
+            ep, self.on_datagram, owner=self.owner, prepare=self.prepare(ep))
+
+    def _close(self, key: Endpoint) -> None:
+        self.transports.pop(key).close()
+
+    def adopt(self, ep: Endpoint, sock: socket.socket) -> None:
+        """Serve ``sock``, bound elsewhere on ``ep`` (iked -j: by the coordinator)."""
+        sock.setblocking(False)
+        self.transports[ep.unscoped] = UdpSocket(sock, ep, self.on_datagram)
+        self.bound[ep.unscoped] = ep
+
+    def discard(self, ep: Endpoint) -> None:
+        """Stop serving the socket of ``ep`` (its address went away)."""
+        if self.bound.pop(ep.unscoped, None) is not None:
+            self._close(ep.unscoped)
+
     def close(self) -> None:
         """Close every socket."""
-        for transport in self.transports.values():
-            transport.close()
-        self.transports.clear()
+        for key in list(self.bound):
+            self._close(key)
         self.bound.clear()
 
 
 async def follow(watch: AddressWatch, sockets: Sockets,
                  wanted: Callable[[HostAddresses], list[Endpoint]],
-                 logger: logging.Logger) -> None:
+                 logger: logging.Logger, then: Callable[[], None] | None = None) -> None:
     """Forever: on each change of this host's addresses, open the sockets a new address
-    gets and close those of a removed one, logging one line per address added or removed."""
+    gets and close those of a removed one, logging one line per address added or removed;
+    ``then()`` runs after each change (iked's MOBIKE moves its IKE SAs)."""
     old = watch.current
     while True:
         new = await watch.changed()
@@ -152,6 +238,8 @@ async def follow(watch: AddressWatch, sockets: Sockets,
             _log_change(logger, host, "added", "listening on", opened)
         for host in removed:
             _log_change(logger, host, "removed", "closed", closed)
+        if then is not None:
+            then()
 
 
 def _log_change(logger: logging.Logger, host: HostAddress, change: str, did: str,

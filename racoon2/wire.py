@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import struct
 
 from racoon2.errors import ParseError
+
+
+@functools.lru_cache(maxsize=64)
+def _struct(fmt: str) -> struct.Struct:
+    # The codecs use a handful of formats, each on every message.
+    return struct.Struct(fmt)
 
 
 class BodyReader:
@@ -19,10 +26,10 @@ class BodyReader:
 
     def unpack(self, fmt: str, off: int) -> tuple[int, ...]:
         """``struct.unpack_from(fmt)`` at ``off``, or ParseError when the body is too short."""
-        size = struct.calcsize(fmt)
-        if off + size > len(self.data):
-            raise self.fail(off, f"needs {off + size} octets, has {len(self.data)}")
-        return struct.unpack_from(fmt, self.data, off)
+        packer = _struct(fmt)
+        if off + packer.size > len(self.data):
+            raise self.fail(off, f"needs {off + packer.size} octets, has {len(self.data)}")
+        return packer.unpack_from(self.data, off)
 
     def take(self, off: int, n: int) -> bytes:
         """``n`` octets at ``off``, or ParseError when they run past the body."""

@@ -18,6 +18,7 @@ from racoon2.config.model import MACROS, Address, AddrKind, AddrSpec, ConfigWarn
 from racoon2.config.names import protocol_number, service_port
 from racoon2.config.parser import Statement
 from racoon2.config.values import Ctx, FixError, args, found, items, number, single
+from racoon2.errors import ConfigError
 
 _DECIMAL = re.compile(r"[0-9]+")
 _HOSTNAME = re.compile(
@@ -202,3 +203,16 @@ def protocol(ctx: Ctx, s: Statement) -> tuple[int, int | None, int | None]:
                                        f"{' '.join(map(str, extra[used:]))} ignored"))
         extra = extra[:used]
     return proto, (extra[0] if extra else None), (extra[1] if len(extra) > 1 else None)
+
+
+def prefix_list(ctx: Ctx, s: Statement) -> tuple[AddrSpec, ...]:
+    """``subnet PREFIX;`` or a braced list: numeric prefixes only (INTERNAL_IP4/6_SUBNET);
+    ``subnet { };`` sends none."""
+    if s.block is not None and not s.block and len(s.words) == 1:
+        return ()
+    out = addr_list()(ctx, s)
+    for spec in out:
+        if spec.kind is not AddrKind.INET or spec.port:
+            raise ConfigError(f"found {spec.text!r}, expected a numeric prefix such as "
+                              "198.51.100.0/24 or 2001:db8:1::/48", spec.where)
+    return out

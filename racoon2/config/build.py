@@ -15,13 +15,16 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 from racoon2.config import values as v
-from racoon2.config.addresses import addr_list, one_addr, port, protocol
+from racoon2.config.addresses import addr_list, one_addr, port, prefix_list, protocol
 from racoon2.config.lexer import KEYWORD, QUOTED, STRING, describe
 from racoon2.config.model import (
+    ADDKE_DIRECTIVES,
     AddressPool,
     ConfigRequest,
     ConfigWarning,
     Defaults,
+    Eap,
+    EapMethod,
     ExchangeMode,
     Interface,
     Ipsec,
@@ -32,12 +35,14 @@ from racoon2.config.model import (
     Policy,
     ProposalCheck,
     Provide,
+    RadiusServer,
     Remote,
     Resolver,
     Sa,
     SaProtocol,
     Selector,
     SelectorCheck,
+    Xauth,
 )
 from racoon2.config.model import Config as Model
 from racoon2.config.parser import Statement
@@ -75,12 +80,6 @@ _KEYS: Final = {
     "need_pfs": _BOOL, "my_public_key": rule(v.public_key),
     "peers_public_key": rule(v.public_key), "pre_shared_key": _STR,
 }
-IKEV1: Final = {
-    **COMMON_KMP, **_KEYS,
-    "exchange_mode": rule(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
-    "my_gssapi_id": _STR, "dpd": _BOOL, "dpd_delay": _TIME, "dpd_retry": _TIME,
-    "dpd_maxfail": _INT,
-}
 REQUESTS: Final = {
     "ip4": ConfigRequest.IP4, "ip6": ConfigRequest.IP6,
     "ip": ConfigRequest.IP4 | ConfigRequest.IP6,
@@ -92,8 +91,10 @@ REQUESTS: Final = {
     "mip6_home_prefix": ConfigRequest.MIP6_HOME_PREFIX,
 }
 PROVIDE: Final = {
-    "addresspool": rule(v.name), "dns": rule(addr_list()), "dhcp": rule(addr_list()),
+    "addresspool": rule(v.names), "dns": rule(addr_list()), "dhcp": rule(addr_list()),
     "application_version": _STR, "mip6_home_prefix": rule(one_addr),
+    # extensions (doc/config.md §5): RFC 8598 domains, split-tunnel subnets, lease lifetime
+    "dns_domain": rule(v.domain_names), "subnet": rule(prefix_list), "lease_time": _TIME,
 }
 
 
@@ -125,11 +126,102 @@ def _merge_provide(kept: Provide, new: Provide, first_wins: bool) -> Provide:
     return Provide(where=kept.where, at=tuple(at.items()), **fields)
 
 
+_PROVIDE_RULE: Final = rule(_provide, merge=_merge_provide,
+                           merged="the options of both are used")
+#: ``xauth { }`` (an extension, doc/config.md §5): XAuth as the gateway, mode-config beside it.
+XAUTH: Final = {"users": _STR, "pam": _STR}
+
+
+def _xauth(ctx: v.Ctx, s: Statement) -> Xauth:
+    fields, at = block_values(ctx, s, XAUTH, "xauth")
+    if len(fields) > 1:
+        raise ConfigError("found both users and pam in xauth, expected one source of "
+                          "passwords", s.where)
+    return Xauth(where=s.where, at=at, **fields)
+
+
+#: ``eap { }`` (an extension, doc/config.md §5): the IKEv2 responder's EAP method and users.
+def _radius_server(ctx: v.Ctx, s: Statement) -> tuple[RadiusServer, ...]:
+    words = list(v.args(s))
+    if not words:
+        raise v.found(s, None, "a RADIUS server's address after 'radius_server'")
+    address = ctx.text(s, words.pop(0), "a RADIUS server's IP address")
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        raise ConfigError(f"found {address!r}, expected a RADIUS server's IP address",
+                          s.where) from None
+    number, secret = 1812, None  # RFC 2865 §3: the Access port
+    while words:
+        head = words.pop(0)
+        if head[0] != KEYWORD or head[1] not in ("port", "radius_secret") or not words:
+            raise v.found(s, head, "port N or radius_secret FILE")
+        if head[1] == "port":
+            number = v.number(ctx, s, words.pop(0), "a UDP port")
+            if not 1 <= number <= 65534:
+                raise ConfigError(f"found port {number}, expected 1 to 65534 (accounting "
+                                  "uses the next port)", s.where)
+        else:
+            secret = ctx.text(s, words.pop(0), "the shared secret's file")
+    if secret is None:
+        raise ConfigError(f"radius_server {address} without radius_secret FILE", s.where,
+                          "the shared secret goes in a 0600 file: pskgen -r -o FILE")
+    return (RadiusServer(s.where, address, number, secret),)
+
+
+EAP: Final = {"method": rule(v.keyword({m.value: m for m in EapMethod}, "an EAP method")),
+              "users": _STR,
+              # RADIUS (RFC 3579): each server in failover order, the NAS-Identifier sent
+              "radius_server": rule(_radius_server, merge=concat,
+                                    merged="the servers are tried in order"),
+              "radius_nas_identifier": _STR, "radius_accounting": _BOOL,
+              "eap_only": _BOOL}
+
+
+def _eap(ctx: v.Ctx, s: Statement) -> Eap:
+    fields, at = block_values(ctx, s, EAP, "eap")
+    if "method" not in fields:
+        raise ConfigError("eap { } without method, expected method mschapv2;, md5; or tls;",
+                          s.where)
+    radius = fields["method"] is EapMethod.RADIUS
+    if radius != ("radius_server" in fields):
+        raise ConfigError("eap { } needs radius_server ADDR radius_secret FILE; with method "
+                          "radius, and only with it", s.where)
+    if "users" not in fields and fields["method"] not in (EapMethod.TLS, EapMethod.RADIUS):
+        raise ConfigError(f"eap {{ }} without users, expected users FILE; for method "
+                          f"{fields['method'].value}", s.where)
+    if fields.get("eap_only") and fields["method"] is not EapMethod.TLS:
+        # RFC 5998 §4: only a method that authenticates the server, makes a key and resists
+        # dictionary attacks may stand in for our signature; with radius the server picks
+        # the method after our first answer, which must already carry or omit our AUTH.
+        raise ConfigError(f"eap_only on with method {fields['method'].value}, expected "
+                          "method tls (RFC 5998 §4: EAP-MSCHAPv2 and EAP-MD5 do not "
+                          "authenticate the server safely; with radius the method is not "
+                          "known in time)", s.where)
+    return Eap(where=s.where, at=at, **fields)
+
+
+IKEV1: Final = {
+    **COMMON_KMP, **_KEYS,
+    "exchange_mode": rule(v.keyword({m.value: m for m in ExchangeMode}, "an exchange mode")),
+    "my_gssapi_id": _STR, "dpd": _BOOL, "dpd_delay": _TIME, "dpd_retry": _TIME,
+    "dpd_maxfail": _INT,
+    # extensions: mode-config's values as IKEv2's CFG_REPLY spells them, and XAuth
+    "provide": _PROVIDE_RULE, "xauth": rule(_xauth),
+}
 IKEV2: Final = {
     **COMMON_KMP, **_KEYS,
-    "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME,
-    "request": rule(_request),
-    "provide": rule(_provide, merge=_merge_provide, merged="the options of both are used"),
+    "cookie_required": _BOOL, "send_peers_id": _BOOL, "dpd_delay": _TIME, "mobike": _BOOL,
+    # RFC 7383 IKE fragmentation: on/off and the largest IP datagram of a fragment
+    "fragmentation": _BOOL, "fragment_size": _BYTES,
+    "request": rule(_request), "provide": _PROVIDE_RULE, "eap": rule(_eap),
+    # extension: built-in proposal sets for remote-access clients (doc/iked.md)
+    "proposal_profile": rule(v.proposal_profiles),
+    # extension: RFC 9370's additional key exchanges, one directive per position
+    **{name: Rule(v.addke_groups, alg=True) for name in ADDKE_DIRECTIVES},
+    # extension: RFC 8784 post-quantum preshared keys
+    "ppk": rule(v.ppk, merge=concat, merged="both PPKs are known, the first one is offered"),
+    "ppk_required": _BOOL,
 }
 KINK: Final = {**COMMON_KMP, "my_principal": _STR, "peers_principal": _STR}
 

@@ -16,18 +16,23 @@ from racoon2.config.check_common import (
     secret,
     selectors_of,
 )
-from racoon2.config.effective import EffectiveKmp, EffectivePolicy, effective
+from racoon2.config.effective import EffectiveKmp, EffectivePolicy, Ikev2Kmp, effective, ikev1
 from racoon2.config.effective import policy as effective_policy
+from racoon2.config.files import exists, read_secret
 from racoon2.config.model import (
     Config,
     ConfigRequest,
     ConfigWarning,
+    EapMethod,
+    ExchangeMode,
     KeyType,
     Kmp,
     KmpBlock,
     Remote,
     SaProtocol,
 )
+from racoon2.crypto import dh
+from racoon2.crypto.transforms import TransformType, by_keyword
 from racoon2.errors import ConfigError
 
 _MODP: Final = frozenset({"modp768", "modp1024", "modp1536", "modp2048", "modp3072", "modp4096",
@@ -112,9 +117,50 @@ def check_iked(config: Config, warnings: list[ConfigWarning]) -> None:
     _check_ikev2_request(config)
 
 
+def _check_additional_ke(eff: Ikev2Kmp) -> None:
+    """``kmp_addke1``..``kmp_addke7`` name key exchanges IKEv2 has (or ``none``), and no
+    ML-KEM the installed cryptography lacks, here or in ``kmp_dh_group``."""
+    for name, algs in (*eff.additional_ke, ("kmp_dh_group", eff.kmp_dh_group)):
+        for alg in algs:
+            if alg.name == "none" and name != "kmp_dh_group":
+                continue
+            if alg.name not in _GROUPS_V2:
+                raise ConfigError(f"found {alg.name} in {name}, expected a key exchange IKEv2 "
+                                  f"supports or none: {', '.join(sorted(_GROUPS_V2))}",
+                                  alg.where)
+            if not dh.available(by_keyword(TransformType.KE, alg.name).ident):
+                raise ConfigError(f"{alg.name} in {name} is not available in the installed "
+                                  "cryptography package", alg.where,
+                                  "use mlkem768 or mlkem1024; see doc/iked.md, Post-quantum")
+
+
 def _blocks(config: Config, remote: Remote, kmp: Kmp) -> tuple[KmpBlock | None, ...]:
     default = config.default_remote
     return (remote.block(kmp), default.block(kmp) if default else None)
+
+
+#: RFC 8784 §3's 256 bits, in bytes.
+PPK_MIN: Final = 32
+
+
+def _check_ppk(eff: Ikev2Kmp, is_default: bool, warnings: list[ConfigWarning]) -> None:
+    """RFC 8784 PPKs: each PPK_ID once, each key file safe (0600, ours), and
+    ``ppk_required on`` only with a PPK to use."""
+    seen: dict[str, str] = {}
+    for p in eff.ppk:
+        if p.id in seen:
+            raise ConfigError(f"found PPK_ID {p.id!r} twice, expected one key per PPK_ID",
+                              p.where, f"the first is at {seen[p.id]}")
+        seen[p.id] = p.where
+        secret(p.file, p.where, warnings, "PPK file")
+        if exists(p.file) and len(read_secret(p.file, p.where)) < PPK_MIN:
+            # RFC 8784 §3: a PPK SHOULD have at least 256 bits of entropy.
+            warnings.append(ConfigWarning(p.where, f"PPK file {p.file} holds fewer than "
+                                          f"{PPK_MIN} bytes; make one with: pskgen -r -s 32 "
+                                          f"-o {p.file}"))
+    if eff.ppk_required and not eff.ppk and not is_default:
+        raise ConfigError(f"remote {eff.name!r} ikev2 has ppk_required on but no ppk, "
+                          'expected ppk "PPK_ID" "FILE";', eff.where_of("ppk_required"))
 
 
 def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWarning]) -> None:
@@ -126,7 +172,8 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
         if names is None:
             continue
         if not algs:
-            if name == "kmp_enc_alg" and not is_default:
+            if name == "kmp_enc_alg" and not is_default and not (
+                    isinstance(eff, Ikev2Kmp) and eff.proposal_profile):
                 raise ConfigError(f"remote {remote.name!r} {kmp.value} has no kmp_enc_alg, "
                                   "expected at least one algorithm", where)
             continue
@@ -134,6 +181,10 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
             if alg.name not in names:
                 raise ConfigError(f"found {alg.name} in {name}, expected one {kmp.value} "
                                   f"supports: {', '.join(sorted(names))}", alg.where)
+    if isinstance(eff, Ikev2Kmp):
+        _check_additional_ke(eff)
+        _check_fragment_size(eff)
+        _check_ppk(eff, is_default, warnings)
     block = remote.block(kmp)
     if kmp is Kmp.IKEV2 and not is_default:
         if not eff.my_id:
@@ -157,12 +208,29 @@ def _check_kmp(config: Config, remote: Remote, kmp: Kmp, warnings: list[ConfigWa
                           "pre_shared_key, expected the key file", where)
     if kmp is Kmp.IKEV2 and not is_default:
         _check_rsasig(eff)
+        if isinstance(eff, Ikev2Kmp):
+            _check_eap(eff)
+            for server in eff.eap.radius_server if eff.eap is not None else ():
+                secret(server.secret, server.where, warnings, "RADIUS shared secret file")
     for name, spec in (("my_public_key", eff.my_public_key),
                        ("peers_public_key", eff.peers_public_key)):
         for path in (spec.file, spec.second) if spec is not None else ():
             if path is not None:
                 key_file(path, spec.where if spec else None, warnings, name,
                          private=spec is not None and path == spec.second)
+
+
+#: ``fragment_size`` bounds: RFC 791's 576 octets every IPv4 host takes, up to the largest
+#: IP datagram (RFC 7383 §2.5.1 sizes fragments by the IP datagram, as strongSwan does).
+FRAGMENT_SIZES: Final = (576, 65535)
+
+
+def _check_fragment_size(eff: Ikev2Kmp) -> None:
+    size = eff.fragment_size
+    low, high = FRAGMENT_SIZES
+    if not isinstance(size, int) or not low <= size <= high:
+        raise ConfigError(f"found fragment_size {size}, expected {low} to {high} bytes (the IP "
+                          "datagram of one IKE fragment)", eff.where_of("fragment_size"))
 
 
 def _check_rsasig(eff: EffectiveKmp) -> None:
@@ -180,11 +248,32 @@ def _check_rsasig(eff: EffectiveKmp) -> None:
                           "and private key", rsasig.where,
                           'add my_public_key x509pem "my.crt" "my.key"; (or put psk first)')
     theirs = eff.peers_public_key
+    if theirs is None and eff.eap is not None:
+        return  # EAP clients need not sign (iked's peer_settings)
     if theirs is None or theirs.type is not KeyType.X509PEM:
         raise ConfigError(f"remote {eff.name!r} ikev2 accepts rsasig but has no "
                           "peers_public_key x509pem FILE, expected the peer's certificate or "
                           "its CA certificates", rsasig.where,
                           'add peers_public_key x509pem "peer.crt";')
+
+
+def _check_eap(eff: Ikev2Kmp) -> None:
+    """``eap { }``: RFC 7296 §2.16 has the responder prove itself with a certificate (the
+    native clients insist), so rsasig comes first and our certificate is configured."""
+    if eff.eap is None:
+        return
+    methods = [m.name for m in eff.kmp_auth_method]
+    if not methods or methods[0] != "rsasig" or eff.my_public_key is None:
+        raise ConfigError(f"remote {eff.name!r} ikev2 has eap but does not authenticate "
+                          "itself with a certificate, expected kmp_auth_method { rsasig; } "
+                          "and my_public_key x509pem CERTFILE KEYFILE", eff.eap.where,
+                          "doc/iked.md, VPN server for phones and laptops")
+    if eff.eap.method is EapMethod.TLS:
+        theirs = eff.peers_public_key
+        if theirs is None or theirs.type is not KeyType.X509PEM:
+            raise ConfigError(f"remote {eff.name!r} ikev2 has eap {{ method tls; }} but no "
+                              "peers_public_key x509pem FILE, expected the CA certificates "
+                              "that issue the clients' certificates", eff.eap.where)
 
 
 def _check_sa_algorithms(config: Config) -> None:
@@ -273,13 +362,28 @@ def _check_auth_methods(config: Config) -> None:
                                   "deprecated) are not implemented; use rsasig")
 
 
+#: racoon(8)'s warning for aggressive mode with a pre-shared key (CERT VU#886601): the
+#: responder's HASH_R goes in the clear, so an eavesdropper can try pre-shared keys offline.
+AGGRESSIVE_PSK_WARNING: Final = ("aggressive mode with a pre-shared key is vulnerable to an "
+                                 "offline dictionary attack on the key (CERT VU#886601); use "
+                                 "main mode, or a long random key (pskgen)")
+
+
 def _check_ikev1_blocks(config: Config, warnings: list[ConfigWarning]) -> None:
-    # IKEv1 has no engine yet: said once per remote that accepts it, not per directive.
+    # What iked's IKEv1 engine does not do yet is said once per block, where it is written.
     for remote, kmp, block in kmp_blocks(config):
-        if kmp is Kmp.IKEV1 and Kmp.IKEV1 in acceptable(config, remote):
-            warnings.append(ConfigWarning(block.where, f"remote {remote.name!r} accepts ikev1, "
-                                          "which this iked does not negotiate yet: its ikev1 "
-                                          "block (exchange_mode, proposal_check, …) is ignored"))
+        if kmp is not Kmp.IKEV1 or Kmp.IKEV1 not in acceptable(config, remote):
+            continue
+        eff = ikev1(config, remote)
+        methods = [a.name for a in eff.kmp_auth_method] or ["psk"]
+        mode = eff.exchange_mode
+        if mode is ExchangeMode.AGGRESSIVE and "psk" in methods:
+            warnings.append(ConfigWarning(eff.where_of("exchange_mode") or block.where,
+                                          f"remote {remote.name!r}: {AGGRESSIVE_PSK_WARNING}"))
+        if mode is ExchangeMode.BASE:
+            warnings.append(ConfigWarning(eff.where_of("exchange_mode") or block.where,
+                                          f"remote {remote.name!r}: exchange_mode base is not "
+                                          "implemented (nor was it in the original): use main"))
 
 
 #: ikev2 directives iked reads nowhere: its SK padding is the minimum, in zeros (RFC 7296 §3.14).
@@ -288,17 +392,23 @@ IKEV2_UNREAD: Final = ("use_coa", "random_pad_content", "random_padlen", "max_pa
 
 
 def iked_unread(config: Config, warn: Warn) -> None:
-    """iked -n: ikev2 directives iked parses but never reads (doc/config.md §6)."""
+    """iked -n: ikev2 directives iked parses but never reads, and ``provide`` options (ikev1
+    and ikev2) it does not send (doc/config.md §6)."""
     for _, kmp, block in kmp_blocks(config):
-        if kmp is not Kmp.IKEV2:
-            continue
-        for name in IKEV2_UNREAD:
-            warn(block.where_of(name), f"{name} is not used by iked's IKEv2, ignored")
+        if kmp is Kmp.IKEV2:
+            for name in IKEV2_UNREAD:
+                warn(block.where_of(name), f"{name} is not used by iked's IKEv2, ignored")
         if (provide := block.provide) is None:
             continue
         for name in ("dhcp", "mip6_home_prefix"):
-            warn(provide.where_of(name), f"provide {name} is not sent (iked's CFG_REPLY "
-                 "carries a pool address, dns and application_version), ignored")
-        if provide.addresspool and config.addresspool(provide.addresspool) is None:
-            warn(provide.where_of("addresspool"), f"provide addresspool "
-                 f"{provide.addresspool!r} names no addresspool: iked leases nothing")
+            warn(provide.where_of(name), f"provide {name} is not sent (iked's CFG_REPLY and "
+                 "mode-config REPLY carry a pool address, dns and application_version), "
+                 "ignored")
+        for pool in provide.addresspool:
+            if config.addresspool(pool) is None:
+                warn(provide.where_of("addresspool"), f"provide addresspool {pool!r} names no "
+                     "addresspool: iked leases nothing from it")
+        if kmp is not Kmp.IKEV2:
+            for name in ("dns_domain", "subnet", "lease_time"):
+                warn(provide.where_of(name), f"provide {name} is not sent by IKEv1 "
+                     "mode-config, ignored")

@@ -34,7 +34,8 @@ IKEV2: Final[Mapping[str, Any]] = MappingProxyType({
     "selector_check": SelectorCheck.EXACT, "proposal_check": ProposalCheck.OBEY,
     "random_pad_content": False, "max_retry_to_send": 10, "kmp_sa_lifetime_time": 86400,
     "kmp_sa_nego_time_limit": 600, "ipsec_sa_nego_time_limit": 600, "cookie_required": False,
-    "send_peers_id": False, "dpd_delay": 3600,
+    "send_peers_id": False, "dpd_delay": 3600, "fragmentation": True, "fragment_size": 1280,
+    "ppk_required": False, "mobike": True,
 })
 KINK: Final[Mapping[str, Any]] = MappingProxyType({
     **_COMMON, "nonce_size": 16, "proposal_check": ProposalCheck.OBEY, "max_retry_to_send": 5,

@@ -29,11 +29,13 @@ from typing import Any, Final, TypeVar
 
 from racoon2.config.defaults import BUILTIN, IPSEC, POLICY
 from racoon2.config.model import (
+    ADDKE_DIRECTIVES,
     AddrSpec,
     AlgSpec,
     Bytes,
     Config,
     ConfigRequest,
+    Eap,
     ExchangeMode,
     Identity,
     Ipsec,
@@ -42,6 +44,7 @@ from racoon2.config.model import (
     LogMode,
     MobilityRole,
     Policy,
+    Ppk,
     ProposalCheck,
     Provide,
     PublicKey,
@@ -52,6 +55,7 @@ from racoon2.config.model import (
     ScriptType,
     Seconds,
     SelectorCheck,
+    Xauth,
 )
 from racoon2.ipsec import Action, Level, Mode
 
@@ -99,6 +103,24 @@ class EffectiveKmp:
     require_config_payload: bool | None
     request: ConfigRequest | None
     provide: Provide | None
+    xauth: Xauth | None
+    eap: Eap | None
+    #: ikev2 only (RFC 9370 positions); () elsewhere.
+    kmp_addke1: tuple[AlgSpec, ...]
+    kmp_addke2: tuple[AlgSpec, ...]
+    kmp_addke3: tuple[AlgSpec, ...]
+    kmp_addke4: tuple[AlgSpec, ...]
+    kmp_addke5: tuple[AlgSpec, ...]
+    kmp_addke6: tuple[AlgSpec, ...]
+    kmp_addke7: tuple[AlgSpec, ...]
+    #: ikev2 only (RFC 8784): the PPKs, the first one offered; () elsewhere.
+    ppk: tuple[Ppk, ...]
+    ppk_required: bool | None
+
+    @property
+    def additional_ke(self) -> tuple[tuple[str, tuple[AlgSpec, ...]], ...]:
+        """``kmp_addke1``..``kmp_addke7`` with their names, position order (RFC 9370)."""
+        return tuple((name, getattr(self, name)) for name in ADDKE_DIRECTIVES)
 
     @property
     def name(self) -> str:
@@ -157,6 +179,10 @@ class Ikev1Kmp(_IkeKmp):
     selector_check: SelectorCheck | None
     cookie_required: bool | None
     send_peers_id: bool | None
+    fragmentation: bool | None
+    fragment_size: Bytes | None
+    proposal_profile: tuple[str, ...]
+    mobike: bool | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +192,10 @@ class Ikev2Kmp(_IkeKmp):
     selector_check: SelectorCheck
     cookie_required: bool
     send_peers_id: bool
+    fragmentation: bool
+    fragment_size: Bytes
+    proposal_profile: tuple[str, ...]
+    mobike: bool
     verify_pubkey: bool | None
     send_cert: bool | None
     send_cert_req: bool | None
@@ -198,6 +228,10 @@ class KinkKmp(EffectiveKmp):
     selector_check: SelectorCheck | None
     cookie_required: bool | None
     send_peers_id: bool | None
+    fragmentation: bool | None
+    fragment_size: Bytes | None
+    proposal_profile: tuple[str, ...]
+    mobike: bool | None
 
 
 _K = TypeVar("_K", bound=EffectiveKmp)
@@ -205,7 +239,9 @@ _CLASS: Final[dict[Kmp, type[EffectiveKmp]]] = {
     Kmp.IKEV1: Ikev1Kmp, Kmp.IKEV2: Ikev2Kmp, Kmp.KINK: KinkKmp}
 _NOT_DIRECTIVES: Final = frozenset({"kmp", "remote", "block", "default_block"})
 _LISTS: Final = frozenset({"peers_ipaddr", "my_id", "peers_id", "kmp_enc_alg", "kmp_hash_alg",
-                           "kmp_prf_alg", "kmp_dh_group", "kmp_auth_method", "script"})
+                           "kmp_prf_alg", "kmp_dh_group", "kmp_auth_method", "script",
+                           "proposal_profile", "ppk",
+                           *ADDKE_DIRECTIVES})
 #: Each protocol's values when nothing is written: built in, else ``()`` for a list, else None.
 _BUILT_IN: Final = {
     kmp: {f.name: BUILTIN[kmp].get(f.name, () if f.name in _LISTS else None)

@@ -6,15 +6,21 @@ glob, depth limit 10); ``check_safe_file`` and ``read_secret`` apply the origina
 rules so that a world-readable key is refused with a message that says how to fix it;
 ``system_service_port`` and ``system_protocol_number`` read the host's services and protocols
 databases for names outside the built-in table (racoon2.config.names).
+
+While a :class:`Deps` is :func:`recording`, every one of these notes what it looked at (a file's
+identity, whether a path exists, what a glob matched): racoon2.confcache keeps a loaded and
+checked configuration only as long as all of it is unchanged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import socket
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 from racoon2.config.expand import expand_env
 from racoon2.config.lexer import KEYWORD, PUNCT, describe
@@ -22,6 +28,69 @@ from racoon2.config.parser import Statement, parse
 from racoon2.errors import ConfigError
 
 MAX_INCLUDE_DEPTH = 10
+
+#: What a file's ``os.stat`` says that its content or the safe-file rules depend on; ctime
+#: moves on chmod, chown and every write, even one that keeps size and mtime.
+Identity = tuple[int, int, int, int, int, int, int]
+
+#: The databases ``system_service_port`` and ``system_protocol_number`` read (via NSS).
+SYSTEM_DATABASES = ("/etc/services", "/etc/protocols", "/etc/nsswitch.conf")
+
+
+def identity(st: os.stat_result) -> Identity:
+    """dev, inode, size, mtime_ns, ctime_ns, mode and owner of a stat result."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode,
+            st.st_uid)
+
+
+def probe(path: str) -> Identity | None:
+    """The :func:`identity` of ``path`` (links followed), None when there is nothing."""
+    try:
+        return identity(os.stat(path))
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(slots=True)
+class Deps:
+    """Everything on the host a load or a check looked at, and what it found."""
+
+    files: dict[str, Identity | None] = field(default_factory=dict)
+    present: dict[str, bool] = field(default_factory=dict)
+    globs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def unchanged(self) -> str | None:
+        """None when the host still looks the same, else the first path that changed."""
+        for path, ident in self.files.items():
+            if probe(path) != ident:
+                return path
+        for path, there in self.present.items():
+            # A file checked above exists (the usual key file): no second system call.
+            if (self.files.get(path) is None or not there) and os.path.lexists(path) != there:
+                return path
+        for pattern, matches in self.globs.items():
+            if _glob(pattern) != matches:
+                return pattern
+        return None
+
+
+_deps: Deps | None = None
+
+
+def _glob(pattern: str) -> tuple[str, ...]:
+    # ~ follows $HOME when it is checked again, as when it was first read.
+    return tuple(sorted(glob.glob(os.path.expanduser(pattern))))
+
+
+@contextlib.contextmanager
+def recording(deps: Deps) -> Iterator[Deps]:
+    """Note in ``deps`` what the functions of this module look at inside the block."""
+    global _deps  # one load at a time per process: the loaders are synchronous
+    saved, _deps = _deps, deps
+    try:
+        yield deps
+    finally:
+        _deps = saved
 
 
 def read_tree(path: str, environ: Mapping[str, str]) -> list[Statement]:
@@ -71,7 +140,9 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
     if "\0" in pattern:  # glob would raise ValueError on it
         raise ConfigError(f"found a NUL byte in include path {pattern!r}, expected a file name",
                           s.where)
-    matches = sorted(glob.glob(os.path.expanduser(pattern)))
+    matches = _glob(pattern)
+    if _deps is not None:
+        _deps.globs[pattern] = matches
     if not matches:
         raise ConfigError(f"found no file matching {pattern!r}, expected at least one", s.where)
     out: list[Statement] = []
@@ -83,7 +154,10 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
 def exists(path: str) -> bool:
     """Whether anything (even a dangling link) is at ``path``: `-n` reports a key file that is
     not deployed yet as a warning, and a present one must pass :func:`check_safe_file`."""
-    return os.path.lexists(path)
+    there = os.path.lexists(path)
+    if _deps is not None:
+        _deps.present[path] = there
+    return there
 
 
 def check_safe_file(path: str, *, secret: bool, where: str | None = None) -> os.stat_result:
@@ -99,6 +173,8 @@ def check_safe_file(path: str, *, secret: bool, where: str | None = None) -> os.
                           "create it or correct the path") from None
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"{path}: not a regular file", where)
+    if _deps is not None:
+        _deps.files[path] = identity(st)
     if st.st_uid != os.geteuid():
         raise ConfigError(
             f"{path}: owned by uid {st.st_uid}, expected the running user (uid {os.geteuid()})",
@@ -124,6 +200,7 @@ def read_secret(path: str, where: str | None = None) -> bytes:
 
 def system_service_port(name: str) -> int | None:
     """The port /etc/services (or NSS) gives service ``name``, UDP first, or None."""
+    _note_databases()
     for proto in ("udp", "tcp"):
         try:
             return socket.getservbyname(name, proto)
@@ -134,7 +211,14 @@ def system_service_port(name: str) -> int | None:
 
 def system_protocol_number(name: str) -> int | None:
     """The number /etc/protocols (or NSS) gives protocol ``name``, or None."""
+    _note_databases()
     try:
         return socket.getprotobyname(name)
     except (OSError, ValueError, UnicodeError):
         return None
+
+
+def _note_databases() -> None:
+    if _deps is not None:
+        for path in SYSTEM_DATABASES:
+            _deps.files[path] = probe(path)

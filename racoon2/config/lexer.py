@@ -53,13 +53,18 @@ claim exact random_pad_content random_padlen max_padlen max_retry_to_send interv
 times_per_send kmp_sa_lifetime_time kmp_sa_lifetime_byte kmp_sa_nego_time_limit
 kmp_sa_grace_period ipsec_sa_nego_time_limit kmp_enc_alg kmp_hash_alg kmp_prf_alg kmp_auth_method
 kmp_dh_group exchange_mode main aggressive base my_gssapi_id dpd dpd_delay dpd_retry dpd_maxfail
-cookie_required send_peers_id my_principal peers_principal need_pfs my_public_key
+cookie_required send_peers_id fragmentation fragment_size mobike my_principal peers_principal
+need_pfs my_public_key
 peers_public_key x509pem pkcs12 ascii pre_shared_key mobility_role agent mobile correspondent
 selector order direction outbound inbound src dst upper_layer_protocol next_header_including
 tagged policy_index reqid policy action auto_ipsec static_ipsec discard none bypass install
 remote_index ipsec_index ipsec_mode transport tunnel ipsec my_sa_ipaddr peers_sa_ipaddr
 ipsec_sa_lifetime_time ipsec_sa_lifetime_byte ext_sequence sa_index ipsec_level unique require
 use sa esp_enc_alg esp_auth_alg ah_auth_alg ipcomp_alg spi sa_protocol esp ah ipcomp addresspool
+xauth users pam eap method mschapv2 tls radius radius_server radius_secret
+radius_nas_identifier radius_accounting eap_only proposal_profile dns_domain subnet lease_time
+kmp_addke1 kmp_addke2 kmp_addke3 kmp_addke4 kmp_addke5 kmp_addke6 kmp_addke7
+ppk ppk_required
 """.split())
 
 #: Every reserved word (doc/config.md §1): a bare word spelled like one of these is a keyword.

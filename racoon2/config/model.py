@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from racoon2.config.effective import EffectiveKmp, EffectivePolicy
@@ -24,6 +24,9 @@ from racoon2.ipsec import Action, Direction, Level, Mode
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+
+#: RFC 9370's additional key exchanges, one ikev2 directive per position (doc/config.md §5).
+ADDKE_DIRECTIVES: Final = tuple(f"kmp_addke{n}" for n in range(1, 8))
 
 class Infinite(enum.Enum):
     """The ``infinite`` keyword: the C code stored 0 and then treated it as unset."""
@@ -130,6 +133,10 @@ MACROS = frozenset({
 })
 
 
+#: iked's built-in proposal sets for ``proposal_profile`` (iked/ikev2/profiles.py holds them).
+PROPOSAL_PROFILES: Final = ("roadwarrior", "windows_legacy")
+
+
 class ConfigRequest(enum.IntFlag):
     """``request { … }`` items: the C bit mask."""
 
@@ -231,6 +238,16 @@ class PublicKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Ppk:
+    """``ppk "PPK_ID" "FILE";`` in an ikev2 block (an extension): one RFC 8784 post-quantum
+    preshared key, the identity both peers know it by and the 0600 file holding it."""
+
+    id: str
+    file: str
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
 class Script:
     type: ScriptType
     path: str
@@ -243,11 +260,62 @@ class Provide(Node):
 
     where: str
     at: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
-    addresspool: str | None = None
+    #: the pools to lease from, in order (one may hold both families, or one pool each)
+    addresspool: tuple[str, ...] = ()
     dns: tuple[AddrSpec, ...] = ()
     dhcp: tuple[AddrSpec, ...] = ()
     application_version: str | None = None
     mip6_home_prefix: AddrSpec | None = None
+    #: extensions: RFC 8598 split-DNS domains, split-tunnel subnets, offline lease lifetime
+    dns_domain: tuple[str, ...] = ()
+    subnet: tuple[AddrSpec, ...] = ()
+    lease_time: Seconds | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Xauth(Node):
+    """``xauth { users FILE; }`` or ``xauth { pam SERVICE; }`` in an ikev1 block: XAuth as
+    the gateway (an extension), passwords from a file or from PAM."""
+
+    where: str
+    at: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    users: str | None = None
+    pam: str | None = None
+
+
+class EapMethod(enum.Enum):
+    """``eap { method M; }``: the EAP method iked runs as the IKEv2 responder."""
+
+    MSCHAPV2 = "mschapv2"
+    MD5 = "md5"  # tests only: no MSK, the server unauthenticated (doc/iked.md)
+    TLS = "tls"  # client certificates from peers_public_key's CAs; needs pyOpenSSL
+    RADIUS = "radius"  # relayed to RADIUS servers (RFC 3579), which run the method
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusServer(Node):
+    """``radius_server ADDR [port N] radius_secret FILE;`` in ``eap { }``: one RADIUS
+    server, in failover order; accounting (RFC 2866) goes to port + 1."""
+
+    where: str
+    address: str
+    port: int
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class Eap(Node):
+    """``eap { method M; users FILE; }`` in an ikev2 block: the responder authenticates its
+    clients with EAP (RFC 7296 §2.16, an extension), passwords from a users file."""
+
+    where: str
+    at: tuple[tuple[str, int], ...] = field(default=(), compare=False, repr=False)
+    method: EapMethod | None = None
+    users: str | None = None
+    radius_server: tuple[RadiusServer, ...] = ()
+    radius_nas_identifier: str | None = None
+    radius_accounting: bool | None = None
+    eap_only: bool | None = None   # RFC 5998: omit our CERT/AUTH when the client asks
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,10 +372,25 @@ class KmpBlock(Node):
     dpd_retry: Seconds | None = None
     dpd_maxfail: int | None = None
     cookie_required: bool | None = None
+    mobike: bool | None = None
     send_peers_id: bool | None = None
+    fragmentation: bool | None = None
+    fragment_size: Bytes | None = None
+    kmp_addke1: tuple[AlgSpec, ...] | None = None
+    kmp_addke2: tuple[AlgSpec, ...] | None = None
+    kmp_addke3: tuple[AlgSpec, ...] | None = None
+    kmp_addke4: tuple[AlgSpec, ...] | None = None
+    kmp_addke5: tuple[AlgSpec, ...] | None = None
+    kmp_addke6: tuple[AlgSpec, ...] | None = None
+    kmp_addke7: tuple[AlgSpec, ...] | None = None
+    proposal_profile: tuple[str, ...] | None = None
+    ppk: tuple[Ppk, ...] | None = None
+    ppk_required: bool | None = None
     require_config_payload: bool | None = None
     request: ConfigRequest | None = None
     provide: Provide | None = None
+    xauth: Xauth | None = None
+    eap: Eap | None = None
     my_principal: str | None = None
     peers_principal: str | None = None
 

@@ -16,6 +16,7 @@ from racoon2.config.expand import expand
 from racoon2.config.lexer import ALGORITHMS, BOOLEANS, KEYWORD, PUNCT, QUOTED, Token, describe
 from racoon2.config.model import (
     INFINITE,
+    PROPOSAL_PROFILES,
     SCRIPT_SYNONYMS,
     AlgSpec,
     Bytes,
@@ -24,6 +25,7 @@ from racoon2.config.model import (
     IdQualifier,
     IdType,
     KeyType,
+    Ppk,
     PublicKey,
     Script,
     ScriptType,
@@ -297,6 +299,21 @@ def _alg(ctx: Ctx, item: Statement) -> AlgSpec:
     return AlgSpec(head[1], item.where, keylen, key)
 
 
+def addke_groups(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
+    """``kmp_addke1``..``kmp_addke7``: key exchange names, ``none`` among them making the
+    position optional (RFC 9370 §2.2.1)."""
+    out = []
+    for item in items(s, "a key exchange or none"):
+        token = item.words[0]
+        if token[0] == KEYWORD and token[1] == "none":
+            if len(item.words) != 1:
+                raise found(item, item.words[1], "';' after 'none'")
+            out.append(AlgSpec("none", item.where))
+        else:
+            out.append(_alg(ctx, item))
+    return tuple(out)
+
+
 def dh_groups(ctx: Ctx, s: Statement) -> tuple[AlgSpec, ...]:
     """``kmp_dh_group``: names as an algorithm list, or numbers only (never mixed)."""
     its = items(s, "a DH group")
@@ -360,6 +377,18 @@ def public_key(ctx: Ctx, s: Statement) -> PublicKey:
                      files[1] if len(files) == 2 else None)
 
 
+def ppk(ctx: Ctx, s: Statement) -> tuple[Ppk, ...]:
+    """``ppk "PPK_ID" "FILE";``: one RFC 8784 PPK (repeated for several, merged in order)."""
+    words = args(s)
+    if len(words) != 2:
+        raise found(s, words[2] if len(words) > 2 else None, 'a PPK_ID and its key file: '
+                    'ppk "PPK_ID" "FILE"')
+    ident, path = (ctx.text(s, w, "a PPK_ID and its key file") for w in words)
+    if not ident:
+        raise found(s, words[0], "a PPK_ID that is not empty")
+    return (Ppk(ident, path, s.where),)
+
+
 SCRIPT_TYPES: Final[Mapping[str, ScriptType]] = {
     **{t.value: t for t in ScriptType}, **SCRIPT_SYNONYMS,
 }
@@ -379,3 +408,30 @@ def scripts(ctx: Ctx, s: Statement) -> tuple[Script, ...]:
         kind = SCRIPT_TYPES[head[1]]
         out[kind] = Script(kind, ctx.text(item, item.words[1], "a script path"), item.where)
     return tuple(out.values())
+
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+
+
+def domain_names(ctx: Ctx, s: Statement) -> tuple[str, ...]:
+    """``dns_domain NAME;`` or a braced list: DNS names in ASCII (an IDN as its A-labels,
+    RFC 8598 §4), a trailing dot allowed."""
+    out = []
+    for item in items(s, "a domain name"):
+        text = ctx.text(item, item.words[0], "a domain name") if len(item.words) == 1 else ""
+        labels = text.rstrip(".").split(".")
+        if not text or len(text.rstrip(".")) > 253 or not all(_LABEL.match(x) for x in labels):
+            raise found(item, item.words[-1], "a domain name such as corp.example (IDNs as "
+                        "xn-- A-labels)")
+        out.append(text.rstrip("."))
+    return tuple(out)
+
+
+def proposal_profiles(ctx: Ctx, s: Statement) -> tuple[str, ...]:
+    """``proposal_profile NAME;`` or a braced list of iked's built-in profiles."""
+    got = names(ctx, s)
+    for item, name in zip(items(s, "a profile"), got, strict=True):
+        if name not in PROPOSAL_PROFILES:
+            raise found(item, item.words[0], f"a proposal profile: "
+                        f"{' or '.join(PROPOSAL_PROFILES)}")
+    return got

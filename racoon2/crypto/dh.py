@@ -249,6 +249,18 @@ class MlKemInitiator:
                               f"({len(peer)} bytes)") from None
 
 
+def available(ident: int) -> bool:
+    """Whether the KE transform ``ident`` can be used here: implemented, and for ML-KEM present
+    in the installed cryptography (ML-KEM-512 is not, as of cryptography 46-50)."""
+    if ident in _MLKEM:
+        try:
+            _mlkem_classes(by_id(TransformType.KE, ident))
+        except CryptoError:
+            return False
+        return True
+    return ident in _MODP_SHAPE or ident in _ECP or ident in (31, 32)
+
+
 def start(ident: int, rng: Rng, use_library: bool = True) -> Exchange:
     """Begin a key exchange for the KE transform ``ident`` (the initiator's side, or a DH
     responder's)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from racoon2.crypto.prf import Prf
 from racoon2.crypto.transforms import Transform
@@ -47,9 +47,10 @@ def skeyseed(prf: Prf, ni: bytes, nr: bytes, g_ir: bytes) -> bytes:
 
 def rekey_skeyseed(prf: Prf, old_sk_d: bytes, g_ir_new: bytes, ni: bytes, nr: bytes,
                    additional: Sequence[bytes] = ()) -> bytes:
-    """SKEYSEED for a rekeyed IKE SA: prf(SK_d (old), g^ir (new) | [SK(1) | ... ] | Ni | Nr);
-    ``additional`` are the RFC 9370 additional key exchanges' shared secrets."""
-    return prf.compute(old_sk_d, g_ir_new + b"".join(additional) + ni + nr)
+    """SKEYSEED for a rekeyed IKE SA: prf(SK_d (old), g^ir (new) | Ni | Nr [| SK(1) | ... |
+    SK(n)]) (RFC 7296 §2.18; RFC 9370 §2.2.4 appends the additional key exchanges' shared
+    secrets ``additional`` after the nonces, so that none leaves RFC 7296's formula)."""
+    return prf.compute(old_sk_d, g_ir_new + ni + nr + b"".join(additional))
 
 
 def ike_sa_keys(prf: Prf, encr: Transform, integ: Transform | None, seed: bytes,
@@ -71,18 +72,27 @@ def ike_sa_keys(prf: Prf, encr: Transform, integ: Transform | None, seed: bytes,
     return IkeKeys(*parts)
 
 
+def ppk_keys(prf: Prf, ppk: bytes, keys: IkeKeys) -> IkeKeys:
+    """RFC 8784 §3: SK_d = prf+(PPK, SK_d'), SK_pi = prf+(PPK, SK_pi'), SK_pr = prf+(PPK,
+    SK_pr'), each as long as the PRF's preferred key; SK_a and SK_e are kept."""
+    n = prf.key_size
+    return replace(keys, sk_d=prf.plus(ppk, keys.sk_d, n), sk_pi=prf.plus(ppk, keys.sk_pi, n),
+                   sk_pr=prf.plus(ppk, keys.sk_pr, n))
+
+
 def intermediate_skeyseed(prf: Prf, previous_sk_d: bytes, shared: bytes, ni: bytes,
                           nr: bytes) -> bytes:
-    """SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr) after an RFC 9370 IKE_FOLLOWUP_KE /
-    IKE_INTERMEDIATE key exchange; feed it to :func:`ike_sa_keys` with the same nonces/SPIs."""
+    """SKEYSEED(n) = prf(SK_d(n-1), SK(n) | Ni | Nr) after an RFC 9370 IKE_INTERMEDIATE key
+    exchange (§2.2.2); feed it to :func:`ike_sa_keys` with the same nonces/SPIs."""
     return prf.compute(previous_sk_d, shared + ni + nr)
 
 
 def child_keymat(prf: Prf, sk_d: bytes, ni: bytes, nr: bytes, length: int,
                  g_ir_new: bytes = b"", additional: Sequence[bytes] = ()) -> bytes:
-    """KEYMAT = prf+(SK_d, [g^ir (new) | SK(1) | ... | SK(n) |] Ni | Nr) (RFC 7296 §2.17,
-    RFC 9370 §2.2.4); the PFS and additional shared secrets are optional."""
-    return prf.plus(sk_d, g_ir_new + b"".join(additional) + ni + nr, length)
+    """KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr [| SK(1) | ... | SK(n)]) (RFC 7296 §2.17,
+    RFC 9370 §2.2.4: the additional shared secrets after the nonces); the PFS and additional
+    shared secrets are optional."""
+    return prf.plus(sk_d, g_ir_new + ni + nr + b"".join(additional), length)
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,9 @@ def split_child_keymat(keymat: bytes, encr: Transform | None,
 _HASHES = {1: "md5", 2: "sha1", 5: "sha256", 6: "sha384", 7: "sha512"}
 
 
-def _hash(prf: Prf, data: bytes) -> bytes:
+def ikev1_hash(prf: Prf, data: bytes) -> bytes:
+    """The negotiated Phase 1 hash itself (not its HMAC, the PRF ``prf``): RFC 2409's IVs,
+    and NAT-D (RFC 3947 §3.2)."""
     name = _HASHES.get(prf.transform.ident)
     if name is None:
         raise CryptoError(f"IKEv1 has no hash for {prf.transform.name}")
@@ -134,7 +146,7 @@ def skeyid_sig(prf: Prf, ni_b: bytes, nr_b: bytes, g_xy: bytes) -> bytes:
 
 def skeyid_pke(prf: Prf, ni_b: bytes, nr_b: bytes, cky_i: bytes, cky_r: bytes) -> bytes:
     """SKEYID = prf(hash(Ni_b | Nr_b), CKY-I | CKY-R) for public-key encryption methods."""
-    return prf.compute(_hash(prf, ni_b + nr_b), cky_i + cky_r)
+    return prf.compute(ikev1_hash(prf, ni_b + nr_b), cky_i + cky_r)
 
 
 @dataclass(frozen=True)
@@ -190,10 +202,10 @@ def ikev1_keymat(prf: Prf, skeyid_d: bytes, protocol: int, spi: bytes, ni_b: byt
 
 def ikev1_phase1_iv(prf: Prf, g_xi: bytes, g_xr: bytes, block_size: int) -> bytes:
     """The first Phase 1 IV: hash(g^xi | g^xr) truncated to the cipher block (Appendix B)."""
-    return _hash(prf, g_xi + g_xr)[:block_size]
+    return ikev1_hash(prf, g_xi + g_xr)[:block_size]
 
 
 def ikev1_phase2_iv(prf: Prf, last_phase1_block: bytes, message_id: bytes,
                     block_size: int) -> bytes:
     """A Quick Mode/Informational IV: hash(last Phase 1 CBC block | M-ID) (Appendix B)."""
-    return _hash(prf, last_phase1_block + message_id)[:block_size]
+    return ikev1_hash(prf, last_phase1_block + message_id)[:block_size]

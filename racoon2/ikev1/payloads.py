@@ -246,6 +246,11 @@ def _attributes(r: BodyReader, off: int, end: int) -> tuple[Attribute, ...]:
     return tuple(out)
 
 
+def decode_attributes(data: bytes, what: str = "attributes") -> tuple[Attribute, ...]:
+    """Data attributes outside an SA payload (a RESPONDER-LIFETIME notify's data)."""
+    return _attributes(BodyReader(data, what, 0), 0, len(data))
+
+
 def _substructure(r: BodyReader, off: int, end: int, kind: int, what: str) -> tuple[int, int]:
     """(Next Payload, Payload Length) of a proposal or transform at ``off``, checked."""
     nxt, reserved, length = r.unpack("!BBH", off)

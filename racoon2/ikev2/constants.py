@@ -199,6 +199,8 @@ class CfgAttribute(enum.IntEnum):
     INTERNAL_IP4_SUBNET = 13
     SUPPORTED_ATTRIBUTES = 14
     INTERNAL_IP6_SUBNET = 15
+    INTERNAL_DNS_DOMAIN = 25  # RFC 8598 §4 (split DNS)
+    INTERNAL_DNSSEC_TA = 26
 
 
 class CfgType(enum.IntEnum):

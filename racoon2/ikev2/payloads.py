@@ -8,6 +8,7 @@ reserved bits as received) so that valid input re-encodes byte for byte.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import struct
 from collections.abc import Sequence
@@ -271,7 +272,9 @@ def payload_type(p: Payload) -> int:
     return p.type if isinstance(p, Unknown) else TYPES[type(p)]
 
 
+@functools.lru_cache(maxsize=256)  # a payload type is one octet
 def _name(t: int) -> str:
+    # Every payload body's reader carries its name for errors: looked up once per type.
     try:
         return P(t).name
     except ValueError:

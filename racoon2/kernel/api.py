@@ -23,7 +23,7 @@ Conventions shared by every backend:
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final, Protocol, runtime_checkable
@@ -333,6 +333,25 @@ class SaInfo:
     def key(self) -> SaKey:
         """The key that identifies this SA."""
         return self.spec.key
+
+
+def owned_sas(sas: Iterable[SaInfo], owner: Owner) -> list[SaKey]:
+    """The keys of the SAs among ``sas`` that ``owner`` installed: its inbound ESP/AH SAs by
+    their SPI (:func:`spi_band`), and the SAs it installed with a peer's SPI (outbound) or a
+    16-bit CPI (IPComp), which carry the same reqid between the same two addresses as one of
+    those inbound SAs.  An ESP/AH SA in another owner's band is that owner's, whatever its
+    reqid (iked and kinkd may pick the same one for the same two hosts)."""
+    sas = list(sas)
+    lo, hi = spi_band(owner)
+    others = [spi_band(o) for o in Owner if o is not owner]
+
+    def pairing(s: SaInfo) -> tuple[int, frozenset[Address]]:
+        return s.spec.reqid, frozenset((s.spec.src, s.spec.dst))
+
+    ours = {pairing(s) for s in sas if s.spec.proto is not Proto.IPCOMP
+            and lo <= s.spec.spi <= hi}
+    return [s.key for s in sas if pairing(s) in ours and (
+        s.spec.proto is Proto.IPCOMP or not any(a <= s.spec.spi <= b for a, b in others))]
 
 
 @dataclass(frozen=True, slots=True)

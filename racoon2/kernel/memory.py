@@ -43,8 +43,17 @@ class MemoryBackend:
         self._seq = itertools.count(1)
         self._events: asyncio.Queue[api.KernelEvent] = asyncio.Queue()
         self._soft_sent: set[tuple[Address, api.Proto, int]] = set()
+        #: (bytes, packets) each SA carried (its current lifetime's counters): :meth:`carry`.
+        self.carried: dict[tuple[Address, api.Proto, int], tuple[int, int]] = {}
 
     # -- test controls ------------------------------------------------------------------------
+
+    def carry(self, key: api.SaKey, packets: int, nbytes: int) -> None:
+        """Count ``packets`` packets of ``nbytes`` bytes in all on the SA ``key`` (what the
+        kernel's counters show)."""
+        k = (key.dst, key.proto, key.spi)
+        was = self.carried.get(k, (0, 0))
+        self.carried[k] = (was[0] + nbytes, was[1] + packets)
 
     def advance(self, seconds: float) -> None:
         """Move the clock; SAs past a time limit expire (soft: event; hard: event + gone)."""
@@ -132,7 +141,8 @@ class MemoryBackend:
         found = self.sas.get((key.dst, key.proto, key.spi))
         if found is None:
             raise _error("GETSA", key, errnos.ESRCH)
-        return api.SaInfo(found[0], api.LifetimeCurrent(add_time=int(found[1])))
+        nbytes, packets = self.carried.get((key.dst, key.proto, key.spi), (0, 0))
+        return api.SaInfo(found[0], api.LifetimeCurrent(nbytes, packets, int(found[1])))
 
     async def dump_sas(self) -> list[api.SaInfo]:
         """Every SA."""

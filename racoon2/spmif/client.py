@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Protocol
 
 from racoon2.config import Config
 from racoon2.config.model import AddrKind, AddrSpec
@@ -58,6 +59,23 @@ Target = str | os.PathLike[str] | tuple[str, int]
 KEEPALIVE_INTERVAL = 60.0  # a fifth of spmd's default idle timeout (server.Limits)
 
 log = logging.getLogger("racoon2.spmif")
+
+
+class Spmd(Protocol):
+    """What a daemon asks of spmd: a :class:`SpmifClient`, or (iked -j) a worker's way to it
+    through the coordinator's session."""
+
+    async def request(self, command: Command) -> Reply:
+        """Send one command, wait for spmd's reply."""
+        ...
+
+    async def slid(self, spid: int) -> str:
+        """The selector name of the kernel policy ``spid``."""
+        ...
+
+    async def close(self) -> None:
+        """End the session."""
+        ...
 
 
 class SpmifClient:

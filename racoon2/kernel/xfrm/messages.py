@@ -479,8 +479,11 @@ def unpack_acquire(payload: bytes) -> api.Acquire:
     daddr, _spi, proto = ID.unpack(xid)
     pol = unpack_policy(policy + payload[USER_ACQUIRE.size:], "ACQUIRE policy")
     selector = unpack_selector(sel)
-    family = AF[selector.src.version]
     tmpl = pol.spec.templates[0] if pol.spec.templates else None
+    # The addresses are the first template's tunnel ends, of the template's family: an IPv4
+    # flow through an IPv6 tunnel (or the reverse) has the other family than the selector's.
+    ends = tmpl.dst if tmpl is not None and tmpl.dst is not None else selector.src
+    family = AF[ends.version]
     try:
         p = api.Proto(proto)
     except ValueError:

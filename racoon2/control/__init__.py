@@ -1,0 +1,1 @@
+"""The daemons' control sockets (iked, kinkd): protocol, server, client (doc/ikedctl.md)."""
