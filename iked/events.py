@@ -8,13 +8,15 @@ operations), and :class:`Event` values the shell logs and turns into hook runs.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from iked.hooks import ChildEvent
 from racoon2.ipsec import Mode
 from racoon2.kernel.api import KernelOp
 from racoon2.net import Address, Endpoint
-from racoon2.spmif.commands import PolicyAdd, PolicyDelete
+from racoon2.radius.access import Radius
+from racoon2.radius.packet import Attribute
+from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
 
 Now = float  # monotonic seconds, always passed in
 
@@ -28,9 +30,43 @@ class Datagram:
     remote: Endpoint
 
 
-#: What a core asks the shell to do: a kernel operation, or spmd's POLICY ADD/DELETE for the
-#: policies of an IP_RW peer.
-Op = KernelOp | PolicyAdd | PolicyDelete
+@dataclass(frozen=True, slots=True)
+class CheckPassword:
+    """XAuth: whether ``password`` is ``user``'s in the users file ``users`` or PAM service
+    ``pam`` (the remote's ``xauth { }``).  The shell checks it in a worker thread (a hash or
+    PAM takes its time); the result is a bool."""
+
+    remote_name: str
+    users: str | None
+    pam: str | None
+    user: str
+    password: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusAccess:
+    """``eap { method radius; }``: one Access-Request with these attributes (EAP-Message,
+    State, ...) to ``radius``'s servers; the result is a
+    :class:`racoon2.radius.access.Answer` (or the Racoon2Error when no server answers)."""
+
+    radius: Radius = field(repr=False)
+    user: str
+    attributes: tuple[Attribute, ...] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RadiusAccounting:
+    """An Accounting-Request (RFC 2866) for a RADIUS-authenticated IKE SA; result None."""
+
+    radius: Radius = field(repr=False)
+    session: str
+    attributes: tuple[Attribute, ...] = field(repr=False)
+
+
+#: What a core asks the shell to do: a kernel operation, spmd's POLICY ADD/DELETE for the
+#: policies of an IP_RW peer, an XAuth password check, or a RADIUS request.
+Op = (KernelOp | PolicyAdd | PolicyDelete | Migrate | CheckPassword | RadiusAccess
+      | RadiusAccounting)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +88,8 @@ class DropReason(enum.Enum):
     BAD_COOKIE = "missing or wrong cookie"
     UNEXPECTED = "message not valid in this state"
     NO_REMOTE = "no remote accepts this peer"
+    HALF_OPEN = "too many half-open SAs"
+    FRAGMENT = "IKE fragment refused"  # RFC 7383 reassembly bounds (iked.ikev2.fragments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +107,11 @@ class IkeSaUp(Event):
     remote: Endpoint
     initiator: bool
     rekey_of: str | None = None  # the IKE SA this one replaces (phase1_rekey)
+    #: The key exchanges its keys come from, first (kmp_dh_group's) to last (RFC 9370).
+    key_exchanges: tuple[str, ...] = ()
+    #: The addresses we leased the peer (CFG_REPLY), IPv4 first.
+    leases: tuple[Address, ...] = ()
+    ppk: str | None = None  # the RFC 8784 PPK_ID its keys were mixed with
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +124,7 @@ class IkeSaDown(Event):
     remote: Endpoint
     reason: str
     replaced: bool = False  # a rekey replaced it: no phase1_down
+    leases: tuple[Address, ...] = ()  # what the peer was leased (now reserved for it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +136,28 @@ class AddressLeased(Event):
     remote_name: str
     remote: Address
     addresses: tuple[Address, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteAccess(Event):
+    """Gateway: one step of a client's XAuth or mode-config (IKEv1) or EAP (IKEv2); ``what``
+    says which."""
+
+    sa: str
+    remote: Endpoint
+    what: str
+    kind: str = "ISAKMP SA"  # "IKE SA" for IKEv2's EAP
+
+
+@dataclass(frozen=True, slots=True)
+class ProposalMatched(Event):
+    """A remote with ``proposal_profile``: which set (a profile, or its own "configured"
+    lists) accepted the client's offer for ``what`` (IKE SA or CHILD_SA), and the choice."""
+
+    sa: str
+    what: str
+    profile: str
+    chosen: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +200,33 @@ class NatDetected(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class IkeSaMoved(Event):
+    """MOBIKE (RFC 4555) moved an IKE SA and its CHILD_SAs to new endpoints; ``nat`` says
+    where a NAT lies on the new path ("none", "this host", "the peer", "both")."""
+
+    sa: str
+    remote_name: str
+    old_local: Endpoint
+    old_remote: Endpoint
+    local: Endpoint
+    remote: Endpoint
+    nat: str
+
+
+@dataclass(frozen=True, slots=True)
+class RekeyCollision(Event):
+    """Both ends rekeyed one SA at once (RFC 7296 §2.8.1, §2.8.2): which rekey the nonces made
+    redundant, decided when our own CREATE_CHILD_SA is answered."""
+
+    sa: str
+    what: str                # "IKE SA" or "CHILD_SA of policy …"
+    ours_redundant: bool
+    #: Our redundant rekey had additional key exchanges to run: it stops before them (RFC
+    #: 9370 §2.2.4).
+    followups_dropped: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class NegotiationFailed(Event):
     """A negotiation failed: what was received beside what is configured, in one place."""
 
@@ -154,9 +247,28 @@ class KernelFailed(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class InvalidSpiHint(Event):
+    """An unprotected INVALID_IKE_SPI for one of our IKE SAs came from its peer's address:
+    unauthenticated, so only a hint (RFC 7296 §2.21.4); a liveness check follows."""
+
+    sa: str
+    remote: Endpoint
+
+
+@dataclass(frozen=True, slots=True)
 class Dropped(Event):
     """An incoming datagram was dropped (also counted in the core's statistics)."""
 
     remote: Endpoint
     reason: DropReason
     detail: str = ""
+
+
+def journal_fields(event: Event) -> dict[str, str | None]:
+    """What ``journalctl IKE_SA=… PEER=… CHILD_SA=…`` finds an event's log line by: its IKE
+    SA, the peer's address and the CHILD_SA's inbound SPI, those the event has."""
+    remote = getattr(event, "remote", None)
+    peer = remote.addr if isinstance(remote, Endpoint) else remote
+    spi = getattr(event, "spi_in", None)
+    return {"IKE_SA": getattr(event, "sa", None), "PEER": None if peer is None else str(peer),
+            "CHILD_SA": None if spi is None else f"{spi:08x}"}

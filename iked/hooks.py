@@ -29,11 +29,36 @@ class Hook:
 
 
 def phase1_env(local: Address, local_port: int, remote: Address | None,
-               remote_port: int | None) -> list[tuple[str, str]]:
-    """phase1_up/down/rekey: the IKE SA's endpoints (IKEv1 may not know the remote one)."""
+               remote_port: int | None, key_exchanges: Sequence[str] = (),
+               leases: Sequence[Address] = (), ppk: str | None = None
+               ) -> list[tuple[str, str]]:
+    """phase1_up/down/rekey: the IKE SA's endpoints (IKEv1 may not know the remote one), and
+    (extensions) the key exchanges its keys came from, space-separated, the PPK_ID of the
+    RFC 8784 PPK mixed into them, and the addresses the peer was leased, as phase2's
+    ``INTERNAL4_ADDR``/``INTERNAL6_ADDR`` (a gateway learns its client's addresses with the
+    IKE SA, before any CHILD_SA is up)."""
     env = [("LOCAL_ADDR", str(local)), ("LOCAL_PORT", str(local_port))]
     if remote is not None and remote_port is not None:
         env += [("REMOTE_ADDR", str(remote)), ("REMOTE_PORT", str(remote_port))]
+    if key_exchanges:
+        env.append(("KEY_EXCHANGES", " ".join(key_exchanges)))
+    if ppk is not None:
+        env.append(("PPK_ID", ppk))
+    return env + _lease_env(leases)
+
+
+def _lease_env(leases: Sequence[Address]) -> list[tuple[str, str]]:
+    """The responder's leases (the original's names): the first of each family, and
+    ``INTERNAL_ADDR`` when there is exactly one."""
+    env = []
+    v4 = [a for a in leases if a.version == 4]
+    v6 = [a for a in leases if a.version == 6]
+    if v4:
+        env.append(("INTERNAL4_ADDR", str(v4[0])))
+    if v6:
+        env.append(("INTERNAL6_ADDR", str(v6[0])))
+    if len(leases) == 1:
+        env.append(("INTERNAL_ADDR", str(leases[0])))
     return env
 
 
@@ -74,6 +99,8 @@ class ChildEvent:
     selector2: str | None = None
     leases: Sequence[Address] = field(default_factory=tuple)
     cfg_reply: CfgReply | None = None
+    #: A CREATE_CHILD_SA's PFS group and RFC 9370 additional key exchanges, by name.
+    key_exchanges: Sequence[str] = ()
 
 
 def _join(addrs: Sequence[Address]) -> str:
@@ -94,14 +121,7 @@ def phase2_env(ev: ChildEvent) -> list[tuple[str, str]]:
                     (f"{side}_NET_PORT", str(net.port))]
     env.append(("UPPER_LAYER_PROTOCOL",
                 "any" if ev.upper_layer_protocol in (0, 255) else str(ev.upper_layer_protocol)))
-    v4 = [a for a in ev.leases if a.version == 4]
-    v6 = [a for a in ev.leases if a.version == 6]
-    if v4:
-        env.append(("INTERNAL4_ADDR", str(v4[0])))
-    if v6:
-        env.append(("INTERNAL6_ADDR", str(v6[0])))
-    if len(ev.leases) == 1:
-        env.append(("INTERNAL_ADDR", str(ev.leases[0])))
+    env += _lease_env(ev.leases)
     if ev.cfg_reply is not None:
         r = ev.cfg_reply
         env += [("INTERNAL_ADDR4", str(r.addr4) if r.addr4 else ""),
@@ -110,6 +130,8 @@ def phase2_env(ev: ChildEvent) -> list[tuple[str, str]]:
                 ("INTERNAL_ADDR6", str(r.addr6) if r.addr6 else ""),
                 ("INTERNAL_DNS6", _join(r.dns6)), ("INTERNAL_DHCP6", _join(r.dhcp6)),
                 ("APPLICATION_VERSION", r.application_version)]
+    if ev.key_exchanges:
+        env.append(("KEY_EXCHANGES", " ".join(ev.key_exchanges)))  # an extension
     return env
 
 

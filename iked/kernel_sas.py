@@ -5,12 +5,12 @@ The inbound SPI is ours to choose (ALLOCSPI's range) and changes nothing about m
 iked allocates every ESP and AH SPI in :data:`SPI_BAND`.  The SAs it installs with a peer's
 SPI (outbound) and the IPComp SAs (16-bit CPIs) carry the same reqid between the same two
 addresses as such an inbound SA: that pairs them.  After ``kill -9`` the new iked removes
-exactly these (doc/design.md, "iked: kernel SAs after a crash").
+exactly these (:func:`racoon2.kernel.api.owned_sas`, doc/design.md, "iked: kernel SAs after a
+crash").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import replace
 
 from racoon2.kernel import api
@@ -24,13 +24,3 @@ def in_band(op: api.AllocSpi) -> api.AllocSpi:
     if op.proto is api.Proto.IPCOMP:
         return op
     return replace(op, lo=SPI_BAND[0], hi=SPI_BAND[1])
-
-
-def owned(sas: Iterable[api.SaInfo]) -> list[api.SaKey]:
-    """The keys of the SAs among ``sas`` that an iked installed (see the module docstring)."""
-    sas = list(sas)
-    ours = {(s.spec.reqid, frozenset((s.spec.src, s.spec.dst))) for s in sas
-            if s.spec.proto is not api.Proto.IPCOMP
-            and SPI_BAND[0] <= s.spec.spi <= SPI_BAND[1]}
-    return [s.key for s in sas
-            if (s.spec.reqid, frozenset((s.spec.src, s.spec.dst))) in ours]

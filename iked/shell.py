@@ -1,9 +1,9 @@
 """iked's asyncio shell: the only place iked does I/O (UDP, kernel, spmd, hooks, signals).
 
-One worker task drives the pure :class:`~iked.ikev2.core.IkeCore` the aioquic way: after every
-input (a datagram, a kernel event, the timer) it performs the core's kernel requests and feeds
-the results back, sends the queued datagrams, logs the events and runs their hooks, and re-arms
-the single timer at the core's next deadline.
+One worker task drives the pure cores (:class:`~iked.cores.Cores`, IKEv2 and IKEv1) the
+aioquic way: after every input (a datagram, a kernel event, the timer) it performs the cores'
+kernel requests and feeds the results back, sends the queued datagrams, logs the events and
+runs their hooks, and re-arms the single timer at the cores' next deadline.
 """
 
 from __future__ import annotations
@@ -14,83 +14,102 @@ import contextlib
 import ipaddress
 import json
 import logging
-import secrets
 import signal
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from iked import events as ev
-from iked import hooks, kernel_sas
+from iked import kernel_sas, statefile
 from iked.addresses import LeasedAddresses
+from iked.control import IkedControl, peer_selector
+from iked.cores import Cores
+from iked.ctl import COMMANDS
 from iked.hookrunner import HookRunner
+from iked.ikev2 import snapshot
 from iked.ikev2.common import State
-from iked.ikev2.core import IkeCore
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
-from racoon2 import daemon, udp
+from iked.process import Settings
+from iked.radius_client import Client
+from iked.reporting import Reporter
+from iked.xauth_check import Checkers
+from racoon2 import daemon, sdnotify, udp
 from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, lookup
-from racoon2.config.effective import ikev2
 from racoon2.config.files import read_secret
-from racoon2.config.model import AddrSpec, ScriptType
+from racoon2.config.model import AddrSpec
+from racoon2.control.server import open_control
 from racoon2.crypto.rng import SystemRng
-from racoon2.errors import Racoon2Error, SpmifError
+from racoon2.errors import ControlError, Racoon2Error, StateError
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
-from racoon2.spmif.client import SpmifClient, connect_configured
-from racoon2.spmif.commands import PolicyAdd, PolicyDelete
+from racoon2.spmif.client import Spmd
+from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
 
 log = logging.getLogger("iked")
 NON_ESP_MARKER = b"\0\0\0\0"
 SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
-DROP_REPORT_INTERVAL = 60.0
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What the command line decides for the shell."""
-
-    port: int = 500
-    target_port: int = 500
-    family: int | None = None
-    initiate_selector: str | None = None
-    initiate_address: str | None = None
-    no_kernel: bool = False  # -D 0x8: no kernel IPsec, no spmd
-    pcapfile: str | None = None  # -P: IKE messages in the clear, '+' appends
-    #: SIGTERM: how long the peers have to answer our Deletes (--stop-wait).
-    stop_wait: float = 3.0
-
-
-def _esp_in_udp(sock: socket.socket) -> None:
+def esp_in_udp(sock: socket.socket) -> None:
+    """Have the kernel take ESP in UDP on a port 4500 socket."""
     # The kernel then takes the ESP-in-UDP packets (RFC 3948) and leaves IKE to us.
     with contextlib.suppress(OSError):
         sock.setsockopt(SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP)
+
+
+def ike_endpoints(config: Config, settings: Settings, hosts: HostAddresses) -> list[Endpoint]:
+    """Every ``interface ike`` endpoint with this host's addresses ``hosts``."""
+    specs = config.interface.ike if config.interface else ()
+    return udp.endpoints(specs, settings.port, hosts, settings.family)
+
+
+async def acquired_selector(config: Config, spmif: Spmd | None,
+                            event: api.Acquire) -> str | None:
+    """The selector a kernel ACQUIRE asks to negotiate (spmd names it), logged; None when
+    none matches."""
+    slid = await daemon.acquire_slid(spmif, event.policy_index, log)
+    flow = event.selector
+    selector = lookup.acquire_selector(config, slid, flow.src.network_address,
+                                       flow.dst.network_address)
+    # A name spmd gave that the configuration lacks is the core's to report.
+    name = selector.name if selector is not None else slid
+    if name is None:
+        log.warning("ACQUIRE for %s matches no selector of the configuration", event.selector)
+        return None
+    log.info("ACQUIRE for %s: selector %s", event.selector, name)
+    return name
 
 
 class Iked:
     """One running iked."""
 
     def __init__(self, config: Config, settings: Settings, kernel: api.KernelBackend,
-                 spmif: SpmifClient | None, bypass: bool = True) -> None:
+                 spmif: Spmd | None, bypass: bool = True) -> None:
         self.config = config
         self.settings = settings
         self.kernel = kernel
         self.spmif = spmif
         #: This host's addresses, followed while running (set by :meth:`run`).
         self.watch: AddressWatch | None = None
-        self.core = IkeCore(config, SystemRng(), self._read, time.monotonic(),
+        self.core = Cores(config, SystemRng(), self._read, time.monotonic(),
                             self.local_addresses, self._read_public,
                             (settings.port, settings.target_port))
         self.sockets = udp.Sockets(self.datagram, api.Owner.IKED if bypass else None,
-                                   lambda ep: _esp_in_udp if ep.port == NAT_T_PORT else None)
+                                   lambda ep: esp_in_udp if ep.port == NAT_T_PORT else None)
         self.transports = self.sockets.transports
         self.hooks = HookRunner()
+        #: XAuth's users files and PAM services, loaded now: one that does not load stops iked.
+        self.xauth = Checkers(config)
+        #: eap { method radius; }: a RADIUS exchange runs beside the others (it may wait
+        #: seconds for a failover), its answer goes to the core when it comes.
+        self.radius = Client()
+        self._radius_tasks: set[asyncio.Task[None]] = set()
         self.leased = LeasedAddresses()
         # pyroute2's IPRoute runs its own event loop: one worker thread, so that the
         # additions and removals keep their order.
-        self._netlink = concurrent.futures.ThreadPoolExecutor(1, "iked-addresses")
+        self.netlink = concurrent.futures.ThreadPoolExecutor(1, "iked-addresses")
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._no_sas = asyncio.Event()  # set when the core holds no IKE SA (SIGTERM waits)
@@ -98,8 +117,14 @@ class Iked:
         self._level = logging.getLogger().level
         self.pcap = PcapWriter(settings.pcapfile) if settings.pcapfile else None
         self.core.tracing = self.pcap is not None
-        self._drops_reported = -DROP_REPORT_INTERVAL
-        self._drops_seen: dict[ev.DropReason, int] = {}
+        self.control = IkedControl(self)
+        self.reporter = Reporter(self)
+        self.notify = sdnotify.current()
+        role = settings.role
+        if role is not None:
+            self.core.set_worker(role.index, role.workers, role.cookie_seed, role.origin)
+        #: A worker's sockets have come from the coordinator.
+        self.handed_sockets = asyncio.Event()
 
     @staticmethod
     def _read(path: str) -> bytes:
@@ -120,11 +145,15 @@ class Iked:
 
     def wanted_endpoints(self, hosts: HostAddresses) -> list[Endpoint]:
         """Every ``interface ike`` endpoint with this host's addresses ``hosts``."""
-        specs = self.config.interface.ike if self.config.interface else ()
-        return udp.endpoints(specs, self.settings.port, hosts, self.settings.family)
+        return ike_endpoints(self.config, self.settings, hosts)
 
     async def open_sockets(self) -> None:
-        """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too."""
+        """Bind every ``interface ike`` address; port 4500 sockets take ESP-in-UDP too.  A
+        worker waits for the coordinator's sockets instead."""
+        if self.settings.role is not None:
+            self.watch = await AddressWatch.open()
+            await self.handed_sockets.wait()
+            return
         self.watch = await daemon.open_sockets(self.sockets, self.watch, self.wanted_endpoints,
                                                "ike", log)
 
@@ -144,7 +173,8 @@ class Iked:
     async def _kernel_events(self) -> None:
         async for event in self.kernel.events():
             if isinstance(event, api.Acquire):
-                await self._acquire(event)
+                if self.settings.role is None:  # else the coordinator's
+                    await self._acquire(event)
             elif isinstance(event, api.Expire) and \
                     self.core.kernel_event(event, time.monotonic()):
                 if event.hard:
@@ -154,18 +184,19 @@ class Iked:
             self._wake.set()
 
     async def _acquire(self, event: api.Acquire) -> None:
-        slid = await daemon.acquire_slid(self.spmif, event.policy_index, log)
-        flow = event.selector
-        selector = lookup.acquire_selector(self.config, slid, flow.src.network_address,
-                                           flow.dst.network_address)
-        # A name spmd gave that the configuration lacks is the core's to report.
-        name = selector.name if selector is not None else slid
-        if name is None:
-            log.warning("ACQUIRE for %s matches no selector of the configuration",
-                        event.selector)
-            return
-        log.info("ACQUIRE for %s: selector %s", event.selector, name)
-        self.core.initiate(name, time.monotonic(), event.dst, event.src)
+        name = await acquired_selector(self.config, self.spmif, event)
+        if name is not None:
+            self.core.initiate(name, time.monotonic(), event.dst, event.src)
+
+    def _roam(self) -> None:
+        # RFC 4555: the IKE SAs we initiated whose address went away move (MOBIKE).
+        self.core.addresses_changed(time.monotonic())
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Have the worker run the cores' output (after an ikedctl command changed them): one
+        flush at a time, in the worker, so kernel requests keep their order."""
+        self._wake.set()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -184,6 +215,11 @@ class Iked:
         """Perform requests, send datagrams, report events, re-arm the timer."""
         while requests := self.core.requests():
             for req in requests:
+                if isinstance(req.op, ev.RadiusAccess | ev.RadiusAccounting):
+                    task = asyncio.get_running_loop().create_task(self._radius(req))
+                    self._radius_tasks.add(task)
+                    task.add_done_callback(self._radius_tasks.discard)
+                    continue
                 try:
                     result: object = await self._perform(req.op)
                 except Racoon2Error as e:
@@ -198,9 +234,10 @@ class Iked:
             data = NON_ESP_MARKER + d.data if marker else d.data
             transport.sendto(data, (str(d.remote.addr), d.remote.port))
         while (event := self.core.next_event()) is not None:
-            self._report(event)
-        if not self.core.sas:
+            self.reporter.report(event)
+        if not self.core.any_sa:
             self._no_sas.set()
+        self.notify.status(self.status_line())
         if self.pcap is not None:
             for t in self.core.traces():
                 self.pcap.write(t.data, t.local, t.remote)
@@ -213,10 +250,30 @@ class Iked:
             self._timer = loop.call_later(max(0.0, deadline - time.monotonic()),
                                           self._on_timer)
 
+    async def _radius(self, req: ev.Request) -> None:
+        op = req.op
+        result: object = None
+        try:
+            if isinstance(op, ev.RadiusAccess):
+                result = await self.radius.access(op.radius, list(op.attributes))
+            elif isinstance(op, ev.RadiusAccounting):
+                await self.radius.account(op.radius, list(op.attributes))
+        except Racoon2Error as e:
+            result = e
+        except OSError as e:  # no route to the server, say
+            result = Racoon2Error(f"RADIUS: {e}")
+        self.core.reply(req.id, result, time.monotonic())
+        self._wake.set()
+
     async def _perform(self, op: ev.Op) -> object:
+        if isinstance(op, ev.CheckPassword):
+            # A password hash or PAM takes its time: not on the event loop.
+            return await asyncio.to_thread(self.xauth.check, op)
+        if isinstance(op, ev.RadiusAccess | ev.RadiusAccounting):
+            raise Racoon2Error("RADIUS requests run beside the queue (Shell._radius)")
         if isinstance(op, api.AllocSpi):
             op = kernel_sas.in_band(op)
-        if not isinstance(op, PolicyAdd | PolicyDelete):
+        if not isinstance(op, PolicyAdd | PolicyDelete | Migrate):
             return await api.perform(self.kernel, op)
         if self.spmif is None:
             raise Racoon2Error(f"{type(op).__name__} for {op.selector_index} needs spmd",
@@ -226,104 +283,50 @@ class Iked:
             raise Racoon2Error(f"spmd refused {type(op).__name__} {op.selector_index}: {reply}")
         return reply.text
 
-    def _report(self, event: ev.Event) -> None:
-        match event:
-            case ev.IkeSaUp():
-                log.info("IKE SA %s established with %s (remote %s, %s%s)", event.sa,
-                         event.remote, event.remote_name,
-                         "initiator" if event.initiator else "responder",
-                         f", rekey of {event.rekey_of}" if event.rekey_of else "")
-                if event.rekey_of:
-                    self._netlink.submit(self.leased.moved, event.rekey_of, event.sa)
-                kind = ScriptType.PHASE1_REKEY if event.rekey_of else ScriptType.PHASE1_UP
-                self._hook(kind, event.remote_name, hooks.phase1_env(
-                    event.local.addr, event.local.port, event.remote.addr, event.remote.port))
-            case ev.IkeSaDown():
-                log.info("IKE SA %s with %s deleted: %s", event.sa, event.remote, event.reason)
-                if not event.replaced:
-                    self._netlink.submit(self.leased.remove, event.sa)
-                    self._hook(ScriptType.PHASE1_DOWN, event.remote_name, hooks.phase1_env(
-                        event.local.addr, event.local.port, event.remote.addr,
-                        event.remote.port))
-            case ev.ChildSaUp():
-                log.info("CHILD_SA of policy %s %s: ESP %s, spi in 0x%08x out 0x%08x, %s <=> %s"
-                         " (%s)", event.policy, "rekeyed" if event.rekey else "up",
-                         event.mode.name.lower(), event.spi_in, event.spi_out, event.local_ts,
-                         event.remote_ts, event.algorithms)
-                self._hook(ScriptType.PHASE2_REKEY if event.rekey else ScriptType.PHASE2_UP,
-                           self._remote_of(event.policy), hooks.phase2_env(event.hook))
-            case ev.ChildSaDown():
-                log.info("CHILD_SA of policy %s (spi in 0x%08x out 0x%08x) deleted: %s",
-                         event.policy, event.spi_in, event.spi_out, event.reason)
-                if event.hook is not None and not event.replaced:
-                    self._hook(ScriptType.PHASE2_DOWN, self._remote_of(event.policy),
-                               hooks.phase2_env(event.hook))
-            case ev.AddressLeased():
-                log.info("IKE SA %s: remote %s leased us %s", event.sa, event.remote_name,
-                         ", ".join(map(str, event.addresses)))
-                self._netlink.submit(self.leased.add, event.sa, event.remote, event.addresses)
-            case ev.NatDetected():
-                where = " and ".join(w for w, b in (("this host", event.local_behind),
-                                                    ("the peer", event.peer_behind)) if b)
-                log.info("IKE SA %s: NAT detected in front of %s: IKE on port 4500, ESP in UDP",
-                         event.sa, where)
-            case ev.NegotiationFailed():
-                extra = "".join(f"; {k}: {v}" for k, v in (("received", event.received),
-                                                           ("configured", event.configured))
-                                if v)
-                log.error("IKE SA %s: %s failed: %s%s", event.sa, event.stage, event.reason,
-                          extra)
-            case ev.KernelFailed():
-                log.error("IKE SA %s: cannot %s: %s", event.sa, event.what, event.error)
-            case ev.Dropped():
-                log.debug("%s: dropped: %s%s", event.remote, event.reason.value,
-                          f" ({event.detail})" if event.detail else "")
-                self._report_drops()
-
-    def _report_drops(self) -> None:
-        # One summary line a minute at most: a flood must not flood the log too.
-        now = time.monotonic()
-        if now - self._drops_reported < DROP_REPORT_INTERVAL:
-            return
-        counts = dict(self.core.dropped)
-        delta = {r: n - self._drops_seen.get(r, 0) for r, n in counts.items()
-                 if n != self._drops_seen.get(r, 0)}
-        self._drops_reported, self._drops_seen = now, counts
-        log.warning("dropped IKE messages since the last report: %s",
-                    ", ".join(f"{r.value} {n}" for r, n in delta.items()))
-
-    def _remote_of(self, policy_name: str) -> str:
-        policy = next((p for p in self.config.policies if p.name == policy_name), None)
-        return policy.remote_index or "" if policy else ""
-
-    def _hook(self, kind: ScriptType, remote_name: str, env: list[tuple[str, str]]) -> None:
-        for script in ikev2(self.config, self.config.remote(remote_name)).script:
-            if script.type is kind:
-                self.hooks.submit(hooks.Hook(script.path, script.type, tuple(env)))
+    def status_line(self) -> str:
+        """The service manager's STATUS= line (``systemctl status iked``): the SA counts."""
+        sas = self.core.sas.values()
+        return (f"{len(sas)} IKE SA(s), {sum(len(sa.children) for sa in sas)} CHILD_SA(s)"
+                f", {len(self.transports)} socket(s)")
 
     # -- life cycle ---------------------------------------------------------------------------
 
-    async def reload(self) -> None:
+    async def reload(self) -> tuple[bool, str]:
         """SIGHUP: reread the configuration and keep every SA it still describes alike.
 
         The core deletes the IKE SAs of removed or changed remotes and the CHILD_SAs of
         removed or changed policies (:meth:`IkeCore.reconfigure`); the others keep their
         kernel SAs and SPIs.  A file that does not load changes nothing (logged with
-        ``file:line:``).  The sockets follow a changed ``interface ike`` section.
+        ``file:line:``).  The sockets follow a changed ``interface ike`` section.  The
+        service manager sees RELOADING=1 … READY=1 around it.  Returns whether it took the
+        file, and the log line saying what happened.
         """
+        self.notify.reloading()
+        try:
+            return await self._reload()
+        finally:
+            self.notify.ready(self.status_line())
+
+    async def _reload(self) -> tuple[bool, str]:
         config = daemon.reload_config(self.config, log)
         if config is None:
-            return
-        before = {sa.name for sa in self.core.sas.values()}
+            return False, "reload refused: the file does not load (see the log)"
+        try:
+            self.xauth = Checkers(config)
+        except Racoon2Error as e:
+            log.error("reload refused: %s; still running the previous configuration", e)
+            return False, f"reload refused: {e}"
+        before = sum(1 for sa in self.core.sas.values() if sa.state is not State.DEAD)
         self.config = config
-        self.core.reconfigure(config, time.monotonic())
-        kept = sum(1 for sa in self.core.sas.values()
-                   if sa.name in before and sa.state is not State.DELETING)
-        log.info("reloaded %s: %d IKE SA(s) kept, %d deleted", config.file, kept,
-                 len(before) - kept)
+        deleted = self.core.reconfigure(config, time.monotonic(), self.settings.stop_wait)
+        message = f"reloaded {config.file}: {before - deleted} IKE SA(s) kept, {deleted} deleted"
+        log.info("%s", message)
         assert self.watch is not None
-        await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "ike", log)
+        if self.settings.role is None:  # else the coordinator's sockets follow
+            await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "ike",
+                                      log)
         await self.flush()
+        return True, message
 
     def trace_on(self) -> None:
         """SIGUSR1, as the original: debug logging on, and the SA table with the drop
@@ -341,11 +344,14 @@ class Iked:
         self._stop.set()
 
     async def _shutdown(self) -> None:
+        self.notify.stopping()
+        if self.settings.keep_sas and await self._keep():
+            return
         # The peers' answers to our Deletes come in while we wait (the worker runs on), so
         # neither side keeps SAs the other has dropped; a silent peer costs stop_wait.
         log.info("shutting down: deleting %d IKE SA(s)", len(self.core.sas))
         self._no_sas.clear()
-        self.core.shutdown(time.monotonic())
+        self.core.shutdown(time.monotonic(), self.settings.stop_wait)
         await self.flush()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._no_sas.wait(), self.settings.stop_wait)
@@ -354,47 +360,102 @@ class Iked:
                         len(self.core.sas), self.settings.stop_wait)
             self.core.shutdown(time.monotonic(), force=True)
             await self.flush()
-        await self.remove_own_sas("left over")
+        if self._radius_tasks:  # the RADIUS accounting Stops of the SAs just ended
+            await asyncio.wait(set(self._radius_tasks), timeout=self.settings.stop_wait)
+        if self.settings.role is None:  # else the coordinator's, once every worker ended
+            await self.remove_own_sas("left over")
+
+    async def _keep(self) -> bool:
+        """SIGTERM with --keep-sas: save the IKE SAs and leave their kernel SAs; False when
+        the state cannot be written (then the SAs are deleted as without the option)."""
+        # Exchanges in progress (a liveness check, a rekey) finish first, so that what is
+        # saved is quiet: nothing in flight that the next iked could not answer.
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.settings.stop_wait
+        while loop.time() < end and not all(
+                snapshot.keepable(sa) for sa in self.core.v2.sas.values()):
+            await asyncio.sleep(0.05)
+        path = self.settings.state_file
+        data = self.core.keep(snapshot.Clock(time.monotonic(), time.time()))
+        try:
+            statefile.write(path, data)
+        except StateError as e:
+            log.error("cannot save the IKE SAs: %s; deleting them", e)
+            return False
+        await self.flush()  # the kernel SAs of those that could not be kept go
+        log.info("shutting down: %d IKE SA(s) saved to %s, their kernel SAs left in place",
+                 len(self.core.v2.sas), path)
+        return True
+
+    async def _restore(self) -> None:
+        """At start: take over the IKE SAs a --keep-sas stop saved, with or without the
+        option now (it decides only what SIGTERM does); the file is removed."""
+        path = self.settings.state_file
+        try:
+            data = statefile.take(path)
+            if data is None:
+                return
+            done = self.core.restore(data, await self.kernel.dump_sas(),
+                                     snapshot.Clock(time.monotonic(), time.time()))
+        except Racoon2Error as e:
+            log.error("cannot restore the saved IKE SAs: %s", e)
+            return
+        for name, why in done:
+            if why:
+                log.warning("IKE SA %s saved in %s: %s: deleting it", name, path, why)
+            else:
+                log.info("IKE SA %s restored from %s", name, path)
 
     async def remove_own_sas(self, why: str) -> None:
-        """Delete every kernel SA an iked installed (:mod:`iked.kernel_sas`), one log line."""
-        try:
-            keys = kernel_sas.owned(await self.kernel.dump_sas())
-        except Racoon2Error as e:
-            log.warning("cannot list the kernel's SAs: %s", e)
-            return
-        for key in keys:
-            with contextlib.suppress(Racoon2Error):  # gone meanwhile: fine
-                await self.kernel.del_sa(key)
-        if keys:
-            log.info("removed %d %s kernel SA(s) of iked", len(keys), why)
+        """Delete every kernel SA an iked installed but those of the CHILD_SAs the core
+        holds (restored ones)."""
+        ours = {spec.key for sa in self.core.sas.values() for c in sa.children
+                for spec in (c.negotiated.specs if c.negotiated else ())}
+        await daemon.remove_own_sas(self.kernel, api.Owner.IKED, why, log, ours)
 
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
-        # SAs of an iked that died without its shutdown (kill -9) have no IKE SA any more:
-        # RFC 7296 §2.4, the peer learns from INITIAL_CONTACT, our kernel from this.
-        await self.remove_own_sas("stale")
         await self.open_sockets()
+        if self.settings.role is None:  # else the coordinator's, before the workers start
+            # Restored once the sockets (and so the MY_IP macros' addresses) are known,
+            # before the worker runs: nothing else has installed an SA yet.
+            await self._restore()
+            # SAs of an iked that died without its shutdown (kill -9) have no IKE SA any
+            # more: RFC 7296 §2.4, the peer learns from INITIAL_CONTACT, our kernel from this.
+            await self.remove_own_sas("stale")
         daemon.on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
             signal.SIGHUP: lambda: asyncio.ensure_future(self.reload()),
             signal.SIGUSR1: self.trace_on, signal.SIGUSR2: self.trace_off})
+        ctl = await open_control(self.settings.ctl_socket, COMMANDS, self.control.handle, log)
         worker = asyncio.create_task(self._work())
         events = asyncio.create_task(self._kernel_events())
         assert self.watch is not None
-        follow = asyncio.create_task(udp.follow(self.watch, self.sockets,
-                                                self.wanted_endpoints, log))
+        follow = asyncio.create_task(
+            udp.follow(self.watch, self.sockets, self.wanted_endpoints, log, self._roam)
+            if self.settings.role is None else self._follow_addresses())
         self._initiate_forced()
         self._wake.set()
+        # Sockets open, spmd's session up (in _main), stale SAs gone: iked serves.
+        self.notify.ready(self.status_line())
         await self._stop.wait()
+        if ctl is not None:
+            await ctl.close()
         await self._shutdown()
-        await asyncio.wrap_future(self._netlink.submit(self.leased.remove_all))
-        self._netlink.shutdown()
+        await asyncio.wrap_future(self.netlink.submit(self.leased.remove_all))
+        self.netlink.shutdown()
         for task in (worker, events, follow):
             task.cancel()
         self.sockets.close()
         self.watch.close()
         return 0
+
+    async def _follow_addresses(self) -> None:
+        # A worker: the coordinator follows the addresses with the sockets; MOBIKE here.
+        assert self.watch is not None
+        while True:
+            await self.watch.changed()
+            self._roam()
 
     def _initiate_forced(self) -> None:
         now = time.monotonic()
@@ -402,51 +463,8 @@ class Iked:
             self.core.initiate(self.settings.initiate_selector, now)
         if self.settings.initiate_address:
             addr = ipaddress.ip_address(self.settings.initiate_address)
-            for sel in self.config.selectors:
-                policy = sel.policy
-                if policy is None or policy.remote_index is None:
-                    continue
-                remote = self.config.remote(policy.remote_index)
-                peers = remote.ikev2.peers_ipaddr if remote and remote.ikev2 else None
-                if any(p.address == addr for p in peers or ()):
-                    self.core.initiate(sel.name, now, addr)
-                    return
-            log.error("-I %s: no selector's policy names a remote with that peers_ipaddr",
-                      addr)
-
-
-async def _main(config: Config, settings: Settings) -> int:
-    if settings.no_kernel:
-        from racoon2.kernel.memory import MemoryBackend
-
-        # Random SPIs: two such iked on one host must not pick the same ones.
-        kernel: api.KernelBackend = MemoryBackend(seed=secrets.randbits(32))
-        spmif = None
-        log.info("-D 0x8: no kernel IPsec and no spmd; SAs are only logged")
-    else:
-        from racoon2.kernel.system import open_backend
-
-        kernel = await open_backend()
-        spmif = await _connect_spmd(config)
-    bypass = daemon.application_bypass(config) and not settings.no_kernel
-    iked = Iked(config, settings, kernel, spmif, bypass)
-    try:
-        return await iked.run()
-    finally:
-        if spmif is not None:
-            await spmif.close()
-        await kernel.close()
-
-
-async def _connect_spmd(config: Config) -> SpmifClient:
-    try:
-        return await connect_configured(config)
-    except SpmifError as e:
-        raise Racoon2Error(e.message, hint="or run with -D 0x8 to work without spmd") from None
-
-
-def run(config_path: str, settings: Settings, *, foreground: bool,
-        pid_path: str = "/var/run/iked.pid") -> int:
-    """Run iked until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
-    return daemon.run_daemon("iked", config_path, lambda config: _main(config, settings),
-                             foreground=foreground, pid_path=pid_path)
+            try:
+                self.core.initiate(peer_selector(self.config, addr), now, addr)
+            except ControlError:
+                log.error("-I %s: no selector's policy names a remote with that "
+                          "peers_ipaddr", addr)

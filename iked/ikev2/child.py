@@ -1,30 +1,32 @@
 """One CHILD_SA: traffic selectors on the wire, its keys, and the kernel SAs (pure).
 
 KEYMAT = prf+(SK_d, Ni | Nr); the initiator-to-responder keys come first (RFC 7296 §2.17).
-Lifetimes follow the original (doc/iked.md, "Kernel SAs"): the kernel gets the hard limit from
-racoon2.conf and a soft limit at 80-90 % of it, drawn at random so peers do not rekey at once.
+The kernel SAs themselves (addresses, mode, lifetimes) are :mod:`iked.ipsec_sas`', shared with
+IKEv1's Quick Mode.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from iked import ipsec_sas
 from iked.hooks import CfgReply, ChildEvent, Net
-from iked.ikev2 import proposals
+from iked.ikev2 import intauth, proposals
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.settings import ChildSettings
-from iked.ikev2.ts import Ts, exact, narrow
+from iked.ikev2.ts import Ts, exact, intersect, narrow
 from racoon2.crypto import keymat
 from racoon2.crypto.prf import Prf
 from racoon2.crypto.rng import Rng
-from racoon2.crypto.transforms import Transform, TransformType
+from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import ProtocolId, TsType
 from racoon2.ikev2.payloads import TrafficSelector
+from racoon2.ipsec import Mode as SpmifMode
 from racoon2.kernel import api
-from racoon2.net import Address
+from racoon2.net import Address, Prefix
 
 #: The IKEv2 protocol ID of a CHILD_SA's kernel protocol (Delete, REKEY_SA).
 PROTOCOL_ID = {api.Proto.ESP: ProtocolId.ESP, api.Proto.AH: ProtocolId.AH}
@@ -53,6 +55,32 @@ def from_wire(entries: Sequence[TrafficSelector]) -> list[Ts]:
 def show(selectors: Sequence[Ts]) -> str:
     """``192.0.2.0/25, 192.0.2.128/26`` for logs."""
     return ", ".join(str(t) for t in selectors) or "(none)"
+
+
+def rw_narrowed(settings: ChildSettings, peer: Sequence[Address]) -> ChildSettings:
+    """An IP_RW policy as it applies to one peer: its side is ``peer`` (the addresses we
+    leased it, one of each family at most, else the one it has now)."""
+    return replace(settings, remote_ts=tuple(
+        t for t in (intersect(Ts(a, a), r) for a in peer for r in settings.remote_ts) if t))
+
+
+def rw_policies(s: ChildSettings, me: Address, peer: Address
+                ) -> list[tuple[str, int, SpmifMode, Prefix, Prefix, Address, Address]]:
+    """spmif POLICY ADD/DELETE arguments for an IP_RW policy of SA ends ``me``, ``peer``:
+    one per address family of the narrowed peer side (a client leased an IPv4 and an IPv6
+    address has a policy pair of each; the kernel's policies are of one family)."""
+    pairs: list[tuple[Prefix, Prefix]] = []
+    for version in dict.fromkeys(t.version for t in s.remote_ts):
+        mine = [t for t in s.local_ts if t.version == version]
+        if mine:
+            theirs = next(t for t in s.remote_ts if t.version == version)
+            pairs.append((mine[0].prefixes()[0], theirs.prefixes()[0]))
+    if not pairs:  # no family in common: the first of each side (or the SA ends)
+        pairs = [(s.local_ts[0].prefixes()[0] if s.local_ts else ipaddress.ip_network(me),
+                  s.remote_ts[0].prefixes()[0] if s.remote_ts else ipaddress.ip_network(peer))]
+    mode = SpmifMode.TUNNEL if s.tunnel else SpmifMode.TRANSPORT
+    return [(s.selector, s.lifetime_seconds, mode, local, remote, me, peer)
+            for local, remote in pairs]
 
 
 def responder_ts(child: ChildSettings, tsi: Sequence[Ts], tsr: Sequence[Ts],
@@ -112,23 +140,13 @@ class Ipcomp:
     cpi_out: int
 
 
-def _algorithms(encr: Transform | None, integ: Transform | None, key: bytes, ikey: bytes
-                ) -> tuple[api.Cipher | None, api.Integrity | None, api.Aead | None]:
-    if encr is not None and encr.aead:
-        return None, None, api.Aead(encr.xfrm_name or "", key, encr.icv_size * 8)
-    if integ is None:
-        raise CryptoError(f"{encr.name if encr else 'AH'} needs an integrity algorithm")
-    integrity = api.Integrity(integ.xfrm_name or "", ikey,
-                              integ.xfrm_trunc_bits or integ.icv_size * 8)
-    return (api.Cipher(encr.xfrm_name or "", key) if encr else None), integrity, None
-
-
 def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: bytes,
               nr: bytes, initiator: bool, spi_in: int, spi_out: int,
-              local: Address, remote: Address, rng: Rng, shared: bytes = b"",
+              local: Address, remote: Address, rng: Rng, shares: Sequence[bytes] = (),
               udp: tuple[int, int] | None = None, ipcomp: Ipcomp | None = None) -> Negotiated:
     """Derive the keys of one CHILD_SA and describe its inbound and outbound kernel SAs;
-    ``shared`` is the PFS key exchange's secret of a CREATE_CHILD_SA, ``udp`` the (our, the
+    ``shares`` are a CREATE_CHILD_SA's shared secrets, its PFS exchange's first, then RFC
+    9370's additional ones, ``udp`` the (our, the
     peer's) IKE ports when a NAT lies between us: ESP then travels in UDP (RFC 3948)."""
     ah = chosen.protocol == ProtocolId.AH
     encr = None if ah else chosen.get(TransformType.ENCR)
@@ -136,49 +154,31 @@ def negotiate(child: ChildSettings, chosen: Chosen, prf: Prf, sk_d: bytes, ni: b
     if encr is None and not ah:
         raise CryptoError("the chosen ESP proposal has no encryption transform")
     size = keymat.child_keymat_size(encr, integ)
-    stream = keymat.child_keymat(prf, sk_d, ni, nr, size, shared)
+    stream = keymat.child_keymat(prf, sk_d, ni, nr, size, shares[0] if shares else b"",
+                                 shares[1:])
     keys = keymat.split_child_keymat(stream, encr, integ)
     mine, theirs = (keys.encr_i, keys.integ_i), (keys.encr_r, keys.integ_r)
     if not initiator:
         mine, theirs = theirs, mine
-    me = child.my_sa_addr if child.tunnel and child.my_sa_addr else local
-    peer = child.peers_sa_addr if child.tunnel and child.peers_sa_addr else remote
-    tunnel = api.Mode.TUNNEL if child.tunnel else api.Mode.TRANSPORT
-    # spmd's templates put IPComp innermost and in the tunnel mode; AH or ESP then protects
-    # the IPComp packet in transport mode between the same ends.
-    mode = api.Mode.TRANSPORT if ipcomp else tunnel
-    hard = child.lifetime_seconds
-    soft = int(hard * (0.8 + 0.1 * rng.random_bytes(1)[0] / 255)) if hard else 0
-    hard_b = child.lifetime_bytes
-    soft_b = int(hard_b * 0.8) if hard_b else 0
-    life = api.Lifetime(soft_bytes=soft_b, hard_bytes=hard_b, soft_add_seconds=soft,
-                        hard_add_seconds=hard)
+    where = ipsec_sas.ends(child, local, remote, None if ah else udp, ipcomp is not None)
+    life = ipsec_sas.lifetime(child.lifetime_seconds, child.lifetime_bytes, rng)
     proto = api.Proto.AH if ah else api.Proto.ESP
-
-    def spec(src: Address, dst: Address, spi: int, k: tuple[bytes, bytes],
-             ports: tuple[int, int] | None) -> api.SaSpec:
-        cipher, integrity, aead = _algorithms(encr, integ, *k)
-        encap = api.Encap(*ports) if ports and not ah else None
-        return api.SaSpec(src, dst, proto, spi, mode, child.reqid, cipher=cipher,
-                          integrity=integrity, aead=aead, lifetime=life, esn=chosen.esn,
-                          encap=encap)
-
-    name = ("AH " if ah else "") + (
-        encr.name + (f"-{encr.key_size * 8}" if encr.variable_key else "") if encr else "") + (
-        f"{'/' if encr else ''}{integ.name}" if integ else "") + ("/ESN" if chosen.esn else "")
+    inbound, outbound = ipsec_sas.sa_pair(where, proto, child.reqid, encr, integ, spi_in,
+                                          spi_out, theirs, mine, life, chosen.esn)
+    name = ipsec_sas.describe(encr, integ, ah, chosen.esn)
     comp = None
     if ipcomp is not None:
         alg = proposals.IPCOMP_NAMES[ipcomp.transform]
+        tunnel = ipsec_sas.ends(child, local, remote)
+        me, peer = tunnel.me, tunnel.peer
         # The kernel holds the 16-bit CPI as the SPI of the IPComp SA (RFC 3173 §3.3); it has
         # no replay window and lives as long as the SA beside it.
-        comp = (api.SaSpec(peer, me, api.Proto.IPCOMP, ipcomp.cpi_in, tunnel, child.reqid,
+        comp = (api.SaSpec(peer, me, api.Proto.IPCOMP, ipcomp.cpi_in, tunnel.mode, child.reqid,
                            compression=alg, replay_window=0),
-                api.SaSpec(me, peer, api.Proto.IPCOMP, ipcomp.cpi_out, tunnel, child.reqid,
-                           compression=alg, replay_window=0))
+                api.SaSpec(me, peer, api.Proto.IPCOMP, ipcomp.cpi_out, tunnel.mode,
+                           child.reqid, compression=alg, replay_window=0))
         name += f" + IPComp {alg}"
-    return Negotiated(spec(peer, me, spi_in, theirs, udp[::-1] if udp else None),
-                      spec(me, peer, spi_out, mine, udp), name + (" in UDP" if udp else ""),
-                      comp)
+    return Negotiated(inbound, outbound, name + (" in UDP" if udp else ""), comp)
 
 
 @dataclass(eq=False)
@@ -193,6 +193,17 @@ class Child:
     ipcomp: Ipcomp | None = None    # the IPComp agreed with the peer
     rekey_of: Child | None = None   # the CHILD_SA this one replaces
     replaced: bool = False          # a rekey replaced this one
+    #: The key exchanges its KEYMAT came from: a CREATE_CHILD_SA's PFS group, then the RFC
+    #: 9370 additional ones (none for IKE_AUTH's CHILD_SA).
+    key_exchanges: tuple[int, ...] = ()
+    # As responder of a rekey, our outbound SAs wait until the initiator has its inbound
+    # ones (child_sa.release_outbound): not in the kernel yet, due at this time at the latest.
+    outbound_held_until: float | None = None
+    established_at: float | None = None  # keys handed to the kernel (ikedctl)
+    #: IKEv1 Quick Mode: the lower nonce of the exchange that made it, and whether we began
+    #: it; two rekeys of one SA at once keep the one with the higher (iked.ikev1.quick_mode).
+    nonce_key: bytes = b""
+    initiated: bool = False
 
 
 def hook_event(c: Child, ends: tuple[Address, Address], leases: Sequence[Address] = (),
@@ -210,4 +221,5 @@ def hook_event(c: Child, ends: tuple[Address, Address], leases: Sequence[Address
     s = c.settings
     proto = s.local_ts[0].proto if s.local_ts else 0
     return ChildEvent(ends[0], ends[1], s.selector, s.tunnel, net(s.local_ts),
-                      net(s.remote_ts), proto, leases=tuple(leases), cfg_reply=cfg_reply)
+                      net(s.remote_ts), proto, leases=tuple(leases), cfg_reply=cfg_reply,
+                      key_exchanges=tuple(intauth.name(k) for k in c.key_exchanges))

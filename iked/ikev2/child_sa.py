@@ -12,42 +12,55 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from iked.events import ChildSaUp, KernelFailed, NegotiationFailed, Now
+from iked.events import ChildSaUp, KernelFailed, NegotiationFailed, Now, Op, ProposalMatched
 from iked.ikev2 import child as childmod
-from iked.ikev2 import proposals
+from iked.ikev2 import profiles, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import notify
 from iked.ikev2.proposals import Chosen
-from iked.ikev2.ts import Ts, intersect
+from iked.ikev2.ts import Ts
 from racoon2.crypto import transforms as tt
+from racoon2.crypto.transforms import TransformType
 from racoon2.errors import Racoon2Error
 from racoon2.ikev2.constants import NotifyType
-from racoon2.ikev2.payloads import SA, Notify, TSi, TSr
+from racoon2.ikev2.payloads import SA, Notify, Proposal, Transform, TSi, TSr
 from racoon2.kernel import api
 from racoon2.spmif.commands import PolicyAdd
 
 if TYPE_CHECKING:
-    from iked.ikev2.sa import Continue, IkeSa
+    from iked.ikev2.sa import IkeSa
+    from iked.queues import Continue
+
+
+def without_ke(offered: Sequence[Proposal]) -> tuple[Proposal, ...]:
+    """An IKE_AUTH offer without its KE transforms: RFC 7296 §1.2 allows none there (no KE
+    payload comes with it), yet iOS sends a proposal with a DH group beside one without;
+    strongSwan ignores them too (PROPOSAL_SKIP_KE)."""
+    return tuple(replace(p, transforms=tuple(t for t in p.transforms
+                                             if t.type != TransformType.KE)) for p in offered)
 
 
 def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
-         extra: Sequence[tt.Transform] = ()
+         extra: Sequence[tt.Transform] = (), in_auth: bool = False,
+         addke: Sequence[Transform] = ()
          ) -> tuple[Child, Chosen, tuple[list[Ts], list[Ts]]] | Notify:
     """The responder's CHILD_SA for an offer: the first policy of this remote whose
-    selectors cover the TS, and the chosen proposal; else the notify to answer.
-    ``extra`` adds transforms to our proposals (the KE group of a PFS exchange)."""
+    selectors cover the TS, and the chosen proposal (from the policy's sa blocks, else the
+    remote's ``proposal_profile``s); else the notify to answer.  ``extra`` adds transforms
+    to our proposals (the KE group of a PFS exchange), ``addke`` the ADDKE transforms of its
+    additional key exchanges (RFC 9370 §2.2.4); ``in_auth``: the offer came in IKE_AUTH,
+    whose KE transforms are ignored."""
     offered_i = childmod.from_wire(tsi.selectors)
     offered_r = childmod.from_wire(tsr.selectors)
     exact = sa.host.exact_ts(sa.peer.remote)
+    offered = without_ke(offer.proposals) if in_auth else offer.proposals
     configured = []
     for settings in sa.host.children(sa.peer.remote):
         if settings.rw:
-            # IP_RW: the peer's side of the policy is the address we leased it, else the
+            # IP_RW: the peer's side of the policy is the addresses we leased it, else the
             # one it has now.
-            peer = sa.leased[1] if sa.leased else sa.remote.addr
-            here = Ts(peer, peer)
-            settings = replace(settings, remote_ts=tuple(
-                t for t in (intersect(here, r) for r in settings.remote_ts) if t))
+            settings = childmod.rw_narrowed(settings, [a for _, a in sa.leased] or
+                                            [sa.remote.addr])
         configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
                           f"{childmod.show(settings.local_ts)}")
         # An IP_RW peer may ask for anything on its side (a client with a leased address
@@ -62,13 +75,20 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
                 "transport" if transport else "tunnel",
                 f"policy {settings.policy}: {'tunnel' if settings.tunnel else 'transport'}"))
             return notify(NotifyType.NO_PROPOSAL_CHOSEN)
-        mine = settings.proposals(bytes(4), extra)
-        chosen = proposals.choose(offer.proposals, mine)
-        if chosen is None:
+        mine = settings.proposals(bytes(4), extra, addke)
+        sets = [(profiles.CONFIGURED, mine)]
+        if settings.protocol is api.Proto.ESP:
+            sets += [(p, profiles.PROFILES[p].child(bytes(4), extra)) for p in sa.peer.profiles]
+        matched = profiles.choose(offered, sets)
+        if matched is None:
             sa.host.emit(NegotiationFailed(
                 sa.name, "CHILD_SA", "no proposal chosen",
-                proposals.describe(offer.proposals), proposals.describe(mine)))
+                proposals.describe(offer.proposals), profiles.configured(sets)))
             return notify(NotifyType.NO_PROPOSAL_CHOSEN)
+        profile, chosen = matched
+        if sa.peer.profiles:
+            sa.host.emit(ProposalMatched(sa.name, "CHILD_SA", profile,
+                                         proposals.describe((chosen.proposal(),))))
         return Child(settings), chosen, answer
     sa.host.emit(NegotiationFailed(
         sa.name, "CHILD_SA", "traffic selectors unacceptable",
@@ -77,31 +97,50 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
     return notify(NotifyType.TS_UNACCEPTABLE)
 
 
+#: How long the responder of a CHILD_SA rekey keeps sending on the old outbound SA when the
+#: initiator's Delete of the old CHILD_SA (its sign that the new SAs are in) does not come:
+#: short, as the old SA may be close to its hard lifetime (the kernel's EXPIRE of it releases
+#: the new outbound SA at once, :func:`release_outbound`).
+OUTBOUND_GRACE = 2.0
+
+
 def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,
-            initiator: bool | None = None, shared: bytes = b"",
-            installed: Continue | None = None) -> None:
-    """Derive ``c``'s keys and hand its two SAs to the kernel, inbound first.  ``nonces``,
-    ``initiator`` and ``shared`` are the CREATE_CHILD_SA exchange's (default: IKE_AUTH's);
-    ``installed(None, now)`` runs once every SA is in."""
+            initiator: bool | None = None, shares: Sequence[bytes] = (),
+            installed: Continue | None = None, hold_until: Now | None = None) -> None:
+    """Derive ``c``'s keys and hand its SAs to the kernel, inbound first.  ``nonces``,
+    ``initiator`` and ``shares`` (its PFS secret, then RFC 9370's) are the CREATE_CHILD_SA
+    exchange's (default: IKE_AUTH's);
+    ``installed(None, now)`` runs once every SA is in.  With ``hold_until`` only the inbound
+    SAs go in now, the outbound ones at :func:`release_outbound` (make-before-break as the
+    responder of a rekey, :func:`rekeyed`)."""
     assert sa.crypto is not None
     ni, nr = nonces or (sa.ni, sa.nr)
     neg = childmod.negotiate(c.settings, chosen, sa.crypto.prf, sa.crypto.keys.sk_d,
                              ni, nr, sa.initiator if initiator is None else initiator,
                              c.spi_in, c.spi_out, sa.local.addr, sa.remote.addr,
-                             sa.host.rng, shared,
+                             sa.host.rng, shares,
                              (sa.local.port, sa.remote.port) if sa.nat else None,
                              c.ipcomp)
     c.negotiated = neg
+    group = chosen.get(TransformType.KE)
+    c.key_exchanges = ((group.ident,) if group is not None and any(shares[:1]) else ()) + \
+        chosen.additional()
+    c.outbound_held_until = hold_until
     sa.children.append(c)
-
+    ops: list[tuple[Op, str]] = []
+    if c.settings.rw:
+        ops += [(PolicyAdd(*p), f"have spmd install the policies of {c.settings.selector}")
+                for p in sa.rw_policies(c)]
+    ops += [(api.UpdateSa(spec), f"install inbound {_what(spec)}") for spec in neg.inbound_specs]
+    if hold_until is None:
+        ops += _outbound_ops(c)
     results: list[bool] = []
 
-    def done(what: str) -> Continue:
-        def check(result: object, now: Now) -> None:
-            if isinstance(result, Racoon2Error):
-                sa.host.emit(KernelFailed(sa.name, what, str(result)))
-            results.append(not isinstance(result, Racoon2Error))
-            if len(results) == len(neg.specs) + c.settings.rw and all(results):
+    def check(what: str) -> Continue:
+        def done(result: object, now: Now) -> None:
+            c.established_at = c.established_at or now
+            results.append(_reported(sa, what, result))
+            if len(results) == len(ops) and all(results):
                 if installed is not None:
                     installed(None, now)
                 sa.host.emit(ChildSaUp(
@@ -110,32 +149,75 @@ def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | N
                     c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
                     childmod.show(c.settings.remote_ts), neg.algorithms,
                     sa.hook_event(c), c.rekey_of is not None))
-        return check
+        return done
 
-    if c.settings.rw:
-        sa.host.request(sa, PolicyAdd(*sa.rw_policy(c)), done(
-            f"have spmd install the policies of {c.settings.selector}"))
-    sa.host.request(sa, api.UpdateSa(neg.inbound), done(
-        f"install inbound SA spi 0x{c.spi_in:08x}"))
-    sa.host.request(sa, api.AddSa(neg.outbound), done(
-        f"install outbound SA spi 0x{c.spi_out:08x}"))
-    if neg.ipcomp is not None:
-        comp_in, comp_out = neg.ipcomp
-        sa.host.request(sa, api.UpdateSa(comp_in), done(
-            f"install inbound IPComp SA cpi 0x{comp_in.spi:04x}"))
-        sa.host.request(sa, api.AddSa(comp_out), done(
-            f"install outbound IPComp SA cpi 0x{comp_out.spi:04x}"))
+    for op, what in ops:
+        sa.host.request(sa, op, check(what))
+
+
+def _what(spec: api.SaSpec) -> str:
+    kind = "IPComp SA cpi" if spec.proto is api.Proto.IPCOMP else "SA spi"
+    return f"{kind} 0x{spec.spi:0{4 if spec.proto is api.Proto.IPCOMP else 8}x}"
+
+
+def _reported(sa: IkeSa, what: str, result: object) -> bool:
+    """Whether a kernel request succeeded; a failure is reported."""
+    if isinstance(result, Racoon2Error):
+        sa.host.emit(KernelFailed(sa.name, what, str(result)))
+        return False
+    return True
+
+
+def _report(sa: IkeSa, what: str) -> Continue:
+    def done(result: object, now: Now) -> None:
+        _reported(sa, what, result)
+    return done
+
+
+def _outbound_ops(c: Child) -> list[tuple[Op, str]]:
+    assert c.negotiated is not None
+    return [(api.AddSa(spec), f"install outbound {_what(spec)}")
+            for spec in c.negotiated.outbound_specs]
+
+
+def release_outbound(sa: IkeSa, c: Child) -> None:
+    """Install the held outbound SAs of ``c`` (:func:`install` with ``hold_until``): the
+    rekey's initiator has its new inbound SAs, or the grace is over.  A CHILD_SA that a
+    collision made redundant (``replaced``) never sends: its outbound SAs stay out."""
+    if c.outbound_held_until is None:
+        return
+    c.outbound_held_until = None
+    if c.replaced or c not in sa.children:
+        return
+    for op, what in _outbound_ops(c):
+        sa.host.request(sa, op, _report(sa, what))
+
+
+def release_successor(sa: IkeSa, old: Child) -> None:
+    """``old`` is about to leave the kernel (the initiator's Delete of it, its hard
+    lifetime): the held outbound SAs of the CHILD_SA that replaces it go in first, so that
+    our traffic always has an SA."""
+    for c in list(sa.children):
+        if c.rekey_of is old:
+            release_outbound(sa, c)
+
+
+def release_due(sa: IkeSa, now: Now) -> None:
+    """Install the held outbound SAs whose grace (:data:`OUTBOUND_GRACE`) is over."""
+    for c in list(sa.children):
+        if c.outbound_held_until is not None and now >= c.outbound_held_until:
+            release_outbound(sa, c)
 
 
 def rekeyed(sa: IkeSa, old: Child, new: Child, chosen: Chosen, nonces: tuple[bytes, bytes],
-            shared: bytes, now: Now) -> None:
+            shares: Sequence[bytes], now: Now) -> None:
     """Our rekey of ``old`` was answered: put ``new`` in its place without losing a packet
     (make-before-break, in the spirit of RFC 7296 §2.8).
 
     The order, each step a kernel request the shell performs in sequence:
 
     1. ``new``'s inbound SA (UpdateSa of the larval SA whose SPI we offered): from here on
-       the peer, which installed both of its new SAs before it answered, may send on it;
+       the peer, which installed its new inbound SA before it answered, may send on it;
     2. ``new``'s outbound SA (AddSa).  XFRM keeps both outbound SAs of the one policy and
        reqid: for an outbound packet ``xfrm_state_find`` picks, among the valid SAs matching
        the template, one not yet soft-expired ("dying") over one that is, and between equals
@@ -147,14 +229,22 @@ def rekeyed(sa: IkeSa, old: Child, new: Child, chosen: Chosen, nonces: tuple[byt
        peer answers our INFORMATIONAL Delete of ``old`` (it has stopped using it then, RFC
        7296 §1.4.1), or the IKE SA ends.
 
-    As responder the peer's Delete ends ``old`` at once, its traffic having moved already.
+    As responder (:func:`iked.ikev2.create_child.respond`) only ``new``'s inbound SAs go in
+    before the answer: the initiator installs its inbound SA when the answer arrives, so a
+    packet sent on our new outbound SA before then would be dropped (one ping per rekey in
+    the VM's test).  Our new outbound SAs are held (:func:`release_outbound`) until the
+    initiator's Delete of ``old`` arrives (it sends it once its new SAs are in; they go in
+    before ``old``'s leave), ``old`` reaches its hard lifetime, or :data:`OUTBOUND_GRACE`
+    has passed; meanwhile ``old``'s outbound SA carries our traffic, which the initiator
+    still takes on ``old``'s inbound SA (step 4).  strongSwan's responder waits for the
+    Delete in the same way.
     """
     old.replaced = True
 
     def swap(result: object, now: Now) -> None:
         sa.withdraw_outbound(old)
 
-    install(sa, new, chosen, nonces, initiator=True, shared=shared, installed=swap)
+    install(sa, new, chosen, nonces, initiator=True, shares=shares, installed=swap)
     # The Delete is wished now, not once the SAs are in, so that it keeps its place before
     # queued exchanges; the shell performs the kernel requests before it sends a datagram.
     sa.retire(old, now)

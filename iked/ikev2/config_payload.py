@@ -1,6 +1,6 @@
-"""The configuration payload (RFC 7296 §2.19, §3.15), pure: the responder's addresses leased
-from an ``addresspool`` and ``provide`` values, the initiator's ``request { }`` and what the
-CFG_REPLY gave it."""
+"""The configuration payload (RFC 7296 §2.19, §3.15), pure: the responder's CFG_REPLY (the
+addresses leased from ``addresspool``s by :mod:`iked.leases`, and the ``provide`` values), the
+initiator's ``request { }`` and what the CFG_REPLY gave it."""
 
 from __future__ import annotations
 
@@ -14,67 +14,84 @@ from racoon2.config.model import ConfigRequest
 from racoon2.ikev2.constants import CfgAttribute as A
 from racoon2.ikev2.constants import CfgType
 from racoon2.ikev2.payloads import CP
-from racoon2.net import Address
+from racoon2.net import Address, Prefix
+
+#: How long a client's address stays reserved for it after its IKE SA ended, by default.
+LEASE_TIME = 86400.0
 
 
 @dataclass(frozen=True)
 class Provide:
     """A remote's ``provide { }`` block, resolved."""
 
-    pool: str | None
+    pools: tuple[str, ...]
     dns: tuple[Address, ...] = ()
     application_version: str | None = None
+    #: RFC 8598 split-DNS domains (sent only to a client that asks for them)
+    domains: tuple[str, ...] = ()
+    #: INTERNAL_IP4/6_SUBNET; None: the policies' local selectors unless they are "any"
+    subnets: tuple[Prefix, ...] | None = None
+    lease_time: float = LEASE_TIME
 
 
-class Pool:
-    """One ``addresspool``: leases the lowest free address of the wanted family."""
-
-    def __init__(self, ranges: Sequence[tuple[Address, Address]]) -> None:
-        self._ranges = tuple(ranges)
-        self._leased: set[Address] = set()
-
-    def lease(self, version: int) -> Address | None:
-        """A free address of IP ``version``, now leased; None when the pool is exhausted."""
-        for start, end in self._ranges:
-            if start.version != version:
-                continue
-            for n in range(int(start), int(end) + 1):
-                addr = ipaddress.ip_address(n) if version == 4 else ipaddress.IPv6Address(n)
-                if addr not in self._leased:
-                    self._leased.add(addr)
-                    return addr
-        return None
-
-    def release(self, addr: Address) -> None:
-        """Give ``addr`` back."""
-        self._leased.discard(addr)
-
-
-def wanted_version(request: CP) -> int | None:
-    """The address family a CFG_REQUEST asks for (4 first, as most clients ask both)."""
+def wanted_versions(request: CP) -> tuple[int, ...]:
+    """The address families a CFG_REQUEST asks addresses of (IPv4 first)."""
     kinds = {t for t, _ in request.attributes}
-    if A.INTERNAL_IP4_ADDRESS in kinds:
-        return 4
-    if A.INTERNAL_IP6_ADDRESS in kinds:
-        return 6
-    return None
+    return tuple(v for v, kind in ((4, A.INTERNAL_IP4_ADDRESS), (6, A.INTERNAL_IP6_ADDRESS))
+                 if kind in kinds)
 
 
-def reply(request: CP, lease: Address | None, provide: Provide) -> CP:
-    """The CFG_REPLY: the lease and the ``provide`` values the client asked for."""
+#: INTERNAL_IP4_NETMASK with a leased address: the address is a host of its own, reached
+#: through the tunnel (RFC 7296 §3.15.1 allows the netmask only with an address).
+HOST_NETMASK = ipaddress.IPv4Address("255.255.255.255").packed
+
+
+def reply(request: CP, leases: Sequence[Address], provide: Provide,
+          subnets: Sequence[Prefix] = ()) -> CP:
+    """The CFG_REPLY: the leases (and the netmask, when asked, with the IPv4 one), the DNS
+    servers the client asked for, the split-tunnel ``subnets`` of each family it was given an
+    address of (RFC 7296 §3.15.1 lets a reply carry them unasked), INTERNAL_DNS_DOMAIN when
+    asked (RFC 8598 §3.1: only a client that sends it supports split DNS) and
+    APPLICATION_VERSION when asked."""
     kinds = {t for t, _ in request.attributes}
     attrs: list[tuple[int, bytes]] = []
-    if lease is not None and lease.version == 4:
-        attrs.append((A.INTERNAL_IP4_ADDRESS, lease.packed))
-    elif lease is not None:
-        attrs.append((A.INTERNAL_IP6_ADDRESS, lease.packed + struct.pack("!B", 128)))
+    for lease in leases:
+        if lease.version == 4:
+            attrs.append((A.INTERNAL_IP4_ADDRESS, lease.packed))
+            if A.INTERNAL_IP4_NETMASK in kinds:
+                attrs.append((A.INTERNAL_IP4_NETMASK, HOST_NETMASK))
+        else:
+            attrs.append((A.INTERNAL_IP6_ADDRESS, lease.packed + struct.pack("!B", 128)))
     for dns in provide.dns:
         kind = A.INTERNAL_IP4_DNS if dns.version == 4 else A.INTERNAL_IP6_DNS
         if kind in kinds:
             attrs.append((kind, dns.packed))
+    families = {a.version for a in leases}
+    for net in subnets:
+        if net.version not in families:
+            continue
+        if net.version == 4:
+            # Address and netmask, 8 octets (RFC 7296 §3.15.1).
+            attrs.append((A.INTERNAL_IP4_SUBNET, net.network_address.packed +
+                          net.netmask.packed))
+        else:
+            attrs.append((A.INTERNAL_IP6_SUBNET, net.network_address.packed +
+                          struct.pack("!B", net.prefixlen)))
+    if A.INTERNAL_DNS_DOMAIN in kinds:
+        # RFC 8598 §4: the name in presentation format, no trailing dot, one per attribute.
+        attrs += [(A.INTERNAL_DNS_DOMAIN, d.rstrip(".").encode("ascii"))
+                  for d in provide.domains]
     if provide.application_version and A.APPLICATION_VERSION in kinds:
         attrs.append((A.APPLICATION_VERSION, provide.application_version.encode()))
     return CP(CfgType.CFG_REPLY, tuple(attrs))
+
+
+def split_subnets(provide: Provide, local: Sequence[Prefix]) -> tuple[Prefix, ...]:
+    """The INTERNAL_IP4/6_SUBNET values: ``provide subnet`` if written, else the policies'
+    local selectors ``local``; a selector covering every address (a full tunnel) is none."""
+    if provide.subnets is not None:
+        return provide.subnets
+    return tuple(dict.fromkeys(n for n in local if n.prefixlen > 0))
 
 
 #: ``request { }`` items and the attribute each asks for (RFC 7296 §3.15.1).

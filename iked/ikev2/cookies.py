@@ -61,6 +61,18 @@ class Cookies:
         return hmac.compare_digest(cookie, want)
 
 
+def shared_secrets(seed: bytes) -> Callable[[int], bytes]:
+    """A source of secrets that yields the same sequence in every process given ``seed``:
+    the k-th secret is HMAC-SHA-256(seed, k), cut to the length asked for."""
+    count = 0
+
+    def secret(n: int) -> bytes:
+        nonlocal count
+        count += 1
+        return hmac.digest(seed, count.to_bytes(8, "big"), "sha256")[:n]
+    return secret
+
+
 def cookie_needed(cookie_required: bool, half_open: int) -> bool:
     """Whether an IKE_SA_INIT without a valid cookie gets a COOKIE notify instead of an SA."""
     return cookie_required or half_open >= HALF_OPEN_LIMIT

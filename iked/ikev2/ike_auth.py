@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, child_sa, config_payload, ipcomp, proposals
+from iked.ikev2 import certs, child_sa, config_payload, eap, intauth, ipcomp, mobike, ppk, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
@@ -26,6 +26,7 @@ from iked.ikev2.tasks import Step, Task
 from iked.ikev2.ts import Ts, intersect
 from racoon2.config.model import ConfigRequest
 from racoon2.crypto import auth
+from racoon2.crypto.keymat import IkeKeys
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import AuthMethod, CfgType, ExchangeType, NotifyType
 from racoon2.ikev2.message import Message
@@ -50,41 +51,46 @@ if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
 
 
-def _my_id(sa: IkeSa) -> tuple[int, bytes]:
+def my_id(sa: IkeSa) -> tuple[int, bytes]:
+    """Our ID: the first ``my_id``, else our address."""
     return sa.peer.my_ids[0] if sa.peer.my_ids else ip_identity(sa.local.addr)
 
 
-def _octets(sa: IkeSa, id_body: bytes, ours: bool) -> bytes:
+def octets(sa: IkeSa, id_body: bytes, ours: bool, keys: IkeKeys | None = None) -> bytes:
+    """The signed octets (RFC 7296 §2.15) of our ID (``ours``) or the peer's, with ``keys``
+    (a PPK's, RFC 8784) or the SA's."""
     assert sa.crypto is not None
-    k = sa.crypto.keys
+    k = keys or sa.crypto.keys
     me_first = sa.initiator == ours
     return auth.signed_octets(
         sa.init_request if me_first else sa.init_response,
         sa.nr if me_first else sa.ni,
-        sa.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body)
+        sa.crypto.prf, k.sk_pi if me_first else k.sk_pr, id_body) + intauth.auth_tail(
+            sa.intermediate)
 
 
-def _our_auth(sa: IkeSa, id_payload: IDi | IDr) -> list[Payload]:
-    """Our CERT payloads (with certificates) and AUTH for ``id_payload``."""
+def our_auth(sa: IkeSa, id_payload: IDi | IDr, keys: IkeKeys | None = None) -> list[Payload]:
+    """Our CERT payloads (with certificates) and AUTH for ``id_payload``, with ``keys`` (a
+    PPK's, RFC 8784) or the SA's."""
     assert sa.crypto is not None
-    octets = _octets(sa, encode_body(id_payload), ours=True)
+    signed = octets(sa, encode_body(id_payload), ours=True, keys=keys)
     if sa.peer.signature and sa.peer.credentials is not None:
-        method, data = certs.sign(sa.peer.credentials, octets, sa.peer_hashes)
+        method, data = certs.sign(sa.peer.credentials, signed, sa.peer_hashes)
         return [*certs.cert_payloads(sa.peer.credentials), Auth(method, data)]
     assert sa.peer.psk is not None
-    return [Auth(AuthMethod.PSK, auth.psk_auth(sa.crypto.prf, sa.peer.psk, octets))]
+    return [Auth(AuthMethod.PSK, auth.psk_auth(sa.crypto.prf, sa.peer.psk, signed))]
 
 
 def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
                 inner: tuple[Payload, ...]) -> str | None:
     """Why the peer's AUTH fails, or None when it verifies."""
     assert sa.crypto is not None
-    octets = _octets(sa, encode_body(id_payload), ours=False)
+    signed = octets(sa, encode_body(id_payload), ours=False)
     if au.method == AuthMethod.PSK:
         if sa.peer.psk is None:
             return "the peer authenticates with a pre-shared key, none is configured"
         if not hmac.compare_digest(au.data, auth.psk_auth(sa.crypto.prf, sa.peer.psk,
-                                                           octets)):
+                                                           signed)):
             return "AUTH does not verify: the pre-shared keys differ"
         return None
     if sa.peer.trust is None:
@@ -92,7 +98,7 @@ def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
     try:
         key = certs.peer_key(sa.peer.trust, [p for p in inner if isinstance(p, Cert)],
                              id_payload.id_type, id_payload.data, sa.peer.verify_id)
-        auth.verify(au.method, key, octets, au.data)
+        auth.verify(au.method, key, signed, au.data)
     except CryptoError as e:
         return str(e)
     return None
@@ -100,7 +106,11 @@ def _check_auth(sa: IkeSa, au: Auth, id_payload: IDi | IDr,
 
 def send_auth(sa: IkeSa, task: Task, now: Now) -> None:
     """Initiator: the IKE_AUTH request (IDi, CERTs, CERTREQ, AUTH and ``task``'s CHILD_SA)."""
-    id_type, id_data = _my_id(sa)
+    problem = ppk.initiator_problem(sa)
+    if problem is not None:
+        sa.fail("IKE_AUTH", problem)
+        return
+    id_type, id_data = my_id(sa)
     idi = IDi(id_type, id_data)
     inner: list[Payload] = [idi]
     if sa.peer.initial_contact and sa.host.first_contact(sa):
@@ -110,12 +120,16 @@ def send_auth(sa: IkeSa, task: Task, now: Now) -> None:
     inner += certs.certreq(sa.peer.trust)
     if sa.peer.send_peers_id and sa.peer.peers_ids:
         inner.append(IDr(*sa.peer.peers_ids[0]))
-    mine = _our_auth(sa, idi)
+    mine = our_auth(sa, idi, sa.ppk_keys)
     inner[1:1] = [p for p in mine if isinstance(p, Cert)]  # CERTs follow IDi
     inner += [p for p in mine if isinstance(p, Auth)]
+    if sa.ppk_keys is not None:
+        inner += ppk.initiator_notifies(sa, next(
+            p for p in our_auth(sa, idi) if isinstance(p, Auth)))
     cfg = config_payload.request(sa.peer.request)
     if cfg is not None:
         inner.append(cfg)
+    inner += mobike.offer(sa)
     c = task.child
     if c is not None and c.spi_in:
         if not c.settings.tunnel:
@@ -131,26 +145,50 @@ def send_auth(sa: IkeSa, task: Task, now: Now) -> None:
 def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
                     now: Now) -> None:
     """Responder: check who the initiator is and its AUTH, choose the CHILD_SA, answer."""
+    if sa.intermediate is not None and sa.intermediate.pending:
+        refuse(sa, msg.message_id, "IKE_AUTH before the additional key exchanges "
+                     "(RFC 9370 §2.2.2)", received=f"message ID {msg.message_id}")
+        return
+    if sa.eap is not None:
+        eap.process_round(sa, task, msg, inner, now)
+        return
     idi = first(inner, IDi)
     au = first(inner, Auth)
-    if idi is None or au is None:
-        _auth_refuse(sa, msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
+    if idi is None or (au is None and sa.peer.eap is None):
+        refuse(sa, msg.message_id, "IKE_AUTH request lacks IDi or AUTH")
         return
     found = sa.host.peer_by_id(idi.id_type, idi.data)
     if found is not None:
         sa.peer = found
     elif sa.peer.verify_id and sa.peer.peers_ids and \
             (idi.id_type, idi.data) not in sa.peer.peers_ids:
-        _auth_refuse(sa, msg.message_id, "the initiator's ID is not in peers_id",
+        refuse(sa, msg.message_id, "the initiator's ID is not in peers_id",
                           received=id_text(idi.id_type, idi.data),
                           configured=", ".join(id_text(*i) for i in sa.peer.peers_ids))
         return
-    problem = _check_auth(sa, au, idi, inner)
+    if au is None:
+        if sa.peer.eap is None:
+            refuse(sa, msg.message_id, "IKE_AUTH request lacks AUTH; EAP is not "
+                   f"configured for remote {sa.peer.remote}", "EAP", "no eap { }")
+            return
+        eap.begin(sa, msg, idi, inner)
+        return
+    checked = ppk.responder_auth(sa, inner, au)
+    problem = checked if isinstance(checked, str) else _check_auth(sa, checked, idi, inner)
     if problem is not None:
-        _auth_refuse(sa, msg.message_id, problem,
+        refuse(sa, msg.message_id, problem,
                           received=id_text(idi.id_type, idi.data))
         return
+    accept(sa, task, msg.message_id, idi, inner, now)
+
+
+def accept(sa: IkeSa, task: Task | None, mid: int, idi: IDi, inner: tuple[Payload, ...],
+           now: Now, proof: tuple[Payload, ...] | None = None) -> None:
+    """Responder: the initiator is authenticated; answer its CFG_REQUEST and CHILD_SA from
+    ``inner`` (the IKE_AUTH request's payloads: the first one's after EAP).  ``proof``: our
+    AUTH when it is not the usual IDr and AUTH (after EAP, RFC 7296 §2.16)."""
     sa.peer_id = (idi.id_type, idi.data)
+    mobike.negotiate(sa, inner)
     if any(isinstance(p, Notify) and p.type == NotifyType.INITIAL_CONTACT for p in inner):
         sa.host.initial_contact(sa, now)
     sa_p = first(inner, SA)
@@ -160,14 +198,14 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
                     for p in inner)
     config = _configuration(sa, first(inner, CP))
     if isinstance(config, Notify):
-        _auth_done(sa, msg.message_id, now, (config,))
+        _auth_done(sa, mid, proof, now, (config,))
         return
     if sa_p is None or tsi is None or tsr is None:
-        _auth_done(sa, msg.message_id, now, config)
+        _auth_done(sa, mid, proof, now, config)
         return
-    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport)
+    picked = child_sa.pick(sa, sa_p, tsi, tsr, transport, in_auth=True)
     if isinstance(picked, Notify):
-        _auth_done(sa, msg.message_id, now, (*config, picked))
+        _auth_done(sa, mid, proof, now, (*config, picked))
         return
     c, chosen, answer = picked
     comp = ipcomp.pick(c, inner) if c.settings.ipcomp else None
@@ -177,7 +215,7 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
             ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
             "no IPCOMP_SUPPORTED", ", ".join(f"IPComp transform {t}" for t in
                                              c.settings.ipcomp)))
-        _auth_done(sa, msg.message_id, now, (*config, notify(NotifyType.NO_PROPOSAL_CHOSEN)))
+        _auth_done(sa, mid, proof, now, (*config, notify(NotifyType.NO_PROPOSAL_CHOSEN)))
         return
     if task is not None:
         task.child, task.step = c, Step.KERNEL
@@ -191,16 +229,15 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
         extra += ipcomp.answer(c)
         extra += [SA((chosen.proposal(struct.pack("!I", c.spi_in)),)),
                   TSi(childmod.to_wire(answer[0])), TSr(childmod.to_wire(answer[1]))]
-        _auth_done(sa, msg.message_id, now, tuple(extra), (c, chosen))
+        _auth_done(sa, mid, proof, now, tuple(extra), (c, chosen))
 
     def cpi(result: object, now: Now) -> None:
         if sa.state is State.DEAD:
             return
         if not isinstance(result, int) or comp is None:
             sa.host.emit(KernelFailed(sa.name, "allocate an IPComp CPI", str(result)))
-            sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
-                            sa.ignore)
-            _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
+            sa.drop_larval(c)
+            _auth_done(sa, mid, proof, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
             return
         c.ipcomp = childmod.Ipcomp(comp[1], result, comp[0])
         reply(now)
@@ -210,7 +247,7 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
             return
         if not isinstance(result, int):
             sa.host.emit(KernelFailed(sa.name, "allocate an inbound SPI", str(result)))
-            _auth_done(sa, msg.message_id, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
+            _auth_done(sa, mid, proof, now, (notify(NotifyType.NO_ADDITIONAL_SAS),))
             return
         c.spi_in = result
         if comp is not None:
@@ -223,37 +260,53 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
 
 
 def _configuration(sa: IkeSa, request: CP | None) -> tuple[Payload, ...] | Notify:
-    """The CFG_REPLY for a client's CFG_REQUEST (with an address from the remote's pool), or
-    INTERNAL_ADDRESS_FAILURE when the pool has none left."""
+    """The CFG_REPLY for a client's CFG_REQUEST: an address of each family it asks for that
+    the remote's pools hold (the one its identity held before while that lease lives,
+    :mod:`iked.leases`), or INTERNAL_ADDRESS_FAILURE when it gets none because the pools are
+    exhausted (RFC 7296 §3.15.4)."""
     provide = sa.peer.provide
     if request is None or request.cfg_type != CfgType.CFG_REQUEST or provide is None:
         return ()
-    version = config_payload.wanted_version(request)
-    if provide.pool is not None and version is not None and sa.leased is None:
-        addr = sa.host.lease(provide.pool, version)
-        if addr is None:
-            sa.host.emit(NegotiationFailed(sa.name, "IKE_AUTH", f"addresspool {provide.pool} "
-                                           f"has no IPv{version} address left"))
-            return notify(NotifyType.INTERNAL_ADDRESS_FAILURE)
-        sa.leased = (provide.pool, addr)
-    return (config_payload.reply(request, sa.leased[1] if sa.leased else None, provide),)
+    if provide.pools and not sa.leased:
+        held = sa.host.pool_versions(provide.pools)
+        short = []
+        for version in config_payload.wanted_versions(request):
+            if version not in held:
+                continue  # no pool of that family: the client goes without (§3.15.4)
+            got = sa.host.lease(provide.pools, version, sa.peer_id)
+            if got is None:
+                short.append(version)
+            else:
+                sa.leased.append(got)
+        if short:
+            sa.host.emit(NegotiationFailed(
+                sa.name, "IKE_AUTH", f"addresspool {', '.join(provide.pools)} has no "
+                f"{' or '.join(f'IPv{v}' for v in short)} address left"))
+            if not sa.leased:
+                return notify(NotifyType.INTERNAL_ADDRESS_FAILURE)
+    subnets = config_payload.split_subnets(provide, [
+        n for c in sa.host.children(sa.peer.remote) for t in c.local_ts for n in t.prefixes()])
+    return (config_payload.reply(request, [a for _, a in sa.leased], provide, subnets),)
 
 
-def _auth_done(sa: IkeSa, mid: int, now: Now, child_payloads: tuple[Payload, ...],
+def _auth_done(sa: IkeSa, mid: int, proof: tuple[Payload, ...] | None, now: Now,
+               child_payloads: tuple[Payload, ...],
                child: tuple[Child, Chosen] | None = None) -> None:
-    id_type, id_data = _my_id(sa)
-    idr = IDr(id_type, id_data)
-    proof = _our_auth(sa, idr)
+    if proof is None:
+        idr = IDr(*my_id(sa))
+        proof = (idr, *our_auth(sa, idr))
     sa.establish(now)
     if child is not None:
         # The kernel requests queue before the response: the shell performs them first,
         # so the inbound SA exists when the initiator starts sending ESP.
         child_sa.install(sa, *child)
-    sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (idr, *proof, *child_payloads))
+    sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (*proof, *ppk.responder_notifies(sa),
+                                                   *mobike.answer(sa), *child_payloads))
 
 
-def _auth_refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
-                 configured: str = "") -> None:
+def refuse(sa: IkeSa, mid: int, reason: str, received: str = "",
+           configured: str = "") -> None:
+    """Answer AUTHENTICATION_FAILED and end the SA, saying why."""
     sa.tasks.respond(mid, ExchangeType.IKE_AUTH, (notify(NotifyType.AUTHENTICATION_FAILED),))
     sa.fail("IKE_AUTH", reason, received, configured)
 
@@ -274,12 +327,13 @@ def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pa
                    id_text(idr.id_type, idr.data),
                    ", ".join(id_text(*i) for i in sa.peer.peers_ids))
         return
-    problem = _check_auth(sa, au, idr, inner)
+    problem = ppk.settle_initiator(sa, inner) or _check_auth(sa, au, idr, inner)
     if problem is not None:
         sa.fail("IKE_AUTH", f"the responder's AUTH: {problem}",
                    id_text(idr.id_type, idr.data))
         return
     sa.peer_id = (idr.id_type, idr.data)
+    mobike.negotiate(sa, inner)
     _configured(sa, first(inner, CP), errors)
     sa.establish(now)
     c = task.child if task is not None else None
@@ -294,7 +348,7 @@ def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pa
         sa.host.emit(NegotiationFailed(
             sa.name, "CHILD_SA", "no CHILD_SA in the response",
             notify_name(errors[0]) if errors else ""))
-        _drop_larval(sa, c)
+        sa.drop_larval(c)
         return
     chosen = proposals.accept(sa_p.proposals[0], c.settings.proposals(bytes(4)))
     got_i, got_r = childmod.from_wire(tsi.selectors), childmod.from_wire(tsr.selectors)
@@ -304,7 +358,7 @@ def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pa
             f"{proposals.describe(sa_p.proposals)}; TSi {childmod.show(got_i)}, "
             f"TSr {childmod.show(got_r)}",
             proposals.describe(c.settings.proposals(bytes(4)))))
-        _drop_larval(sa, c)
+        sa.drop_larval(c)
         return
     if c.settings.ipcomp:
         # Our templates require IPComp (RFC 7296 §2.22 lets a responder decline it).
@@ -315,7 +369,7 @@ def process_response(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pa
                 ", ".join(f"IPComp transform {t}" for _, t in ipcomp.received(inner)) or
                 "no IPCOMP_SUPPORTED",
                 ", ".join(f"IPComp transform {t}" for t in c.settings.ipcomp)))
-            _drop_larval(sa, c)
+            sa.drop_larval(c)
             return
     c.spi_out = int.from_bytes(chosen.spi, "big")
     child_sa.install(sa, c, chosen)
@@ -347,13 +401,3 @@ def leased_settings(settings: ChildSettings, leases: Sequence[Address]) -> Child
     local = tuple(t for t in (intersect(Ts(a, a), mine) for a in leases
                               for mine in settings.local_ts) if t is not None)
     return replace(settings, local_ts=local) if local else settings
-
-
-def _drop_larval(sa: IkeSa, c: Child) -> None:
-    """Delete the inbound SPI (and CPI) reserved for a CHILD_SA that did not come up."""
-    peer, me = sa.ends(c)[1], sa.ends(c)[0]
-    sa.host.request(sa, api.DelSa(api.SaKey(peer, me, c.settings.protocol, c.spi_in)),
-                    sa.ignore)
-    if c.cpi_in:
-        sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.IPCOMP, c.cpi_in)),
-                        sa.ignore)

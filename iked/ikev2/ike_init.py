@@ -9,15 +9,15 @@ limit first).  Both derive SKEYSEED and the SA's keys, and detect NAT between th
 from __future__ import annotations
 
 import functools
-import hashlib
 import struct
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from iked.events import KernelFailed, NatDetected, Now
-from iked.ikev2 import certs, ike_auth, ipcomp, proposals
+from iked.events import KernelFailed, NatDetected, Now, ProposalMatched
+from iked.ikev2 import certs, ike_auth, ike_intermediate, ipcomp, ppk, profiles, proposals
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, notify, notify_name
+from iked.ikev2.nat import nat_notifies, nat_seen
 from iked.ikev2.proposals import Chosen
 from iked.ikev2.sa import NAT_T_PORT
 from iked.ikev2.settings import ChildSettings
@@ -36,11 +36,6 @@ from racoon2.net import Endpoint
 
 if TYPE_CHECKING:
     from iked.ikev2.sa import IkeSa
-
-def nat_hash(spi_i: bytes, spi_r: bytes, ep: Endpoint) -> bytes:
-    """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | Port) (RFC 7296 §2.23)."""
-    return hashlib.sha1(spi_i + spi_r + ep.addr.packed + struct.pack("!H", ep.port)).digest()
-
 
 def _first_group(sa: IkeSa) -> int:
     for p in sa.peer.ike_proposals:
@@ -67,11 +62,15 @@ def send(sa: IkeSa, task: Task, now: Now, group: int | None = None) -> None:
     payloads += [SA(sa.peer.ike_proposals), KE(group, sa.exchange.public_bytes()),
                  Nonce(sa.ni)]
     payloads += _signature_notify(sa)
+    if any(t.type in proposals.ADDKE_TYPES for p in sa.peer.ike_proposals
+           for t in p.transforms):
+        # RFC 9242 §3.1: we offer additional key exchanges, which need IKE_INTERMEDIATE.
+        payloads.append(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+    if sa.peer.fragment_size:
+        payloads.append(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))  # RFC 7383 §2.3
+    payloads += ppk.offer(sa)
     if sa.peer.nat_traversal:
-        payloads += [
-            notify(NotifyType.NAT_DETECTION_SOURCE_IP, nat_hash(sa.spi_i, bytes(8), sa.local)),
-            notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
-                   nat_hash(sa.spi_i, bytes(8), sa.remote))]
+        payloads += nat_notifies(sa, bytes(8))
     sa.init_request = message.encode(
         sa.header(ExchangeType.IKE_SA_INIT, 0, False, tuple(payloads)))
     sa.tasks.restart()
@@ -117,20 +116,31 @@ def on_response(sa: IkeSa, task: Task, msg: Message, data: bytes, now: Now) -> N
     sa.spi_r = msg.spi_r
     sa.nr = nonce.data
     sa.init_response = data
+    sa.fragmenting = bool(sa.peer.fragment_size) and \
+        NotifyType.IKEV2_FRAGMENTATION_SUPPORTED in notes
     _note_hashes(sa, msg.payloads)
-    _detect_nat(sa, msg.payloads, msg.spi_r)
-    _float(sa)
-    if not _derive(sa, chosen, ke.data):
+    ppk.agreed(sa, msg.payloads)
+    _float(sa, _detect_nat(sa, msg.payloads, msg.spi_r))
+    if not _derive(sa, chosen, ke.data) or not ike_intermediate.agree(
+            sa, chosen.additional(), ke.group,
+            NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED in notes):
         return
-    auth = Task(Kind.IKE_AUTH, child=task.child)
+    if not ike_intermediate.start(sa, Task(Kind.IKE_INTERMEDIATE, child=task.child), now):
+        begin_auth(sa, Task(Kind.IKE_AUTH, child=task.child), now)
+
+
+def begin_auth(sa: IkeSa, auth: Task, now: Now) -> bool:
+    """Initiator: IKE_AUTH once the keys are final (after IKE_SA_INIT, or the last
+    IKE_INTERMEDIATE), when the kernel gave the first CHILD_SA's inbound SPI."""
     if auth.child is None:
         ike_auth.send_auth(sa, auth, now)
-        return
+        return True
     sa.tasks.preparing = auth
     c = auth.child
     me, peer = sa.ends(c)
     sa.host.request(sa, api.AllocSpi(c.settings.protocol, peer, me, c.settings.reqid),
                     functools.partial(_spi_for_auth, sa))
+    return True
 
 
 def _spi_for_auth(sa: IkeSa, result: object, now: Now) -> None:
@@ -198,13 +208,17 @@ def respond(sa: IkeSa, msg: Message, data: bytes, now: Now) -> None:
         _refuse(sa, msg, notify(NotifyType.INVALID_SYNTAX))
         sa.fail("IKE_SA_INIT", "request lacks SA, KE or Nonce")
         return
-    chosen = proposals.choose(sa_p.proposals, sa.peer.ike_proposals)
-    if chosen is None:
+    matched = profiles.choose(sa_p.proposals, sa.peer.ike_sets)
+    if matched is None:
         _refuse(sa, msg, notify(NotifyType.NO_PROPOSAL_CHOSEN))
         sa.fail("IKE_SA_INIT", "no proposal chosen",
                 received=proposals.describe(sa_p.proposals),
-                configured=proposals.describe(sa.peer.ike_proposals))
+                configured=profiles.configured(sa.peer.ike_sets))
         return
+    profile, chosen = matched
+    if sa.peer.profiles:
+        sa.host.emit(ProposalMatched(sa.name, "IKE SA", profile,
+                                     proposals.describe((chosen.proposal(),))))
     group = chosen.get(TransformType.KE)
     assert group is not None
     if ke.group != group.ident:
@@ -214,7 +228,7 @@ def respond(sa: IkeSa, msg: Message, data: bytes, now: Now) -> None:
     sa.ni = nonce.data
     sa.nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
     sa.init_request = data
-    sa.spi_r = sa.host.rng.random_bytes(8)
+    sa.spi_r = sa.host.new_spi()
     try:
         public, shared = dh.respond(group.ident, ke.data, sa.host.rng)
     except CryptoError as e:
@@ -222,8 +236,22 @@ def respond(sa: IkeSa, msg: Message, data: bytes, now: Now) -> None:
         sa.fail("IKE_SA_INIT", f"bad KE payload: {e}")
         return
     _keys(sa, chosen, shared)
+    supports = any(isinstance(p, Notify) and
+                   p.type == NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED for p in msg.payloads)
+    if not ike_intermediate.agree(sa, chosen.additional(), group.ident, supports):
+        _refuse(sa, msg, notify(NotifyType.NO_PROPOSAL_CHOSEN))
+        return
     payloads: list[Payload] = [SA((chosen.proposal(),)), KE(group.ident, public),
                                Nonce(sa.nr)]
+    if supports:
+        payloads.append(notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+    # RFC 7383 §2.3: announced back only to an initiator that announced it.
+    sa.fragmenting = bool(sa.peer.fragment_size) and any(
+        isinstance(p, Notify) and p.type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED
+        for p in msg.payloads)
+    if sa.fragmenting:
+        payloads.append(notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+    payloads += ppk.answer(sa, msg.payloads)
     _note_hashes(sa, msg.payloads)
     _detect_nat(sa, msg.payloads, bytes(8))
     payloads += _signature_notify(sa)
@@ -231,13 +259,10 @@ def respond(sa: IkeSa, msg: Message, data: bytes, now: Now) -> None:
     if sa.peer.nat_traversal and any(
             isinstance(p, Notify) and p.type == NotifyType.NAT_DETECTION_SOURCE_IP
             for p in msg.payloads):
-        payloads += [
-            notify(NotifyType.NAT_DETECTION_SOURCE_IP, nat_hash(sa.spi_i, sa.spi_r, sa.local)),
-            notify(NotifyType.NAT_DETECTION_DESTINATION_IP,
-                   nat_hash(sa.spi_i, sa.spi_r, sa.remote))]
+        payloads += nat_notifies(sa, sa.spi_r)
     sa.init_response = message.encode(
         sa.header(ExchangeType.IKE_SA_INIT, 0, True, tuple(payloads)))
-    sa.tasks.answer(0, sa.init_response)
+    sa.tasks.answer(0, (sa.init_response,))
 
 
 def _refuse(sa: IkeSa, msg: Message, note: Notify) -> None:
@@ -246,23 +271,26 @@ def _refuse(sa: IkeSa, msg: Message, note: Notify) -> None:
     sa.host.send(sa, data)
 
 
-def _detect_nat(sa: IkeSa, payloads: Sequence[Payload], spi_r: bytes) -> None:
-    """Compare the peer's NAT_DETECTION hashes with the endpoints as we see them."""
-    notes = {p.type: p.data for p in payloads if isinstance(p, Notify)}
-    source = notes.get(NotifyType.NAT_DETECTION_SOURCE_IP)
-    destination = notes.get(NotifyType.NAT_DETECTION_DESTINATION_IP)
-    if not sa.peer.nat_traversal or source is None or destination is None:
-        return
-    peer_moved = source != nat_hash(sa.spi_i, spi_r, sa.remote)
-    sa.behind_nat = destination != nat_hash(sa.spi_i, spi_r, sa.local)
+def _detect_nat(sa: IkeSa, payloads: Sequence[Payload], spi_r: bytes) -> bool:
+    """Compare the peer's NAT_DETECTION hashes with the endpoints as we see them; False when
+    there was no NAT detection."""
+    seen = nat_seen(sa, payloads, spi_r, sa.local, sa.remote)
+    if seen is None:
+        return False
+    sa.behind_nat, peer_moved = seen
     sa.nat = peer_moved or sa.behind_nat
     if sa.nat:
         sa.host.emit(NatDetected(sa.name, sa.behind_nat, peer_moved))
+    return True
 
 
-def _float(sa: IkeSa) -> None:
-    """After NAT detection the initiator moves IKE to port 4500 (RFC 7296 §2.23)."""
-    if sa.nat and sa.initiator and sa.local.port != NAT_T_PORT:
+def _float(sa: IkeSa, detected: bool) -> None:
+    """After NAT detection the initiator moves IKE to port 4500 (RFC 7296 §2.23), and with
+    MOBIKE offered even without a NAT (RFC 4555 §3.2: a later move may meet one) when both
+    speak on the standard port 500 and we listen on 4500 too."""
+    mobike = detected and sa.peer.mobike and sa.local.port == sa.remote.port == 500 and \
+        sa.host.listens(Endpoint(sa.local.addr, NAT_T_PORT))
+    if (sa.nat or mobike) and sa.initiator and sa.local.port != NAT_T_PORT:
         sa.local = Endpoint(sa.local.addr, NAT_T_PORT)
         sa.remote = Endpoint(sa.remote.addr, NAT_T_PORT)
 

@@ -6,7 +6,11 @@ original initiator is whoever started the rekey; that side then deletes the old 
 successor is reported as a rekey (phase1_rekey), the old SA's end is not a phase1_down.
 Simultaneous rekeys (§2.8.2) are both answered; the one holding the lowest of the four nonces
 is redundant: its initiator deletes the IKE SA it made, the CHILD_SAs go to the other one, whose
-initiator deletes the old IKE SA.  While we rekey the IKE SA, the peer's CHILD_SA exchanges are
+initiator deletes the old IKE SA.  With additional key exchanges (RFC 9370 §2.2.4) the redundant
+rekey's initiator stops before its IKE_FOLLOWUP_KE exchanges, and the CHILD_SAs wait on the old
+IKE SA for the winner's (:mod:`iked.ikev2.rekey_collision` draws the interleavings); a peer's
+rekey that comes while ours runs its follow-ups is refused TEMPORARY_FAILURE.  While we rekey
+the IKE SA, the peer's CHILD_SA exchanges are
 refused TEMPORARY_FAILURE (§2.8.2, §2.25; it retries them on the new IKE SA), and so is its IKE
 SA rekey while a CHILD_SA exchange of ours holds the SA.  A rekey of ours refused
 TEMPORARY_FAILURE is retried after a random wait.
@@ -14,10 +18,12 @@ TEMPORARY_FAILURE is retried after a random wait.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from iked.events import NegotiationFailed, Now
-from iked.ikev2 import proposals
+from iked.ikev2 import ike_followup, proposals, rekey_collision
 from iked.ikev2.common import State, error_notifies, notify_name
 from iked.ikev2.tasks import Kind, Step, Task, retry_at
 from racoon2.crypto import dh
@@ -43,7 +49,7 @@ def start(sa: IkeSa, task: Task, now: Now) -> bool:
     group = sa.crypto.chosen.get(TransformType.KE)
     assert group is not None
     exchange = dh.start(group.ident, sa.host.rng)
-    task.spi, task.ni = sa.host.rng.random_bytes(8), sa.host.rng.random_bytes(sa.peer.nonce_size)
+    task.spi, task.ni = sa.host.new_spi(), sa.host.rng.random_bytes(sa.peer.nonce_size)
     task.key_exchange = exchange
     inner: tuple[Payload, ...] = (SA(_with_spi(sa.peer.ike_proposals, task.spi)), Nonce(task.ni),
                                   KE(group.ident, exchange.public_bytes()))
@@ -74,34 +80,85 @@ def on_response(sa: IkeSa, task: Task, inner: tuple[Payload, ...], now: Now) -> 
                                        configured=proposals.describe(sa.peer.ike_proposals)))
         if task.rival_sa is not None:
             sa.delete(now)  # the peer's rekey made the successor; the old SA is ours to end
+        elif _rival_running(sa, task):
+            pass  # the peer's rekey, in its follow-ups, replaces the SA; the peer ends it
         elif errors[:1] == [NotifyType.TEMPORARY_FAILURE]:
             sa.tasks.want(Task(Kind.REKEY_IKE, not_before=retry_at(sa.host.rng, now)), now)
         else:
             sa.delete(now)  # a new IKE SA comes with the next ACQUIRE
         return
-    mine = sa.successor(True, task.spi, chosen.spi, chosen, shared, task.ni, nonce.data, now)
-    rival = task.rival_sa
-    if rival is None:
-        sa.delete(now)
+    additional = chosen.additional()
+    if task.rival:
+        if not rekey_collision.redundant(sa, task, nonce.data, "IKE SA", bool(additional)):
+            _drop_rival(sa, task, now)
+        elif additional:
+            # RFC 9370 §2.2.4: nothing made, nothing to delete; no IKE_FOLLOWUP_KE.  The peer's
+            # rekey (made, or its follow-ups to come) takes the CHILD_SAs and ends the old SA.
+            return
+    if additional:
+        # RFC 9370 §2.2.4: the successor waits for the IKE_FOLLOWUP_KE exchanges.
+        ike_followup.begin(sa, task, additional, shared, inner,
+                           functools.partial(_made, sa, task, chosen, nonce.data), now)
         return
-    # RFC 7296 §2.8.2: the rekey holding the lowest nonce is redundant.
-    ours_redundant = min(task.ni, nonce.data) < min(task.rival)
-    winner, loser = (rival, mine) if ours_redundant else (mine, rival)
-    winner.children += loser.children
-    loser.children = []
-    if loser.leased is not None:
-        winner.leased, loser.leased = loser.leased, None
-    loser.tasks.hand_over(winner.tasks, now)
-    sa.host.adopt(winner)  # again: its CHILD_SAs' index, its deadline
-    if ours_redundant:
-        mine.delete(now)  # we made it; the peer deletes the old IKE SA
-    else:
-        sa.delete(now)
+    _made(sa, task, chosen, nonce.data, (shared,), now)
 
 
-def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...],
-            now: Now) -> IkeSa | None:
-    """Answer the peer's request to rekey ``sa``: the successor it made, if any."""
+def _rival_running(sa: IkeSa, task: Task) -> bool:
+    """The peer's colliding rekey still runs its follow-ups, answered by us."""
+    return task.rival_followup is not None and sa.followup is task.rival_followup
+
+
+def _drop_rival(sa: IkeSa, task: Task, now: Now) -> None:
+    """Our rekey won the collision: what the peer's redundant one made or is making goes.
+    Follow-ups still to come get STATE_NOT_FOUND (RFC 9370 §2.2.4); a successor it made
+    gives the CHILD_SAs back to the old SA, from which ours takes them when it is made: the
+    peer deletes that successor, maybe before our follow-ups are done."""
+    if _rival_running(sa, task):
+        assert task.rival_followup is not None
+        sa.followup = None
+        task.rival_followup.abandon("redundant rekey (RFC 7296 §2.8.2)", now)
+    if task.rival_sa is not None:
+        _move(task.rival_sa, sa, now)
+        task.rival_sa.replaced = True  # ours replaces it: its end runs no phase1_down
+    task.rival_sa, task.rival_followup = None, None
+
+
+def _move(src: IkeSa, dst: IkeSa, now: Now) -> None:
+    """The CHILD_SAs of ``src`` (their leases, accounting and queued exchanges with them) go
+    to ``dst``, which is then no longer replaced by ``src``."""
+    dst.children += src.children
+    dst.retiring += src.retiring
+    src.children, src.retiring = [], []
+    if src.leased:
+        dst.leased, src.leased = src.leased, []
+    if src.accounting is not None:
+        dst.accounting, src.accounting = src.accounting, None
+    src.tasks.hand_over(dst.tasks, now)
+    if dst.name == src.rekey_of:
+        dst.replaced = False
+    dst.host.adopt(dst)  # again: its CHILD_SAs' index, its deadline
+
+
+def _made(sa: IkeSa, task: Task, chosen: proposals.Chosen, nr: bytes,
+          shares: Sequence[bytes], now: Now) -> None:
+    """Our rekey's keys are all there (``shares``: SK(0), SK(1), ...): the successor,
+    and the old SA deleted, or a simultaneous rekey's settled (RFC 7296 §2.8.2)."""
+    mine = sa.successor(True, task.spi, chosen.spi, chosen, shares, task.ni, nr, now)
+    if not task.redundant:
+        sa.delete(now)  # no collision, or ours won it (the peer's rekey dropped already)
+        return
+    # Ours is redundant: we delete the IKE SA we made; the CHILD_SAs go to the peer's new
+    # IKE SA, or, while its follow-ups still run, back to the old one, which it replaces.
+    _move(mine, task.rival_sa or sa, now)
+    mine.replaced = True  # by the peer's: its end runs no phase1_down
+    mine.delete(now)
+
+
+def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...], now: Now,
+            ours: Task | None = None) -> IkeSa | None:
+    """Answer the peer's request to rekey ``sa``: the successor it made, if any.  ``ours``:
+    our own rekey, in flight, which this one collides with (RFC 7296 §2.8.2): it is told
+    this rekey's nonces once answered, and its successor once made."""
     nonce = first(inner, Nonce)
     ke = first(inner, KE)
 
@@ -125,11 +182,28 @@ def respond(sa: IkeSa, mid: int, sa_p: SA, inner: tuple[Payload, ...],
     except CryptoError:
         refuse(NotifyType.INVALID_SYNTAX)
         return None
-    spi_r = sa.host.rng.random_bytes(8)
-    nr = sa.host.rng.random_bytes(sa.peer.nonce_size)
-    sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA,
-                     (SA((chosen.proposal(spi_r),)), Nonce(nr), KE(group.ident, public)))
-    return sa.successor(False, chosen.spi, spi_r, chosen, shared, nonce.data, nr, now)
+    spi_r = sa.host.new_spi()
+    nr, ni = sa.host.rng.random_bytes(sa.peer.nonce_size), nonce.data
+    answer: tuple[Payload, ...] = (SA((chosen.proposal(spi_r),)), Nonce(nr),
+                                   KE(group.ident, public))
+    if ours is not None:
+        ours.rival = (ni, nr)
+
+    def made(shares: Sequence[bytes], now: Now) -> IkeSa:
+        new = sa.successor(False, chosen.spi, spi_r, chosen, shares, ni, nr, now)
+        if ours is not None:
+            ours.rival_sa = new
+        return new
+
+    if chosen.additional():
+        # RFC 9370 §2.2.4: the successor comes with the last IKE_FOLLOWUP_KE.
+        answer += (ike_followup.offer(sa, chosen.additional(), shared, made),)
+        sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, answer)
+        if ours is not None:
+            ours.rival_followup = sa.followup
+        return None
+    sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, answer)
+    return made((shared,), now)
 
 
 def is_ike_rekey(sa_p: SA) -> bool:
@@ -140,20 +214,21 @@ def is_ike_rekey(sa_p: SA) -> bool:
 def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
             now: Now) -> bool:
     """The peer's request while our CREATE_CHILD_SA ``ours`` (an IKE SA or CHILD_SA one)
-    holds the SA; True when it is answered here.  During our IKE SA rekey its IKE SA rekey
-    is answered and kept on our task (§2.8.2, settled by our answer), its CHILD_SA exchanges
+    holds the SA; True when it is answered here.  During our IKE SA rekey's CREATE_CHILD_SA
+    its IKE SA rekey is answered and kept on our task (§2.8.2, settled by our answer), during
+    our rekey's IKE_FOLLOWUP_KE exchanges refused so (RFC 9370 §2.2.4); its CHILD_SA exchanges
     are refused TEMPORARY_FAILURE (§2.8.2: they would land on an SA on its way out); during
     a CHILD_SA exchange of ours its IKE SA rekey is refused TEMPORARY_FAILURE (§2.25)."""
     if msg.exchange != ExchangeType.CREATE_CHILD_SA:
         return False
     sa_p = first(inner, SA)
     ike = sa_p is not None and is_ike_rekey(sa_p)
-    if ours.kind is Kind.REKEY_IKE and ike and sa_p is not None and ours.step is Step.SENT:
-        nonce = first(inner, Nonce)
-        ours.rival_sa = respond(sa, msg.message_id, sa_p, inner, now)
-        if ours.rival_sa is not None and nonce is not None:
-            ours.rival = (nonce.data, ours.rival_sa.nr)
+    if ours.kind is Kind.REKEY_IKE and ike and sa_p is not None and ours.step is Step.SENT \
+            and ours.followup is None:
+        respond(sa, msg.message_id, sa_p, inner, now, ours)
         return True
+    # Else our IKE SA rekey is past its CREATE_CHILD_SA, in its follow-ups: RFC 9370 §2.2.4
+    # has the peer's rekey, which crossed none of ours, refused TEMPORARY_FAILURE.
     if not ike and ours.kind is not Kind.REKEY_IKE:
         return False
     sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,

@@ -8,14 +8,18 @@ through a callable the shell passes in, so this module does no I/O of its own.
 from __future__ import annotations
 
 import ipaddress
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from iked.ikev2 import proposals
+from cryptography import x509
+
+from iked.ikev2 import profiles, proposals
 from iked.ikev2.certs import Credentials, Trust, trust_from
-from iked.ikev2.config_payload import Provide
+from iked.ikev2.config_payload import LEASE_TIME, Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
+from iked.users import Users, parse
 from racoon2.config import lookup
 from racoon2.config.check_iked import ikev2_bundle_problem
 from racoon2.config.effective import ikev2
@@ -25,6 +29,7 @@ from racoon2.config.model import (
     AlgSpec,
     Config,
     ConfigRequest,
+    EapMethod,
     Identity,
     IdQualifier,
     IdType,
@@ -36,6 +41,9 @@ from racoon2.config.model import (
     Selector,
 )
 from racoon2.config.model import (
+    Eap as EapBlock,
+)
+from racoon2.config.model import (
     Provide as ProvideBlock,
 )
 from racoon2.crypto.transforms import Transform
@@ -44,15 +52,31 @@ from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev2.constants import IdType as WireId
 from racoon2.ikev2.payloads import Proposal
+from racoon2.ikev2.payloads import Transform as WireTransform
 from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.net import Address
+from racoon2.radius.access import Radius
+from racoon2.radius.access import Server as RadiusServer
 
 Algs = tuple[AlgSpec, ...] | None
 
 #: Reads a secret or key file named in the configuration (mode and owner already checked).
 ReadFile = Callable[[str], bytes]
 
+
+
+@dataclass(frozen=True)
+class EapSettings:
+    """``eap { }``: the method iked runs as the responder, the users file's users (None for
+    EAP-TLS), and for EAP-TLS our certificate and the CAs of the clients' certificates."""
+
+    method: EapMethod
+    users: Users | None = field(repr=False)
+    credentials: Credentials = field(repr=False)
+    anchors: tuple[x509.Certificate, ...] = ()
+    radius: Radius | None = None   # method radius: the servers that run the method
+    eap_only: bool = False         # RFC 5998: no CERT/AUTH of ours when the client asks
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,17 @@ class PeerSettings:
     trust: Trust | None = None              # None: we accept no signature AUTH
     provide: Provide | None = None          # what a CFG_REQUEST gets (responder)
     request: ConfigRequest = ConfigRequest(0)  # what our CFG_REQUEST asks for (initiator)
+    #: RFC 7383: the largest IP datagram of an IKE fragment we send; 0: fragmentation off.
+    fragment_size: int = 0
+    eap: EapSettings | None = None          # clients authenticate with EAP (responder)
+    #: ``proposal_profile``: the built-in sets (:mod:`iked.ikev2.profiles`) tried after ours
+    profiles: tuple[str, ...] = ()
+    #: the responder's IKE proposal sets in order: (profile name or "configured", proposals)
+    ike_sets: tuple[tuple[str, tuple[Proposal, ...]], ...] = ()
+    #: RFC 8784 PPKs as (PPK_ID, key): the first one is offered, any is accepted.
+    ppks: tuple[tuple[bytes, bytes], ...] = field(default=(), repr=False)
+    ppk_required: bool = False              # no IKE SA without a PPK (RFC 8784 §3)
+    mobike: bool = True                     # RFC 4555: MOBIKE_SUPPORTED in IKE_AUTH
 
 
 @dataclass(frozen=True)
@@ -110,13 +145,16 @@ class ChildSettings:
         """The protocol the CHILD_SA negotiates."""
         return api.Proto.AH if self.ah else api.Proto.ESP
 
-    def proposals(self, spi: bytes, pfs: Sequence[Transform] = ()) -> tuple[Proposal, ...]:
-        """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``)."""
+    def proposals(self, spi: bytes, pfs: Sequence[Transform] = (),
+                  addke: Sequence[WireTransform] = ()) -> tuple[Proposal, ...]:
+        """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``, the
+        additional key exchanges' ADDKE transforms in ``addke``)."""
         out: list[Proposal] = []
         for auth in self.ah:
-            out += proposals.ah_proposal(len(out) + 1, spi, auth, self.esn, pfs)
+            out += proposals.ah_proposal(len(out) + 1, spi, auth, self.esn, pfs, addke)
         for enc, auth in self.esp:
-            out += proposals.child_proposal(len(out) + 1, spi, enc, auth, self.esn, pfs)
+            out += proposals.child_proposal(len(out) + 1, spi, enc, auth, self.esn, pfs,
+                                            addke)
         return tuple(out)
 
 
@@ -161,8 +199,9 @@ def ip_identity(addr: Address) -> tuple[int, bytes]:
     return (WireId.IPV4_ADDR if addr.version == 4 else WireId.IPV6_ADDR), addr.packed
 
 
-def _credentials(name: str, spec: PublicKey | None, read: ReadFile,
-                 read_public: ReadFile) -> Credentials:
+def load_credentials(name: str, spec: PublicKey | None, read: ReadFile,
+                     read_public: ReadFile) -> Credentials:
+    """Our certificate chain and key from ``my_public_key x509pem CERT KEY``."""
     if spec is None or spec.type is not KeyType.X509PEM or spec.second is None:
         raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs "
                             "my_public_key x509pem CERTFILE KEYFILE")
@@ -174,7 +213,8 @@ def _credentials(name: str, spec: PublicKey | None, read: ReadFile,
     return Credentials(chain, key)
 
 
-def _trust(name: str, spec: PublicKey | None, read_public: ReadFile) -> Trust:
+def load_trust(name: str, spec: PublicKey | None, read_public: ReadFile) -> Trust:
+    """What vouches for the peer, from ``peers_public_key x509pem FILE``."""
     if spec is None or spec.type is not KeyType.X509PEM:
         raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs peers_public_key "
                             "x509pem FILE (the peer's certificate or its CA certificates)")
@@ -201,18 +241,29 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
     psk = read(eff.pre_shared_key) if eff.pre_shared_key is not None else None
     if "psk" in methods and psk is None and methods[0] == "psk":
         raise SettingsError(f"remote {name}: no pre_shared_key for kmp_auth_method psk")
+    if eff.ppk_required and not eff.ppk:
+        raise SettingsError(f"remote {name}: ppk_required on, but no ppk")
     signature = methods[0] == "rsasig"
-    credentials = _credentials(name, eff.my_public_key, read, public) if signature else None
-    trust = _trust(name, eff.peers_public_key, public) if "rsasig" in methods else None
-    ike = proposals.ike_proposals(eff.kmp_enc_alg, eff.kmp_prf_alg, eff.kmp_hash_alg,
-                                  eff.kmp_dh_group)
+    credentials = load_credentials(name, eff.my_public_key, read, public) if signature else None
+    # An EAP server's clients need not sign: peers_public_key is then optional.
+    trust = load_trust(name, eff.peers_public_key, public) if "rsasig" in methods and not (
+        eff.eap is not None and eff.peers_public_key is None) else None
+    own = proposals.ike_proposals(eff.kmp_enc_alg, eff.kmp_prf_alg, eff.kmp_hash_alg,
+                                  eff.kmp_dh_group, [algs for _, algs in eff.additional_ke])
+    sets: tuple[tuple[str, tuple[Proposal, ...]], ...] = (
+        ((profiles.CONFIGURED, own),) if own else ())
+    sets += tuple((p, profiles.PROFILES[p].ike()) for p in eff.proposal_profile)
+    # The initiator offers all of them, one numbered list (RFC 7296 §3.3.1).
+    ike = tuple(replace(p, number=i + 1)
+                for i, p in enumerate(p for _, props in sets for p in props))
     if not ike:
         raise SettingsError(f"remote {name}: kmp_enc_alg, kmp_hash_alg and kmp_dh_group "
-                            "are required for ikev2")
+                            "(or a proposal_profile) are required for ikev2")
     my_ids = tuple(identity(i, read, public) for i in eff.my_id)
     peers_ids = tuple(identity(i, read, public) for i in eff.peers_id)
     if not my_ids and credentials is not None:
         my_ids = ((WireId.DER_ASN1_DN, credentials.subject_dn),)
+    eap = _eap(name, eff.eap, read, credentials, trust)
     if not isinstance(eff.nonce_size, int):
         # check_config refuses it before iked starts (check_common.check_measures).
         raise SettingsError(f"remote {name}: nonce_size infinite, expected a size")
@@ -227,14 +278,57 @@ def peer_settings(config: Config, remote: Remote | None, read: ReadFile,
         nat_traversal=eff.nat_traversal, initial_contact=eff.initial_contact,
         need_pfs=eff.need_pfs, cookie_required=eff.cookie_required,
         passive=eff.passive, signature=signature, credentials=credentials, trust=trust,
-        provide=_provide(eff.provide), request=eff.request or ConfigRequest(0))
+        provide=_provide(eff.provide), request=eff.request or ConfigRequest(0),
+        fragment_size=eff.fragment_size if eff.fragmentation and isinstance(
+            eff.fragment_size, int) else 0, eap=eap,
+        profiles=eff.proposal_profile, ike_sets=sets,
+        ppks=tuple((p.id.encode(), read(p.file)) for p in eff.ppk),
+        ppk_required=bool(eff.ppk_required), mobike=eff.mobike)
+
+
+def _eap(name: str, block: EapBlock | None, read: ReadFile, credentials: Credentials | None,
+         trust: Trust | None) -> EapSettings | None:
+    if block is None or block.method is None:
+        return None
+    if credentials is None:
+        # RFC 7296 §2.16: the responder proves itself with a certificate before EAP.
+        raise SettingsError(f"{block.where}: remote {name}: eap needs kmp_auth_method "
+                            "rsasig and my_public_key x509pem CERT KEY (the server's "
+                            "certificate)")
+    if block.method is EapMethod.TLS:
+        if trust is None or not trust.anchors:
+            raise SettingsError(f"{block.where}: remote {name}: eap {{ method tls; }} needs "
+                                "peers_public_key x509pem with the clients' CA certificates")
+        return EapSettings(block.method, None, credentials, trust.anchors,
+                           eap_only=bool(block.eap_only))
+    if block.method is EapMethod.RADIUS:
+        # The secret file's line end is not part of the secret (pskgen writes one).
+        servers = tuple(RadiusServer(s.address, s.port, read(s.secret).rstrip(b"\r\n"))
+                        for s in block.radius_server)
+        return EapSettings(block.method, None, credentials, radius=Radius(
+            servers, block.radius_nas_identifier or "racoon2",
+            block.radius_accounting is not False))
+    if block.users is None:
+        raise SettingsError(f"{block.where}: remote {name}: eap needs users FILE")
+    try:
+        text = read(block.users).decode()
+    except UnicodeDecodeError as e:
+        raise SettingsError(f"{block.where_of('users') or block.where}: users file "
+                            f"{block.users}: byte {e.start} is not UTF-8") from None
+    return EapSettings(block.method, parse(text, block.users), credentials)
 
 
 def _provide(block: ProvideBlock | None) -> Provide | None:
     if block is None:
         return None
+    subnets = tuple(ipaddress.ip_network((int(n.address), n.prefixlen or n.address.max_prefixlen
+                                          ), strict=False)
+                    for n in block.subnet if n.address is not None)
     return Provide(block.addresspool, tuple(d.address for d in block.dns if d.address),
-                   block.application_version)
+                   block.application_version, block.dns_domain,
+                   subnets if block.where_of("subnet") is not None else None,
+                   LEASE_TIME if block.lease_time is None else
+                   float(block.lease_time) if isinstance(block.lease_time, int) else math.inf)
 
 
 def _seconds(value: object) -> float:

@@ -33,8 +33,10 @@ from racoon2.crypto.rng import Rng
 from racoon2.ikev2.constants import ExchangeType
 from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import Payload
+from racoon2.net import Endpoint
 
 if TYPE_CHECKING:
+    from iked.ikev2.intauth import FollowUp
     from iked.ikev2.sa import IkeSa
 
 
@@ -42,6 +44,7 @@ class Kind(enum.Enum):
     """What an exchange does (the status shows the value)."""
 
     IKE_SA_INIT = "IKE_SA_INIT"
+    IKE_INTERMEDIATE = "IKE_INTERMEDIATE"
     IKE_AUTH = "IKE_AUTH"
     NEW_CHILD = "CREATE_CHILD_SA"
     REKEY_CHILD = "CREATE_CHILD_SA rekey"
@@ -49,6 +52,7 @@ class Kind(enum.Enum):
     DELETE_IKE = "INFORMATIONAL delete IKE SA"
     DELETE_CHILD = "INFORMATIONAL delete CHILD_SA"
     DPD = "INFORMATIONAL liveness check"
+    UPDATE_ADDRESSES = "INFORMATIONAL UPDATE_SA_ADDRESSES"
     PEER = "peer's request"
 
 
@@ -63,13 +67,15 @@ class Step(enum.Enum):
 
 #: Which queued exchange goes first (lower first), strongSwan's order in its IKEv2 task
 #: manager: a Delete first (the IKE SA's makes everything after it moot, a CHILD_SA's is
-#: already out of our kernel and only the peer still holds it), then new CHILD_SAs (traffic
-#: waits on an ACQUIRE), then CHILD_SA rekeys (the old SA still carries traffic until its
-#: hard lifetime), the IKE SA rekey (it moves every CHILD_SA, better with none in between),
-#: and last the liveness check (any answer before it proves the peer alive as well).
+#: already out of our kernel and only the peer still holds it; MOBIKE's move, RFC 4555,
+#: right after an IKE SA Delete: every other request would go to a dead address), then new
+#: CHILD_SAs (traffic waits on an ACQUIRE), then CHILD_SA rekeys (the old SA still carries
+#: traffic until its hard lifetime), the IKE SA rekey (it moves every CHILD_SA, better with
+#: none in between), and last the liveness check (any answer before it proves the peer alive
+#: as well).
 PRIORITY: dict[Kind, int] = {k: i for i, k in enumerate((
-    Kind.DELETE_IKE, Kind.DELETE_CHILD, Kind.NEW_CHILD, Kind.REKEY_CHILD, Kind.REKEY_IKE,
-    Kind.DPD))}
+    Kind.DELETE_IKE, Kind.UPDATE_ADDRESSES, Kind.DELETE_CHILD, Kind.NEW_CHILD,
+    Kind.REKEY_CHILD, Kind.REKEY_IKE, Kind.DPD))}
 
 #: The queued exchanges an IKE SA rekey hands to its successor (RFC 7296 §2.18: the CHILD_SAs
 #: move there); the old SA's liveness check and Delete end with it.
@@ -95,20 +101,31 @@ class Task:
     step: Step = Step.KERNEL
     child: Child | None = None       # the CHILD_SA it makes (or deletes)
     old: Child | None = None         # the CHILD_SA a rekey replaces
-    reason: str = ""                 # why a CHILD_SA is deleted
+    reason: str = ""                 # why a CHILD_SA is deleted, or a liveness check asks
     ni: bytes = field(default=b"", repr=False)   # our nonce (CREATE_CHILD_SA)
     nr: bytes = field(default=b"", repr=False)   # the peer's, once it answered
-    #: The nonces (Ni, Nr) of the peer's rekey of the same CHILD_SA that we answered while
-    #: this rekey was in flight (RFC 7296 §2.8.1), once its CHILD_SA is made.
+    #: The nonces (Ni, Nr) of the peer's rekey of the same CHILD_SA (RFC 7296 §2.8.1) or IKE
+    #: SA (§2.8.2) that we answered while this rekey's CREATE_CHILD_SA was in flight.
     rival: tuple[bytes, ...] = field(default=(), repr=False)
     rival_child: Child | None = None  # the CHILD_SA that rekey made
+    #: That rekey's (a CHILD_SA's or the IKE SA's) IKE_FOLLOWUP_KE exchanges we answer, while
+    #: they run (RFC 9370 §2.2.4).
+    rival_followup: FollowUp | None = field(default=None, repr=False)
     #: The successor IKE SA the peer's colliding IKE SA rekey made (§2.8.2).
     rival_sa: IkeSa | None = field(default=None, repr=False)
+    #: Whether the collision made this rekey redundant, once decided
+    #: (:func:`iked.ikev2.rekey_collision.redundant`).
+    redundant: bool | None = None
+    group: int = 0                   # a CHILD_SA's KE group the peer asked for (§1.3)
     spi: bytes = b""                 # our SPI of the new IKE SA (IKE SA rekey)
     key_exchange: dh.Exchange | None = field(default=None, repr=False)
+    #: An IKE SA rekey's IKE_FOLLOWUP_KE exchanges (RFC 9370 §2.2.4), ours as initiator.
+    followup: FollowUp | None = field(default=None, repr=False)
     exchange: ExchangeType | None = None  # the peer's request (passive)
     mid: int = -1
     not_before: Now = 0.0            # a queued retry waits until then (RFC 7296 §2.25)
+    #: MOBIKE: the IKE SA's (local, remote) before our UPDATE_SA_ADDRESSES (RFC 4555 §3.5).
+    old_ends: tuple[Endpoint, Endpoint] | None = None
 
     def show(self) -> dict[str, object]:
         """The task for the status JSON."""
@@ -216,19 +233,21 @@ class TaskManager:
 
     def send_plain(self, task: Task, data: bytes, now: Now) -> None:
         """Send an unprotected request (IKE_SA_INIT) for ``task``."""
-        self._activate(task, data, now)
+        self._sa.host.counters["initiated IKE_SA_INIT"] += 1
+        self._activate(task, (data,), now)
 
     def request(self, task: Task, exchange: ExchangeType, inner: tuple[Payload, ...],
                 now: Now) -> None:
         """Seal and send ``task``'s request; the window retransmits it until answered."""
+        self._sa.host.counters[f"initiated {exchange.name}"] += 1
         self._activate(task, self._sa.seal(exchange, self.window.next_mid, False, inner), now)
 
-    def _activate(self, task: Task, data: bytes, now: Now) -> None:
+    def _activate(self, task: Task, packets: tuple[bytes, ...], now: Now) -> None:
         if self.preparing is task:
             self.preparing = None
-        task.mid, task.step = self.window.send(data, now), Step.SENT
+        task.mid, task.step = self.window.send(packets, now), Step.SENT
         self.active = task
-        self.transmit(data)
+        self.transmit(packets)
 
     def answered(self) -> Task | None:
         """Our request in flight got its response: its task, done."""
@@ -236,29 +255,31 @@ class TaskManager:
         self.window.answered()
         return task
 
-    def transmit(self, data: bytes) -> None:
-        """Send ``data`` times_per_send times (as the original: a lossy path then needs fewer
-        retransmission rounds)."""
+    def transmit(self, packets: tuple[bytes, ...]) -> None:
+        """Send ``packets`` (a message or all its fragments) times_per_send times (as the
+        original: a lossy path then needs fewer retransmission rounds)."""
         for _ in range(max(1, self._sa.peer.schedule.times_per_send)):
-            self._send(data)
+            for data in packets:
+                self._send(data)
 
     def timer(self, now: Now) -> bool | None:
         """Retransmit what is due: True when it did, False when the retries are exhausted,
         None when nothing was due."""
         again = self.window.timer(now)
-        if isinstance(again, bytes):
+        if isinstance(again, tuple):
+            self._sa.host.counters["retransmits"] += 1
             self.transmit(again)
             return True
         return None if again is None else False
 
     # -- the peer's requests ----------------------------------------------------------------
 
-    def accept(self, msg: Message) -> bool:
+    def accept(self, msg: Message, resend: bool = True) -> bool:
         """Whether ``msg`` is new work: a retransmitted request is answered again from the
-        cache, a stale or busy one dropped and counted."""
+        cache (unless ``resend`` is False), a stale or busy one dropped and counted."""
         verdict = self.window.classify(msg.message_id, msg.response)
         if verdict is Verdict.RETRANSMITTED_REQUEST:
-            for packet in self.window.cached:
+            for packet in self.window.cached if resend else ():
                 self._send(packet)
             return False
         if verdict in (Verdict.STALE, Verdict.BUSY):
@@ -270,13 +291,16 @@ class TaskManager:
     def start_answer(self, mid: int, exchange: ExchangeType | None) -> None:
         """We began working on the peer's request ``mid``."""
         self.window.start_answer(mid)
+        name = exchange.name if exchange is not None else "other"
+        self._sa.host.counters[f"answered {name}"] += 1
         self.passive = Task(Kind.PEER, Step.ANSWERING, exchange=exchange, mid=mid)
 
-    def answer(self, mid: int, data: bytes) -> None:
-        """Send (and cache) our response to the peer's request ``mid``."""
-        self.window.finish_answer(mid, (data,))
+    def answer(self, mid: int, packets: tuple[bytes, ...]) -> None:
+        """Send (and cache) our response to the peer's request ``mid``: one message or its
+        fragments."""
+        self.window.finish_answer(mid, packets)
         self.passive = None
-        self.transmit(data)
+        self.transmit(packets)
 
     def respond(self, mid: int, exchange: ExchangeType, inner: tuple[Payload, ...]) -> None:
         """Seal and send our response to the peer's request ``mid``."""

@@ -8,6 +8,7 @@ so a range converts to the prefixes that cover it exactly.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,7 +51,7 @@ class Ts:
 
     def prefixes(self) -> list[Prefix]:
         """The prefixes that cover exactly this address range."""
-        return list(ipaddress.summarize_address_range(self.start, self.end))
+        return list(_prefixes(self.start, self.end))
 
     def contains(self, other: Ts) -> bool:
         """True when every packet ``other`` matches also matches this selector."""
@@ -58,6 +59,13 @@ class Ts:
                 and int(self.start) <= int(other.start) and int(other.end) <= int(self.end)
                 and self.proto in (0, other.proto)
                 and self.start_port <= other.start_port and other.end_port <= self.end_port)
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixes(start: Address, end: Address) -> tuple[Prefix, ...]:
+    # Every CHILD_SA's selectors are logged and reported as prefixes, and most are the few
+    # ranges of the configuration: computed once per range, not per SA.
+    return tuple(ipaddress.summarize_address_range(start, end))
 
 
 def from_prefix(prefix: Prefix, proto: int = 0, port: int | None = None,
@@ -108,7 +116,9 @@ def narrow(offered: Sequence[Ts], allowed: Iterable[Ts]) -> list[Ts]:
 
 def exact(offered: Sequence[Ts], allowed: Sequence[Ts]) -> bool:
     """``selector_check exact``: the offer must be what the policy says, no more, no less."""
-    return sorted(set(offered)) == sorted(set(allowed))
+    # Sets, not sorted lists: an IP_RW selector holds both families, whose addresses do not
+    # order against each other.
+    return set(offered) == set(allowed)
 
 
 def address_ts(addr: Address) -> Ts:

@@ -43,7 +43,7 @@ class Window:
     def __init__(self, schedule: Schedule) -> None:
         self.schedule = schedule
         self.next_mid = 0            # our next request's ID
-        self.in_flight: bytes | None = None
+        self.in_flight: tuple[bytes, ...] | None = None  # the datagrams: whole or fragments
         self.in_flight_mid = -1
         self.attempt = 0
         self.deadline: float | None = None
@@ -59,18 +59,20 @@ class Window:
         """True while a request of ours awaits its response."""
         return self.in_flight is not None
 
-    def send(self, packet: bytes, now: float) -> int:
-        """Record ``packet`` as our request in flight; returns its message ID."""
+    def send(self, packets: tuple[bytes, ...], now: float) -> int:
+        """Record ``packets`` (one message, or its RFC 7383 fragments) as our request in
+        flight; returns its message ID."""
         if self.in_flight is not None:
             raise RuntimeError("a request is already in flight (window size 1)")
         mid = self.next_mid
         self.next_mid += 1
-        self.in_flight, self.in_flight_mid, self.attempt = packet, mid, 0
+        self.in_flight, self.in_flight_mid, self.attempt = packets, mid, 0
         self.deadline = now + self.schedule.wait(0)
         return mid
 
-    def timer(self, now: float) -> bytes | None | bool:
-        """At a deadline: the packet to send again, False when retries are exhausted."""
+    def timer(self, now: float) -> tuple[bytes, ...] | None | bool:
+        """At a deadline: the packets to send again (every fragment, RFC 7383 §2.6.1),
+        False when retries are exhausted."""
         if self.in_flight is None or self.deadline is None or now < self.deadline:
             return None
         if self.attempt >= self.schedule.max_retry:
