@@ -2,7 +2,7 @@
 files the original fixed at build time.
 
     kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
-             [--kdc-timeout SECS]
+             [--kdc-timeout SECS] [--ctl-socket PATH]
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import sys
 import click
 
 from racoon2 import cli
+from racoon2.paths import LAYOUT
 
 #: -D categories and the debug level that turns each on with -d (None: by name only).
 CATEGORIES: dict[str, int | None] = {
     "krb5": 2, "ticketing": 2, "peer": 2, "payload": 2, "pfkey": 2, "spmif": 2, "isakmp": 3,
     "packet": None, "crypt": None, "parse": None,
 }
-USAGE = """\
+USAGE = f"""\
 usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--pid-file FILE]
-             [--kdc-timeout SECS]
+             [--kdc-timeout SECS] [--ctl-socket PATH]
   -d increase the debug level.
   -D set the debug level (1, 2, 3, all) or enable one category:
   krb5 ticketing peer payload pfkey spmif isakmp packet crypt parse
@@ -29,9 +30,10 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--p
   -n check the configuration file and exit.
   -V show the version.
   -h show this help.
-  --replay-cache FILE  where seen authenticators survive a restart (/var/run/kinkd.rc).
-  --pid-file FILE      the pid file of a detached kinkd (/var/run/kinkd.pid).
+  --replay-cache FILE  where seen authenticators survive a restart ({LAYOUT.kinkd_replay}).
+  --pid-file FILE      the pid file of a detached kinkd ({LAYOUT.pid_file("kinkd")}).
   --kdc-timeout SECS   how long one exchange waits for the KDC (10).
+  --ctl-socket PATH    the control socket for kinkdctl (/var/run/racoon2/kinkd.ctl; '' none).
 """
 
 
@@ -43,12 +45,13 @@ usage: kinkd [-dhFVn] [-f config] [-D level|category] [--replay-cache FILE] [--p
 @click.option("-V", "version", is_flag=True)
 @click.option("-h", "help_", is_flag=True)
 @click.option("-n", "check", is_flag=True)
-@click.option("--replay-cache", "replay_cache", default="/var/run/kinkd.rc")
-@click.option("--pid-file", "pid_file", default="/var/run/kinkd.pid")
+@click.option("--replay-cache", "replay_cache", default=LAYOUT.kinkd_replay)
+@click.option("--pid-file", "pid_file", default=LAYOUT.pid_file("kinkd"))
 @click.option("--kdc-timeout", "kdc_timeout", type=click.FloatRange(min=1.0), default=10.0)
+@click.option("--ctl-socket", "ctl_socket", default="/var/run/racoon2/kinkd.ctl")
 def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: bool,
             version: bool, help_: bool, check: bool, replay_cache: str, pid_file: str,
-            kdc_timeout: float) -> int:
+            kdc_timeout: float, ctl_socket: str) -> int:
     """kinkd (see the module docstring)."""
     if help_:
         click.echo(USAGE, nl=False)
@@ -75,7 +78,7 @@ def command(config: str, debug: int, debug_arg: tuple[str, ...], foreground: boo
 
     log.setup("kinkd", foreground=foreground, debug=level >= 1 or bool(categories))
     return run(config, foreground=foreground, pid_path=pid_file, replay_path=replay_cache,
-               kdc_timeout=kdc_timeout)
+               kdc_timeout=kdc_timeout, ctl_socket=ctl_socket)
 
 
 def _usage_error(message: str) -> int:

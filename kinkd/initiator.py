@@ -1,5 +1,6 @@
 """kinkd's requests as the initiator: CREATE for a policy, the tickets it needs, STATUS on
-SIGUSR1 and DELETE at shutdown.
+SIGUSR1, DELETE at shutdown, and kinkdctl's terminate (DELETE) and rekey (CREATE, then the old
+pair's DELETE).
 
 An :class:`Initiator` works for a :class:`Host` (the running :class:`kinkd.shell.Kinkd`), whose
 configuration, identity and spmd connection may change while it runs (SIGHUP, TGT renewal), so
@@ -65,7 +66,7 @@ class Host(Protocol):
     def check_epoch(self, principal: str, epoch: int) -> None:
         """Apply the epoch rule to what ``principal`` sent."""
 
-    def spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[object]) -> None:
         """Run ``coro`` as a task of the daemon."""
 
 
@@ -82,20 +83,20 @@ class Initiator:
         self.host.spawn(self._initiate(policy, local, remote, why))
 
     async def _initiate(self, policy: PolicySettings, local: Address | None,
-                        remote: Address | None, why: str) -> None:
+                        remote: Address | None, why: str) -> SaPair | None:
         try:
             peer = pol.initiator_settings(self.host.config, policy)
             target = await names.target(peer, remote)
         except (KinkError, SettingsError, OSError) as e:
             log.error("policy %s: cannot start KINK: %s", policy.policy, e)
-            return
+            return None
         flight = (policy.policy, target)
         if flight in self._in_flight:
             log.debug("policy %s: a CREATE to %s is already on its way", policy.policy, target)
-            return
+            return None
         self._in_flight.add(flight)
         try:
-            await self._create_sa(policy, peer, target, local, why)
+            return await self._create_sa(policy, peer, target, local, why)
         except TimeoutError:
             log.error("policy %s: CREATE to %s failed: the KDC did not answer within %g s",
                       policy.policy, target, self.host.kdc.timeout)
@@ -103,9 +104,10 @@ class Initiator:
             log.error("policy %s: CREATE to %s failed: %s", policy.policy, target, e)
         finally:
             self._in_flight.discard(flight)
+        return None
 
     async def _create_sa(self, policy: PolicySettings, peer: PeerSettings, target: Address,
-                         local: Address | None, why: str) -> None:
+                         local: Address | None, why: str) -> SaPair | None:
         host = self.host
         dest = Endpoint(target, peer.port)
         src = host.source_for(dest, local)
@@ -136,12 +138,13 @@ class Initiator:
         host.check_epoch(principal, child.peer_epoch)
         pair = SaPair(policy, principal, dest, src.addr, target, child, True, time.monotonic())
         if not await host.sas.install(pair, outbound=True):
-            return
+            return None
         if child.ack_required:
             ack, _ = kx.build_request(host.ctx, creds, kink.MsgType.ACK, xid=xid,
                                       epoch=host.epoch)
             host.send(ack, src, dest)
             log.debug("policy %s: ACK sent to %s", policy.policy, dest)
+        return pair
 
     def _recover(self, e: PeerKrbError, state: Peer) -> bool:
         match recovery(e.error, e.stime):
@@ -201,6 +204,44 @@ class Initiator:
         host.check_epoch(pair.principal, epoch)
         log.info("STATUS to %s answered (epoch %d)", pair.principal, epoch)
 
+    async def rekey(self, pair: SaPair, why: str) -> None:
+        """A new CREATE for ``pair``'s policy and peer now (kinkdctl rekey); once the new SAs
+        are up the old pair goes, the peer told (DELETE)."""
+        pair.rekeyed = True
+        if await self._initiate(pair.policy, pair.local, pair.remote, why) is not None:
+            await self.delete(pair, why)
+
+    async def delete(self, pair: SaPair, why: str) -> None:
+        """Tell ``pair``'s peer its SAs go (DELETE, retransmitted until the REPLY comes or
+        the peer's retries are spent), then remove them from the kernel either way."""
+        host = self.host
+        cfg = host.config.remote(pair.policy.remote)
+        try:
+            if cfg is None:
+                raise KinkError(f"remote {pair.policy.remote} is no longer configured")
+            peer = peer_settings(host.config, cfg)
+            src = host.source_for(pair.peer, pair.local)
+            state = host.peers.setdefault(pair.principal, Peer(pair.principal))
+            creds = await self._ticket(state, peer, pair.peer, src)
+            xid = host.requests.xid()
+            data, out = self._delete_request(pair, creds, xid)
+            answer = await host.requests.transact(data, xid, src, pair.peer, peer)
+            kx.open_reply(host.ctx, xid, out.auth_context, out.session_key, answer)
+            log.info("DELETE to %s answered", pair.principal)
+        except TimeoutError:
+            log.warning("DELETE to %s: the KDC did not answer within %g s", pair.principal,
+                        host.kdc.timeout)
+        except (Racoon2Error, OSError) as e:
+            log.warning("DELETE to %s: %s", pair.principal, e)
+        await host.sas.remove(pair, why)
+
+    def _delete_request(self, pair: SaPair, creds: Credentials, xid: int
+                        ) -> tuple[bytes, kx.Outstanding]:
+        # the Delete payload names our inbound SPI, the SA the peer sends on
+        return kx.build_request(self.host.ctx, creds, kink.MsgType.DELETE, xid=xid,
+                                epoch=self.host.epoch,
+                                quick_mode=(kx.delete_payload([pair.child.inbound_spi]),))
+
     async def delete_all(self) -> None:
         """Tell each peer which SAs go (DELETE), then remove them from the kernel.
 
@@ -218,14 +259,9 @@ class Initiator:
         for pair in host.pairs:
             state = host.peers.get(pair.principal)
             if state is not None and state.creds is not None:
-                xid = host.requests.xid()
                 with contextlib.suppress(KinkError):
-                    data, _ = kx.build_request(
-                        host.ctx, state.creds, kink.MsgType.DELETE, xid=xid, epoch=host.epoch,
-                        quick_mode=(kx.delete_payload([pair.child.inbound_spi]),))
-                    with contextlib.suppress(KinkError):
-                        sends.append((data, host.source_for(pair.peer, pair.local),
-                                      pair.peer))
+                    data, _ = self._delete_request(pair, state.creds, host.requests.xid())
+                    sends.append((data, host.source_for(pair.peer, pair.local), pair.peer))
             await host.sas.remove(pair, "kinkd is stopping")
         for data, src, dest in sends:
             host.send(data, src, dest)

@@ -93,9 +93,10 @@ def initiator_settings(config: Config, policy: PolicySettings) -> PeerSettings:
     return peer
 
 
-def acquire_target(policy: PolicySettings, dst: Address) -> Address | None:
-    """Where an ACQUIRE's CREATE goes: the tunnel's far end, or the packet's destination in
-    transport mode (None: the remote's peers_ipaddr)."""
+def acquire_target(policy: PolicySettings, dst: Address | None) -> Address | None:
+    """Where an ACQUIRE's (or kinkdctl initiate's) CREATE goes: the tunnel's far end, or the
+    packet's destination (the address kinkdctl named) in transport mode (None: the remote's
+    peers_ipaddr)."""
     if policy.mode is EncapsulationMode.TUNNEL:
         return policy.peers_sa_addr or None
     return dst

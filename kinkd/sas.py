@@ -110,6 +110,22 @@ class SaTable:
         """One pair per peer principal (SIGUSR1's STATUS goes once to each)."""
         return list({p.principal: p for p in reversed(self._pairs)}.values())
 
+    def named(self, ident: str) -> list[SaPair]:
+        """The pairs kinkdctl's ``terminate``/``rekey ID`` name: one by an SPI of either
+        direction (``0x`` optional, as ``ip xfrm state`` shows it), or every pair of a policy,
+        a remote, a peer principal or a peer address."""
+        try:
+            spi = int(ident, 16)
+        except ValueError:
+            spi = None
+        if spi is not None:
+            by_spi = [p for p in self._pairs if spi in (p.child.inbound_spi,
+                                                        p.child.outbound_spi)]
+            if by_spi:
+                return by_spi
+        return [p for p in self._pairs if ident in (p.policy.policy, p.policy.remote,
+                                                    p.principal, str(p.remote))]
+
     def deleted_by(self, principal: str, spis: Iterable[int]) -> list[SaPair]:
         """The pairs a DELETE from ``principal`` names: its inbound SPIs are our outbound."""
         wanted = set(spis)

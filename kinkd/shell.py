@@ -29,6 +29,8 @@ from kinkd import message as kink
 from kinkd import names
 from kinkd import policy as pol
 from kinkd import responder as rs
+from kinkd.control import KinkdControl
+from kinkd.ctl import COMMANDS
 from kinkd.drops import DropCounters, DropReason
 from kinkd.exchange import KinkError
 from kinkd.identity import Identity, get_identity
@@ -49,14 +51,16 @@ from kinkd.settings import (
     realm_of,
 )
 from kinkd.tickets import RETRY_TGT, tgt_due, tgt_wait
-from racoon2 import daemon, udp
+from racoon2 import daemon, sdnotify, udp
 from racoon2.addrwatch import AddressWatch
 from racoon2.config import Config, lookup
+from racoon2.control.server import open_control
 from racoon2.crypto.rng import Rng, SystemRng
 from racoon2.errors import Racoon2Error
 from racoon2.ikev1.payloads import Identification
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
+from racoon2.paths import LAYOUT
 from racoon2.spmif.client import SpmifClient, connect_configured
 
 log = logging.getLogger("kinkd")
@@ -88,9 +92,12 @@ class Kinkd:
         self.initiator = Initiator(self)
         self.peers: dict[str, Peer] = {}
         self.counters = DropCounters()
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[object]] = set()
         self._stop = asyncio.Event()
         self._saves = rs.SaveSchedule()
+        #: The control socket kinkdctl talks to ("" for none).
+        self.ctl_socket = ""
+        self.notify = sdnotify.current()
 
     # -- sockets ------------------------------------------------------------------------------
 
@@ -114,14 +121,16 @@ class Kinkd:
             return
         self.transports[local].sendto(data, (str(remote.addr), remote.port))
 
-    def spawn(self, coro: Awaitable[None]) -> None:
+    def spawn(self, coro: Awaitable[object]) -> None:
         """Run ``coro`` as a task; its failure is logged, and stopping cancels it."""
         task = asyncio.ensure_future(coro)
         self.tasks.add(task)
         task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[object]) -> None:
         self.tasks.discard(task)
+        # Every exchange and kernel change runs as such a task: the SA count follows.
+        self.notify.status(self.status_line())
         if not task.cancelled() and (e := task.exception()) is not None:
             log.error("internal error: %r", e, exc_info=e)
 
@@ -383,6 +392,10 @@ class Kinkd:
                 "sa_pairs": self.pairs.rows(), "dropped": self.counters.as_dict(),
                 "replay_cache": len(self.replay)}
 
+    def status_line(self) -> str:
+        """The service manager's STATUS= line (``systemctl status kinkd``)."""
+        return f"{len(self.pairs)} SA pair(s), principal {self.me.principal}"
+
     async def send_status(self) -> None:
         """SIGUSR1: a STATUS to every peer with SAs, as the original's "STATUS flooding";
         a changed epoch in an answer deletes that peer's SAs."""
@@ -390,18 +403,32 @@ class Kinkd:
         for pair in self.pairs.first_of_each_peer():
             self.spawn(self.initiator.status_to(pair))
 
-    async def reload(self) -> None:
-        """SIGHUP: reread the configuration; a file that does not load changes nothing."""
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP: reread the configuration; a file that does not load changes nothing.
+        The service manager sees RELOADING=1 … READY=1 around it.  Returns whether it took
+        the file, and the log line saying what happened."""
+        self.notify.reloading()
+        try:
+            return await self._reload()
+        finally:
+            self.notify.ready(self.status_line())
+
+    async def _reload(self) -> tuple[bool, str]:
         config = daemon.reload_config(self.config, log)
         if config is None:
-            return
+            return False, "reload refused: the file does not load (see the log)"
         self.config = config
-        log.info("reloaded %s; %d SA pair(s) kept", config.file, len(self.pairs))
+        message = f"reloaded {config.file}; {len(self.pairs)} SA pair(s) kept"
+        log.info("%s", message)
         assert self.watch is not None
         await daemon.sync_sockets(self.sockets, self.watch, self.wanted_endpoints, "kink", log)
         if self.spmif is None:
             # As the original: a SIGHUP also retries spmd when kinkd runs without it.
             self.spmif = await _connect_spmd(config)
+        return True, message
+
+    async def _sighup(self) -> None:
+        await self.reload()
 
     def request_stop(self) -> None:
         """Begin a clean shutdown (SIGTERM/SIGINT)."""
@@ -409,22 +436,31 @@ class Kinkd:
 
     async def run(self) -> int:
         """Serve until stopped; the exit status."""
+        # The SAs of a kinkd that died without its shutdown (kill -9) belong to no pair of
+        # ours (the table starts empty): they go, as iked's do (doc/kinkd.md).
+        await daemon.remove_own_sas(self.kernel, api.Owner.KINKD, "stale", log)
         await self.open_sockets()
         daemon.on_signals(asyncio.get_running_loop(), {
             signal.SIGTERM: self.request_stop, signal.SIGINT: self.request_stop,
-            signal.SIGHUP: lambda: self.spawn(self.reload()),
+            signal.SIGHUP: lambda: self.spawn(self._sighup()),
             signal.SIGUSR1: lambda: self.spawn(self.send_status())})
+        ctl = await open_control(self.ctl_socket, COMMANDS, KinkdControl(self).handle, log)
         events = asyncio.create_task(self.kernel_events())
         refresh = asyncio.create_task(self._keep_tgt())
         assert self.watch is not None
         follow = asyncio.create_task(udp.follow(self.watch, self.sockets,
                                                 self.wanted_endpoints, log))
+        # The TGT is in hand and spmd's session up (_main), the sockets open: kinkd serves.
+        self.notify.ready(self.status_line())
         await self._stop.wait()
+        self.notify.stopping()
+        if ctl is not None:
+            await ctl.close()
         log.info("shutting down: deleting %d SA pair(s)", len(self.pairs))
         for task in (events, refresh, follow):
             task.cancel()
-        for task in list(self.tasks):
-            task.cancel()
+        for exchange in list(self.tasks):
+            exchange.cancel()
         await self.initiator.delete_all()
         self._save_replay_cache(force=True)
         self.sockets.close()
@@ -441,7 +477,7 @@ async def _connect_spmd(config: Config) -> SpmifClient | None:
         return None
 
 
-async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
+async def _main(config: Config, replay_path: str, kdc_timeout: float, ctl_socket: str) -> int:
     from kinkd.settings import my_principal
     from racoon2.kernel.system import open_backend
 
@@ -454,6 +490,7 @@ async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
         spmif = await _connect_spmd(config)
         kinkd = Kinkd(config, kernel, spmif, ctx, kdc, me, ReplayCache(replay_path),
                       daemon.application_bypass(config))
+        kinkd.ctl_socket = ctl_socket
         try:
             return await kinkd.run()
         finally:
@@ -466,9 +503,11 @@ async def _main(config: Config, replay_path: str, kdc_timeout: float) -> int:
         kdc.close()
 
 
-def run(config_path: str, *, foreground: bool, pid_path: str = "/var/run/kinkd.pid",
-        replay_path: str = "/var/run/kinkd.rc", kdc_timeout: float = 10.0) -> int:
+def run(config_path: str, *, foreground: bool, pid_path: str = LAYOUT.pid_file("kinkd"),
+        replay_path: str = LAYOUT.kinkd_replay, kdc_timeout: float = 10.0,
+        ctl_socket: str = "/var/run/racoon2/kinkd.ctl") -> int:
     """Run kinkd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
     return daemon.run_daemon("kinkd", config_path,
-                             lambda config: _main(config, replay_path, kdc_timeout),
+                             lambda config: _main(config, replay_path, kdc_timeout,
+                                                  ctl_socket),
                              foreground=foreground, pid_path=pid_path)

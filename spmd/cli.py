@@ -13,8 +13,9 @@ import click
 
 from racoon2 import cli, log
 from racoon2.daemon import read_pid
+from racoon2.paths import LAYOUT
 
-PID_FILE = "/var/run/spmd.pid"
+PID_FILE = LAYOUT.pid_file("spmd")
 INFO_LEVEL = 7  # the original's default log level; 8 and up is debug
 USAGE = """\
 usage: spmd [-dhFVkn] [-f config] [-D level] [--keep-policies]

@@ -8,8 +8,9 @@ policies (for POLICY DUMP and SLID) only ever holds what the kernel accepted.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from racoon2.config.model import AddrSpec, Config, Selector
 from racoon2.ipsec import Direction, Mode
@@ -73,8 +74,27 @@ class State:
         for op, desired, result in zip(work.ops, work.desired, results, strict=False):
             if isinstance(op, api.DelPolicy):
                 self.forget(op.key)
+            elif isinstance(op, api.Migrate):
+                self._migrated(op.migration)
             elif desired is not None and isinstance(result, api.PolicyKey):
                 self.record(desired, result, work.generated)
+
+    def _migrated(self, m: api.Migration) -> None:
+        """The kernel moved the templates ``m`` names: so does the table, or the next
+        MIGRATE (the peer moves again) would look for the old ends."""
+        for key, e in self.table.items():
+            if (e.spec.direction, e.spec.selector) != (m.direction, m.selector):
+                continue
+            moved = []
+            for t in e.spec.templates:
+                ends = (t.src, t.dst)
+                for entry in m.entries:
+                    if (entry.proto, entry.mode, entry.reqid) == (t.proto, t.mode, t.reqid) \
+                            and _as_kernel_has(t, (entry.old_src, entry.old_dst)) == \
+                            (entry.old_src, entry.old_dst):
+                        ends = (entry.new_src, entry.new_dst)
+                moved.append(replace(t, src=ends[0], dst=ends[1]))
+            self.table[key] = replace(e, spec=replace(e.spec, templates=tuple(moved)))
 
     def slid(self, spid: int) -> str | None:
         """The selector index of kernel policy ``spid``."""
@@ -179,9 +199,10 @@ class State:
             if e.selector not in names:
                 continue
             moves = tuple(
-                api.MigrateEntry(t.proto, t.mode, t.reqid, t.src, t.dst, *_moved(t, cmd))
+                api.MigrateEntry(t.proto, t.mode, t.reqid, *ends, *_moved(old, cmd))
                 for t in e.spec.templates
-                if t.mode is api.Mode.TUNNEL and t.src is not None and t.dst is not None
+                if t.mode is api.Mode.TUNNEL and (old := _old_ends(t, cmd)) is not None
+                for ends in dict.fromkeys((old, _as_kernel_has(t, old)))
             )
             if moves:
                 ops.append(api.Migrate(api.Migration(e.spec.selector, e.spec.direction, moves)))
@@ -220,9 +241,30 @@ class State:
                 return replies.ns_changed(str(addr))
 
 
-def _moved(t: api.Template, cmd: c.Migrate) -> tuple[Address, Address]:
-    """New endpoints for template ``t``: the command's, swapped for the reverse direction."""
-    if (t.src, t.dst) == (cmd.old_dst, cmd.old_src):
+def _old_ends(t: api.Template, cmd: c.Migrate) -> tuple[Address, Address] | None:
+    """The command's old ends (either way round) that template ``t`` stands for, or None.
+    Only the templates between them move: an IP_RW selector's policies for other peers
+    keep theirs.  An end a ``MY_IP`` macro left open (the kernel's wildcard) matches any: the
+    kernel then moves the SAs and leaves the template as it is."""
+    for src, dst in ((cmd.old_src, cmd.old_dst), (cmd.old_dst, cmd.old_src)):
+        if t.src in (None, src) and t.dst in (None, dst) and (t.src, t.dst) != (None, None):
+            return src, dst
+    return None
+
+
+def _as_kernel_has(t: api.Template, old: tuple[Address, Address]) -> tuple[Address, Address]:
+    """``t``'s ends as the kernel holds them: a wildcard end is the unspecified address.  The
+    kernel moves a template only when an entry names exactly those (and refuses a MIGRATE
+    that moves none, ENODATA), the SAs only by their real ends: a template with a wildcard
+    gets two entries, and its wildcard end becomes the new address."""
+    any_addr = ipaddress.ip_address(0 if old[0].version == 4 else "::")
+    return (t.src or any_addr, t.dst or any_addr)
+
+
+def _moved(old: tuple[Address, Address], cmd: c.Migrate) -> tuple[Address, Address]:
+    """New endpoints for the old ends ``old``: the command's, swapped for the reverse
+    direction."""
+    if old == (cmd.old_dst, cmd.old_src):
         return cmd.new_dst, cmd.new_src
     return cmd.new_src, cmd.new_dst
 

@@ -26,12 +26,13 @@ from racoon2.daemon import read_pid
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix
+from racoon2.paths import LAYOUT
 from racoon2.spmif.client import SpmifClient, Target, connect, targets
 from racoon2.spmif.commands import Rejected, parse_command
 from racoon2.spmif.secret import read_password
 
-DEFAULT_CONFIG = "/usr/local/etc/racoon2/racoon2.conf"
-PID_FILE = "/var/run/spmd.pid"
+DEFAULT_CONFIG = LAYOUT.config
+PID_FILE = LAYOUT.pid_file("spmd")
 USAGE = """\
 usage: spmdctl [-d] [-f CONFIG] [--json] COMMAND
   status
@@ -93,6 +94,11 @@ def _out(ctx: Ctx, data: Any, table: Callable[[], None]) -> None:
         table()
 
 
+def _done(ctx: Ctx, data: dict[str, Any], text: str) -> None:
+    """What a changing command prints: ``text``, or with --json ``data`` (``"ok": true``)."""
+    _out(ctx, {"ok": True, **data}, lambda: click.echo(text))
+
+
 Action = Callable[[SpmifClient, Ctx], Coroutine[Any, Any, None]]
 
 
@@ -117,7 +123,8 @@ def parse(words: Sequence[str]) -> tuple[str, Action | None]:
 
         async def migrate(client: SpmifClient, ctx: Ctx) -> None:
             await client.migrate(slid, a[0], a[1], a[2], a[3])
-            click.echo(f"migrated {slid}")
+            _done(ctx, {"migrated": slid, "from": [str(a[0]), str(a[1])],
+                        "to": [str(a[2]), str(a[3])]}, f"migrated {slid}")
         return head, migrate
     if not rest:
         raise Usage(f"{head} needs a sub-command")
@@ -151,14 +158,16 @@ def _sub(head: str, sub: str, args: list[str]) -> Action:
 
         async def fqdn(client: SpmifClient, ctx: Ctx) -> None:
             await (client.fqdn_add(arg) if sub == "add" else client.fqdn_delete(arg))
-            click.echo(f"{arg}: {'registered' if sub == 'add' else 'deregistered'}")
+            what = "registered" if sub == "add" else "deregistered"
+            _done(ctx, {"fqdn": arg, what: True}, f"{arg}: {what}")
         return fqdn
     addr = _addr(arg)
 
     async def ns(client: SpmifClient, ctx: Ctx) -> None:
         call = {"add": client.ns_add, "delete": client.ns_delete, "change": client.ns_change}
         await call[sub](addr)
-        click.echo(f"{addr}: {sub}{'d' if sub.endswith('e') else 'ed'}")
+        past = f"{sub}{'d' if sub.endswith('e') else 'ed'}"
+        _done(ctx, {"ns": str(addr), past: True}, f"{addr}: {past}")
     return ns
 
 
@@ -173,7 +182,8 @@ def _policy_add(args: list[str]) -> Action:
     life, p_src, p_dst = _int(lifetime), _prefix(src), _prefix(dst)
 
     async def add(client: SpmifClient, ctx: Ctx) -> None:
-        click.echo(await client.policy_add(slid, life, mode, p_src, p_dst, ends[0], ends[1]))
+        reply = await client.policy_add(slid, life, mode, p_src, p_dst, ends[0], ends[1])
+        _done(ctx, {"selector": slid, "added": reply}, reply)
     return add
 
 
@@ -187,7 +197,7 @@ def _policy_delete(args: list[str]) -> Action:
 
     async def delete(client: SpmifClient, ctx: Ctx) -> None:
         await client.policy_delete(slid, mode, pre[0], pre[1], ends[0], ends[1])
-        click.echo(f"policies of {slid} deleted")
+        _done(ctx, {"selector": slid, "deleted": True}, f"policies of {slid} deleted")
     return delete
 
 
@@ -232,9 +242,12 @@ async def _interactive(client: SpmifClient, ctx: Ctx) -> None:
         try:
             command = parse_command(words, True)
         except Rejected as e:
-            click.echo(e.reply)
-            continue
-        click.echo(await client.request(command))
+            reply = e.reply
+        else:
+            reply = await client.request(command)
+        # --json: one object a line (JSON Lines), as each command's reply comes.
+        click.echo(json.dumps({"request": line.strip(), "ok": reply.ok, "code": reply.code,
+                               "reply": str(reply)}) if ctx.as_json else reply)
 
 
 def _socket_and_password(config_path: str) -> tuple[list[Target], bytes]:
@@ -256,12 +269,12 @@ async def _run(action: Action, config_path: str, ctx: Ctx) -> None:
         await client.quit()
 
 
-def _reload() -> None:
+def _reload(ctx: Ctx) -> None:
     pid = read_pid(PID_FILE)
     if pid is None:
         raise Racoon2Error(f"spmd is not running as a daemon ({PID_FILE} not found)")
     os.kill(pid, signal.SIGHUP)
-    click.echo(f"sent SIGHUP to spmd (pid {pid})")
+    _done(ctx, {"reload": "SIGHUP", "pid": pid}, f"sent SIGHUP to spmd (pid {pid})")
 
 
 @click.command(context_settings={"ignore_unknown_options": True,
@@ -279,18 +292,25 @@ def main(debug: bool, config: str, as_json: bool, words: tuple[str, ...]) -> Non
     except Usage as e:
         click.echo(f"spmdctl: {e}\n{USAGE}", err=True)
         sys.exit(1)
+    ctx = Ctx(as_json, debug)
     if os.geteuid() != 0:
-        click.echo("you should run this program as root.", err=True)
-        sys.exit(1)
+        _fail(ctx, "you should run this program as root.")
     try:
         if action is None:
-            _reload()
+            _reload(ctx)
         else:
-            asyncio.run(_run(action, config, Ctx(as_json, debug)))
+            asyncio.run(_run(action, config, ctx))
     except SpmifError as e:
-        click.echo(f"spmdctl: {name}: operation failed: {e}", err=True)
-        sys.exit(1)
+        _fail(ctx, f"{name}: operation failed: {e}", "spmdctl: ")
     except (Racoon2Error, OSError) as e:
-        click.echo(f"spmdctl: {e}", err=True)
-        sys.exit(1)
+        _fail(ctx, str(e), "spmdctl: ")
+
+
+def _fail(ctx: Ctx, message: str, prefix: str = "") -> None:
+    """Exit 1 saying why: on stderr, and with --json also as ``{"ok": false, "error": …}``
+    on stdout, so a script reading JSON always gets a document."""
+    if ctx.as_json:
+        click.echo(json.dumps({"ok": False, "error": message}, indent=2))
+    click.echo(prefix + message, err=True)
+    sys.exit(1)
 

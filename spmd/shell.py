@@ -17,14 +17,16 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from racoon2 import sdnotify
 from racoon2.addrwatch import AddressWatch
-from racoon2.config import Config, load_config
-from racoon2.config.check import check_config
+from racoon2.confcache import load_checked
+from racoon2.config import Config
 from racoon2.config.model import AddrKind
 from racoon2.daemon import run_daemon
 from racoon2.errors import KernelError, Racoon2Error
 from racoon2.kernel import api
 from racoon2.net import Address, HostAddresses
+from racoon2.paths import LAYOUT
 from racoon2.spmif import commands as c
 from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
@@ -71,6 +73,7 @@ class Spmd:
         #: This host's addresses (MY_IP…), followed while running.
         self.watch: AddressWatch | None = None
         self._uses_host = False  # whether the last plan expanded a MY_* macro
+        self.notify = sdnotify.current()
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -96,18 +99,25 @@ class Spmd:
             loop.add_signal_handler(sig, self._stop.set)
         loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload()))
         loop.add_signal_handler(signal.SIGUSR1, self.log_status)
+        # Policies installed and spmif listening: iked and kinkd may log in.
+        self.notify.ready(self.status_line())
         await self._stop.wait()
+        self.notify.stopping()
         await self.stop()
         return 0
 
     def log_status(self) -> None:
         """SIGUSR1: one line with the policies spmd holds and the addresses MY_IP… stand for
         (the original spmd had no handler and died of it)."""
+        hosts = self.watch.current.expand("MY_IP") if self.watch else []
+        log.info("status: %s, MY_IP %s", self.status_line(),
+                 " ".join(map(str, hosts)) or "none")
+
+    def status_line(self) -> str:
+        """The service manager's STATUS= line (``systemctl status spmd``)."""
         assert self.state is not None
         generated = sum(1 for e in self.state.table.values() if e.generated)
-        hosts = self.watch.current.expand("MY_IP") if self.watch else []
-        log.info("status: %d policies (%d generated for iked), MY_IP %s",
-                 len(self.state.table), generated, " ".join(map(str, hosts)) or "none")
+        return f"{len(self.state.table)} policies ({generated} generated for iked)"
 
     def request_stop(self) -> None:
         """Ask :meth:`run` to finish."""
@@ -134,7 +144,15 @@ class Spmd:
             self.kernel = None
 
     async def reload(self) -> None:
-        """SIGHUP: apply the configuration's difference; keep everything on any error."""
+        """SIGHUP: apply the configuration's difference; keep everything on any error.
+        The service manager sees RELOADING=1 … READY=1 around it."""
+        self.notify.reloading()
+        try:
+            await self._reload()
+        finally:
+            self.notify.ready(self.status_line())
+
+    async def _reload(self) -> None:
         try:
             config = self._load()
         except Racoon2Error as e:
@@ -154,8 +172,8 @@ class Spmd:
     # -- pieces ---------------------------------------------------------------------------------
 
     def _load(self) -> Config:
-        config = load_config(self.settings.config)
-        for warning in check_config(config, "spmd"):
+        config, warnings = load_checked(self.settings.config, "spmd", background=True)
+        for warning in warnings:
             log.warning("%s", warning)
         return config
 
@@ -237,6 +255,7 @@ class Spmd:
                 return outcome.fail
             self.state.commit(outcome, results)
             log.info("%s: %s", session, outcome.ok.lines[0])
+            self.notify.status(self.status_line())
             return outcome.ok
 
     def _read_hosts(self) -> None:
@@ -336,7 +355,7 @@ class Spmd:
 
 
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
-        pid_path: str = "/var/run/spmd.pid") -> int:
+        pid_path: str = LAYOUT.pid_file("spmd")) -> int:
     """Run spmd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
     return run_daemon("spmd", settings.config,
                       lambda config: _main(settings, open_backend, config),
