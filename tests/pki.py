@@ -16,8 +16,8 @@ Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
 
 def new_key(kind: str) -> Key:
-    if kind == "rsa":
-        return rsa.generate_private_key(65537, 2048)
+    if kind in ("rsa", "rsa4096"):  # rsa4096: IKEv1 messages that need fragmenting
+        return rsa.generate_private_key(65537, 4096 if kind == "rsa4096" else 2048)
     if kind == "ecdsa":
         return ec.generate_private_key(ec.SECP256R1())
     return ed25519.Ed25519PrivateKey.generate()

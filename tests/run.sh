@@ -20,6 +20,10 @@ GROUP_PATHS=(
     "vm:tests/vm"
 )
 ALL_GROUPS="unit kernel daemons interop kdc kink vm other lowest"
+# pytest-xdist where a group's tests are independent: the unit group is CPU-bound (hypothesis
+# at CI strength), the interop tests mostly wait on their peers, each in namespaces of its
+# own (random names), a file's tests in one worker (--dist loadfile: module fixtures).
+declare -A PARALLEL=([unit]="-n 2" [interop]="-n 2 --dist loadfile")
 SELECTED=${R2_TEST_GROUPS:-$ALL_GROUPS}
 for g in $SELECTED; do
     [[ " $ALL_GROUPS " == *" $g "* ]] ||
@@ -44,7 +48,7 @@ failed_groups=()
 # (nothing collected, or everything deselected) is no failure: a group may be empty.
 pytest_call() {
     local python=$1 group=$2 rc=0; shift 2
-    local xml="$results/$group.$(find "$results" -name "$group.*.xml" | wc -l).xml"
+    local xml="$results/$group.${LANE:-}$(find "$results" -name "$group.${LANE:-}*.xml" | wc -l).xml"
     "$python" -m pytest "$@" --junitxml="$xml" || rc=$?
     if ((rc != 0 && rc != 5)); then
         echo "== pytest exited with status $rc in group $group"
@@ -61,10 +65,33 @@ run_group() {  # run_group NAME: the group's pytest calls, then its duration
                 for p in ${entry#*:}; do ignores+=("--ignore=$p"); done
             done
             pytest_call .venv/bin/python other "$@" "${ignores[@]}" tests ;;
+        vm)
+            # Each boot is its own qemu over a tmpfs overlay: two lanes of boots at once, the
+            # iked session (22 min in the last clean run) and the systemd boot (about 8) in
+            # one, the others (demo, ESP matrix, kink: 27 min beside it) in the other.  Each
+            # lane's output follows when both are done.
+            local lane pids=() first="tests/vm/test_iked_bundles.py tests/vm/test_systemd.py"
+            local lanes=("$first") rest=()
+            for p in tests/vm/test_*.py; do [[ " $first " == *" $p "* ]] || rest+=("$p"); done
+            lanes+=("${rest[*]}")
+            for lane in 0 1; do
+                # shellcheck disable=SC2086  # a lane is a list of files
+                (LANE=lane$lane pytest_call .venv/bin/python vm "$@" ${lanes[$lane]}
+                 echo "-- vm lane $lane took $((SECONDS - start)) s"
+                 ((${#failed_groups[@]} == 0))) >"$results/vm-lane$lane.log" 2>&1 &
+                pids+=($!)
+            done
+            for lane in 0 1; do
+                wait "${pids[$lane]}" || { [[ " ${failed_groups[*]} " == *" vm "* ]] ||
+                                           failed_groups+=(vm); }
+                echo "-- vm lane $lane: ${lanes[$lane]}"
+                cat "$results/vm-lane$lane.log"
+            done ;;
         lowest)
             # The dependency floors (pyproject.toml) with the unit and the daemon start-up tests;
             # the dev hypothesis profile suffices to catch an API a floor lacks.
-            HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest "$@" tests/unit tests/pair
+            HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest -n 2 "$@" tests/unit \
+                tests/pair
             HYPOTHESIS_PROFILE=dev pytest_call .venv-min/bin/python lowest "$@" -m startup tests ;;
         *)
             for entry in "${GROUP_PATHS[@]}"; do
@@ -72,7 +99,8 @@ run_group() {  # run_group NAME: the group's pytest calls, then its duration
                 for p in ${entry#*:}; do [ ! -e "$p" ] || paths+=("$p"); done
             done
             if ((${#paths[@]})); then
-                pytest_call .venv/bin/python "$name" "$@" "${paths[@]}"
+                # shellcheck disable=SC2086  # PARALLEL is a list of options
+                pytest_call .venv/bin/python "$name" ${PARALLEL[$name]:-} "$@" "${paths[@]}"
             else
                 echo "(no test directory here)"
             fi ;;

@@ -106,8 +106,8 @@ class Host:
             argv = ["env", *self._krb5_env(), str(BIN / "kinkd"), "-F", "-d", "-f", conf,
                     "--replay-cache", str(self.tmp / "kinkd.rc")]
         else:
-            argv = [str(BIN / daemon), "-F", "-d", "-f", conf] + (["-v"] if daemon == "iked"
-                                                                  else [])
+            argv = [str(BIN / daemon), "-F", "-d", "-f", conf] + (["-v", "-j", "1"]
+                                                                  if daemon == "iked" else [])
         self.procs[daemon] = self.ns.spawn(argv, self.tmp / f"{daemon}.log")
 
     def _krb5_env(self) -> list[str]:

@@ -69,7 +69,7 @@ for side in a b; do
     pids+=($!)
     for _ in $(seq 300); do [ -S "$d/run/spmif" ] && break; sleep 0.1; done
     [ -S "$d/run/spmif" ] || { cat "$d/spmd.log"; exit 1; }
-    ip netns exec "$P$side" "$BIN/iked" -F -f "$d/racoon2.conf" >"$d/iked.log" 2>&1 &
+    ip netns exec "$P$side" "$BIN/iked" -j 1 -F -f "$d/racoon2.conf" --ctl-socket "$d/iked.ctl" >"$d/iked.log" 2>&1 &
     pids+=($!)
 done
 for side in a b; do

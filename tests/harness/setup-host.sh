@@ -10,9 +10,13 @@ PACKAGES=(
     # tests/harness/peers: strongSwan (charon-systemd runs in the foreground, no systemd needed;
     # standard/extra plugins carry openssl, gcm, curve25519) and tcpdump for the IKE captures.
     strongswan-swanctl charon-systemd libstrongswan-standard-plugins libstrongswan-extra-plugins
-    libcharon-extra-plugins             # kernel-libipsec: user-space ESP, CHILD_SAs install here
+    libcharon-extra-plugins             # kernel-libipsec (user-space ESP); eap-identity,
+                                        # eap-mschapv2, eap-md5, eap-tls: charon as an EAP client
+    libcharon-extauth-plugins           # xauth-generic: charon as an IKEv1 XAuth client
     tcpdump
     nftables                            # tests/interop: a NAT between two namespaces
+    xl2tpd ppp                          # tests/vm/l2tp.sh: L2TP (LNS and LAC) and pppd
+    debootstrap                         # peers/trixie-root.sh: strongSwan 6 (ML-KEM) in a root
     # libreswan's pluto: its package Conflicts with strongSwan's, so peers/libreswan.sh unpacks it
     # with dpkg -x; these are the libraries it links against.
     libldns3 libevent-pthreads-2.1-7 libevent-core-2.1-7 libnss3 libnss3-tools libunbound8
@@ -20,6 +24,9 @@ PACKAGES=(
     # tests/kdc: a throwaway MIT realm (krb5kdc, kdb5_util, kadmin.local; k5test runs them),
     # libkrb5 for kinkd.krb5, and krb5.h plus gcc to check kinkd.krb5's struct layouts.
     krb5-kdc krb5-admin-server krb5-user libkrb5-dev gcc
+    mandoc                              # tests/unit/test_man_pages.py: `mandoc -T lint` of doc/man
+    freeradius                          # tests/interop/test_radius_interop.py: iked's RADIUS
+                                        # client against FreeRADIUS's EAP (MSCHAPv2, TLS)
 )
 
 missing=()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from peers import Namespaces, NatNamespaces
@@ -38,6 +39,18 @@ def nat() -> Iterator[NatNamespaces]:
     if shutil.which("nft") is None:
         pytest.fail("nft is missing: tests/harness/setup-host.sh installs nftables")
     ns = NatNamespaces()
+    try:
+        yield ns
+    finally:
+        ns.close()
+
+
+@pytest.fixture
+def eap_pair() -> Iterator[Namespaces]:
+    """A pair of namespaces for the EAP tests, with strongSwan's charon required."""
+    if not Path("/usr/sbin/charon-systemd").exists():
+        pytest.fail("strongSwan is missing: tests/harness/setup-host.sh installs it")
+    ns = Namespaces("eap")
     try:
         yield ns
     finally:

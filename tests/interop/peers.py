@@ -59,8 +59,9 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
 class Namespaces:
     """The two namespaces of netns.sh under a prefix unique to this test."""
 
-    def __init__(self) -> None:
-        self.prefix = f"r2i{secrets.token_hex(2)}"
+    def __init__(self, prefix: str = "r2i") -> None:
+        """``prefix``: the names' start (a test file's own keeps its namespaces apart)."""
+        self.prefix = f"{prefix}{secrets.token_hex(2)}"
         subprocess.run(["bash", str(HARNESS / "netns.sh"), "up", self.prefix], check=True,
                        capture_output=True)
         # A transport-mode policy for "any" protocol between the two IPv6 hosts also covers
@@ -105,53 +106,88 @@ GCM_X25519 = Proposal(("aes128_gcm16", "hmac_sha2_256", "", "curve25519"),
                       "aes_gcm_c_128-sha2_256;dh31", "aes_gcm_c_128")
 
 
+def _token(value: str) -> str:
+    """A racoon2.conf address: a macro (IP_RW, MY_IPV4) or a ``{ list; }`` as it is, an
+    address or network quoted."""
+    return value if value.isupper() or value.startswith("{") else f'"{value}"'
+
+
+def algorithm_lines(prop: Proposal) -> str:
+    """The IKE SA's algorithm directives of an ikev2 block for ``prop``."""
+    enc, prf, integ, dh = prop.racoon2_ike
+    hash_line = f"kmp_hash_alg {{ {integ}; }};" if integ else "kmp_hash_alg { hmac_sha2_256; };"
+    return f"""kmp_enc_alg {{ {enc}; }};
+        kmp_prf_alg {{ {prf}; }};
+        {hash_line}
+        kmp_dh_group {{ {dh}; }};"""
+
+
+def auth_lines(d: Path, cert: tuple[str, str, str] | None = None) -> str:
+    """An ikev2 block's authentication: the PSK in ``d``, or with ``cert`` = (certificate,
+    key, CA certificate) files the certificates."""
+    if cert is None:
+        return f'kmp_auth_method {{ psk; }}; pre_shared_key "{d}/peer.psk";'
+    return (f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{cert[0]}" "{cert[1]}";'
+            f' peers_public_key x509pem "{cert[2]}";')
+
+
+def esp_lines(prop: Proposal) -> str:
+    """The sa's algorithm directives for ``prop``'s ESP."""
+    esp_enc, esp_auth = prop.racoon2_esp
+    auth_line = f"esp_auth_alg {{ {esp_auth}; }};" if esp_auth else ""
+    return f"esp_enc_alg {{ {esp_enc}; }}; {auth_line}"
+
+
+def iked_conf(d: Path, me: str, remote: str, ikev2: str, nets: tuple[str, str],
+              ends: tuple[str, str] | None, esp: str, extra: str = "") -> str:
+    """A racoon2.conf for iked listening at ``me`` (an address or a macro such as MY_IPV4),
+    spmif socket and password in ``d``: one remote ``remote`` whose ikev2 block holds
+    ``ikev2``, one policy ``pol`` (selectors ``out`` and ``in``) protecting ``nets`` = (ours,
+    the peer's: addresses, networks, ``{ lists; }`` or IP_RW) in tunnel mode between ``ends``
+    = (ours, the peer's), in transport mode when None; ``esp`` the sa's algorithms,
+    ``extra`` more sections (address pools)."""
+    lnet, rnet = (_token(n) for n in nets)
+    tunnel_ends = "" if ends is None else \
+        f"my_sa_ipaddr {_token(ends[0])}; peers_sa_ipaddr {_token(ends[1])};"
+    return f"""
+interface {{
+    ike {{ {_token(me)} port 500; {_token(me)} port 4500; }};
+    spmd {{ unix "{d}/spmif"; }};
+    spmd_password "{d}/spmd.pwd";
+}};
+resolver {{ resolver off; }};
+remote {remote} {{
+    acceptable_kmp {{ ikev2; }};
+    ikev2 {{
+        {ikev2}
+    }};
+}};
+selector out {{ direction outbound; src {lnet}; dst {rnet}; upper_layer_protocol any;
+    policy_index pol; }};
+selector in {{ direction inbound; src {rnet}; dst {lnet}; upper_layer_protocol any;
+    policy_index pol; }};
+policy pol {{ action auto_ipsec; remote_index {remote}; ipsec_mode {"transport" if ends is None
+    else "tunnel"}; ipsec_index {{ ipsec_esp; }}; ipsec_level require; {tunnel_ends} }};
+ipsec ipsec_esp {{ ipsec_sa_lifetime_time 1 hour; sa_index sa_esp; }};
+sa sa_esp {{ sa_protocol esp; {esp} }};
+{extra}"""
+
+
 def racoon2_conf(d: Path, side: str, family: int, tunnel: bool, prop: Proposal,
                  peer_id: str | None = None, cert: tuple[str, str, str] | None = None) -> str:
     """A racoon2.conf for side A or B of the pair, IP address IDs; PSK, or with ``cert`` =
     (certificate, key, CA certificate) files certificate authentication."""
     peer = "B" if side == "A" else "A"
     me, him = ADDR[(side, family)], ADDR[(peer, family)]
-    enc, prf, integ, dh = prop.racoon2_ike
-    esp_enc, esp_auth = prop.racoon2_esp
-    lnet, rnet = (INNER[side], INNER[peer]) if tunnel else (me, him)
-    tunnel_ends = f'my_sa_ipaddr "{me}"; peers_sa_ipaddr "{him}";' if tunnel else ""
-    hash_line = f"kmp_hash_alg {{ {integ}; }};" if integ else "kmp_hash_alg { hmac_sha2_256; };"
-    auth_line = f"esp_auth_alg {{ {esp_auth}; }};" if esp_auth else ""
-    auth = f'kmp_auth_method {{ psk; }}; pre_shared_key "{d}/peer.psk";'
-    if cert is not None:
-        auth = (f'kmp_auth_method {{ rsasig; }}; my_public_key x509pem "{cert[0]}" "{cert[1]}";'
-                f' peers_public_key x509pem "{cert[2]}";')
-    return f"""
-interface {{
-    ike {{ "{me}" port 500; "{me}" port 4500; }};
-    spmd {{ unix "{d}/spmif"; }};
-    spmd_password "{d}/spmd.pwd";
-}};
-resolver {{ resolver off; }};
-remote peer {{
-    acceptable_kmp {{ ikev2; }};
-    ikev2 {{
-        my_id ipaddr "{me}";
+    ikev2 = f"""my_id ipaddr "{me}";
         peers_id ipaddr "{peer_id or him}";
         peers_ipaddr "{him}" port 500;
-        kmp_enc_alg {{ {enc}; }};
-        kmp_prf_alg {{ {prf}; }};
-        {hash_line}
-        kmp_dh_group {{ {dh}; }};
-        {auth}
+        {algorithm_lines(prop)}
+        {auth_lines(d, cert)}
         interval_to_send 1 sec;
-        max_retry_to_send 3;
-    }};
-}};
-selector out {{ direction outbound; src "{lnet}"; dst "{rnet}"; upper_layer_protocol any;
-    policy_index pol; }};
-selector in {{ direction inbound; src "{rnet}"; dst "{lnet}"; upper_layer_protocol any;
-    policy_index pol; }};
-policy pol {{ action auto_ipsec; remote_index peer; ipsec_mode {"tunnel" if tunnel else
-    "transport"}; ipsec_index {{ ipsec_esp; }}; ipsec_level require; {tunnel_ends} }};
-ipsec ipsec_esp {{ ipsec_sa_lifetime_time 1 hour; sa_index sa_esp; }};
-sa sa_esp {{ sa_protocol esp; esp_enc_alg {{ {esp_enc}; }}; {auth_line} }};
-"""
+        max_retry_to_send 3;"""
+    return iked_conf(d, me, "peer", ikev2, (INNER[side], INNER[peer]) if tunnel else (me, him),
+                     (me, him) if tunnel else None, esp_lines(prop))
 
 
 class Racoon2:
@@ -183,9 +219,14 @@ class Racoon2:
         """Write the configuration and start spmd, then iked."""
         self.conf.write_text(text)
         self._spawn("spmd")
-        wait_until(lambda: (self.d / "spmif").exists(), 15, f"spmd of {self.side}")
-        self._spawn("iked", *iked_flags)
-        wait_until(lambda: "listening on" in self.log(), 15, f"iked of {self.side}")
+        # A loaded host takes many seconds to start a Python daemon.
+        wait_until(lambda: (self.d / "spmif").exists(), 60, f"spmd of {self.side}")
+        # Its own control socket: the default, /var/run/racoon2/iked.ctl, is the host's, and
+        # every other iked of the suite (tests run side by side) would want it too.
+        own = () if "--ctl-socket" in iked_flags else ("--ctl-socket", str(self.d / "iked.ctl"))
+        self._spawn("iked", "-j", "1", *own, *iked_flags)
+        # Loading 4096-bit keys and ML-KEM under a busy CPU: up to 30 s.
+        wait_until(lambda: "listening on" in self.log(), 30, f"iked of {self.side}")
 
     def stop(self) -> dict[str, int]:
         """SIGTERM iked, then spmd; their exit statuses."""
@@ -205,36 +246,44 @@ class Racoon2:
 class StrongSwan:
     """charon (tests/harness/peers/strongswan.sh) in one namespace."""
 
-    def __init__(self, ns: Namespaces, side: str, d: Path) -> None:
+    def __init__(self, ns: Namespaces, side: str, d: Path, root: str = "",
+                 plugins: str = "") -> None:
+        """``root``: a Debian root whose strongSwan runs (strongswan.sh ROOT, e.g.
+        peers/trixie-root.sh's); ``plugins``: more charon plugins (``ml``)."""
         self.ns, self.side, self.d = ns, side, d
         self.name = "r2"
+        self.root, self.plugins = root, plugins
 
     def _env(self, **extra: str) -> dict[str, str]:
         return {**os.environ, "NS": self.ns.name(self.side), "DIR": str(self.d),
-                "PSK": PSK, "KEYLOG": "0", **extra}
+                "PSK": PSK, "KEYLOG": "0", "ROOT": self.root, "PLUGINS": self.plugins, **extra}
 
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
               child_rekey: str = "0", cert: tuple[str, str, str] | None = None,
               ike_rekey: str = "0", ends: tuple[str, str] | None = None,
               nets: tuple[str, str] | None = None, extra_conn: str = "",
               extra_charon: str = "", ah: str = "", extra_child: str = "",
-              kernel: str = "libipsec", extra_swanctl: str = "") -> None:
+              kernel: str = "libipsec", extra_swanctl: str = "",
+              child_life: str | None = None, local_id: str | None = None) -> None:
         """Start charon with one connection matching :func:`racoon2_conf`; ``cert`` =
         (certificate, key, CA certificate) for certificate authentication; ``ends`` and
         ``nets`` = (ours, the peer's) addresses and tunnel networks when not the pair's; ``ah``
         an AH proposal offered instead of ESP; ``kernel`` "netlink" for the host's XFRM
-        (libipsec has no AH or IPComp)."""
+        (libipsec has no AH or IPComp); ``child_life`` the CHILD_SA's
+        life_time when it is not the rekey's; ``local_id`` our IKE identity when it is not our
+        address."""
         peer = "B" if self.side == "A" else "A"
         me, him = ends or (ADDR[(self.side, family)], ADDR[(peer, family)])
         lnet, rnet = nets or (INNER[self.side], INNER[peer])
-        env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=me,
+        env = self._env(LOCAL=me, REMOTE=him if initiator else "%any", LOCAL_ID=local_id or me,
                         REMOTE_ID=him, IKE=prop.strongswan_ike,
                         ESP="" if ah else prop.strongswan_esp, AH=ah,
                         EXTRA_CHILD=extra_child, KERNEL=kernel, EXTRA_SWANCTL=extra_swanctl,
                         MODE="tunnel" if tunnel else "transport",
                         LTS=lnet if tunnel else "dynamic",
                         RTS=rnet if tunnel else "dynamic", CHILD_REKEY=child_rekey,
-                        CHILD_LIFE="60s" if child_rekey != "0" else "0", IKE_REKEY=ike_rekey,
+                        CHILD_LIFE=child_life or ("60s" if child_rekey != "0" else "0"),
+                        IKE_REKEY=ike_rekey,
                         EXTRA_CONN=extra_conn, EXTRA_CHARON=extra_charon,
                         **({"CERT": cert[0], "KEY": cert[1], "CACERT": cert[2]} if cert else {}))
         subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", self.name], env=env,
@@ -307,13 +356,20 @@ class Libreswan:
         self._run("stop", self.name)
 
 
-class NatNamespaces(Namespaces):
-    """A behind a masquerading router R, B outside (documentation addresses only):
-    A 192.0.2.1 (lo 203.0.113.1) -- 192.0.2.254 R 198.51.100.254 -- 198.51.100.2 B
-    (lo 203.0.113.17).  B has no route to 192.0.2.0/24: it sees A as 198.51.100.254."""
+#: R's masquerading of what leaves towards B (shell, ``{p}`` the prefix).
+MASQUERADE = """\
+ip netns exec {p}R nft add table ip nat
+ip netns exec {p}R nft 'add chain ip nat post {{ type nat hook postrouting priority 100 ; }}'
+ip netns exec {p}R nft add rule ip nat post oifname {p}s masquerade"""
 
-    def __init__(self) -> None:  # noqa: D107 (the class docstring says it)
-        self.prefix = f"r2n{secrets.token_hex(2)}"
+
+class RoutedNamespaces(Namespaces):
+    """A and B through a router R (documentation addresses only): A 192.0.2.1 -- 192.0.2.254
+    R 198.51.100.254 -- 198.51.100.2 B (lo 203.0.113.17), A's default route through R;
+    ``extra`` (shell, ``{p}`` the prefix) sets up what a test adds before A pings B."""
+
+    def __init__(self, prefix: str, extra: str) -> None:  # noqa: D107 (the class says it)
+        self.prefix = f"{prefix}{secrets.token_hex(2)}"
         p = self.prefix
         script = f"""
 set -e
@@ -321,25 +377,36 @@ for n in A R B; do ip netns add {p}$n; ip -n {p}$n link set lo up; done
 ip link add {p}a netns {p}A type veth peer name {p}r netns {p}R
 ip link add {p}s netns {p}R type veth peer name {p}b netns {p}B
 ip -n {p}A addr add 192.0.2.1/24 dev {p}a; ip -n {p}A link set {p}a up
-ip -n {p}A addr add 203.0.113.1/32 dev lo
 ip -n {p}A route add default via 192.0.2.254
 ip -n {p}R addr add 192.0.2.254/24 dev {p}r; ip -n {p}R link set {p}r up
 ip -n {p}R addr add 198.51.100.254/24 dev {p}s; ip -n {p}R link set {p}s up
 ip -n {p}B addr add 198.51.100.2/24 dev {p}b; ip -n {p}B link set {p}b up
 ip -n {p}B addr add 203.0.113.17/32 dev lo
 ip netns exec {p}R sysctl -qw net.ipv4.ip_forward=1
-ip netns exec {p}R nft add table ip nat
-ip netns exec {p}R nft 'add chain ip nat post {{ type nat hook postrouting priority 100 ; }}'
-ip netns exec {p}R nft add rule ip nat post oifname {p}s masquerade
+{extra.format(p=p)}
 ip netns exec {p}A ping -c1 -W2 -q 198.51.100.2 >/dev/null
 """
         done = subprocess.run(["bash", "-c", script], capture_output=True, text=True)
         if done.returncode:
             self.close()
-            raise RuntimeError(f"NAT namespaces: {done.stderr.strip()}")
+            raise RuntimeError(f"namespaces {p}A, R, B: {done.stderr.strip()}")
+
+    def masquerade(self) -> None:
+        """R hides A behind 198.51.100.254 from now on."""
+        done = subprocess.run(["bash", "-c", "set -e\n" + MASQUERADE.format(p=self.prefix)],
+                              capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
 
     def close(self) -> None:
         """Delete the three namespaces."""
         for n in "ARB":
             subprocess.run(["ip", "netns", "del", self.prefix + n], check=False,
                            capture_output=True)
+
+
+class NatNamespaces(RoutedNamespaces):
+    """A behind a masquerading router R, B outside, which has no route to 192.0.2.0/24: it
+    sees A as 198.51.100.254.  A has 203.0.113.1 on lo."""
+
+    def __init__(self) -> None:  # noqa: D107 (the class docstring says it)
+        super().__init__("r2n", "ip -n {p}A addr add 203.0.113.1/32 dev lo\n" + MASQUERADE)

@@ -53,7 +53,8 @@ def test_forced_initiation_with_infinite_lifetimes(pair: Namespaces, tmp_path: P
             with open(log, "wb") as out:
                 # No -t: the destination port is peers_kmp_port's.
                 procs[str(me)] = subprocess.Popen(
-                    ["ip", "netns", "exec", pair.name("A"), str(BIN / "iked"), "-F", "-D",
+                    ["ip", "netns", "exec", pair.name("A"), str(BIN / "iked"), "-j", "1",
+                     "-F", "-D",
                      "0x8", "-p", str(me), "-f", str(d / "racoon2.conf"), *flags],
                     stdout=out, stderr=subprocess.STDOUT)
             wait_until(lambda log=log: "listening on" in log.read_text(), 15, "iked")

@@ -148,7 +148,7 @@ def test_restart_after_kill_removes_the_stale_sas(pair: Namespaces, tmp_path: Pa
         assert _our_spis(pair, "A") == stale
         with open(a.d / "iked.log", "ab") as out:
             a.procs["iked"] = subprocess.Popen(
-                ["ip", "netns", "exec", pair.name("A"), str(BIN / "iked"), "-F", "-f",
+                ["ip", "netns", "exec", pair.name("A"), str(BIN / "iked"), "-j", "1", "-F", "-f",
                  str(a.conf), "-S", "out"],
                 stdout=out, stderr=subprocess.STDOUT)
         wait_until(lambda: "stale kernel SA(s) of iked" in a.log(), 15, "the clean-up")

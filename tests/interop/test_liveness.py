@@ -1,6 +1,6 @@
 """A dead peer (RFC 7296 §2.4) between two racoon2s in namespaces: A checks B's liveness after
-``dpd_delay``, B goes silent (nftables drops everything it receives on UDP 500), A gives up
-after its retransmissions, removes the SAs, runs its down hooks and logs the peer; once B
+``dpd_delay``, B goes silent (nftables drops everything it receives on UDP 500 and 4500), A
+gives up after its retransmissions, removes the SAs, runs its down hooks and logs the peer; once B
 answers again the next packet's ACQUIRE brings a fresh IKE SA."""
 
 from __future__ import annotations
@@ -33,10 +33,11 @@ def test_a_dead_peer_is_removed_and_comes_back(pair: Namespaces, tmp_path: Path)
         # retransmissions (1 s, 2 s, then 4 s to wait) go unanswered.
         for cmd in ("add table inet deaf",
                     "add chain inet deaf input { type filter hook input priority 0 ; }",
-                    "add rule inet deaf input udp dport 500 drop"):
+                    "add rule inet deaf input udp dport { 500, 4500 } drop"):
             assert pair.run("B", "nft", cmd).returncode == 0, cmd
         wait_until(lambda: "peer not responding" in a.log(), 20, "A declaring B dead")
-        assert re.search(rf"IKE SA {first} with 192\.0\.2\.2\[500\] deleted: peer not "
+        # (port 4500: with MOBIKE the initiator moved there in IKE_AUTH, RFC 4555 §3.2)
+        assert re.search(rf"IKE SA {first} with 192\.0\.2\.2\[4500\] deleted: peer not "
                          r"responding \(dead after 2 retransmissions\)", a.log()), a.log()
         wait_until(lambda: out.exists() and "phase1_down" in out.read_text(), 10, "the hook")
         assert sorted(out.read_text().split()) == ["phase1_down", "phase2_down"]

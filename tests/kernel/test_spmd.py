@@ -195,11 +195,23 @@ def test_spmdctl_round_trips(spmd: Daemon) -> None:
     assert "tout" in text.stdout and "SPID" in text.stdout
     status = spmd.ctl("--json", "status")
     assert isinstance(json.loads(status.stdout)["CACHE FQDN"], int)
-    delete = spmd.ctl("policy", "delete", "tout")
+    delete = spmd.ctl("--json", "policy", "delete", "tout")
     assert delete.returncode == 0, delete.stderr
+    assert json.loads(delete.stdout) == {"ok": True, "selector": "tout", "deleted": True}
     assert shapes(spmd.ns) == EXPECT_TRANSPORT
+    # --json for the changing commands too: what was done, or why not (exit status 1).
+    add = spmd.ctl("--json", "policy", "add", "tout", "0", "tunnel", "192.0.2.0/25",
+                   "192.0.2.128/25", "198.51.100.1", "203.0.113.9")
+    assert json.loads(add.stdout) == {"ok": True, "selector": "tout",
+                                      "added": "Policy Added tout and tin"}, add.stdout
+    fqdn = spmd.ctl("--json", "fqdn", "add", "host.example.")
+    assert json.loads(fqdn.stdout) == {"ok": True, "fqdn": "host.example.", "registered": True}
     refused = spmd.ctl("policy", "add", "nope", "0", "transport", "192.0.2.1", "192.0.2.2")
     assert refused.returncode == 1 and "selector not found" in refused.stderr
+    refused = spmd.ctl("--json", "policy", "add", "nope", "0", "transport", "192.0.2.1",
+                       "192.0.2.2")
+    doc = json.loads(refused.stdout)
+    assert refused.returncode == 1 and doc["ok"] is False and "selector not found" in doc["error"]
 
 
 @pytest.mark.parametrize(("sample", "count"), [

@@ -14,6 +14,7 @@ everything started here is stopped by PID.
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from interop.peers import BIN, HARNESS, INNER, ROOT, stop_daemons, wait_until
 
@@ -149,6 +151,7 @@ class KinkSide:
         self.keytab = realm / f"host-{side.lower()}.keytab"
         self.conf = d / "racoon2.conf"
         self.replay_cache = d / "kinkd.rc"
+        self.ctl_socket = d / "kinkd.ctl"
         d.mkdir(parents=True, exist_ok=True)
         d.chmod(0o700)  # spmd refuses a socket directory others can enter
         pwd = d / "spmd.pwd"
@@ -213,8 +216,27 @@ class KinkSide:
         # The log is appended to across restarts: only this start's lines count.
         before = len(self.log())
         self._spawn("kinkd", ["env", *env, str(BIN / "kinkd"), "-F", "-f", str(self.conf),
-                              "--replay-cache", str(self.replay_cache), "-d", *kinkd_flags])
+                              "--replay-cache", str(self.replay_cache), "-d",
+                              "--ctl-socket", str(self.ctl_socket), *kinkd_flags])
         self._wait("kinkd", lambda: "listening on" in self.log()[before:], '"listening on"')
+
+    def _kinkdctl(self, status: int, words: tuple[str, ...]) -> dict[str, Any]:
+        done = subprocess.run([str(BIN / "kinkdctl"), "-s", str(self.ctl_socket), "--json",
+                               *words], capture_output=True, text=True, check=False)
+        assert done.returncode == status, done.stdout + done.stderr
+        doc = json.loads(done.stdout)
+        assert isinstance(doc, dict)
+        return doc
+
+    def ctl(self, *words: str) -> dict[str, Any]:
+        """kinkdctl --json WORDS, parsed (it must succeed)."""
+        return self._kinkdctl(0, words)
+
+    def ctl_refused(self, *words: str) -> str:
+        """kinkdctl --json WORDS, which must be refused (exit 1): the answer's error."""
+        doc = self._kinkdctl(1, words)
+        assert doc["ok"] is False, doc
+        return str(doc["error"])
 
     def stop(self, *daemons: str) -> dict[str, int]:
         """SIGTERM kinkd, then spmd (or just ``daemons``); their exit statuses (only of those

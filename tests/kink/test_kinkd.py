@@ -75,6 +75,11 @@ def _check_outcome(pair: KinkPair, dst: str = "192.0.2.2", src: str | None = Non
         counters = pair.a.sh("ip", "-s", "xfrm", "state").stdout
         assert re.search(r"lifetime current:\s+[1-9]\d*\(bytes\), [1-9]\d*\(packets\)",
                          counters), counters
+        # kinkdctl shows the pair with the kernel's counters (doc/ikedctl.md, kinkdctl).
+        rows = [r for r in pair.a.ctl("sa", "list")["sa_pairs"]
+                if int(r["spi_in"], 16) == spi_in]
+        assert len(rows) == 1 and rows[0]["kernel"] == "installed", rows
+        assert int(rows[0]["spi_out"], 16) == spi_out and rows[0]["out"]["packets"] >= 3, rows
     else:
         assert "cannot install the inbound ESP SA" in b and "Protocol not supported" in b
         assert "peer sent KINK_ERROR INTERR" in a
@@ -213,6 +218,16 @@ def test_bad_input_is_dropped_and_the_daemon_goes_on(kink_pair: KinkPair) -> Non
     assert _inject(kink_pair, "garbage") == ["no answer"] * 3
     assert _inject(kink_pair, "forged") == ["no answer"]
     assert "dropped CREATE: CREATE checksum does not verify with the session key" in b.log()
+    # kinkdctl counts them, and serves every command.
+    stats = b.ctl("stats")
+    assert stats["dropped"]["unauthenticated"] == 1 and stats["dropped"]["malformed"] >= 1
+    status = b.ctl("status")
+    assert status["daemon"] == "kinkd" and status["principal"] == b.principal
+    assert b.ctl("log-level", "info")["was"] == "debug"
+    assert "SA pair(s) kept" in b.ctl("reload")["message"]
+    prom = subprocess.run([str(BIN / "kinkdctl"), "-s", str(b.ctl_socket), "stats",
+                           "--prometheus"], capture_output=True, text=True, check=True).stdout
+    assert 'racoon2_kinkd_dropped_total{reason="unauthenticated"} 1' in prom, prom
     saved = kink_pair.dir / "create.bin"
     first = _inject(kink_pair, "valid", saved)
     assert first[0].startswith("answer 03"), first  # a REPLY
@@ -270,3 +285,47 @@ def test_a_kdc_that_does_not_answer_stalls_nothing_else(kink_pair: KinkPair) -> 
     wait_until(lambda: failed.search(a.log()) is not None, 60,
                f"A to give up on the KDC\n{a.log()}")
     assert a.procs["kinkd"].poll() is None
+
+
+def _spis(side: KinkSide) -> set[int]:
+    """Every SPI in the side's kernel, larval SAs included."""
+    out = side.sh("ip", "xfrm", "state").stdout
+    return {int(s, 16) for s in re.findall(r"spi (0x[0-9a-f]+)", out)}
+
+
+def _plant(side: KinkSide, src: str, dst: str, spi: int) -> None:
+    """An ESP SA of reqid 4242 in the side's kernel: a complete one where the kernel has ESP,
+    else a larval one (ALLOCSPI in a one-SPI range: the host refuses ESP SAs)."""
+    sa = ["src", src, "dst", dst, "proto", "esp"]
+    if HAS_ESP:
+        argv = ["add", *sa, "spi", hex(spi), "reqid", "4242", "mode", "transport",
+                "enc", "cbc(aes)", "0x" + "11" * 16, "auth", "hmac(sha256)", "0x" + "22" * 32]
+    else:
+        argv = ["allocspi", *sa, "reqid", "4242", "min", str(spi), "max", str(spi)]
+    done = side.sh("ip", "xfrm", "state", *argv)
+    assert done.returncode == 0, done.stderr
+
+
+def test_restart_after_kill_removes_the_stale_sas(kink_pair: KinkPair) -> None:
+    """After ``kill -9`` the new kinkd removes the SAs in its SPI band (it owns none yet) and
+    those paired with them (same reqid, same two addresses), and nothing else.  The SAs a
+    killed kinkd leaves are planted by hand, so that the VM's run costs no negotiation: in the
+    VM complete ESP SAs, an inbound one in kinkd's band with its outbound one (the peer's SPI,
+    out of the band); here, where the kernel refuses ESP SAs, a larval one in the band.  One
+    in iked's band with the same reqid must stay.  B's daemons are not needed."""
+    a = kink_pair.a
+    a.start(kink_pair.config("A", "B"))
+    band, iked = api.spi_band(api.Owner.KINKD), api.spi_band(api.Owner.IKED)
+    _plant(a, "192.0.2.2", "192.0.2.1", band[0] + 0x42)
+    _plant(a, "192.0.2.2", "192.0.2.1", iked[0] + 0x42)
+    stale = {band[0] + 0x42}
+    if HAS_ESP:
+        _plant(a, "192.0.2.1", "192.0.2.2", 0xC0001234)
+        stale.add(0xC0001234)
+    before = _spis(a)
+    assert stale < before, a.sh("ip", "xfrm", "state").stdout
+    a.procs.pop("kinkd").kill()  # SIGKILL: no DELETE, nothing removed
+    assert _spis(a) == before
+    a.start(kink_pair.config("A", "B"))
+    assert f"removed {len(stale)} stale kernel SA(s) of kinkd" in a.log()
+    assert _spis(a) == before - stale

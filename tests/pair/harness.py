@@ -32,10 +32,10 @@ from racoon2.ikev2.constants import (
     NotifyType,
     PayloadType,
 )
-from racoon2.ikev2.payloads import SK, Notify, Payload, payload_type
+from racoon2.ikev2.payloads import SK, SKF, Notify, Payload, payload_type
 from racoon2.kernel import api
 from racoon2.kernel.memory import MemoryBackend
-from racoon2.spmif.commands import PolicyAdd, PolicyDelete
+from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 A, B = ipaddress.ip_address("192.0.2.1"), ipaddress.ip_address("192.0.2.2")
@@ -58,11 +58,15 @@ class Msg:
     exchange: ExchangeType
     message_id: int
     flags: int
-    #: For a protected message, the payloads inside SK (RFC 7296 §3.14), else the payloads.
+    #: For a protected message, the payloads inside SK or SKF (RFC 7296 §3.14), else the
+    #: payloads.
     payloads: tuple[Payload, ...]
     protected: bool
     #: The datagram as it went on the wire.
     data: bytes
+    #: An RFC 7383 fragment's (Fragment Number, Total Fragments); its payloads are the whole
+    #: message's.
+    fragment: tuple[int, int] | None = None
 
     @property
     def response(self) -> bool:
@@ -104,12 +108,12 @@ def _notify_type(value: int) -> NotifyType | int:
 def decode(data: bytes, sender: Side) -> Msg:
     """``data`` (sent by ``sender``) with its SK payload opened from the sender's clear copy."""
     outer = message.decode(data)
-    payloads, protected = outer.payloads, bool(outer.payloads) and isinstance(
-        outer.payloads[-1], SK)
+    last = outer.payloads[-1] if outer.payloads else None
+    payloads, protected = outer.payloads, isinstance(last, SK | SKF)
     if protected:
         payloads = outer.payloads[:-1] + sender.clear[_key(outer)].payloads
     return Msg(ExchangeType(outer.exchange), outer.message_id, outer.flags, payloads, protected,
-               data)
+               data, (last.number, last.total) if isinstance(last, SKF) else None)
 
 
 # -- the sides ---------------------------------------------------------------------------------
@@ -140,8 +144,8 @@ class Side:
     kernel: MemoryBackend
     events: list[Event] = field(default_factory=list)
     installed: list[api.SaSpec] = field(default_factory=list)
-    #: What the core asked of spmd (IP_RW policies), in order.
-    asked: list[PolicyAdd | PolicyDelete] = field(default_factory=list)
+    #: What the core asked of spmd (IP_RW policies, MOBIKE's MIGRATE), in order.
+    asked: list[PolicyAdd | PolicyDelete | Migrate] = field(default_factory=list)
     #: Datagrams taken from the core and not delivered yet, oldest first.
     outbox: collections.deque[Datagram] = field(default_factory=collections.deque)
     #: Every message this side sealed or opened, in the clear, by header.
@@ -189,10 +193,11 @@ async def perform_requests(side: Side, now: float) -> bool:
     requests = side.core.requests()
     for req in requests:
         result: object
-        if isinstance(req.op, PolicyAdd | PolicyDelete):
+        if isinstance(req.op, PolicyAdd | PolicyDelete | Migrate):
             # spmd's part (iked's shell asks it over spmif): kept, and answered as spmd would.
             side.asked.append(req.op)
-            result = "Policy Added" if isinstance(req.op, PolicyAdd) else "Policy Deleted"
+            result = {PolicyAdd: "Policy Added", PolicyDelete: "Policy Deleted",
+                      Migrate: "Migrate"}[type(req.op)]
             side.core.reply(req.id, result, now)
             continue
         try:

@@ -8,18 +8,21 @@ this module is the one to follow them.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from iked.ikev2 import create_child, dispatch, ike_rekey, ipcomp
-from iked.ikev2.common import State
+from iked.ikev2 import child as childmod
+from iked.ikev2 import child_sa, create_child, dispatch, ike_rekey, ipcomp, mobike
+from iked.ikev2.common import State, notify
 from iked.ikev2.settings import ChildSettings
 from iked.ikev2.tasks import Kind, Task
 from racoon2.crypto import transforms as tt
-from racoon2.ikev2.constants import ExchangeType
+from racoon2.ikev2.constants import ExchangeType, NotifyType
+from racoon2.ikev2.message import Message
 from racoon2.ikev2.payloads import Payload, Transform
 from racoon2.kernel import api
 
@@ -104,11 +107,13 @@ def ipcomp_received(notifies: Sequence[Payload]) -> list[tuple[int, int]]:
 
 def child_pfs_offers(monkeypatch: pytest.MonkeyPatch, ke: tt.Transform,
                      also: tt.Transform | None) -> None:
-    """CREATE_CHILD_SA makes its KE payload of group ``ke``; proposals offer ``also`` too."""
-    monkeypatch.setattr(create_child, "_pfs_group", lambda sa: ke)
+    """CREATE_CHILD_SA makes its KE payload of group ``ke`` (unless the peer asked for
+    another in INVALID_KE_PAYLOAD); proposals offer ``also`` too."""
+    monkeypatch.setattr(create_child, "_pfs_group", lambda sa, task: tt.by_id(
+        tt.TransformType.KE, task.group) if task.group else ke)
     proposals = ChildSettings.proposals
-    monkeypatch.setattr(ChildSettings, "proposals", lambda self, spi, pfs=(): proposals(
-        self, spi, (*pfs, also) if pfs and also is not None else pfs))
+    monkeypatch.setattr(ChildSettings, "proposals", lambda self, spi, pfs=(), addke=(): proposals(
+        self, spi, (*pfs, also) if pfs and also is not None else pfs, addke))
 
 
 def rekey_ike_with_ke(side: Side, ke_id: int, now: float) -> bool:
@@ -176,3 +181,53 @@ def forget_children(side: Side) -> None:
 def set_life(side: Side, when: float) -> None:
     """The only IKE SA's lifetime ends at ``when``."""
     _the_sa(side).deadline_life = when
+
+
+def refuse_child_offers(monkeypatch: pytest.MonkeyPatch, side: Side, kind: NotifyType,
+                        times: int = 1) -> None:
+    """``side`` answers its peer's next ``times`` CHILD_SA offers with the error ``kind``
+    (as a responder whose policy or proposals do not fit answers)."""
+    pick, left = child_sa.pick, [times]
+
+    def refusing(sa: Any, *args: Any, **kwargs: Any) -> Any:
+        if sa.host is side.core and left[0]:
+            left[0] -= 1
+            return notify(kind)
+        return pick(sa, *args, **kwargs)
+
+    monkeypatch.setattr(child_sa, "pick", refusing)
+
+
+def refuse_answers(monkeypatch: pytest.MonkeyPatch, times: int = 1) -> None:
+    """The initiator refuses the next ``times`` CREATE_CHILD_SA answers (their traffic
+    selectors, as if outside its policy)."""
+    accepts, left = childmod.initiator_accepts, [times]
+
+    def refusing(*args: Any) -> bool:
+        if left[0]:
+            left[0] -= 1
+            return False
+        return bool(accepts(*args))
+
+    monkeypatch.setattr(childmod, "initiator_accepts", refusing)
+
+
+def retry_times(side: Side) -> list[float]:
+    """When the only IKE SA's queued CHILD_SA rekeys may start (0: at once)."""
+    return [t.not_before for t in _the_sa(side).tasks.queued if t.kind is Kind.REKEY_CHILD]
+
+
+def mobike_of(side: Side) -> Any:
+    """The only IKE SA's MOBIKE state."""
+    return _the_sa(side).mobike
+
+
+def mobike_reorder(side: Side, mid: int) -> list[int]:
+    """Hand the only IKE SA an UPDATE_SA_ADDRESSES of message ID ``mid`` from 192.0.2.9 (as
+    if reordered on the way): the notify types of its answer but COOKIE2."""
+    sa = _the_sa(side)
+    sa.arrived = (sa.local, replace(sa.remote, addr=ipaddress.ip_address("192.0.2.9")))
+    msg = Message(sa.spi_i, sa.spi_r, ExchangeType.INFORMATIONAL, mid, ())
+    inner = (notify(NotifyType.UPDATE_SA_ADDRESSES), notify(NotifyType.COOKIE2, b"c" * 8))
+    return [p.type for p in mobike.informational(sa, msg, inner, 0.0)
+            if p.type != NotifyType.COOKIE2]

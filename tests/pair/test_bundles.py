@@ -31,8 +31,8 @@ def test_ah_child_sa(tmp_path: Path) -> None:
     # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(USE_TRANSPORT_MODE), SAr2 (AH), TSi, TSr }
     pump(pair, record=record)
     assert exchanges(record) == HANDSHAKE
-    assert record[2].types == [P.IDI, P.AUTH, P.NOTIFY, *SA_TS], record[2].draw()
-    assert record[3].types == [P.IDR, P.AUTH, P.NOTIFY, *SA_TS], record[3].draw()
+    assert record[2].types == [P.IDI, P.AUTH, P.NOTIFY, P.NOTIFY, *SA_TS], record[2].draw()
+    assert record[3].types == [P.IDR, P.AUTH, P.NOTIFY, P.NOTIFY, *SA_TS], record[3].draw()
     for side in pair.values():
         assert [e.algorithms for e in side.events if isinstance(e, ChildSaUp)] == [
             "AH AUTH_HMAC_SHA2_384_192"]
@@ -70,15 +70,16 @@ def test_esp_with_ipcomp(tmp_path: Path) -> None:
     assert pair["a"].core.initiate("peer_out", 0.0) is not None
     record: list[Msg] = []
     # IKE_SA_INIT  i -> r  and  i <- r
-    # IKE_AUTH     i -> r  HDR, SK { IDi, AUTH, N(USE_TRANSPORT_MODE), N(IPCOMP_SUPPORTED),
-    #                                SAi2, TSi, TSr }
-    # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(USE_TRANSPORT_MODE), N(IPCOMP_SUPPORTED),
-    #                                SAr2, TSi, TSr }
+    # IKE_AUTH     i -> r  HDR, SK { IDi, AUTH, N(MOBIKE_SUPPORTED), N(USE_TRANSPORT_MODE),
+    #                                N(IPCOMP_SUPPORTED), SAi2, TSi, TSr }
+    # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(MOBIKE_SUPPORTED), N(USE_TRANSPORT_MODE),
+    #                                N(IPCOMP_SUPPORTED), SAr2, TSi, TSr }
     pump(pair, record=record)
     assert exchanges(record) == HANDSHAKE
     for m in record[2:]:
-        assert m.notifies == [NotifyType.USE_TRANSPORT_MODE, NotifyType.IPCOMP_SUPPORTED]
-        assert m.types[2:] == [P.NOTIFY, P.NOTIFY, *SA_TS], m.draw()
+        assert m.notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.USE_TRANSPORT_MODE,
+                              NotifyType.IPCOMP_SUPPORTED]
+        assert m.types[2:] == [P.NOTIFY, P.NOTIFY, P.NOTIFY, *SA_TS], m.draw()
     for side in pair.values():
         ups = of(side, ChildSaUp)
         assert ups and ups[0].algorithms.endswith(" + IPComp deflate")
@@ -106,10 +107,13 @@ def test_tunnel_ipcomp_is_the_tunnel_and_esp_transport(tmp_path: Path) -> None:
     a.core.initiate("peer_out", 0.0)
     record: list[Msg] = []
     # IKE_SA_INIT  i -> r  and  i <- r
-    # IKE_AUTH     i -> r  HDR, SK { IDi, AUTH, N(IPCOMP_SUPPORTED), SAi2, TSi, TSr }  (tunnel)
-    # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(IPCOMP_SUPPORTED), SAr2, TSi, TSr }
+    # IKE_AUTH     i -> r  HDR, SK { IDi, AUTH, N(MOBIKE_SUPPORTED), N(IPCOMP_SUPPORTED), SAi2,
+    #                                TSi, TSr }  (tunnel)
+    # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(MOBIKE_SUPPORTED), N(IPCOMP_SUPPORTED), SAr2,
+    #                                TSi, TSr }
     pump(pair, record=record)
-    assert [m.notifies for m in record[2:]] == [[NotifyType.IPCOMP_SUPPORTED]] * 2
+    assert [m.notifies for m in record[2:]] == [
+        [NotifyType.MOBIKE_SUPPORTED, NotifyType.IPCOMP_SUPPORTED]] * 2
     modes = {(s.proto, s.mode) for s in a.installed}
     assert modes == {(api.Proto.ESP, api.Mode.TRANSPORT), (api.Proto.IPCOMP, api.Mode.TUNNEL)}
     ups = of(a, ChildSaUp)
@@ -150,7 +154,8 @@ def test_responder_without_ipcomp_is_refused_by_the_initiator(tmp_path: Path) ->
     pump(pair, record=record)
     assert exchanges(record) == HANDSHAKE
     assert NotifyType.IPCOMP_SUPPORTED in record[2].notifies
-    assert record[3].notifies == [NotifyType.USE_TRANSPORT_MODE], record[3].draw()
+    assert record[3].notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.USE_TRANSPORT_MODE], \
+        record[3].draw()
     failed = of(pair["a"], NegotiationFailed)
     assert failed and "did not agree to IPComp" in failed[0].reason
     assert not pair["a"].installed
@@ -166,8 +171,8 @@ def test_initiator_without_ipcomp_is_refused_by_the_responder(tmp_path: Path) ->
     # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(NO_PROPOSAL_CHOSEN) }  (RFC 7296 §1.2)
     pump(pair, record=record)
     assert exchanges(record) == HANDSHAKE
-    assert record[3].types == [P.IDR, P.AUTH, P.NOTIFY], record[3].draw()
-    assert record[3].notifies == [NotifyType.NO_PROPOSAL_CHOSEN]
+    assert record[3].types == [P.IDR, P.AUTH, P.NOTIFY, P.NOTIFY], record[3].draw()
+    assert record[3].notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.NO_PROPOSAL_CHOSEN]
     failed = of(pair["b"], NegotiationFailed)
     assert failed and "no IPComp agreed" in failed[0].reason
     assert not pair["b"].installed and not pair["a"].installed

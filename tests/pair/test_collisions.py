@@ -122,6 +122,10 @@ def test_simultaneous_child_sa_rekeys_keep_one_pair(
     # The survivor is the winner's rekey: on the winner the CHILD_SA it installed on its
     # answer (its last ChildSaUp), on the loser the one it made answering (its first rekey).
     assert {new_a, new_b} == {of(win, ChildSaUp)[-1].spi_in, of(lose, ChildSaUp)[1].spi_in}
+    # The winner answered the redundant rekey holding back its outbound SA (make-before-
+    # break, child_sa.rekeyed), and never installed it: that CHILD_SA was to carry nothing.
+    redundant_out = of(win, ChildSaUp)[1].spi_out
+    assert redundant_out not in {s.spi for s in win.installed}
     for side in pair.values():
         downs = [e.reason for e in of(side, ChildSaDown)]
         assert sorted(downs) == sorted(

@@ -88,7 +88,7 @@ def test_responder_without_a_pool_is_reported(tmp_path: Path) -> None:
     # IKE_AUTH     i <- r  HDR, SK { IDr, AUTH, N(TS_UNACCEPTABLE) }   no CP: nothing to lease
     pump(pump_pair, record=wire)
     assert cp_types(wire[2]) == [CfgType.CFG_REQUEST] and not cp_types(wire[3]), wire[3].draw()
-    assert wire[3].notifies == [NotifyType.TS_UNACCEPTABLE]
+    assert wire[3].notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.TS_UNACCEPTABLE]
     failed = of(a, NegotiationFailed)
     assert any("leased us no address" in e.reason for e in failed)
     assert not any(isinstance(e, AddressLeased) for e in a.events)

@@ -11,7 +11,7 @@ from pki import make_ca
 from iked.events import ChildSaUp, DropReason, IkeSaUp, NegotiationFailed
 from racoon2.crypto import transforms as tt
 from racoon2.ikev2.constants import ExchangeType, NotifyType
-from racoon2.ikev2.payloads import Notify
+from racoon2.ikev2.payloads import KE, Notify
 from racoon2.kernel import api
 from racoon2.net import Endpoint
 
@@ -181,7 +181,8 @@ def test_child_pfs_with_an_unconfigured_group_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, also_2048: bool) -> None:
     """A's CREATE_CHILD_SA carries a MODP768 KE (its proposal offers MODP768, and MODP2048
     too with ``also_2048``): B, configured for MODP2048 only, answers NO_PROPOSAL_CHOSEN, or
-    INVALID_KE_PAYLOAD naming MODP2048 when the proposal offers it (RFC 7296 §1.3)."""
+    INVALID_KE_PAYLOAD naming MODP2048 when the proposal offers it (RFC 7296 §1.3), and A
+    then tries again at once with MODP2048."""
     pair = up_pair(tmp_path)
     internals.child_pfs_offers(monkeypatch, MODP768, MODP2048 if also_2048 else None)
     old_in = next(s for s in pair["a"].installed if s.dst == A)
@@ -192,9 +193,17 @@ def test_child_pfs_with_an_unconfigured_group_is_refused(
     # CREATE_CHILD_SA  i <- r  HDR, SK { N(NO_PROPOSAL_CHOSEN) }
     #                      or  HDR, SK { N(INVALID_KE_PAYLOAD: 14) }
     pump(pair, now=10.0, record=wire)
-    assert exchanges(wire) == [(CREATE, False), (CREATE, True)]
-    assert len(pair["b"].installed) == 2  # nothing new installed
-    (answer,) = from_b(wire)
+    assert exchanges(wire)[:2] == [(CREATE, False), (CREATE, True)]
+    answer = from_b(wire)[0]
+    if also_2048:
+        # CREATE_CHILD_SA  i -> r  HDR, SK { N(REKEY_SA), ..., KEi (MODP2048), ... }: accepted
+        retry = wire[2]
+        assert (retry.exchange, retry.response) == (CREATE, False)
+        assert [p.group for p in retry.payloads if isinstance(p, KE)] == [14], retry.draw()
+        assert len(pair["b"].installed) == 4 and len(pair["b"].kernel.sas) == 2
+    else:
+        assert exchanges(wire) == [(CREATE, False), (CREATE, True)]
+        assert len(pair["b"].installed) == 2  # nothing new installed
     want = NotifyType.INVALID_KE_PAYLOAD if also_2048 else NotifyType.NO_PROPOSAL_CHOSEN
     assert [(n.type, n.data) for n in answer.payloads if isinstance(n, Notify)] == [
         (want, b"\x00\x0e" if also_2048 else b"")], answer.draw()

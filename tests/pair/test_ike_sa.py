@@ -53,6 +53,7 @@ CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
 NAT_D = [NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP]
 #: RFC 7296 §1.2's first exchanges of the sample (transport mode: RFC 7296 §1.3.1).
 HANDSHAKE = [(INIT, False), (INIT, True), (AUTH, False), (AUTH, True)]
+FRAG = NotifyType.IKEV2_FRAGMENTATION_SUPPORTED  # RFC 7383, on by default
 #: A CHILD_SA rekey (RFC 7296 §1.3.3), then the Delete of the old one (§1.4.1).
 CHILD_REKEY = [(CREATE, False), (CREATE, True), (INFO, False), (INFO, True)]
 
@@ -61,26 +62,30 @@ def test_psk_transport_pair(pair: dict[str, Side]) -> None:
     a, b = pair["a"], pair["b"]
     sa = a.core.initiate("peer_out", 0.0)
     assert sa is not None
-    # IKE_SA_INIT  i -> r  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_SOURCE_IP),
-    #                      N(NAT_DETECTION_DESTINATION_IP)
+    # IKE_SA_INIT  i -> r  HDR, SAi1, KEi, Ni, N(IKEV2_FRAGMENTATION_SUPPORTED),
+    #                      N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)
     m = exchange(a, b)
     assert (m.exchange, m.response, m.protected) == (INIT, False, False)
-    assert m.types == [P.SA, P.KE, P.NONCE, P.NOTIFY, P.NOTIFY] and m.notifies == NAT_D, m.draw()
-    # IKE_SA_INIT  i <- r  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_SOURCE_IP),
-    #                      N(NAT_DETECTION_DESTINATION_IP)
+    assert m.types == [P.SA, P.KE, P.NONCE] + [P.NOTIFY] * 3, m.draw()
+    assert m.notifies == [FRAG, *NAT_D], m.draw()
+    # IKE_SA_INIT  i <- r  HDR, SAr1, KEr, Nr, N(IKEV2_FRAGMENTATION_SUPPORTED),
+    #                      N(NAT_DETECTION_SOURCE_IP), N(NAT_DETECTION_DESTINATION_IP)
     m = exchange(b, a)
     assert (m.exchange, m.response, m.protected) == (INIT, True, False)
-    assert m.types == [P.SA, P.KE, P.NONCE, P.NOTIFY, P.NOTIFY] and m.notifies == NAT_D, m.draw()
-    # IKE_AUTH  i -> r  HDR, SK { IDi, AUTH, N(USE_TRANSPORT_MODE), SAi2, TSi, TSr }
+    assert m.types == [P.SA, P.KE, P.NONCE] + [P.NOTIFY] * 3, m.draw()
+    assert m.notifies == [FRAG, *NAT_D], m.draw()
+    # IKE_AUTH  i -> r  HDR, SK { IDi, AUTH, N(MOBIKE_SUPPORTED), N(USE_TRANSPORT_MODE), SAi2,
+    #                            TSi, TSr }                                      (RFC 4555 §3.2)
     m = exchange(a, b)
     assert (m.exchange, m.response, m.protected) == (AUTH, False, True)
-    assert m.types == [P.IDI, P.AUTH, P.NOTIFY, P.SA, P.TSI, P.TSR], m.draw()
-    assert m.notifies == [NotifyType.USE_TRANSPORT_MODE]
-    # IKE_AUTH  i <- r  HDR, SK { IDr, AUTH, N(USE_TRANSPORT_MODE), SAr2, TSi, TSr }
+    assert m.types == [P.IDI, P.AUTH, P.NOTIFY, P.NOTIFY, P.SA, P.TSI, P.TSR], m.draw()
+    assert m.notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.USE_TRANSPORT_MODE]
+    # IKE_AUTH  i <- r  HDR, SK { IDr, AUTH, N(MOBIKE_SUPPORTED), N(USE_TRANSPORT_MODE), SAr2,
+    #                            TSi, TSr }
     m = exchange(b, a)
     assert (m.exchange, m.response, m.protected) == (AUTH, True, True)
-    assert m.types == [P.IDR, P.AUTH, P.NOTIFY, P.SA, P.TSI, P.TSR], m.draw()
-    assert m.notifies == [NotifyType.USE_TRANSPORT_MODE]
+    assert m.types == [P.IDR, P.AUTH, P.NOTIFY, P.NOTIFY, P.SA, P.TSI, P.TSR], m.draw()
+    assert m.notifies == [NotifyType.MOBIKE_SUPPORTED, NotifyType.USE_TRANSPORT_MODE]
     assert pump(pair) == 0  # IKE_SA_INIT and IKE_AUTH, request and response: nothing more
     for side in (a, b):
         assert [type(e) for e in side.events if isinstance(e, IkeSaUp | ChildSaUp)] == [

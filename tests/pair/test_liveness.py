@@ -16,7 +16,19 @@ from racoon2.ikev2.constants import PayloadType as P
 from racoon2.kernel import api
 
 from . import internals
-from .harness import Msg, Side, exchange, exchanges, ike_sas, make_side, of, pump, settle, two_sides
+from .harness import (
+    Msg,
+    Side,
+    decode,
+    exchange,
+    exchanges,
+    ike_sas,
+    make_side,
+    of,
+    pump,
+    settle,
+    two_sides,
+)
 
 CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
 DPD = "dpd_delay 60 sec; interval_to_send 1 sec; max_retry_to_send 3;"
@@ -139,3 +151,32 @@ def test_a_check_queued_behind_an_answered_exchange_is_not_sent(tmp_path: Path) 
     assert exchanges(record) == [(CREATE, False), (CREATE, True), (INFO, False), (INFO, True)]
     assert [m.types for m in record if m.exchange is INFO] == [[P.DELETE], [P.DELETE]]
     assert internals.deadlines(a)[1] == 120.0
+
+
+def test_esp_from_the_peer_counts_as_life(tmp_path: Path) -> None:
+    # RFC 7296 §2.4, as strongSwan: before the check A reads its inbound SA's packet counter
+    # (the kernel's current lifetime); B's ESP since the last check makes the request moot.
+    sides = up(tmp_path)
+    a = sides["a"]
+    key = next(s for s in a.installed if str(s.dst) == "192.0.2.1").key
+    a.kernel.carry(key, 1, 1500)  # B's traffic at t = 30
+    a.core.handle_timer(60.0)
+    settle(a, 60.0)
+    assert not a.outbox
+    assert internals.deadlines(a)[1] == 120.0
+    # Nothing more from B: the counter stands still, so the check at t = 120 is sent.
+    a.core.handle_timer(120.0)
+    settle(a, 120.0)
+    (d,) = a.take()
+    req = decode(d.data, a)
+    assert (req.exchange, req.response, req.types) == (INFO, False, [])
+
+
+def test_esp_that_only_we_send_is_no_life(tmp_path: Path) -> None:
+    sides = up(tmp_path)
+    a = sides["a"]
+    out = next(s for s in a.installed if str(s.dst) == "192.0.2.2").key
+    a.kernel.carry(out, 1, 1500)  # A's own traffic to B, unanswered
+    a.core.handle_timer(60.0)
+    settle(a, 60.0)
+    assert [decode(d.data, a).exchange for d in a.take()] == [INFO]

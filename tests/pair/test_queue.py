@@ -14,7 +14,7 @@ from racoon2.ikev2.constants import PayloadType as P
 from racoon2.kernel import api
 
 from . import internals
-from .harness import Msg, Side, exchange, exchanges, ike_sas, of, pump, two_sides
+from .harness import Msg, Side, exchange, exchanges, ike_sas, of, pump, settle, two_sides
 from .test_ike_sa import UDP_POLICY
 
 CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
@@ -103,6 +103,7 @@ def test_a_delete_during_a_liveness_check_waits_then_goes(tmp_path: Path) -> Non
     _, dpd, _ = internals.deadlines(a)
     assert dpd is not None
     a.core.handle_timer(dpd)
+    settle(a, dpd)  # the kernel's counters first: no ESP from B, so the check is sent
     # The CHILD_SA's hard lifetime ends while the liveness check is in flight: it leaves A's
     # kernel at once, and its Delete waits for the window (before, the peer was never told).
     assert a.core.kernel_event(api.Expire(inbound(a), hard=True), dpd)
@@ -141,6 +142,7 @@ def test_the_queue_is_in_the_status_in_priority_order(tmp_path: Path) -> None:
     _, dpd, _ = internals.deadlines(a)
     assert dpd is not None
     a.core.handle_timer(dpd)
+    settle(a, dpd)
     key = inbound(a)
     assert a.core.kernel_event(api.Expire(key, hard=False), dpd)
     assert a.core.kernel_event(api.Expire(key, hard=False), dpd)

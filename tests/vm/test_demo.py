@@ -1,15 +1,25 @@
-"""The README's demo: two racoon2 gateways bring up an IKEv2 tunnel, ping through ESP, rekey
-the CHILD_SA on the kernel's soft EXPIRE and ping through the new SAs.
+"""One boot (tests/vm/demo_session.sh) where the kernel has ESP, for:
 
-Runs tests/harness/demo-tunnel.sh where the kernel has ESP: here if this kernel has it, else in
-the project's VM (Debian 12's kernel).  The script itself checks that the ping is answered and
-that both ESP SAs counted packets; this test checks its verdict and the log lines that show
-each step.
+* the README's demo: two racoon2 gateways bring up an IKEv2 tunnel, ping through ESP, rekey
+  the CHILD_SA on the kernel's soft EXPIRE and ping through the new SAs
+  (tests/harness/demo-tunnel.sh);
+* iked as the VPN server of samples/roadwarrior-eap.conf for strongSwan proposing as the
+  Windows, iOS and Android built-in clients do: EAP-MSCHAPv2, a virtual address from the
+  pool, a ping from it through ESP to a host behind the gateway (tests/vm/native_eap.sh);
+* MOBIKE (RFC 4555): the road warrior's address changes to one behind a masquerading NAT
+  while a ping runs; the SAs follow into ESP-in-UDP (tests/vm/mobike_traffic.sh nat);
+* each case of racoon2-setup: the generated pair of configurations brings its tunnel up
+  between two namespaces and carries pings through ESP (tests/vm/setup_pair.sh).
+
+Runs here if this kernel has ESP, else in the project's VM (Debian 12's kernel).  The scripts
+check their pings and ESP counters themselves; these tests check their verdicts and the log
+lines that show each step.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +35,34 @@ from vm import ROOT, run_in_vm  # noqa: E402
 pytestmark = pytest.mark.vm
 
 
-def test_demo_tunnel_carries_esp() -> None:
+@pytest.fixture(scope="module")
+def parts() -> dict[str, tuple[int, str]]:
+    """Each part of the session: (exit status, output)."""
     if os.geteuid() != 0:
         pytest.skip("the demo needs root (namespaces, qemu)")
-    script = "bash tests/harness/demo-tunnel.sh"
+    script = "bash tests/vm/demo_session.sh"
     if api.Proto.ESP in probe_capabilities().protos:
         done = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True,
-                              text=True, timeout=1200)
+                              text=True, timeout=2400)
     else:
-        done = run_in_vm(script)
+        done = run_in_vm(script, timeout=2400)
     out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-4000:]
+    found = {m.group(1): (int(m.group(2)), m.start())
+             for m in re.finditer(r"^== part (\S+) \(rc (\d+), \d+ s\)$", out, re.M)}
+    ends = sorted(at for _, at in found.values()) + [len(out)]
+    return {name: (rc, out[at:ends[ends.index(at) + 1]]) for name, (rc, at) in found.items()} \
+        | {"": (done.returncode, out)}
+
+
+def _part(parts: dict[str, tuple[int, str]], name: str) -> str:
+    assert name in parts, parts[""][1][-6000:]
+    rc, out = parts[name]
+    assert rc == 0, out[-6000:]
+    return out
+
+
+def test_demo_tunnel_carries_esp(parts: dict[str, tuple[int, str]]) -> None:
+    out = _part(parts, "demo")
     assert "DEMO OK" in out
     assert "ACQUIRE for 192.0.2.1/32" in out
     assert out.count("established with") == 2
@@ -44,3 +71,47 @@ def test_demo_tunnel_carries_esp() -> None:
     assert "reached its soft lifetime: rekeying the CHILD_SA" in out
     assert "CHILD_SA of policy gw_b_tunnel rekeyed:" in out
     assert "2 packets transmitted, 2 received" in out  # through the rekeyed SAs
+
+
+#: What iked chose of each client's IKE proposals (tests/interop/test_eap_interop.py's).
+CHOSEN = {"windows": "AES_CBC_256/HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024",
+          "ios": "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+          "android": "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/CURVE_25519"}
+
+
+@pytest.mark.parametrize("profile", list(CHOSEN))
+def test_native_client_pings_from_its_virtual_address(parts: dict[str, tuple[int, str]],
+                                                       profile: str) -> None:
+    out = _part(parts, "native")
+    result = re.search(rf"^NATIVE RESULT {profile}: (.*)$", out, re.M)
+    assert result is not None, out[-4000:]
+    print(result.group(0))  # the figures (pytest -s shows them)
+    figures = dict(f.split("=", 1) for f in result.group(1).split())
+    assert re.fullmatch(r"198\.51\.100\.\d+", figures["vip"]), figures
+    assert figures["proposal"] == CHOSEN[profile], figures
+    assert int(figures["packets_out"]) >= 3 and int(figures["packets_in"]) >= 3, figures
+    assert f"NATIVE OK: {profile}" in out
+
+
+def test_mobike_moves_behind_a_nat_under_traffic(parts: dict[str, tuple[int, str]]) -> None:
+    out = _part(parts, "mobike-nat")
+    result = re.search(r"^MOBIKE NAT RESULT: (.*)$", out, re.M)
+    assert result is not None, out[-4000:]
+    print(result.group(0))  # the pings lost, for doc/iked.md (pytest -s shows them)
+    assert "(NAT: this host)" in out and "(NAT: the peer)" in out, out
+    assert "encap type espinudp" in out, out
+    assert "MOBIKE NAT OK" in out
+
+
+@pytest.mark.parametrize("case", ["site-to-site", "host-to-host", "vpn-psk", "vpn-certs", "l2tp"])
+def test_setup_case_carries_pings(parts: dict[str, tuple[int, str]], case: str) -> None:
+    out = _part(parts, "setup")
+    assert f"SETUP CASE OK: {case}" in out, out[-6000:]
+
+
+@pytest.mark.xfail(reason="site-to-site between IPv6 endpoints: the IKE SA and CHILD_SAs come "
+                   "up but the IPv4-in-IPv6 tunnel's pings get no reply (doc/setup.md)",
+                   strict=False)
+def test_setup_case_v6_endpoints_carries_pings(parts: dict[str, tuple[int, str]]) -> None:
+    out = _part(parts, "setup-v6")
+    assert "SETUP CASE OK: site-to-site-v6" in out, out[-6000:]

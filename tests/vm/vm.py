@@ -14,8 +14,10 @@ ROOT = Path(__file__).resolve().parents[2]
 VM = ROOT / "tests" / "harness" / "vm" / "racoon2-vm.sh"
 
 
-def run_in_vm(command: str, timeout: float = 1200) -> subprocess.CompletedProcess[str]:
+def run_in_vm(command: str, timeout: float = 1200,
+              init: str = "bash") -> subprocess.CompletedProcess[str]:
     """Boot the VM and run ``command`` as root in the checkout; its output and status.
+    ``init`` "systemd" boots the host's systemd as PID 1, which runs the command as a unit.
 
     Skips without root (qemu and the namespaces inside need it); fails when qemu is missing,
     which tests/harness/setup-host.sh installs."""
@@ -25,6 +27,6 @@ def run_in_vm(command: str, timeout: float = 1200) -> subprocess.CompletedProces
         pytest.fail("qemu-system-x86 is missing: tests/harness/setup-host.sh installs it")
     setup = subprocess.run(["bash", str(VM), "setup"], capture_output=True, text=True)
     assert setup.returncode == 0, setup.stderr
-    env = {**os.environ, "R2VM_TIMEOUT": str(int(timeout) - 60)}
+    env = {**os.environ, "R2VM_TIMEOUT": str(int(timeout) - 60), "R2VM_INIT": init}
     return subprocess.run(["bash", str(VM), "run", command], cwd=ROOT, capture_output=True,
                           text=True, timeout=timeout, env=env)

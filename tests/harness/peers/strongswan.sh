@@ -33,6 +33,13 @@
 #   EXTRA_SWANCTL  raw top-level swanctl.conf sections (e.g. pools { … })
 #   EXTRA_CHARON  raw strongswan.conf lines added to the charon section
 #               (e.g. cookie_threshold = 0, fragment_size = 300)
+#   SWANCTL_CONF  a ready swanctl.conf (racoon2-setup's) used instead of the one made from the
+#               settings above; its connection and child must be called NAME
+#   PLUGINS     more charon plugins to load (e.g. ml: ML-KEM, strongSwan 6; xauth-generic
+#               for an XAuth client)                                                 []
+#   ROOT        a Debian root whose strongSwan runs instead of the host's (chroot; $DIR is
+#               bind-mounted at the same path inside), e.g. Debian 13's from
+#               tests/harness/peers/trixie-root.sh for strongSwan 6 and ML-KEM         []
 set -euo pipefail
 cmd=${1:-}
 NAME=${2:-peer}
@@ -41,14 +48,16 @@ DIR=${DIR:-/tmp/r2-ss-$NAME}
 
 # swanctl finds the private vici socket through the "swanctl" section of our strongswan.conf
 # (SWANCTL_DIR: credentials are loaded from $DIR/x509, $DIR/x509ca and $DIR/private)
-ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf SWANCTL_DIR=$DIR swanctl "$@"; }
+ROOT=${ROOT:-}
+in_root() { if [ -n "$ROOT" ]; then chroot "$ROOT" "$@"; else "$@"; fi; }
+ctl() { STRONGSWAN_CONF=$DIR/strongswan.conf SWANCTL_DIR=$DIR in_root swanctl "$@"; }
 alive() { [ -n "${1:-}" ] && [ -e "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status"; }
 
 write_conf() {
     local plugins routes ikelevel=${LOGLEVEL:-2} level=${LOGLEVEL:-2}
     # Only the plugins we need: no charon.conf from /etc is read (load_modular = no).
     plugins="random nonce openssl pem pkcs1 pkcs8 x509 pubkey constraints curve25519 gmp aes sha1"
-    plugins="$plugins sha2 hmac kdf gcm"
+    plugins="$plugins sha2 hmac kdf gcm ${PLUGINS:-}"
     case "$KERNEL" in
     libipsec) plugins="$plugins kernel-libipsec kernel-netlink"; routes=yes ;;
     netlink) plugins="$plugins kernel-netlink"; routes=no ;;
@@ -103,6 +112,10 @@ swanctl {
   socket = unix://$DIR/charon.vici
 }
 CONF
+    if [ -n "${SWANCTL_CONF:-}" ]; then
+        cp "$SWANCTL_CONF" "$DIR/swanctl.conf"
+        return
+    fi
     cat >"$DIR/swanctl.conf" <<CONF
 connections {
   $NAME {
@@ -112,6 +125,9 @@ connections {
     proposals = $IKE
     # no automatic rekeying unless asked: capture.sh triggers each exchange itself
     rekey_time = ${IKE_REKEY:-0}
+    # charon's default hard lifetime is rekey_time + 10 %: with a 3 s rekey its delete job
+    # can fire before the rekey, so a rekeying test gets a minute of slack and no jitter
+    ${IKE_REKEY:+$([ "$IKE_REKEY" = 0 ] || printf 'over_time = 60s\n    rand_time = 0')}
     ${EXTRA_CONN:-}
     local {
       auth = $auth
@@ -171,9 +187,13 @@ start)
     mkdir -p "$DIR"
     rm -f "$DIR/charon.vici" "$DIR/pid" "$DIR/charon.log"
     write_conf
+    if [ -n "$ROOT" ] && ! mountpoint -q "$ROOT$DIR"; then
+        mkdir -p "$ROOT$DIR"
+        mount --bind "$DIR" "$ROOT$DIR"
+    fi
     # ip netns exec execs charon, so $! is charon's own pid; setsid detaches it from our tty.
-    STRONGSWAN_CONF=$DIR/strongswan.conf setsid ip netns exec "$NS" /usr/sbin/charon-systemd \
-        >"$DIR/stdout" 2>&1 </dev/null &
+    STRONGSWAN_CONF=$DIR/strongswan.conf setsid ip netns exec "$NS" ${ROOT:+chroot "$ROOT"} \
+        /usr/sbin/charon-systemd >"$DIR/stdout" 2>&1 </dev/null &
     echo $! >"$DIR/pid"
     for _ in $(seq 100); do
         [ -S "$DIR/charon.vici" ] && ctl --stats >/dev/null 2>&1 && break
@@ -198,12 +218,13 @@ stop)
         if alive "$pid"; then kill -9 "$pid"; fi
     fi
     rm -f "$DIR/pid"
+    if [ -n "$ROOT" ] && mountpoint -q "$ROOT$DIR"; then umount "$ROOT$DIR"; fi
     ;;
 ctl)
     ctl "$@"
     ;;
 *)
-    sed -n '2,27p' "$0"
+    sed -n '2,42p' "$0"
     exit 2
     ;;
 esac

@@ -27,6 +27,11 @@ module_paths() {  # module_paths KERNEL_ROOT VERSION MODULE...
 
 setup() {
     local missing=() pkg ver tmp n=0 ko
+    # The vm group's two lanes (and a developer's second run) set up at once: one builds the
+    # cache, the others wait for it and find it ready.
+    mkdir -p "$CACHE"
+    exec 9>"$CACHE.lock"
+    flock 9
     command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
     command -v modprobe >/dev/null || missing+=(kmod)
     if ((${#missing[@]})); then
@@ -129,6 +134,37 @@ guest_env() (
     export -p | grep -vE '^declare -x (HOSTNAME|OLDPWD|PWD|SHLVL)='
 )
 
+# Stage 2 with R2VM_INIT=systemd: the host's systemd becomes PID 1 and starts only
+# r2vm.service (and what it depends on: sysinit.target, journald), which runs the command and
+# then records its status and resets the VM.  udev and time synchronisation stay masked: the VM
+# has no devices to name and no network to reach.
+systemd_stage2() {  # rundir
+    local rundir=$1
+    cat <<EOF
+mkdir -p /run/systemd/system
+cat >/run/systemd/system/r2vm.service <<'UNIT'
+[Unit]
+Description=racoon2-vm command
+[Service]
+Type=oneshot
+TimeoutStartSec=infinity
+WorkingDirectory=$PWD
+StandardInput=null
+StandardOutput=file:@OUT@
+StandardError=file:@ERR@
+ExecStart=/bin/bash -c '. $rundir/env; export RACOON2_VM=1; . $rundir/cmd'
+ExecStopPost=/bin/bash -c 'echo \$\$EXIT_STATUS >$rundir/rc; sync; echo b >/proc/sysrq-trigger'
+UNIT
+sed -i -e "s#@OUT@#\$1#" -e "s#@ERR@#\$2#" /run/systemd/system/r2vm.service
+for unit in systemd-udevd.service systemd-udevd-control.socket systemd-udevd-kernel.socket \\
+        systemd-udev-trigger.service systemd-timesyncd.service systemd-pstore.service \\
+        systemd-firstboot.service systemd-repart.service systemd-tmpfiles-setup.service; do
+    ln -sf /dev/null /run/systemd/system/\$unit
+done
+exec /lib/systemd/systemd --unit=r2vm.service
+EOF
+}
+
 run() {
     (($#)) || { echo "usage: $0 run 'COMMAND'" >&2; exit 2; }
     [ -s "$CACHE/release" ] || fail "not set up: run '$0 setup' first"
@@ -146,12 +182,16 @@ run() {
     printf '%s\n' "$*" >"$rundir/cmd"
     # Stage 2, PID 1 = the host's bash: run the command, flush the cwd share (cache=loose keeps
     # writes back), record the status, reset (-no-reboot turns the reset into qemu's exit).
-    cat >"$rundir/stage2" <<EOF
+    if [ "${R2VM_INIT:-bash}" = systemd ]; then
+        systemd_stage2 "$rundir" >"$rundir/stage2"
+    else
+        cat >"$rundir/stage2" <<EOF
 cd $(printf %q "$PWD") && bash -c '. $rundir/env; export RACOON2_VM=1; . $rundir/cmd' \
     </dev/null >"\$1" 2>"\$2"
 rc=\$?; sync; echo \$rc >$rundir/rc
 echo b >/proc/sysrq-trigger
 EOF
+    fi
     mkfifo "$rundir/out" "$rundir/err"
     cat "$rundir/out" &
     cat "$rundir/err" >&2 &

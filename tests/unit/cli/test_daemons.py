@@ -89,6 +89,11 @@ def test_iked_flags(good: str) -> None:
     bad_wait = run("iked", "--stop-wait", "soon", "-n", "-f", good)
     assert bad_wait.returncode == 1 and "--stop-wait soon: expected seconds" in bad_wait.stderr
     assert run("iked", "--stop-wait", "0.5", "-n", "-f", good).returncode == 0
+    assert run("iked", "--keep-sas", "--state-file", "/tmp/iked.state", "-n", "-f",
+               good).returncode == 0
+    assert "--keep-sas" in helped.stderr and "--state-file" in helped.stderr
+    assert run("iked", "--ctl-socket", "/tmp/iked.ctl", "-n", "-f", good).returncode == 0
+    assert "--ctl-socket" in helped.stderr
 
 
 def test_kinkd_flags(good: str) -> None:
@@ -99,6 +104,20 @@ def test_kinkd_flags(good: str) -> None:
     assert run("kinkd", "-D", "nonsense").returncode == 1
     assert run("kinkd", "--kdc-timeout", "0", "-n", "-f", good).returncode == 1
     assert run("kinkd", "--kdc-timeout", "30", "-n", "-f", good).returncode == 0
+    assert run("kinkd", "--ctl-socket", "", "-n", "-f", good).returncode == 0
+    assert "--ctl-socket" in run("kinkd", "-h").stdout
+
+
+def test_ctl_tools_usage() -> None:
+    def tool(name: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(Path(sys.executable).parent / name), *args],
+                              capture_output=True, text=True, check=False)
+    for name in ("ikedctl", "kinkdctl"):
+        done = tool(name)
+        assert done.returncode == 1 and f"usage: {name} [-s SOCKET] [--json]" in done.stderr
+        assert "stats --prometheus" in done.stderr and "log-level LEVEL" in done.stderr
+    missing = tool("ikedctl", "-s", "/nonexistent/iked.ctl", "status")
+    assert missing.returncode == 1 and "no control socket" in missing.stderr
 
 
 def test_kinkd_without_a_tgt_says_why(good: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from racoon2.config import Config
 from racoon2.config.check import check_config
+from racoon2.crypto import dh
 from racoon2.errors import ConfigError
 
 Load = Callable[..., Config]
@@ -146,3 +147,31 @@ def test_kinkd_needs_default_principal(load: Load, secret: Secret) -> None:
     warnings = check_config(good, "kinkd")
     assert [w.message for w in warnings] == [
         "kinkd reads my_principal only from the default remote; this one is ignored"]
+
+
+def test_additional_key_exchanges_pass(load: Load, secret: Secret) -> None:
+    cfg = ikev2(load, secret, "kmp_addke1 mlkem768; kmp_addke2 { mlkem1024; none; };")
+    assert check_config(cfg, "iked") == []
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("kmp_addke1 aes128_cbc;", "found aes128_cbc in kmp_addke1, expected a key exchange"),
+    # cryptography 46-50 has no ML-KEM-512 (doc/iked.md, "Post-quantum").
+    ("kmp_addke3 mlkem512;", "mlkem512 in kmp_addke3 is not available in the installed"),
+])
+def test_additional_key_exchange_refused(load: Load, secret: Secret, extra: str,
+                                         message: str) -> None:
+    if "mlkem512" in extra and dh.available(35):
+        pytest.skip("this cryptography has ML-KEM-512: nothing to refuse")
+    cfg = ikev2(load, secret, extra)
+    with pytest.raises(ConfigError, match=message):
+        check_config(cfg, "iked")
+
+
+def test_iked_checks_fragment_size(load: Load, secret: Secret) -> None:
+    # RFC 7383 fragmentation: on with 1280-octet datagrams unless written otherwise
+    check_config(ikev2(load, secret, "fragmentation off; fragment_size 576;"), "iked")
+    for bad in ("fragment_size 575;", "fragment_size 65536;", "fragment_size infinite;"):
+        with pytest.raises(ConfigError, match=r":6: found fragment_size .* expected 576 to "
+                           "65535 bytes"):
+            check_config(ikev2(load, secret, bad), "iked")

@@ -57,15 +57,16 @@ def test_iked_without_interface_ike_is_refused(load: Load, secret: Secret) -> No
         e.value)
 
 
-def test_ikev1_remote_is_said_to_be_ignored(load: Load, secret: Secret) -> None:
+def test_ikev1_aggressive_psk_is_warned_about(load: Load, secret: Secret) -> None:
     psk = secret("r.psk")
     cfg = load(IKEV2.format(pwd=secret("spmd.pwd"), psk=psk, extra="").replace(
         "acceptable_kmp ikev2;", "acceptable_kmp { ikev2; ikev1; };\n ikev1 { proposal_check "
-        "claim; kmp_enc_alg aes128_cbc; kmp_hash_alg sha1; kmp_dh_group modp2048; "
-        f'kmp_auth_method psk; pre_shared_key "{psk}"; }};'))
+        "claim; kmp_enc_alg aes128_cbc; kmp_hash_alg sha1; kmp_dh_group modp2048;\n"
+        f'exchange_mode aggressive; kmp_auth_method psk; pre_shared_key "{psk}"; }};'))
     assert [(w.where.rpartition(":")[2], w.message) for w in check_config(cfg, "iked")] == [
-        ("4", "remote 'r' accepts ikev1, which this iked does not negotiate yet: its ikev1 "
-              "block (exchange_mode, proposal_check, …) is ignored")]
+        ("5", "remote 'r': aggressive mode with a pre-shared key is vulnerable to an offline "
+              "dictionary attack on the key (CERT VU#886601); use main mode, or a long random "
+              "key (pskgen)")]
 
 
 KINKD = """interface {{ kink 192.0.2.1; spmd {{ unix "/x"; }}; spmd_password "{pwd}"; }};

@@ -36,7 +36,8 @@ def test_iked_says_which_ikev2_directives_it_does_not_read(load: Load, secret: S
 def test_iked_says_provide_dhcp_and_mip6_are_not_sent(load: Load, secret: Secret) -> None:
     cfg = iked_config(load, secret, "provide { dhcp 192.0.2.53;\nmip6_home_prefix "
                                     "2001:db8::/64; dns 192.0.2.53; };")
-    why = "is not sent (iked's CFG_REPLY carries a pool address, dns and application_version)"
+    why = ("is not sent (iked's CFG_REPLY and mode-config REPLY carry a pool address, dns and "
+           "application_version)")
     assert said(cfg, "iked") == [("6", f"provide dhcp {why}, ignored"),
                                  ("7", f"provide mip6_home_prefix {why}, ignored")]
 
@@ -44,7 +45,8 @@ def test_iked_says_provide_dhcp_and_mip6_are_not_sent(load: Load, secret: Secret
 def test_iked_says_a_provide_pool_that_does_not_exist(load: Load, secret: Secret) -> None:
     cfg = iked_config(load, secret, "provide { addresspool nopool; };")
     assert said(cfg, "iked") == [
-        ("6", "provide addresspool 'nopool' names no addresspool: iked leases nothing")]
+        ("6", "provide addresspool 'nopool' names no addresspool: iked leases nothing from "
+         "it")]
     pooled = iked_config(load, secret, "provide { addresspool pool; };",
                          "addresspool pool { 198.51.100.10 - 198.51.100.20; };\n")
     assert said(pooled, "iked") == []

@@ -24,6 +24,7 @@ from racoon2.config.model import (
     Kmp,
     LogMode,
     MobilityRole,
+    Ppk,
     ProposalCheck,
     PublicKey,
     SaProtocol,
@@ -58,6 +59,8 @@ def shape(value: Any) -> Any:
         return (value.type, value.file, value.second)
     if isinstance(value, Script):
         return (value.type, value.path)
+    if isinstance(value, Ppk):
+        return (value.id, value.file)
     return value
 
 
@@ -122,8 +125,20 @@ CASES: list[tuple[str, str, str, Any]] = [
     ("ikev1", "dpd_maxfail 3;", "dpd_maxfail", 3),
     # -- ikev2 only ----------------------------------------------------------------------------
     ("ikev2", "cookie_required on;", "cookie_required", True),
+    ("ikev2", "mobike off;", "mobike", False),
     ("ikev2", "send_peers_id on;", "send_peers_id", True),
+    ("ikev2", "fragmentation off;", "fragmentation", False),
+    ("ikev2", "fragment_size 576;", "fragment_size", 576),
+    ("ikev2", "kmp_addke1 { mlkem768; none; };", "kmp_addke1",
+     (("mlkem768", None, None), ("none", None, None))),
+    *[("ikev2", f"kmp_addke{n} mlkem1024;", f"kmp_addke{n}", (("mlkem1024", None, None),))
+      for n in range(2, 8)],
     ("ikev2", "need_pfs on;", "need_pfs", True),
+    ("ikev2", "proposal_profile { roadwarrior; windows_legacy; };", "proposal_profile",
+     ("roadwarrior", "windows_legacy")),
+    ("ikev2", 'ppk "ppk-1" "/ppk1"; ppk "ppk-2" "/ppk2";', "ppk",
+     (("ppk-1", "/ppk1"), ("ppk-2", "/ppk2"))),
+    ("ikev2", "ppk_required on;", "ppk_required", True),
     ("ikev2", "my_public_key x509pem /c.pem /k.pem;", "my_public_key",
      (KeyType.X509PEM, "/c.pem", "/k.pem")),
     ("ikev2", "peers_public_key x509pem /p.pem;", "peers_public_key",
@@ -139,6 +154,9 @@ CASES: list[tuple[str, str, str, Any]] = [
     # -- remote --------------------------------------------------------------------------------
     ("remote", "acceptable_kmp { ikev2; kink; };", "acceptable_kmp", (Kmp.IKEV2, Kmp.KINK)),
     ("remote", "selector_index s;", "selector_index", "s"),
+    # -- xauth (ikev1, an extension) ---------------------------------------------------------
+    ("xauth", 'users "/etc/racoon2/xauth.users";', "users", "/etc/racoon2/xauth.users"),
+    ("xauth", 'pam "racoon2";', "pam", "racoon2"),
     # -- selector ------------------------------------------------------------------------------
     ("selector", "direction inbound;", "direction", Direction.INBOUND),
     ("selector", "src { 192.0.2.0/24 port any; MY_IP%eth0; };", "src",
@@ -189,7 +207,13 @@ CASES: list[tuple[str, str, str, Any]] = [
      (addr("192.0.2.53", port=53), addr("2001:db8::53", port=5353))),
     ("resolver", "dns_query 127.0.0.1;", "dns_query", (addr("127.0.0.1", port=53),)),
     # -- provide (ikev2) -----------------------------------------------------------------------
-    ("provide", "addresspool pool;", "addresspool", "pool"),
+    ("provide", "addresspool pool;", "addresspool", ("pool",)),
+    ("provide", "addresspool { pool4; pool6; };", "addresspool", ("pool4", "pool6")),
+    ("provide", 'dns_domain { corp.example; "xn--bcher-kva.example."; };', "dns_domain",
+     ("corp.example", "xn--bcher-kva.example")),
+    ("provide", "subnet { 198.51.100.16/28; 2001:db8:5::/48; };", "subnet",
+     (addr("198.51.100.16", prefixlen=28), addr("2001:db8:5::", prefixlen=48))),
+    ("provide", "lease_time 2 hours;", "lease_time", 7200),
     ("provide", "dns { 192.0.2.53; };", "dns", (addr("192.0.2.53"),)),
     ("provide", "dhcp 192.0.2.67;", "dhcp", (addr("192.0.2.67"),)),
     ("provide", 'application_version "v1";', "application_version", "v1"),
@@ -205,6 +229,8 @@ def node(cfg: Config, context: str) -> Any:
         return cfg.remote("r")
     if context == "provide":
         return cfg.remote("r").ikev2.provide  # type: ignore[union-attr]
+    if context == "xauth":
+        return cfg.remote("r").ikev1.xauth  # type: ignore[union-attr]
     plural = {"selector": "selectors", "policy": "policies", "ipsec": "ipsecs", "sa": "sas"}
     if context in plural:
         return getattr(cfg, plural[context])[0]
@@ -220,6 +246,8 @@ def text_for(context: str, snippet: str, kmp: str = "ikev2") -> str:
         return f"remote r {{ {snippet} }};"
     if context == "provide":
         return f"remote r {{ ikev2 {{ provide {{ {snippet} }}; }}; }};"
+    if context == "xauth":
+        return f"remote r {{ ikev1 {{ xauth {{ {snippet} }}; }}; }};"
     if context in ("interface", "resolver"):
         return f"{context} {{ {snippet} }};"
     return f"{context} x {{ {snippet} }}; policy p {{ install on; }};"
@@ -243,7 +271,7 @@ def test_every_directive_has_a_case() -> None:
         "kmp": b.COMMON_KMP, "ikev1": b.IKEV1, "ikev2": b.IKEV2, "kink": b.KINK,
         "remote": b.REMOTE, "selector": b.SELECTOR, "policy": b.POLICY,
         "ipsec": b.IPSEC, "sa": b.SA, "interface": b.INTERFACE,
-        "resolver": b.RESOLVER, "provide": b.PROVIDE,
+        "resolver": b.RESOLVER, "provide": b.PROVIDE, "xauth": b.XAUTH,
     }
     missing = []
     for context, table in tables.items():
@@ -252,8 +280,8 @@ def test_every_directive_has_a_case() -> None:
                 continue
             if (context, name) not in covered and not (context == "remote" and name in
                                                        ("ikev1", "ikev2", "kink")):
-                if context == "ikev2" and name == "provide":
-                    continue
+                if context in ("ikev1", "ikev2") and name in ("provide", "xauth", "eap"):
+                    continue  # blocks of their own: the provide, xauth and eap cases
                 missing.append((context, name))
     assert missing == []
 

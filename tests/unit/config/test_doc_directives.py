@@ -36,6 +36,8 @@ EXPECTED: dict[str, list[str]] = {
     "kink only": _only(b.KINK, b.COMMON_KMP),
     "request": list(b.REQUESTS),
     "provide": list(b.PROVIDE),
+    "xauth": list(b.XAUTH),
+    "eap": list(b.EAP),
     "selector": list(b.SELECTOR),
     "policy": list(b.POLICY),
     "ipsec": list(b.IPSEC),
@@ -77,7 +79,8 @@ def test_every_table_of_the_loader_is_covered() -> None:
     """A new block table in build.py needs its own table in §6 (and an entry above); private
     tables (``_KEYS``) are parts merged into public ones."""
     known = {id(t) for t in (b.INTERFACE, b.RESOLVER, b.REMOTE, b.COMMON_KMP, b.IKEV1, b.IKEV2,
-                             b.KINK, b.PROVIDE, b.SELECTOR, b.POLICY, b.IPSEC, b.SA)}
+                             b.KINK, b.PROVIDE, b.XAUTH, b.EAP, b.SELECTOR, b.POLICY, b.IPSEC,
+                             b.SA)}
     tables_in_build = [name for name, value in vars(b).items()
                        if name.isupper() and not name.startswith("_") and isinstance(value, dict)
                        and value and all(isinstance(r, Rule) for r in value.values())

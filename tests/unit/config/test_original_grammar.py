@@ -203,7 +203,7 @@ def test_repeats_follow_the_lists_of_each_block(load: Load) -> None:
     assert remote.acceptable_kmp == (Kmp.IKEV2, Kmp.KINK)  # rcf_fix_acceptable_kmp ORs them
     assert remote.ikev1.passive is False and remote.ikev2.passive is True
     provide = remote.ikev2.provide
-    assert provide is not None and provide.addresspool == "a" and provide.dns
+    assert provide is not None and provide.addresspool == ("a",) and provide.dns
     assert cfg.selectors[0].reqid == 2
     assert (remote.ikev1.where_of("passive") or "").endswith(":5")
     warned = notes(cfg)

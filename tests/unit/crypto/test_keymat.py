@@ -4,6 +4,7 @@ structural rules of RFC 7296, RFC 9370 and RFC 2409 that have no published vecto
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 import pytest
@@ -76,10 +77,13 @@ def test_rfc9370_additional_key_exchanges() -> None:
     keys1 = km.ike_sa_keys(SHA1, by_keyword(TransformType.ENCR, "aes128_cbc"),
                            by_id(TransformType.INTEG, 2), seed1, ni, nr, spi_i, spi_r)
     assert keys1.sk_d == SHA1.plus(seed1, ni + nr + spi_i + spi_r, 20)
+    # RFC 9370 §2.2.4: KEYMAT = prf+(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n)), and
+    # SKEYSEED = prf(SK_d, SK(0) | Ni | Nr | SK(1) | ... | SK(n)) for an IKE SA rekey: the
+    # additional secrets after the nonces.
     mat = km.child_keymat(SHA1, keys1.sk_d, ni, nr, 40, b"G", [b"SK1", b"SK2"])
-    assert mat == SHA1.plus(keys1.sk_d, b"GSK1SK2" + ni + nr, 40)
+    assert mat == SHA1.plus(keys1.sk_d, b"G" + ni + nr + b"SK1SK2", 40)
     assert km.rekey_skeyseed(SHA1, sk_d0, b"G", ni, nr, [b"SK1"]) == SHA1.compute(
-        sk_d0, b"GSK1" + ni + nr)
+        sk_d0, b"G" + ni + nr + b"SK1")
 
 
 def test_child_keymat_split_order() -> None:
@@ -128,3 +132,18 @@ def test_ikev1_ivs() -> None:
     assert km.ikev1_phase1_iv(SHA1, b"x", b"y", 16) == hashlib.sha1(b"xy").digest()[:16]
     assert km.ikev1_phase2_iv(prf_for(5), b"b" * 16, b"\x00\x00\x00\x01", 16) == hashlib.sha256(
         b"b" * 16 + b"\x00\x00\x00\x01").digest()[:16]
+
+
+@pytest.mark.parametrize(("prf_id", "digest"), [(2, "sha1"), (5, "sha256"), (7, "sha512")])
+def test_rfc8784_ppk_key_update(prf_id: int, digest: str) -> None:
+    """RFC 8784 §3: SK_d = prf+(PPK, SK_d'), SK_pi = prf+(PPK, SK_pi'), SK_pr = prf+(PPK,
+    SK_pr'), each the PRF's preferred key length (its output: one block, T1 = prf(PPK, SK' |
+    0x01), RFC 7296 §2.13), computed here with hmac/hashlib; SK_a and SK_e unchanged."""
+    prf = prf_for(prf_id)
+    n = hashlib.new(digest).digest_size
+    old = km.IkeKeys(b"d" * n, b"ai", b"ar", b"ei", b"er", b"p" * n, b"q" * n)
+    ppk = bytes(range(64))
+    new = km.ppk_keys(prf, ppk, old)
+    for mine, before in ((new.sk_d, old.sk_d), (new.sk_pi, old.sk_pi), (new.sk_pr, old.sk_pr)):
+        assert mine == hmac.new(ppk, before + b"\x01", digest).digest() and len(mine) == n
+    assert (new.sk_ai, new.sk_ar, new.sk_ei, new.sk_er) == (b"ai", b"ar", b"ei", b"er")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 
-from iked.ikev2.cookies import Cookies, cookie_needed
+from iked.ikev2.cookies import Cookies, cookie_needed, shared_secrets
 
 A = ipaddress.ip_address("192.0.2.1")
 B = ipaddress.ip_address("2001:db8::2")
@@ -40,3 +40,16 @@ def test_when_cookies_are_needed() -> None:
     assert cookie_needed(True, 0)
     assert not cookie_needed(False, 19)
     assert cookie_needed(False, 20)
+
+
+def test_workers_sharing_a_seed_accept_each_others_cookies() -> None:
+    # iked -j: the coordinator's seed and start time, the same secrets in every worker, even
+    # across a change of secret (RFC 7296 §2.6: the previous one is still accepted).
+    seed, ip = b"s" * 32, A
+    a, b = Cookies(shared_secrets(seed), 100.0), Cookies(shared_secrets(seed), 100.0)
+    other = Cookies(shared_secrets(b"t" * 32), 100.0)
+    for now in (100.0, 350.0, 401.0, 1000.0):
+        cookie = a.make(b"ni", ip, b"spi_i", now)
+        assert b.check(cookie, b"ni", ip, b"spi_i", now)
+        assert not other.check(cookie, b"ni", ip, b"spi_i", now)
+    assert b.check(a.make(b"ni", ip, b"spi_i", 1000.0), b"ni", ip, b"spi_i", 1001.0)

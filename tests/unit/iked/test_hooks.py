@@ -28,6 +28,31 @@ def test_phase1_env() -> None:
         ("REMOTE_PORT", "4500")]
     assert phase1_env(ip("192.0.2.1"), 500, None, None) == [
         ("LOCAL_ADDR", "192.0.2.1"), ("LOCAL_PORT", "500")]
+    # The extension: which key exchanges made the IKE SA's keys (RFC 9370).
+    assert phase1_env(ip("192.0.2.1"), 500, ip("192.0.2.2"), 4500,
+                      ("CURVE25519", "ML_KEM_768"))[-1] == ("KEY_EXCHANGES",
+                                                            "CURVE25519 ML_KEM_768")
+    # The extension: a gateway's client leases, with phase2's names.
+    assert phase1_env(ip("192.0.2.1"), 4500, ip("192.0.2.2"), 4500,
+                      leases=(ip("198.51.100.10"), ip("2001:db8:1::10")))[-2:] == [
+        ("INTERNAL4_ADDR", "198.51.100.10"), ("INTERNAL6_ADDR", "2001:db8:1::10")]
+    assert phase1_env(ip("192.0.2.1"), 4500, ip("192.0.2.2"), 4500,
+                      leases=(ip("2001:db8:1::10"),))[-2:] == [
+        ("INTERNAL6_ADDR", "2001:db8:1::10"), ("INTERNAL_ADDR", "2001:db8:1::10")]
+    # ... and the PPK_ID of an RFC 8784 PPK mixed into them, only when there was one.
+    assert phase1_env(ip("192.0.2.1"), 500, ip("192.0.2.2"), 4500, ("CURVE25519",),
+                      ppk="gw-ppk-1")[-2:] == [("KEY_EXCHANGES", "CURVE25519"),
+                                           ("PPK_ID", "gw-ppk-1")]
+    assert "PPK_ID" not in dict(phase1_env(ip("192.0.2.1"), 500, ip("192.0.2.2"), 4500))
+
+
+def test_phase2_env_key_exchanges() -> None:
+    """A CHILD_SA of a CREATE_CHILD_SA with PFS and RFC 9370 additional key exchanges."""
+    ev = ChildEvent(ip("192.0.2.1"), ip("192.0.2.2"), "out", True, None, None, 0,
+                    key_exchanges=("CURVE25519", "ML_KEM_768"))
+    assert phase2_env(ev)[-1] == ("KEY_EXCHANGES", "CURVE25519 ML_KEM_768")
+    assert "KEY_EXCHANGES" not in dict(phase2_env(ChildEvent(
+        ip("192.0.2.1"), ip("192.0.2.2"), "out", True, None, None, 0)))
 
 
 def test_phase2_env_responder_with_lease() -> None:

@@ -53,6 +53,9 @@ def test_icmp_type_code_in_ports() -> None:
 def test_exact_and_invalid() -> None:
     a = [from_prefix(net("192.0.2.0/24"))]
     assert exact(a, a) and not exact(a, [from_prefix(net("192.0.2.0/25"))])
+    # IP_RW: both families in one selector list; the order of the lists does not count
+    rw = [from_prefix(net("::/0"), 17), from_prefix(net("0.0.0.0/0"), 17)]
+    assert exact(rw, rw[::-1]) and not exact(a, rw)
     with pytest.raises(ValueError, match="mixes IPv4 and IPv6"):
         Ts(ip("192.0.2.1"), ip("2001:db8::1"))
 

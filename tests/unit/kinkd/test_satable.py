@@ -66,3 +66,17 @@ def test_status_rows(make_pair: Callable[..., SaPair]) -> None:
     assert table.rows() == [{"policy": "b_transport", "peer": B, "remote": "192.0.2.2",
                              "spi_in": 0x100, "spi_out": 0x200, "initiator": True,
                              "outbound": False}]
+
+
+def test_kinkdctl_names_a_pair_by_spi_or_its_pairs_by_policy_remote_or_peer(
+        make_pair: Callable[..., SaPair]) -> None:
+    table = SaTable()
+    one, two = make_pair(), make_pair(principal=C, spi_in=0x0a0b0c0d, spi_out=0x300)
+    table.add(one)
+    table.add(two)
+    assert table.named("0a0b0c0d") == [two] and table.named("0x300") == [two]
+    assert table.named("0x100") == [one]
+    assert table.named(C) == [two]
+    assert table.named(one.policy.policy) == [one, two] == table.named(one.policy.remote)
+    assert table.named("192.0.2.2") == [one, two]
+    assert table.named("0x999") == [] and table.named("nothing") == []

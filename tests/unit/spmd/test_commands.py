@@ -10,6 +10,7 @@ from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.spmif import commands as c
 from spmd.commands import KernelWork, State
+from spmd.policies import plan
 
 ip = ipaddress.ip_address
 net = ipaddress.ip_network
@@ -130,3 +131,49 @@ def test_reverse_selector_is_found_in_a_loaded_file(tmp_path: Path) -> None:
     path.write_text(RW)
     config = load_config(str(path))
     assert State(config).reverse_of(config.selectors[0]) is config.selectors[1]
+
+
+MOBILE = """
+remote gw { acceptable_kmp { ikev2; }; ikev2 { peers_ipaddr "198.51.100.2"; my_id ipaddr
+    "192.0.2.1"; kmp_enc_alg { aes128_cbc; }; }; };
+selector out { direction outbound; src "203.0.113.0/28"; dst "203.0.113.16/28";
+    upper_layer_protocol any; policy_index pol; };
+selector in { direction inbound; src "203.0.113.16/28"; dst "203.0.113.0/28";
+    upper_layer_protocol any; policy_index pol; };
+policy pol { action auto_ipsec; remote_index gw; ipsec_mode tunnel; ipsec_index { e; };
+    my_sa_ipaddr MY_IPV4; peers_sa_ipaddr "198.51.100.2"; };
+ipsec e { sa_index s; };
+sa s { sa_protocol esp; esp_enc_alg { aes128_cbc; }; esp_auth_alg { hmac_sha2_256; }; };
+"""
+
+
+def test_migrate_of_a_wildcard_tunnel_end() -> None:
+    """my_sa_ipaddr MY_IPV4 leaves the template's own end open (0.0.0.0): the kernel moves a
+    template only by an entry naming exactly its ends (and answers ENODATA when none does),
+    the SAs by their real ends, so each template gets both entries."""
+    config = loads(MOBILE)
+    state = State(config)
+    for n, desired in enumerate(plan(config).policies, 1):
+        state.record(desired, api.PolicyKey(desired.spec.direction, desired.spec.selector,
+                                            index=n))
+    work = state.handle(c.Migrate("out", ip("192.0.2.1"), ip("198.51.100.2"),
+                                  ip("192.0.2.5"), ip("198.51.100.2")))
+    assert isinstance(work, KernelWork)
+    moves = {(m.migration.direction, str(e.old_src), str(e.old_dst), str(e.new_src),
+              str(e.new_dst))
+             for m in work.ops if isinstance(m, api.Migrate) for e in m.migration.entries}
+    out, into, fwd = api.Direction.OUTBOUND, api.Direction.INBOUND, api.Direction.FORWARD
+    assert moves == {
+        (out, "0.0.0.0", "198.51.100.2", "192.0.2.5", "198.51.100.2"),
+        (out, "192.0.2.1", "198.51.100.2", "192.0.2.5", "198.51.100.2"),
+        *((d, "198.51.100.2", "0.0.0.0", "198.51.100.2", "192.0.2.5") for d in (into, fwd)),
+        *((d, "198.51.100.2", "192.0.2.1", "198.51.100.2", "192.0.2.5") for d in (into, fwd))}
+    # The table follows the kernel: the next move starts from the new ends, one entry each.
+    state.commit(work, [None] * len(work.ops))
+    again = state.handle(c.Migrate("out", ip("192.0.2.5"), ip("198.51.100.2"),
+                                   ip("192.0.2.6"), ip("198.51.100.2")))
+    assert isinstance(again, KernelWork)
+    assert {(m.migration.direction, str(e.old_src), str(e.new_src))
+            for m in again.ops if isinstance(m, api.Migrate) for e in m.migration.entries} == {
+        (out, "192.0.2.5", "192.0.2.6"), (into, "198.51.100.2", "198.51.100.2"),
+        (fwd, "198.51.100.2", "198.51.100.2")}

@@ -140,3 +140,20 @@ def test_hostile_datagrams(data: bytes) -> None:
             m.unpack_event(msg)
     except KernelError:
         pass
+
+
+def test_acquire_of_an_ipv4_flow_through_an_ipv6_tunnel() -> None:
+    """The ACQUIRE's addresses are the template's (IPv6 tunnel ends), not the flow's family."""
+    sp = api.PolicySpec(
+        api.Selector(net("192.0.2.1/32"), net("192.0.2.129/32")), api.Direction.OUTBOUND,
+        api.Owner.SPMD, api.Verdict.ALLOW,
+        (api.Template(api.Proto.ESP, api.Mode.TUNNEL, ip("2001:db8:1::1"), ip("2001:db8:2::1"),
+                      7),), index=0x10)
+    policy = m.pack_policy(sp)
+    xid = m.ID.pack(ip("2001:db8:2::1").packed, bytes(4), api.Proto.ESP)
+    payload = (xid + ip("2001:db8:1::1").packed + policy[:m.SELECTOR.size] +
+               policy[:m.USERPOLICY_INFO.size] + struct.pack("=4I", 0, 0, 0, 5) +
+               policy[m.USERPOLICY_INFO.size:])
+    acq = m.unpack_acquire(payload)
+    assert (acq.src, acq.dst) == (ip("2001:db8:1::1"), ip("2001:db8:2::1")), acq
+    assert acq.mode is api.Mode.TUNNEL and acq.reqid == 7 and acq.seq == 5

@@ -1,0 +1,51 @@
+"""benchmarks/ike_responder.py as a smoke test: a few SAs, no timing asserted.
+
+Benchmarks are not timed tests (doc/performance.md has the figures): this only keeps the
+benchmark runnable, both responders answering and every SA counted (about 10 s each).  The
+load-tester driver runs when its build is cached (benchmarks/build-strongswan-lt.sh, a few
+minutes: the benchmark itself builds it), so a clean CI machine does not pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import loadtester  # noqa: E402
+
+COUNT = 8  # a multiple of the load-tester's 4 initiator threads
+
+
+def _run(*args: str) -> str:
+    if os.geteuid() != 0:
+        pytest.skip("the benchmark needs root for its network namespaces")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ike_responder.py"),
+                          "--counts", str(COUNT), *args], capture_output=True, text=True,
+                         timeout=120, check=True, cwd=ROOT).stdout
+    for name in ("iked", "strongSwan"):
+        # up, then CPU ms/SA (whole clock ticks: 0 is possible for so few SAs)
+        row = re.search(rf"^\s+{COUNT}\s+{name}\s+(\d+)\s+[\d.]+\s", out, re.M)
+        assert row is not None, out
+        assert int(row.group(1)) == COUNT, out
+    assert re.search(r"^\s+\d+\s+ratio", out, re.M), out
+    return out
+
+
+def test_python_driver() -> None:
+    """This project's initiator against spmd + iked and charon (kernel-netlink)."""
+    _run("--driver", "python")
+
+
+def test_loadtester_driver() -> None:
+    """strongSwan's load-tester against iked -D 0x8 and charon with fake_kernel."""
+    if not loadtester.built():
+        pytest.skip(f"no load-tester build in {loadtester.PREFIX} "
+                    "(benchmarks/build-strongswan-lt.sh)")
+    _run("--driver", "loadtester")

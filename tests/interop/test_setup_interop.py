@@ -1,0 +1,230 @@
+"""racoon2-setup's output brings IKE up between two namespaces (issue #21's proof).
+
+One site-to-site PSK answer file gives both ends: this side's racoon2.conf and peer/ (the
+other end's racoon2.conf, the same key, and a strongSwan swanctl.conf).  racoon2 <-> racoon2
+and racoon2 <-> strongSwan (with that swanctl.conf, kernel-libipsec) establish the IKE SA;
+this host's kernel has no ESP, so our CHILD_SAs are negotiated and then refused by the kernel
+exactly as tests/interop/test_iked_interop.py's assert_child expects.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from peers import HARNESS, INNER, Namespaces, Racoon2, StrongSwan, wait_until
+
+from racoon2.setup.cli import main
+from racoon2.setup.conf import psk_file
+from racoon2.setup.model import load
+
+pytestmark = pytest.mark.interop
+
+
+NEEDS_CHARON = pytest.mark.skipif(
+    shutil.which("charon-systemd") is None and not Path("/usr/sbin/charon-systemd").exists(),
+    reason="strongSwan's charon-systemd is not installed (tests/harness/setup-host.sh installs it)")
+
+
+def _answers(d: Path) -> str:
+    return (f"case: site-to-site\nlocal: 192.0.2.1\npeer: 192.0.2.2\n"
+            f"local_nets: [{INNER['A']}]\npeer_nets: [{INNER['B']}]\n"
+            f"confdir: {d}\nrun_dir: {d}\nname: gw\n")
+
+
+def _generate(tmp_path: Path, answers: str | None = None, other: str = "peer"
+              ) -> tuple[Path, str]:
+    """Run racoon2-setup for side A in tmp_path/a; (A's directory, the other end's
+    racoon2.conf, its directory ``other`` copied to tmp_path/b as an admin copies it to the
+    other host)."""
+    a = tmp_path / "a"
+    path = tmp_path / "answers.yaml"
+    path.write_text(answers or _answers(a))
+    assert main([str(path)]) == 0
+    b = tmp_path / "b"
+    shutil.copytree(a / other, b)
+    text = (b / "racoon2.conf").read_text().replace(f'"{a}"', f'"{b}"')
+    return a, text
+
+
+def _assert_refused(r2: Racoon2) -> None:
+    log = r2.log()
+    refusals = re.findall(r"cannot install (inbound|outbound) SA spi 0x[0-9a-f]{8}: "
+                          r"(UPDSA|NEWSA) SA ESP .*: (Protocol not supported|Function not "
+                          r"implemented)", log)
+    assert sorted(r[0] for r in refusals) == ["inbound", "outbound"], log
+    assert "Traceback" not in log
+
+
+def test_generated_pair_brings_ike_up(pair: Namespaces, tmp_path: Path) -> None:
+    a_dir, b_text = _generate(tmp_path)
+    a_text = (a_dir / "racoon2.conf").read_text()
+    a, b = Racoon2(pair, "A", a_dir), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        b.start(b_text)
+        a.start(a_text, "-S", "gw_out_1")
+        wait_until(lambda: bool(a.established() and b.established()), 20,
+                   "IKE SAs: " + a.log() + b.log())
+        assert a.established() == b.established()
+        for side in (a, b):
+            wait_until(side.child_settled, 10, "the CHILD_SA: " + side.log())
+            _assert_refused(side)
+    finally:
+        a.stop()
+        b.stop()
+
+
+@NEEDS_CHARON
+def test_generated_swanctl_interoperates(pair: Namespaces, tmp_path: Path) -> None:
+    a_dir, _ = _generate(tmp_path)
+    setup = load(_answers(a_dir), "s2s.yaml")
+    assert (a_dir / "peer" / psk_file(setup)).read_bytes() == (a_dir / psk_file(setup)
+                                                                 ).read_bytes()
+    r2 = Racoon2(pair, "A", a_dir)
+    ss = StrongSwan(pair, "B", tmp_path / "ss")
+    ss.name = "gw"
+    try:
+        r2.start((a_dir / "racoon2.conf").read_text())
+        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "gw"], check=True,
+                       capture_output=True, env=ss._env(
+                           SWANCTL_CONF=str(a_dir / "peer" / "swanctl.conf"),
+                           KERNEL="libipsec"))
+        out = ss.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
+        sas = ss.ctl("--list-sas")
+        assert "ESTABLISHED" in sas, sas + ss.log()
+        assert "INSTALLED" in sas and INNER["A"] in sas and INNER["B"] in sas, sas + ss.log()
+        wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
+        _assert_refused(r2)
+    finally:
+        r2.stop()
+        ss.stop()
+
+
+def test_generated_host_to_host_certificates(pair: Namespaces, tmp_path: Path) -> None:
+    """Transport mode, certificates of the generated CA with DNS-name IDs in their SANs."""
+    d = tmp_path / "a"
+    a_dir, b_text = _generate(tmp_path, (
+        f"case: host-to-host\nlocal: 192.0.2.1\npeer: 192.0.2.2\nauth: certificates\n"
+        f"local_id: a.example.net\npeer_id: b.example.net\nconfdir: {d}\nrun_dir: {d}\n"
+        f"name: h\n"))
+    a, b = Racoon2(pair, "A", a_dir), Racoon2(pair, "B", tmp_path / "b")
+    try:
+        b.start(b_text)
+        a.start((a_dir / "racoon2.conf").read_text(), "-S", "h_out_1")
+        wait_until(lambda: bool(a.established() and b.established()), 20,
+                   "IKE SAs: " + a.log() + b.log())
+        for side in (a, b):
+            wait_until(side.child_settled, 10, "the CHILD_SA: " + side.log())
+            _assert_refused(side)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _server_answers(d: Path, auth: str, pair: Namespaces) -> str:
+    """B (192.0.2.2) serves 198.51.100.16/28 to clients; racoon2-setup runs on A's side of
+    the helpers, so B's files come from tmp_path/a and the client's go to tmp_path/b."""
+    return (f"case: vpn-server\nlocal: 192.0.2.2\nserver_id: vpn.example.net\n"
+            f"nets: [{INNER['B']}]\npool: {{first: 198.51.100.100, last: 198.51.100.110}}\n"
+            f"dns: [192.0.2.53]\nauth: {auth}\nclients: [alice@example.net]\n"
+            f"confdir: {d}\nrun_dir: {d}\nclient_interface: {pair.prefix}a\n")
+
+
+def test_generated_vpn_server_and_client(pair: Namespaces, tmp_path: Path) -> None:
+    """The server's racoon2.conf and the client bundle it wrote: the client gets an address
+    of the pool and puts it on its interface."""
+    server_dir, client_text = _generate(tmp_path, _server_answers(tmp_path / "a", "psk", pair),
+                                        "clients/alice@example.net")
+    server = Racoon2(pair, "B", server_dir)
+    client = Racoon2(pair, "A", tmp_path / "b")
+    try:
+        server.start((server_dir / "racoon2.conf").read_text())
+        client.start(client_text, "-S", "vpn_out_1")
+        wait_until(lambda: "leased us 198.51.100.100" in client.log(), 20,
+                   "the lease: " + client.log() + server.log())
+        wait_until(lambda: "198.51.100.100/32" in pair.run("A", "ip", "-4", "addr").stdout, 5,
+                   "the leased address on A's interface: " + client.log())
+        wait_until(client.child_settled, 10, "the CHILD_SA: " + client.log())
+        _assert_refused(client)
+    finally:
+        client.stop()
+        server.stop()
+
+
+@NEEDS_CHARON
+def test_generated_client_swanctl_with_certificates(pair: Namespaces, tmp_path: Path) -> None:
+    """strongSwan as the road warrior, with the client bundle's swanctl.conf and certificate:
+    it gets a virtual IP of racoon2's pool and its CHILD_SA installs (kernel-libipsec)."""
+    server_dir, _ = _generate(tmp_path, _server_answers(tmp_path / "a", "certificates", pair),
+                              "clients/alice@example.net")
+    bundle = server_dir / "clients/alice@example.net"
+    server = Racoon2(pair, "B", server_dir)
+    ss = StrongSwan(pair, "A", tmp_path / "ss")
+    ss.name = "vpn"
+    # strongswan.sh runs charon with install_virtual_ip = no: the address it will lease is
+    # put on lo beforehand, so charon's route with that source installs.
+    pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")
+    try:
+        server.start((server_dir / "racoon2.conf").read_text())
+        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "vpn"], check=True,
+                       capture_output=True, env=ss._env(
+                           SWANCTL_CONF=str(bundle / "swanctl.conf"), KERNEL="libipsec",
+                           CERT=str(bundle / "certs/host.pem"),
+                           KEY=str(bundle / "certs/host.key"),
+                           CACERT=str(bundle / "certs/ca.pem")))
+        out = ss.initiate()
+        wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out + server.log())
+        sas = ss.ctl("--list-sas")
+        assert "ESTABLISHED" in sas and "INSTALLED" in sas, out + sas + ss.log()
+        assert "198.51.100.100" in sas and INNER["B"] in sas, sas
+        wait_until(server.child_settled, 10, "the CHILD_SA: " + server.log())
+        _assert_refused(server)
+    finally:
+        ss.stop()
+        server.stop()
+
+
+@NEEDS_CHARON
+def test_generated_l2tp_server_with_an_ikev1_client(pair: Namespaces, tmp_path: Path) -> None:
+    """charon as a Windows-like L2TP/IPsec client (IKEv1 Main Mode, PSK, ESP transport for
+    udp/1701) against the generated l2tp-server: Main Mode and Quick Mode complete; this
+    host's kernel then refuses charon's ESP SAs, and charon, which installs before QM3
+    (RFC 2409 §5.5 lets it), answers NO-PROPOSAL-CHOSEN."""
+    d = tmp_path / "a"
+    path = tmp_path / "l2tp.yaml"
+    path.write_text(f"case: l2tp-server\nlocal: 192.0.2.2\nconfdir: {d}\nrun_dir: {d}\n")
+    assert main([str(path)]) == 0
+    server = Racoon2(pair, "B", d)
+    ss = StrongSwan(pair, "A", tmp_path / "ss")
+    try:
+        server.start((d / "racoon2.conf").read_text())
+        l2tp = "dynamic[udp/1701]"
+        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", ss.name], check=True,
+                       capture_output=True, env=ss._env(
+                           VERSION="1", LOCAL="192.0.2.1", REMOTE="192.0.2.2",
+                           LOCAL_ID="192.0.2.1", REMOTE_ID="192.0.2.2",
+                           PSK=(d / "psk" / "l2tp.psk").read_text(), MODE="transport",
+                           LTS=l2tp, RTS=l2tp, IKE="aes256-sha1-modp2048", ESP="aes128-sha1",
+                           CHILD_LIFE="1h", KERNEL="netlink"))
+        out = ss.initiate()
+        wait_until(lambda: bool(server.established()), 20, "the ISAKMP SA: " + out +
+                   server.log())
+        wait_until(lambda: "quick mode failed" in server.log(), 10,
+                   "our Quick Mode's end: " + server.log())
+        assert "quick mode failed: the peer said NO_PROPOSAL_CHOSEN" in server.log()
+        log = ss.log()
+        assert "IKEv1" in ss.ctl("--list-sas") and "selected proposal: " \
+            "ESP:AES_CBC_128/HMAC_SHA1_96" in log, log
+        # The selectors of the SAs charon installs (its policies name port 1701 by the
+        # services database: l2f).
+        assert re.search(r"192\.0\.2\.[12]/32\[udp/(1701|l2f)\] === "
+                         r"192\.0\.2\.[12]/32\[udp/(1701|l2f)\]", log), log
+        assert "unable to install inbound and outbound IPsec SA (SAD) in kernel" in log, log
+        assert "Traceback" not in server.log()
+    finally:
+        ss.stop()
+        server.stop()

@@ -1,0 +1,68 @@
+"""kinkdctl's initiate, terminate and rekey against two running kinkd and the real KDC
+(tests/kink/pair.py; doc/ikedctl.md, "kinkdctl commands").
+
+Where the kernel has ESP (the project's VM, tests/vm/test_kink.py) A negotiates on
+``initiate``, ``rekey`` replaces the pair (B is told of the old one's end) and ``terminate``
+ends it on both sides; this machine's kernel refuses ESP SAs, so here ``initiate`` is seen to
+send its CREATE (B answers INTERR) and the commands that need a pair refuse with exit 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from interop.peers import wait_until
+
+from .pair import KinkPair
+from .test_kinkd import HAS_ESP, POLICY, _esp_spis, _start
+
+
+def _wait(pair: KinkPair, check: Callable[[], bool], what: str) -> None:
+    """Wait up to 120 s (the VM under load is slow); a failure shows both logs then."""
+    try:
+        wait_until(check, 120, what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}\nA:\n{pair.a.log()[-4000:]}\nB:\n{pair.b.log()[-4000:]}"
+                             ) from None
+
+
+def _pairs(pair: KinkPair) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = pair.a.ctl("sa", "list")["sa_pairs"]
+    return rows
+
+
+def test_initiate_rekey_and_terminate_by_kinkdctl(kink_pair: KinkPair) -> None:
+    _start(kink_pair)
+    a, b = kink_pair.a, kink_pair.b
+    assert "no selector, remote or peers_ipaddr 'nowhere'" in a.ctl_refused("initiate",
+                                                                            "nowhere")
+    assert "no SA pair, policy, remote or peer '0x0badf00d'" in a.ctl_refused("terminate",
+                                                                              "0x0badf00d")
+    # The remote's name: its first selector, whose policy A sends a CREATE for.
+    assert a.ctl("initiate", "host_b") == {"initiated": "host_b_out", "policy": POLICY}
+    sent = f"policy {POLICY}: CREATE to 192.0.2.2[910] (kink/host-b.example.com@KINK.TEST, " \
+        "kinkdctl)"
+    _wait(kink_pair, lambda: sent in a.log(), "A's CREATE")
+    if not HAS_ESP:
+        _wait(kink_pair, lambda: "peer sent KINK_ERROR INTERR" in a.log(), "B's refusal")
+        assert "no SA pair, policy, remote or peer 'host_b'" in a.ctl_refused("rekey", "host_b")
+        return
+    # The logs, not kinkdctl, are polled: in the VM each kinkdctl run costs seconds.
+    up = f"ESP SAs of policy {POLICY} up"
+    _wait(kink_pair, lambda: up in a.log(), "the SA pair")
+    (old,) = _pairs(kink_pair)
+    assert a.ctl("rekey", f"0x{old['spi_in']}") == {"rekeying": [
+        {"name": f"{POLICY} with {b.principal}", "spi_in": old["spi_in"],
+         "spi_out": old["spi_out"]}]}
+    # The new pair comes up, then the old one goes on both sides: A told B (DELETE).
+    _wait(kink_pair, lambda: "deleted: rekeyed by kinkdctl" in a.log() and
+          "deleted: deleted by the peer" in b.log(), "the rekey")
+    assert a.log().count(up) == 2
+    (new,) = _pairs(kink_pair)
+    assert new["spi_in"] != old["spi_in"] and new["kernel"] == "installed"
+    assert int(old["spi_in"], 16) not in _esp_spis(a) | _esp_spis(b)
+    assert a.ctl("terminate", "host_b")["terminated"][0]["spi_in"] == new["spi_in"]
+    _wait(kink_pair, lambda: "deleted: terminated by kinkdctl" in a.log() and
+          b.log().count("deleted by the peer") == 2, "the pair's end")
+    assert not _pairs(kink_pair)
+    wait_until(lambda: not _esp_spis(a) and not _esp_spis(b), 30, "no ESP SA left")

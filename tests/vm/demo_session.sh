@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# demo_session.sh: everything of tests/vm/test_demo.py in one VM boot.  The README's demo
+# (tests/harness/demo-tunnel.sh), then the native clients' EAP-MSCHAPv2 logins with a ping
+# from their virtual addresses (native_eap.sh) and racoon2-setup's cases, each pair bringing
+# its tunnel up (setup_pair.sh); MOBIKE's move behind a NAT under traffic (mobike_traffic.sh
+# nat) runs beside the demo, in namespaces of its own.  Each part's output follows a line
+# "== part NAME (rc N, S s)", the background one's when it is done; the exit status is non-zero
+# when any part failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=$(mktemp -d /tmp/racoon2-demo-session.XXXXXX)
+trap 'rm -rf "$OUT"' EXIT
+rc=0
+# part NAME COMMAND...: COMMAND's output under its header, its status and duration.
+part() {
+    local name=$1 start=$SECONDS status=0
+    shift
+    "$@" >"$OUT/$name.log" 2>&1 || status=$?
+    echo "== part $name (rc $status, $((SECONDS - start)) s)"
+    cat "$OUT/$name.log"
+    return $status
+}
+part mobike-nat bash tests/vm/mobike_traffic.sh nat >"$OUT/background" 2>&1 &
+background=$!
+part demo bash tests/harness/demo-tunnel.sh || rc=1
+part native bash tests/vm/native_eap.sh || rc=1
+part setup bash tests/vm/setup_pair.sh site-to-site host-to-host vpn-psk vpn-certs l2tp || rc=1
+# Known not to carry its IPv4-in-IPv6 pings yet (doc/setup.md): run and reported, its status
+# left to test_demo.py's expected failure.
+part setup-v6 bash tests/vm/setup_pair.sh site-to-site-v6
+wait "$background" || rc=1
+cat "$OUT/background"
+exit $rc
