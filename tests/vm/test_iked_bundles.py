@@ -53,25 +53,29 @@ def session() -> subprocess.CompletedProcess[str]:
                      timeout=1500 + 2 * seconds)  # up to 1740 s on a loaded host (2026-12-02)
 
 
-def _why(out: str) -> str:
-    """Each script's failure with what it printed after it, else the output's tail: the
-    background runs' logs come last and would hide a foreground script's failure."""
-    failures = [m.start() for m in re.finditer(r"^FAILED \(", out, re.M)]
+def _why(out: str, line: str) -> str:
+    """The failure lines matching the regex LINE (one script's, as "FAILED (rekey iked)"),
+    each with what the script printed after it, else the output's tail: the background runs'
+    logs come last and would hide a failure, and another script's would only mislead."""
+    failures = [m.start() for m in re.finditer(rf"^{line}", out, re.M)]
     if not failures:
         return out[-6000:]
     return "\n...\n".join(out[at:at + 3000] for at in failures)
 
 
+_BUNDLE = r"FAILED \((ah|esp\+ipcomp|ikev1)\)"  # tests/vm/iked_bundles.sh's fail()
+
+
 def test_ah_esp_ipcomp_and_ikev1_tunnels_carry_traffic(
         session: subprocess.CompletedProcess[str]) -> None:
     out = session.stdout + session.stderr
-    assert "BUNDLE OK: ah" in out and "BUNDLE OK: esp+ipcomp" in out, _why(out)
+    assert "BUNDLE OK: ah" in out and "BUNDLE OK: esp+ipcomp" in out, _why(out, _BUNDLE)
     assert "(AH AUTH_HMAC_SHA2_256_128)" in out
     assert "+ IPComp deflate)" in out
-    assert "BUNDLE OK: ikev1" in out, _why(out)
+    assert "BUNDLE OK: ikev1" in out, _why(out, _BUNDLE)
     # IKEv1 Quick Mode's IPsec SA, AES-CBC-128 with HMAC-SHA1 as the sample's sa says.
-    assert "ESP tunnel" in out and "ENCR_AES_CBC-128/AUTH_HMAC_SHA1_96" in out, _why(out)
-    assert out.count("3 packets transmitted, 3 received") == 6, _why(out)
+    assert "ESP tunnel" in out and "ENCR_AES_CBC-128/AUTH_HMAC_SHA1_96" in out, _why(out, _BUNDLE)
+    assert out.count("3 packets transmitted, 3 received") == 6, _why(out, _BUNDLE)
 
 
 @pytest.mark.parametrize("peer", ["iked", "strongswan-pq", "ikev1"])
@@ -79,10 +83,10 @@ def test_rekeys_under_traffic_lose_no_ping(session: subprocess.CompletedProcess[
                                            peer: str) -> None:
     out = session.stdout + session.stderr
     result = re.search(rf"^REKEY RESULT {peer}: (.*)$", out, re.M)
-    assert result is not None, _why(out)
+    assert result is not None, _why(out, rf"FAILED \(rekey {peer}\)")
     print(result.group(0))  # the figures, for doc/performance.md (pytest -s shows them)
     figures = dict(f.split("=") for f in result.group(1).split())
-    assert f"REKEY OK: {peer}" in out, _why(out)
+    assert f"REKEY OK: {peer}" in out, _why(out, rf"FAILED \(rekey {peer}\)")
     seconds = int(figures["seconds"])
     # Both sides rekey each CHILD_SA at 80-90 % of 20 s (strongSwan at 17 s): about one
     # rekey every 16-18 s; the IKE SA every 60 s.
@@ -102,20 +106,20 @@ def test_reload_stop_and_crash_under_traffic(session: subprocess.CompletedProces
     out = session.stdout + session.stderr
     lines = [line for line in out.splitlines() if line.startswith("LIFECYCLE")]
     print("\n".join(lines))
-    assert "LIFECYCLE OK" in lines, _why(out)
+    assert "LIFECYCLE OK" in lines, _why(out, "LIFECYCLE FAILED")
     assert "LIFECYCLE SIGHUP unchanged r1: SPIs same, pings lost 0 of" in out
     assert "LIFECYCLE SIGHUP removed r3: ESP SAs left A 0 B3 0" in out
     assert "LIFECYCLE SIGTERM: ESP SAs left A 0 B1 0 B2 0" in out
     assert re.search(r"restart: removed \d+ stale kernel SA\(s\), 0 left; after the ACQUIREs"
-                     r" A 4 B1 2 B2 2 ESP SAs", out), _why(out)
+                     r" A 4 B1 2 B2 2 ESP SAs", out), _why(out, "LIFECYCLE FAILED")
 
 
 def test_a_keeping_restart_loses_no_ping_and_a_crash_leaves_no_stale_sa(
         session: subprocess.CompletedProcess[str]) -> None:
     out = session.stdout + session.stderr
     print("\n".join(line for line in out.splitlines() if line.startswith("KEEP")))
-    assert "KEEP OK" in out, _why(out)
-    assert "pings lost across the keeping restart: 0 of" in out, _why(out)
+    assert "KEEP OK" in out, _why(out, r"FAILED \(keep\)")
+    assert "pings lost across the keeping restart: 0 of" in out, _why(out, r"FAILED \(keep\)")
 
 
 @pytest.mark.parametrize("profile", ["windows10", "ios"])
@@ -123,13 +127,13 @@ def test_l2tp_ipsec_behind_a_nat(session: subprocess.CompletedProcess[str], prof
     """ppp comes up through xl2tpd over ESP-in-UDP transport SAs iked negotiated with the
     client's IKEv1 proposals, and a ping passes (tests/vm/l2tp.sh)."""
     out = session.stdout + session.stderr
-    assert f"L2TP OK: {profile}" in out, _why(out)
+    assert f"L2TP OK: {profile}" in out, _why(out, rf"FAILED \(l2tp {profile}\)")
 
 
 def test_mobike_moves_the_esp_sas_under_traffic(
         session: subprocess.CompletedProcess[str]) -> None:
     out = session.stdout + session.stderr
     result = re.search(r"^MOBIKE RESULT: (.*)$", out, re.M)
-    assert result is not None, _why(out)
+    assert result is not None, _why(out, r"FAILED \(mobike\)")
     print(result.group(0))  # the pings lost, for doc/iked.md (pytest -s shows them)
-    assert "MOBIKE OK" in out, _why(out)
+    assert "MOBIKE OK" in out, _why(out, r"FAILED \(mobike\)")
