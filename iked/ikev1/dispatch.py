@@ -130,6 +130,7 @@ def on_timer(sa: IsakmpSa, now: Now) -> None:
             sa.host.send(sa, due)
     for tick in TIMERS:
         tick(sa, now)
+    sa.release_retired(now)
     for task in list(sa.quick.values()):
         deadline = task.deadline()
         if deadline is not None and deadline <= now:

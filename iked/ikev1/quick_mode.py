@@ -8,8 +8,15 @@
 HASH(1) = prf(SKEYID_a, M-ID | rest), HASH(2) = prf(SKEYID_a, M-ID | Ni_b | rest),
 HASH(3) = prf(SKEYID_a, 0 | M-ID | Ni_b | Nr_b), "rest" being every payload after the HASH.
 KEYMAT per direction = prf(SKEYID_d, [g(qm)^xy |] protocol | SPI | Ni_b | Nr_b) expanded,
-SPI the receiving side's.  Both sides install once the third message is sent or received;
-a commit bit (RFC 2408 §4.8) is tolerated, its CONNECTED notify not awaited.
+SPI the receiving side's.  Make-before-break, so that a rekey loses no packet: the
+responder installs its inbound SA as it sends QM2 and its outbound one on HASH(3); the
+initiator installs both on QM2, before HASH(3) leaves (the shell performs kernel requests
+before it sends), so each side's first packet on a new SA finds the other's inbound SA in.
+A commit bit (RFC 2408 §4.8) is tolerated, its CONNECTED notify not awaited.  The rekeyed
+SA's outbound SA goes at once, its inbound SA :data:`RETIRE_GRACE` later.
+
+Both roles and the order of the kernel requests stay in this one module (a little over 500
+lines) so that the exchange reads top to bottom.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import enum
 import hmac
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from iked import ipsec_sas
@@ -60,6 +68,9 @@ from racoon2.spmif.commands import PolicyAdd
 QM = ExchangeType.QUICK_MODE
 #: How long a finished task stays to answer a repeat of the peer's last message.
 LINGER = 30.0
+#: How long a rekeyed SA's inbound SA outlives its outbound one: the peer sends on it until
+#: it has processed our HASH(3) (or its own) and installed its new outbound SA.
+RETIRE_GRACE = 3.0
 
 
 class QState(enum.Enum):
@@ -257,6 +268,8 @@ def respond(sa: IsakmpSa, msg: Message, payloads: tuple[Payload, ...], data: byt
                                   encode_attributes(life)),)
         t.state = QState.R_QM2
         t.send((Hash(_prf_a(sa, _mid(t) + t.ni + _rest(rest))), *rest), now, True, data)
+        if _negotiate(t):
+            _request(t, [_inbound_op(t)], lambda now: None)
 
     sa.host.request(sa, api.AllocSpi(api.Proto.ESP, peer, me, settings.reqid), allocated)
 
@@ -389,14 +402,16 @@ def _keys(t: QuickTask, spi: int, size: tuple[int, int]) -> tuple[bytes, bytes]:
     return stream[:size[0]], stream[size[0]:]
 
 
-def _install(t: QuickTask) -> None:
+def _negotiate(t: QuickTask) -> bool:
+    """Derive both kernel SAs of the task's IPsec SA (``child.negotiated``); False when the
+    chosen transform cannot be used (the task has failed)."""
     sa, c = t.sa, t.child
     assert t.transform is not None
     try:
         suite = proposals.esp_suite(t.transform)
     except CryptoError as e:
         _fail(t, str(e))
-        return
+        return False
     size = (suite.encr.keymat_size, suite.integ.key_size if suite.integ else 0)
     where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
                            nat_exchange.udp_ports(sa))
@@ -407,15 +422,27 @@ def _install(t: QuickTask) -> None:
                                           life)
     c.negotiated = Negotiated(inbound, outbound, ipsec_sas.describe(suite.encr, suite.integ) +
                               (" PFS" if t.shared else ""))
-    sa.children.append(c)
+    return True
+
+
+def _udp(sa: IsakmpSa, c: Child) -> str:
+    where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
+                           nat_exchange.udp_ports(sa))
+    return f" (ESP in UDP {where.udp[0]} <=> {where.udp[1]})" if where.udp else ""
+
+
+def _inbound_op(t: QuickTask) -> tuple[Op, str]:
+    c = t.child
+    assert c.negotiated is not None
+    return (api.UpdateSa(c.negotiated.inbound),
+            f"install inbound SA spi 0x{c.spi_in:08x}{_udp(t.sa, c)}")
+
+
+def _request(t: QuickTask, ops: list[tuple[Op, str]], then: Callable[[Now], None]) -> None:
+    """Hand ``ops`` to the kernel in order; ``then(now)`` once all of them succeeded (a
+    failure is reported)."""
+    sa, c = t.sa, t.child
     results: list[bool] = []
-    ops: list[tuple[Op, str]] = []
-    if c.settings.rw:
-        ops += [(PolicyAdd(*p), f"have spmd install the policies of {c.settings.selector}")
-                for p in childmod.rw_policies(c.settings, where.me, where.peer)]
-    udp = f" (ESP in UDP {where.udp[0]} <=> {where.udp[1]})" if where.udp else ""
-    ops += [(api.UpdateSa(inbound), f"install inbound SA spi 0x{c.spi_in:08x}{udp}"),
-            (api.AddSa(outbound), f"install outbound SA spi 0x{c.spi_out:08x}{udp}")]
 
     def done(what: str) -> Continue:
         def check(result: object, now: Now) -> None:
@@ -424,11 +451,32 @@ def _install(t: QuickTask) -> None:
                 sa.host.emit(KernelFailed(sa.name, what, str(result)))
             results.append(not isinstance(result, Racoon2Error))
             if len(results) == len(ops) and all(results):
-                _up(t, now)
+                then(now)
         return check
 
     for op, what in ops:
         sa.host.request(sa, op, done(what))
+
+
+def _install(t: QuickTask) -> None:
+    """The exchange is done: the IPsec SA's kernel SAs (the responder's inbound one is in
+    since QM2) and, once they are in, the SA is up."""
+    sa, c = t.sa, t.child
+    ops: list[tuple[Op, str]] = []
+    if t.initiator:
+        if not _negotiate(t):
+            return
+        ops.append(_inbound_op(t))
+    assert c.negotiated is not None
+    sa.children.append(c)
+    if c.settings.rw:
+        where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
+                               nat_exchange.udp_ports(sa))
+        ops[:0] = [(PolicyAdd(*p), f"have spmd install the policies of {c.settings.selector}")
+                   for p in childmod.rw_policies(c.settings, where.me, where.peer)]
+    ops.append((api.AddSa(c.negotiated.outbound),
+                f"install outbound SA spi 0x{c.spi_out:08x}{_udp(sa, c)}"))
+    _request(t, ops, lambda now: _up(t, now))
 
 
 def _up(t: QuickTask, now: Now) -> None:
@@ -447,7 +495,7 @@ def _up(t: QuickTask, now: Now) -> None:
         # The new SAs are in: the old ones go, and the peer hears it (RFC 2408 §4.6.3).
         old.replaced = True
         informational.delete_children(sa, [old], now)
-        sa.remove_child(old, "rekeyed")
+        sa.remove_child(old, "rekeyed", inbound_until=now + RETIRE_GRACE)
     elif old is not None:
         _settle(sa, c, old, now)
 
@@ -466,7 +514,9 @@ def _settle(sa: IsakmpSa, c: Child, old: Child, now: Now) -> None:
     loser.replaced = True  # no rekey of its own while it waits for the peer's Delete
     if loser.initiated:
         informational.delete_children(sa, [loser], now)
-        sa.remove_child(loser, "redundant rekey")
+        # The peer may have sent on it already: its inbound SA takes those until the
+        # peer has our Delete.
+        sa.remove_child(loser, "redundant rekey", inbound_until=now + RETIRE_GRACE)
 
 
 def _fail(t: QuickTask, reason: str, received: str = "", configured: str = "",
@@ -477,7 +527,8 @@ def _fail(t: QuickTask, reason: str, received: str = "", configured: str = "",
     sa.quick.pop(t.mid, None)
     if sa.keys is not None:
         sa.keys.forget(t.mid)
-    if t.child.spi_in and t.child.negotiated is None:
+    if t.child.spi_in and t.child not in sa.children:
+        # The SPI we allocated, or the inbound SA a responder installed with QM2.
         me, peer = _ends(sa, t.child.settings)
         sa.host.request(sa, api.DelSa(api.SaKey(peer, me, api.Proto.ESP, t.child.spi_in)),
                         lambda result, now: None)

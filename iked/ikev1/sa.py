@@ -126,6 +126,8 @@ class IsakmpSa:
     #: Policies to negotiate once phase 1 is up (the initiator's ACQUIREs meanwhile).
     pending: list[ChildSettings] = field(default_factory=list)
     quick: dict[int, QuickTask] = field(default_factory=dict)  # by message ID
+    #: Rekeyed IPsec SAs whose inbound SAs stay until then (:meth:`remove_child`).
+    retiring: list[tuple[Now, Child]] = field(default_factory=list)
     rekey_of: IsakmpSa | None = None    # the ISAKMP SA this one replaces
     replaced: bool = False
     #: NAT-T (iked.ikev1.nat_exchange): the variant spoken, what NAT-D said, the next
@@ -179,7 +181,8 @@ class IsakmpSa:
                              *(q.deadline() for q in self.quick.values()),
                              self.rekey_at(), self.expires_at(), self.keepalive_at,
                              self.prober.deadline if self.prober else None,
-                             self.access.deadline() if self.access else None)
+                             self.access.deadline() if self.access else None,
+                             *(until for until, _ in self.retiring))
                  if t is not None]
         return min(times) if times else None
 
@@ -198,8 +201,12 @@ class IsakmpSa:
 
     # -- the end ------------------------------------------------------------------------------
 
-    def remove_child(self, c: Child, reason: str, notify: bool = True) -> None:
-        """Take ``c``'s kernel SAs away and report it (``notify``: a ChildSaDown event)."""
+    def remove_child(self, c: Child, reason: str, notify: bool = True,
+                     inbound_until: Now | None = None) -> None:
+        """Take ``c``'s kernel SAs away and report it (``notify``: a ChildSaDown event).
+        With ``inbound_until`` (a rekey's make-before-break) only the outbound SAs go now:
+        the peer may still send on the old inbound SA until it has processed our HASH(3) or
+        Delete, so that one stays until then (:meth:`release_retired`)."""
         if c in self.children:
             self.children.remove(c)
         if c.settings.rw and c.negotiated is not None and not c.replaced:
@@ -208,7 +215,11 @@ class IsakmpSa:
                     c.settings, where.me, where.peer):
                 self.host.request(self, PolicyDelete(selector, mode, src, dst, sa_src, sa_dst),
                                   self._deleted(f"have spmd delete the policies of {selector}"))
-        for spec in c.negotiated.specs if c.negotiated else ():
+        specs = c.negotiated.specs if c.negotiated else ()
+        if inbound_until is not None and c.negotiated is not None:
+            specs = c.negotiated.outbound_specs
+            self.retiring.append((inbound_until, c))
+        for spec in specs:
             self.host.request(self, api.DelSa(spec.key), self._deleted(f"delete SA {spec.key}"))
         if notify and c.negotiated is not None:
             self.host.emit(ChildSaDown(self.name, c.settings.policy, c.spi_in, c.spi_out,
@@ -216,6 +227,18 @@ class IsakmpSa:
                                                               self.remote.addr),
                                                           self.leases()),
                                        c.replaced))
+
+    def release_retired(self, now: Now | None) -> None:
+        """Delete the inbound SAs of rekeyed IPsec SAs whose time is up (all: ``now`` None)."""
+        keep = []
+        for until, c in self.retiring:
+            if now is not None and now < until:
+                keep.append((until, c))
+            elif c.negotiated is not None:
+                for spec in c.negotiated.inbound_specs:
+                    self.host.request(self, api.DelSa(spec.key),
+                                      self._deleted(f"delete SA {spec.key}"))
+        self.retiring = keep
 
     def _deleted(self, what: str) -> Continue:
         def check(result: object, now: Now) -> None:
@@ -232,6 +255,7 @@ class IsakmpSa:
         if not keep_children:
             for c in list(self.children):
                 self.remove_child(c, reason)
+        self.release_retired(None)
         self.move(State.DEAD)
         self.resend = None
         self.quick.clear()

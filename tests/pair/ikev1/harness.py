@@ -80,6 +80,16 @@ async def _perform(s: Side, now: float) -> bool:
     return bool(requests)
 
 
+def flush(s: Side, now: float) -> None:
+    """As the shell does before it sends: ``s``'s kernel requests, and those their results
+    bring, until none is left; then its datagrams and events are collected."""
+    async def run() -> None:
+        while await _perform(s, now):
+            pass
+    asyncio.run(run())
+    s.collect()
+
+
 def pump(a: Side, b: Side, now: float = 0.0, lose: int = 0, tamper: int = 0,
          wire: list[tuple[str, int, bool]] | None = None, route: Route | None = None) -> int:
     """Deliver until both are quiet; ``lose`` drops the first datagrams, ``tamper`` flips

@@ -7,9 +7,10 @@ from pathlib import Path
 from pki import make_ca, pem, write_host
 
 from iked.events import ChildSaDown, ChildSaUp, IkeSaDown, IkeSaUp, NegotiationFailed
+from iked.ikev1 import quick_mode
 from racoon2.kernel import api
 
-from .harness import AM, INFO, MM, QM, A, B, pair, pump, timer
+from .harness import AM, INFO, MM, QM, A, B, Side, flush, pair, pump, timer
 
 
 def test_main_mode_then_quick_mode_transport(tmp_path: Path) -> None:
@@ -115,6 +116,45 @@ def test_soft_expire_rekeys_and_deletes_the_old(tmp_path: Path) -> None:
     assert len(ups) == 2 and isinstance(ups[1], ChildSaUp) and ups[1].rekey
     assert len(b.of(ChildSaDown)) == 1  # the old one, after our Delete
     assert len(a.core.status()["isakmp_sas"][0]["children"]) == 1  # type: ignore[index]
+
+
+def test_quick_mode_rekey_is_make_before_break(tmp_path: Path) -> None:
+    """A rekey loses no packet: each side's first packet on a new SA finds the other's
+    inbound SA in, and the peer's last packets on the old SA find ours still there.
+
+    a -> b  HDR*, HASH(1), SA, Ni, IDci, IDcr   b: new inbound SA in before QM2 leaves
+    a <- b  HDR*, HASH(2), SA, Nr, IDci, IDcr   a: new inbound, new outbound, old outbound out
+    a -> b  HDR*, HASH(3)                       b: new outbound
+    a -> b  HDR*, HASH(1), D(ESP, old spi)      a: old inbound kept RETIRE_GRACE longer
+    """
+    a, b = pair(tmp_path)
+    a.core.initiate("sel_out", 0.0)
+    pump(a, b)
+    old_out = next(s for s in a.installed if str(s.dst) == B)
+    old_in = next(s for s in a.installed if str(s.dst) == A)
+    assert a.core.kernel_event(api.Expire(old_out.key, hard=False), 5.0)
+
+    def keyed(s: Side) -> set[int]:
+        return {k[2] for k, (_, _, larval) in s.kernel.sas.items() if not larval}
+
+    def step(sender: Side, receiver: Side, now: float = 5.0) -> None:
+        """The sender's kernel requests, then its one queued message."""
+        flush(sender, now)
+        d = sender.outbox.popleft()
+        assert not sender.outbox
+        receiver.core.receive_datagram(d.data, d.remote, d.local, now)
+
+    step(a, b)                          # QM1
+    step(b, a)                          # QM2: b's new inbound SA is in as it leaves
+    new_in_b = keyed(b) - {old_in.spi, old_out.spi}
+    assert len(new_in_b) == 1
+    flush(a, 5.0)                       # both new SAs in, then the old outbound one out
+    assert old_out.spi not in keyed(a) and old_in.spi in keyed(a) and len(keyed(a)) == 3
+    pump(a, b, now=5.0)                 # HASH(3), the Delete: b has only the new pair
+    assert keyed(b) == keyed(a) - {old_in.spi}
+    timer(a, 5.0 + quick_mode.RETIRE_GRACE)
+    pump(a, b, now=5.0 + quick_mode.RETIRE_GRACE)
+    assert keyed(a) == keyed(b) and len(keyed(a)) == 2
 
 
 def test_phase1_rekey_before_its_lifetime(tmp_path: Path) -> None:
