@@ -52,6 +52,7 @@ A_ALG_AUTH_TRUNC, A_MARK, A_REPLAY_ESN_VAL, A_IF_ID = 20, 21, 23, 31
 GRP_ACQUIRE, GRP_EXPIRE, GRP_SA, GRP_POLICY, GRP_MIGRATE, GRP_MAPPING = 1, 2, 3, 4, 7, 8
 
 XFRM_INF = 0xFFFFFFFFFFFFFFFF
+STATE_AF_UNSPEC = 32
 STATE_ESN = 128
 SHARE_UNIQUE = 3
 AF = {4: socket.AF_INET, 6: socket.AF_INET6}
@@ -349,7 +350,16 @@ def unpack_policy_id(payload: bytes, what: str) -> api.PolicyKey:
 
 def _usersa_info(sa: api.SaSpec, replay_window: int, flags: int) -> bytes:
     family = _family(sa.dst)
-    sel = pack_selector(sa.selector) if sa.selector is not None else _zero_selector(family)
+    if sa.selector is not None:
+        sel = pack_selector(sa.selector)
+    elif sa.mode is api.Mode.TUNNEL:
+        # A tunnel may carry the other family inside (IPv4 in IPv6 and the reverse): with
+        # XFRM_STATE_AF_UNSPEC the kernel keeps the selector's family unset and picks the
+        # inner mode by the decapsulated packet, where a selector of the outer family would
+        # make it read an IPv4 packet as IPv6 and drop it (as strongSwan's kernel-netlink).
+        sel, flags = _zero_selector(0), flags | STATE_AF_UNSPEC
+    else:
+        sel = _zero_selector(family)
     xid = ID.pack(_addr16(sa.dst), sa.spi.to_bytes(4, "big"), int(sa.proto))
     return USERSA_INFO.pack(sel, xid, _addr16(sa.src), pack_lifetime(sa.lifetime), bytes(32),
                             0, 0, 0, sa.acquire_seq, sa.reqid, family, api.XFRM_MODES[sa.mode],

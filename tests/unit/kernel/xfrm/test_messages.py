@@ -157,3 +157,20 @@ def test_acquire_of_an_ipv4_flow_through_an_ipv6_tunnel() -> None:
     acq = m.unpack_acquire(payload)
     assert (acq.src, acq.dst) == (ip("2001:db8:1::1"), ip("2001:db8:2::1")), acq
     assert acq.mode is api.Mode.TUNNEL and acq.reqid == 7 and acq.seq == 5
+
+
+def test_tunnel_sa_without_a_selector_leaves_the_inner_family_open() -> None:
+    """A tunnel SA may carry either family inside (an IPv4 network behind IPv6 gateways):
+    XFRM_STATE_AF_UNSPEC and a selector of family 0, as strongSwan's kernel-netlink installs
+    it, else the kernel takes the outer family for the inner packets' (linux/xfrm.h,
+    net/xfrm/xfrm_user.c copy_from_user_state).  A transport SA's inner family is its own."""
+    tunnel = api.SaSpec(ip("2001:db8:1::1"), ip("2001:db8:2::1"), api.Proto.ESP, 0x1234,
+                        api.Mode.TUNNEL, 3, cipher=api.Cipher("cbc(aes)", bytes(16)),
+                        integrity=api.Integrity("hmac(sha256)", bytes(32), 128))
+    fields = m.USERSA_INFO.unpack_from(m.pack_sa(tunnel))
+    assert m.SELECTOR.unpack(fields[0])[6] == 0 and fields[-1] & m.STATE_AF_UNSPEC
+    assert m.unpack_sa(m.pack_sa(tunnel)).spec == tunnel
+    transport = api.SaSpec(ip("2001:db8:1::1"), ip("2001:db8:2::1"), api.Proto.ESP, 0x1234,
+                           api.Mode.TRANSPORT, 3, cipher=api.Cipher("cbc(aes)", bytes(16)))
+    fields = m.USERSA_INFO.unpack_from(m.pack_sa(transport))
+    assert m.SELECTOR.unpack(fields[0])[6] == 10 and not fields[-1] & m.STATE_AF_UNSPEC
