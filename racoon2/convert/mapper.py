@@ -91,6 +91,7 @@ def convert(stmts: list[Stmt], spd: list[SpdEntry | Skipped] | None, options: Op
     notes: list[tuple[str, str, str, str]] = []
     if spd:
         convert_spd(spd, infos, remotes, policy_sections, notes)
+        _unused_sainfos(infos, report)
     else:
         _without_spd(infos, remotes, policy_sections, report, stmts)
     for r in remotes:
@@ -204,6 +205,23 @@ def _without_spd(infos: list[SaInfo], remotes: list[Remote], sections: list[Out]
                    "in racoon2.conf: rerun with --spd setkey.conf (or `setkey -DP` output), or "
                    "write selector and policy blocks using ipsec_index "
                    + ", ".join(i.bundles[("esp",)] for i in infos))
+
+
+def _unused_sainfos(infos: list[SaInfo], report: Report) -> None:
+    """With an SPD, a sainfo no entry picks writes no blocks: racoon looks a sainfo up by
+    (local ID, remote ID) as initiator and as responder alike, so on this host it served
+    none of these policies (a guide's file often holds the peer's sainfo too)."""
+    for info in infos:
+        if info.bundles:
+            continue
+        head = (info.stmt.where, info.stmt.text())
+        own = {head} | {(s.where, s.text()) for s in info.stmt.block or ()}
+        for e in report.entries:
+            if (e.where, e.text) in own and e.outcome in (Outcome.MAPPED, Outcome.CHANGED):
+                e.outcome, e.became = Outcome.USED, "not emitted"
+                e.note = ("no entry of the SPD picks this sainfo: racoon used it for none of "
+                          "these policies" if (e.where, e.text) == head else
+                          f"its sainfo ({info.stmt.where}) serves no policy")
 
 
 def _left_out(r: Remote, report: Report) -> None:

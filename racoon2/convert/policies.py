@@ -11,17 +11,21 @@ ipsec bundle holds one sa per requested protocol with the matching sainfo's algo
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from racoon2.convert import names
 from racoon2.convert.output import Out, Outcome, Report, listed, name
 from racoon2.convert.remotes import Remote, lifetime
 from racoon2.convert.spd import Skipped, SpdEntry
-from racoon2.convert.syntax import PORT, QUOTED, Stmt, Tok
+from racoon2.convert.syntax import PORT, QUOTED, WORD, Stmt, Tok
 from racoon2.errors import RacoonConfError
 
 _ID_TYPES = ("fqdn", "user_fqdn", "keyid", "asn1dn")
 _LEVEL = {"default": "require", "use": "use", "require": "require", "unique": "unique"}
+#: The sainfo header's keywords (cftoken.l, S_SAINF and the rules of every state): a '(' glued
+#: before one of these is dropped with it.
+_KEYWORDS = frozenset(("anonymous", "clientaddr", "address", "subnet", "any", "from", "group",
+                       *_ID_TYPES, "esp", "ah", "ipcomp", "icmp", "icmp6", "tcp", "udp", "gre"))
 
 
 @dataclass
@@ -64,10 +68,30 @@ def _id(toks: list[Tok], where: str) -> tuple[str | None, list[Tok]]:
                           "asn1dn)", where)
 
 
+def _without_parentheses(args: tuple[Tok, ...], where: str) -> list[Tok]:
+    """The sainfo header without the parentheses guides write around its two IDs (the FreeBSD
+    Handbook's ``sainfo (address A any address B any)``).  racoon's lexer has no rule for '('
+    or ')': its catch-all ``.`` keeps the character with yymore() for the next token, whose
+    text a keyword or a blank ignores.  So racoon drops one standing apart, one after a word
+    and one glued before a keyword, as this does; one glued before an address or a number
+    becomes part of that value, which racoon refuses, and so does this."""
+    out = []
+    for tok in args:
+        text = tok.text.rstrip(")") if tok.kind == WORD else tok.text
+        bare = text.lstrip("(")
+        if bare != text and bare and bare not in _KEYWORDS:
+            raise RacoonConfError(f"found {tok.text!r} in the sainfo header, expected '(' "
+                                  "apart from the address or number after it", where,
+                                  "racoon would read the '(' as part of the value")
+        if bare or tok.kind != WORD:
+            out.append(replace(tok, text=bare) if bare != tok.text else tok)
+    return out
+
+
 def read_sainfo(stmt: Stmt, n: int, report: Report, groups: set[str | None]) -> SaInfo:
     """A sainfo block (header and algorithms) → :class:`SaInfo`; raises RacoonConfError.
     ``groups`` are the remotes' phase 1 groups, which racoon2 uses for PFS."""
-    args = list(stmt.args)
+    args = _without_parentheses(stmt.args, stmt.where)
     local, rest = _id(args, stmt.where)
     remote: str | None
     remote, rest = (None, rest) if local is None and args[0].text == "anonymous" and \

@@ -182,6 +182,9 @@ def _directive(s: Stmt, remote: Remote, paths: Paths, report: Report, b: list[Ou
     elif k in _SAME_BOOL:
         b.append(Out([_SAME_BOOL[k], a[0]]))
         report.add(s, Outcome.MAPPED, f"{where} {_SAME_BOOL[k]} {a[0]}")
+    elif k == "generate_policy" and a[0] == "off":
+        report.add(s, Outcome.USED, "dropped", "off: the default, and racoon2 too installs "
+                   "only the policies its configuration holds")
     elif k in _NONE:
         what, note = _NONE[k]
         report.add(s, Outcome.NONE if what else Outcome.USED, what or "dropped", note)
@@ -246,6 +249,16 @@ def _directive(s: Stmt, remote: Remote, paths: Paths, report: Report, b: list[Ou
         report.add(s, Outcome.MAPPED, f"{where} {k} {a[0]}")
     elif k == "proposal":
         _proposal(s, remote, paths, report, b, where)
+
+
+def _superseded(report: Report, became: str, life: Stmt) -> None:
+    """The remote's own lifetime, written before a proposal that has one: racoon's remote
+    lifetime is only the default of the proposals without their own (racoon.conf(5),
+    proposal's lifetime), so the entry that said it was mapped says it is not emitted."""
+    for e in report.entries:
+        if e.became == became and e.outcome in (Outcome.MAPPED, Outcome.CHANGED):
+            e.outcome, e.became = Outcome.USED, "not emitted"
+            e.note = f"the proposal's lifetime at {life.where} counts"
 
 
 def _identifier(s: Stmt, remote: Remote, paths: Paths, report: Report, b: list[Out]) -> None:
@@ -381,6 +394,9 @@ def _proposal(s: Stmt, remote: Remote, paths: Paths, report: Report, b: list[Out
     life = props.get("lifetime")
     if life is not None:
         d = "kmp_sa_lifetime_time" if life.args[0].text == "time" else "kmp_sa_lifetime_byte"
+        for o in b:
+            if o.words[0] == d:
+                _superseded(report, f"{where} {d} {o.words[1]}", life)
         b[:] = [o for o in b if o.words[0] != d] + [Out([d, lifetime(life)[0]])]
     several = _list_len(b) > 1
     report.add(s, Outcome.CHANGED if several else Outcome.MAPPED,

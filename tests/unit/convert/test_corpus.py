@@ -47,6 +47,10 @@ GOLDENS = {
     "man-plainrsa": ("racoon.conf.5-example-plainrsa.conf", None),
     "rancher": ("rancher-cattle-racoon.conf", "tunnel-gateway.setkey"),
     "rpi-xauth-rsa": ("racoon-rpi-docker-xauth-rsa.conf", None),
+    "guide-freebsd": ("guide-freebsd-handbook-vpn-ipsec.conf",
+                      "guide-freebsd-handbook-vpn-ipsec.setkey"),
+    "guide-ipv6-howto": ("guide-linux-ipv6-howto-racoon.conf",
+                         "guide-linux-ipv6-howto-transport.setkey"),
 }
 
 
@@ -109,7 +113,7 @@ def test_a_radius_gateway_is_left_out_with_what_to_do() -> None:
     assert "pam_radius_auth" in entries["authentication_method hybrid_rsa_server"].note
 
 
-@pytest.mark.parametrize("golden", ["sample-tunnel", "in-policy02"])
+@pytest.mark.parametrize("golden", ["sample-tunnel", "in-policy02", "guide-freebsd"])
 def test_the_daemons_own_check_mode_accepts_the_golden_output(golden: str,
                                                               tmp_path: Path) -> None:
     conf = tmp_path / "racoon2.conf"

@@ -128,6 +128,7 @@ def test_without_spd_the_sainfo_blocks_wait_for_policies() -> None:
     ('xauth_login "u";', Outcome.NONE, "not emitted"),
     ('certificate_type plain_rsa "k";', Outcome.NONE, "no plain RSA"),
     ("generate_policy on;", Outcome.NONE, "from racoon2.conf only"),
+    ("generate_policy off;", Outcome.USED, "dropped"),   # racoon's default, racoon2's way
     ("lifetime time 2 hour;", Outcome.MAPPED, "kmp_sa_lifetime_time 2 hour"),
     ("verify_cert off;", Outcome.MAPPED, "verify_pubkey off"),
     ("send_cr off;", Outcome.MAPPED, "send_cert_req off"),
@@ -240,3 +241,51 @@ def test_bundles_and_sizes_racoon2_cannot_take_are_changed_and_said() -> None:
     assert notes[0].outcome is Outcome.CHANGED and "ESP" in notes[0].became
     assert any(n.outcome is Outcome.NONE and "IPComp alone" in n.became for n in notes)
     assert _outcome(result, "lifetime byte 3 TB") is Outcome.CHANGED
+
+
+# The FreeBSD Handbook's racoon.conf (tests/convert/corpus/guide-freebsd-handbook-*) writes
+# its sainfo IDs in parentheses, which racoon's lexer lets through (cftoken.l has no rule for
+# them: its catch-all '.' keeps them for the next token, which a keyword or blank ignores).
+@pytest.mark.parametrize("header", [
+    "(address 192.0.2.0/25 any address 192.0.2.128/25 any)",
+    "( address 192.0.2.0/25 any address 192.0.2.128/25 any )",
+])
+def test_a_parenthesised_sainfo_header_reads_as_racoon_reads_it(header: str) -> None:
+    plain = convert_text(GW, "gw.conf", spd=parse_spd(SPD, "spd"))
+    text = GW.replace("address 192.0.2.0/25 any address 192.0.2.128/25 any", header)
+    result = convert_text(text, "gw.conf", spd=parse_spd(SPD, "spd"))
+    assert result.text == plain.text
+    assert _outcome(result, f"sainfo {header}") is Outcome.MAPPED
+
+
+def test_a_parenthesis_glued_to_an_address_is_refused_with_its_line() -> None:
+    # racoon would read '(192.0.2.0/25' as the address, and fail on it
+    text = GW.replace("sainfo address 192.0.2.0/25", "sainfo address (192.0.2.0/25")
+    with pytest.raises(RacoonConfError, match=r"gw.conf:12: found '\(192.0.2.0/25' in the "
+                       "sainfo header"):
+        convert_text(text, "gw.conf")
+
+
+def test_a_remote_lifetime_before_a_proposal_lifetime_is_said_not_emitted() -> None:
+    # racoon.conf(5): the remote's lifetime is the default of the proposals without one
+    text = ("remote 192.0.2.2 { lifetime time 8 hour; proposal { encryption_algorithm 3des; "
+            "hash_algorithm sha1; authentication_method pre_shared_key; dh_group 2; "
+            "lifetime time 30 sec; } }")
+    result = convert_text(text, "r.conf")
+    assert "kmp_sa_lifetime_time 30 sec;" in result.text and "8 hour" not in result.text
+    entry = [e for e in result.report.entries if e.text == "lifetime time 8 hour"][0]
+    assert (entry.outcome, entry.became) == (Outcome.USED, "not emitted")
+    assert entry.note == "the proposal's lifetime at r.conf:1 counts"
+
+
+def test_a_sainfo_no_spd_entry_picks_is_said_not_emitted() -> None:
+    # the Linux IPv6 HOWTO's racoon.conf holds both hosts' sainfos; on this host, with its
+    # SPD, racoon looks up (local ID, remote ID) and never picks the peer's one
+    text = GW + ("sainfo address 192.0.2.128/25 any address 192.0.2.0/25 any {\n"
+                 "\tencryption_algorithm aes; authentication_algorithm hmac_sha1;\n}\n")
+    result = convert_text(text, "gw.conf", spd=parse_spd(SPD, "spd"))
+    assert "sainfo_2" not in result.text and "ipsec sainfo_1_" in result.text
+    unused = [e for e in result.report.entries if e.where in ("gw.conf:17", "gw.conf:18")]
+    assert [(e.outcome, e.became) for e in unused] == [(Outcome.USED, "not emitted")] * 3
+    assert "no entry of the SPD picks this sainfo" in unused[0].note
+    assert _outcome(result, "sainfo address 192.0.2.0/25") is Outcome.MAPPED
