@@ -60,9 +60,10 @@ gateway_conf() {
 # logs in $D/$s/{spmd,iked}.log, iked's control socket $D/$s/run/iked.ctl (the default one
 # belongs to whichever iked of the machine comes first: tests/vm/systemd_units.sh's
 # iked.service), their PIDs appended to the caller's array pids; returns once iked listens.
+# No `iked -n` first: the daemons refuse a broken file themselves (tests/daemons proves it),
+# and under TCG each Python start costs the VM seconds.
 start_gateway() {
     local d=$1/$2
-    "$BIN/iked" -n -f "$d/racoon2.conf"
     ip netns exec "$3" "$BIN/spmd" -F -f "$d/racoon2.conf" >"$d/spmd.log" 2>&1 &
     pids+=($!)
     # Up to a minute each: a VM under TCG on a loaded host starts Python slowly.

@@ -88,6 +88,7 @@ def _check_outcome(pair: KinkPair, dst: str = "192.0.2.2", src: str | None = Non
                    "the allocated SPIs to go")
 
 
+@pytest.mark.esp
 def test_acquire_creates_esp_sas_and_stop_deletes_them(kink_pair: KinkPair) -> None:
     _start(kink_pair)
     _negotiated(kink_pair)
@@ -104,6 +105,7 @@ def test_acquire_creates_esp_sas_and_stop_deletes_them(kink_pair: KinkPair) -> N
                "no ESP SA left in either kernel")
 
 
+@pytest.mark.esp
 def test_user_to_user_when_the_responder_has_no_keytab(kink_pair: KinkPair) -> None:
     _start(kink_pair, b_user_to_user=True)
     assert "user-to-user only, with the TGT from FILE:" in kink_pair.b.log()
@@ -121,6 +123,7 @@ def test_user_to_user_when_the_responder_has_no_keytab(kink_pair: KinkPair) -> N
     assert not _esp_spis(kink_pair.b)
 
 
+@pytest.mark.esp
 def test_tunnel_mode_with_ids(kink_pair: KinkPair) -> None:
     _start(kink_pair, mode="tunnel", auth="hmac_sha2_256")
     _negotiated(kink_pair, dst="198.51.100.17", src="198.51.100.1")
@@ -172,6 +175,7 @@ def test_create_is_retransmitted_until_the_responder_answers(kink_pair: KinkPair
     assert re.search(r"no REPLY to XID \d+ \(try 1\)", kink_pair.a.log())
 
 
+@pytest.mark.esp
 def test_three_message_create_with_ack(kink_pair: KinkPair) -> None:
     """B does not take A's first transform: its REPLY asks for an ACK, and B installs its
     outbound SA only when the ACK comes."""
@@ -185,6 +189,7 @@ def test_three_message_create_with_ack(kink_pair: KinkPair) -> None:
         assert "ACK sent to 192.0.2.2[910]" in kink_pair.a.log()
 
 
+@pytest.mark.esp
 def test_rekey_on_soft_expiry(kink_pair: KinkPair) -> None:
     if not HAS_ESP:
         pytest.skip("needs SAs in the kernel to expire: tests/vm/test_kink.py runs it in the "
@@ -306,6 +311,7 @@ def _plant(side: KinkSide, src: str, dst: str, spi: int) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.esp
 def test_restart_after_kill_removes_the_stale_sas(kink_pair: KinkPair) -> None:
     """After ``kill -9`` the new kinkd removes the SAs in its SPI band (it owns none yet) and
     those paired with them (same reqid, same two addresses), and nothing else.  The SAs a

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from interop.peers import wait_until
 
 from .pair import KinkPair
@@ -31,6 +32,7 @@ def _pairs(pair: KinkPair) -> list[dict[str, str]]:
     return rows
 
 
+@pytest.mark.esp
 def test_initiate_rekey_and_terminate_by_kinkdctl(kink_pair: KinkPair) -> None:
     _start(kink_pair)
     a, b = kink_pair.a, kink_pair.b

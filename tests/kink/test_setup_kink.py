@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from interop.peers import wait_until
 
 from racoon2.setup.cli import main
@@ -22,6 +23,7 @@ from .test_kinkd import HAS_ESP, _ping
 POLICY = "peer_policy_1"  # both ends' policy name, racoon2-setup's
 
 
+@pytest.mark.esp
 def test_generated_kink_hosts_negotiate(kink_pair: KinkPair) -> None:
     a, b = kink_pair.a, kink_pair.b
     answers = kink_pair.dir / "kink.yaml"

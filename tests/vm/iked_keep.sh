@@ -77,7 +77,6 @@ spis() {  # side: its ESP SAs as "src dst spi" lines, sorted
 }
 
 for s in a b; do
-    "$BIN/iked" -n -f "$D/$s/racoon2.conf"
     ip netns exec "$P$s" "$BIN/spmd" -F -f "$D/$s/racoon2.conf" >"$D/$s/spmd.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 300); do [ -S "$D/$s/run/spmif" ] && break; sleep 0.1; done

@@ -201,7 +201,7 @@ for profile in "${PROFILES[@]}"; do
     l2tp="dynamic[udp/1701]"
     NS=${P}c DIR=/tmp/r2-ss-$SS VERSION=1 LOCAL=192.0.2.1 REMOTE=198.51.100.2 \
         LOCAL_ID=192.0.2.1 REMOTE_ID=198.51.100.2 PSK=$PSK MODE=transport LTS=$l2tp RTS=$l2tp \
-        IKE=$ike ESP=$esp KERNEL=netlink KEYLOG=0 CHILD_LIFE=1h bash tests/harness/peers/strongswan.sh start "$SS"
+        IKE=$ike ESP=$esp KERNEL=netlink KEYLOG=0 LOGLEVEL=1 CHILD_LIFE=1h bash tests/harness/peers/strongswan.sh start "$SS"
     bash tests/harness/peers/strongswan.sh ctl "$SS" --initiate --timeout 30 --child "$SS" \
         >"$D/initiate.out" \
         2>&1 || fail "charon's Main Mode + Quick Mode: $(tail -5 "$D/initiate.out")"

@@ -123,7 +123,6 @@ done
 
 start() {  # side: spmd and iked of $D/side in ${P}side
     local d=$D/$1
-    "$BIN/iked" -n -f "$d/racoon2.conf" >/dev/null
     ip netns exec "$P$1" "$BIN/spmd" -F -f "$d/racoon2.conf" >"$d/spmd.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 300); do [ -S "$d/spmif" ] && break; sleep 0.1; done

@@ -116,7 +116,6 @@ policy pol { action auto_ipsec; remote_index peer; ipsec_mode tunnel; ipsec_inde
 ipsec ie { ipsec_sa_lifetime_time 1 hour; sa_index se; };
 sa se { sa_protocol esp; esp_enc_alg { aes128_cbc; }; esp_auth_alg { hmac_sha2_256; }; };
 CONF
-    "$BIN/iked" -n -f "$d/racoon2.conf"
 }
 start() {  # side ns [iked flags]
     local d=$D/$1

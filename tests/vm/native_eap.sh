@@ -121,7 +121,7 @@ CONN
 extra="install_virtual_ip = yes
   retransmit_timeout = 2.0
   retransmit_tries = 5"
-NS=${P}c SWANCTL_CONF=$D/swanctl.conf KERNEL=netlink KEYLOG=0 PLUGINS="eap-identity eap-mschapv2" \
+NS=${P}c SWANCTL_CONF=$D/swanctl.conf KERNEL=netlink KEYLOG=0 LOGLEVEL=1 PLUGINS="eap-identity eap-mschapv2" \
     EXTRA_CHARON=$extra bash tests/harness/peers/strongswan.sh start "$SS" >/dev/null
 
 # packets NS SRC: the packet counter of NS's ESP SA from SRC.

@@ -78,7 +78,7 @@ strongswan)
     NS=${P}b DIR=$D/ss LOCAL=203.0.113.1 REMOTE=198.51.100.1 LOCAL_ID=gw-b.example.net \
         REMOTE_ID=gw-a.example.net PSK=$PSK IKE=$suite ROOT=$root \
         ESP=$suite LTS=192.0.2.128/25 RTS=192.0.2.0/25 CHILD_REKEY=17s \
-        CHILD_LIFE=20s IKE_REKEY=60s KERNEL=netlink KEYLOG=0 \
+        CHILD_LIFE=20s IKE_REKEY=60s KERNEL=netlink KEYLOG=0 LOGLEVEL=1 \
         bash tests/harness/peers/strongswan.sh start r2 ;;
 *) echo "PEER must be iked, strongswan, iked-pq, strongswan-pq or ikev1" >&2; exit 2 ;;
 esac

@@ -2,8 +2,7 @@
 
 * iked negotiating AH and ESP+IPComp tunnels (IKEv2) and an ESP tunnel with IKEv1
   (samples/ikev1-tunnel.conf) between two racoon2 gateways, traffic flowing through the SAs
-  and spmd's templates (tests/vm/iked_bundles.sh), and the gateways racoon2-setup configured
-  (tests/vm/setup_pair.sh);
+  and spmd's templates (tests/vm/iked_bundles.sh);
 * meanwhile, in namespaces of their own, a ping every 100 ms for ``REKEY_SECONDS`` (180) s
   through a tunnel whose CHILD_SAs live 20 s and IKE SA 60 s on both sides, iked against
   iked: rekeys, their collisions (RFC 7296 §2.8.1, §2.8.2), at most 1 % of the pings lost,
@@ -19,9 +18,9 @@
   xl2tpd + pppd: ppp up, a ping through it, ESP-in-UDP SAs counting it (tests/vm/l2tp.sh);
 * beside the rekey runs, iked's restart that keeps the tunnels (``--keep-sas``) with traffic
   through it, then a rekey, a Delete and a kill -9 after it (tests/vm/iked_keep.sh);
-* MOBIKE (RFC 4555): a road warrior's address changes twice while a ping runs through its
-  tunnel; both ikeds move the IKE SA, both kernels the ESP SAs (XFRM_MSG_MIGRATE, the same
-  SPIs), a few pings lost per move (tests/vm/mobike_traffic.sh).
+* after the bundles too, MOBIKE (RFC 4555): a road warrior's address changes twice while a
+  ping runs through its tunnel; both ikeds move the IKE SA, both kernels the ESP SAs
+  (XFRM_MSG_MIGRATE, the same SPIs), a few pings lost per move (tests/vm/mobike_traffic.sh).
 
 Their logs stay in .vm/rekey/ (REKEY_KEEP).
 """
