@@ -359,6 +359,10 @@ class Ikev1Core(Queues[IsakmpSa]):
                     quick_mode.start(sa, c.settings, now, rekey_of=c)
                 self._after(sa)
                 return True
+            if any(c.negotiated is not None and event.key in {s.key for s in
+                                                              c.negotiated.inbound_specs}
+                   for _, c in sa.retiring):
+                return True  # a rekeyed SA's inbound SA in its grace: it goes anyway
         return False
 
     def handle_timer(self, now: Now) -> None:

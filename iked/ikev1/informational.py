@@ -77,7 +77,8 @@ def receive(sa: IsakmpSa, payloads: tuple[Payload, ...], mid: int, now: Now) -> 
         elif isinstance(p, Notification) and p.type < 8192:
             # An error notify (RFC 2408 §3.14.1) about a Quick Mode in progress names one of
             # its SPIs (or none, when only one is in progress): that Quick Mode has failed.
-            open_tasks = [t for t in sa.quick.values() if t.child.negotiated is None]
+            # (A responder's task has its keys and inbound SA since QM2: open until HASH(3).)
+            open_tasks = [t for t in sa.quick.values() if t.child not in sa.children]
             for task in open_tasks:
                 ours = {c.to_bytes(4, "big") for c in (task.child.spi_in, task.child.spi_out)}
                 if p.spi in ours or (not p.spi and len(open_tasks) == 1):

@@ -7,7 +7,10 @@ from pathlib import Path
 from pki import make_ca, pem, write_host
 
 from iked.events import ChildSaDown, ChildSaUp, IkeSaDown, IkeSaUp, NegotiationFailed
-from iked.ikev1 import quick_mode
+from iked.ikev1 import informational, quick_mode
+from racoon2.ikev1 import message
+from racoon2.ikev1.constants import Doi, NotifyType, ProtocolId
+from racoon2.ikev1.payloads import Notification
 from racoon2.kernel import api
 
 from .harness import AM, INFO, MM, QM, A, B, Side, flush, pair, pump, timer
@@ -155,6 +158,43 @@ def test_quick_mode_rekey_is_make_before_break(tmp_path: Path) -> None:
     timer(a, 5.0 + quick_mode.RETIRE_GRACE)
     pump(a, b, now=5.0 + quick_mode.RETIRE_GRACE)
     assert keyed(a) == keyed(b) and len(keyed(a)) == 2
+
+
+def test_an_error_notify_after_qm2_ends_the_responders_quick_mode(tmp_path: Path) -> None:
+    """The initiator refuses what QM2 chose (charon does when its kernel refuses the SAs):
+    the responder, whose inbound SA is in since QM2, ends its Quick Mode on the notify and
+    takes that SA out again.
+
+    a -> b  HDR*, HASH(1), SA, Ni, IDci, IDcr
+    a <- b  HDR*, HASH(2), SA, Nr, IDci, IDcr   (not delivered)
+    a -> b  HDR*, HASH(1), N(NO-PROPOSAL-CHOSEN, b's SPI)
+    """
+    a, b = pair(tmp_path)
+    a.core.initiate("sel_out", 0.0)
+    held = None  # b's QM2, kept from a
+    for _ in range(20):  # rounds of phase 1 and QM1
+        for sender, receiver in ((a, b), (b, a)):
+            flush(sender, 0.0)
+            while sender.outbox and held is None:
+                d = sender.outbox.popleft()
+                if sender is b and message.decode_header(d.data).exchange == QM:
+                    held = d
+                else:
+                    receiver.core.receive_datagram(d.data, d.remote, d.local, 0.0)
+        if held is not None:
+            break
+    assert held is not None
+    (task,) = next(iter(b.core.sas.values())).quick.values()
+    assert task.child.spi_in in {k[2] for k, (_, _, larval) in b.kernel.sas.items()
+                                 if not larval}
+    sa_a = next(iter(a.core.sas.values()))
+    informational.send(sa_a, (Notification(Doi.IPSEC, ProtocolId.IPSEC_ESP,
+                                           NotifyType.NO_PROPOSAL_CHOSEN,
+                                           task.child.spi_in.to_bytes(4, "big")),))
+    pump(a, b)
+    failed = [e for e in b.of(NegotiationFailed) if isinstance(e, NegotiationFailed)]
+    assert failed and "the peer said NO_PROPOSAL_CHOSEN" in failed[-1].reason
+    assert task.child.spi_in not in {k[2] for k in b.kernel.sas} and not b.of(ChildSaUp)
 
 
 def test_phase1_rekey_before_its_lifetime(tmp_path: Path) -> None:
