@@ -122,6 +122,7 @@ def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | N
                              (sa.local.port, sa.remote.port) if sa.nat else None,
                              c.ipcomp)
     c.negotiated = neg
+    c.nonce_key = min(ni, nr)
     group = chosen.get(TransformType.KE)
     c.key_exchanges = ((group.ident,) if group is not None and any(shares[:1]) else ()) + \
         chosen.additional()
@@ -149,10 +150,30 @@ def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | N
                     c.spi_in, c.spi_out, childmod.show(c.settings.local_ts),
                     childmod.show(c.settings.remote_ts), neg.algorithms,
                     sa.hook_event(c), c.rekey_of is not None))
+                if c.rekey_of is None:
+                    _settle_duplicate(sa, c, now)
         return done
 
     for op, what in ops:
         sa.host.request(sa, op, check(what))
+
+
+def _settle_duplicate(sa: IkeSa, c: Child, now: Now) -> None:
+    """``c`` came up beside another CHILD_SA of the same policy and selectors that neither
+    replaces: both ends began one at once (an ACQUIRE here while the peer's CREATE_CHILD_SA
+    was on its way, or both re-creating a CHILD_SA whose hard lifetime ended).  RFC 7296
+    allows duplicates, but nothing needs them and each would be rekeyed for ever.  As §2.8.1
+    settles two rekeys, the one whose exchange had the lowest nonce goes; either end deletes
+    it, whoever began it, so that the two ends agree with a peer that keeps duplicates (if
+    both delete it, that is the Delete collision §2.25 answers)."""
+    twin = next((o for o in sa.children if o is not c and not o.replaced and
+                 o.negotiated is not None and o.settings.policy == c.settings.policy and
+                 o.settings.local_ts == c.settings.local_ts and
+                 o.settings.remote_ts == c.settings.remote_ts), None)
+    if twin is None:
+        return
+    loser = c if c.nonce_key < twin.nonce_key else twin
+    sa.delete_child(loser, now, "duplicate of another CHILD_SA of the policy (lowest nonce)")
 
 
 def _what(spec: api.SaSpec) -> str:

@@ -391,3 +391,28 @@ def test_child_sa_rekey_vs_ike_sa_rekey_both_refused_and_retried(
         assert sa["sa"] != old_ike["sa"] and sa["exchanges"] == {}
         assert [e.rekey for e in of(side, ChildSaUp)] == [False, True]
     one_pair_per_policy(pair)
+
+
+def test_two_new_child_sas_at_once_leave_one(pair: dict[str, Side]) -> None:
+    """Both ends lose the CHILD_SA (its hard lifetime, both at once) and both re-create it
+    at once, as their ACQUIREs ask: two CHILD_SAs of one policy.  The one whose exchange had
+    the lowest nonce is deleted (by both ends here; a peer that keeps duplicates finds it
+    deleted by us), and one pair stays.
+
+    INFORMATIONAL    a -> b  D(ESP)          b -> a  D(ESP)       (hard lifetimes)
+    CREATE_CHILD_SA  a -> b  SA, Ni, TSi, TSr     b -> a  SA, Ni, TSi, TSr
+    INFORMATIONAL    D(ESP) of the duplicate with the lowest nonce
+    """
+    up(pair)
+    for side in pair.values():
+        assert side.core.kernel_event(api.Expire(inbound(side), hard=True), 2.0)
+        settle(side, 2.0)
+    for side in pair.values():
+        side.core.initiate("peer_out", 2.0)
+        settle(side, 2.0)
+    pump(pair, now=2.0)
+    ups = {n: of(pair[n], ChildSaUp) for n in "ab"}
+    assert all(len(u) == 3 for u in ups.values()), ups  # IKE_AUTH's, then the two new ones
+    downs = [d.reason for d in of(pair["a"], ChildSaDown) + of(pair["b"], ChildSaDown)]
+    assert any(r.startswith("duplicate of another CHILD_SA") for r in downs), downs
+    one_pair_per_policy(pair)
