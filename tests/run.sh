@@ -68,9 +68,9 @@ run_group() {  # run_group NAME: the group's pytest calls, then its duration
         vm)
             # Each boot is its own qemu over a tmpfs overlay, two at a time (the machine has
             # two cores): each lane takes the next file of one queue, the longest boots first
-            # (2026-12-02 beside another boot: iked session 1450 s, demo session 1140, kink
-            # 834 before -m esp, ESP matrix 633 before its one pair of namespaces, systemd
-            # 280), so that neither lane idles while work waits.
+            # (2026-12-02, a clean clone, beside another boot: iked session 958 s, demo
+            # session 776, kink 582, ESP matrix 418, systemd 136; the vm group 1497 s), so
+            # that neither lane idles while work waits.
             # The guests import the checkout's modules: compiled here once, not by every
             # daemon a boot starts at once.  Each lane's output follows when both are done.
             local lane pids=() queue=$results/vm-queue f
