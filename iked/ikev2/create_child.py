@@ -315,8 +315,17 @@ def _refused(sa: IkeSa, task: Task, old: Child, errors: list[int],
                            group=wanted), now)
         return
     task = Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old,
-                group=task.group, not_before=retry_at(sa.host.rng, now))
+                group=task.group, not_before=retry_at(sa.host.rng, now, _hard_end(old)))
     sa.tasks.want(task, now)
+
+
+def _hard_end(c: Child) -> Now | None:
+    """When ``c``'s kernel SAs reach their hard time lifetime (None: no such limit)."""
+    if c.negotiated is None or c.established_at is None:
+        return None
+    hard = min((s.lifetime.hard_add_seconds for s in c.negotiated.specs
+                if s.lifetime.hard_add_seconds), default=0)
+    return c.established_at + hard if hard else None
 
 
 def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],

@@ -87,10 +87,17 @@ CHILD_KINDS = frozenset({Kind.NEW_CHILD, Kind.REKEY_CHILD, Kind.DELETE_CHILD})
 RETRY_MIN, RETRY_SPREAD = 5.0, 10.0
 
 
-def retry_at(rng: Rng, now: Now) -> Now:
-    """When an exchange refused TEMPORARY_FAILURE now is tried again (RFC 7296 §2.25)."""
+def retry_at(rng: Rng, now: Now, before: Now | None = None) -> Now:
+    """When an exchange refused TEMPORARY_FAILURE now is tried again (RFC 7296 §2.25).
+    ``before``: when what it rekeys reaches its hard lifetime.  Should that come before
+    twice the wait, the retry falls in the second quarter of the time left instead, still
+    random, so that a rekey refused late in its window (the peer was rekeying the IKE SA)
+    is tried again before its CHILD_SA is gone."""
     spread = int.from_bytes(rng.random_bytes(2), "big") / 0xFFFF
-    return now + RETRY_MIN + RETRY_SPREAD * spread
+    wait = RETRY_MIN + RETRY_SPREAD * spread
+    if before is not None and 0 < before - now < 2 * wait:
+        wait = (before - now) * (0.25 + 0.25 * spread)
+    return now + wait
 
 
 @dataclass
@@ -169,6 +176,11 @@ class TaskManager:
     def claimed(self) -> Task | None:
         """Our exchange that holds the SA: the one preparing, else the one in flight."""
         return self.preparing or self.active
+
+    def forget_rekeys(self, c: Child) -> None:
+        """Drop the queued rekeys of ``c``, which is gone: else its policy's next ACQUIRE
+        would be taken for a negotiation in progress and ignored."""
+        self.queued = [t for t in self.queued if t.kind is not Kind.REKEY_CHILD or t.old is not c]
 
     def policies(self) -> set[str]:
         """The policies whose CHILD_SAs the exchanges in progress or queued negotiate."""

@@ -231,3 +231,11 @@ def mobike_reorder(side: Side, mid: int) -> list[int]:
     inner = (notify(NotifyType.UPDATE_SA_ADDRESSES), notify(NotifyType.COOKIE2, b"c" * 8))
     return [p.type for p in mobike.informational(sa, msg, inner, 0.0)
             if p.type != NotifyType.COOKIE2]
+
+
+def queue_rekey_retry(side: Side, not_before: float) -> None:
+    """A rekey of the side's one CHILD_SA waiting for its retry, as a TEMPORARY_FAILURE
+    leaves it (iked.ikev2.create_child)."""
+    sa, old = _the_sa(side), _the_child(side)
+    sa.tasks.want(Task(Kind.REKEY_CHILD, child=childmod.Child(old.settings, rekey_of=old),
+                       old=old, not_before=not_before), not_before - 1)

@@ -416,3 +416,23 @@ def test_two_new_child_sas_at_once_leave_one(pair: dict[str, Side]) -> None:
     downs = [d.reason for d in of(pair["a"], ChildSaDown) + of(pair["b"], ChildSaDown)]
     assert any(r.startswith("duplicate of another CHILD_SA") for r in downs), downs
     one_pair_per_policy(pair)
+
+
+def test_a_hard_lifetime_drops_the_rekey_waiting_for_its_retry(pair: dict[str, Side]) -> None:
+    """A CHILD_SA rekey refused TEMPORARY_FAILURE waits for its retry; the CHILD_SA's hard
+    lifetime comes first.  The waiting rekey goes with it, so the policy's next ACQUIRE makes
+    a new CHILD_SA at once instead of being taken for a negotiation in progress.
+
+    INFORMATIONAL    a -> b  D(ESP)                        (the hard lifetime)
+    CREATE_CHILD_SA  a -> b  SA, Ni, TSi, TSr              (the ACQUIRE's)
+    """
+    a = pair["a"]
+    up(pair)
+    internals.queue_rekey_retry(a, 10.0)
+    assert a.core.kernel_event(api.Expire(inbound(a), hard=True), 3.0)
+    (sa,) = ike_sas(a)
+    assert "queued" not in sa["exchanges"], sa["exchanges"]
+    a.core.initiate("peer_out", 3.5)
+    pump(pair, now=3.5)
+    assert [e.rekey for e in of(a, ChildSaUp)] == [False, False]
+    one_pair_per_policy(pair)
