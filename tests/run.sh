@@ -79,7 +79,9 @@ run_group() {  # run_group NAME: the group's pytest calls, then its duration
                 tests/vm/test_kink.py tests/vm/test_esp.py tests/vm/test_systemd.py >"$queue"
             for p in tests/vm/test_*.py; do grep -qxF "$p" "$queue" || echo "$p" >>"$queue"; done
             for lane in 0 1; do
-                (while f=$(flock "$queue.lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' _ "$queue") &&
+                # (The lane's own verdict: the groups that failed before are not its.)
+                (failed_groups=()
+                 while f=$(flock "$queue.lock" sh -c 'head -n 1 "$1"; sed -i 1d "$1"' _ "$queue") &&
                        [ -n "$f" ]; do
                      echo "-- vm lane $lane: $f from $((SECONDS - start)) s"
                      LANE=lane$lane pytest_call .venv/bin/python vm "$@" "$f"
