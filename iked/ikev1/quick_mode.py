@@ -413,8 +413,7 @@ def _negotiate(t: QuickTask) -> bool:
         _fail(t, str(e))
         return False
     size = (suite.encr.keymat_size, suite.integ.key_size if suite.integ else 0)
-    where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
-                           nat_exchange.udp_ports(sa))
+    where = _where(t)
     life = ipsec_sas.lifetime(t.lifetime, t.lifetime_kb * 1024, sa.host.rng)
     inbound, outbound = ipsec_sas.sa_pair(where, api.Proto.ESP, c.settings.reqid, suite.encr,
                                           suite.integ, c.spi_in, c.spi_out,
@@ -425,9 +424,13 @@ def _negotiate(t: QuickTask) -> bool:
     return True
 
 
-def _udp(sa: IsakmpSa, c: Child) -> str:
-    where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
-                           nat_exchange.udp_ports(sa))
+def _where(t: QuickTask) -> ipsec_sas.Ends:
+    """The task's IPsec SA's addresses, and its UDP ports behind a NAT."""
+    return ipsec_sas.ends(t.child.settings, t.sa.local.addr, t.sa.remote.addr,
+                          nat_exchange.udp_ports(t.sa))
+
+
+def _udp(where: ipsec_sas.Ends) -> str:
     return f" (ESP in UDP {where.udp[0]} <=> {where.udp[1]})" if where.udp else ""
 
 
@@ -435,7 +438,7 @@ def _inbound_op(t: QuickTask) -> tuple[Op, str]:
     c = t.child
     assert c.negotiated is not None
     return (api.UpdateSa(c.negotiated.inbound),
-            f"install inbound SA spi 0x{c.spi_in:08x}{_udp(t.sa, c)}")
+            f"install inbound SA spi 0x{c.spi_in:08x}{_udp(_where(t))}")
 
 
 def _request(t: QuickTask, ops: list[tuple[Op, str]], then: Callable[[Now], None]) -> None:
@@ -469,13 +472,12 @@ def _install(t: QuickTask) -> None:
         ops.append(_inbound_op(t))
     assert c.negotiated is not None
     sa.children.append(c)
+    where = _where(t)
     if c.settings.rw:
-        where = ipsec_sas.ends(c.settings, sa.local.addr, sa.remote.addr,
-                               nat_exchange.udp_ports(sa))
         ops[:0] = [(PolicyAdd(*p), f"have spmd install the policies of {c.settings.selector}")
                    for p in childmod.rw_policies(c.settings, where.me, where.peer)]
     ops.append((api.AddSa(c.negotiated.outbound),
-                f"install outbound SA spi 0x{c.spi_out:08x}{_udp(sa, c)}"))
+                f"install outbound SA spi 0x{c.spi_out:08x}{_udp(where)}"))
     _request(t, ops, lambda now: _up(t, now))
 
 

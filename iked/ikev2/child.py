@@ -200,8 +200,9 @@ class Child:
     # ones (child_sa.release_outbound): not in the kernel yet, due at this time at the latest.
     outbound_held_until: float | None = None
     established_at: float | None = None  # keys handed to the kernel (ikedctl)
-    #: IKEv1 Quick Mode: the lower nonce of the exchange that made it, and whether we began
-    #: it; two rekeys of one SA at once keep the one with the higher (iked.ikev1.quick_mode).
+    #: The lower nonce of the exchange that made it: of two IKEv1 rekeys of one SA, or two
+    #: IKEv2 CHILD_SAs of one policy made at once, the one with the higher stays
+    #: (iked.ikev1.quick_mode, iked.ikev2.child_sa); ``initiated``: IKEv1, whether we began it.
     nonce_key: bytes = b""
     initiated: bool = False
 
