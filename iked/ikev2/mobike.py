@@ -131,6 +131,11 @@ def relocate(sa: IkeSa, local: Endpoint, remote: Endpoint, nat: tuple[bool, bool
     sa.nat = sa.behind_nat or peer_behind
     sa.deadline_keepalive = now + NAT_KEEPALIVE if sa.behind_nat else None
     udp = _udp(sa)
+    # One MIGRATE per policy and path: it moves the policy's templates and the newest SA of
+    # the reqid each way.  Another CHILD_SA of the policy is the old half of a rekey or a
+    # duplicate, on its way out; a second MIGRATE for it would find the templates moved
+    # already, and spmd refuse it.
+    migrations: set[Migrate] = set()
     for c, (me0, peer0) in before:
         me, peer = sa.ends(c)
         if (me, peer) != (me0, peer0):
@@ -140,9 +145,12 @@ def relocate(sa: IkeSa, local: Endpoint, remote: Endpoint, nat: tuple[bool, bool
                                           f"policy {c.settings.policy}", "MOBIKE moves tunnel-mode "
                                           "SAs only (RFC 4555)"))
                 continue
-            sa.host.request(sa, Migrate(c.settings.selector, me0, peer0, me, peer),
-                            _reported(sa, f"migrate the SAs of policy {c.settings.policy} "
-                                          f"from {me0} <=> {peer0} to {me} <=> {peer}"))
+            migration = Migrate(c.settings.selector, me0, peer0, me, peer)
+            if migration not in migrations:
+                migrations.add(migration)
+                sa.host.request(sa, migration, _reported(
+                    sa, f"migrate the SAs of policy {c.settings.policy} "
+                        f"from {me0} <=> {peer0} to {me} <=> {peer}"))
         assert c.negotiated is not None
         c.negotiated = _moved(c.negotiated, me, peer, udp)
         if (old_udp is None) != (udp is None):

@@ -20,7 +20,18 @@ from racoon2.net import Address, Endpoint
 from racoon2.spmif.commands import Migrate
 
 from . import internals
-from .harness import Msg, Side, decode, of, perform_requests, side_config
+from .harness import (
+    Msg,
+    Side,
+    decode,
+    exchange,
+    ike_sas,
+    of,
+    perform_requests,
+    settle,
+    side_config,
+    spi_in,
+)
 
 ip = ipaddress.ip_address
 INFO, CREATE = ExchangeType.INFORMATIONAL, ExchangeType.CREATE_CHILD_SA
@@ -131,6 +142,38 @@ def test_initiator_moves_and_responder_follows_then_a_nat_appears(tmp_path: Path
     encapsulated = [s for s in b.installed if s.encap is not None and s.proto is api.Proto.ESP]
     assert encapsulated and {s.encap for s in encapsulated} <= {
         api.Encap(40000, 4500), api.Encap(4500, 40000)}
+
+
+def test_two_child_sas_of_a_policy_move_with_one_migrate(tmp_path: Path) -> None:
+    """B rekeys the CHILD_SA and A moves before B's Delete of the old one arrives: A holds two
+    CHILD_SAs of the policy when the UPDATE_SA_ADDRESSES answer comes, and asks spmd for one
+    MIGRATE (a second would find the templates moved already and be refused).
+
+        CREATE_CHILD_SA  a <- b  N(REKEY_SA), SA, Ni, TSi, TSr     (B's soft lifetime)
+        CREATE_CHILD_SA  a -> b  SA, Nr, TSi, TSr
+        INFORMATIONAL    a -> b  N(UPDATE_SA_ADDRESSES), N(NAT_D*), N(COOKIE2)
+        INFORMATIONAL    a <- b  D(ESP) of the old CHILD_SA           (delivered last)
+        INFORMATIONAL    a <- b  N(COOKIE2), N(NAT_D*)
+    """
+    here: list[Address] = [ip("192.0.2.1")]
+    a = _side(tmp_path / "a", "192.0.2.1", "192.0.2.2", b"a", here)
+    b = _side(tmp_path / "b", "192.0.2.2", "192.0.2.1", b"b", [ip("192.0.2.2")])
+    a.core.initiate("peer_out", 0.0)
+    _run(a, b, 0.0)
+    (child,) = ike_sas(b)[0]["children"]
+    key = api.SaKey(ip("192.0.2.1"), ip("192.0.2.2"), api.Proto.ESP, spi_in(child))
+    assert b.core.kernel_event(api.Expire(key, hard=False), 1.0)
+    settle(b, 1.0)
+    assert exchange(b, a, 1.0).exchange is CREATE
+    here[:] = [ip("192.0.2.3")]
+    a.core.addresses_changed(1.0)
+    assert len(ike_sas(a)[0]["children"]) == 2
+    assert exchange(a, b, 1.0).exchange is CREATE
+    assert exchange(a, b, 1.0).notifies[0] == NotifyType.UPDATE_SA_ADDRESSES
+    b.outbox.rotate(1)  # the update's answer overtakes the Delete
+    assert exchange(b, a, 1.0).notifies[0] == NotifyType.COOKIE2
+    assert a.asked == [Migrate("peer_out", ip("192.0.2.1"), ip("192.0.2.2"),
+                               ip("192.0.2.3"), ip("192.0.2.2"))]
 
 
 def test_an_older_update_does_not_move_the_sa(tmp_path: Path) -> None:
