@@ -131,12 +131,13 @@ def relocate(sa: IkeSa, local: Endpoint, remote: Endpoint, nat: tuple[bool, bool
     sa.nat = sa.behind_nat or peer_behind
     sa.deadline_keepalive = now + NAT_KEEPALIVE if sa.behind_nat else None
     udp = _udp(sa)
-    # One MIGRATE per policy and path: it moves the policy's templates and the newest SA of
-    # the reqid each way.  Another CHILD_SA of the policy is the old half of a rekey or a
-    # duplicate, on its way out; a second MIGRATE for it would find the templates moved
-    # already, and spmd refuse it.
+    # One MIGRATE per policy and path.  For each entry the kernel moves the first SA it finds
+    # between the old ends with the reqid: the newest (XFRM inserts at the head of its hash
+    # chain).  So only the policy's newest CHILD_SA moves; an older one (the old half of a
+    # rekey, or a duplicate, on its way out) keeps its ends, where its Delete finds its SAs,
+    # and a second MIGRATE for it would find the templates moved and be refused by spmd.
     migrations: set[Migrate] = set()
-    for c, (me0, peer0) in before:
+    for c, (me0, peer0) in reversed(before):
         me, peer = sa.ends(c)
         if (me, peer) != (me0, peer0):
             if not c.settings.tunnel:
@@ -146,11 +147,12 @@ def relocate(sa: IkeSa, local: Endpoint, remote: Endpoint, nat: tuple[bool, bool
                                           "SAs only (RFC 4555)"))
                 continue
             migration = Migrate(c.settings.selector, me0, peer0, me, peer)
-            if migration not in migrations:
-                migrations.add(migration)
-                sa.host.request(sa, migration, _reported(
-                    sa, f"migrate the SAs of policy {c.settings.policy} "
-                        f"from {me0} <=> {peer0} to {me} <=> {peer}"))
+            if migration in migrations:
+                continue
+            migrations.add(migration)
+            sa.host.request(sa, migration, _reported(
+                sa, f"migrate the SAs of policy {c.settings.policy} "
+                    f"from {me0} <=> {peer0} to {me} <=> {peer}"))
         assert c.negotiated is not None
         c.negotiated = _moved(c.negotiated, me, peer, udp)
         if (old_udp is None) != (udp is None):

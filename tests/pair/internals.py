@@ -90,6 +90,11 @@ def negotiated_specs(side: Side) -> list[api.SaSpec]:
     return list(child.negotiated.specs)
 
 
+def children_specs(side: Side) -> list[list[api.SaSpec]]:
+    """The kernel SAs of each CHILD_SA of the only IKE SA, oldest first."""
+    return [list(c.negotiated.specs) for c in _the_sa(side).children if c.negotiated]
+
+
 def ipcomp_offer(side: Side) -> Sequence[Payload]:
     """The IPCOMP_SUPPORTED notifies the only CHILD_SA offers."""
     return ipcomp.offer(_the_child(side))

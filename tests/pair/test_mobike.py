@@ -8,7 +8,7 @@ import asyncio
 import ipaddress
 from pathlib import Path
 
-from iked.events import IkeSaMoved
+from iked.events import IkeSaMoved, KernelFailed
 from iked.ikev2.core import IkeCore
 from racoon2.config import loads
 from racoon2.config.files import read_secret
@@ -147,7 +147,8 @@ def test_initiator_moves_and_responder_follows_then_a_nat_appears(tmp_path: Path
 def test_two_child_sas_of_a_policy_move_with_one_migrate(tmp_path: Path) -> None:
     """B rekeys the CHILD_SA and A moves before B's Delete of the old one arrives: A holds two
     CHILD_SAs of the policy when the UPDATE_SA_ADDRESSES answer comes, and asks spmd for one
-    MIGRATE (a second would find the templates moved already and be refused).
+    MIGRATE (a second would find the templates moved already and be refused).  The kernel
+    moves the newest SAs; the old CHILD_SA keeps its ends, so B's Delete removes its SAs there.
 
         CREATE_CHILD_SA  a <- b  N(REKEY_SA), SA, Ni, TSi, TSr     (B's soft lifetime)
         CREATE_CHILD_SA  a -> b  SA, Nr, TSi, TSr
@@ -174,6 +175,11 @@ def test_two_child_sas_of_a_policy_move_with_one_migrate(tmp_path: Path) -> None
     assert exchange(b, a, 1.0).notifies[0] == NotifyType.COOKIE2
     assert a.asked == [Migrate("peer_out", ip("192.0.2.1"), ip("192.0.2.2"),
                                ip("192.0.2.3"), ip("192.0.2.2"))]
+    old, new = internals.children_specs(a)
+    assert {s.src for s in old if s.dst == ip("192.0.2.2")} == {ip("192.0.2.1")}
+    assert {s.src for s in new if s.dst == ip("192.0.2.2")} == {ip("192.0.2.3")}
+    assert exchange(b, a, 1.0).exchange is INFO  # B's Delete of the old CHILD_SA
+    assert not of(a, KernelFailed), of(a, KernelFailed)
 
 
 def test_an_older_update_does_not_move_the_sa(tmp_path: Path) -> None:
