@@ -50,11 +50,13 @@ class Desired:
 
 @dataclass(slots=True)
 class Plan:
-    """What the configuration asks for: policies, and what had to wait or was left out."""
+    """What the configuration asks for: policies, and what had to wait or was left out;
+    ``by_selector`` has the policies of each selector planned, in the same order."""
 
     policies: list[Desired] = field(default_factory=list)
     pending_fqdn: set[str] = field(default_factory=set)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (selector, why)
+    by_selector: list[list[Desired]] = field(default_factory=list)
 
 
 def no_local(macro: str, ifname: str | None) -> Sequence[Address]:
@@ -65,10 +67,21 @@ def no_local(macro: str, ifname: str | None) -> Sequence[Address]:
 def plan(config: Config, local: LocalAddresses = no_local,
          resolve: Resolve = lambda name: None, *, fwd: bool = True) -> Plan:
     """The policies for every selector of ``config`` (see the module docstring)."""
+    return plan_selectors(config, enumerate(config.selectors), local, resolve, fwd=fwd)
+
+
+def plan_selectors(config: Config, selectors: Iterable[tuple[int, Selector]],
+                   local: LocalAddresses = no_local, resolve: Resolve = lambda name: None,
+                   *, fwd: bool = True) -> Plan:
+    """The policies of some selectors of ``config``, each given with its position in
+    ``config.selectors`` (which ranks it, :func:`rank`): a reload plans only those that
+    changed."""
     out = Plan()
     pooled = _pooled_remotes(config)
     memo: Templates = {}
-    for position, sel in enumerate(config.selectors):
+    for position, sel in selectors:
+        found: list[Desired] = []
+        out.by_selector.append(found)
         policy = sel.policy
         if policy is None or policy.install is False or policy.action is None:
             out.skipped.append((sel.name, "no policy to install"))
@@ -87,8 +100,15 @@ def plan(config: Config, local: LocalAddresses = no_local,
         dsts = _expand(sel.dst[0], local, resolve, out.pending_fqdn)
         for src, dst in itertools.product(srcs, dsts):
             if src.version == dst.version:
-                out.policies.extend(_specs(sel, policy, src, dst, position, fwd, memo))
+                found.extend(_specs(sel, policy, src, dst, position, fwd, memo))
+        out.policies.extend(found)
     return out
+
+
+def rank(position: int) -> int:
+    """What a selector's position in the configuration adds to its policies' priority: the
+    first 15 are told apart, the rest rank alike."""
+    return min(position, 15)
 
 
 def _pooled_remotes(config: Config) -> set[str]:
@@ -220,4 +240,4 @@ def _priority(selector: api.Selector, order: int, position: int) -> int:
     specificity = selector.src.prefixlen + selector.dst.prefixlen
     specificity += 8 if selector.proto else 0
     specificity += 4 if selector.sport or selector.dport else 0
-    return (min(order, MAX_ORDER) << 13) | ((300 - specificity) << 4) | min(position, 15)
+    return (min(order, MAX_ORDER) << 13) | ((300 - specificity) << 4) | rank(position)
