@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -90,7 +91,17 @@ class Spmd:
         self.watch = await AddressWatch.open()
         self.state = State(config, fwd=self.settings.fwd)
         self._read_hosts()
-        changes = await self._apply(config)
+        # The first plan and table make as many objects as the configuration, all kept: the
+        # cyclic collector would only scan them again and again (a tenth of the start), so it
+        # waits, and then leaves them out of its scans as racoon2.config.without_gc does.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            changes = await self._apply(config)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
         log.info("policies reconciled with %s: %s", self.settings.config, changes)
         await self._start_dns(config)
         await self._listen(config)

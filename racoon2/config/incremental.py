@@ -22,10 +22,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from racoon2.config import values as v
 from racoon2.config import without_gc
-from racoon2.config.build import Built, build, selector
 from racoon2.config.files import (
     Identity,
     Source,
@@ -41,6 +40,13 @@ from racoon2.config.lexer import KEYWORD
 from racoon2.config.model import Config, ConfigWarning, Policy, Selector
 from racoon2.config.parser import Statement, parse
 from racoon2.errors import ConfigError
+
+if TYPE_CHECKING:
+    from racoon2.config.build import Built
+    from racoon2.config.values import Ctx
+
+# racoon2.config.build and .values are imported where they are used: a daemon that starts
+# from the load cache unpickles a Baseline but reads no statement.
 
 SELECTOR = "selector"
 
@@ -76,6 +82,8 @@ def full(path: str, environ: Mapping[str, str], *, freeze: bool = False
          ) -> tuple[Config, Baseline | None]:
     """:func:`racoon2.config.load_config` and the baseline of what it read (None when a file
     is read twice: a statement there would stand for two places of the model)."""
+    from racoon2.config.build import Built, build
+
     sources: list[Source] = []
     built = Built()
 
@@ -127,6 +135,8 @@ def update(base: Baseline, config: Config, environ: Mapping[str, str]) -> Update
 
 
 def _update(base: Baseline, config: Config, environ: Mapping[str, str]) -> Update | None:
+    from racoon2.config import values as v
+
     files = dict(base.files)
     changed: list[str] = []
     reached = _reached(config.selectors)
@@ -171,8 +181,10 @@ def _reached(selectors: tuple[Selector, ...] | list[Selector]) -> dict[str, Poli
     return found
 
 
-def _selector(ctx: v.Ctx, s: Statement, reached: dict[str, Policy]
+def _selector(ctx: Ctx, s: Statement, reached: dict[str, Policy]
               ) -> tuple[Selector, tuple[ConfigWarning, ...]] | None:
+    from racoon2.config.build import selector
+
     sel = selector(ctx, s)
     policy = None
     if sel.policy_index is not None:
