@@ -256,6 +256,14 @@ def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
     return check.check_config(config, daemon)
 
 
+def preload() -> None:
+    """Import what a reload needs and a start from the cache did not (the parser, builder
+    and checks): a daemon calls it once it serves, so that its first SIGHUP does not wait
+    for them."""
+    import racoon2.config.build
+    import racoon2.config.check  # noqa: F401
+
+
 #: The entry of the last :func:`load_checked` of a file as a daemon, for its next reload.
 _kept: dict[tuple[object, str], tuple[Cache, Entry]] = {}
 

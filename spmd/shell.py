@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from racoon2 import sdnotify
 from racoon2.addrwatch import AddressWatch
-from racoon2.confcache import Reloaded, load_checked, reload_checked
+from racoon2.confcache import Reloaded, load_checked, preload, reload_checked
 from racoon2.config import Config
 from racoon2.config.model import AddrKind, Selector
 from racoon2.daemon import run_daemon
@@ -118,6 +118,7 @@ class Spmd:
         loop.add_signal_handler(signal.SIGUSR1, self.log_status)
         # Policies installed and spmif listening: iked and kinkd may log in.
         self.notify.ready(self.status_line())
+        loop.call_soon(preload)
         await self._stop.wait()
         self.notify.stopping()
         await self.stop()
