@@ -240,7 +240,9 @@ def _patch(state: FileState, text: str, ident: Identity, make: Make) -> FileStat
         return None  # every statement below would have other lines: a full load
     before = parse(old_part, state.path, start_line)
     if [s.line for s in before] != lines[i:k] or \
-            [s.words[0][1] for s in before] != state.kinds[i:k]:
+            [s.words[0][1] for s in before] != state.kinds[i:k] or \
+            [s.words[1][1] if len(s.words) > 1 else None for s in before] != \
+            [sel.name if sel is not None else None for sel in state.selectors[i:k]]:
         return None  # the cut was not between statements after all
     after = parse(new_part, state.path, start_line)
     if not all(_is_selector(s) for s in (*before, *after)):

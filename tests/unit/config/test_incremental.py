@@ -250,3 +250,19 @@ def test_reload_checked_reads_only_the_selector_and_refuses_as_a_full_load(
     files.write()  # no policy_index: spmd's check refuses it, as a full load's does
     with pytest.raises(ConfigError, match="has no policy_index"):
         confcache.reload_checked(conf, "spmd", environ=env)
+
+
+def test_a_comment_and_a_selector_over_several_lines(files: Files) -> None:
+    files.selectors[5] = sel(5).replace("; ", ";\n\t")  # one directive a line
+    files.write()
+    files.config, base = full(str(files.conf), os.environ)
+    assert base is not None
+    files.base = base
+    old = files.config
+    files.selectors[5] = sel(5, "203.0.113.5").replace("; ", ";\n\t")
+    files.selectors[9] = sel(9).rstrip("\n") + "  # a comment\n"
+    files.write()
+    new = files.reload()
+    assert new is not None
+    same_objects(old, new, {"s5"})
+    assert new.selector("s5").where_of("dst") == f"{files.conf}:17"  # type: ignore[union-attr]
