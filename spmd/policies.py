@@ -79,30 +79,47 @@ def plan_selectors(config: Config, selectors: Iterable[tuple[int, Selector]],
     out = Plan()
     pooled = _pooled_remotes(config)
     memo: Templates = {}
+    skips: dict[int, str | None] = {}  # by id(policy): thousands of selectors share a few
+    inet = AddrKind.INET
     for position, sel in selectors:
         found: list[Desired] = []
         out.by_selector.append(found)
         policy = sel.policy
-        if policy is None or policy.install is False or policy.action is None:
+        if policy is None:
             out.skipped.append((sel.name, "no policy to install"))
             continue
-        if policy.ipsec_mode is Mode.TUNNEL and policy.peers_sa_ipaddr is not None and \
-                policy.peers_sa_ipaddr.is_rw:
-            out.skipped.append((sel.name, "tunnel to IP_RW: installed when iked asks"))
-            continue
-        if policy.remote_index in pooled:
-            out.skipped.append((sel.name, "remote leases addresses: installed when iked asks"))
+        if id(policy) not in skips:
+            skips[id(policy)] = _skip(policy, pooled)
+        why = skips[id(policy)]
+        if why is not None:
+            out.skipped.append((sel.name, why))
             continue
         if not sel.src or not sel.dst:
             out.skipped.append((sel.name, "no src or dst"))
             continue
-        srcs = _expand(sel.src[0], local, resolve, out.pending_fqdn)
-        dsts = _expand(sel.dst[0], local, resolve, out.pending_fqdn)
+        s, d = sel.src[0], sel.dst[0]
+        # A numeric address, by far the most common, without the general expansion's calls.
+        srcs = [_network(s.address, s.prefixlen)] if s.kind is inet and s.address is not None \
+            else _expand(s, local, resolve, out.pending_fqdn)
+        dsts = [_network(d.address, d.prefixlen)] if d.kind is inet and d.address is not None \
+            else _expand(d, local, resolve, out.pending_fqdn)
         for src, dst in itertools.product(srcs, dsts):
             if src.version == dst.version:
                 found.extend(_specs(sel, policy, src, dst, position, fwd, memo))
         out.policies.extend(found)
     return out
+
+
+def _skip(policy: Policy, pooled: set[str]) -> str | None:
+    """Why no selector of ``policy`` gets a kernel policy from the configuration, or None."""
+    if policy.install is False or policy.action is None:
+        return "no policy to install"
+    if policy.ipsec_mode is Mode.TUNNEL and policy.peers_sa_ipaddr is not None and \
+            policy.peers_sa_ipaddr.is_rw:
+        return "tunnel to IP_RW: installed when iked asks"
+    if policy.remote_index in pooled:
+        return "remote leases addresses: installed when iked asks"
+    return None
 
 
 def rank(position: int) -> int:

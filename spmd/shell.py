@@ -35,7 +35,7 @@ from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
 from racoon2.spmif.server import Session, SpmifServer, serve
 from spmd import dns
-from spmd.commands import KernelWork, State
+from spmd.commands import Installed, KernelWork, State
 from spmd.dnsproxy import DnsProxy
 from spmd.fqdn import parse_hosts
 from spmd.policies import Desired, Plan, plan_selectors, rank
@@ -79,7 +79,7 @@ class Spmd:
         #: The policies planned for each selector of the configuration (in its order), and
         #: how many of them have each key: a reload of some selectors plans only theirs.
         self._planned: list[list[Desired]] = []
-        self._keys: dict[Key, int] = {}
+        self._keys: dict[Key, int] | None = None
         self.notify = sdnotify.current()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -119,6 +119,7 @@ class Spmd:
         # Policies installed and spmif listening: iked and kinkd may log in.
         self.notify.ready(self.status_line())
         loop.call_soon(preload)
+        loop.call_soon(self._key_counts)
         await self._stop.wait()
         self.notify.stopping()
         await self.stop()
@@ -257,7 +258,7 @@ class Spmd:
         uses_host = self._uses_host
         wanted = self._plan(new, touched)
         self._uses_host |= uses_host
-        keys = dict(self._keys)  # those of the selectors that stay
+        keys = dict(self._key_counts())  # those of the selectors that stay
         removed: set[Key] = set()
         for n in gone:
             for d in self._planned[n]:
@@ -333,20 +334,27 @@ class Spmd:
         index = {key_of(i.spec): i.index for i in installed}
         index.update(await self._perform(changes))
         table = {k: e for k, e in generated.items() if k in index}
-        self.state.table = table
-        for d in wanted.policies:
+        for d in wanted.policies:  # State.record's, without a PolicyKey each (10,000 at start)
             k = key_of(d.spec)
             if k in index:
-                self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
-                                                   index=index[k]))
+                table[k] = Installed(d.selector, d.spec, index[k])
+        self.state.table = table
         for name in sorted(wanted.pending_fqdn):
             log.info("waiting for %s to resolve before installing its policies", name)
         self._planned = wanted.by_selector
-        keys: dict[Key, int] = {}
-        for d in wanted.policies:
-            keys[key_of(d.spec)] = keys.get(key_of(d.spec), 0) + 1
-        self._keys = keys
+        self._keys = None  # counted when a reload needs them (or once spmd serves)
         return changes
+
+    def _key_counts(self) -> dict[Key, int]:
+        """How many of the planned policies have each key (``_planned``'s)."""
+        if self._keys is None:
+            keys: dict[Key, int] = {}
+            for planned in self._planned:
+                for d in planned:
+                    k = key_of(d.spec)
+                    keys[k] = keys.get(k, 0) + 1
+            self._keys = keys
+        return self._keys
 
     async def _listen(self, config: Config) -> None:
         iface = config.interface
