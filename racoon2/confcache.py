@@ -315,8 +315,8 @@ def _incremental(cache: Cache, entry: Entry, daemon: str, environ: Mapping[str, 
         return None
     env = Env(environ)
     found = update(base, entry.config, env)
-    if found is None:
-        return None
+    if found is None or not found.changed:
+        return None  # nothing changed: the cache's load, and the caller reconciles it all
     try:
         with recording(Deps()) as deps:
             warnings = check_config(found.config, daemon)
@@ -328,8 +328,7 @@ def _incremental(cache: Cache, entry: Entry, daemon: str, environ: Mapping[str, 
                 {**entry.env, **env.seen}, found.config, {daemon: (deps, list(warnings))},
                 found.baseline)
     _kept[(cache.key[-1], daemon)] = (cache, new)
-    save = (lambda: cache.write(new, background)) if found.changed else _nothing
-    return Reloaded(found.config, warnings, entry.config, save)
+    return Reloaded(found.config, warnings, entry.config, lambda: cache.write(new, background))
 
 
 def load_cached(path: str, *, environ: Mapping[str, str] | None = None,

@@ -230,6 +230,9 @@ def test_reload_checked_reads_only_the_selector_and_refuses_as_a_full_load(
     env = {**os.environ, "RACOON2_CACHE_DIR": str(cache)}
     conf = str(files.conf)
     first, _ = confcache.load_checked(conf, "spmd", environ=env)
+    same = confcache.reload_checked(conf, "spmd", environ=env)
+    assert same.previous is None and same.config == first  # nothing changed: a whole reload
+    first = same.config
     files.selectors[7] = sel(7, "203.0.113.0/24")
     files.write()
     found = confcache.reload_checked(conf, "spmd", environ=env)
