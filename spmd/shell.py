@@ -4,8 +4,8 @@ Start: read and check the configuration, reconcile spmd's own kernel policies wi
 ones removed, missing ones added, nobody else's touched), serve spmif.  SIGHUP: reread; a broken
 file changes nothing, a good one is applied as a difference: when only selectors changed
 (racoon2.confcache.reload_checked), only theirs, from spmd's own table (doc/design.md,
-"Incremental reload"), else against a kernel dump as at the start.  SIGTERM/SIGINT: remove what spmd
-installed (unless told to keep it) and exit 0.
+"Incremental reload"), else against a kernel dump as at the start.  SIGTERM/SIGINT: remove
+what spmd installed (unless told to keep it) and exit 0.
 """
 
 from __future__ import annotations
@@ -255,9 +255,7 @@ class Spmd:
             touched.append((n, sel))
             planned.append(None)
         gone.extend(at.values())
-        uses_host = self._uses_host
         wanted = self._plan(new, touched)
-        self._uses_host |= uses_host
         keys = dict(self._key_counts())  # those of the selectors that stay
         removed: set[Key] = set()
         for n in gone:
@@ -292,7 +290,7 @@ class Spmd:
             if k in index:
                 self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
                                                    index=index[k]))
-            elif (e := table.get(k)) is not None:
+            elif (e := table.get(k)) is not None and same(d.spec, e.spec):
                 self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
                                                    index=e.spid))  # its SLID may be new
         for d in wanted.policies:
@@ -300,6 +298,8 @@ class Spmd:
         self._keys = keys
         found = iter(wanted.by_selector)
         self._planned = [p if p is not None else next(found) for p in planned]
+        for name in sorted(wanted.pending_fqdn):
+            log.info("waiting for %s to resolve before installing its policies", name)
         return changes, len(touched)
 
     async def _perform(self, changes: Changes) -> dict[Key, int]:
