@@ -10,6 +10,10 @@ cryptography versions, user, working directory, path) and every dependency are u
 anything else (a missing, foreign, unsafe, stale or corrupt cache) is a full load, the
 corrupt case with a log line.  Errors are never cached: a configuration that fails is parsed
 again each time and reports its ``file:line`` as before.
+
+An entry also holds the :class:`racoon2.config.incremental.Baseline` of its load, and the
+last entry :func:`load_checked` used stays in memory: :func:`reload_checked` (spmd's SIGHUP)
+then reads again only the selectors whose text changed when nothing else did.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from typing import Any, BinaryIO
 import cryptography
 
 import racoon2
-from racoon2.config import load_config, model, without_gc
-from racoon2.config.check import check_config
+from racoon2.config import model, without_gc
 from racoon2.config.files import Deps, recording
+from racoon2.config.incremental import Baseline, full, update
 from racoon2.config.model import Config, ConfigWarning
+from racoon2.errors import ConfigError
 from racoon2.paths import LAYOUT
 
 log = logging.getLogger("racoon2.config")
@@ -46,7 +51,7 @@ log = logging.getLogger("racoon2.config")
 #: ``RACOON2_CACHE_DIR=DIR`` puts the cache there; empty turns it off.
 ENV_DIR = "RACOON2_CACHE_DIR"
 #: Bumped when the file's layout changes (the package version covers the model's).
-FORMAT = 1
+FORMAT = 2
 #: Configurations smaller than this (bytes of every file read) load in milliseconds: keeping
 #: them would only leave files behind in the run directory.
 MIN_SIZE = 64 * 1024
@@ -98,6 +103,7 @@ class Entry:
     env: dict[str, str | None]
     config: Config
     checks: dict[str, tuple[Deps, list[ConfigWarning]]] = field(default_factory=dict)
+    baseline: Baseline | None = None
 
     def valid(self, key: tuple[object, ...], environ: Mapping[str, str]) -> str | None:
         """None when this entry may stand for the load now, else why not."""
@@ -238,7 +244,91 @@ def load_checked(path: str, daemon: str, *, environ: Mapping[str, str] | None = 
         dirty = True
     if dirty:  # one write for the load and the check: pickling 10,000 remotes takes a while
         cache.write(entry, background)
+    _kept[(cache.key[-1], daemon)] = (cache, entry)
     return config, warnings
+
+
+def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
+    """:func:`racoon2.config.check.check_config`, imported only when a check runs: a start
+    from the cache needs none, and its imports were a tenth of spmd's start."""
+    from racoon2.config import check
+
+    return check.check_config(config, daemon)
+
+
+def preload() -> None:
+    """Import what a reload needs and a start from the cache did not (the parser, builder
+    and checks): a daemon calls it once it serves, so that its first SIGHUP does not wait
+    for them."""
+    import racoon2.config.build
+    import racoon2.config.check  # noqa: F401
+
+
+#: The entry of the last :func:`load_checked` of a file as a daemon, for its next reload.
+_kept: dict[tuple[object, str], tuple[Cache, Entry]] = {}
+
+
+def _nothing() -> None:
+    pass
+
+
+@dataclass(slots=True)
+class Reloaded:
+    """What :func:`reload_checked` found.  ``previous``: the configuration this one was made
+    from by reading only selectors again (None after a full load); ``save`` writes its cache
+    entry (in the background when asked), for the caller to run once it has applied it."""
+
+    config: Config
+    warnings: list[ConfigWarning]
+    previous: Config | None = None
+    save: Callable[[], None] = _nothing
+
+
+def reload_checked(path: str, daemon: str, *, environ: Mapping[str, str] | None = None,
+                   background: bool = False) -> Reloaded:
+    """:func:`load_checked` for a reload: when only selectors of the files the last load of
+    ``path`` as ``daemon`` read have changed and nothing else it depended on has, only those
+    are read again (racoon2.config.incremental) and the whole configuration checked; anything
+    else, an error included, is :func:`load_checked` (so an error reads as it always did)."""
+    env = os.environ if environ is None else environ
+    kept = _kept.get((os.path.abspath(path), daemon))
+    if kept is not None:
+        found = _incremental(kept[0], kept[1], daemon, env, background)
+        if found is not None:
+            return found
+    config, warnings = load_checked(path, daemon, environ=env, background=background)
+    return Reloaded(config, warnings)
+
+
+def _incremental(cache: Cache, entry: Entry, daemon: str, environ: Mapping[str, str],
+                 background: bool) -> Reloaded | None:
+    base = entry.baseline
+    if base is None:
+        return None
+    for name, value in entry.env.items():
+        if environ.get(name) != value:
+            return None
+    # Everything but the configuration files themselves must be as it was.
+    others = Deps({p: i for p, i in entry.deps.files.items() if p not in base.files},
+                  entry.deps.present, entry.deps.globs)
+    if others.unchanged() is not None:
+        return None
+    env = Env(environ)
+    found = update(base, entry.config, env)
+    if found is None or not found.changed:
+        return None  # nothing changed: the cache's load, and the caller reconciles it all
+    try:
+        with recording(Deps()) as deps:
+            warnings = check_config(found.config, daemon)
+    except ConfigError:
+        return None
+    files = dict(entry.deps.files)
+    files.update((p, found.baseline.files[p].ident) for p in found.changed)
+    new = Entry(entry.key, Deps(files, dict(entry.deps.present), dict(entry.deps.globs)),
+                {**entry.env, **env.seen}, found.config, {daemon: (deps, list(warnings))},
+                found.baseline)
+    _kept[(cache.key[-1], daemon)] = (cache, new)
+    return Reloaded(found.config, warnings, entry.config, lambda: cache.write(new, background))
 
 
 def load_cached(path: str, *, environ: Mapping[str, str] | None = None,
@@ -259,12 +349,14 @@ def load(path: str, environ: Mapping[str, str], directory: str | None, freeze: b
     # What the start froze is the configuration this load replaces: give it back to the
     # collector.  A reload does not freeze again, or each replaced model would stay frozen.
     gc.unfreeze()
+    for kept in [k for k in _kept if k[0] == os.path.abspath(path)]:
+        del _kept[kept]  # a full load replaces what an incremental reload would start from
     if directory is None:
-        return load_config(path, environ=environ, freeze=freeze), None, None, False
+        return full(path, environ, freeze=freeze)[0], None, None, False
     try:
         cache = Cache(directory, os.path.abspath(path))
     except OSError:  # the working directory is gone: relative includes would mean nothing
-        return load_config(path, environ=environ, freeze=freeze), None, None, False
+        return full(path, environ, freeze=freeze)[0], None, None, False
     entry = cache.read(freeze)
     if entry is not None:
         why = entry.valid(cache.key, environ)
@@ -273,10 +365,10 @@ def load(path: str, environ: Mapping[str, str], directory: str | None, freeze: b
         log.debug("configuration cache %s is stale: %s", cache.file, why)
     env = Env(environ)
     with recording(Deps()) as deps:
-        config = load_config(path, environ=env, freeze=freeze)
+        config, baseline = full(path, env, freeze=freeze)
     if sum(ident[2] for ident in deps.files.values() if ident is not None) < MIN_SIZE:
         return config, None, None, False
-    return config, cache, Entry(cache.key, deps, env.seen, config), True
+    return config, cache, Entry(cache.key, deps, env.seen, config, baseline=baseline), True
 
 
 # -- pickling ---------------------------------------------------------------------------------

@@ -12,16 +12,19 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Collection, Coroutine, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from racoon2 import sdnotify, udp
+from racoon2 import sdnotify
 from racoon2.addrwatch import AddressWatch
 from racoon2.confcache import load_cached, load_checked
 from racoon2.config import Config
 from racoon2.errors import Racoon2Error
 from racoon2.kernel import api
 from racoon2.net import Endpoint, HostAddresses
-from racoon2.spmif.client import Spmd
+
+if TYPE_CHECKING:  # iked's and kinkd's: spmd's start does not import them
+    from racoon2 import udp
+    from racoon2.spmif.client import Spmd
 
 
 class PidFileError(Racoon2Error):

@@ -50,11 +50,13 @@ class Desired:
 
 @dataclass(slots=True)
 class Plan:
-    """What the configuration asks for: policies, and what had to wait or was left out."""
+    """What the configuration asks for: policies, and what had to wait or was left out;
+    ``by_selector`` has the policies of each selector planned, in the same order."""
 
     policies: list[Desired] = field(default_factory=list)
     pending_fqdn: set[str] = field(default_factory=set)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (selector, why)
+    by_selector: list[list[Desired]] = field(default_factory=list)
 
 
 def no_local(macro: str, ifname: str | None) -> Sequence[Address]:
@@ -65,30 +67,65 @@ def no_local(macro: str, ifname: str | None) -> Sequence[Address]:
 def plan(config: Config, local: LocalAddresses = no_local,
          resolve: Resolve = lambda name: None, *, fwd: bool = True) -> Plan:
     """The policies for every selector of ``config`` (see the module docstring)."""
+    return plan_selectors(config, enumerate(config.selectors), local, resolve, fwd=fwd)
+
+
+def plan_selectors(config: Config, selectors: Iterable[tuple[int, Selector]],
+                   local: LocalAddresses = no_local, resolve: Resolve = lambda name: None,
+                   *, fwd: bool = True) -> Plan:
+    """The policies of some selectors of ``config``, each given with its position in
+    ``config.selectors`` (which ranks it, :func:`rank`): a reload plans only those that
+    changed."""
     out = Plan()
     pooled = _pooled_remotes(config)
     memo: Templates = {}
-    for position, sel in enumerate(config.selectors):
+    skips: dict[int, str | None] = {}  # by id(policy): thousands of selectors share a few
+    inet = AddrKind.INET
+    for position, sel in selectors:
+        found: list[Desired] = []
+        out.by_selector.append(found)
         policy = sel.policy
-        if policy is None or policy.install is False or policy.action is None:
+        if policy is None:
             out.skipped.append((sel.name, "no policy to install"))
             continue
-        if policy.ipsec_mode is Mode.TUNNEL and policy.peers_sa_ipaddr is not None and \
-                policy.peers_sa_ipaddr.is_rw:
-            out.skipped.append((sel.name, "tunnel to IP_RW: installed when iked asks"))
-            continue
-        if policy.remote_index in pooled:
-            out.skipped.append((sel.name, "remote leases addresses: installed when iked asks"))
+        if id(policy) not in skips:
+            skips[id(policy)] = _skip(policy, pooled)
+        why = skips[id(policy)]
+        if why is not None:
+            out.skipped.append((sel.name, why))
             continue
         if not sel.src or not sel.dst:
             out.skipped.append((sel.name, "no src or dst"))
             continue
-        srcs = _expand(sel.src[0], local, resolve, out.pending_fqdn)
-        dsts = _expand(sel.dst[0], local, resolve, out.pending_fqdn)
+        s, d = sel.src[0], sel.dst[0]
+        # A numeric address, by far the most common, without the general expansion's calls.
+        srcs = [_network(s.address, s.prefixlen)] if s.kind is inet and s.address is not None \
+            else _expand(s, local, resolve, out.pending_fqdn)
+        dsts = [_network(d.address, d.prefixlen)] if d.kind is inet and d.address is not None \
+            else _expand(d, local, resolve, out.pending_fqdn)
         for src, dst in itertools.product(srcs, dsts):
             if src.version == dst.version:
-                out.policies.extend(_specs(sel, policy, src, dst, position, fwd, memo))
+                found.extend(_specs(sel, policy, src, dst, position, fwd, memo))
+        out.policies.extend(found)
     return out
+
+
+def _skip(policy: Policy, pooled: set[str]) -> str | None:
+    """Why no selector of ``policy`` gets a kernel policy from the configuration, or None."""
+    if policy.install is False or policy.action is None:
+        return "no policy to install"
+    if policy.ipsec_mode is Mode.TUNNEL and policy.peers_sa_ipaddr is not None and \
+            policy.peers_sa_ipaddr.is_rw:
+        return "tunnel to IP_RW: installed when iked asks"
+    if policy.remote_index in pooled:
+        return "remote leases addresses: installed when iked asks"
+    return None
+
+
+def rank(position: int) -> int:
+    """What a selector's position in the configuration adds to its policies' priority: the
+    first 15 are told apart, the rest rank alike."""
+    return min(position, 15)
 
 
 def _pooled_remotes(config: Config) -> set[str]:
@@ -220,4 +257,4 @@ def _priority(selector: api.Selector, order: int, position: int) -> int:
     specificity = selector.src.prefixlen + selector.dst.prefixlen
     specificity += 8 if selector.proto else 0
     specificity += 4 if selector.sport or selector.dport else 0
-    return (min(order, MAX_ORDER) << 13) | ((300 - specificity) << 4) | min(position, 15)
+    return (min(order, MAX_ORDER) << 13) | ((300 - specificity) << 4) | rank(position)

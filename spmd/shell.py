@@ -2,14 +2,17 @@
 
 Start: read and check the configuration, reconcile spmd's own kernel policies with it (stale
 ones removed, missing ones added, nobody else's touched), serve spmif.  SIGHUP: reread; a broken
-file changes nothing, a good one is applied as a difference.  SIGTERM/SIGINT: remove what spmd
-installed (unless told to keep it) and exit 0.
+file changes nothing, a good one is applied as a difference: when only selectors changed
+(racoon2.confcache.reload_checked), only theirs, from spmd's own table (doc/design.md,
+"Incremental reload"), else against a kernel dump as at the start.  SIGTERM/SIGINT: remove
+what spmd installed (unless told to keep it) and exit 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import ipaddress
 import logging
 import signal
@@ -19,9 +22,9 @@ from dataclasses import dataclass
 
 from racoon2 import sdnotify
 from racoon2.addrwatch import AddressWatch
-from racoon2.confcache import load_checked
+from racoon2.confcache import Reloaded, load_checked, preload, reload_checked
 from racoon2.config import Config
-from racoon2.config.model import AddrKind
+from racoon2.config.model import AddrKind, Selector
 from racoon2.daemon import run_daemon
 from racoon2.errors import KernelError, Racoon2Error
 from racoon2.kernel import api
@@ -32,11 +35,11 @@ from racoon2.spmif.replies import Reply
 from racoon2.spmif.secret import read_password
 from racoon2.spmif.server import Session, SpmifServer, serve
 from spmd import dns
-from spmd.commands import KernelWork, State
+from spmd.commands import Installed, KernelWork, State
 from spmd.dnsproxy import DnsProxy
 from spmd.fqdn import parse_hosts
-from spmd.policies import Plan, plan
-from spmd.reconcile import Changes, diff, key_of
+from spmd.policies import Desired, Plan, plan_selectors, rank
+from spmd.reconcile import Changes, Key, diff, key_of, same
 from spmd.tcpif import serve_tcp_entry
 
 log = logging.getLogger("spmd")
@@ -73,6 +76,10 @@ class Spmd:
         #: This host's addresses (MY_IP…), followed while running.
         self.watch: AddressWatch | None = None
         self._uses_host = False  # whether the last plan expanded a MY_* macro
+        #: The policies planned for each selector of the configuration (in its order), and
+        #: how many of them have each key: a reload of some selectors plans only theirs.
+        self._planned: list[list[Desired]] = []
+        self._keys: dict[Key, int] | None = None
         self.notify = sdnotify.current()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -84,7 +91,17 @@ class Spmd:
         self.watch = await AddressWatch.open()
         self.state = State(config, fwd=self.settings.fwd)
         self._read_hosts()
-        changes = await self._apply(config)
+        # The first plan and table make as many objects as the configuration, all kept: the
+        # cyclic collector would only scan them again and again (a tenth of the start), so it
+        # waits, and then leaves them out of its scans as racoon2.config.without_gc does.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            changes = await self._apply(config)
+        finally:
+            gc.freeze()
+            if collecting:
+                gc.enable()
         log.info("policies reconciled with %s: %s", self.settings.config, changes)
         await self._start_dns(config)
         await self._listen(config)
@@ -101,6 +118,8 @@ class Spmd:
         loop.add_signal_handler(signal.SIGUSR1, self.log_status)
         # Policies installed and spmif listening: iked and kinkd may log in.
         self.notify.ready(self.status_line())
+        loop.call_soon(preload)
+        loop.call_soon(self._key_counts)
         await self._stop.wait()
         self.notify.stopping()
         await self.stop()
@@ -154,20 +173,37 @@ class Spmd:
 
     async def _reload(self) -> None:
         try:
-            config = self._load()
+            loaded = reload_checked(self.settings.config, "spmd", background=True)
         except Racoon2Error as e:
             # One line, "reload refused: FILE:LINE: found X, expected Y", whatever the daemon.
             log.error("reload refused: %s; still running the previous configuration", e)
             return
+        for warning in loaded.warnings:
+            log.warning("%s", warning)
+        config = loaded.config
         assert self.state is not None
         async with self._lock:
             old = self.state.config.resolver
-            self.state.config = config
-            changes = await self._apply(config)
+            changes, how = await self._apply_reload(loaded)
         if config.resolver != old:
             self._stop_dns()
             await self._start_dns(config)
-        log.info("reloaded %s: %s", self.settings.config, changes)
+        log.info("reloaded %s: %s%s", self.settings.config, changes, how)
+        loaded.save()  # the cache entry, once the kernel has the policies
+
+    async def _apply_reload(self, loaded: Reloaded) -> tuple[Changes, str]:
+        """Apply a reloaded configuration: only its changed selectors' policies when it was
+        made from the one spmd runs, else everything against the kernel."""
+        assert self.state is not None
+        previous, config = loaded.previous, loaded.config
+        changes = None
+        if previous is not None and previous is self.state.config:
+            changes = await self._apply_selectors(previous, config)
+        self.state.config = config
+        if changes is not None:
+            return changes[0], (f" (only {changes[1]} of {len(config.selectors)} selectors "
+                                "planned again)")
+        return await self._apply(config), ""
 
     # -- pieces ---------------------------------------------------------------------------------
 
@@ -177,34 +213,103 @@ class Spmd:
             log.warning("%s", warning)
         return config
 
-    def _plan(self, config: Config) -> Plan:
+    def _plan(self, config: Config, some: list[tuple[int, Selector]] | None = None) -> Plan:
+        """The policies of every selector of ``config``, or of ``some`` of them (a reload:
+        then a MY_* macro they use adds to what the others used)."""
         assert self.state is not None
         fqdn = self.state.fqdn
-        for sel in config.selectors:
+        chosen = list(enumerate(config.selectors)) if some is None else some
+        for _, sel in chosen:
             for spec in (*sel.src[:1], *sel.dst[:1]):
                 if spec.kind is AddrKind.FQDN:
                     fqdn.register(spec.text)
         hosts = self.watch.current if self.watch else HostAddresses()
-        self._uses_host = False
+        if some is None:
+            self._uses_host = False
 
         def local(macro: str, ifname: str | None) -> list[Address]:
             self._uses_host = True
             return hosts.expand(macro, ifname)
 
-        return plan(config, local, fqdn.resolve, fwd=self.settings.fwd)
+        return plan_selectors(config, chosen, local, fqdn.resolve, fwd=self.settings.fwd)
 
-    async def _apply(self, config: Config) -> Changes:
-        """Make the kernel hold exactly the configured policies (plus generated ones)."""
+    async def _apply_selectors(self, old: Config, new: Config) -> tuple[Changes, int] | None:
+        """Apply what changed from ``old`` to ``new``, whose other selectors are the same
+        objects, from spmd's own table (no kernel dump): the changes and how many selectors
+        were planned again; None, before touching anything, when a policy of theirs has the
+        key of another selector's or a generated one (the full diff decides those)."""
         assert self.kernel is not None and self.state is not None
-        wanted = self._plan(config)
-        generated = {k: e for k, e in self.state.table.items() if e.generated}
-        desired = [d.spec for d in wanted.policies] + [e.spec for e in generated.values()]
-        installed = await self.kernel.dump_policies(api.Owner.SPMD)
-        changes = diff(desired, installed)
+        if len(self._planned) != len(old.selectors):
+            return None
+        at = {id(sel): n for n, sel in enumerate(old.selectors)}
+        planned: list[list[Desired] | None] = []
+        touched: list[tuple[int, Selector]] = []
+        gone: list[int] = []
+        for n, sel in enumerate(new.selectors):
+            was = at.pop(id(sel), None)
+            if was is not None and rank(was) == rank(n):  # its policies are as they were
+                planned.append(self._planned[was])
+                continue
+            if was is not None:
+                gone.append(was)
+            touched.append((n, sel))
+            planned.append(None)
+        gone.extend(at.values())
+        wanted = self._plan(new, touched)
+        keys = dict(self._key_counts())  # those of the selectors that stay
+        removed: set[Key] = set()
+        for n in gone:
+            for d in self._planned[n]:
+                k = key_of(d.spec)
+                removed.add(k)
+                keys[k] -= 1
+                if not keys[k]:
+                    del keys[k]
+        table = self.state.table
+        desired: dict[Key, Desired] = {}
+        for d in wanted.policies:
+            k = key_of(d.spec)
+            if k in keys or (k in table and k not in removed):
+                return None
+            desired.setdefault(k, d)
+        changes = Changes()
+        for k in removed - desired.keys():
+            if (e := table.get(k)) is not None:
+                changes.delete.append(api.PolicyKey(e.spec.direction, e.spec.selector,
+                                                    e.spec.mark, e.spec.if_id, index=e.spid))
+        for k, d in desired.items():
+            e = table.get(k)
+            if e is None:
+                changes.add.append(d.spec)
+            elif not same(d.spec, e.spec):
+                changes.update.append(d.spec)
+        index = await self._perform(changes)
+        for k in removed - desired.keys():
+            table.pop(k, None)
+        for k, d in desired.items():
+            if k in index:
+                self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
+                                                   index=index[k]))
+            elif (e := table.get(k)) is not None and same(d.spec, e.spec):
+                self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
+                                                   index=e.spid))  # its SLID may be new
+        for d in wanted.policies:
+            keys[key_of(d.spec)] = keys.get(key_of(d.spec), 0) + 1
+        self._keys = keys
+        found = iter(wanted.by_selector)
+        self._planned = [p if p is not None else next(found) for p in planned]
+        for name in sorted(wanted.pending_fqdn):
+            log.info("waiting for %s to resolve before installing its policies", name)
+        return changes, len(touched)
+
+    async def _perform(self, changes: Changes) -> dict[Key, int]:
+        """Delete, add and update in the kernel; the kernel index of each policy added or
+        updated (one it refused is logged and left out)."""
+        assert self.kernel is not None
         for key in changes.delete:
             with contextlib.suppress(KernelError):
                 await self.kernel.del_policy(key)
-        index = {key_of(i.spec): i.index for i in installed}
+        index: dict[Key, int] = {}
         for spec, result in zip(changes.add, await self.kernel.add_policies(changes.add),
                                 strict=True):
             if isinstance(result, KernelError):
@@ -216,16 +321,40 @@ class Spmd:
                 index[key_of(spec)] = (await self.kernel.update_policy(spec)).index
             except KernelError as e:
                 log.error("cannot update %s: %s", spec.key, e)
+        return index
+
+    async def _apply(self, config: Config) -> Changes:
+        """Make the kernel hold exactly the configured policies (plus generated ones)."""
+        assert self.kernel is not None and self.state is not None
+        wanted = self._plan(config)
+        generated = {k: e for k, e in self.state.table.items() if e.generated}
+        desired = [d.spec for d in wanted.policies] + [e.spec for e in generated.values()]
+        installed = await self.kernel.dump_policies(api.Owner.SPMD)
+        changes = diff(desired, installed)
+        index = {key_of(i.spec): i.index for i in installed}
+        index.update(await self._perform(changes))
         table = {k: e for k, e in generated.items() if k in index}
-        self.state.table = table
-        for d in wanted.policies:
+        for d in wanted.policies:  # State.record's, without a PolicyKey each (10,000 at start)
             k = key_of(d.spec)
             if k in index:
-                self.state.record(d, api.PolicyKey(d.spec.direction, d.spec.selector,
-                                                   index=index[k]))
+                table[k] = Installed(d.selector, d.spec, index[k])
+        self.state.table = table
         for name in sorted(wanted.pending_fqdn):
             log.info("waiting for %s to resolve before installing its policies", name)
+        self._planned = wanted.by_selector
+        self._keys = None  # counted when a reload needs them (or once spmd serves)
         return changes
+
+    def _key_counts(self) -> dict[Key, int]:
+        """How many of the planned policies have each key (``_planned``'s)."""
+        if self._keys is None:
+            keys: dict[Key, int] = {}
+            for planned in self._planned:
+                for d in planned:
+                    k = key_of(d.spec)
+                    keys[k] = keys.get(k, 0) + 1
+            self._keys = keys
+        return self._keys
 
     async def _listen(self, config: Config) -> None:
         iface = config.interface

@@ -13,8 +13,6 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from racoon2.config.build import build as _build
-from racoon2.config.files import read_tree, tree_of_text
 from racoon2.config.model import Config
 
 __all__ = ["Config", "load_config", "loads", "without_gc"]
@@ -26,15 +24,23 @@ def load_config(path: str, *, environ: Mapping[str, str] | None = None,
                 freeze: bool = False) -> Config:
     """Read ``path`` (and what it includes) into a :class:`Config`; raises ConfigError.
     ``freeze``: see :func:`without_gc`."""
+    # Imported here: a daemon that starts from the load cache (racoon2.confcache) never
+    # parses, and these imports were a tenth of spmd's start.
+    from racoon2.config.build import build
+    from racoon2.config.files import read_tree
+
     env = os.environ if environ is None else environ
-    return without_gc(lambda: _build(read_tree(path, env), path, env), freeze=freeze)
+    return without_gc(lambda: build(read_tree(path, env), path, env), freeze=freeze)
 
 
 def loads(text: str, file: str = "<text>", *, environ: Mapping[str, str] | None = None
           ) -> Config:
     """Like :func:`load_config` for configuration text already in memory (named ``file``)."""
+    from racoon2.config.build import build
+    from racoon2.config.files import tree_of_text
+
     env = os.environ if environ is None else environ
-    return without_gc(lambda: _build(tree_of_text(text, file, env), file, env))
+    return without_gc(lambda: build(tree_of_text(text, file, env), file, env))
 
 
 def without_gc(load: Callable[[], T], *, freeze: bool = False) -> T:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
@@ -295,8 +295,22 @@ NAMED: Final = ("remote", "selector", "policy", "ipsec", "sa", "addresspool")
 SINGLE: Final = ("setval", "default", "interface", "resolver")
 
 
-def build(statements: list[Statement], file: str, environ: Mapping[str, str]) -> Model:
-    """Turn the top-level statements (includes already spliced in) into the model."""
+@dataclass(slots=True)
+class Built:
+    """What :func:`build` leaves for an incremental reload (racoon2.config.incremental): each
+    selector statement's selector and the notes reading it made, by ``id`` of the statement,
+    and where the selectors' notes are in the model's (``notes[start:end]``)."""
+
+    selectors: dict[int, tuple[Selector, tuple[ConfigWarning, ...]]] = field(
+        default_factory=dict)
+    start: int = 0
+    end: int = 0
+
+
+def build(statements: list[Statement], file: str, environ: Mapping[str, str],
+          built: Built | None = None) -> Model:
+    """Turn the top-level statements (includes already spliced in) into the model; ``built``
+    gets what an incremental reload needs."""
     by_kind: dict[str, list[Statement]] = {k: [] for k in (*NAMED, *SINGLE)}
     for s in statements:
         head = s.words[0]
@@ -330,8 +344,15 @@ def build(statements: list[Statement], file: str, environ: Mapping[str, str]) ->
     raw_ipsecs = tuple(_lenient(ctx, s, IPSEC, "ipsec", Ipsec, unchecked)
                        for s in by_kind["ipsec"])
     sas = tuple(_lenient(ctx, s, SA, "sa", Sa, unchecked) for s in by_kind["sa"])
-    raw_selectors = tuple(_named(ctx, s, SELECTOR, "selector", Selector)
-                          for s in by_kind["selector"])
+    if built is None:
+        raw_selectors = tuple(selector(ctx, s) for s in by_kind["selector"])
+    else:
+        built.start = len(ctx.notes)
+        for s in by_kind["selector"]:
+            before = len(ctx.notes)
+            built.selectors[id(s)] = (selector(ctx, s), tuple(ctx.notes[before:]))
+        built.end = len(ctx.notes)
+        raw_selectors = tuple(sel for sel, _ in built.selectors.values())
     pools = tuple(_pool(ctx, s) for s in by_kind["addresspool"])
     return _link(file, setval, default, interface, resolver, remotes, raw_selectors,
                  raw_policies, raw_ipsecs, sas, pools, ctx.notes, unchecked)
@@ -383,6 +404,12 @@ def _name_of(ctx: v.Ctx, s: Statement, kind: str) -> str:
         raise v.found(s, token, f"a name for the {kind}",
                       f"reserved words must be quoted: {kind} \"{token[1]}\" {{ … }};")
     return ctx.text(s, token, f"a {kind} name")
+
+
+def selector(ctx: v.Ctx, s: Statement) -> Selector:
+    """A ``selector NAME { }`` statement's selector, not linked to its policy yet."""
+    found: Selector = _named(ctx, s, SELECTOR, "selector", Selector)
+    return found
 
 
 def _named(ctx: v.Ctx, s: Statement, table: Mapping[str, Rule], kind: str, cls: Any) -> Any:

@@ -12,6 +12,9 @@ from racoon2.ipsec import Action, Mode
 
 def check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
     """spmd -n: each selector spmd installs has what its kernel policy needs."""
+    # A policy's own checks name the first selector that reaches it when they fail; once it
+    # passed they would pass for every other (10,000 selectors usually share a few).
+    complete: set[int] = set()
     for sel in config.selectors:
         policy = sel.policy
         if policy is None:
@@ -29,6 +32,8 @@ def check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
             if len(addrs) > 1:
                 warnings.append(ConfigWarning(sel.where_of(side) or sel.where,
                                               f"spmd uses only the first {side} address"))
+        if id(policy) in complete:
+            continue
         for name in ("ipsec_mode", "ipsec_level"):
             if getattr(policy, name) is None:
                 raise ConfigError(f"policy {policy.name!r} lacks {name}, expected it for spmd "
@@ -45,6 +50,7 @@ def check_spmd(config: Config, warnings: list[ConfigWarning]) -> None:
         if not policy.ipsecs:
             raise ConfigError(f"policy {policy.name!r} lacks ipsec_index, expected the SAs "
                               "that protect its traffic", policy.where)
+        complete.add(id(policy))
 
 
 #: Distinct selector ``order`` values spmd's kernel priorities tell apart (spmd/policies.py).

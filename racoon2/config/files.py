@@ -69,7 +69,7 @@ class Deps:
             if (self.files.get(path) is None or not there) and os.path.lexists(path) != there:
                 return path
         for pattern, matches in self.globs.items():
-            if _glob(pattern) != matches:
+            if glob_of(pattern) != matches:
                 return pattern
         return None
 
@@ -77,9 +77,38 @@ class Deps:
 _deps: Deps | None = None
 
 
-def _glob(pattern: str) -> tuple[str, ...]:
+@dataclass(slots=True)
+class Source:
+    """One configuration file as a load read it (racoon2.config.incremental): its identity
+    when it was checked, its text, its own top-level statements (``include`` ones in place)
+    and, by the index of each include statement, the pattern it expanded to and the files
+    that matched."""
+
+    path: str
+    ident: Identity | None
+    text: str
+    statements: list[Statement]
+    included: dict[int, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+
+
+_sources: list[Source] | None = None
+
+
+def glob_of(pattern: str) -> tuple[str, ...]:
+    """What an include of ``pattern`` (already expanded) matches now, sorted."""
     # ~ follows $HOME when it is checked again, as when it was first read.
     return tuple(sorted(glob.glob(os.path.expanduser(pattern))))
+
+
+@contextlib.contextmanager
+def sourcing(sources: list[Source]) -> Iterator[list[Source]]:
+    """Append to ``sources`` each file :func:`read_tree` reads inside the block."""
+    global _sources  # as _deps: one load at a time
+    saved, _sources = _sources, sources
+    try:
+        yield sources
+    finally:
+        _sources = saved
 
 
 @contextlib.contextmanager
@@ -99,32 +128,43 @@ def read_tree(path: str, environ: Mapping[str, str]) -> list[Statement]:
 
 
 def _read(path: str, environ: Mapping[str, str], depth: int, where: str | None) -> list[Statement]:
-    check_safe_file(path, secret=False, where=where)
+    # The identity before the read: a file replaced in between is read again next time.
+    ident = identity(check_safe_file(path, secret=False, where=where))
+    return tree_of_text(read_text(path, where), path, environ, depth, ident)
+
+
+def read_text(path: str, where: str | None = None) -> str:
+    """The text of configuration file ``path`` (undecodable bytes kept as surrogates)."""
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError as e:
         raise ConfigError(f"cannot read {path}: {e.strerror}", where) from None
-    return tree_of_text(data.decode("utf-8", "surrogateescape"), path, environ, depth)
+    return data.decode("utf-8", "surrogateescape")
 
 
-def tree_of_text(text: str, path: str, environ: Mapping[str, str], depth: int = 0
-                 ) -> list[Statement]:
-    """Parse ``text`` (read from ``path``) and splice in what it includes."""
+def tree_of_text(text: str, path: str, environ: Mapping[str, str], depth: int = 0,
+                 ident: Identity | None = None) -> list[Statement]:
+    """Parse ``text`` (read from ``path``, whose identity was ``ident``) and splice in what
+    it includes."""
     statements = parse(text, path)
+    source = Source(path, ident, text, statements)
+    if _sources is not None:
+        _sources.append(source)
     if not any(s.words[0][1] == "include" for s in statements):
         return statements
     out: list[Statement] = []
-    for s in statements:
+    for index, s in enumerate(statements):
         head = s.words[0]
         if head[0] == KEYWORD and head[1] == "include":
-            out.extend(_include(s, environ, depth))
+            out.extend(_include(s, environ, depth, source, index))
         else:
             out.append(s)
     return out
 
 
-def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[Statement]:
+def _include(s: Statement, environ: Mapping[str, str], depth: int, source: Source,
+             index: int) -> list[Statement]:
     if s.block is not None or len(s.words) != 2 or s.words[1][0] in (KEYWORD, PUNCT):
         found = s.words[1] if len(s.words) > 1 else None
         raise ConfigError(
@@ -140,11 +180,12 @@ def _include(s: Statement, environ: Mapping[str, str], depth: int) -> list[State
     if "\0" in pattern:  # glob would raise ValueError on it
         raise ConfigError(f"found a NUL byte in include path {pattern!r}, expected a file name",
                           s.where)
-    matches = _glob(pattern)
+    matches = glob_of(pattern)
     if _deps is not None:
         _deps.globs[pattern] = matches
     if not matches:
         raise ConfigError(f"found no file matching {pattern!r}, expected at least one", s.where)
+    source.included[index] = (pattern, matches)
     out: list[Statement] = []
     for match in matches:
         out.extend(_read(match, environ, depth + 1, s.where))

@@ -2,20 +2,23 @@
 
 A restart with the file unchanged starts from the cache and installs the same policies; a
 SIGHUP that changes one selector of 1,000 updates exactly that policy: every other keeps its
-kernel index (nothing deleted and added again).
+kernel index (nothing deleted and added again).  That SIGHUP plans only that selector again
+(racoon2.config.incremental); a broken selector is refused with the message ``spmd -n``
+gives, and a changed policy is a full reload of every selector.
 """
 
 from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from netns import Netns
-from test_spmd import Daemon
+from test_spmd import BIN, Daemon
 
 COUNT = 1000
 HEAD = """interface {{ spmd {{ unix "{sock}"; }}; spmd_password "{pwd}"; }};
@@ -78,4 +81,46 @@ def test_restart_from_the_cache_and_sighup_updates_exactly_one_policy(spmd: Daem
         {k: v for k, v in before.items() if k != gone}
     log = spmd.log.read_text()
     assert "1 to add, 0 to update, 1 to delete" in log, log[-2000:]
+    assert spmd.stop() == 0
+
+
+def test_sighup_plans_only_the_changed_selector_and_refuses_a_broken_one(spmd: Daemon
+                                                                         ) -> None:
+    head = HEAD.format(sock=spmd.sock, pwd=spmd.pwd)
+    spmd.conf.write_text(head + "".join(selector(i) for i in range(COUNT)))
+    spmd.start()
+    wait_until(lambda: len(indexes(spmd.ns)) == COUNT)
+    before = indexes(spmd.ns)
+    moved = "192.0.2.1/32 203.0.113.0/24"
+    spmd.conf.write_text(head + "".join(selector(i, "203.0.113.0/24" if i == 500 else None)
+                                        for i in range(COUNT)))
+    spmd.send(signal.SIGHUP)
+    wait_until(lambda: moved in indexes(spmd.ns))
+    after = indexes(spmd.ns)
+    assert set(before) - set(after) == {"192.0.2.1/32 198.51.101.244/32"}
+    assert {k: v for k, v in after.items() if k != moved} == \
+        {k: v for k, v in before.items() if k in after}
+    wait_until(lambda: "selectors planned again" in spmd.log.read_text())
+    assert "1 to add, 0 to update, 1 to delete (only 1 of 1000 selectors planned again)" in \
+        spmd.log.read_text()
+
+    # A value error in the changed selector: refused with spmd -n's message, nothing moves.
+    spmd.conf.write_text(head + "".join(selector(i, "203.0.113.0/33" if i == 500 else None)
+                                        for i in range(COUNT)))
+    check = subprocess.run([str(BIN / "spmd"), "-n", "-f", str(spmd.conf)],
+                           capture_output=True, text=True, check=False)
+    assert check.returncode == 1 and check.stderr.startswith(f"{spmd.conf}:")
+    spmd.send(signal.SIGHUP)
+    wait_until(lambda: "reload refused" in spmd.log.read_text())
+    assert f"reload refused: {check.stderr.strip()}; still running" in spmd.log.read_text()
+    assert indexes(spmd.ns) == after
+
+    # The shared policy changes: every selector is planned again, every policy updated.
+    spmd.conf.write_text(head.replace("ipsec_level require", "ipsec_level use") +
+                         "".join(selector(i) for i in range(COUNT)))
+    spmd.send(signal.SIGHUP)
+    # (selector 500 goes back to its dst: one to add, one to delete, the others updated)
+    wait_until(lambda: f"1 to add, {COUNT - 1} to update, 1 to delete\n" in
+               spmd.log.read_text())
+    assert "level use" in spmd.ns.ip("xfrm", "policy")
     assert spmd.stop() == 0

@@ -8,7 +8,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ import racoon2
 from racoon2 import confcache
 from racoon2.config import load_config, model
 from racoon2.config.check import check_config
+from racoon2.config.incremental import Baseline, full
 from racoon2.errors import ConfigError
 
 MAIN = """interface {{ ike {{ 192.0.2.1; }}; spmd {{ unix "{d}/spmif"; }};
@@ -77,11 +78,12 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the real loader was called for (a cache hit adds none)."""
     calls: list[str] = []
 
-    def counting(path: str, **kw: object) -> model.Config:
+    def counting(path: str, environ: Mapping[str, str], *, freeze: bool = False
+                 ) -> tuple[model.Config, Baseline | None]:
         calls.append(path)
-        return load_config(path, **kw)  # type: ignore[arg-type]
+        return full(path, environ, freeze=freeze)
 
-    monkeypatch.setattr(confcache, "load_config", counting)
+    monkeypatch.setattr(confcache, "full", counting)
     return calls
 
 
