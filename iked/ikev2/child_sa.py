@@ -37,7 +37,9 @@ def without_ke(offered: Sequence[Proposal]) -> tuple[Proposal, ...]:
     payload comes with it), yet iOS sends a proposal with a DH group beside one without;
     strongSwan ignores them too (PROPOSAL_SKIP_KE)."""
     return tuple(replace(p, transforms=tuple(t for t in p.transforms
-                                             if t.type != TransformType.KE)) for p in offered)
+                                             if t.type != TransformType.KE))
+                 if any(t.type == TransformType.KE for t in p.transforms) else p
+                 for p in offered)
 
 
 def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
