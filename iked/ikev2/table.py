@@ -244,7 +244,9 @@ class SaTable(Queues[IkeSa]):
             self._half_open.pop((sa.origin, sa.spi_i), None)
             return
         self.sas.setdefault(sa.local_spi, sa)
-        if sa.state is not State.INIT_DONE:
+        # Half-open (RFC 7296 §2.6) until the initiator authenticated itself: a responder
+        # whose IKE_AUTH waits only for its kernel SPI has a proven peer, no flood's SA.
+        if sa.state is not State.INIT_DONE or sa.peer_id is not None:
             self._half_open.pop((sa.origin, sa.spi_i), None)
         deadline = sa.deadline()
         if deadline is not None:
