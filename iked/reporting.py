@@ -13,6 +13,7 @@ from iked import hooks
 from racoon2.config.effective import ikev1, ikev2
 from racoon2.config.model import Config, ScriptType
 from racoon2.log import fields as journal_fields
+from racoon2.log import journal_active
 
 if TYPE_CHECKING:
     from iked.shell import Iked
@@ -33,6 +34,9 @@ class Reporter:
     def report(self, event: ev.Event) -> None:
         if not isinstance(event, ev.Dropped):  # counted by reason in the core
             self.iked.control.events[type(event).__name__] += 1
+        if not journal_active():
+            self._log(event)
+            return
         with journal_fields(**ev.journal_fields(event)):
             self._log(event)
 
