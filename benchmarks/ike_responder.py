@@ -17,10 +17,12 @@ tests/harness/peers/trixie-root.sh (its strongSwan 6.1 does ML-KEM, the host's 5
 against charon with ``fake_kernel`` and iked with ``-D 0x8`` (neither installs an SA), ESP
 aes128gcm16 in transport mode.  ``--profile FILE`` runs that iked under cProfile
 (benchmarks/profiled.py: CPU time, from just before the load; the stats written to FILE when
-iked stops); benchmarks/profile_breakdown.py sums them by area.
+iked stops); benchmarks/profile_breakdown.py sums them by area.  That charon asks for no
+cookies (``dos_protection = no``); ``--charon-cookies`` adds a charon that asks for them from
+iked's threshold of half-open IKE SAs on.
 
     python benchmarks/ike_responder.py [--driver loadtester|python] [--counts 1000 10000]
-        [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2]
+        [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2] [--charon-cookies]
 """
 
 from __future__ import annotations
