@@ -17,10 +17,12 @@ tests/harness/peers/trixie-root.sh (its strongSwan 6.1 does ML-KEM, the host's 5
 against charon with ``fake_kernel`` and iked with ``-D 0x8`` (neither installs an SA), ESP
 aes128gcm16 in transport mode.  ``--profile FILE`` runs that iked under cProfile
 (benchmarks/profiled.py: CPU time, from just before the load; the stats written to FILE when
-iked stops); benchmarks/profile_breakdown.py sums them by area.
+iked stops); benchmarks/profile_breakdown.py sums them by area.  That charon asks for no
+cookies (``dos_protection = no``); ``--charon-cookies`` adds a charon that asks for them from
+iked's threshold of half-open IKE SAs on.
 
     python benchmarks/ike_responder.py [--driver loadtester|python] [--counts 1000 10000]
-        [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2]
+        [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2] [--charon-cookies]
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from pyroute2 import netns
 
 from iked.events import Event, IkeSaUp, NegotiationFailed, Op
 from iked.ikev2 import dispatch, ike_init, proposals
+from iked.ikev2.cookies import HALF_OPEN_LIMIT
 from iked.ikev2.fragments import Reassembly
 from iked.ikev2.sa import Continue, IkeSa, State
 from iked.ikev2.settings import ChildSettings, PeerSettings
@@ -417,10 +420,11 @@ def lt_iked(prefix: str, count: int, tmp: Path, profile: str, workers: int = 1) 
             iked.wait()
 
 
-def lt_strongswan(prefix: str, count: int, tmp: Path, profile: str) -> Result:
-    """The load-tester against charon with fake_kernel."""
-    d = tmp / f"lt-ss-{count}"
-    charon = loadtester.responder(prefix + "B", d / "responder", LT_IKE, LT_ESP)
+def lt_strongswan(prefix: str, count: int, tmp: Path, profile: str, cookies: int = 0) -> Result:
+    """The load-tester against charon with fake_kernel (with ``cookies``: asking for
+    cookies from that many half-open IKE SAs on)."""
+    d = tmp / f"lt-ss-{count}-c{cookies}"
+    charon = loadtester.responder(prefix + "B", d / "responder", LT_IKE, LT_ESP, cookies)
     try:
         assert charon.proc is not None
         return _measure_burst(prefix, charon.proc.pid, count, d)
@@ -453,6 +457,9 @@ def main() -> None:
                         help="iked -j: one iked run per number given")
     parser.add_argument("--profile", default="", help="cProfile stats of iked to this file "
                         "(load-tester driver)")
+    parser.add_argument("--charon-cookies", action="store_true",
+                        help="a second charon row with cookies from iked's threshold of "
+                        f"{HALF_OPEN_LIMIT} half-open IKE SAs on (load-tester driver)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("ike_responder: run as root (network namespaces)")
@@ -470,6 +477,9 @@ def main() -> None:
         *((f"iked -j{j}" if len(args.workers) > 1 else "iked",
            lambda n, t, j=j: lt_iked(prefix, n, t, args.profile, j)) for j in args.workers),
         ("strongSwan", lambda n, t: lt_strongswan(prefix, n, t, args.profile)),
+        *((("ss cookies", lambda n, t: lt_strongswan(prefix, n, t, args.profile,
+                                                     HALF_OPEN_LIMIT)),)
+          if args.charon_cookies else ()),
     ) if lt else (
         *((f"iked -j{j}" if len(args.workers) > 1 else "iked",
            lambda n, t, j=j: run_iked(prefix, n, args.window, t, args.addke, j))
@@ -489,11 +499,13 @@ def main() -> None:
                     rows[name] = (cpu, rss, rate)
                     print(f"{count:>7} {name:>10} {up:>7} {cpu * 1000:>10.3f} {rss:>11.2f}"
                           f" {rate:>7.1f}", flush=True)
-                sc, sr, srate = rows.pop("strongSwan")
-                for name, (ic, ir, irate) in rows.items():
-                    print(f"{count:>7} {'ratio':>10} {'':>7} {ic / sc if sc else 0:>10.2f} "
-                          f"{ir / sr if sr else 0:>11.2f} {irate / srate if srate else 0:>7.2f}"
-                          f"   ({name} / strongSwan)")
+                charons = {name: rows.pop(name) for name in ("strongSwan", "ss cookies")
+                           if name in rows}
+                for ss, (sc, sr, srate) in charons.items():
+                    for name, (ic, ir, irate) in rows.items():
+                        print(f"{count:>7} {'ratio':>10} {'':>7} {ic / sc if sc else 0:>10.2f} "
+                              f"{ir / sr if sr else 0:>11.2f} "
+                              f"{irate / srate if srate else 0:>7.2f}   ({name} / {ss})")
     finally:
         subprocess.run(["bash", str(HARNESS / "netns.sh"), "down", prefix], check=False)
 

@@ -42,7 +42,13 @@ def build() -> None:
         subprocess.run(["bash", str(BUILD), str(PREFIX)], check=True, timeout=BUILD_SECONDS)
 
 
-def _conf(d: Path, ike: str, esp: str, lines: str) -> str:
+def _conf(d: Path, ike: str, esp: str, lines: str, cookies: int = 0) -> str:
+    # RFC 7296 §2.6 cookies once ``cookies`` IKE SAs are half-open, as iked asks for them;
+    # charon's per-address limits stay off (every load-tester client has one address).
+    dos = f"""dos_protection = yes
+  cookie_threshold = {cookies}
+  cookie_threshold_ip = 1000000
+  block_threshold = 1000000""" if cookies else "dos_protection = no"
     return f"""charon {{
   load_modular = no
   load = random nonce openssl pem pkcs1 x509 pubkey curve25519 gmp aes sha1 sha2 hmac kdf gcm \
@@ -50,7 +56,7 @@ load-tester kernel-netlink socket-default vici
   threads = 16
   ikesa_table_size = 4096
   ikesa_table_segments = 16
-  dos_protection = no
+  {dos}
   reuse_ikesa = no
   install_routes = no
   filelog {{
@@ -98,10 +104,11 @@ class Charon:
     dir: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ike: str, esp: str, lines: str) -> None:
-        """Start it with these load-tester lines; returns once its vici socket is there."""
+    def start(self, ike: str, esp: str, lines: str, cookies: int = 0) -> None:
+        """Start it with these load-tester lines (and cookies from ``cookies`` half-open IKE
+        SAs on, 0: none); returns once its vici socket is there."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "strongswan.conf").write_text(_conf(self.dir, ike, esp, lines))
+        (self.dir / "strongswan.conf").write_text(_conf(self.dir, ike, esp, lines, cookies))
         env = {**os.environ, "STRONGSWAN_CONF": str(self.dir / "strongswan.conf")}
         with open(self.dir / "stdout", "wb") as out:
             self.proc = subprocess.Popen(
@@ -134,10 +141,11 @@ class Charon:
         self.proc = None
 
 
-def responder(ns: str, d: Path, ike: str, esp: str) -> Charon:
-    """A charon answering the load-tester in ``ns`` (fake kernel, no initiator threads)."""
+def responder(ns: str, d: Path, ike: str, esp: str, cookies: int = 0) -> Charon:
+    """A charon answering the load-tester in ``ns`` (fake kernel, no initiator threads),
+    asking for cookies from ``cookies`` half-open IKE SAs on (0: never)."""
     c = Charon(ns, d)
-    c.start(ike, esp, "initiators = 0")
+    c.start(ike, esp, "initiators = 0", cookies)
     return c
 
 

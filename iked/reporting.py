@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from iked import events as ev
 from iked import hooks
 from racoon2.config.effective import ikev1, ikev2
-from racoon2.config.model import ScriptType
+from racoon2.config.model import Config, ScriptType
 from racoon2.log import fields as journal_fields
+from racoon2.log import journal_active
 
 if TYPE_CHECKING:
     from iked.shell import Iked
@@ -28,10 +29,14 @@ class Reporter:
         self.iked = iked
         self._drops_reported = -DROP_REPORT_INTERVAL
         self._drops_seen: dict[ev.DropReason, int] = {}
+        self._remotes_of: tuple[Config | None, dict[str, str]] = (None, {})
 
     def report(self, event: ev.Event) -> None:
         if not isinstance(event, ev.Dropped):  # counted by reason in the core
             self.iked.control.events[type(event).__name__] += 1
+        if not journal_active():
+            self._log(event)
+            return
         with journal_fields(**ev.journal_fields(event)):
             self._log(event)
 
@@ -140,8 +145,15 @@ class Reporter:
                     ", ".join(f"{r.value} {n}" for r, n in delta.items()))
 
     def _remote_of(self, policy_name: str) -> str:
-        policy = next((p for p in self.iked.config.policies if p.name == policy_name), None)
-        return policy.remote_index or "" if policy else ""
+        # Every CHILD_SA event asks: a name index per configuration, not a scan of its
+        # policies (the first policy of a name counts, as in the configuration's lookups).
+        config = self.iked.config
+        if self._remotes_of[0] is not config:
+            names: dict[str, str] = {}
+            for p in config.policies:
+                names.setdefault(p.name, p.remote_index or "")
+            self._remotes_of = (config, names)
+        return self._remotes_of[1].get(policy_name, "")
 
     def _hook(self, kind: ScriptType, remote_name: str,
               env: Callable[[], list[tuple[str, str]]]) -> None:

@@ -49,6 +49,9 @@ from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
 
 log = logging.getLogger("iked")
 NON_ESP_MARKER = b"\0\0\0\0"
+#: STATUS= (``systemctl status``) at most this often, in seconds: its line counts every
+#: CHILD_SA, which per flush would cost O(SAs) on every datagram of a busy responder.
+STATUS_INTERVAL = 1.0
 SOL_UDP, UDP_ENCAP, UDP_ENCAP_ESPINUDP = 17, 100, 2
 
 
@@ -114,6 +117,8 @@ class Iked:
         self._stop = asyncio.Event()
         self._no_sas = asyncio.Event()  # set when the core holds no IKE SA (SIGTERM waits)
         self._timer: asyncio.TimerHandle | None = None
+        self._status_timer: asyncio.TimerHandle | None = None
+        self._status_sent = -STATUS_INTERVAL
         self._level = logging.getLogger().level
         self.pcap = PcapWriter(settings.pcapfile) if settings.pcapfile else None
         self.core.tracing = self.pcap is not None
@@ -237,7 +242,7 @@ class Iked:
             self.reporter.report(event)
         if not self.core.any_sa:
             self._no_sas.set()
-        self.notify.status(self.status_line())
+        self._status_soon()
         if self.pcap is not None:
             for t in self.core.traces():
                 self.pcap.write(t.data, t.local, t.remote)
@@ -282,6 +287,22 @@ class Iked:
         if not reply.ok:
             raise Racoon2Error(f"spmd refused {type(op).__name__} {op.selector_index}: {reply}")
         return reply.text
+
+    def _status_soon(self) -> None:
+        # The last change still goes out: from a timer when one went out less than
+        # STATUS_INTERVAL ago.
+        if not self.notify.enabled or self._status_timer is not None:
+            return
+        wait = self._status_sent + STATUS_INTERVAL - time.monotonic()
+        if wait > 0:
+            self._status_timer = asyncio.get_running_loop().call_later(wait, self._status_now)
+        else:
+            self._status_now()
+
+    def _status_now(self) -> None:
+        self._status_timer = None
+        self._status_sent = time.monotonic()
+        self.notify.status(self.status_line())
 
     def status_line(self) -> str:
         """The service manager's STATUS= line (``systemctl status iked``): the SA counts."""

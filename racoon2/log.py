@@ -34,6 +34,25 @@ PRIORITIES = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging
 
 _fields: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "journal_fields", default=types.MappingProxyType({}))
+#: Where logging finds a record's caller (file and line): looked up only for the journal.
+_SRCFILE = logging._srcfile
+_journal = False
+
+
+def journal_active() -> bool:
+    """Whether records go to the journal, the only reader of :func:`fields` (callers skip
+    working out the fields otherwise)."""
+    return _journal
+
+
+def _journal_records(on: bool) -> None:
+    # The logging HOWTO's "Optimization": every record walks the stack for its caller's file,
+    # line and function and notes its thread and process.  Only the journal's CODE_FILE=,
+    # CODE_LINE= and CODE_FUNC= read any of it; the other formats spare each line the work.
+    global _journal
+    _journal = on
+    logging._srcfile = _SRCFILE if on else None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = on
 
 
 @contextlib.contextmanager
@@ -118,6 +137,7 @@ def setup(ident: str, *, foreground: bool = False, debug: bool = False,
     elif journal_stream() and os.path.exists(JOURNAL_SOCKET):
         # journald stamps and prioritises each line itself: the message alone.
         root.addHandler(JournalHandler(ident))
+        _journal_records(True)
         return logging.getLogger(ident)
     elif os.path.exists(SYSLOG) and not foreground:
         syslog = logging.handlers.SysLogHandler(SYSLOG, logging.handlers.SysLogHandler.LOG_DAEMON)
@@ -128,4 +148,5 @@ def setup(ident: str, *, foreground: bool = False, debug: bool = False,
         stream = logging.StreamHandler(sys.stdout)
         stream.setFormatter(stamped)
         root.addHandler(stream)
+    _journal_records(False)
     return logging.getLogger(ident)

@@ -33,6 +33,19 @@ class Endpoint:
 
     addr: Address
     port: int
+    # The cores key their tables by endpoint, and an ipaddress object hashes in Python
+    # (hash(hex(int))): the hash is taken once.  Not pickled (str hashes differ between
+    # processes): __reduce__ rebuilds it.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.addr, self.port)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Endpoint], tuple[Address, int]]:
+        return Endpoint, (self.addr, self.port)
 
     def __str__(self) -> str:
         return f"{self.addr}[{self.port}]"

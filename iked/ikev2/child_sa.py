@@ -37,7 +37,9 @@ def without_ke(offered: Sequence[Proposal]) -> tuple[Proposal, ...]:
     payload comes with it), yet iOS sends a proposal with a DH group beside one without;
     strongSwan ignores them too (PROPOSAL_SKIP_KE)."""
     return tuple(replace(p, transforms=tuple(t for t in p.transforms
-                                             if t.type != TransformType.KE)) for p in offered)
+                                             if t.type != TransformType.KE))
+                 if any(t.type == TransformType.KE for t in p.transforms) else p
+                 for p in offered)
 
 
 def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
@@ -54,15 +56,14 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
     offered_r = childmod.from_wire(tsr.selectors)
     exact = sa.host.exact_ts(sa.peer.remote)
     offered = without_ke(offer.proposals) if in_auth else offer.proposals
-    configured = []
+    tried = []  # named in the failure's log line only: not formatted on success
     for settings in sa.host.children(sa.peer.remote):
         if settings.rw:
             # IP_RW: the peer's side of the policy is the addresses we leased it, else the
             # one it has now.
             settings = childmod.rw_narrowed(settings, [a for _, a in sa.leased] or
                                             [sa.remote.addr])
-        configured.append(f"{settings.policy}: {childmod.show(settings.remote_ts)} <=> "
-                          f"{childmod.show(settings.local_ts)}")
+        tried.append(settings)
         # An IP_RW peer may ask for anything on its side (a client with a leased address
         # offers 0.0.0.0/0): that side is narrowed, whatever selector_check says.
         answer = childmod.responder_ts(settings, offered_i, offered_r,
@@ -93,7 +94,8 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
     sa.host.emit(NegotiationFailed(
         sa.name, "CHILD_SA", "traffic selectors unacceptable",
         f"TSi {childmod.show(offered_i)}, TSr {childmod.show(offered_r)}",
-        "; ".join(configured) or f"no policy names remote {sa.peer.remote}"))
+        "; ".join(f"{t.policy}: {childmod.show(t.remote_ts)} <=> {childmod.show(t.local_ts)}"
+                  for t in tried) or f"no policy names remote {sa.peer.remote}"))
     return notify(NotifyType.TS_UNACCEPTABLE)
 
 

@@ -7,6 +7,7 @@ through a callable the shell passes in, so this module does no I/O of its own.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 from collections.abc import Callable, Sequence
@@ -149,6 +150,18 @@ class ChildSettings:
                   addke: Sequence[WireTransform] = ()) -> tuple[Proposal, ...]:
         """The SA payload proposals with our inbound ``spi`` (and a PFS group in ``pfs``, the
         additional key exchanges' ADDKE transforms in ``addke``)."""
+        if spi == bytes(4) and not pfs and not addke:
+            return self._to_match
+        return self._proposals(spi, pfs, addke)
+
+    @functools.cached_property
+    def _to_match(self) -> tuple[Proposal, ...]:
+        # What every CHILD_SA offer of the policy is matched against (SPI zero): made once
+        # per policy, not per SA (immutable, so shared).
+        return self._proposals(bytes(4), (), ())
+
+    def _proposals(self, spi: bytes, pfs: Sequence[Transform],
+                   addke: Sequence[WireTransform]) -> tuple[Proposal, ...]:
         out: list[Proposal] = []
         for auth in self.ah:
             out += proposals.ah_proposal(len(out) + 1, spi, auth, self.esn, pfs, addke)

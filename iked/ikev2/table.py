@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from iked.endpoints import LocalAddresses, interface_endpoints
 from iked.events import Datagram, Now
 from iked.ikev2 import dispatch
+from iked.ikev2.child import Negotiated
 from iked.ikev2.cookies import Cookies, shared_secrets
 from iked.ikev2.fragments import Reassembly
 from iked.ikev2.sa import IkeSa, State
@@ -69,7 +70,9 @@ class SaTable(Queues[IkeSa]):
         self._timers: list[tuple[Now, int, IkeSa]] = []
         # Every kernel SA of every CHILD_SA, both directions and IPComp: its EXPIRE's IKE SA.
         self._by_child_sa: dict[api.SaKey, IkeSa] = {}
-        self._child_keys: dict[IkeSa, set[api.SaKey]] = {}
+        # What that index holds for each IKE SA: the Negotiated objects it was made from
+        # (immutable: the same objects mean the same keys).
+        self._indexed_children: dict[IkeSa, tuple[Negotiated, ...]] = {}
         self.pools = Pools(self._ranges)
         #: The time of the input being handled: when a lease went offline (IkeSa.die has
         #: no ``now``; every input brings one).
@@ -217,12 +220,23 @@ class SaTable(Queues[IkeSa]):
         """Bookkeeping after ``sa`` ran: index, half-open set, timer heap, removal."""
         self._index_identity(sa)
         # The EXPIRE index follows the SA's CHILD_SAs (gone ones leave it, moved ones are
-        # re-pointed by their new IKE SA's turn here).
-        keys = {spec.key for c in sa.children if sa.state is not State.DEAD
-                for spec in (c.negotiated.specs if c.negotiated else ())}
-        for key in self._child_keys.pop(sa, set()) - keys:
-            if self._by_child_sa.get(key) is sa:
-                del self._by_child_sa[key]
+        # re-pointed by their new IKE SA's turn here).  Most turns change none of them: the
+        # keys (addresses to hash) are only worked out when one did.
+        negotiated = tuple(c.negotiated for c in sa.children if c.negotiated) \
+            if sa.state is not State.DEAD else ()
+        held = self._indexed_children.get(sa, ())
+        if len(negotiated) != len(held) or any(
+                a is not b for a, b in zip(negotiated, held, strict=True)):
+            keys = {spec.key for n in negotiated for spec in n.specs}
+            for key in {spec.key for n in held for spec in n.specs} - keys:
+                if self._by_child_sa.get(key) is sa:
+                    del self._by_child_sa[key]
+            for key in keys:
+                self._by_child_sa[key] = sa
+            if negotiated:
+                self._indexed_children[sa] = negotiated
+            else:
+                self._indexed_children.pop(sa, None)
         if sa.state is State.DEAD:
             if self.sas.get(sa.local_spi) is sa:
                 del self.sas[sa.local_spi]
@@ -230,11 +244,9 @@ class SaTable(Queues[IkeSa]):
             self._half_open.pop((sa.origin, sa.spi_i), None)
             return
         self.sas.setdefault(sa.local_spi, sa)
-        for key in keys:
-            self._by_child_sa[key] = sa
-        if keys:
-            self._child_keys[sa] = keys
-        if sa.state is not State.INIT_DONE:
+        # Half-open (RFC 7296 §2.6) until the initiator authenticated itself: a responder
+        # whose IKE_AUTH waits only for its kernel SPI has a proven peer, no flood's SA.
+        if sa.state is not State.INIT_DONE or sa.peer_id is not None:
             self._half_open.pop((sa.origin, sa.spi_i), None)
         deadline = sa.deadline()
         if deadline is not None:

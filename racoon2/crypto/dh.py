@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import dh as crypto_dh
@@ -205,9 +205,12 @@ class MontgomeryExchange:
             raise CryptoError(f"{self.transform.name} public value is {len(peer)} bytes, "
                               f"expected {self.transform.output_size}")
         try:
-            if isinstance(self._key, x25519.X25519PrivateKey):
-                return self._key.exchange(x25519.X25519PublicKey.from_public_bytes(peer))
-            return self._key.exchange(x448.X448PublicKey.from_public_bytes(peer))
+            # The flag, not isinstance: the key classes are ABCs, whose check is slow.
+            if self._x25519:
+                return cast(x25519.X25519PrivateKey, self._key).exchange(
+                    x25519.X25519PublicKey.from_public_bytes(peer))
+            return cast(x448.X448PrivateKey, self._key).exchange(
+                x448.X448PublicKey.from_public_bytes(peer))
         except ValueError:
             raise CryptoError(f"{self.transform.name} shared secret is all zeros",
                               hint="the peer sent a small-order point") from None

@@ -6,7 +6,6 @@ AES-CMAC-PRF-128 (RFC 4615).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,7 +69,8 @@ def _cmac_prf(key: bytes, data: bytes) -> bytes:
 
 def _hmac(name: str) -> Callable[[bytes, bytes], bytes]:
     def compute(key: bytes, data: bytes) -> bytes:
-        return hmac.new(key, data, getattr(hashlib, name)).digest()
+        # One-shot: OpenSSL's HMAC in one call, no hmac.HMAC object per PRF block.
+        return hmac.digest(key, data, name)
 
     return compute
 

@@ -91,18 +91,19 @@ def _name(kind: int) -> str:
 
 def encode_chain(payloads: tuple[Payload, ...]) -> tuple[int, bytes]:
     """(first payload type, chain bytes)."""
+    kinds = [payload_type(p) for p in payloads]
     out = []
     for i, p in enumerate(payloads):
         body = encode_body(p)
         if isinstance(p, SK | SKF):
             nxt = p.first_inner
         else:
-            nxt = payload_type(payloads[i + 1]) if i + 1 < len(payloads) else 0
+            nxt = kinds[i + 1] if i + 1 < len(payloads) else 0
         length = GENERIC.size + len(body)
         if length > 0xFFFF:
-            raise ValueError(f"{_name(payload_type(p))} payload of {length} octets is too long")
+            raise ValueError(f"{_name(kinds[i])} payload of {length} octets is too long")
         out.append(GENERIC.pack(nxt, p.flags, length) + body)
-    return (payload_type(payloads[0]) if payloads else 0), b"".join(out)
+    return (kinds[0] if payloads else 0), b"".join(out)
 
 
 def decode(data: bytes) -> Message:

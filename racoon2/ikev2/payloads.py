@@ -11,9 +11,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from racoon2.errors import ParseError
 from racoon2.ikev2.constants import PayloadType as P
@@ -307,23 +307,42 @@ def _sa(r: BodyReader) -> SA:
             raise r.fail(off, f"proposal length {length} / last-substructure {last} invalid")
         spi = r.take(off + 8, spi_size)
         toff, end = off + 8 + spi_size, off + length
-        transforms = []
-        tlast = 3
-        for _ in range(count):
-            if tlast == 0 or toff >= end:
-                raise r.fail(toff, f"proposal {number} announces {count} transforms")
-            tlast, _r1, tlen, ttype, _r2, tid = r.unpack("!BBHBBH", toff)
-            if tlast not in (0, 3) or tlen < 8 or toff + tlen > end:
-                raise r.fail(toff, f"transform length {tlen} invalid")
-            transforms.append(Transform(ttype, tid, _attributes(r, toff + 8, toff + tlen)))
-            toff += tlen
-        if toff != end or tlast != 0:
-            raise r.fail(toff, f"proposal {number}'s transforms do not fill it")
-        proposals.append(Proposal(number, proto, spi, tuple(transforms)))
+        transforms = _known_transforms(r.data[toff:end], count)
+        if transforms is None:
+            transforms = _transforms(r, toff, end, number, count)
+        proposals.append(Proposal(number, proto, spi, transforms))
         off = end
     if last != 0:
         raise r.fail(off, "the last proposal is not marked last")
     return SA(tuple(proposals))
+
+
+@functools.lru_cache(maxsize=256)
+def _known_transforms(data: bytes, count: int) -> tuple[Transform, ...] | None:
+    # A peer offers the same transforms in every SA payload (only a CHILD_SA proposal's SPI
+    # changes): decoded once per distinct offer, None when invalid (then decoded again
+    # where the error can name its offset in the message).
+    try:
+        return _transforms(BodyReader(data, "SA", 0), 0, len(data), 0, count)
+    except ParseError:
+        return None
+
+
+def _transforms(r: BodyReader, toff: int, end: int, number: int, count: int
+                ) -> tuple[Transform, ...]:
+    transforms = []
+    tlast = 3
+    for _ in range(count):
+        if tlast == 0 or toff >= end:
+            raise r.fail(toff, f"proposal {number} announces {count} transforms")
+        tlast, _r1, tlen, ttype, _r2, tid = r.unpack("!BBHBBH", toff)
+        if tlast not in (0, 3) or tlen < 8 or toff + tlen > end:
+            raise r.fail(toff, f"transform length {tlen} invalid")
+        transforms.append(Transform(ttype, tid, _attributes(r, toff + 8, toff + tlen)))
+        toff += tlen
+    if toff != end or tlast != 0:
+        raise r.fail(toff, f"proposal {number}'s transforms do not fill it")
+    return tuple(transforms)
 
 
 def _ts(r: BodyReader) -> tuple[TrafficSelector, ...]:
@@ -343,60 +362,102 @@ def _ts(r: BodyReader) -> tuple[TrafficSelector, ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=256)
+def _known_ts(data: bytes) -> tuple[TrafficSelector, ...] | None:
+    # A peer proposes the same selectors in every exchange: decoded once per distinct body,
+    # None when invalid or empty (then decoded where the error can name its offset).
+    try:
+        return _ts(BodyReader(data, "TS", 0))
+    except ParseError:
+        return None
+
+
+def _decode_sa(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    return SA(_sa(r).proposals, flags)
+
+
+def _decode_ke(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    group, _ = r.unpack("!HH", 0)
+    return KE(group, r.data[4:], flags)
+
+
+def _decode_idi(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (id_type,) = r.unpack("!B3x", 0)
+    return IDi(id_type, r.data[4:], flags)
+
+
+def _decode_idr(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (id_type,) = r.unpack("!B3x", 0)
+    return IDr(id_type, r.data[4:], flags)
+
+
+def _decode_auth(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (method,) = r.unpack("!B3x", 0)
+    return Auth(method, r.data[4:], flags)
+
+
+def _decode_cert(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (encoding,) = r.unpack("!B", 0)
+    return Cert(encoding, r.data[1:], flags)
+
+
+def _decode_certreq(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (encoding,) = r.unpack("!B", 0)
+    return CertReq(encoding, r.data[1:], flags)
+
+
+def _decode_notify(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    proto, spi_size, ntype = r.unpack("!BBH", 0)
+    return Notify(proto, ntype, r.take(4, spi_size), r.data[4 + spi_size:], flags)
+
+
+def _decode_delete(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    proto, spi_size, count = r.unpack("!BBH", 0)
+    spis = tuple(r.take(4 + i * spi_size, spi_size) for i in range(count))
+    if 4 + count * spi_size != len(r.data):
+        raise r.fail(4, f"{count} SPIs of {spi_size} octets do not fill the payload")
+    return Delete(proto, spi_size, spis, flags)
+
+
+def _decode_skf(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    number, total = r.unpack("!HH", 0)
+    if number == 0 or number > total:
+        raise r.fail(0, f"fragment {number} of {total}")
+    return SKF(first_inner, number, total, r.data[4:], flags)
+
+
+def _decode_cp(r: BodyReader, flags: int, first_inner: int) -> Payload:
+    (cfg_type,) = r.unpack("!B3x", 0)
+    attrs, off = [], 4
+    while off < len(r.data):
+        atype, alen = r.unpack("!HH", off)
+        attrs.append((atype, r.take(off + 4, alen)))
+        off += 4 + alen
+    return CP(cfg_type, tuple(attrs), flags)
+
+
+#: Each known payload type's body decoder (a table, not a chain of tests: a message's many
+#: Notify payloads would each be compared with every type before them).
+_DECODERS: dict[int, Callable[[BodyReader, int, int], Payload]] = {
+    P.SA: _decode_sa, P.KE: _decode_ke, P.IDI: _decode_idi, P.IDR: _decode_idr,
+    P.AUTH: _decode_auth, P.CERT: _decode_cert, P.CERTREQ: _decode_certreq,
+    P.NONCE: lambda r, flags, _: Nonce(r.data, flags),
+    P.NOTIFY: _decode_notify, P.DELETE: _decode_delete,
+    P.VENDOR_ID: lambda r, flags, _: VendorId(r.data, flags),
+    P.TSI: lambda r, flags, _: TSi(_known_ts(r.data) or _ts(r), flags),
+    P.TSR: lambda r, flags, _: TSr(_known_ts(r.data) or _ts(r), flags),
+    P.SK: lambda r, flags, first_inner: SK(first_inner, r.data, flags),
+    P.SKF: _decode_skf, P.CP: _decode_cp,
+    P.EAP: lambda r, flags, _: EAP(r.data, flags),
+}
+
+
 def decode_body(kind: int, body: bytes, flags: int, first_inner: int, base: int) -> Payload:
     """One payload from its body; ``base`` is the body's offset in the message."""
-    r = BodyReader(body, _name(kind), base)
-    if kind == P.SA:
-        sa = _sa(r)
-        return SA(sa.proposals, flags)
-    if kind == P.KE:
-        group, _ = r.unpack("!HH", 0)
-        return KE(group, body[4:], flags)
-    if kind in (P.IDI, P.IDR, P.AUTH):
-        (first,) = r.unpack("!B3x", 0)
-        if kind == P.IDI:
-            return IDi(first, body[4:], flags)
-        if kind == P.IDR:
-            return IDr(first, body[4:], flags)
-        return Auth(first, body[4:], flags)
-    if kind in (P.CERT, P.CERTREQ):
-        (first,) = r.unpack("!B", 0)
-        return (Cert if kind == P.CERT else CertReq)(first, body[1:], flags)
-    if kind == P.NONCE:
-        return Nonce(body, flags)
-    if kind == P.NOTIFY:
-        proto, spi_size, ntype = r.unpack("!BBH", 0)
-        return Notify(proto, ntype, r.take(4, spi_size), body[4 + spi_size:], flags)
-    if kind == P.DELETE:
-        proto, spi_size, count = r.unpack("!BBH", 0)
-        spis = tuple(r.take(4 + i * spi_size, spi_size) for i in range(count))
-        if 4 + count * spi_size != len(body):
-            raise r.fail(4, f"{count} SPIs of {spi_size} octets do not fill the payload")
-        return Delete(proto, spi_size, spis, flags)
-    if kind == P.VENDOR_ID:
-        return VendorId(body, flags)
-    if kind == P.TSI:
-        return TSi(_ts(r), flags)
-    if kind == P.TSR:
-        return TSr(_ts(r), flags)
-    if kind == P.SK:
-        return SK(first_inner, body, flags)
-    if kind == P.SKF:
-        number, total = r.unpack("!HH", 0)
-        if number == 0 or number > total:
-            raise r.fail(0, f"fragment {number} of {total}")
-        return SKF(first_inner, number, total, body[4:], flags)
-    if kind == P.CP:
-        (cfg_type,) = r.unpack("!B3x", 0)
-        attrs, off = [], 4
-        while off < len(body):
-            atype, alen = r.unpack("!HH", off)
-            attrs.append((atype, r.take(off + 4, alen)))
-            off += 4 + alen
-        return CP(cfg_type, tuple(attrs), flags)
-    if kind == P.EAP:
-        return EAP(body, flags)
-    return Unknown(kind, body, flags)
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        return Unknown(kind, body, flags)
+    return decoder(BodyReader(body, _name(kind), base), flags, first_inner)
 
 
 def _encode_attributes(attrs: tuple[Attribute, ...]) -> bytes:
@@ -430,35 +491,36 @@ def _encode_ts(selectors: tuple[TrafficSelector, ...]) -> bytes:
                     s.start_port, s.end_port) + s.start + s.end for s in selectors)
 
 
+#: Each payload class's body encoder (a table, as :data:`_DECODERS`).
+_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    SA: _encode_sa,
+    KE: lambda p: struct.pack("!HH", p.group, 0) + p.data,
+    IDi: lambda p: struct.pack("!B3x", p.id_type) + p.data,
+    IDr: lambda p: struct.pack("!B3x", p.id_type) + p.data,
+    Auth: lambda p: struct.pack("!B3x", p.method) + p.data,
+    Cert: lambda p: bytes([p.encoding]) + p.data,
+    CertReq: lambda p: bytes([p.encoding]) + p.data,
+    Nonce: lambda p: p.data,
+    VendorId: lambda p: p.data,
+    EAP: lambda p: p.message,
+    Notify: lambda p: struct.pack("!BBH", p.protocol, len(p.spi), p.type) + p.spi + p.data,
+    Delete: lambda p: struct.pack("!BBH", p.protocol, p.spi_size, len(p.spis)) + b"".join(p.spis),
+    TSi: lambda p: _encode_ts(p.selectors),
+    TSr: lambda p: _encode_ts(p.selectors),
+    SK: lambda p: p.data,
+    SKF: lambda p: struct.pack("!HH", p.number, p.total) + p.data,
+    CP: lambda p: struct.pack("!B3x", p.cfg_type) + b"".join(
+        struct.pack("!HH", t, len(v)) + v for t, v in p.attributes),
+    Unknown: lambda p: p.body,
+}
+
+
 def encode_body(p: Payload) -> bytes:
     """The body of ``p`` (without the generic header)."""
-    match p:
-        case SA():
-            return _encode_sa(p)
-        case KE(group, data):
-            return struct.pack("!HH", group, 0) + data
-        case IDi(t, data) | IDr(t, data) | Auth(t, data):
-            return struct.pack("!B3x", t) + data
-        case Cert(enc, data) | CertReq(enc, data):
-            return bytes([enc]) + data
-        case Nonce(data) | VendorId(data) | EAP(data):
-            return data
-        case Notify(proto, ntype, spi, data):
-            return struct.pack("!BBH", proto, len(spi), ntype) + spi + data
-        case Delete(proto, size, spis):
-            return struct.pack("!BBH", proto, size, len(spis)) + b"".join(spis)
-        case TSi(sels) | TSr(sels):
-            return _encode_ts(sels)
-        case SK(_first, data):
-            return data
-        case SKF(_first, number, total, data):
-            return struct.pack("!HH", number, total) + data
-        case CP(cfg_type, attrs):
-            return struct.pack("!B3x", cfg_type) + b"".join(
-                struct.pack("!HH", t, len(v)) + v for t, v in attrs)
-        case Unknown(_t, body):
-            return body
-    raise TypeError(f"not an IKEv2 payload: {p!r}")
+    encoder = _ENCODERS.get(type(p))
+    if encoder is None:
+        raise TypeError(f"not an IKEv2 payload: {p!r}")
+    return encoder(p)
 
 
 def split_signature_auth(data: bytes) -> tuple[bytes, bytes]:

@@ -85,7 +85,8 @@ class SkCipher:
         # Build the message once with a placeholder body so the header lengths are final; the
         # AAD (AEAD) or the MAC input (otherwise) is then a prefix of these bytes.
         blank = payload(iv + bytes(len(padded) + icv_size))
-        draft = encode(replace(msg, payloads=msg.payloads + (blank,)))
+        draft = encode(Message(msg.spi_i, msg.spi_r, msg.exchange, msg.message_id,
+                               msg.payloads + (blank,), msg.flags, msg.version))
         head = draft[: len(draft) - len(blank.data)]
         cipher = Encr(self.encr)
         if self.encr.aead:

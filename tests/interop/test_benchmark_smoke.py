@@ -24,13 +24,13 @@ import loadtester  # noqa: E402
 COUNT = 8  # a multiple of the load-tester's 4 initiator threads
 
 
-def _run(*args: str) -> str:
+def _run(*args: str, rows: tuple[str, ...] = ("iked", "strongSwan")) -> str:
     if os.geteuid() != 0:
         pytest.skip("the benchmark needs root for its network namespaces")
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ike_responder.py"),
                           "--counts", str(COUNT), *args], capture_output=True, text=True,
                          timeout=120, check=True, cwd=ROOT).stdout
-    for name in ("iked", "strongSwan"):
+    for name in rows:
         # up, then CPU ms/SA (whole clock ticks: 0 is possible for so few SAs)
         row = re.search(rf"^\s+{COUNT}\s+{name}\s+(\d+)\s+[\d.]+\s", out, re.M)
         assert row is not None, out
@@ -45,8 +45,10 @@ def test_python_driver() -> None:
 
 
 def test_loadtester_driver() -> None:
-    """strongSwan's load-tester against iked -D 0x8 and charon with fake_kernel."""
+    """strongSwan's load-tester against iked -D 0x8 and charon with fake_kernel, without
+    and with cookies (``--charon-cookies``)."""
     if os.geteuid() != 0:
         pytest.skip("the load-tester's build installs packages and writes /var/cache: root only")
     loadtester.build()
-    _run("--driver", "loadtester")
+    _run("--driver", "loadtester", "--charon-cookies",
+         rows=("iked", "strongSwan", "ss cookies"))

@@ -44,6 +44,7 @@ from .harness import (
     of,
     perform_requests,
     pump,
+    settle,
     spi_in,
     two_sides,
 )
@@ -304,6 +305,37 @@ def test_init_flood_needs_cookies_and_real_peers_still_connect(pair: dict[str, S
     pair["a"].core.initiate("peer_out", 0.0)
     pump(pair)  # the exchanges of test_cookie_required
     assert any(isinstance(e, IkeSaUp) for e in pair["b"].events)
+
+
+def test_authenticated_sas_waiting_for_their_spi_are_not_half_open(
+        pair: dict[str, Side]) -> None:
+    """20 initiators whose IKE_AUTH B has authenticated, each waiting for its inbound SPI from
+    the kernel: proven peers, not half-open SAs (RFC 7296 §2.6), so the next initiator gets
+    SAr1, not a COOKIE."""
+    b, root = pair["b"], Path(pair["a"].core.config.file).parent.parent
+    for i in range(21):
+        peer = make_side(root / f"p{i}", "192.0.2.1", "192.0.2.2", bytes([i + 1]))
+        assert peer.core.initiate("peer_out", 0.0) is not None
+        # IKE_SA_INIT  i -> r  HDR, SAi1, KEi, Ni, N(NAT_DETECTION_*)
+        settle(peer)
+        d = peer.outbox.popleft()
+        b.core.receive_datagram(d.data, d.remote, d.local, 0.0)
+        # IKE_SA_INIT  i <- r  HDR, SAr1, KEr, Nr, N(NAT_DETECTION_*)   (no COOKIE)
+        b.collect()
+        (answer,) = b.outbox
+        b.outbox.clear()
+        assert decode(answer.data, b).types[0] is P.SA, i
+        if i == 20:
+            break
+        # IKE_AUTH     i -> r  HDR, SK { IDi, AUTH, SAi2, TSi, TSr }: B authenticates it and
+        # asks its kernel for an SPI, which does not answer yet.
+        peer.core.receive_datagram(answer.data, answer.remote, answer.local, 0.0)
+        settle(peer)
+        d = peer.outbox.popleft()
+        b.core.receive_datagram(d.data, d.remote, d.local, 0.0)
+        b.collect()
+        assert not b.outbox
+    assert len(ike_sas(b)) == 21
 
 
 def test_replayed_auth_is_answered_from_cache_only(pair: dict[str, Side]) -> None:
