@@ -138,7 +138,10 @@ def test_twenty_remotes_survive_30_percent_loss(pair: Namespaces, tmp_path: Path
               f" (lifetime {REKEY_AFTER} s; A saw {a_done} of the {N} Delete answers); IKE "
               f"datagrams sent A {sent_a} (dropped {lost_a}, {again_a} retransmissions), B "
               f"{sent_b} (dropped {lost_b}, {again_b} answers resent)")
-        assert 0.2 < lost_a / sent_a < 0.4 and 0.2 < lost_b / sent_b < 0.4
+        # The loss really was applied: numgen drops each datagram with p = 0.3, so over the
+        # ~170 datagrams a side sends the fraction's standard deviation is ~0.035, and these
+        # bounds sit 4 of them away (0.2-0.4 failed once at 32 of 174, 0.184).
+        assert 0.15 < lost_a / sent_a < 0.45 and 0.15 < lost_b / sent_b < 0.45
     finally:
         for p in pings:
             p.wait(5)
