@@ -372,6 +372,10 @@ def _known_ts(data: bytes) -> tuple[TrafficSelector, ...] | None:
         return None
 
 
+#: A payload body's decoder: its reader, the payload's flags and the first inner payload.
+Decoder = Callable[[BodyReader, int, int], Payload]
+
+
 def _decode_sa(r: BodyReader, flags: int, first_inner: int) -> Payload:
     return SA(_sa(r).proposals, flags)
 
@@ -381,29 +385,15 @@ def _decode_ke(r: BodyReader, flags: int, first_inner: int) -> Payload:
     return KE(group, r.data[4:], flags)
 
 
-def _decode_idi(r: BodyReader, flags: int, first_inner: int) -> Payload:
-    (id_type,) = r.unpack("!B3x", 0)
-    return IDi(id_type, r.data[4:], flags)
+def _typed(cls: Callable[[int, bytes, int], Payload], reserved: int) -> Decoder:
+    """The decoder of a body that is a one-octet type, ``reserved`` octets and the data
+    (ID and AUTH: three, RFC 7296 §3.5 and §3.8; CERT and CERTREQ: none, §3.6 and §3.7)."""
+    fmt, start = f"!B{reserved}x" if reserved else "!B", 1 + reserved
 
-
-def _decode_idr(r: BodyReader, flags: int, first_inner: int) -> Payload:
-    (id_type,) = r.unpack("!B3x", 0)
-    return IDr(id_type, r.data[4:], flags)
-
-
-def _decode_auth(r: BodyReader, flags: int, first_inner: int) -> Payload:
-    (method,) = r.unpack("!B3x", 0)
-    return Auth(method, r.data[4:], flags)
-
-
-def _decode_cert(r: BodyReader, flags: int, first_inner: int) -> Payload:
-    (encoding,) = r.unpack("!B", 0)
-    return Cert(encoding, r.data[1:], flags)
-
-
-def _decode_certreq(r: BodyReader, flags: int, first_inner: int) -> Payload:
-    (encoding,) = r.unpack("!B", 0)
-    return CertReq(encoding, r.data[1:], flags)
+    def decode(r: BodyReader, flags: int, first_inner: int) -> Payload:
+        (kind,) = r.unpack(fmt, 0)
+        return cls(kind, r.data[start:], flags)
+    return decode
 
 
 def _decode_notify(r: BodyReader, flags: int, first_inner: int) -> Payload:
@@ -438,9 +428,9 @@ def _decode_cp(r: BodyReader, flags: int, first_inner: int) -> Payload:
 
 #: Each known payload type's body decoder (a table, not a chain of tests: a message's many
 #: Notify payloads would each be compared with every type before them).
-_DECODERS: dict[int, Callable[[BodyReader, int, int], Payload]] = {
-    P.SA: _decode_sa, P.KE: _decode_ke, P.IDI: _decode_idi, P.IDR: _decode_idr,
-    P.AUTH: _decode_auth, P.CERT: _decode_cert, P.CERTREQ: _decode_certreq,
+_DECODERS: dict[int, Decoder] = {
+    P.SA: _decode_sa, P.KE: _decode_ke, P.IDI: _typed(IDi, 3), P.IDR: _typed(IDr, 3),
+    P.AUTH: _typed(Auth, 3), P.CERT: _typed(Cert, 0), P.CERTREQ: _typed(CertReq, 0),
     P.NONCE: lambda r, flags, _: Nonce(r.data, flags),
     P.NOTIFY: _decode_notify, P.DELETE: _decode_delete,
     P.VENDOR_ID: lambda r, flags, _: VendorId(r.data, flags),
