@@ -18,6 +18,7 @@ from iked.cores import Cores
 from iked.events import DropReason
 from iked.ikev1.sa import IsakmpSa
 from iked.ikev2 import child as childmod
+from iked.ikev2 import intauth, ppk
 from iked.ikev2.child import Child
 from iked.ikev2.common import id_text
 from iked.ikev2.sa import IkeSa
@@ -88,6 +89,8 @@ def child_view(c: Child, kernel: Kernel, clock: Clock) -> dict[str, object]:
         "spi_in": f"{c.spi_in:08x}", "spi_out": f"{c.spi_out:08x}",
         "ipcomp": f"{c.ipcomp.cpi_in:04x}/{c.ipcomp.cpi_out:04x}" if c.ipcomp else None,
         "algorithms": neg.algorithms if neg else None,
+        # a CREATE_CHILD_SA's PFS group, then RFC 9370's additional ones
+        "key_exchanges": [intauth.name(k) for k in c.key_exchanges],
         "local_ts": childmod.show(s.local_ts), "remote_ts": childmod.show(s.remote_ts),
         "established": _wall(clock, c.established_at), "rekey": _wall(clock, rekey),
         "kernel": present, "in": inbound, "out": outbound,
@@ -119,6 +122,9 @@ def _v2(sa: IkeSa, n: int, kernel: Kernel, clock: Clock) -> dict[str, object]:
         "local_id": id_text(*my_ids[0]) if my_ids else None,
         "peer_id": id_text(*sa.peer_id) if sa.peer_id else None,
         "algorithms": _ike_algorithms(sa),
+        # IKE_SA_INIT's, then RFC 9370's IKE_INTERMEDIATE (or a rekey's IKE_FOLLOWUP_KE) ones
+        "key_exchanges": [intauth.name(k) for k in sa.key_exchanges()],
+        "ppk": ppk.show(sa.ppk_id) if sa.ppk_id is not None else None,  # RFC 8784
         "nat": {"detected": sa.nat, "local_behind": sa.behind_nat},
         "virtual_addresses": virtual,
         "leased_to_peer": ", ".join(leased) or None,
@@ -139,6 +145,9 @@ def _v1(sa: IsakmpSa, n: int, kernel: Kernel, clock: Clock) -> dict[str, object]
         "peer_id": id_text(*sa.peer_id) if sa.peer_id else None,
         "algorithms": f"{algs.encr.name}/{algs.prf.transform.name}/group {algs.group}"
         if algs else None,
+        # IKEv1's group descriptions are IKEv2's KE transform IDs (RFC 2409 §6, RFC 3526 §8)
+        "key_exchanges": [intauth.name(algs.group)] if algs else [],
+        "ppk": None,
         "nat": {"detected": bool(sa.nat and sa.nat.nat),
                 "local_behind": bool(sa.nat and sa.nat.local_behind)},
         "virtual_addresses": [str(sa.leased)] if sa.leased else [],

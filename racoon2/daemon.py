@@ -10,6 +10,7 @@ import fcntl
 import logging
 import os
 import signal
+import subprocess
 import sys
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,22 @@ def read_pid(path: str) -> int | None:
             return int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def running_pid(path: str, unit: str) -> int | None:
+    """The pid of the running daemon: its pid file's, else the main PID of its systemd
+    ``unit`` (a daemon under a service manager writes no pid file, as in the foreground);
+    None when neither knows one."""
+    pid = read_pid(path)
+    if pid is not None:
+        return pid
+    try:
+        out = subprocess.run(["systemctl", "show", "--property=MainPID", "--value", unit],
+                             capture_output=True, text=True, timeout=10, check=False).stdout
+        pid = int(out.strip() or 0)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return pid or None  # 0: the unit is not running
 
 
 def run_daemon(name: str, config_path: str,

@@ -12,7 +12,7 @@ import sys
 import click
 
 from racoon2 import cli, log
-from racoon2.daemon import read_pid
+from racoon2.daemon import running_pid
 from racoon2.paths import LAYOUT
 
 PID_FILE = LAYOUT.pid_file("spmd")
@@ -69,9 +69,9 @@ def command(config: str, foreground: bool, debug: int, debug_add: int, kill: boo
 
 
 def _kill() -> int:
-    pid = read_pid(PID_FILE)
+    pid = running_pid(PID_FILE, "spmd.service")
     if pid is None:
-        click.echo(f"spmd: no pid in {PID_FILE}", err=True)
+        click.echo(f"spmd: no pid in {PID_FILE}, no active spmd.service", err=True)
         return 1
     try:
         os.kill(pid, signal.SIGTERM)

@@ -22,7 +22,7 @@ from typing import Any
 import click
 
 from racoon2.config import load_config
-from racoon2.daemon import read_pid
+from racoon2.daemon import running_pid
 from racoon2.errors import Racoon2Error, SpmifError
 from racoon2.ipsec import Mode
 from racoon2.net import Address, Prefix
@@ -270,9 +270,9 @@ async def _run(action: Action, config_path: str, ctx: Ctx) -> None:
 
 
 def _reload(ctx: Ctx) -> None:
-    pid = read_pid(PID_FILE)
+    pid = running_pid(PID_FILE, "spmd.service")
     if pid is None:
-        raise Racoon2Error(f"spmd is not running as a daemon ({PID_FILE} not found)")
+        raise Racoon2Error(f"spmd is not running: no {PID_FILE}, no active spmd.service")
     os.kill(pid, signal.SIGHUP)
     _done(ctx, {"reload": "SIGHUP", "pid": pid}, f"sent SIGHUP to spmd (pid {pid})")
 

@@ -54,6 +54,11 @@ def status(result: Doc, now: float) -> list[str]:
     return out
 
 
+def _pfs(c: Doc) -> str:
+    kex = c.get("key_exchanges")
+    return f", PFS {' + '.join(kex)}" if kex else ""
+
+
 def _child_lines(c: Doc, now: float, indent: str) -> list[str]:
     ipcomp = f", IPComp {c['ipcomp']}" if c.get("ipcomp") else ""
     pad = " " * (len(indent) + 2)
@@ -61,7 +66,7 @@ def _child_lines(c: Doc, now: float, indent: str) -> list[str]:
         f"{indent}{c['policy']}: {(c.get('protocol') or '?').upper()} {c['mode']} "
         f"{c['state']}, spi in 0x{c['spi_in']} out 0x{c['spi_out']}{ipcomp}",
         f"{pad}{c['local_ts']} <=> {c['remote_ts']}",
-        f"{pad}{c.get('algorithms') or '-'}, up {_since(c.get('established'), now)}, "
+        f"{pad}{c.get('algorithms') or '-'}{_pfs(c)}, up {_since(c.get('established'), now)}, "
         f"rekey {_until(c.get('rekey'), now)}",
         f"{pad}{_traffic(c)}",
     ]
@@ -97,6 +102,8 @@ def sa_show(result: Doc, now: float) -> list[str]:
         f"  state       {sa['state']}, up {_since(sa.get('established'), now)}, "
         f"rekey {_until(sa.get('rekey'), now)}",
         f"  algorithms  {sa.get('algorithms') or '-'}",
+        f"  key exch.   {' + '.join(sa.get('key_exchanges') or []) or '-'}"
+        + (f", PPK {sa['ppk']}" if sa.get("ppk") else ""),
         "  NAT         " + ("none" if not nat["detected"] else
                             "this host is behind it" if nat["local_behind"] else "the peer "
                             "is behind it"),

@@ -8,6 +8,7 @@ A = 192.0.2.1 / 2001:db8::1 with 198.51.100.1 on lo, B = 192.0.2.2 / 2001:db8::2
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -18,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "tests" / "harness" / "peers"
@@ -231,6 +233,14 @@ class Racoon2:
     def stop(self) -> dict[str, int]:
         """SIGTERM iked, then spmd; their exit statuses."""
         return stop_daemons(self.procs, ("iked", "spmd"))
+
+    def sas(self) -> list[dict[str, Any]]:
+        """``ikedctl --json sa list``'s SAs, through this iked's own control socket."""
+        done = subprocess.run([str(BIN / "ikedctl"), "-s", str(self.d / "iked.ctl"), "--json",
+                               "sa", "list"], capture_output=True, text=True, check=True,
+                              timeout=20)
+        sas: list[dict[str, Any]] = json.loads(done.stdout)["sas"]
+        return sas
 
     def child_settled(self) -> bool:
         """iked has reported the first CHILD_SA's fate: up, refused by the kernel, or failed."""

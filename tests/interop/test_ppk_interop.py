@@ -46,6 +46,8 @@ def test_required_both_sides_iked_initiates(pair: Namespaces, tmp_path: Path,
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA")
         wait_until(r2.child_settled, 10, "the CHILD_SA")
         assert "key exchanges CURVE25519 ML_KEM_768, PPK ppk-1)" in r2.log(), r2.log()
+        (sa,) = r2.sas()  # ikedctl says it too
+        assert (sa["key_exchanges"], sa["ppk"]) == (["CURVE25519", "ML_KEM_768"], "ppk-1"), sa
         assert "cannot install outbound" in r2.log()  # the host's kernel has no ESP
         sas = ss.ctl("--list-sas")
         assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas + ss.log()

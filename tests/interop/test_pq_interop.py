@@ -71,6 +71,8 @@ def test_iked_initiator_strongswan6_responder(pair: Namespaces, tmp_path: Path,
         assert "ESTABLISHED" in sas and "INSTALLED" in sas, sas + charon6.log()
         assert "CURVE_25519/KE1_ML_KEM_768" in _proposal_line(charon6), charon6.log()
         assert "initiator, key exchanges CURVE25519 ML_KEM_768)" in r2.log(), r2.log()
+        (sa,) = r2.sas()  # ikedctl says it too
+        assert (sa["key_exchanges"], sa["ppk"]) == (["CURVE25519", "ML_KEM_768"], None), sa
     finally:
         r2.stop()
 

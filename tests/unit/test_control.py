@@ -98,13 +98,15 @@ def test_answers_round_trip() -> None:
 CHILD = {"policy": "pol", "selector": "out", "state": "installed", "mode": "tunnel",
          "protocol": "esp", "spi_in": "c1000001", "spi_out": "0badf00d", "ipcomp": None,
          "algorithms": "ENCR_AES_CBC-128/AUTH_HMAC_SHA2_256_128", "local_ts": "198.51.100.0/28",
-         "remote_ts": "198.51.100.16/28", "established": 1000, "rekey": 4000,
+         "key_exchanges": [], "remote_ts": "198.51.100.16/28", "established": 1000,
+         "rekey": 4000,
          "kernel": "installed", "in": {"bytes": 840, "packets": 10},
          "out": {"bytes": 1680, "packets": 20}}
 SA = {"id": 1, "version": 2, "name": "0011223344556677:8899aabbccddeeff", "remote": "peer",
       "local": "192.0.2.1[500]", "peer": "192.0.2.2[500]", "state": "established",
       "initiator": True, "local_id": "192.0.2.1", "peer_id": "192.0.2.2",
-      "algorithms": "ENCR_AES_CBC-128", "nat": {"detected": False, "local_behind": False},
+      "algorithms": "ENCR_AES_CBC-128", "key_exchanges": ["CURVE25519", "ML_KEM_768"],
+      "ppk": None, "nat": {"detected": False, "local_behind": False},
       "virtual_addresses": [], "leased_to_peer": None, "established": 1000, "rekey": 90000,
       "children": [CHILD]}
 
@@ -123,6 +125,18 @@ def test_tables_an_admin_reads() -> None:
     assert "kernel SAs absent: no counters" in tables.sa_list(
         {"sas": [{**SA, "children": [absent]}]}, 1300.0)[2]
     assert tables.sa_list({"sas": []}, 0.0) == ["no SA"]
+
+
+def test_sa_show_names_the_key_exchanges_and_ppk() -> None:
+    # RFC 9370's additional key exchanges and RFC 8784's PPK: what a post-quantum SA used.
+    shown = tables.sa_show({"sa": SA}, 1300.0)
+    assert "  key exch.   CURVE25519 + ML_KEM_768" in shown
+    with_ppk = tables.sa_show({"sa": {**SA, "ppk": "site-ppk"}}, 1300.0)
+    assert "  key exch.   CURVE25519 + ML_KEM_768, PPK site-ppk" in with_ppk
+    pfs = {**CHILD, "key_exchanges": ["CURVE25519", "ML_KEM_768"]}
+    rekeyed = "\n".join(tables.sa_show({"sa": {**SA, "children": [pfs]}}, 1300.0))
+    assert "ENCR_AES_CBC-128/AUTH_HMAC_SHA2_256_128, PFS CURVE25519 + ML_KEM_768, up" in rekeyed
+    assert ", PFS" not in "\n".join(shown)  # IKE_AUTH's CHILD_SA: no exchange of its own
 
 
 def test_prometheus_text_format() -> None:

@@ -16,6 +16,7 @@
 #     reload is refused, and `journalctl -u iked -p warning` shows that line and no info line;
 #     `journalctl -u iked IKE_SA=...` finds the IKE SA's lines; `systemctl reload kinkd`, then
 #     `systemctl stop kinkd` (STOPPING=1: its shutdown line, the unit inactive, spmd active);
+#     `spmdctl reload` signals spmd.service's main PID (no pid file under systemd);
 #  4. kill -STOP of iked's main PID: the watchdog (WatchdogSec=10 by drop-in) restarts it;
 #  5. `systemctl stop iked` sends the Deletes: B logs them, A's kernel keeps no SA;
 #  6. systemd-analyze security's exposure levels (doc/systemd.md records them).
@@ -250,6 +251,15 @@ journal_has "shutting down: deleting 0 SA pair(s)" kinkd || fail "no kinkd shutd
     fail "after stop: kinkd $(prop kinkd ActiveState)/$(prop kinkd Result), spmd $(prop spmd ActiveState)"
 [ ! -e /run/racoon2/kinkd.ctl ] || fail "kinkd left its control socket"
 echo "SYSTEMD kinkd stop: inactive (success), its socket gone, spmd active"
+
+# spmdctl reload finds spmd.service's main PID: under systemd there is no pid file.
+[ ! -e /var/run/spmd.pid ] || fail "spmd wrote a pid file under systemd"
+spid=$(prop spmd MainPID)
+"$BIN/spmdctl" --json reload >"$D/spmdctl.reload" || fail "spmdctl reload: $(cat "$D/spmdctl.reload")"
+grep -q "\"pid\": $spid" "$D/spmdctl.reload" || fail "spmdctl reload: $(cat "$D/spmdctl.reload")"
+wait_for 20 journal_has "reloaded $C/racoon2.conf" spmd || fail "no spmd reload line"
+[ "$(prop spmd ActiveState)/$(prop spmd MainPID)" = "active/$spid" ] || fail "spmd after the reload"
+echo "SYSTEMD spmdctl reload: SIGHUP to spmd.service's PID $spid: $(journalctl --no-pager -o cat -u spmd | grep reloaded | tail -1)"
 
 # 4. the watchdog restarts a wedged iked
 pid=$(prop iked MainPID)

@@ -4,7 +4,7 @@ READY=1, STATUS= in ``systemctl status``, ``ikedctl status`` and ``ikedctl sa li
 through the sandbox, a reload keeping the SAs, the watchdog restarting a wedged iked, Deletes on
 stop, journald's priority and IKE_SA= selections, ``systemd-analyze verify``/``security``; and
 kinkd.service against a throwaway KDC: started after spmd, READY=1 after its TGT, its STATUS=,
-``kinkdctl status``, a reload and a stop."""
+``kinkdctl status``, a reload and a stop; ``spmdctl reload`` finding spmd.service's PID."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def session() -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize("step", ["verify", "start", "status", "ikedctl", "reload",
                                   "journal -p warning", "journal IKE_SA=", "watchdog", "stop",
                                   "security", "kinkd realm", "kinkd start", "kinkd status",
-                                  "kinkdctl", "kinkd reload", "kinkd stop"])
+                                  "kinkdctl", "kinkd reload", "kinkd stop", "spmdctl reload"])
 def test_units_under_systemd(session: subprocess.CompletedProcess[str], step: str) -> None:
     out = session.stdout + session.stderr
     lines = [line for line in out.splitlines() if line.startswith(f"SYSTEMD {step}")]
