@@ -25,6 +25,7 @@ IKEV1_DH = ("modp2048", "modp1024")
 L2TP_PORT = 1701
 
 CERT = "${CONFDIR}/certs/host.pem"
+USERS = "eap.users"  # relative to confdir: the EAP users' NT hashes, mode 0600
 KEY = "${CONFDIR}/certs/host.key"
 CA = "${CONFDIR}/certs/ca.pem"
 
@@ -86,6 +87,13 @@ interface {{
 
 
 def _auth_lines(s: Setup) -> str:
+    if s.eap:
+        return (f"\t\tkmp_auth_method {{ rsasig; }};\n"
+                f"\t\t# Our certificate and key: the clients check it before they send a "
+                f"password.\n"
+                f"\t\tmy_public_key x509pem {_q(CERT)} {_q(KEY)};\n"
+                f"\t\t# The clients log in with a user name and password (EAP-MSCHAPv2).\n"
+                f"\t\teap {{ method mschapv2; users \"${{CONFDIR}}/{USERS}\"; }};\n")
     if s.certificates:
         return (f"\t\tkmp_auth_method {{ rsasig; }};\n"
                 f"\t\t# Our certificate and key; the CA whose certificates we accept.\n"

@@ -67,8 +67,19 @@ class Setup:
 
     @property
     def certificates(self) -> bool:
-        """Authentication by certificates (else a pre-shared key)."""
+        """Authentication by certificates (else a pre-shared key, or EAP)."""
         return self.auth == "certificates"
+
+    @property
+    def eap(self) -> bool:
+        """A VPN server's clients log in with EAP-MSCHAPv2 user names and passwords, after
+        the server has proven itself with its certificate (RFC 7296 §2.16)."""
+        return self.auth == "eap"
+
+    @property
+    def signed(self) -> bool:
+        """This host has a certificate (and the setup a CA): certificates or EAP."""
+        return self.certificates or self.eap
 
     @property
     def tunnel(self) -> bool:
@@ -136,6 +147,9 @@ def load(text: str, file: str) -> Setup:
         if int(ipaddress.ip_address(first)) > int(ipaddress.ip_address(last)):
             raise fail("pool", f"first {first} after last {last}", "first <= last")
         same_family("nets", v["nets"], family, "the pool's")
+        if v.get("auth") == "eap" and not v.get("clients"):
+            raise fail("auth", "auth: eap without 'clients'",
+                       "the EAP user names in 'clients' (each is given a password)")
         return Setup(**{**common, "peer": None}, local_id=_ident(v.get("server_id", local)),
                      peer_id=None, local_nets=tuple(v["nets"]), peer_nets=(),
                      pool=(first, last), dns=tuple(v.get("dns", ())),

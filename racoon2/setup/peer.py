@@ -6,7 +6,7 @@ strongSwan's spelling, and one child per selector pair, as racoon2 has one polic
 
 from __future__ import annotations
 
-from racoon2.setup.conf import psk_file
+from racoon2.setup.conf import USERS, psk_file
 from racoon2.setup.model import Identity, Setup
 
 _DH = "curve25519-ecp256-modp3072-modp2048"
@@ -22,10 +22,15 @@ def _id(ident: Identity | None) -> str:
 
 def swanctl(s: Setup, secret: str | None, cert: str = "host.pem") -> str:
     """swanctl.conf for a strongSwan peer of ``s`` (the mirrored side: ``s`` is strongSwan's
-    own view).  ``secret`` is the PSK (None with certificates: ``cert`` in x509/, the CA in
-    x509ca/, the key in private/)."""
+    own view).  ``secret`` is the PSK, or with EAP the user's password (None with
+    certificates: ``cert`` in x509/, the CA in x509ca/, the key in private/)."""
     auth = "pubkey" if s.certificates else "psk"
     certs = f"\n      certs = {cert}" if s.certificates else ""
+    local_auth, remote_auth = auth, auth
+    if s.eap:  # we log in with EAP-MSCHAPv2, the server with its certificate (CA in x509ca/)
+        assert s.local_id is not None
+        local_auth, remote_auth = "eap-mschapv2", "pubkey"
+        certs = f"\n      eap_id = {s.local_id.value}"
     vips = ""
     if s.case == "vpn-client":
         v4 = ":" not in s.peer_nets[0]
@@ -50,7 +55,16 @@ def swanctl(s: Setup, secret: str | None, cert: str = "host.pem") -> str:
       }}
 """)
     secrets = ""
-    if secret is not None:
+    if secret is not None and s.eap:
+        secrets = f"""
+secrets {{
+  eap-{s.name} {{
+    id = {_id(s.local_id)}
+    secret = "{secret}"
+  }}
+}}
+"""
+    elif secret is not None:
         secrets = f"""
 secrets {{
   ike-{s.name} {{
@@ -71,11 +85,11 @@ connections {{
     proposals = {IKE_PROPOSALS}
     dpd_delay = 60s
     local {{
-      auth = {auth}
+      auth = {local_auth}
       id = {_id(s.local_id)}{certs}
     }}
     remote {{
-      auth = {auth}
+      auth = {remote_auth}
       id = {_id(s.peer_id)}
     }}
     children {{
@@ -85,8 +99,41 @@ connections {{
 {secrets}"""
 
 
-def phones(server: Setup, client: str, psk: bool) -> str:
+def _eap_phones(server: Setup, client: str) -> str:
+    addr, sid = server.local or "", _id(server.local_id)
+    # Windows and Apple check that the server's certificate names the address typed
+    # (native-clients.md): the certificate carries server_id and the address.
+    return f"""\
+  (the user name is {client}, the password the text of password.txt; first install
+   certs/ca.pem as a trusted CA: the clients check the server's certificate against it)
+  iOS / macOS: open ca.pem, install the profile, then Settings > General > About >
+    Certificate Trust Settings: on for it; VPN > Add VPN Configuration: Type IKEv2,
+    Server {addr}, Remote ID {sid}, Local ID empty,
+    User Authentication Username, Username {client}, Password: the password.
+  Android 11+: Settings > Security > Install a certificate > CA certificate: ca.pem;
+    VPN > +: Type "IKEv2/IPSec MSCHAPv2", Server address {addr}, IPSec identifier
+    {client}, IPSec CA certificate: ca.pem, Username {client}, Password: the password.
+    (Or the strongSwan app: type "IKEv2 EAP (Username/Password)", the same answers.)
+  Windows 10/11: import ca.pem into Local Computer > Trusted Root Certification
+    Authorities, then in PowerShell as administrator:
+    Add-VpnConnection -Name racoon2 -ServerAddress {sid if server.local_id and
+                                                       server.local_id.kind == "fqdn"
+                                                       else addr} -TunnelType Ikev2 `
+      -AuthenticationMethod Eap -EncryptionLevel Required
+    Set-VpnConnectionIPsecConfiguration -ConnectionName racoon2 `
+      -CipherTransformConstants GCMAES256 -EncryptionMethod GCMAES256 `
+      -IntegrityCheckMethod SHA256 -DHGroup Group14 -PfsGroup None `
+      -AuthenticationTransformConstants GCMAES256
+    (or answer legacy_windows: true for Windows' defaults, MODP1024 and SHA-1)
+    and log in as {client} with the password.
+"""
+
+
+def phones(server: Setup, client: str) -> str:
     """What a user taps on iOS/macOS, Android and Windows to reach ``server`` as ``client``."""
+    if server.eap:
+        return _eap_phones(server, client)
+    psk = not server.certificates
     addr, sid = server.local or "", _id(server.local_id)
     app = ("(The strongSwan app has no PSK profiles: use certificates for it.)" if psk else
            '(Or the strongSwan app: type "IKEv2 Certificate", the same answers.)')
@@ -134,11 +181,18 @@ def summary(s: Setup, files: list[str], clients: list[str]) -> str:
                                              else "peer/certs") + "; proposals as in "
                      "swanctl.conf.")
     elif s.case == "vpn-server":
-        lines.append("The clients: each clients/ID/ holds its racoon2.conf, swanctl.conf and "
-                     "credentials.")
+        if s.eap:
+            lines += ["The clients: each clients/NAME/ holds its password.txt, certs/ca.pem "
+                      "and a strongSwan",
+                      "swanctl.conf (ca.pem in x509ca/); iked itself is no EAP client. This "
+                      "server keeps",
+                      f"the passwords' NT hashes in {USERS}."]
+        else:
+            lines.append("The clients: each clients/ID/ holds its racoon2.conf, swanctl.conf "
+                         "and credentials.")
         for client in clients or ["(any ID)"]:
             lines.append(f" {client}:")
-            lines.append(phones(s, client, not s.certificates).rstrip("\n"))
+            lines.append(phones(s, client).rstrip("\n"))
     elif s.case == "vpn-client":
         lines.append(f"The server ({s.peer}): racoon2-setup's vpn-server case, or any IKEv2 "
                      f"server that accepts ID {s.local_id.value if s.local_id else ''} "

@@ -21,6 +21,10 @@ _NAME = {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_]{0,31}$", "default":
          "description": "the name of the remote block (letters, digits, _)"}
 _AUTH = {"enum": ["psk", "certificates"], "default": "psk",
          "description": "psk: a pre-shared key; certificates: a small CA and host certificates"}
+_SERVER_AUTH = {"enum": ["psk", "certificates", "eap"], "default": "psk",
+                "description": "psk: a pre-shared key; certificates: a small CA, the server's "
+                               "and each client's certificate; eap: the server's certificate "
+                               "and a user name and password for each client (EAP-MSCHAPv2)"}
 _INTERFACE = {"type": "string", "pattern": "^[A-Za-z0-9_.-]{1,15}$", "default": "eth0",
               "description": "the client's interface towards the server: its address is the "
                              "IKE and tunnel endpoint (MY_IPV4%IFACE), followed as it changes"}
@@ -68,11 +72,12 @@ SCHEMA: dict[str, Any] = {
                     "properties": {"first": _ADDRESS, "last": _ADDRESS},
                     "description": "the client addresses, first to last"},
               dns={"type": "array", "items": _ADDRESS, "minItems": 1, "maxItems": 4},
-              auth=_AUTH, name={**_NAME, "default": "roadwarriors"},
+              auth=_SERVER_AUTH, name={**_NAME, "default": "roadwarriors"},
               clients={"type": "array", "minItems": 1, "maxItems": 64,
                        "items": {"type": "string", "format": "identity"},
                        "description": "client IDs (user@domain or DNS names); with "
-                                      "certificates each gets a certificate bundle"},
+                                      "certificates each gets a certificate bundle, with "
+                                      "eap they are the user names, each given a password"},
               client_interface=_INTERFACE,
               legacy_windows={"type": "boolean", "default": False,
                               "description": "also accept MODP1024 and SHA-1 (Windows "

@@ -175,9 +175,9 @@ class _Checker:
 
 
 def _unknown_hint(word: str) -> str | None:
-    if word.lower() in ("eap", "eap_users", "users", "eap-mschapv2"):
-        return ("racoon2.conf has no EAP directive yet: EAP users come with the remote-access "
-                "work; use psk or certificates")
+    if word.lower() in ("eap", "eap_users", "users", "eap-mschapv2", "mschapv2"):
+        return ("EAP user names and passwords are for case vpn-server: auth: eap, the users "
+                "in clients")
     return None
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from pskgen.cli import random_key, write_output
 from racoon2.config import load_config
 from racoon2.config.check import check_config
+from racoon2.eap.mschapv2 import nt_password_hash
 from racoon2.errors import ConfigError, Racoon2Error
 from racoon2.setup import conf, peer, pki
 from racoon2.setup.model import Identity, Setup
@@ -88,10 +89,10 @@ def plan(s: Setup, out: Path) -> Plan:
     """Every file the case needs, secrets kept from ``out`` where they exist."""
     p = Plan(out)
     p.add_conf("", s)
-    psk = None if s.certificates or s.case == "kink-host" else \
+    psk = None if s.signed or s.case == "kink-host" else \
         p.keep_or_make(conf.psk_file(s), _psk())
     ca = None
-    if s.certificates:
+    if s.signed:
         ca_cert, ca_key = out / "ca/ca.pem", out / "ca/ca.key"
         ca = pki.Issued(ca_cert.read_bytes(), ca_key.read_bytes()) if ca_cert.is_file() and \
             ca_key.is_file() else pki.make_ca(f"racoon2-setup {s.name}")
@@ -109,13 +110,23 @@ def plan(s: Setup, out: Path) -> Plan:
         if s.case != "kink-host":
             p.private("peer/swanctl.conf", peer.swanctl(other, psk.decode() if psk
                                                         else None).encode())
+    users = []
     for client in s.clients if s.case == "vpn-server" else ():
         where = f"clients/{client}"
         cs = Setup(case="vpn-client", name="vpn", confdir=s.confdir, run_dir=s.run_dir,
                    auth=s.auth, local=None, peer=s.local, local_id=Identity.of(client),
                    peer_id=s.local_id, peer_nets=s.local_nets, interface=s.interface)
-        p.add_conf(where, cs)
         p.clients.append(client)
+        if s.eap:
+            # No racoon2.conf: iked is no EAP client (doc/iked.md); strongSwan and the
+            # phones' and Windows' own clients are.
+            assert ca is not None
+            password = p.keep_or_make(f"{where}/password.txt", _psk())
+            users.append(f"{client} nthash:{nt_password_hash(password.decode()).hex()}\n")
+            p.public(f"{where}/certs/ca.pem", ca.cert)
+            p.private(f"{where}/swanctl.conf", peer.swanctl(cs, password.decode()).encode())
+            continue
+        p.add_conf(where, cs)
         if psk is not None:
             p.private(f"{where}/{conf.psk_file(cs)}", psk)
             p.private(f"{where}/psk.txt", psk)
@@ -126,6 +137,10 @@ def plan(s: Setup, out: Path) -> Plan:
                            pki.pkcs12_bundle(issued, ca, client, password))
         p.private(f"{where}/swanctl.conf", peer.swanctl(cs, psk.decode() if psk else None)
                   .encode())
+    if s.eap:
+        # MSCHAPv2 needs the NT hash, not a salted one (doc/iked.md, "XAuth users file").
+        p.private(conf.USERS, ("# EAP-MSCHAPv2 users written by racoon2-setup: NAME "
+                               "nthash:MD4(UTF-16LE password)\n" + "".join(users)).encode())
     text = peer.summary(s, sorted(p.files), p.clients)
     p.public("SUMMARY.txt", text.encode())
     return p

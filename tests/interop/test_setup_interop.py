@@ -189,6 +189,58 @@ def test_generated_client_swanctl_with_certificates(pair: Namespaces, tmp_path: 
 
 
 @NEEDS_CHARON
+def test_generated_eap_server_with_strongswan_clients(pair: Namespaces, tmp_path: Path
+                                                      ) -> None:
+    """auth: eap: the server's certificate, EAP-MSCHAPv2 against the generated users file;
+    strongSwan logs in with alice's bundle (swanctl.conf, password, CA) and gets a virtual IP
+    of the pool; the same bundle with another password is refused with EAP Failure."""
+    d = tmp_path / "a"
+    path = tmp_path / "eap.yaml"
+    path.write_text(_server_answers(d, "eap", pair).replace("[alice@example.net]",
+                                                            "[alice, bob]"))
+    assert main([str(path)]) == 0
+    bundle = d / "clients/alice"
+    assert not (bundle / "racoon2.conf").exists()  # iked is no EAP client
+    server = Racoon2(pair, "B", d)
+    server.start((d / "racoon2.conf").read_text())
+    pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")  # as above
+    try:
+        for password, good in (("a wrong password", False), (None, True)):
+            ss = StrongSwan(pair, "A", tmp_path / f"ss-{good}")
+            ss.name = "vpn"
+            conf = (bundle / "swanctl.conf").read_text()
+            if password is not None:
+                secret = (bundle / "password.txt").read_text()
+                conf = conf.replace(f'secret = "{secret}"', f'secret = "{password}"')
+            (ss.d / "x509ca").mkdir(parents=True)
+            shutil.copy(bundle / "certs/ca.pem", ss.d / "x509ca")
+            (tmp_path / "swanctl.conf").write_text(conf)
+            subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "vpn"],
+                           check=True, capture_output=True, env=ss._env(
+                               SWANCTL_CONF=str(tmp_path / "swanctl.conf"), KERNEL="libipsec",
+                               PLUGINS="eap-identity eap-mschapv2"))
+            try:
+                out = ss.initiate()
+                if not good:
+                    wait_until(lambda: "user 'alice' refused" in server.log(), 20,
+                               "the refusal: " + out + server.log())
+                    assert not server.established()
+                    continue
+                wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out +
+                           server.log())
+                assert "EAP-MSCHAPv2 user 'alice' authenticated" in server.log()
+                sas = ss.ctl("--list-sas")
+                assert "ESTABLISHED" in sas and "INSTALLED" in sas, out + sas + ss.log()
+                assert "198.51.100.100" in sas and INNER["B"] in sas, sas
+                wait_until(server.child_settled, 10, "the CHILD_SA: " + server.log())
+                _assert_refused(server)
+            finally:
+                ss.stop()
+    finally:
+        server.stop()
+
+
+@NEEDS_CHARON
 def test_generated_l2tp_server_with_an_ikev1_client(pair: Namespaces, tmp_path: Path) -> None:
     """charon as a Windows-like L2TP/IPsec client (IKEv1 Main Mode, PSK, ESP transport for
     udp/1701) against the generated l2tp-server: Main Mode and Quick Mode complete; this

@@ -12,6 +12,8 @@
 #                    the racoon2 road warrior on A: the leased address on A's veth, pings from
 #                    it to the network behind B
 #   vpn-certs        the same with the generated CA's certificates
+#   vpn-eap          the same with auth: eap (the server's certificate, EAP-MSCHAPv2 users):
+#                    strongSwan (kernel-netlink) on A logs in with alice's bundle
 #   l2tp             the generated l2tp-server behind which tests/vm/l2tp.sh runs xl2tpd and
 #                    the Windows 10 L2TP/IPsec client (strongSwan IKEv1 behind a NAT)
 #
@@ -24,14 +26,20 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=$PWD/.venv/bin
 if [ $# -gt 0 ]; then CASES=("$@"); else
-    CASES=(site-to-site host-to-host vpn-psk vpn-certs l2tp site-to-site-v6)
+    CASES=(site-to-site host-to-host vpn-psk vpn-certs vpn-eap l2tp site-to-site-v6)
 fi
 D=$(mktemp -d /tmp/racoon2-setup-pair.XXXXXX)
 P=r2set$$
+SS=r2setss$$
 pids=()
 # shellcheck source=../harness/gateways.sh
 . tests/harness/gateways.sh
-trap gateway_cleanup EXIT
+cleanup() {
+    bash tests/harness/peers/strongswan.sh stop "$SS" >/dev/null 2>&1 || true
+    rm -rf "/tmp/r2-ss-$SS"
+    gateway_cleanup
+}
+trap cleanup EXIT
 case=topology
 fail() {
     echo "FAILED (setup $case): $*"
@@ -66,11 +74,12 @@ run_dir: $C/a/run"
         printf 'case: site-to-site\nlocal: 2001:db8:1::1\npeer: 2001:db8:2::1\nauth: certificates\n'
         printf 'local_nets: [192.0.2.0/26, 192.0.2.64/26, 2001:db8:a::/64]\n'
         printf 'peer_nets: [192.0.2.128/26, 192.0.2.192/26, 2001:db8:b::/64]\n' ;;
-    vpn-psk|vpn-certs)
+    vpn-*)
         printf 'case: vpn-server\nlocal: 203.0.113.1\nserver_id: vpn.example.net\n'
         printf 'nets: [192.0.2.128/25]\npool: {first: 198.51.100.100, last: 198.51.100.110}\n'
         printf 'dns: [192.0.2.53]\nclients: [alice@example.net]\nclient_interface: %s\n' "${P}x"
-        printf 'auth: %s\n' "$([ "$1" = vpn-psk ] && echo psk || echo certificates)" ;;
+        printf 'auth: %s\n' "$(case $1 in vpn-psk) echo psk ;; vpn-certs) echo certificates ;;
+                               *) echo eap ;; esac)" ;;
     esac
     echo "$dirs"
 }
@@ -121,7 +130,7 @@ for case in "${CASES[@]}"; do
     other=peer there=b
     [[ $case != vpn-* ]] || other=clients/alice@example.net there=client
     cp -a "$C/a/$other" "$C/$there"
-    sed -i "s#$C/a#$C/$there#g" "$C/$there/racoon2.conf"
+    [ "$case" = vpn-eap ] || sed -i "s#$C/a#$C/$there#g" "$C/$there/racoon2.conf"
     case $case in
     site-to-site)
         start a "${P}a"; start b "${P}b"
@@ -142,6 +151,29 @@ for case in "${CASES[@]}"; do
         pings 2001:db8:a::1 2001:db8:b::1
         grep -E "CHILD_SA of policy" "$C/a/iked.log" | sed 's/^.*\]: //'
         counted "${P}a" 2001:db8:1::1 20; counted "${P}a" 2001:db8:2::1 20 ;;
+    vpn-eap)
+        # The generated server on B; strongSwan on A with alice's bundle (iked is no EAP
+        # client), its CA in x509ca/; charon puts the leased address on its interface.
+        [ ! -e "$C/client/racoon2.conf" ] || fail "an EAP client bundle with a racoon2.conf"
+        start a "${P}b"
+        mkdir -p "/tmp/r2-ss-$SS/x509ca"
+        cp "$C/client/certs/ca.pem" "/tmp/r2-ss-$SS/x509ca/"
+        sed -i "s/^  vpn {/  $SS {/; s/^      vpn {/      $SS {/" "$C/client/swanctl.conf"
+        NS=${P}a SWANCTL_CONF=$C/client/swanctl.conf KERNEL=netlink KEYLOG=0 LOGLEVEL=1 \
+            PLUGINS="eap-identity eap-mschapv2" EXTRA_CHARON="install_virtual_ip = yes
+  retransmit_timeout = 2.0
+  retransmit_tries = 5" bash tests/harness/peers/strongswan.sh start "$SS" >/dev/null ||
+            fail "strongSwan with alice's swanctl.conf"
+        bash tests/harness/peers/strongswan.sh ctl "$SS" --initiate --child "$SS" --timeout 120 \
+            >"$C/initiate.out" 2>&1 || fail "charon's IKE_AUTH: $(tail -5 "$C/initiate.out")"
+        grep -q "EAP-MSCHAPv2 user 'alice@example.net' authenticated" "$C/a/iked.log" ||
+            fail "no EAP login logged"
+        grep -h "authenticated\|leased" "$C/a/iked.log" | sed 's/^.*\]: //'
+        grep -q "198.51.100.100/32" <<<"$(ip -n "${P}a" -4 addr show)" ||
+            fail "charon did not install the leased address"
+        pings 198.51.100.100 192.0.2.129
+        counted "${P}b" 198.51.100.1 4; counted "${P}b" 203.0.113.1 4
+        bash tests/harness/peers/strongswan.sh stop "$SS" ;;
     vpn-*)
         # The generated server on B, alice's bundle on A, which initiates at once.
         start a "${P}b"

@@ -104,7 +104,7 @@ def test_mobike_moves_behind_a_nat_under_traffic(parts: dict[str, tuple[int, str
 
 
 @pytest.mark.parametrize("case", ["site-to-site", "host-to-host", "site-to-site-v6", "vpn-psk",
-                                  "vpn-certs", "l2tp"])
+                                  "vpn-certs", "vpn-eap", "l2tp"])
 def test_setup_case_carries_pings(parts: dict[str, tuple[int, str]], case: str) -> None:
     out = _part(parts, "setup")
     assert f"SETUP CASE OK: {case}" in out, out[-6000:]

@@ -16,6 +16,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 import racoon2.setup
 from racoon2.config import load_config, loads
 from racoon2.config.check import check_config
+from racoon2.eap.mschapv2 import nt_password_hash
 from racoon2.errors import ConfigError
 from racoon2.setup.cli import _prompted, main
 from racoon2.setup.conf import render
@@ -41,6 +42,9 @@ CASES = {
                  "local_principal: kink/a.example.com@EXAMPLE.COM\n"
                  "peer_principal: kink/b.example.com@EXAMPLE.COM\n",
     "l2tp-server": "case: l2tp-server\nlocal: 203.0.113.1\n",
+    "vpn-server-eap": "case: vpn-server\nlocal: 203.0.113.1\nserver_id: vpn.example.net\n"
+                      "nets: [192.0.2.0/24]\npool: {first: 198.51.100.10, last: 198.51.100.250}"
+                      "\nauth: eap\nclients: [alice, bob@example.net]\n",
 }
 
 
@@ -76,11 +80,6 @@ def test_site_to_site_pairs_only_networks_of_one_family() -> None:
 
 
 @pytest.mark.parametrize("text, error", [
-    ("case: vpn-server\nlocal: 203.0.113.1\nnets: [192.0.2.0/24]\n"
-     "pool: {first: 198.51.100.10, last: 198.51.100.20}\nauth: eap\n",
-     "x.yaml:5: found 'eap', expected one of psk, certificates for 'auth' (racoon2.conf has "
-     "no EAP directive yet: EAP users come with the remote-access work; use psk or "
-     "certificates)"),
     ("case: host-to-host\nlocal: 192.0.2.1\n", "x.yaml:1: found no 'peer', expected 'peer' in "
      "the setup"),
     ("case: host-to-host\nlocal: 192.0.2.1\npeer: 192.0.2.300\n",
@@ -103,6 +102,14 @@ def test_site_to_site_pairs_only_networks_of_one_family() -> None:
     ("case: vpn-server\nlocal: 203.0.113.1\nnets: [192.0.2.0/24]\n"
      "pool: {first: 198.51.100.20, last: 198.51.100.10}\n",
      "x.yaml:4: found first 198.51.100.20 after last 198.51.100.10, expected first <= last"),
+    ("case: vpn-server\nlocal: 203.0.113.1\nnets: [192.0.2.0/24]\n"
+     "pool: {first: 198.51.100.10, last: 198.51.100.20}\nauth: eap\n",
+     "x.yaml:5: found auth: eap without 'clients', expected the EAP user names in 'clients' "
+     "(each is given a password)"),
+    ("case: site-to-site\nlocal: 192.0.2.1\npeer: 192.0.2.2\nlocal_nets: [192.0.2.0/28]\n"
+     "peer_nets: [192.0.2.16/28]\nauth: eap\n",
+     "x.yaml:6: found 'eap', expected one of psk, certificates for 'auth' (EAP user names and "
+     "passwords are for case vpn-server: auth: eap, the users in clients)"),
 ])
 def test_errors_name_file_and_line(text: str, error: str) -> None:
     with pytest.raises(ConfigError) as e:
@@ -169,6 +176,48 @@ def test_writer_certificates_for_native_clients(tmp_path: Path) -> None:
     assert (out / "ca/ca.key").stat().st_mode & 0o777 == 0o600
     assert 'request { ip4; ip4_dns; };' in (client_dir / "racoon2.conf").read_text()
     assert "vips = 0.0.0.0" in (client_dir / "swanctl.conf").read_text()
+
+
+def test_writer_eap_users_for_native_clients(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "etc"
+    answers = tmp_path / "a.yaml"
+    answers.write_text(CASES["vpn-server-eap"] + f"confdir: {out}\n")
+    assert main([str(answers)]) == 0
+    summary = capsys.readouterr().out
+    # The server proves itself with a certificate Windows and Apple accept (serverAuth, its
+    # name and address), the clients with a password: no client certificate, no PSK.
+    server = x509.load_pem_x509_certificate((out / "certs/host.pem").read_bytes())
+    assert ExtendedKeyUsageOID.SERVER_AUTH in server.extensions.get_extension_for_class(
+        x509.ExtendedKeyUsage).value
+    conf = (out / "racoon2.conf").read_text()
+    assert "kmp_auth_method { rsasig; };" in conf and "peers_public_key" not in conf
+    assert 'eap { method mschapv2; users "${CONFDIR}/eap.users"; };' in conf
+    assert not (out / "psk").exists()
+    users = {}
+    for line in (out / "eap.users").read_text().splitlines():
+        if not line.startswith("#"):
+            name, secret = line.split()
+            users[name] = secret
+    assert (out / "eap.users").stat().st_mode & 0o777 == 0o600
+    assert sorted(users) == ["alice", "bob@example.net"]
+    for user in users:
+        bundle = out / "clients" / user
+        password = (bundle / "password.txt").read_text()
+        assert (bundle / "password.txt").stat().st_mode & 0o777 == 0o600
+        assert users[user] == f"nthash:{nt_password_hash(password).hex()}"
+        swanctl = (bundle / "swanctl.conf").read_text()
+        assert "auth = eap-mschapv2" in swanctl and f"eap_id = {user}" in swanctl
+        assert f'secret = "{password}"' in swanctl and "id = vpn.example.net" in swanctl
+        assert (bundle / "certs/ca.pem").read_bytes() == (out / "ca/ca.pem").read_bytes()
+        assert not (bundle / "racoon2.conf").exists()  # iked is no EAP client
+        assert 'Type "IKEv2/IPSec MSCHAPv2", Server address 203.0.113.1' in summary
+        assert f"Username {user}, Password: the password." in summary
+    assert "-AuthenticationMethod Eap" in summary
+    # The users file as iked reads it at start: MSCHAPv2 can use every entry.
+    check_config(load_config(str(out / "racoon2.conf")), "iked")
+    assert main([str(answers)]) == 0  # a second run keeps the passwords: nothing changes
+    assert "0 files written" in capsys.readouterr().out
 
 
 def test_cli_refuses_nothing_to_read(capsys: pytest.CaptureFixture[str]) -> None:

@@ -79,6 +79,8 @@ def document(draw: st.DrawFn) -> dict[str, object]:
             doc[key] = {"first": str(net[a]), "last": str(net[b])}
         elif key in branch["required"] or draw(st.booleans()):
             doc[key] = draw(values[key])
+    if doc.get("auth") == "eap" and "clients" not in doc:
+        doc["clients"] = draw(values["clients"])  # the users: model.load requires them
     return doc
 
 
