@@ -112,6 +112,8 @@ class IkeSaUp(Event):
     #: The addresses we leased the peer (CFG_REPLY), IPv4 first.
     leases: tuple[Address, ...] = ()
     ppk: str | None = None  # the RFC 8784 PPK_ID its keys were mixed with
+    #: The transform names of its suite (the weak ones are named in a warning).
+    algorithms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

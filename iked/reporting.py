@@ -12,6 +12,7 @@ from iked import events as ev
 from iked import hooks
 from racoon2.config.effective import ikev1, ikev2
 from racoon2.config.model import Config, ScriptType
+from racoon2.crypto.weak import weaknesses
 from racoon2.log import fields as journal_fields
 from racoon2.log import journal_active
 
@@ -51,6 +52,9 @@ class Reporter:
                          if len(event.key_exchanges) > 1 else "",
                          f", PPK {event.ppk}" if event.ppk is not None else "",  # RFC 8784
                          f", rekey of {event.rekey_of}" if event.rekey_of else "")
+                if weak := weaknesses((*event.algorithms, *event.key_exchanges)):
+                    log.warning("IKE SA %s with %s: weak algorithms accepted: %s", event.sa,
+                                event.remote, ", ".join(weak))
                 if event.leases and not event.rekey_of:
                     log.info("IKE SA %s: leased %s to %s", event.sa,
                              " ".join(map(str, event.leases)), event.remote)
@@ -77,6 +81,9 @@ class Reporter:
                          event.mode.name.lower(), event.spi_in, event.spi_out, event.local_ts,
                          event.remote_ts, event.algorithms,
                          f", key exchanges {' '.join(kex)}" if kex else "")
+                if weak := weaknesses((event.algorithms, *kex)):
+                    log.warning("CHILD_SA of policy %s (spi in 0x%08x): weak algorithms "
+                                "accepted: %s", event.policy, event.spi_in, ", ".join(weak))
                 self._hook(ScriptType.PHASE2_REKEY if event.rekey else ScriptType.PHASE2_UP,
                            self._remote_of(event.policy), lambda: hooks.phase2_env(event.hook))
             case ev.ChildSaDown():

@@ -23,7 +23,6 @@ from iked.ikev2.child import Child
 from iked.ikev2.common import id_text
 from iked.ikev2.sa import IkeSa
 from iked.ikev2.snapshot import Clock
-from racoon2.crypto.transforms import TransformType
 from racoon2.errors import ControlError
 from racoon2.kernel import api
 
@@ -97,17 +96,6 @@ def child_view(c: Child, kernel: Kernel, clock: Clock) -> dict[str, object]:
     }
 
 
-def _ike_algorithms(sa: IkeSa) -> str | None:
-    if sa.crypto is None:
-        return None
-    ch = sa.crypto.chosen
-    names = [t.name + (f"-{t.key_size * 8}" if t.variable_key and kind is TransformType.ENCR
-                       else "")
-             for kind in (TransformType.ENCR, TransformType.INTEG, TransformType.PRF,
-                          TransformType.KE) if (t := ch.get(kind)) is not None]
-    return "/".join(names)
-
-
 def _v2(sa: IkeSa, n: int, kernel: Kernel, clock: Clock) -> dict[str, object]:
     my_ids = sa.peer.my_ids
     # sa.leased holds (pool, address) pairs: one per family the client asked for.
@@ -121,7 +109,7 @@ def _v2(sa: IkeSa, n: int, kernel: Kernel, clock: Clock) -> dict[str, object]:
         "initiator": sa.initiator,
         "local_id": id_text(*my_ids[0]) if my_ids else None,
         "peer_id": id_text(*sa.peer_id) if sa.peer_id else None,
-        "algorithms": _ike_algorithms(sa),
+        "algorithms": "/".join(sa.suite()) or None,
         # IKE_SA_INIT's, then RFC 9370's IKE_INTERMEDIATE (or a rekey's IKE_FOLLOWUP_KE) ones
         "key_exchanges": [intauth.name(k) for k in sa.key_exchanges()],
         "ppk": ppk.show(sa.ppk_id) if sa.ppk_id is not None else None,  # RFC 8784
@@ -143,8 +131,7 @@ def _v1(sa: IsakmpSa, n: int, kernel: Kernel, clock: Clock) -> dict[str, object]
         "initiator": sa.initiator,
         "local_id": id_text(*my_ids[0]) if my_ids else None,
         "peer_id": id_text(*sa.peer_id) if sa.peer_id else None,
-        "algorithms": f"{algs.encr.name}/{algs.prf.transform.name}/group {algs.group}"
-        if algs else None,
+        "algorithms": "/".join(algs.names()) if algs else None,
         # IKEv1's group descriptions are IKEv2's KE transform IDs (RFC 2409 §6, RFC 3526 §8)
         "key_exchanges": [intauth.name(algs.group)] if algs else [],
         "ppk": None,

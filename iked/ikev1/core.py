@@ -123,7 +123,8 @@ class Ikev1Core(Queues[IsakmpSa]):
         sa.established_at = now
         # No rekey_of: IKEv1 has no phase1_rekey hook, each new SA is a phase1_up
         # (daemons.md §7).
-        self.emit(IkeSaUp(sa.name, sa.settings.remote, sa.local, sa.remote, sa.initiator))
+        self.emit(IkeSaUp(sa.name, sa.settings.remote, sa.local, sa.remote, sa.initiator,
+                          algorithms=sa.algs.names() if sa.algs else ()))
         if old is not None and old.state is State.ESTABLISHED:
             # Phase 1 rekey: the IPsec SAs stay as they are, under the new ISAKMP SA.
             sa.children += old.children

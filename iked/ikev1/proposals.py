@@ -153,6 +153,17 @@ class Phase1Algorithms:
     group: int
     auth: int
 
+    def names(self) -> tuple[str, ...]:
+        """``ENCR_AES_CBC-128``, ``PRF_HMAC_SHA1``, ``MODP_1024``: for ikedctl and the
+        weak-algorithm warning (IKEv1's group descriptions are IKEv2's KE IDs, RFC 3526 §8)."""
+        try:
+            group = tt.by_id(TransformType.KE, self.group).name
+        except CryptoError:
+            group = f"group {self.group}"
+        encr = self.encr.name + (f"-{self.encr.key_size * 8}" if self.encr.variable_key
+                                 else "")
+        return encr, self.prf.transform.name, group
+
 
 def phase1_algorithms(t: Transform) -> Phase1Algorithms:
     """The suite of an agreed phase 1 transform; CryptoError for what we cannot run."""

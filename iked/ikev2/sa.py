@@ -320,6 +320,20 @@ class IkeSa:
         group = self.crypto.chosen.get(TransformType.KE)
         return ([group.ident] if group else []) + list(self.crypto.chosen.additional())
 
+    def suite(self) -> tuple[str, ...]:
+        """IKE_SA_INIT's negotiated transforms by name (``ENCR_AES_CBC-128``,
+        ``AUTH_HMAC_SHA2_256_128``, ``PRF_HMAC_SHA2_256``, ``MODP_2048``; key_exchanges() has
+        RFC 9370's additional ones): for ikedctl and the weak-algorithm warning; () before
+        IKE_SA_INIT's answer."""
+        if self.crypto is None:
+            return ()
+        ch = self.crypto.chosen
+        names = [t.name + (f"-{t.key_size * 8}" if t.variable_key and kind is TransformType.ENCR
+                           else "")
+                 for kind in (TransformType.ENCR, TransformType.INTEG, TransformType.PRF,
+                              TransformType.KE) if (t := ch.get(kind)) is not None]
+        return tuple(names)
+
     def move(self, state: State) -> None:
         """The one place an IKE SA changes state; a change not in the table is a bug."""
         if state not in _TRANSITIONS[self.state]:
@@ -483,7 +497,8 @@ class IkeSa:
                                self.initiator, self.rekey_of,
                                tuple(intauth.name(i) for i in self.key_exchanges()),
                                tuple(a for _, a in self.leased),
-                               ppk.show(self.ppk_id) if self.ppk_id is not None else None))
+                               ppk.show(self.ppk_id) if self.ppk_id is not None else None,
+                               self.suite()))
 
     def arm_dpd(self, now: Now) -> None:
         """The peer showed life: the next liveness check is dpd_delay away."""

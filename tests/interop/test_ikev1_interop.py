@@ -115,6 +115,32 @@ def test_iked_initiator_strongswan_responder(pair: Namespaces, tmp_path: Path,
     assert "deleting IKE_SA" in ss.log() or "received DELETE for IKE_SA" in ss.log(), ss.log()
 
 
+#: What Windows' and Apple's L2TP clients offer, as far as iked's pair configuration has it:
+#: 3DES and SHA-1 in phase 1, SHA-1 in Quick Mode.
+WEAK = Proposal(IKEV1.racoon2_ike, IKEV1.racoon2_esp, "3des-sha1-modp2048", "aes128-sha1",
+                "3des-sha1;modp2048", "aes128-sha1")
+
+
+@pytest.mark.usefixtures("charon")
+def test_weak_algorithms_are_accepted_and_named(pair: Namespaces, tmp_path: Path) -> None:
+    """charon accepts only 3DES/SHA-1 for phase 1: iked, which offers them after AES/SHA-2
+    for the native L2TP clients, agrees and names them in one warning line (the Quick Mode's
+    SHA-1 is named when its SAs are in a kernel with ESP: tests/vm/l2tp.sh)."""
+    ss, r2 = StrongSwan(pair, "B", tmp_path / "ss"), Racoon2(pair, "A", tmp_path / "r2")
+    try:
+        ss.start(4, True, WEAK, initiator=False, kernel=KERNEL)
+        r2.start(conf(r2), "-S", "sel_out")
+        wait_until(lambda: bool(r2.established()), 20, "the ISAKMP SA")
+        log = r2.log()
+        (line,) = [x for x in log.splitlines() if "weak algorithms accepted" in x]
+        assert "ENCR_3DES (64-bit block (Sweet32), RFC 8221 §5 SHOULD NOT), PRF_HMAC_SHA1 " \
+            "(SHA-1, RFC 8247 §2.2 MUST-)" in line, log
+        assert "MODP_2048" not in line and "WARNING" in line.upper(), line
+    finally:
+        r2.stop()
+        ss.stop()
+
+
 @pytest.mark.usefixtures("charon")
 @pytest.mark.parametrize(("aggressive", "pfs"), CASES)
 def test_strongswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path,

@@ -248,6 +248,9 @@ def test_windows_needs_the_opt_in(rig: Rig, client: Client) -> None:
                "ENCR_AES_CBC-256, AUTH_HMAC_SHA1_96, NO_ESN" in log, log
         assert re.search(r"cannot install inbound SA spi 0x[0-9a-f]{8}", log), log
         assert f"leased {V4} {V6}" in log, log
+        if client is WINDOWS:  # its MODP1024 (with SHA2-256: its later offers), named
+            assert re.search(r"IKE SA \S+ with \S+: weak algorithms accepted: .*MODP_1024 "
+                             r"\(1024-bit group, RFC 8247 §2.4 SHOULD NOT\)", log), log
     finally:
         leave(rig, ss)
 

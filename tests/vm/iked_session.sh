@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # iked_session.sh: everything of tests/vm/test_iked_bundles.py in one VM boot.  The three
 # rekey runs under traffic (rekey_traffic.sh iked, strongSwan 6.1 with ML-KEM-768 additional
-# key exchanges, strongswan-pq, and IKEv1, ikev1; $REKEY_SECONDS each, 180 by default; the
-# boot has two vCPUs under TCG: the plain strongswan and iked-pq modes are left to a
+# key exchanges, strongswan-pq, and IKEv1, ikev1; $REKEY_SECONDS each, test_iked_bundles.py
+# gives 300; the boot has two vCPUs under TCG: the plain strongswan and iked-pq modes are left to a
 # developer's run, tests/interop and tests/pair cover their exchanges), the restart
 # keeping the tunnels (iked_keep.sh) start in the background, each in its own namespaces;
 # meanwhile the AH, ESP+IPComp and IKEv1 tunnels (iked_bundles.sh) run in the foreground,

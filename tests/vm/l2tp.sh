@@ -219,6 +219,14 @@ for profile in "${PROFILES[@]}"; do
         "/tmp/r2-ss-$SS/charon.log" | sed 's/^[^]]*\] *//' | head -4
     ip netns exec "${P}c" ping -c4 -i0.3 -W2 203.0.113.1 | grep transmitted ||
         fail "no reply over $dev"
+    # The clients' SHA-1 ESP (and Windows 10's SHA-1/MODP1024 phase 1) are accepted, and
+    # named in a warning line (issue 18: "the weak ones named in the log").
+    grep -q "CHILD_SA of policy .*: weak algorithms accepted: AUTH_HMAC_SHA1_96" \
+        "$D/s/iked.log" || fail "no warning naming the SHA-1 ESP"
+    [ "$profile" != windows10 ] || grep -q "IKE SA .*: weak algorithms accepted: .*MODP_1024" \
+        "$D/s/iked.log" || fail "no warning naming Windows 10's MODP1024"
+    echo "L2TP weak $profile: $(grep 'weak algorithms accepted' "$D/s/iked.log" | tail -2 |
+        sed 's/^.*\]: //' | tr '\n' ';')"
     for where in "${P}c 192.0.2.1" "${P}c 198.51.100.2" "${P}s 198.51.100.254" \
                  "${P}s 198.51.100.2"; do
         set -- $where

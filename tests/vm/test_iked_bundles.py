@@ -3,8 +3,8 @@
 * iked negotiating AH and ESP+IPComp tunnels (IKEv2) and an ESP tunnel with IKEv1
   (samples/ikev1-tunnel.conf) between two racoon2 gateways, traffic flowing through the SAs
   and spmd's templates (tests/vm/iked_bundles.sh);
-* meanwhile, in namespaces of their own, a ping every 100 ms for ``REKEY_SECONDS`` (180) s
-  through a tunnel whose CHILD_SAs live 20 s and IKE SA 60 s on both sides, iked against
+* meanwhile, in namespaces of their own, a ping every 100 ms for ``REKEY_SECONDS`` (300 s,
+  the 5 minutes of issue 17's proof) through a tunnel whose CHILD_SAs live 20 s and IKE SA 60 s on both sides, iked against
   iked: rekeys, their collisions (RFC 7296 §2.8.1, §2.8.2), at most 1 % of the pings lost,
   one ESP SA pair per kernel at the end (tests/vm/rekey_traffic.sh; the figures are
   doc/performance.md's); the same against strongSwan 6.1 (kernel-netlink, from the Debian 13
@@ -47,7 +47,7 @@ def session() -> subprocess.CompletedProcess[str]:
     root = Path(__file__).parents[1] / "harness" / "peers" / "trixie-root.sh"
     subprocess.run(["bash", str(root), "/var/cache/racoon2-trixie"], check=True,
                    capture_output=True, timeout=1200)
-    seconds = int(os.environ.get("REKEY_SECONDS", "180"))
+    seconds = int(os.environ.get("REKEY_SECONDS", "300"))
     return run_in_vm(f"REKEY_SECONDS={seconds} REKEY_KEEP=.vm/rekey bash tests/vm/iked_session.sh",
                      timeout=1500 + 2 * seconds)  # up to 1740 s on a loaded host (2026-12-02)
 
