@@ -11,6 +11,8 @@
 # group, for the IKE SA and (need_pfs) every CHILD_SA, so that each rekey runs an
 # IKE_FOLLOWUP_KE (RFC 9370 §2.2.4); strongswan-pq runs strongSwan 6.1 from the Debian 13 root
 # (tests/harness/peers/trixie-root.sh, built on the host before the boot).
+# PEER=strongswan-ikev1: iked with samples/ikev1-tunnel.conf against strongSwan's IKEv1
+# (swanctl version = 1, kernel-netlink), IPsec SAs of 20 s and ISAKMP SAs of 60 s both sides.
 #
 # Prints "REKEY RESULT PEER: ..." (rekeys done, collisions resolved, pings sent and lost) and
 # "REKEY OK: PEER" when at most 1 % of the pings were lost and no SA was left over.
@@ -22,6 +24,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 PEER=$1
 KIND=${PEER%-pq}
+# Whether B is strongSwan (charon's log, not a second iked's), and whether A speaks IKEv1.
+case $KIND in strongswan*) SWAN=yes ;; *) SWAN= ;; esac
+case $PEER in *ikev1) V1=yes ;; *) V1= ;; esac
 root=
 SECONDS_RUN=${REKEY_SECONDS:-300}
 BIN=$PWD/.venv/bin
@@ -30,7 +35,7 @@ P=rkvm${PEER:0:2}$$
 PSK=rekeyvm-$$-$RANDOM$RANDOM
 pids=()
 cleanup() {
-    [ "$KIND" != strongswan ] || DIR=$D/ss ROOT=$root bash tests/harness/peers/strongswan.sh stop r2 2>/dev/null || true
+    [ -z "$SWAN" ] || DIR=$D/ss ROOT=$root bash tests/harness/peers/strongswan.sh stop r2 2>/dev/null || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "${REKEY_KEEP:-}" ]; then
@@ -65,7 +70,7 @@ if [ "$KIND" != "$PEER" ]; then
     lifetimes+=(-e 's/need_pfs on;/need_pfs on; kmp_addke1 mlkem768;/')
     suite=aes256-sha256-modp3072-ke1_mlkem768 root=/var/cache/racoon2-trixie
 fi
-[ "$PEER" != ikev1 ] || export SAMPLE=samples/ikev1-tunnel.conf
+[ -z "$V1" ] || export SAMPLE=samples/ikev1-tunnel.conf
 gateway_conf "$D" a "${lifetimes[@]}"
 start_gateway "$D" a "${P}a"
 case "$KIND" in
@@ -80,7 +85,15 @@ strongswan)
         ESP=$suite LTS=192.0.2.128/25 RTS=192.0.2.0/25 CHILD_REKEY=17s \
         CHILD_LIFE=20s IKE_REKEY=60s KERNEL=netlink KEYLOG=0 LOGLEVEL=1 \
         bash tests/harness/peers/strongswan.sh start r2 ;;
-*) echo "PEER must be iked, strongswan, iked-pq, strongswan-pq or ikev1" >&2; exit 2 ;;
+strongswan-ikev1)
+    # The IKEv1 sample's suite (no PFS, its IDs are the addresses); charon rekeys its
+    # IPsec SA at 17 s and makes a new Main Mode at 60 s, as iked does.
+    NS=${P}b DIR=$D/ss VERSION=1 LOCAL=203.0.113.1 REMOTE=198.51.100.1 LOCAL_ID=203.0.113.1 \
+        REMOTE_ID=198.51.100.1 PSK=$PSK IKE=aes128-sha256-modp2048 ESP=aes128-sha1 \
+        LTS=192.0.2.128/25 RTS=192.0.2.0/25 CHILD_REKEY=17s CHILD_LIFE=20s IKE_REKEY=60s \
+        KERNEL=netlink KEYLOG=0 LOGLEVEL=1 bash tests/harness/peers/strongswan.sh start r2 ;;
+*) echo "PEER must be iked, strongswan, iked-pq, strongswan-pq, ikev1 or strongswan-ikev1" >&2
+   exit 2 ;;
 esac
 
 ok=
@@ -112,7 +125,7 @@ for _ in $(seq 20); do
 done
 
 logs=("$D/a/iked.log")
-[ "$KIND" = strongswan ] || logs+=("$D/b/iked.log")
+[ -n "$SWAN" ] || logs+=("$D/b/iked.log")
 # iked logs each collision it settles by nonces once ("rekey collision", RFC 7296 §2.8).  A
 # plain one ends with one redundant CHILD_SA deleted by the side that made it, or two
 # successors of one IKE SA on gateway A; with additional key exchanges the redundant rekey
@@ -124,12 +137,12 @@ ike_extra=$(grep -oE "rekey of [0-9a-f:]+" "$D/a/iked.log" | sort | uniq -d | gr
 child_rekeys=$(($(grep -c "CHILD_SA of policy .* rekeyed:" "$D/a/iked.log" || true) - child_extra))
 ike_rekeys=$(($(grep -c "established .*, rekey of " "$D/a/iked.log" || true) - ike_extra))
 # IKEv1's Quick Mode collisions (iked.ikev1.quick_mode) log only the redundant IPsec SA.
-[ "$PEER" != ikev1 ] || child_coll=$child_extra
+[ -z "$V1" ] || child_coll=$child_extra
 # IKEv1 has no rekey of an ISAKMP SA as such: a new Main Mode, then the old one deleted.
-[ "$PEER" != ikev1 ] || ike_rekeys=$(cat "${logs[@]}" | grep -c "replaced by a new phase 1" || true)
+[ -z "$V1" ] || ike_rekeys=$(cat "${logs[@]}" | grep -c "replaced by a new phase 1" || true)
 tempfail=$(cat "${logs[@]}" | grep -c "failed: TEMPORARY_FAILURE" || true)
 peer_coll=
-[ "$KIND" = strongswan ] && peer_coll=" strongswan_collisions=$(grep -ci "collision" \
+[ -n "$SWAN" ] && peer_coll=" strongswan_collisions=$(grep -ci "collision" \
     "$D/ss/charon.log" || true)"
 echo "REKEY RESULT $PEER: seconds=$SECONDS_RUN child_rekeys=$child_rekeys" \
     "ike_rekeys=$ike_rekeys child_collisions=$child_coll ike_collisions=$ike_coll" \
