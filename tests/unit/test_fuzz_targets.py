@@ -15,8 +15,8 @@ import pytest
 
 FUZZ = Path(__file__).resolve().parents[1] / "fuzz"
 sys.path.insert(0, str(FUZZ))  # the targets import fuzz_common, as they do when run directly
-TARGETS = ["fuzz_ikev2", "fuzz_ikev2_fragments", "fuzz_isakmp", "fuzz_config", "fuzz_spmif",
-           "fuzz_ctl"]
+TARGETS = ["fuzz_ikev2", "fuzz_ikev2_fragments", "fuzz_isakmp", "fuzz_ikev1_engine",
+           "fuzz_config", "fuzz_spmif", "fuzz_ctl"]
 INPUTS = 10_000
 SLOW_INPUTS = {"fuzz_config": 2_000}
 
