@@ -3,14 +3,14 @@
 * iked negotiating AH and ESP+IPComp tunnels (IKEv2) and an ESP tunnel with IKEv1
   (samples/ikev1-tunnel.conf) between two racoon2 gateways, traffic flowing through the SAs
   and spmd's templates (tests/vm/iked_bundles.sh);
-* meanwhile, in namespaces of their own, a ping every 100 ms for ``REKEY_SECONDS`` (300 s,
-  the 5 minutes of issue 17's proof) through a tunnel whose CHILD_SAs live 20 s and IKE SA
-  60 s on both sides, iked against iked: rekeys, their collisions (RFC 7296 §2.8.1,
-  §2.8.2), at most 1 % of the pings lost, one ESP SA pair per kernel at the end (tests/vm/rekey_traffic.sh; the figures are
-  doc/performance.md's); the same against strongSwan 6.1 (kernel-netlink, from the Debian 13
-  root) with ML-KEM-768 as an additional key exchange of the IKE SA and every CHILD_SA (RFC
-  9370 §2.2.4, ``strongswan-pq``), and with IKEv1 between two
-  racoon2s (samples/ikev1-tunnel.conf: Quick Mode rekeys, their collisions, new Main Modes);
+* meanwhile, in namespaces of their own, a ping every 100 ms for ``REKEY_SECONDS`` (300 s, the
+  5 minutes of issue 17's proof) through a tunnel whose CHILD_SAs live 20 s and IKE SA 60 s on
+  both sides, iked against iked: rekeys, their collisions (RFC 7296 §2.8.1, §2.8.2), at most 1
+  % of the pings lost, one ESP SA pair per kernel at the end (tests/vm/rekey_traffic.sh; the
+  figures are doc/performance.md's); the same against strongSwan 6.1 (kernel-netlink, from the
+  Debian 13 root) with ML-KEM-768 as an additional key exchange of the IKE SA and every
+  CHILD_SA (RFC 9370 §2.2.4, ``strongswan-pq``), and with IKEv1 between two racoon2s
+  (samples/ikev1-tunnel.conf: Quick Mode rekeys, their collisions, new Main Modes);
 * after the bundles, three remotes with traffic through SIGHUP (one unchanged, one changed,
   one removed), SIGTERM, and kill -9 with a restart (tests/vm/lifecycle_traffic.sh);
 * L2TP/IPsec with samples/l2tp-ipsec-server.conf (spmd + iked, xl2tpd and pppd) against a client
