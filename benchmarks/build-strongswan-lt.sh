@@ -36,4 +36,5 @@ cd src
   --enable-load-tester --enable-save-keys --disable-stroke >/dev/null
 make -j"$(nproc)" >/dev/null 2>&1 && make install >/dev/null
 cd /; rm -rf "$w"
-"$P/sbin/swanctl" --version; ls "$P/lib/ipsec/plugins" | grep -E 'load-tester|save-keys|libipsec'
+# (swanctl --version asks a running charon's vici socket, and fails here: none runs yet)
+echo "built $P:"; ls "$P/lib/ipsec/plugins" | grep -E 'load-tester|save-keys|libipsec'
