@@ -73,6 +73,11 @@ def receive(sa: IsakmpSa, msg: Message, data: bytes, now: Now, drop: Drop) -> No
         drop(DropReason.BUSY if task.state in (QState.I_SPI, QState.R_SPI)
              else DropReason.STALE, f"Quick Mode {msg.message_id:08x} {task.state.value}")
         return
+    if task is None and msg.exchange in (QM, ExchangeType.INFORMATIONAL) and \
+            msg.message_id in sa.mids:
+        drop(DropReason.STALE, f"{ExchangeType(msg.exchange).name} {msg.message_id:08x} "
+             "replayed: its message ID is used")
+        return
     waits = next((w for gate in QUICK_GATES if (w := gate(sa))), None) \
         if msg.exchange == QM and task is None else None
     if waits is not None:
@@ -83,6 +88,9 @@ def receive(sa: IsakmpSa, msg: Message, data: bytes, now: Now, drop: Drop) -> No
     except ParseError as e:
         drop(DropReason.BAD_ICV, f"does not decrypt: {e}")
         return
+    # The peer sends under the phase 1 keys, so it has our last phase 1 message: a copy of
+    # its own last one is a replay from now on, not a retransmission to answer.
+    sa.last_in = sa.last_out = b""
     if msg.exchange == QM:
         if task is None:
             quick_mode.respond(sa, msg, payloads, data, now)
@@ -93,6 +101,8 @@ def receive(sa: IsakmpSa, msg: Message, data: bytes, now: Now, drop: Drop) -> No
         problem = informational.receive(sa, payloads, msg.message_id, now)
         if problem is not None:
             drop(DropReason.BAD_ICV, problem)
+        else:
+            sa.remember_mid(msg.message_id)
     elif msg.exchange == ExchangeType.TRANSACTION and TRANSACTION:
         try:
             if not any(take(sa, msg, payloads, now) for take in TRANSACTION):

@@ -26,9 +26,7 @@ NOTIFIES: dict[int, NotifyHandler] = {}
 def send(sa: IsakmpSa, payloads: tuple[Payload, ...]) -> None:
     """One Informational exchange of ``payloads`` (a new message ID and IV chain)."""
     assert sa.keys is not None
-    mid = 0
-    while mid == 0 or mid in sa.quick:
-        mid = int.from_bytes(sa.host.rng.random_bytes(4), "big")
+    mid = sa.new_mid()
     m = mid.to_bytes(4, "big")
     h = Hash(sa.keys.prf(sa.keys.a, m + message.encode_chain(payloads)[1]))
     sa.host.send(sa, sa.keys.seal(Message(sa.cookie_i, sa.cookie_r, ExchangeType.INFORMATIONAL,

@@ -144,9 +144,7 @@ def _mid(t: QuickTask) -> bytes:
 def start(sa: IsakmpSa, settings: ChildSettings, now: Now, rekey_of: Child | None = None
           ) -> QuickTask:
     """Begin a Quick Mode for ``settings``: our SPI first, then QM1."""
-    mid = 0
-    while mid == 0 or mid in sa.quick:
-        mid = int.from_bytes(sa.host.rng.random_bytes(4), "big")
+    mid = sa.new_mid()
     t = QuickTask(sa, mid, True, Child(settings, rekey_of=rekey_of), QState.I_SPI)
     sa.quick[mid] = t
     me, peer = _ends(sa, settings)
@@ -220,6 +218,7 @@ def respond(sa: IsakmpSa, msg: Message, payloads: tuple[Payload, ...], data: byt
     t.last_in = data
     if not _hash_ok(t, payloads, _mid(t)):
         return
+    sa.remember_mid(t.mid)
     offered, nonce, ke = find(payloads, SA), find(payloads, Nonce), find(payloads, KE)
     idents = [p for p in payloads if isinstance(p, Identification)]
     if offered is None or nonce is None or len(idents) not in (0, 2):
@@ -381,8 +380,9 @@ def confirmed(t: QuickTask, payloads: tuple[Payload, ...], data: bytes, now: Now
             h.data, _prf_a(t.sa, b"\0" + _mid(t) + t.ni + t.nr)):
         _fail(t, "HASH(3) does not verify")
         return
+    # Nothing answers HASH(3): a copy of it is a stale message, not a QM1 to answer again.
     t.resend = None
-    t.last_in = data
+    t.last_in = t.last_out = b""
     _done(t, now)
 
 

@@ -38,7 +38,10 @@ if TYPE_CHECKING:
     from iked.ikev1.quick_mode import QuickTask
     from iked.ikev1.remote_access import Access
 
-
+#: Message IDs an ISAKMP SA remembers to tell replays by: bounded memory per SA, more than
+#: its Quick Modes, Informationals and DPD probes over a day's lifetime at usual rates (a
+#: replay older than that many exchanges is taken as new, and fails its Quick Mode at HASH(3)).
+MIDS_KEPT = 1024
 
 class State(enum.Enum):
     """Where an ISAKMP SA stands; ``I``/``R`` name the role, the number the last message."""
@@ -126,6 +129,10 @@ class IsakmpSa:
     #: Policies to negotiate once phase 1 is up (the initiator's ACQUIREs meanwhile).
     pending: list[ChildSettings] = field(default_factory=list)
     quick: dict[int, QuickTask] = field(default_factory=dict)  # by message ID
+    #: The message IDs of the Quick Modes and Informationals under this SA, either end's,
+    #: oldest first, at most MIDS_KEPT: one seen again is a replay (RFC 2408 §3.1, each
+    #: phase 2 exchange has its own), dropped once its task has stopped lingering.
+    mids: dict[int, None] = field(default_factory=dict)
     #: Rekeyed IPsec SAs whose inbound SAs stay until then (:meth:`remove_child`).
     retiring: list[tuple[Now, Child]] = field(default_factory=list)
     rekey_of: IsakmpSa | None = None    # the ISAKMP SA this one replaces
@@ -160,6 +167,20 @@ class IsakmpSa:
     def cookies(self) -> bytes:
         """CKY-I | CKY-R, the ISAKMP SA's SPI in Delete and Notification (RFC 2408 §3.15)."""
         return self.cookie_i + self.cookie_r
+
+    def new_mid(self) -> int:
+        """A fresh message ID for a Quick Mode or Informational of ours, remembered."""
+        mid = 0
+        while mid == 0 or mid in self.quick or mid in self.mids:
+            mid = int.from_bytes(self.host.rng.random_bytes(4), "big")
+        self.remember_mid(mid)
+        return mid
+
+    def remember_mid(self, mid: int) -> None:
+        """``mid`` is used: a message under it again is a replay."""
+        self.mids[mid] = None
+        if len(self.mids) > MIDS_KEPT:
+            del self.mids[next(iter(self.mids))]
 
     def move(self, state: State) -> None:
         """Enter ``state``."""

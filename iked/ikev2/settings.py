@@ -181,7 +181,8 @@ def identity(ident: Identity, read: ReadFile, read_public: ReadFile) -> tuple[in
     if ident.type is IdType.EMAIL:
         return WireId.RFC822_ADDR, ident.value.encode()
     if ident.type is IdType.KEYID:
-        data = read(ident.value) if ident.qualifier is IdQualifier.FILE else ident.value.encode()
+        # keyid [file|tag] V: without a qualifier V is a file, as with file (config.md).
+        data = ident.value.encode() if ident.qualifier is IdQualifier.TAG else read(ident.value)
         return WireId.KEY_ID, data
     if ident.type is IdType.X509_SUBJECT:
         try:

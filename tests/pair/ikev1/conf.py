@@ -15,8 +15,8 @@ remote peer {{
 \tacceptable_kmp {{ ikev1; }};
 \tikev1 {{
 \t\texchange_mode {exchange_mode};
-\t\tmy_id ipaddr {me};
-\t\tpeers_id ipaddr {peer};
+\t\tmy_id {my_id};
+\t\tpeers_id {peers_id};
 \t\tpeers_ipaddr {peer} port {peer_port};
 \t\tkmp_enc_alg {{ aes128_cbc; 3des_cbc; }};
 \t\tkmp_hash_alg {{ sha2_256; sha1; }};
@@ -50,9 +50,11 @@ def ikev1_conf(tmp: Path, me: str, peer: str, *, psk: bytes = b"ikev1-secret",
                aggressive: bool = False, pfs: bool = False, check: str = "obey",
                p1_life: int = 28800, p2_life: int = 3600, port: int = 500,
                peer_port: int = 500, extra: str = "", retry: int = 3,
-               cert: tuple[str, str, str] | None = None) -> str:
+               cert: tuple[str, str, str] | None = None, my_id: str = "",
+               peers_id: str = "") -> str:
     """The configuration text; the PSK file is written into ``tmp``.  ``cert`` = (our
-    certificate, our key, the CA certificate) files: RSA signatures instead of the PSK."""
+    certificate, our key, the CA certificate) files: RSA signatures instead of the PSK.
+    ``my_id``/``peers_id``: an id_spec (``fqdn "a.example"``), else our/its address."""
     tmp.mkdir(parents=True, exist_ok=True)
     key = tmp / "peer.psk"
     key.write_bytes(psk)
@@ -62,7 +64,8 @@ def ikev1_conf(tmp: Path, me: str, peer: str, *, psk: bytes = b"ikev1-secret",
         auth = (f'\t\tkmp_auth_method {{ rsasig; }};\n\t\tmy_public_key x509pem "{cert[0]}" '
                 f'"{cert[1]}";\n\t\tpeers_public_key x509pem "{cert[2]}";')
     return TEMPLATE.format(auth=auth,
-        me=me, peer=peer, tmp=tmp, port=port, peer_port=peer_port,
+        me=me, peer=peer, tmp=tmp, my_id=my_id or f"ipaddr {me}",
+        peers_id=peers_id or f"ipaddr {peer}", port=port, peer_port=peer_port,
         exchange_mode="aggressive" if aggressive else "main", pfs="on" if pfs else "off",
         check=check, retry=retry, p1_life=p1_life, p2_life=p2_life, extra=extra,
         src=src or me, dst=dst or peer, mode="tunnel" if tunnel else "transport",

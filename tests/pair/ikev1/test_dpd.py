@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from iked.events import ChildSaDown, Dropped, IkeSaDown, IkeSaUp
-from iked.ikev1 import dpd
+from iked.ikev1 import dpd, informational
 from racoon2.kernel import api
 
 from .harness import INFO, Side, pair, pump, timer
@@ -72,5 +72,16 @@ def test_replayed_probe_not_answered(tmp_path: Path) -> None:
     b.outbox.clear()
     b.core.receive_datagram(probe.data, probe.remote, probe.local, 10.5)
     b.collect()
-    assert not b.outbox  # RFC 3706 §7: not newer than the last answered
+    assert not b.outbox  # the same datagram: its message ID is used (RFC 2408 §3.1)
+    assert any(isinstance(e, Dropped) and "replayed" in e.detail for e in b.events)
+    # The same sequence number under a new message ID: RFC 3706 §7, not newer than the
+    # last answered.
+    (sa,) = a.core.sas.values()
+    assert sa.prober is not None
+    informational.send(sa, (dpd.r_u_there(sa.cookies, sa.prober.next_seq - 1),))
+    a.collect()
+    (again,) = list(a.outbox)
+    b.core.receive_datagram(again.data, again.remote, again.local, 10.6)
+    b.collect()
+    assert not b.outbox
     assert any(isinstance(e, Dropped) and "not newer" in e.detail for e in b.events)
