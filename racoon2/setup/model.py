@@ -98,6 +98,14 @@ class Setup:
                        peer_nets=self.local_nets, local_principal=self.peer_principal,
                        peer_principal=self.local_principal)
 
+    def client(self, ident: str) -> Setup:
+        """The vpn-client setup of client ``ident`` of this vpn-server: the bundle in
+        clients/ID/ (its racoon2.conf, or with EAP only its swanctl.conf)."""
+        return Setup(case="vpn-client", name="vpn", confdir=self.confdir, run_dir=self.run_dir,
+                     auth=self.auth, local=None, peer=self.local, local_id=Identity.of(ident),
+                     peer_id=self.local_id, peer_nets=self.local_nets,
+                     interface=self.interface)
+
 
 def _family(text: str) -> int:
     return ipaddress.ip_network(text, strict=False).version

@@ -113,9 +113,7 @@ def plan(s: Setup, out: Path) -> Plan:
     users = []
     for client in s.clients if s.case == "vpn-server" else ():
         where = f"clients/{client}"
-        cs = Setup(case="vpn-client", name="vpn", confdir=s.confdir, run_dir=s.run_dir,
-                   auth=s.auth, local=None, peer=s.local, local_id=Identity.of(client),
-                   peer_id=s.local_id, peer_nets=s.local_nets, interface=s.interface)
+        cs = s.client(client)
         p.clients.append(client)
         if s.eap:
             # No racoon2.conf: iked is no EAP client (doc/iked.md); strongSwan and the

@@ -1,4 +1,5 @@
-"""Property: every YAML the schema accepts yields racoon2.conf files the daemons' checks accept.
+"""Property: every YAML the schema accepts yields racoon2.conf files the daemons' checks accept:
+this side's, the other end's (mirrored) and each VPN client bundle's (clients/ID/).
 
 Documents are drawn from the schema's own branches: every property of a case, present or left
 out, with addresses of either family (at most 2,000 examples, see below).  Answers whose
@@ -84,9 +85,9 @@ def document(draw: st.DrawFn) -> dict[str, object]:
     return doc
 
 
-# Each example builds and checks up to two configurations with two daemons (~6 ms): the CI
-# profile's 10,000 took 60-140 s here; 2,000 (about 15 s) still draw every case with every
-# optional answer present and absent hundreds of times.
+# Each example builds and checks up to four configurations with two daemons (~6 ms for two):
+# the CI profile's 10,000 took 60-140 s here; 2,000 (about 15 s) still draw every case with
+# every optional answer present and absent hundreds of times.
 @settings(max_examples=min(settings.default.max_examples, 2000))
 @given(document())
 def test_every_schema_valid_answer_yields_a_config_the_checks_accept(doc: dict[str, object]
@@ -95,6 +96,10 @@ def test_every_schema_valid_answer_yields_a_config_the_checks_accept(doc: dict[s
     setup = load(text, "drawn.yaml")  # validates against the schema first
     sides = [setup, setup.mirrored()] if setup.case in ("host-to-host", "site-to-site",
                                                         "kink-host") else [setup]
+    if setup.case == "vpn-server" and not setup.eap:
+        # Each client bundle's racoon2.conf, built as racoon2.setup.writer.plan builds it
+        # (EAP bundles have none: iked is no EAP client).
+        sides += [setup.client(client) for client in setup.clients]
     for side in sides:
         config = loads(render(side), "generated.conf")
         for daemon in ("kinkd", "spmd") if side.case == "kink-host" else ("iked", "spmd"):
