@@ -118,9 +118,10 @@ def test_twenty_remotes_survive_30_percent_loss(pair: Namespaces, tmp_path: Path
         wait_until(lambda: len(count(rekeyed, a.log())) == N, REKEY_AFTER + 30, "the rekeys")
         old = re.findall(r"\(remote r\d+, initiator, rekey of (\S+)\)", a.log())[:N]
         # The old IKE SA's Delete: B answers it and forgets the SA.  When both copies of that
-        # answer are lost, A's retransmissions meet an SPI B no longer knows (no answer:
-        # RFC 7296 §2.21.4 allows one but we send none) and A ends the SA at its
-        # retransmission limit only; so B's end is the one to wait for.
+        # answer are lost, A's retransmissions meet an SPI B no longer knows: B answers
+        # N(INVALID_IKE_SPI), unauthenticated (RFC 7296 §2.21.4), which A takes as a hint
+        # only, and A ends the SA at its retransmission limit; so B's end is the one to
+        # wait for.
         wait_until(lambda: all(re.search(rf"IKE SA {sa} with \S+ deleted: rekeyed", b.log())
                                for sa in old), 30, "the old IKE SAs' Deletes")
         t_rekey = time.monotonic() - t0
