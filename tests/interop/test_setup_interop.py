@@ -50,13 +50,22 @@ def _generate(tmp_path: Path, answers: str | None = None, other: str = "peer"
     return a, text
 
 
-def _assert_refused(r2: Racoon2) -> None:
+def _assert_refused(r2: Racoon2, children: int = 1) -> None:
+    """iked negotiated ``children`` CHILD_SAs and this kernel refused each one's SAs."""
     log = r2.log()
     refusals = re.findall(r"cannot install (inbound|outbound) SA spi 0x[0-9a-f]{8}: "
                           r"(UPDSA|NEWSA) SA ESP .*: (Protocol not supported|Function not "
                           r"implemented)", log)
-    assert sorted(r[0] for r in refusals) == ["inbound", "outbound"], log
+    assert sorted(r[0] for r in refusals) == ["inbound"] * children + ["outbound"] * children, \
+        log
     assert "Traceback" not in log
+
+
+def _start_strongswan(ss: StrongSwan, swanctl: Path, **env: str) -> None:
+    """charon (kernel-libipsec) in ``ss``'s namespace with racoon2-setup's ``swanctl``."""
+    subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", ss.name], check=True,
+                   capture_output=True, env=ss._env(SWANCTL_CONF=str(swanctl),
+                                                    KERNEL="libipsec", **env))
 
 
 def test_generated_pair_brings_ike_up(pair: Namespaces, tmp_path: Path) -> None:
@@ -88,10 +97,7 @@ def test_generated_swanctl_interoperates(pair: Namespaces, tmp_path: Path) -> No
     ss.name = "gw"
     try:
         r2.start((a_dir / "racoon2.conf").read_text())
-        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "gw"], check=True,
-                       capture_output=True, env=ss._env(
-                           SWANCTL_CONF=str(a_dir / "peer" / "swanctl.conf"),
-                           KERNEL="libipsec"))
+        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
         out = ss.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
         sas = ss.ctl("--list-sas")
@@ -99,6 +105,86 @@ def test_generated_swanctl_interoperates(pair: Namespaces, tmp_path: Path) -> No
         assert "INSTALLED" in sas and INNER["A"] in sas and INNER["B"] in sas, sas + ss.log()
         wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
         _assert_refused(r2)
+    finally:
+        r2.stop()
+        ss.stop()
+
+
+@NEEDS_CHARON
+def test_generated_host_to_host_swanctl(pair: Namespaces, tmp_path: Path) -> None:
+    """Host-to-host PSK, transport mode: charon with peer/swanctl.conf initiates; both choose
+    the proposal and the hosts' selectors, and kernel-libipsec, which has no transport mode,
+    refuses to install them (as tests/interop/test_iked_interop.py's assert_strongswan)."""
+    d = tmp_path / "a"
+    a_dir, _ = _generate(tmp_path, f"case: host-to-host\nlocal: 192.0.2.1\npeer: 192.0.2.2\n"
+                                   f"confdir: {d}\nrun_dir: {d}\nname: h\n")
+    r2 = Racoon2(pair, "A", a_dir)
+    ss = StrongSwan(pair, "B", tmp_path / "ss")
+    ss.name = "h"
+    try:
+        r2.start((a_dir / "racoon2.conf").read_text())
+        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+        out = ss.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
+        sas, log = ss.ctl("--list-sas"), ss.log()
+        assert "ESTABLISHED" in sas, out + sas + log
+        # iked answered in transport mode (RFC 7296 §1.3.1) with the hosts' addresses.
+        assert re.search(r"parsed IKE_AUTH response 1 \[ .*N\(USE_TRANSP\) SA TSi TSr \]",
+                         log), log
+        assert "selected proposal: ESP:AES_GCM_16_256" in log, log
+        for ts in ("192.0.2.2/32", "192.0.2.1/32"):
+            assert f"received: {ts} => match: {ts}" in log, log
+        assert "unable to install inbound and outbound IPsec SA (SAD) in kernel" in log, log
+        wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
+        _assert_refused(r2)
+    finally:
+        r2.stop()
+        ss.stop()
+
+
+#: Site-to-site over IPv6 with two networks of each family on each side: racoon2-setup pairs
+#: every two of one family (Setup.pairs), so 2 x 2 IPv4 and 2 x 2 IPv6 children.
+V6_NETS = ("local_nets: [198.51.100.0/28, 203.0.113.0/26, 2001:db8:a::/64, 2001:db8:aa::/64]\n"
+           "peer_nets: [198.51.100.16/28, 203.0.113.64/26, 2001:db8:b::/64, "
+           "2001:db8:bb::/64]\n")
+
+
+@NEEDS_CHARON
+def test_generated_swanctl_ipv6_several_subnets(pair: Namespaces, tmp_path: Path) -> None:
+    """IPv6 endpoints, IPv4 and IPv6 networks: charon with peer/swanctl.conf brings up each of
+    its children (one per selector pair) in one IKE SA, and iked negotiates every one."""
+    d = tmp_path / "a"
+    answers = (f"case: site-to-site\nlocal: 2001:db8::1\npeer: 2001:db8::2\n{V6_NETS}"
+               f"confdir: {d}\nrun_dir: {d}\nname: gw\n")
+    a_dir, _ = _generate(tmp_path, answers)
+    pairs = load(answers, "v6.yaml").mirrored().pairs()  # strongSwan's children gw_1, gw_2, …
+    assert len(pairs) == 8
+    # kernel-libipsec routes each child's remote networks from an address of its local ones
+    # (else "error installing route", and the CHILD_SA fails): one on B's lo for each
+    # network besides netns.sh's 198.51.100.17.
+    for addr in ("203.0.113.65/32", "2001:db8:b::1/128", "2001:db8:bb::1/128"):
+        pair.run("B", "ip", "addr", "add", addr, "dev", "lo", *(("nodad",) if ":" in addr
+                                                                else ()))
+    r2 = Racoon2(pair, "A", a_dir)
+    ss = StrongSwan(pair, "B", tmp_path / "ss")
+    ss.name = "gw"
+    try:
+        r2.start((a_dir / "racoon2.conf").read_text())
+        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+        out = "".join(ss.ctl("--initiate", "--child", f"gw_{i}", "--timeout", "10")
+                      for i in range(1, len(pairs) + 1))
+        wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
+        assert len(r2.established()) == 1, r2.log()
+        sas = ss.ctl("--list-sas")
+        assert "ESTABLISHED" in sas and "2001:db8::2" in sas, out + sas + ss.log()
+        installed = re.findall(r"(\S+): #\d+, reqid \d+, INSTALLED, TUNNEL.*\n"
+                               r"(?:\s+(?:installed|in|out) .*\n)*"
+                               r"\s+local\s+(\S+)\n\s+remote\s+(\S+)\n", sas)
+        assert sorted(installed) == sorted((f"gw_{i}", mine, theirs) for i, (mine, theirs)
+                                           in enumerate(pairs, 1)), out + sas + ss.log()
+        wait_until(lambda: r2.log().count("cannot install outbound") == len(pairs), 20,
+                   "every CHILD_SA: " + r2.log())
+        _assert_refused(r2, len(pairs))
     finally:
         r2.stop()
         ss.stop()
@@ -170,12 +256,36 @@ def test_generated_client_swanctl_with_certificates(pair: Namespaces, tmp_path: 
     pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")
     try:
         server.start((server_dir / "racoon2.conf").read_text())
-        subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "vpn"], check=True,
-                       capture_output=True, env=ss._env(
-                           SWANCTL_CONF=str(bundle / "swanctl.conf"), KERNEL="libipsec",
-                           CERT=str(bundle / "certs/host.pem"),
-                           KEY=str(bundle / "certs/host.key"),
-                           CACERT=str(bundle / "certs/ca.pem")))
+        _start_strongswan(ss, bundle / "swanctl.conf", CERT=str(bundle / "certs/host.pem"),
+                          KEY=str(bundle / "certs/host.key"),
+                          CACERT=str(bundle / "certs/ca.pem"))
+        out = ss.initiate()
+        wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out + server.log())
+        sas = ss.ctl("--list-sas")
+        assert "ESTABLISHED" in sas and "INSTALLED" in sas, out + sas + ss.log()
+        assert "198.51.100.100" in sas and INNER["B"] in sas, sas
+        wait_until(server.child_settled, 10, "the CHILD_SA: " + server.log())
+        _assert_refused(server)
+    finally:
+        ss.stop()
+        server.stop()
+
+
+@NEEDS_CHARON
+def test_generated_client_swanctl_with_psk(pair: Namespaces, tmp_path: Path) -> None:
+    """strongSwan as the road warrior with the PSK client bundle's swanctl.conf (the bundle's
+    key, its ID alice@example.net): a virtual IP of racoon2's pool, the CHILD_SA installed."""
+    server_dir, _ = _generate(tmp_path, _server_answers(tmp_path / "a", "psk", pair),
+                              "clients/alice@example.net")
+    bundle = server_dir / "clients/alice@example.net"
+    assert (bundle / "psk.txt").read_text() in (bundle / "swanctl.conf").read_text()
+    server = Racoon2(pair, "B", server_dir)
+    ss = StrongSwan(pair, "A", tmp_path / "ss")
+    ss.name = "vpn"
+    pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")  # as above
+    try:
+        server.start((server_dir / "racoon2.conf").read_text())
+        _start_strongswan(ss, bundle / "swanctl.conf")
         out = ss.initiate()
         wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out + server.log())
         sas = ss.ctl("--list-sas")
@@ -215,10 +325,8 @@ def test_generated_eap_server_with_strongswan_clients(pair: Namespaces, tmp_path
             (ss.d / "x509ca").mkdir(parents=True)
             shutil.copy(bundle / "certs/ca.pem", ss.d / "x509ca")
             (tmp_path / "swanctl.conf").write_text(conf)
-            subprocess.run(["bash", str(HARNESS / "strongswan.sh"), "start", "vpn"],
-                           check=True, capture_output=True, env=ss._env(
-                               SWANCTL_CONF=str(tmp_path / "swanctl.conf"), KERNEL="libipsec",
-                               PLUGINS="eap-identity eap-mschapv2"))
+            _start_strongswan(ss, tmp_path / "swanctl.conf",
+                              PLUGINS="eap-identity eap-mschapv2")
             try:
                 out = ss.initiate()
                 if not good:
