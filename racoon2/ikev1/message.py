@@ -77,6 +77,10 @@ class Message:
     version: int = ISAKMP_VERSION
     encrypted: bytes | None = None
     first_payload: int = 0
+    #: Zero octets after a clear message's last payload, counted in its Length: libreswan
+    #: (pluto 4.x) pads its IKEv1 messages to a multiple of 4 octets (a Main Mode message
+    #: with a CERTREQ of odd length).  Kept so that the message encodes to the same bytes.
+    padding: bytes = b""
 
     def __post_init__(self) -> None:
         if len(self.cookie_i) != 8 or len(self.cookie_r) != 8:
@@ -87,6 +91,9 @@ class Message:
             raise ValueError("an encrypted message has ciphertext instead of payloads")
         if self.encrypted is None and self.first_payload:
             raise ValueError("first_payload is only for encrypted messages")
+        if self.padding and (self.encrypted is not None or len(self.padding) > 3 or
+                             any(self.padding)):
+            raise ValueError("padding is up to 3 zero octets after a clear message's payloads")
 
     def find(self, kind: type[Payload]) -> list[Payload]:
         """The payloads of one class, in order."""
@@ -173,9 +180,13 @@ def decode(data: bytes) -> Message:
     if h.encrypted:
         return Message(h.cookie_i, h.cookie_r, h.exchange, h.message_id, (), h.flags, h.version,
                        data[HEADER.size:], h.next_payload)
-    payloads = decode_chain(data[HEADER.size:], h.next_payload, HEADER.size)
+    payloads, end = _walk(data[HEADER.size:], h.next_payload, HEADER.size)
+    rest = data[HEADER.size + end:]
+    if rest and (len(rest) > 3 or any(rest)):
+        raise ParseError("payload chain", HEADER.size + end,
+                         f"{len(rest)} octets after the last payload")
     return Message(h.cookie_i, h.cookie_r, h.exchange, h.message_id, payloads, h.flags,
-                   h.version)
+                   h.version, padding=rest)
 
 
 def encode(msg: Message) -> bytes:
@@ -184,6 +195,7 @@ def encode(msg: Message) -> bytes:
         first, body = msg.first_payload, msg.encrypted
     else:
         first, body = encode_chain(msg.payloads)
+        body += msg.padding
     return encode_header(Header(msg.cookie_i, msg.cookie_r, first, msg.version, msg.exchange,
                                 msg.flags, msg.message_id, HEADER.size + len(body))) + body
 

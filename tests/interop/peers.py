@@ -337,13 +337,16 @@ class Libreswan:
                               capture_output=True, text=True, check=False)
 
     def start(self, family: int, tunnel: bool, prop: Proposal, initiator: bool,
-              cert: tuple[str, str, str] | None = None) -> None:
+              cert: tuple[str, str, str] | None = None, conn: str = "") -> None:
         """Start pluto with one connection matching :func:`racoon2_conf`; ``cert`` =
-        (certificate, key, CA certificate) for certificate authentication."""
+        (certificate, key, CA certificate) for certificate authentication; ``conn``: more
+        lines for the connection (``pfs=no``, ``aggressive=yes``)."""
         peer = "B" if self.side == "A" else "A"
         me, him = ADDR[(self.side, family)], ADDR[(peer, family)]
         extra = {"LTS": INNER[self.side], "RTS": INNER[peer]} if tunnel else {
             "EXTRA": "type=transport"}
+        if conn:
+            extra["EXTRA"] = "\n\t".join(x for x in (extra.get("EXTRA", ""), conn) if x)
         if cert is not None:
             extra.update(CERT=cert[0], KEY=cert[1], CACERT=cert[2])
         done = self._run("start", self.name, LOCAL=me, REMOTE=him, LOCAL_ID=me, REMOTE_ID=him,

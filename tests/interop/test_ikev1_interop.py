@@ -304,47 +304,68 @@ def pluto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VERSION", "1")
 
 
-def assert_pluto(lsw: Libreswan, r2: Racoon2, quick: str) -> None:
-    """pluto agrees: phase 1 up, our Quick Mode taken (``quick`` is its log line for it); then
-    its IPsec SAs installed where the kernel has ESP, refused (errno 93) where it has not.
+def assert_pluto(lsw: Libreswan, r2: Racoon2, auth: str = "PRESHARED_KEY") -> None:
+    """pluto agrees: phase 1 up (authenticated by ``auth``), our Quick Mode taken; then its
+    IPsec SAs installed where the kernel has ESP, refused (errno 93) where it has not.
     pluto installs before it answers QM1 or sends QM3, so without ESP our side's Quick Mode
     gets no further message."""
     wait_until(lambda: "Add SA esp" in lsw.log() or "IPsec SA established" in lsw.log(), 10,
                "pluto's IPsec SA")
     log = lsw.log()
-    assert "IKE SA established {auth=PRESHARED_KEY cipher=AES_CBC_128" in log, log
-    assert quick in log, log
+    assert f"IKE SA established {{auth={auth} cipher=AES_CBC_128" in log, log
     if HAS_ESP:
         wait_until(r2.child_settled, 10, "the IPsec SA")
         assert_child(r2)
     else:
-        assert re.search(r"netlink response for Add SA esp\.[0-9a-f]+@\S+: Protocol not "
+        assert re.search(r"netlink response for Add SA esp[.:][0-9a-f]+@\S+: Protocol not "
                          r"supported", log), log
     assert "Traceback" not in r2.log()
 
 
-@pytest.mark.usefixtures("pluto")
-def test_iked_initiator_libreswan_responder(pair: Namespaces, tmp_path: Path) -> None:
-    lsw, r2 = Libreswan(pair, "B", tmp_path / "lsw"), Racoon2(pair, "A", tmp_path / "r2")
-    try:
-        lsw.start(4, True, IKEV1, initiator=False)
-        r2.start(conf(r2, pfs=True), "-S", "sel_out")  # pluto wants PFS (its pfs=yes)
-        wait_until(lambda: bool(r2.established()), 20, "the ISAKMP SA")
-        assert_pluto(lsw, r2, f"us: {INNER['B']}===192.0.2.2  them: 192.0.2.1==={INNER['A']}")
-    finally:
-        r2.stop()
-        lsw.stop()
+#: The libreswan matrix (issue 18's proof): (family, tunnel, pfs, aggressive, rsa), every
+#: dimension both ways and in both roles, not their whole product.
+LIBRESWAN = [
+    pytest.param(4, True, True, False, False, id="main-psk-tunnel-pfs"),
+    pytest.param(4, True, False, False, False, id="main-psk-tunnel-no-pfs"),
+    pytest.param(4, False, False, False, False, id="main-psk-transport"),
+    pytest.param(6, True, True, False, False, id="main-psk-tunnel-ipv6"),
+    pytest.param(6, False, False, False, False, id="main-psk-transport-ipv6"),
+    pytest.param(4, True, True, False, True, id="main-rsa-tunnel"),
+    pytest.param(4, True, True, True, False, id="aggressive-psk-tunnel"),
+]
 
 
 @pytest.mark.usefixtures("pluto")
-def test_libreswan_initiator_iked_responder(pair: Namespaces, tmp_path: Path) -> None:
-    lsw, r2 = Libreswan(pair, "A", tmp_path / "lsw"), Racoon2(pair, "B", tmp_path / "r2")
+@pytest.mark.parametrize("iked_initiates", [True, False], ids=["iked-initiator",
+                                                             "pluto-initiator"])
+@pytest.mark.parametrize(("family", "tunnel", "pfs", "aggressive", "rsa"), LIBRESWAN)
+def test_libreswan(pair: Namespaces, tmp_path: Path, iked_initiates: bool, family: int,
+                   tunnel: bool, pfs: bool, aggressive: bool, rsa: bool) -> None:
+    """iked and pluto (libreswan 4.10, IKEv1) in either role: phase 1 (Main Mode with a PSK
+    or RSA certificates, Aggressive Mode with a PSK) and Quick Mode (tunnel or transport,
+    with or without PFS, IPv4 or IPv6) agreed on both sides."""
+    theirs, ours = ("B", "A") if iked_initiates else ("A", "B")
+    lsw, r2 = Libreswan(pair, theirs, tmp_path / "lsw"), Racoon2(pair, ours, tmp_path / "r2")
+    files = pki_files(tmp_path, "rsa") if rsa else None
+    lines = [f"pfs={'yes' if pfs else 'no'}"] + (["aggressive=yes"] if aggressive else [])
+    text = conf(r2, tunnel=tunnel, family=family, pfs=pfs, aggressive=aggressive,
+                cert=files[ours] if files else None)
     try:
-        r2.start(conf(r2, pfs=True))
-        lsw.start(4, True, IKEV1, initiator=True)
-        lsw.initiate()
-        wait_until(lambda: bool(r2.established()), 20, "the ISAKMP SA")
-        assert_pluto(lsw, r2, "pfsgroup=MODP2048")
+        if iked_initiates:
+            lsw.start(family, tunnel, IKEV1, initiator=False,
+                      cert=files[theirs] if files else None, conn="\n\t".join(lines))
+            r2.start(text, "-S", "sel_out")
+        else:
+            r2.start(text)
+            lsw.start(family, tunnel, IKEV1, initiator=True,
+                      cert=files[theirs] if files else None, conn="\n\t".join(lines))
+            lsw.initiate()
+        wait_until(lambda: bool(r2.established()), 20, "the ISAKMP SA: " + lsw.log()[-2000:])
+        assert_pluto(lsw, r2, "RSA_SIG" if rsa else "PRESHARED_KEY")
+        log = lsw.log()
+        assert ("pfsgroup=MODP2048" in log) == pfs or iked_initiates, log
+        if aggressive:
+            assert "CERT VU#886601" in r2.log() and "Aggressive Mode" in log, log
     finally:
         r2.stop()
         lsw.stop()

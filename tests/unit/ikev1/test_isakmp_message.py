@@ -70,6 +70,19 @@ def test_main_mode_message_bytes() -> None:
     assert msg.find(NatD) == [NatD(b"\x05"), NatD(b"\x06")]
 
 
+def test_zero_padding_after_a_clear_message_is_kept() -> None:
+    # libreswan 4.10 pads its IKEv1 messages to 4 octets: a Main Mode message whose Length
+    # counts 3 zero octets after the last payload (seen after a CERTREQ of odd length).
+    raw = encode(Message(CKY_I, CKY_R, ExchangeType.MAIN_MODE, 0, (Nonce(b"\x03"),)))
+    padded = raw[:24] + (len(raw) + 3).to_bytes(4, "big") + raw[28:] + bytes(3)
+    msg = decode(padded)
+    assert msg.payloads == (Nonce(b"\x03"),) and msg.padding == bytes(3)
+    assert encode(msg) == padded
+    for bad in (bytes(4), b"\x00\x01"):  # more than an alignment, or not zero
+        with pytest.raises(ParseError, match="octets after the last payload"):
+            decode(raw[:24] + (len(raw) + len(bad)).to_bytes(4, "big") + raw[28:] + bad)
+
+
 def test_encrypted_message_keeps_ciphertext() -> None:
     msg = Message(CKY_I, CKY_R, ExchangeType.QUICK_MODE, 0x01020304, flags=0x03,
                   encrypted=bytes(range(16)), first_payload=PayloadType.HASH)
