@@ -251,10 +251,13 @@ class KernelFailed(Event):
 @dataclass(frozen=True, slots=True)
 class InvalidSpiHint(Event):
     """An unprotected INVALID_IKE_SPI for one of our IKE SAs came from its peer's address:
-    unauthenticated, so only a hint (RFC 7296 §2.21.4); a liveness check follows."""
+    unauthenticated, so only a hint (RFC 7296 §2.21.4); a liveness check follows if the SA
+    is up (``checking``), else it changes nothing (our Delete of it still waits for its answer,
+    or the SA is not established yet)."""
 
     sa: str
     remote: Endpoint
+    checking: bool = True
 
 
 @dataclass(frozen=True, slots=True)

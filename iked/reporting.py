@@ -132,8 +132,9 @@ class Reporter:
                 log.error("IKE SA %s: cannot %s: %s", event.sa, event.what, event.error)
             case ev.InvalidSpiHint():
                 log.warning("IKE SA %s: %s says it has no such IKE SA (INVALID_IKE_SPI, "
-                            "unauthenticated): checking that the peer is alive", event.sa,
-                            event.remote)
+                            "unauthenticated): %s", event.sa, event.remote,
+                            "checking that the peer is alive" if event.checking else
+                            "ignored, the SA is not up")
             case ev.Dropped():
                 log.debug("%s: dropped: %s%s", event.remote, event.reason.value,
                           f" ({event.detail})" if event.detail else "")

@@ -519,3 +519,13 @@ def collide(sa: IkeSa, ours: Task, msg: Message, inner: tuple[Payload, ...],
 
     respond(sa, sa.tasks.passive, msg, inner, now, made, answered)
     return True
+
+
+def refuse_closing(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
+                   now: Now) -> None:
+    """The peer's CREATE_CHILD_SA (an IKE SA or CHILD_SA rekey, a new CHILD_SA) while our
+    Delete of the IKE SA is in flight: refused TEMPORARY_FAILURE (RFC 7296 §2.25.2), not
+    left unanswered.  Our Delete ends the SA; the peer, told to wait, forgets its request
+    when the Delete reaches it."""
+    sa.tasks.respond(msg.message_id, ExchangeType.CREATE_CHILD_SA,
+                     (notify(NotifyType.TEMPORARY_FAILURE),))

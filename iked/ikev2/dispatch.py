@@ -59,6 +59,8 @@ TABLE: dict[tuple[ExchangeType, Role, State], Handler] = {
     (ExchangeType.IKE_AUTH, Role.REQUEST, State.INIT_DONE): ike_auth.process_request,
     (ExchangeType.IKE_AUTH, Role.RESPONSE, State.AUTH_SENT): ike_auth.process_response,
     (ExchangeType.CREATE_CHILD_SA, Role.REQUEST, State.ESTABLISHED): create_child.respond,
+    # RFC 7296 §2.25.2: a rekey (or a new CHILD_SA) of an IKE SA we are closing.
+    (ExchangeType.CREATE_CHILD_SA, Role.REQUEST, State.DELETING): create_child.refuse_closing,
     # A CHILD_SA or IKE SA rekey answered while the SA is deleting still settles its task.
     **{(ExchangeType.CREATE_CHILD_SA, Role.RESPONSE, s): create_child.on_response
        for s in State},

@@ -123,7 +123,7 @@ def unprotected(sa: IkeSa, msg: Message, remote: Endpoint | None, now: Now) -> N
     if not hint or sender.addr != sa.remote.addr:
         sa.host.drop(sender, DropReason.UNEXPECTED, "unprotected INFORMATIONAL")
         return
-    sa.host.emit(InvalidSpiHint(sa.name, sender))
+    sa.host.emit(InvalidSpiHint(sa.name, sender, sa.state is State.ESTABLISHED))
     if sa.state is State.ESTABLISHED:
         sa.deadline_dpd = None  # the check is due now, whatever dpd_delay says
         sa.tasks.want(Task(Kind.DPD, reason=HINTED), now)

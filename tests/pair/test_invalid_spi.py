@@ -1,7 +1,7 @@
 """INVALID_IKE_SPI (RFC 7296 §2.21.4): a request for an IKE SA the responder does not know gets
 an unprotected INFORMATIONAL with N(INVALID_IKE_SPI), rate-limited, from no state; received
 for one of our IKE SAs it is no more than a hint (it is not authenticated): a liveness check
-follows, the SA is never deleted on it.
+follows if the SA is up, and the SA is never deleted on it.
 
 Before, the request was dropped silently, and a received INVALID_IKE_SPI was counted as a
 message that failed its integrity check.  A and B on samples/ikev2-transport.conf.
@@ -105,3 +105,32 @@ def test_invalid_ike_spi_from_another_address_is_ignored(pair: dict[str, Side]) 
     settle(a, 5.0)
     assert not a.outbox and of(a, InvalidSpiHint) == []
     assert a.core.dropped  # counted
+
+
+def test_invalid_ike_spi_for_an_sa_being_deleted_changes_nothing(pair: dict[str, Side]) -> None:
+    """B forgot the IKE SA while A's Delete of it is in flight (as when both copies of B's
+    answer are lost): B's INVALID_IKE_SPI is reported as ignored (no liveness check: the SA
+    is no longer up), and A retransmits its Delete until the answer or its limit."""
+    up(pair)
+    a, b = pair["a"], pair["b"]
+    a.core.shutdown(5.0, 30.0)
+    settle(a, 5.0)
+    internals.forget_sas(b)
+    #   A                     B
+    #   HDR, SK { D(IKE) } -->      (an IKE SA B no longer knows)
+    #                      <-- HDR, N(INVALID_IKE_SPI)  (unprotected)
+    m = exchange(a, b, 5.0)
+    assert (m.exchange, m.response) == (INFO, False), m.draw()
+    (d,) = b.take()
+    a.core.receive_datagram(d.data, d.remote, d.local, 5.0)
+    settle(a, 5.0)
+    assert [e.checking for e in of(a, InvalidSpiHint)] == [False]
+    (sa,) = ike_sas(a)
+    assert sa["state"] == "deleting" and "queued" not in sa["exchanges"]
+    assert not a.outbox
+    #   HDR, SK { D(IKE) } -->      (its retransmission, the same message)
+    when = a.core.next_timer()
+    assert when is not None and when < 35.0
+    a.core.handle_timer(when)
+    (again,) = a.take()
+    assert decode(again.data, a).message_id == m.message_id
