@@ -1,5 +1,5 @@
 """kinkd's control socket commands (doc/ikedctl.md, "kinkdctl"): the documents of status, sa
-list and stats, initiate, terminate and rekey, reload and log-level, served against one
+list, sa show and stats, initiate, terminate and rekey, reload and log-level, served against one
 running :class:`Kinkd`."""
 
 from __future__ import annotations
@@ -51,7 +51,14 @@ class KinkdControl:
                         "sockets": sorted(str(ep) for ep in k.transports),
                         "spmd": k.spmif is not None, "sa_pairs": len(k.pairs)}
             case "sa list":
-                return {"sa_pairs": await self._pairs()}
+                kernel = await self._kernel()
+                return {"sa_pairs": [self._pair(p, kernel) for p in k.pairs]}
+            case "sa show":
+                pair = k.pairs.by_spi(request.args[0])
+                if pair is None:
+                    raise ControlError(f"no SA pair with SPI {request.args[0]!r}",
+                                       hint="an SPI of either direction as 0x…; see sa list")
+                return {"sa_pair": self._pair(pair, await self._kernel())}
             case "initiate":
                 return self._initiate(request.args[0])
             case "terminate" | "rekey":
@@ -103,19 +110,18 @@ class KinkdControl:
                          "spi_out": f"{p.child.outbound_spi:08x}"})
         return {"rekeying" if rekey else "terminated": done}
 
-    async def _pairs(self) -> list[dict[str, object]]:
+    async def _kernel(self) -> dict[api.SaKey, api.SaInfo] | None:
+        """The kernel's SAs by key, for the counters; None when it cannot list them."""
         try:
-            kernel: dict[api.SaKey, api.SaInfo] | None = {
-                i.key: i for i in await self.kinkd.kernel.dump_sas()}
+            return {i.key: i for i in await self.kinkd.kernel.dump_sas()}
         except Racoon2Error as e:
             log.warning("control socket: cannot list the kernel's SAs: %s", e)
-            kernel = None
-        mono, wall = time.monotonic(), time.time()
-        return [self._pair(p, kernel, int(p.created - mono + wall)) for p in self.kinkd.pairs]
+            return None
 
     @staticmethod
-    def _pair(p: SaPair, kernel: dict[api.SaKey, api.SaInfo] | None, created: int
-              ) -> dict[str, object]:
+    def _pair(p: SaPair, kernel: dict[api.SaKey, api.SaInfo] | None) -> dict[str, object]:
+        """One pair's document (doc/ikedctl.md, kinkdctl ``sa list``)."""
+        created = int(p.created - time.monotonic() + time.time())
         inbound = _counters(kernel.get(p.inbound)) if kernel is not None else None
         outbound = _counters(kernel.get(p.outbound)) if kernel is not None else None
         return {"policy": p.policy.policy, "peer": p.principal, "remote": str(p.remote),

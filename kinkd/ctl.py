@@ -14,6 +14,7 @@ DEFAULT_SOCKET = "/var/run/racoon2/kinkd.ctl"
 COMMANDS = (
     Command("status", help="the daemon: version, configuration, principal, epoch, sockets"),
     Command("sa list", help="every SA pair with its SPIs and kernel counters"),
+    Command("sa show", 1, 1, "SPI", "one SA pair in full, by an SPI of either direction"),
     Command("initiate", 1, 1, "SELECTOR|REMOTE|ADDRESS", "send a CREATE for its policy now"),
     Command("terminate", 1, 1, "SPI|POLICY|PEER", "delete SA pairs, the peer told (DELETE)"),
     Command("rekey", 1, 1, "SPI|POLICY|PEER", "new SA pairs now, then the old ones deleted"),

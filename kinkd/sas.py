@@ -110,6 +110,16 @@ class SaTable:
         """One pair per peer principal (SIGUSR1's STATUS goes once to each)."""
         return list({p.principal: p for p in reversed(self._pairs)}.values())
 
+    def by_spi(self, ident: str) -> SaPair | None:
+        """The pair kinkdctl's ``sa show ID`` names: ID is the SPI of either of its SAs in hex
+        (``0x`` optional, as ``ip xfrm state`` shows it); None when no pair has it."""
+        try:
+            spi = int(ident, 16)
+        except ValueError:
+            return None
+        return next((p for p in self._pairs
+                     if spi in (p.child.inbound_spi, p.child.outbound_spi)), None)
+
     def named(self, ident: str) -> list[SaPair]:
         """The pairs kinkdctl's ``terminate``/``rekey ID`` name: one by an SPI of either
         direction (``0x`` optional, as ``ip xfrm state`` shows it), or every pair of a policy,

@@ -3,7 +3,8 @@
     spmdctl [-d] [-f CONFIG] [--json] COMMAND ...
 
 Command words match case-insensitively by prefix, as in the original (``p s`` is ``policy
-show``).  Every query prints a table, or JSON with ``--json``.  Unlike the original, a refused
+show``).  Every command prints a table or a line, or one JSON document with ``--json`` (its
+shape for each command in doc/spmdctl.md), a failure too.  Unlike the original, a refused
 operation exits 1 (it exited 0 and printed "operation failed"), so scripts can tell.
 """
 
@@ -17,7 +18,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -273,7 +274,12 @@ def _reload(ctx: Ctx) -> None:
     pid = running_pid(PID_FILE, "spmd.service")
     if pid is None:
         raise Racoon2Error(f"spmd is not running: no {PID_FILE}, no active spmd.service")
-    os.kill(pid, signal.SIGHUP)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        # a pid file left by an spmd that was killed (-9): say so, not "No such process"
+        raise Racoon2Error(f"spmd is not running: no process {pid} ({PID_FILE} is stale)"
+                           ) from None
     _done(ctx, {"reload": "SIGHUP", "pid": pid}, f"sent SIGHUP to spmd (pid {pid})")
 
 
@@ -287,12 +293,11 @@ def _reload(ctx: Ctx) -> None:
 @click.argument("words", nargs=-1, type=click.UNPROCESSED)
 def main(debug: bool, config: str, as_json: bool, words: tuple[str, ...]) -> None:
     """spmdctl entry point."""
+    ctx = Ctx(as_json, debug)
     try:
         name, action = parse(words)
     except Usage as e:
-        click.echo(f"spmdctl: {e}\n{USAGE}", err=True)
-        sys.exit(1)
-    ctx = Ctx(as_json, debug)
+        _fail(ctx, str(e), "spmdctl: ", f"\n{USAGE}")
     if os.geteuid() != 0:
         _fail(ctx, "you should run this program as root.")
     try:
@@ -306,11 +311,12 @@ def main(debug: bool, config: str, as_json: bool, words: tuple[str, ...]) -> Non
         _fail(ctx, str(e), "spmdctl: ")
 
 
-def _fail(ctx: Ctx, message: str, prefix: str = "") -> None:
-    """Exit 1 saying why: on stderr, and with --json also as ``{"ok": false, "error": …}``
-    on stdout, so a script reading JSON always gets a document."""
+def _fail(ctx: Ctx, message: str, prefix: str = "", more: str = "") -> NoReturn:
+    """Exit 1 saying why: on stderr (``more`` after it there: the usage), and with --json
+    also as ``{"ok": false, "error": …}`` on stdout, so a script reading JSON always gets a
+    document, a usage error's too."""
     if ctx.as_json:
         click.echo(json.dumps({"ok": False, "error": message}, indent=2))
-    click.echo(prefix + message, err=True)
+    click.echo(prefix + message + more, err=True)
     sys.exit(1)
 

@@ -73,7 +73,9 @@ def _child_lines(c: Doc, now: float, indent: str) -> list[str]:
 
 
 def sa_list(result: Doc, now: float) -> list[str]:
-    """``sa list``: a line an SA, its CHILD_SAs below it."""
+    """``sa list``: a line an SA, its CHILD_SAs below it (kinkd's: a line a pair)."""
+    if "sa_pairs" in result:
+        return _pair_list(result["sa_pairs"], now)
     sas: Sequence[Doc] = result.get("sas", [])
     if not sas:
         return ["no SA"]
@@ -91,7 +93,9 @@ def sa_list(result: Doc, now: float) -> list[str]:
 
 
 def sa_show(result: Doc, now: float) -> list[str]:
-    """``sa show``: every field of one SA."""
+    """``sa show``: every field of one SA (kinkd's: of one SA pair)."""
+    if "sa_pair" in result:
+        return _pair_show(result["sa_pair"], now)
     sa = result["sa"]
     nat = sa["nat"]
     out = [
@@ -112,6 +116,34 @@ def sa_show(result: Doc, now: float) -> list[str]:
     for c in sa["children"]:
         out += _child_lines(c, now, "  CHILD_SA ")
     return out
+
+
+def _pair_list(pairs: Sequence[Doc], now: float) -> list[str]:
+    """kinkd's ``sa list``: a line a pair, its SPIs and counters on the next."""
+    if not pairs:
+        return ["no SA pair"]
+    out = [f"{'POLICY':<16} {'PEER':<34} {'REMOTE':<26} {'UP':>7} ROLE"]
+    for p in pairs:
+        role = "initiator" if p["initiator"] else "responder"
+        out.append(f"{p['policy']:<16} {p['peer']:<34} {p['remote']:<26} "
+                   f"{_since(p.get('established'), now):>7} {role}"
+                   + (", being replaced" if p["rekeyed"] else ""))
+        out.append(f"{'':>5}ESP in 0x{p['spi_in']} out 0x{p['spi_out']}; {_traffic(p)}")
+    return out
+
+
+def _pair_show(p: Doc, now: float) -> list[str]:
+    """kinkd's ``sa show``: every field of one SA pair."""
+    return [
+        f"SA pair {p['policy']} with {p['peer']}",
+        f"  role        {'initiator' if p['initiator'] else 'responder'}",
+        f"  endpoints   {p['local']} <=> {p['remote']}",
+        f"  state       up {_since(p.get('established'), now)}"
+        + (", being replaced (rekeyed)" if p["rekeyed"] else ""),
+        f"  ESP         spi in 0x{p['spi_in']} out 0x{p['spi_out']}, outbound "
+        + ("installed" if p["outbound_installed"] else "not installed"),
+        f"  traffic     {_traffic(p)}",
+    ]
 
 
 def stats(result: Doc, now: float) -> list[str]:

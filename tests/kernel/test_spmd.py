@@ -93,8 +93,25 @@ class Daemon:
             os.unlink(self.sock)
         return status
 
-    def ctl(self, *words: str) -> subprocess.CompletedProcess[str]:
-        return self.ns.run([str(BIN / "spmdctl"), "-f", str(self.conf), *words])
+    def ctl(self, *words: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
+        return self.ns.run([str(BIN / "spmdctl"), "-f", str(self.conf), *words], env=env)
+
+    def ctl_json(self, *words: str, status: int = 0,
+                 env: dict[str, str] | None = None) -> object:
+        """spmdctl --json WORDS, which must exit with ``status``: its one JSON document."""
+        done = self.ctl("--json", *words, env=env)
+        assert done.returncode == status, done.stdout + done.stderr
+        return json.loads(done.stdout)
+
+    def refused(self, *words: str, env: dict[str, str] | None = None) -> str:
+        """spmdctl --json WORDS, which must fail (exit 1, ``{"ok": false, "error": …}`` and
+        nothing else, doc/spmdctl.md): the error, which stderr says too."""
+        done = self.ctl("--json", *words, env=env)
+        doc = json.loads(done.stdout)
+        assert done.returncode == 1 and set(doc) == {"ok", "error"} and doc["ok"] is False, doc
+        assert doc["error"] in done.stderr
+        return str(doc["error"])
 
 
 def shapes(ns: Netns) -> set[str]:
@@ -214,6 +231,86 @@ def test_spmdctl_round_trips(spmd: Daemon) -> None:
     assert refused.returncode == 1 and doc["ok"] is False and "selector not found" in doc["error"]
 
 
+def test_spmdctl_json_of_migrate_fqdn_and_their_refusals(spmd: Daemon) -> None:
+    """Each command's --json document as doc/spmdctl.md gives it, and what spmd refuses as
+    ``{"ok": false, "error": …}`` with exit status 1."""
+    spmd.write(fmt(TUNNEL, spmd))
+    spmd.start()
+    old, new = ["198.51.100.1", "203.0.113.1"], ["198.51.100.1", "203.0.113.7"]
+    assert spmd.ctl_json("migrate", "tout", *old, *new) == {
+        "ok": True, "migrated": "tout", "from": old, "to": new}
+    tunnel = [p for p in spmd.ns.policies() if "mode tunnel" in p]
+    assert len(tunnel) == 3 and all("203.0.113.1" not in p for p in tunnel), tunnel
+    assert "tmpl src 198.51.100.1 dst 203.0.113.7" in " ".join(tunnel)
+    assert "tmpl src 203.0.113.7 dst 198.51.100.1" in " ".join(tunnel)  # in and fwd
+    assert "Operation Failed(sl_index=tout)" in spmd.refused("migrate", "tout", *old, *new)
+    assert "selector not found" in spmd.refused("migrate", "nope", *new, *old)
+    assert "selector not found" in spmd.refused("policy", "delete", "nope")
+    # A usage error is a JSON document too (the usage itself only on stderr).
+    assert "migrate takes SELECTOR_INDEX" in spmd.refused("migrate", "tout", "192.0.2.1")
+    assert "not a numeric address" in spmd.refused("fqdn", "query", "host.example.")
+
+    assert spmd.ctl_json("fqdn", "list") == []
+    assert spmd.ctl_json("fqdn", "add", "host.example") == {
+        "ok": True, "fqdn": "host.example", "registered": True}
+    assert "FQDN Already Registered" in spmd.refused("fqdn", "add", "host.example.")
+    assert spmd.ctl_json("fqdn", "list") == ["host.example."]
+    assert spmd.ctl_json("fqdn", "query", "192.0.2.77") == {"address": "192.0.2.77",
+                                                           "names": []}
+    assert spmd.ctl_json("fqdn", "delete", "host.example.") == {
+        "ok": True, "fqdn": "host.example.", "deregistered": True}
+    assert "No such a FQDN exists" in spmd.refused("fqdn", "delete", "host.example.")
+
+
+def test_spmdctl_reload_signals_the_spmd_of_the_pid_file(spmd: Daemon) -> None:
+    """spmd detached (no -F) writes its pid file in $RUNTIME_DIRECTORY (racoon2.paths), where
+    spmdctl reload finds it; once spmd is gone, reload says so."""
+    pid_dir = spmd.tmp / "pid"
+    env = dict(os.environ, RUNTIME_DIRECTORY=str(pid_dir))
+    pid_file = pid_dir / "spmd.pid"
+    spmd.write(fmt("", spmd))
+    started = spmd.ns.run([str(BIN / "spmd"), "-f", str(spmd.conf)], env=env)
+    assert started.returncode == 0, started.stderr
+    wait_for(pid_file)
+    pid = int(pid_file.read_text())
+    try:
+        wait_for(spmd.sock)
+        time.sleep(0.2)
+        assert shapes(spmd.ns) == EXPECT_TRANSPORT
+        spmd.write(fmt(TUNNEL, spmd))
+        assert spmd.ctl_json("reload", env=env) == {"ok": True, "reload": "SIGHUP",
+                                                    "pid": pid}
+        deadline = time.monotonic() + 10
+        while shapes(spmd.ns) != EXPECT_TRANSPORT | EXPECT_TUNNEL:
+            assert time.monotonic() < deadline, shapes(spmd.ns)
+            time.sleep(0.1)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert not pid_file.exists()
+    error = spmd.refused("reload", env=env)
+    assert error == f"spmd is not running: no {pid_file}, no active spmd.service"
+    pid_file.write_text(f"{pid}\n")  # left behind, as by kill -9
+    assert spmd.refused("reload", env=env) == \
+        f"spmd is not running: no process {pid} ({pid_file} is stale)"
+
+
+@pytest.mark.parametrize("words", [
+    ("status",), ("policy", "show"), ("policy", "delete", "tout"), ("ns", "list"),
+    ("ns", "add", "192.0.2.53"), ("ns", "delete", "192.0.2.53"), ("ns", "change", "192.0.2.53"),
+    ("fqdn", "list"), ("fqdn", "query", "192.0.2.1"), ("fqdn", "add", "host.example."),
+    ("fqdn", "delete", "host.example."), ("sc_interactive",),
+    ("migrate", "tout", "198.51.100.1", "203.0.113.1", "198.51.100.1", "203.0.113.7"),
+    ("policy", "add", "tout", "0", "transport", "192.0.2.1", "192.0.2.2"),
+])
+def test_every_command_without_spmd_fails_as_json(spmd: Daemon, words: tuple[str, ...]) -> None:
+    """No spmd listening: every command (the queries too) exits 1 with the JSON failure."""
+    spmd.write(fmt("", spmd))
+    assert str(spmd.sock) in spmd.refused(*words)
+
+
 @pytest.mark.parametrize(("sample", "count"), [
     ("transport_ike.conf", 2), ("tunnel_ike.conf", 3), ("transport_kink.conf", 2),
     ("tunnel_ike_natt.conf", 0),  # peers_sa_ipaddr IP_RW: iked asks for these at run time
@@ -299,6 +396,8 @@ def test_fqdn_selector_is_installed_from_hosts(spmd: Daemon) -> None:
         assert "src 192.0.2.1/32 dst 203.0.113.5/32 proto udp dir out" in shapes(spmd.ns)
         fqdn = spmd.ctl("--json", "fqdn", "list")
         assert json.loads(fqdn.stdout) == ["peer.example.net."]
+        assert spmd.ctl_json("fqdn", "query", "203.0.113.5") == {
+            "address": "203.0.113.5", "names": ["peer.example.net"]}
     finally:
         (etc / "hosts").unlink(missing_ok=True)
         etc.rmdir()

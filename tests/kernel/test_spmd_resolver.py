@@ -107,12 +107,32 @@ def test_ns_commands_change_where_the_proxy_forwards(spmd: Daemon, etc: Path) ->
     assert json.loads(spmd.ctl("--json", "ns", "list").stdout) == ["127.0.0.1"]
 
 
+def test_ns_commands_in_json(spmd: Daemon, etc: Path) -> None:
+    """doc/spmdctl.md's documents of ns add, change and delete, and each one's refusals."""
+    spmd.write(fmt(RESOLVER, spmd))
+    spmd.start()
+    assert spmd.ctl_json("ns", "add", "192.0.2.53") == {"ok": True, "ns": "192.0.2.53",
+                                                       "added": True}
+    assert "192.0.2.53 Already Exists" in spmd.refused("ns", "add", "192.0.2.53")
+    assert spmd.ctl_json("ns", "change", "127.0.0.1") == {"ok": True, "ns": "127.0.0.1",
+                                                         "changed": True}
+    assert "Can not find 192.0.2.99" in spmd.refused("ns", "change", "192.0.2.99")
+    assert spmd.ctl_json("ns", "list") == ["127.0.0.1", "192.0.2.53"]
+    assert spmd.ctl_json("ns", "delete", "192.0.2.53") == {"ok": True, "ns": "192.0.2.53",
+                                                          "deleted": True}
+    assert "Does Not Exist" in spmd.refused("ns", "delete", "192.0.2.53")
+    assert "At least need one dns server" in spmd.refused("ns", "delete", "127.0.0.1")
+    assert "not a numeric address" in spmd.refused("ns", "add", "ns.example.")
+
+
 def test_resolver_off_ns_list_is_empty_and_add_refused(spmd: Daemon, etc: Path) -> None:
     spmd.write(fmt("resolver { resolver off; nameserver 127.0.0.1; };", spmd))
     spmd.start()
     assert spmd.ctl("ns", "list").stdout.strip() == "no name server"
+    assert spmd.ctl_json("ns", "list") == []
     refused = spmd.ctl("ns", "add", "192.0.2.53")
     assert refused.returncode == 1 and "resolver off" in refused.stderr
+    assert "resolver off" in spmd.refused("ns", "add", "192.0.2.53")
 
 
 def test_spmdctl_logs_in_over_tcp_when_the_config_names_only_tcp(spmd: Daemon) -> None:

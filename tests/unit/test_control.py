@@ -139,6 +139,42 @@ def test_sa_show_names_the_key_exchanges_and_ppk() -> None:
     assert ", PFS" not in "\n".join(shown)  # IKE_AUTH's CHILD_SA: no exchange of its own
 
 
+PAIR = {"policy": "ipsec_b", "peer": "kink/host-b.example.com@KINK.TEST",
+        "remote": "192.0.2.2", "local": "192.0.2.1", "spi_in": "c1000001",
+        "spi_out": "0badf00d", "initiator": True, "outbound_installed": True, "rekeyed": False,
+        "established": 1000, "kernel": "installed", "in": {"bytes": 840, "packets": 10},
+        "out": {"bytes": 1680, "packets": 20}}
+
+
+def test_kinkd_sa_pair_tables() -> None:
+    """kinkdctl's sa list and sa show (doc/ikedctl.md): kinkd's documents, not iked's."""
+    listed = tables.sa_list({"sa_pairs": [PAIR]}, 1300.0)
+    assert listed[1].split() == ["ipsec_b", "kink/host-b.example.com@KINK.TEST", "192.0.2.2",
+                                 "5m00s", "initiator"]
+    assert listed[2].split(";")[0].split() == ["ESP", "in", "0xc1000001", "out", "0x0badf00d"]
+    assert "in 840 B/10 pkts, out 1680 B/20 pkts" in listed[2]
+    assert tables.sa_list({"sa_pairs": []}, 0.0) == ["no SA pair"]
+    shown = tables.sa_show({"sa_pair": PAIR}, 1300.0)
+    assert shown == [
+        "SA pair ipsec_b with kink/host-b.example.com@KINK.TEST",
+        "  role        initiator",
+        "  endpoints   192.0.2.1 <=> 192.0.2.2",
+        "  state       up 5m00s",
+        "  ESP         spi in 0xc1000001 out 0x0badf00d, outbound installed",
+        "  traffic     in 840 B/10 pkts, out 1680 B/20 pkts"]
+    waiting = {**PAIR, "initiator": False, "outbound_installed": False, "rekeyed": True,
+               "kernel": "absent", "in": None, "out": None}
+    shown = tables.sa_show({"sa_pair": waiting}, 1300.0)
+    assert shown[1:] == [
+        "  role        responder",
+        "  endpoints   192.0.2.1 <=> 192.0.2.2",
+        "  state       up 5m00s, being replaced (rekeyed)",
+        "  ESP         spi in 0xc1000001 out 0x0badf00d, outbound not installed",
+        "  traffic     kernel SAs absent: no counters"]
+    assert tables.sa_list({"sa_pairs": [waiting]}, 1300.0)[1].endswith(
+        "responder, being replaced")
+
+
 def test_prometheus_text_format() -> None:
     stats = {"ike_sas": 2, "retransmits": 3, "dropped": {"bad_icv": 1},
              "exchanges": {"initiated": {"IKE_AUTH": 2}, "answered": {}},

@@ -80,3 +80,14 @@ def test_kinkdctl_names_a_pair_by_spi_or_its_pairs_by_policy_remote_or_peer(
     assert table.named(one.policy.policy) == [one, two] == table.named(one.policy.remote)
     assert table.named("192.0.2.2") == [one, two]
     assert table.named("0x999") == [] and table.named("nothing") == []
+
+
+def test_kinkdctl_sa_show_names_one_pair_by_an_spi_only(make_pair: Callable[..., SaPair]) -> None:
+    table = SaTable()
+    one, two = make_pair(), make_pair(principal=C, spi_in=0x0a0b0c0d, spi_out=0x300)
+    table.add(one)
+    table.add(two)
+    assert table.by_spi("0x0A0B0C0D") is two and table.by_spi("300") is two
+    assert table.by_spi("0x100") is one and table.by_spi("0x00000200") is one
+    assert table.by_spi("0x999") is None and table.by_spi(one.policy.policy) is None
+    assert table.by_spi("192.0.2.2") is None and table.by_spi("") is None
