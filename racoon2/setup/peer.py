@@ -116,16 +116,22 @@ def _eap_phones(server: Setup, client: str) -> str:
     (Or the strongSwan app: type "IKEv2 EAP (Username/Password)", the same answers.)
   Windows 10/11: import ca.pem into Local Computer > Trusted Root Certification
     Authorities, then in PowerShell as administrator:
-    Add-VpnConnection -Name racoon2 -ServerAddress {sid if server.local_id and
-                                                       server.local_id.kind == "fqdn"
-                                                       else addr} -TunnelType Ikev2 `
-      -AuthenticationMethod Eap -EncryptionLevel Required
+{_windows(sid if server.local_id and server.local_id.kind == "fqdn" else addr, "Eap")}\
+    and log in as {client} with the password.
+"""
+
+
+def _windows(server: str, method: str) -> str:
+    """The PowerShell lines of a Windows 10/11 IKEv2 profile: the connection, then the
+    proposal racoon2-setup's server accepts without ``legacy_windows``."""
+    return f"""\
+    Add-VpnConnection -Name racoon2 -ServerAddress {server} -TunnelType Ikev2 `
+      -AuthenticationMethod {method} -EncryptionLevel Required
     Set-VpnConnectionIPsecConfiguration -ConnectionName racoon2 `
       -CipherTransformConstants GCMAES256 -EncryptionMethod GCMAES256 `
       -IntegrityCheckMethod SHA256 -DHGroup Group14 -PfsGroup None `
       -AuthenticationTransformConstants GCMAES256
     (or answer legacy_windows: true for Windows' defaults, MODP1024 and SHA-1)
-    and log in as {client} with the password.
 """
 
 
@@ -138,17 +144,11 @@ def phones(server: Setup, client: str) -> str:
     app = ("(The strongSwan app has no PSK profiles: use certificates for it.)" if psk else
            '(Or the strongSwan app: type "IKEv2 Certificate", the same answers.)')
     windows = ("  Windows: its built-in IKEv2 client has no PSK (machine certificates or EAP\n"
-               "    only): answer auth: certificates for Windows clients.\n" if psk else f"""\
+               "    only): answer auth: certificates or auth: eap for Windows clients.\n"
+               if psk else f"""\
   Windows 10/11: import {client}.p12 into Local Computer > Personal (its CA goes to
     Trusted Root), then in PowerShell as administrator:
-    Add-VpnConnection -Name racoon2 -ServerAddress {addr} -TunnelType Ikev2 `
-      -AuthenticationMethod MachineCertificate -EncryptionLevel Required
-    Set-VpnConnectionIPsecConfiguration -ConnectionName racoon2 `
-      -CipherTransformConstants GCMAES256 -EncryptionMethod GCMAES256 `
-      -IntegrityCheckMethod SHA256 -DHGroup Group14 -PfsGroup None `
-      -AuthenticationTransformConstants GCMAES256
-    (or answer legacy_windows: true for Windows' defaults, MODP1024 and SHA-1)
-""")
+{_windows(addr, "MachineCertificate")}""")
     first = ("the key is the text of psk.txt" if psk else
              f"first import {client}.p12 (its password is in p12-password.txt)")
     return f"""\

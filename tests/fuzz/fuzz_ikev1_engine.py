@@ -23,28 +23,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the pair harness
 
 from fuzz_common import main as run  # noqa: E402
-from pair.ikev1.harness import Side, pair, pump  # noqa: E402
+from pair.ikev1.harness import Side, established  # noqa: E402
 
 from iked.ikev1.sa import IsakmpSa, State  # noqa: E402
-from racoon2.net import Endpoint  # noqa: E402
 
 
 @functools.cache
 def _established() -> tuple[Side, IsakmpSa, list[bytes]]:
     """B, the responder of an established pair, its ISAKMP SA and the datagrams it
     received."""
-    a, b = pair(Path(tempfile.mkdtemp(prefix="racoon2-fuzz-ikev1-")))
-    seen: list[bytes] = []
-    receive = b.core.receive_datagram
-
-    def record(data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
-        seen.append(data)
-        receive(data, local, remote, now)
-
-    b.core.receive_datagram = record  # type: ignore[method-assign]
-    a.core.initiate("sel_out", 0.0)
-    pump(a, b)
-    b.core.receive_datagram = receive  # type: ignore[method-assign]
+    _, b, seen = established(Path(tempfile.mkdtemp(prefix="racoon2-fuzz-ikev1-")))
     (sa,) = b.core.sas.values()
     assert seen, "the pair did not come up"
     return b, sa, seen

@@ -242,12 +242,18 @@ def test_generated_vpn_server_and_client(pair: Namespaces, tmp_path: Path) -> No
 
 
 @NEEDS_CHARON
-def test_generated_client_swanctl_with_certificates(pair: Namespaces, tmp_path: Path) -> None:
-    """strongSwan as the road warrior, with the client bundle's swanctl.conf and certificate:
-    it gets a virtual IP of racoon2's pool and its CHILD_SA installs (kernel-libipsec)."""
-    server_dir, _ = _generate(tmp_path, _server_answers(tmp_path / "a", "certificates", pair),
+@pytest.mark.parametrize("auth", ["certificates", "psk"])
+def test_generated_client_swanctl(pair: Namespaces, tmp_path: Path, auth: str) -> None:
+    """strongSwan as the road warrior, with the client bundle's swanctl.conf and its
+    certificate (or the bundle's key, its ID alice@example.net): it gets a virtual IP of
+    racoon2's pool and its CHILD_SA installs (kernel-libipsec)."""
+    server_dir, _ = _generate(tmp_path, _server_answers(tmp_path / "a", auth, pair),
                               "clients/alice@example.net")
     bundle = server_dir / "clients/alice@example.net"
+    files = {"CERT": str(bundle / "certs/host.pem"), "KEY": str(bundle / "certs/host.key"),
+             "CACERT": str(bundle / "certs/ca.pem")} if auth == "certificates" else {}
+    if auth == "psk":
+        assert (bundle / "psk.txt").read_text() in (bundle / "swanctl.conf").read_text()
     server = Racoon2(pair, "B", server_dir)
     ss = StrongSwan(pair, "A", tmp_path / "ss")
     ss.name = "vpn"
@@ -256,36 +262,7 @@ def test_generated_client_swanctl_with_certificates(pair: Namespaces, tmp_path: 
     pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")
     try:
         server.start((server_dir / "racoon2.conf").read_text())
-        _start_strongswan(ss, bundle / "swanctl.conf", CERT=str(bundle / "certs/host.pem"),
-                          KEY=str(bundle / "certs/host.key"),
-                          CACERT=str(bundle / "certs/ca.pem"))
-        out = ss.initiate()
-        wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out + server.log())
-        sas = ss.ctl("--list-sas")
-        assert "ESTABLISHED" in sas and "INSTALLED" in sas, out + sas + ss.log()
-        assert "198.51.100.100" in sas and INNER["B"] in sas, sas
-        wait_until(server.child_settled, 10, "the CHILD_SA: " + server.log())
-        _assert_refused(server)
-    finally:
-        ss.stop()
-        server.stop()
-
-
-@NEEDS_CHARON
-def test_generated_client_swanctl_with_psk(pair: Namespaces, tmp_path: Path) -> None:
-    """strongSwan as the road warrior with the PSK client bundle's swanctl.conf (the bundle's
-    key, its ID alice@example.net): a virtual IP of racoon2's pool, the CHILD_SA installed."""
-    server_dir, _ = _generate(tmp_path, _server_answers(tmp_path / "a", "psk", pair),
-                              "clients/alice@example.net")
-    bundle = server_dir / "clients/alice@example.net"
-    assert (bundle / "psk.txt").read_text() in (bundle / "swanctl.conf").read_text()
-    server = Racoon2(pair, "B", server_dir)
-    ss = StrongSwan(pair, "A", tmp_path / "ss")
-    ss.name = "vpn"
-    pair.run("A", "ip", "addr", "add", "198.51.100.100/32", "dev", "lo")  # as above
-    try:
-        server.start((server_dir / "racoon2.conf").read_text())
-        _start_strongswan(ss, bundle / "swanctl.conf")
+        _start_strongswan(ss, bundle / "swanctl.conf", **files)
         out = ss.initiate()
         wait_until(lambda: bool(server.established()), 20, "the IKE SA: " + out + server.log())
         sas = ss.ctl("--list-sas")

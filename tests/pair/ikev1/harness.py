@@ -133,6 +133,24 @@ def pump(a: Side, b: Side, now: float = 0.0, lose: int = 0, tamper: int = 0,
     return delivered
 
 
+def established(tmp: Path) -> tuple[Side, Side, list[bytes]]:
+    """A fresh pair with its ISAKMP SA and IPsec SAs up (A initiated), and every datagram B
+    received meanwhile (the fuzzers' material)."""
+    a, b = pair(tmp)
+    seen: list[bytes] = []
+    receive = b.core.receive_datagram
+
+    def record(data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
+        seen.append(data)
+        receive(data, local, remote, now)
+
+    b.core.receive_datagram = record  # type: ignore[method-assign]
+    a.core.initiate("sel_out", 0.0)
+    pump(a, b)
+    b.core.receive_datagram = receive  # type: ignore[method-assign]
+    return a, b, seen
+
+
 def timer(s: Side, now: float) -> None:
     """Run ``s``'s timer at ``now``."""
     s.core.handle_timer(now)

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from iked.events import ChildSaUp, Dropped, DropReason
 from racoon2.ikev1.constants import FLAG_ENCRYPTION, ExchangeType
 from racoon2.kernel import api
-from racoon2.net import Endpoint
 
-from .harness import Side, pair, pump
+from .harness import established, pair, pump
 
 
 def test_garbage_is_dropped_and_counted_without_harm(tmp_path: Path) -> None:
@@ -57,23 +56,6 @@ def test_garbage_is_dropped_and_counted_without_harm(tmp_path: Path) -> None:
 
 
 
-def _established(tmp_path: Path) -> tuple[Side, Side, list[bytes]]:
-    """A fresh pair with its ISAKMP SA and IPsec SAs up, and every datagram B received."""
-    a, b = pair(tmp_path)
-    seen: list[bytes] = []
-    receive = b.core.receive_datagram
-
-    def record(data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
-        seen.append(data)
-        receive(data, local, remote, now)
-
-    b.core.receive_datagram = record  # type: ignore[method-assign]
-    a.core.initiate("sel_out", 0.0)
-    pump(a, b)
-    b.core.receive_datagram = receive  # type: ignore[method-assign]
-    return a, b, seen
-
-
 # Each example builds a pair (two Diffie-Hellman exchanges): 150, not CI's 10,000.
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -83,7 +65,7 @@ def test_the_engine_survives_hostile_datagrams(tmp_path_factory: pytest.TempPath
     """Fuzzing the engine, not only the codec: the real messages of the exchange with octets
     flipped, cut or appended, and arbitrary bytes under the SA's cookies, reach B's core;
     nothing escapes as an exception, and A's IPsec SA with B still rekeys."""
-    a, b, seen = _established(tmp_path_factory.mktemp("fuzz"))
+    a, b, seen = established(tmp_path_factory.mktemp("fuzz"))
     (sa,) = b.core.sas.values()
     for _ in range(data.draw(st.integers(1, 4))):
         base = data.draw(st.sampled_from(seen) | st.binary(max_size=64).map(
