@@ -9,9 +9,11 @@ exactly as tests/interop/test_iked_interop.py's assert_child expects.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,23 @@ def _start_strongswan(ss: StrongSwan, swanctl: Path, **env: str) -> None:
                                                     KERNEL="libipsec", **env))
 
 
+@contextlib.contextmanager
+def _racoon2_and_charon(pair: Namespaces, tmp_path: Path, a_dir: Path, name: str
+                        ) -> Iterator[tuple[Racoon2, StrongSwan]]:
+    """racoon2-setup's side in A with its racoon2.conf, charon in B with the generated
+    peer/swanctl.conf (connection ``name``), both started; both stopped afterwards."""
+    r2 = Racoon2(pair, "A", a_dir)
+    ss = StrongSwan(pair, "B", tmp_path / "ss")
+    ss.name = name
+    try:
+        r2.start((a_dir / "racoon2.conf").read_text())
+        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+        yield r2, ss
+    finally:
+        r2.stop()
+        ss.stop()
+
+
 def test_generated_pair_brings_ike_up(pair: Namespaces, tmp_path: Path) -> None:
     a_dir, b_text = _generate(tmp_path)
     a_text = (a_dir / "racoon2.conf").read_text()
@@ -92,12 +111,7 @@ def test_generated_swanctl_interoperates(pair: Namespaces, tmp_path: Path) -> No
     setup = load(_answers(a_dir), "s2s.yaml")
     assert (a_dir / "peer" / psk_file(setup)).read_bytes() == (a_dir / psk_file(setup)
                                                                  ).read_bytes()
-    r2 = Racoon2(pair, "A", a_dir)
-    ss = StrongSwan(pair, "B", tmp_path / "ss")
-    ss.name = "gw"
-    try:
-        r2.start((a_dir / "racoon2.conf").read_text())
-        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+    with _racoon2_and_charon(pair, tmp_path, a_dir, "gw") as (r2, ss):
         out = ss.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
         sas = ss.ctl("--list-sas")
@@ -105,9 +119,6 @@ def test_generated_swanctl_interoperates(pair: Namespaces, tmp_path: Path) -> No
         assert "INSTALLED" in sas and INNER["A"] in sas and INNER["B"] in sas, sas + ss.log()
         wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
         _assert_refused(r2)
-    finally:
-        r2.stop()
-        ss.stop()
 
 
 @NEEDS_CHARON
@@ -118,12 +129,7 @@ def test_generated_host_to_host_swanctl(pair: Namespaces, tmp_path: Path) -> Non
     d = tmp_path / "a"
     a_dir, _ = _generate(tmp_path, f"case: host-to-host\nlocal: 192.0.2.1\npeer: 192.0.2.2\n"
                                    f"confdir: {d}\nrun_dir: {d}\nname: h\n")
-    r2 = Racoon2(pair, "A", a_dir)
-    ss = StrongSwan(pair, "B", tmp_path / "ss")
-    ss.name = "h"
-    try:
-        r2.start((a_dir / "racoon2.conf").read_text())
-        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+    with _racoon2_and_charon(pair, tmp_path, a_dir, "h") as (r2, ss):
         out = ss.initiate()
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
         sas, log = ss.ctl("--list-sas"), ss.log()
@@ -137,9 +143,6 @@ def test_generated_host_to_host_swanctl(pair: Namespaces, tmp_path: Path) -> Non
         assert "unable to install inbound and outbound IPsec SA (SAD) in kernel" in log, log
         wait_until(r2.child_settled, 10, "the CHILD_SA: " + r2.log())
         _assert_refused(r2)
-    finally:
-        r2.stop()
-        ss.stop()
 
 
 #: Site-to-site over IPv6 with two networks of each family on each side: racoon2-setup pairs
@@ -165,12 +168,7 @@ def test_generated_swanctl_ipv6_several_subnets(pair: Namespaces, tmp_path: Path
     for addr in ("203.0.113.65/32", "2001:db8:b::1/128", "2001:db8:bb::1/128"):
         pair.run("B", "ip", "addr", "add", addr, "dev", "lo", *(("nodad",) if ":" in addr
                                                                 else ()))
-    r2 = Racoon2(pair, "A", a_dir)
-    ss = StrongSwan(pair, "B", tmp_path / "ss")
-    ss.name = "gw"
-    try:
-        r2.start((a_dir / "racoon2.conf").read_text())
-        _start_strongswan(ss, a_dir / "peer" / "swanctl.conf")
+    with _racoon2_and_charon(pair, tmp_path, a_dir, "gw") as (r2, ss):
         out = "".join(ss.ctl("--initiate", "--child", f"gw_{i}", "--timeout", "10")
                       for i in range(1, len(pairs) + 1))
         wait_until(lambda: bool(r2.established()), 20, "the IKE SA: " + out + r2.log())
@@ -185,9 +183,6 @@ def test_generated_swanctl_ipv6_several_subnets(pair: Namespaces, tmp_path: Path
         wait_until(lambda: r2.log().count("cannot install outbound") == len(pairs), 20,
                    "every CHILD_SA: " + r2.log())
         _assert_refused(r2, len(pairs))
-    finally:
-        r2.stop()
-        ss.stop()
 
 
 def test_generated_host_to_host_certificates(pair: Namespaces, tmp_path: Path) -> None:
