@@ -193,6 +193,7 @@ class Child:
     ipcomp: Ipcomp | None = None    # the IPComp agreed with the peer
     rekey_of: Child | None = None   # the CHILD_SA this one replaces
     replaced: bool = False          # a rekey replaced this one
+    expired: bool = False           # its hard lifetime ended (dispatch.expire_child)
     #: The key exchanges its KEYMAT came from: a CREATE_CHILD_SA's PFS group, then the RFC
     #: 9370 additional ones (none for IKE_AUTH's CHILD_SA).
     key_exchanges: tuple[int, ...] = ()

@@ -279,10 +279,18 @@ def _complete(sa: IkeSa, task: Task, chosen: proposals.Chosen, nr: bytes,
         # The usual rekey: make-before-break (child_sa.rekeyed).
         child_sa.rekeyed(sa, old, new, chosen, (task.ni, nr), shares, now)
         return
+    gone = old is not None and old not in sa.children and not old.replaced
+    if gone and old is not None and old.expired:
+        # ``old``'s hard lifetime ended before the answer (a slow exchange, a collision's
+        # follow-ups): it is gone on both sides (we sent its Delete), and the new CHILD_SA,
+        # which the peer installed too, is no rekey any more but the policy's CHILD_SA, up
+        # (its phase2_up hook after old's phase2_down).  Deleting it would leave the policy
+        # without an SA until its next ACQUIRE's exchange is done.
+        new.rekey_of = None
     child_sa.install(sa, new, chosen, (task.ni, nr), initiator=True, shares=shares)
     if old is None:
         return
-    if old not in sa.children and not old.replaced:
+    if gone and new.rekey_of is not None:
         # Rekey vs Delete: the peer deleted the CHILD_SA meanwhile, so the new one replaces
         # nothing the peer still has; we started it, so we delete it.
         sa.delete_child(new, now, "the CHILD_SA it rekeys was deleted by the peer")

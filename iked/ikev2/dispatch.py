@@ -280,6 +280,7 @@ def expire_child(sa: IkeSa, c: Child, hard: bool, now: Now) -> None:
     if hard:
         child_sa.release_successor(sa, c)  # a rekey's held outbound SA takes over
         sa.tasks.forget_rekeys(c)  # one waiting for a retry (TEMPORARY_FAILURE) is moot
+        c.expired = True  # a rekey of ours in flight takes its place (create_child._complete)
         sa.delete_child(c, now, "hard lifetime expired")
     elif not c.replaced:
         create_child.start_rekey(sa, c, now)

@@ -129,6 +129,43 @@ def test_an_outbound_hard_expire_deletes_and_the_next_acquire_renegotiates(
         assert [c["policy"] for c in ike_sas(side)[0]["children"]] == ["peer_transport"]
 
 
+def test_a_rekey_answered_after_the_hard_lifetime_takes_the_old_sas_place(
+        tmp_path: Path) -> None:
+    """A's rekey is slow (ML-KEM follow-ups on a loaded host, seen in the VM's rekey run): the
+    old CHILD_SA reaches its hard lifetime before the answer.  A deletes the old one and tells
+    B, and the new CHILD_SA, which B installed when it answered, carries the traffic: it is
+    not deleted as a rekey of an SA the peer took away, which would leave the policy without
+    an SA until the next ACQUIRE's exchange."""
+    sides = up(tmp_path)
+    a, b = sides["a"], sides["b"]
+    (child,) = ike_sas(a)[0]["children"]
+    old = spi_in(child)
+    key_in = next(s.key for s in internals.negotiated_specs(a) if s.spi == old)
+    assert a.core.kernel_event(api.Expire(key_in, hard=False), 5.0)
+    # CREATE_CHILD_SA  i -> r  HDR, SK { N(REKEY_SA), N(USE_TRANSPORT_MODE), SA, Ni, TSi, TSr }
+    m = exchange(a, b, 5.0)
+    assert (m.exchange, m.response) == (CREATE, False), m.draw()
+    settle(b, 5.0)  # B answers (its new inbound SA in, its outbound held), still on the wire
+    assert a.core.kernel_event(api.Expire(key_in, hard=True), 6.0)
+    a.collect()
+    assert [e.reason for e in of(a, ChildSaDown)] == ["hard lifetime expired"]
+    # CREATE_CHILD_SA  i <- r  HDR, SK { N(USE_TRANSPORT_MODE), SA, Nr, TSi, TSr }
+    m = exchange(b, a, 6.0)
+    assert (m.exchange, m.response) == (CREATE, True), m.draw()
+    # INFORMATIONAL    i -> r  HDR, SK { D(ESP, A's old inbound SPI) }    and its answer
+    assert pump(sides, now=6.0) == 2
+    # The new CHILD_SA is up (phase2_up, after the old one's phase2_down), not a rekey.
+    assert [e.rekey for e in of(a, ChildSaUp)] == [False, False]
+    assert len(of(a, ChildSaDown)) == 1
+    (new_a,) = ike_sas(a)[0]["children"]
+    (new_b,) = ike_sas(b)[0]["children"]
+    assert spi_in(new_a) != old
+    assert (spi_in(new_a), spi_in(new_b)) == (int(new_b["spi_out"], 16),
+                                              int(new_a["spi_out"], 16))
+    for side in (a, b):
+        assert len(side.kernel.sas) == 2, side.kernel.sas  # the new pair, nothing stale
+
+
 def test_a_rekey_installs_before_it_removes(tmp_path: Path) -> None:
     """The kernel sees new inbound, new outbound, old outbound removed, and the old inbound
     removed only once the peer answered our Delete of it."""
