@@ -104,6 +104,29 @@ def pick(sa: IkeSa, offer: SA, tsi: TSi, tsr: TSr, transport: bool,
 #: short, as the old SA may be close to its hard lifetime (the kernel's EXPIRE of it releases
 #: the new outbound SA at once, :func:`release_outbound`).
 OUTBOUND_GRACE = 2.0
+#: How long before the old CHILD_SA's hard lifetime the held outbound SAs go in at the latest:
+#: the kernel removes the old outbound SA at that moment, and its EXPIRE reaches us only after
+#: it (about a second on the loaded VM of tests/vm/rekey_traffic.sh), a time in which our
+#: packets would find no SA and wait for an ACQUIRE.
+HARD_MARGIN = 1.0
+
+
+def hard_end(c: Child) -> Now | None:
+    """When ``c``'s kernel SAs reach their hard time lifetime (None: no such limit)."""
+    if c.negotiated is None or c.established_at is None:
+        return None
+    hard = min((s.lifetime.hard_add_seconds for s in c.negotiated.specs
+                if s.lifetime.hard_add_seconds), default=0)
+    return c.established_at + hard if hard else None
+
+
+def hold_until(old: Child, now: Now) -> Now:
+    """When the responder of a rekey of ``old`` installs its held new outbound SAs unless
+    the initiator's Delete of ``old`` comes first: after :data:`OUTBOUND_GRACE`, or
+    :data:`HARD_MARGIN` before ``old`` reaches its hard lifetime if that is sooner."""
+    end = hard_end(old)
+    grace = now + OUTBOUND_GRACE
+    return grace if end is None else max(now, min(grace, end - HARD_MARGIN))
 
 
 def install(sa: IkeSa, c: Child, chosen: Chosen, nonces: tuple[bytes, bytes] | None = None,

@@ -323,17 +323,8 @@ def _refused(sa: IkeSa, task: Task, old: Child, errors: list[int],
                            group=wanted), now)
         return
     task = Task(Kind.REKEY_CHILD, child=Child(old.settings, rekey_of=old), old=old,
-                group=task.group, not_before=retry_at(sa.host.rng, now, _hard_end(old)))
+                group=task.group, not_before=retry_at(sa.host.rng, now, child_sa.hard_end(old)))
     sa.tasks.want(task, now)
-
-
-def _hard_end(c: Child) -> Now | None:
-    """When ``c``'s kernel SAs reach their hard time lifetime (None: no such limit)."""
-    if c.negotiated is None or c.established_at is None:
-        return None
-    hard = min((s.lifetime.hard_add_seconds for s in c.negotiated.specs
-                if s.lifetime.hard_add_seconds), default=0)
-    return c.established_at + hard if hard else None
 
 
 def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ...],
@@ -474,7 +465,7 @@ def respond(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Payload, ..
         # (make-before-break, child_sa.rekeyed).  The kernel requests queue before the
         # answer: the shell performs them first.
         child_sa.install(sa, c, chosen, (nonce.data, nr), initiator=False, shares=shares,
-                         hold_until=now + child_sa.OUTBOUND_GRACE if old is not None
+                         hold_until=child_sa.hold_until(old, now) if old is not None
                          else None)
         if out:
             sa.tasks.respond(mid, ExchangeType.CREATE_CHILD_SA, out)

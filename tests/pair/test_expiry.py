@@ -20,14 +20,14 @@ from .test_queue import queue_of
 REKEY_GRACE = 60.0  # iked.ikev2.sa's, for a remote without kmp_sa_nego_time_limit
 
 CREATE, INFO = ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL
-#: ipsec_sa_lifetime_byte on both sides: the kernel SAs get byte limits.
-BYTES = (("ipsec_sa_lifetime_time 1 hour;",
-          "ipsec_sa_lifetime_time 1 hour; ipsec_sa_lifetime_byte 1000000;"),)
 
 
-def up(tmp_path: Path) -> dict[str, Side]:
-    """A and B with byte lifetimes, up with one CHILD_SA (IKE_SA_INIT, IKE_AUTH)."""
-    sides = two_sides(tmp_path, a_edit=BYTES, b_edit=BYTES)
+def up(tmp_path: Path, seconds: str = "1 hour") -> dict[str, Side]:
+    """A and B with byte lifetimes (ipsec_sa_lifetime_byte on both sides) and the time
+    lifetime ``seconds``, up with one CHILD_SA (IKE_SA_INIT, IKE_AUTH)."""
+    edit = (("ipsec_sa_lifetime_time 1 hour;",
+             f"ipsec_sa_lifetime_time {seconds}; ipsec_sa_lifetime_byte 1000000;"),)
+    sides = two_sides(tmp_path, a_edit=edit, b_edit=edit)
     sides["a"].core.initiate("peer_out", 0.0)
     pump(sides)
     return sides
