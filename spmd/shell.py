@@ -355,6 +355,8 @@ class Spmd:
             log.warning("the cached policies of %s are not its plan: reconciling again",
                         self.settings.config)
             return await self._apply(config)
+        if early is not None:
+            log.debug("%d policies installed from the cache's payloads", len(early))
         index = {key_of(i.spec): i.index for i in installed}
         if early is None and packer is not None and payloads is not None:
             early = await packer.add_packed(payloads)
