@@ -13,7 +13,9 @@ again each time and reports its ``file:line`` as before.
 
 An entry also holds the :class:`racoon2.config.incremental.Baseline` of its load, and the
 last entry :func:`load_checked` used stays in memory: :func:`reload_checked` (spmd's SIGHUP)
-then reads again only the selectors whose text changed when nothing else did.
+then reads again only the selectors whose text changed when nothing else did.  A daemon may
+keep in it what it computed from that configuration and nothing else (:func:`save`,
+:func:`derived`: spmd's packed start policies); it is valid exactly as long as the entry.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ log = logging.getLogger("racoon2.config")
 #: ``RACOON2_CACHE_DIR=DIR`` puts the cache there; empty turns it off.
 ENV_DIR = "RACOON2_CACHE_DIR"
 #: Bumped when the file's layout changes (the package version covers the model's).
-FORMAT = 2
+FORMAT = 3
 #: Configurations smaller than this (bytes of every file read) load in milliseconds: keeping
 #: them would only leave files behind in the run directory.
 MIN_SIZE = 64 * 1024
@@ -104,6 +106,9 @@ class Entry:
     config: Config
     checks: dict[str, tuple[Deps, list[ConfigWarning]]] = field(default_factory=dict)
     baseline: Baseline | None = None
+    #: What a daemon computed from ``config`` alone, by name: (its key, the value)
+    #: (:func:`derived`).  An entry made from another configuration starts without.
+    derived: dict[str, tuple[object, Any]] = field(default_factory=dict)
 
     def valid(self, key: tuple[object, ...], environ: Mapping[str, str]) -> str | None:
         """None when this entry may stand for the load now, else why not."""
@@ -220,7 +225,7 @@ def _safe_directory(directory: str) -> bool:
 
 
 def load_checked(path: str, daemon: str, *, environ: Mapping[str, str] | None = None,
-                 freeze: bool = False, background: bool = False
+                 freeze: bool = False, background: bool = False, defer: bool = False
                  ) -> tuple[Config, list[ConfigWarning]]:
     """:func:`~racoon2.config.load_config` and :func:`~racoon2.config.check.check_config` as
     ``daemon``, from the cache when nothing they depend on changed; raises ConfigError.
@@ -228,7 +233,8 @@ def load_checked(path: str, daemon: str, *, environ: Mapping[str, str] | None = 
     ``freeze`` (a daemon's start and ``-n``): the model is kept out of the cyclic collector's
     scans (:func:`racoon2.config.without_gc`); every load unfreezes what a start froze.
     ``background`` (the same): a new entry is written by a detached process
-    (:meth:`Cache.write`).
+    (:meth:`Cache.write`).  ``defer``: a new entry is written by the caller's :func:`save`
+    instead (one write with what the daemon adds to it).
     """
     env = os.environ if environ is None else environ
     config, cache, entry, dirty = load(path, env, default_dir(env), freeze)
@@ -242,10 +248,39 @@ def load_checked(path: str, daemon: str, *, environ: Mapping[str, str] | None = 
             warnings = check_config(config, daemon)
         entry.checks[daemon] = (deps, list(warnings))
         dirty = True
-    if dirty:  # one write for the load and the check: pickling 10,000 remotes takes a while
+    if dirty and defer:
+        _unsaved.add((cache.key[-1], daemon))
+    elif dirty:  # one write for the load and the check: pickling 10,000 remotes takes a while
         cache.write(entry, background)
     _kept[(cache.key[-1], daemon)] = (cache, entry)
     return config, warnings
+
+
+def derived(path: str, daemon: str, name: str, key: object) -> Any:
+    """What :func:`save` kept as ``name`` with ``key`` in the entry of the last load of
+    ``path`` as ``daemon``, or None (no entry, none kept, another key)."""
+    kept = _kept.get((os.path.abspath(path), daemon))
+    found = kept[1].derived.get(name) if kept is not None else None
+    return found[1] if found is not None and found[0] == key else None
+
+
+def save(path: str, daemon: str, value: tuple[str, object, Any] | None = None, *,
+         background: bool = False) -> None:
+    """Write the entry of the last load of ``path`` as ``daemon`` when :func:`load_checked`
+    deferred it or ``value`` = (name, key, value) is new to it.  The value must follow from
+    the entry's configuration and the key alone: it is used as long as the entry is."""
+    where = (os.path.abspath(path), daemon)
+    kept = _kept.get(where)
+    if kept is None:
+        return
+    cache, entry = kept
+    dirty = where in _unsaved
+    _unsaved.discard(where)
+    if value is not None and entry.derived.get(value[0]) != value[1:]:
+        entry.derived[value[0]] = value[1:]
+        dirty = True
+    if dirty:
+        cache.write(entry, background)
 
 
 def check_config(config: Config, daemon: str) -> list[ConfigWarning]:
@@ -266,6 +301,8 @@ def preload() -> None:
 
 #: The entry of the last :func:`load_checked` of a file as a daemon, for its next reload.
 _kept: dict[tuple[object, str], tuple[Cache, Entry]] = {}
+#: Those of ``_kept`` whose write :func:`load_checked` left to :func:`save`.
+_unsaved: set[tuple[object, str]] = set()
 
 
 def _nothing() -> None:
@@ -351,6 +388,7 @@ def load(path: str, environ: Mapping[str, str], directory: str | None, freeze: b
     gc.unfreeze()
     for kept in [k for k in _kept if k[0] == os.path.abspath(path)]:
         del _kept[kept]  # a full load replaces what an incremental reload would start from
+        _unsaved.discard(kept)
     if directory is None:
         return full(path, environ, freeze=freeze)[0], None, None, False
     try:

@@ -106,7 +106,7 @@ def running_pid(path: str, unit: str) -> int | None:
 
 def run_daemon(name: str, config_path: str,
                main: Callable[[Config], Coroutine[Any, Any, int]], *, foreground: bool,
-               pid_path: str) -> int:
+               pid_path: str, defer_save: bool = False) -> int:
     """Load and check the configuration as daemon ``name`` reads it, detach unless
     ``foreground``, hold the pid file and run ``main(config)`` to its end: the exit status
     (1 when the daemon cannot start).
@@ -114,13 +114,14 @@ def run_daemon(name: str, config_path: str,
     Under a service manager (``NOTIFY_SOCKET``, :mod:`racoon2.sdnotify`) the daemon stays in
     the foreground without a pid file (the manager knows its pid), and the watchdog pings
     from the event loop while ``main`` runs; ``main`` sends READY=1 itself when it serves.
+    ``defer_save``: a new cache entry is left to ``main``'s :func:`racoon2.confcache.save`.
     """
     log = logging.getLogger(name)
     notifier = sdnotify.current()
     foreground = foreground or notifier.enabled
     try:
         config, warnings = load_checked(config_path, name, freeze=True,
-                                         background=True)
+                                         background=True, defer=defer_save)
         for warning in warnings:
             log.warning("%s", warning)
     except Racoon2Error as e:

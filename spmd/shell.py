@@ -20,7 +20,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from racoon2 import sdnotify
+from racoon2 import confcache, sdnotify
 from racoon2.addrwatch import AddressWatch
 from racoon2.confcache import Reloaded, load_checked, preload, reload_checked
 from racoon2.config import Config
@@ -45,6 +45,8 @@ from spmd.tcpif import serve_tcp_entry
 log = logging.getLogger("spmd")
 BackendFactory = Callable[[], Awaitable[api.KernelBackend]]
 FQDN_REFRESH = 60.0
+#: The name of the start's payloads in the configuration cache (:meth:`Spmd._apply`).
+START_PAYLOADS = "spmd.start-payloads"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,7 @@ class Spmd:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            changes = await self._apply(config)
+            changes = await self._apply(config, start=True)
         finally:
             gc.freeze()
             if collecting:
@@ -208,7 +210,8 @@ class Spmd:
     # -- pieces ---------------------------------------------------------------------------------
 
     def _load(self) -> Config:
-        config, warnings = load_checked(self.settings.config, "spmd", background=True)
+        config, warnings = load_checked(self.settings.config, "spmd", background=True,
+                                        defer=True)
         for warning in warnings:
             log.warning("%s", warning)
         return config
@@ -309,13 +312,9 @@ class Spmd:
         for key in changes.delete:
             with contextlib.suppress(KernelError):
                 await self.kernel.del_policy(key)
-        index: dict[Key, int] = {}
-        for spec, result in zip(changes.add, await self.kernel.add_policies(changes.add),
-                                strict=True):
-            if isinstance(result, KernelError):
-                log.error("cannot install %s: %s", spec.key, result)
-            else:
-                index[key_of(spec)] = result.index
+        added = await self.kernel.add_policies(changes.add)
+        index = _indexes(changes.add, [r if isinstance(r, KernelError) else r.index
+                                       for r in added])
         for spec in changes.update:
             try:
                 index[key_of(spec)] = (await self.kernel.update_policy(spec)).index
@@ -323,16 +322,46 @@ class Spmd:
                 log.error("cannot update %s: %s", spec.key, e)
         return index
 
-    async def _apply(self, config: Config) -> Changes:
-        """Make the kernel hold exactly the configured policies (plus generated ones)."""
+    async def _apply(self, config: Config, start: bool = False) -> Changes:
+        """Make the kernel hold exactly the configured policies (plus generated ones).
+
+        At the ``start``, into a kernel without policies of spmd's, the policies go in from
+        the payloads the configuration cache kept for this configuration when it has them,
+        before the plan is even made (doc/design.md, "spmd's start from the cache"); the
+        plan then fills the table and must pack to the same payloads, else what went in is
+        reconciled again.  A plan that followed from the configuration alone (no MY_*
+        macro, no host name) is installed from its payloads, which the cache then keeps."""
         assert self.kernel is not None and self.state is not None
-        wanted = self._plan(config)
-        generated = {k: e for k, e in self.state.table.items() if e.generated}
-        desired = [d.spec for d in wanted.policies] + [e.spec for e in generated.values()]
         installed = await self.kernel.dump_policies(api.Owner.SPMD)
+        generated = {k: e for k, e in self.state.table.items() if e.generated}
+        packer = self.kernel if start and not installed and not generated and \
+            isinstance(self.kernel, api.PackedPolicies) else None
+        key = (packer.packed_form, self.settings.fwd) if packer is not None else None
+        cached: list[bytes] | None = None
+        if packer is not None:
+            cached = confcache.derived(self.settings.config, "spmd", START_PAYLOADS, key)
+        early = await packer.add_packed(cached) if packer is not None and cached is not None \
+            else None
+        wanted = self._plan(config)
+        desired = [d.spec for d in wanted.policies] + [e.spec for e in generated.values()]
         changes = diff(desired, installed)
+        payloads = None
+        if packer is not None and not self._uses_host and not self.state.fqdn.registered():
+            payloads = packer.pack_policies(changes.add)
+        if start:  # before the policies go in: a spmd stopped at once still leaves its entry
+            confcache.save(self.settings.config, "spmd", None if packer is None else
+                           (START_PAYLOADS, key, payloads), background=True)
+        if early is not None and payloads != cached:  # the cache's rules make this impossible
+            log.warning("the cached policies of %s are not its plan: reconciling again",
+                        self.settings.config)
+            return await self._apply(config)
+        if early is not None:
+            log.debug("%d policies installed from the cache's payloads", len(early))
         index = {key_of(i.spec): i.index for i in installed}
-        index.update(await self._perform(changes))
+        if early is None and packer is not None and payloads is not None:
+            early = await packer.add_packed(payloads)
+        index.update(await self._perform(changes) if early is None
+                     else _indexes(changes.add, early))
         table = {k: e for k, e in generated.items() if k in index}
         for d in wanted.policies:  # State.record's, without a PolicyKey each (10,000 at start)
             k = key_of(d.spec)
@@ -483,12 +512,23 @@ class Spmd:
                 log.info("address %s removed: %s", host, what)
 
 
+def _indexes(specs: list[api.PolicySpec], results: list[int | KernelError]) -> dict[Key, int]:
+    """The kernel index of each of ``specs`` added; one the kernel refused is logged."""
+    index: dict[Key, int] = {}
+    for spec, result in zip(specs, results, strict=True):
+        if isinstance(result, KernelError):
+            log.error("cannot install %s: %s", spec.key, result)
+        else:
+            index[key_of(spec)] = result
+    return index
+
+
 def run(settings: Settings, open_backend: BackendFactory, *, foreground: bool,
         pid_path: str = LAYOUT.pid_file("spmd")) -> int:
     """Run spmd until SIGTERM/SIGINT: the exit status (1 when it cannot start)."""
     return run_daemon("spmd", settings.config,
                       lambda config: _main(settings, open_backend, config),
-                      foreground=foreground, pid_path=pid_path)
+                      foreground=foreground, pid_path=pid_path, defer_save=True)
 
 
 async def _main(settings: Settings, open_backend: BackendFactory, config: Config) -> int:

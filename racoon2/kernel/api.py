@@ -621,6 +621,24 @@ class KernelBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class PackedPolicies(Protocol):
+    """A backend that installs policies from payloads packed earlier: spmd keeps its start's
+    payloads in the configuration cache (doc/design.md, "spmd's start from the cache")."""
+
+    #: Names the payloads' layout: payloads of another form are never given to this backend.
+    packed_form: str
+
+    def pack_policies(self, sps: Sequence[PolicySpec]) -> list[bytes]:
+        """The payloads that install ``sps``."""
+        ...
+
+    async def add_packed(self, payloads: Sequence[bytes]) -> list[int | KernelError]:
+        """:meth:`KernelBackend.add_policies` from payloads: each one's kernel index, or the
+        error."""
+        ...
+
+
 # Operations as data ------------------------------------------------------------------------
 
 

@@ -9,6 +9,8 @@ gives, and a changed policy is a full reload of every selector.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import signal
 import subprocess
@@ -19,6 +21,9 @@ from pathlib import Path
 import pytest
 from netns import Netns
 from test_spmd import BIN, Daemon
+
+from racoon2 import confcache
+from spmd.shell import START_PAYLOADS
 
 COUNT = 1000
 HEAD = """interface {{ spmd {{ unix "{sock}"; }}; spmd_password "{pwd}"; }};
@@ -124,3 +129,55 @@ def test_sighup_plans_only_the_changed_selector_and_refuses_a_broken_one(spmd: D
                spmd.log.read_text())
     assert "level use" in spmd.ns.ip("xfrm", "policy")
     assert spmd.stop() == 0
+
+
+def policies(ns: Netns) -> str:
+    """``ip xfrm policy`` without the kernel's indexes (which differ from start to start)."""
+    return re.sub(r" index \d+", "", ns.ip("xfrm", "policy"))
+
+
+def test_a_start_installs_the_payloads_the_cache_kept_and_repairs_wrong_ones(
+        spmd: Daemon) -> None:
+    """The first start keeps its policies' payloads in the cache entry; the second installs
+    them before planning and ends with the same policies, the table answering spmif as
+    before; payloads that are not the plan's (altered here) are reconciled away, and the
+    cache gets the right ones.  A selector with a MY_* macro keeps none."""
+    head = HEAD.format(sock=spmd.sock, pwd=spmd.pwd)
+    spmd.conf.write_text(head + "".join(selector(i) for i in range(COUNT)))
+    spmd.start()
+    wait_until(lambda: len(indexes(spmd.ns)) == COUNT)
+    first = policies(spmd.ns)
+    assert spmd.stop() == 0
+    cache = confcache.Cache(str(spmd.tmp / "cache"), str(spmd.conf))
+    wait_until(lambda: os.path.exists(cache.file))
+    entry = cache.read()
+    assert entry is not None
+    key, payloads = entry.derived[START_PAYLOADS]
+    assert len(payloads) == COUNT
+
+    spmd.start()
+    wait_until(lambda: len(indexes(spmd.ns)) == COUNT)
+    assert policies(spmd.ns) == first
+    shown = json.loads(spmd.ctl("--json", "p", "s").stdout)
+    assert {e["selector"] for e in shown} == {f"s{i}" for i in range(COUNT)}
+    assert spmd.stop() == 0
+
+    wrong = bytearray(payloads[-1])
+    wrong[:4] = bytes([203, 0, 113, 77])  # the destination of another policy
+    entry.derived[START_PAYLOADS] = (key, [*payloads[:-1], bytes(wrong)])
+    cache.write(entry)
+    spmd.start()
+    wait_until(lambda: "not its plan: reconciling again" in spmd.log.read_text())
+    wait_until(lambda: policies(spmd.ns) == first)
+    assert spmd.stop() == 0
+    wait_until(lambda: (e := cache.read()) is not None and
+               e.derived[START_PAYLOADS] == (key, payloads))
+
+    spmd.conf.write_text(head + "".join(selector(i) for i in range(COUNT)) +
+                         "selector m { direction outbound; src MY_IP; dst 192.0.2.99;"
+                         " upper_layer_protocol any; policy_index p; };\n")
+    spmd.start()
+    wait_until(lambda: len(indexes(spmd.ns)) >= COUNT)
+    assert spmd.stop() == 0
+    wait_until(lambda: (e := cache.read()) is not None and
+               e.derived[START_PAYLOADS] == (key, None))

@@ -229,3 +229,25 @@ def test_a_background_write_lands_and_is_used(tree: Tree, loads: list[str]) -> N
         assert time.monotonic() < deadline
         time.sleep(0.02)
     assert tree.load()[0] == first and len(loads) == 1
+
+
+def test_a_derived_value_lives_and_dies_with_its_entry(tree: Tree, loads: list[str]) -> None:
+    """What a daemon keeps with :func:`confcache.save` comes back on the next load under the
+    same key only, is written once with a deferred entry, and is gone once any input
+    changes (the entry's own rules)."""
+    path = str(tree.conf)
+    confcache.load_checked(path, "spmd", environ=tree.env, defer=True)
+    assert not list(tree.cache.iterdir())  # left to save
+    assert confcache.derived(path, "spmd", "plan", 1) is None
+    confcache.save(path, "spmd", ("plan", 1, [b"a", b"b"]))
+    written = tree.cache_file().stat().st_mtime_ns
+    confcache.load_checked(path, "spmd", environ=tree.env, defer=True)
+    assert len(loads) == 1
+    assert confcache.derived(path, "spmd", "plan", 1) == [b"a", b"b"]
+    assert confcache.derived(path, "spmd", "plan", 2) is None  # another key: never used
+    confcache.save(path, "spmd", ("plan", 1, [b"a", b"b"]))
+    assert tree.cache_file().stat().st_mtime_ns == written  # nothing new: no write
+    tree.peer("a", "192.0.2.11")
+    confcache.load_checked(path, "spmd", environ=tree.env, defer=True)
+    assert len(loads) == 2
+    assert confcache.derived(path, "spmd", "plan", 1) is None

@@ -85,6 +85,9 @@ def _socket_policy(part: m.Message) -> bool:
 class XfrmBackend:
     """Linux netlink XFRM; see the module docstring."""
 
+    #: Names the layout of :meth:`pack_policies`' payloads (api.PackedPolicies).
+    packed_form = "xfrm-newpolicy-1"
+
     def __init__(self, requests: socket.socket, events: socket.socket) -> None:
         self._sock = requests
         self._events_sock = events
@@ -329,23 +332,39 @@ an error names; it is only turned into text on failure.
 
         With ``indexes=False`` the dump is skipped and the keys carry index 0.
         """
-        if not sps:
+        results = await self._add_packed(self.pack_policies(sps), sps, indexes)
+        return [r if isinstance(r, KernelError) else
+                api.PolicyKey(sp.direction, sp.selector, sp.mark, sp.if_id, r)
+                for sp, r in zip(sps, results, strict=True)]
+
+    def pack_policies(self, sps: Sequence[api.PolicySpec]) -> list[bytes]:
+        """The NEWPOLICY payloads of ``sps`` (:class:`~racoon2.kernel.api.PackedPolicies`)."""
+        return [m.pack_policy(sp) for sp in sps]
+
+    async def add_packed(self, payloads: Sequence[bytes]) -> list[int | KernelError]:
+        """:meth:`add_policies` from payloads :meth:`pack_policies` made: each policy's kernel
+        index, or the error; an error names the payload by its position."""
+        return await self._add_packed(payloads, range(len(payloads)), True)
+
+    async def _add_packed(self, payloads: Sequence[bytes], subjects: Sequence[object],
+                          indexes: bool) -> list[int | KernelError]:
+        if not payloads:
             return []
-        packed = [m.pack_policy(sp) for sp in sps]
         errors = await self._batch([
-            (m.NEWPOLICY, m.F_CREATE | m.F_EXCL, data, "NEWPOLICY", sp)
-            for sp, data in zip(sps, packed, strict=True)])
+            (m.NEWPOLICY, m.F_CREATE | m.F_EXCL, data, "NEWPOLICY", subject)
+            for data, subject in zip(payloads, subjects, strict=True)])
         found = await self._indexes() if indexes else None
-        out: list[api.PolicyKey | KernelError] = []
-        for sp, data, error in zip(sps, packed, errors, strict=True):
-            number = api.XFRM_DIRECTIONS[sp.direction]
+        out: list[int | KernelError] = []
+        for data, subject, error in zip(payloads, subjects, errors, strict=True):
+            # The payload's own (index 0, direction) field names its direction.
+            number = m.INDEX_DIR.unpack_from(data, m.INDEX_OFFSET)[1]
             index = found.get((data[:m.SELECTOR.size], number)) if found else 0
             if error is not None:
                 out.append(error)
             elif index is None:
-                out.append(KernelError("NEWPOLICY", str(sp.key), "installed but not found"))
+                out.append(KernelError("NEWPOLICY", _subject(subject), "installed but not found"))
             else:
-                out.append(api.PolicyKey(sp.direction, sp.selector, sp.mark, sp.if_id, index))
+                out.append(index)
         return out
 
     async def _indexes(self) -> dict[tuple[bytes, int], int]:
