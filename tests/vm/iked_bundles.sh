@@ -61,4 +61,4 @@ if [ "$BUNDLE" = esp+ipcomp ]; then
     ip -n "${P}a" xfrm state list proto esp | grep -q "mode transport" ||
         fail "ESP is not in transport mode around the IPComp tunnel"
 fi
-echo "BUNDLE OK: $BUNDLE"
+echo "BUNDLE OK: $BUNDLE ($SECONDS s)"

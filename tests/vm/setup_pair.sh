@@ -18,7 +18,7 @@
 #                    the Windows 10 L2TP/IPsec client (strongSwan IKEv1 behind a NAT)
 #
 # kink-host is tests/kink/test_setup_kink.py's, which the kink VM boot runs with ESP.  Prints
-# "SETUP CASE OK: CASE" per case and "SETUP PAIR OK" after all of them.  Needs a kernel with ESP
+# "SETUP CASE OK: CASE (N s)" per case and "SETUP PAIR OK" after all of them.  Needs a kernel with ESP
 # (the project's VM: tests/vm/demo_session.sh runs it).  Everything lives in a temporary
 # directory and two namespaces, removed at the end; it stops only the processes it started,
 # by PID.
@@ -117,10 +117,10 @@ counted() {
 }
 
 for case in "${CASES[@]}"; do
-    C=$D/$case
+    C=$D/$case started=$SECONDS
     if [ "$case" = l2tp ]; then
         L2TP_SETUP=1 bash tests/vm/l2tp.sh windows10 || fail "tests/vm/l2tp.sh"
-        echo "SETUP CASE OK: $case"
+        echo "SETUP CASE OK: $case ($((SECONDS - started)) s)"
         continue
     fi
     mkdir -p "$C"
@@ -191,6 +191,6 @@ for case in "${CASES[@]}"; do
     *) echo "no case '$case'" >&2; exit 2 ;;
     esac
     stop_case
-    echo "SETUP CASE OK: $case"
+    echo "SETUP CASE OK: $case ($((SECONDS - started)) s)"
 done
 echo "SETUP PAIR OK"
