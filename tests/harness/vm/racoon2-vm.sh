@@ -9,7 +9,9 @@ set -euo pipefail
 
 CACHE=${R2VM_CACHE:-/var/cache/racoon2-vm}
 TIMEOUT=${R2VM_TIMEOUT:-900}
-MEM=${R2VM_MEM:-1G}
+# 2 GiB: the iked boot runs some 25 Python daemons at once (about 26 MB each) beside its
+# tmpfs overlay, and what is left caches the 9p files they import.
+MEM=${R2VM_MEM:-2G}
 CPUS=${R2VM_CPUS:-2}
 MODULES=${R2VM_MODULES-af_key esp4 esp6 xfrm_user xfrm_interface}
 # What stage 1 needs to mount the root: virtio transport, 9p, overlayfs, the serial ports.
