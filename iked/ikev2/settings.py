@@ -54,17 +54,16 @@ from racoon2.ikev2.payloads import Transform as WireTransform
 from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.net import Address
-from racoon2.radius.access import Radius
-from racoon2.radius.access import Server as RadiusServer
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from iked.users import Users
+    from racoon2.radius.access import Radius
 
 # racoon2.crypto.x509 (and with it cryptography.x509) is imported in the functions that read
-# certificates, iked.users (and MSCHAPv2) in the one that reads an EAP users file: most
-# configurations use neither, and their imports are 40 ms of every iked start.
+# certificates, iked.users (with MSCHAPv2) and racoon2.radius in the one that reads eap { }:
+# most configurations use neither, and their imports are 40 ms of every iked start.
 
 Algs = tuple[AlgSpec, ...] | None
 
@@ -328,6 +327,9 @@ def _eap(name: str, block: EapBlock | None, read: ReadFile, credentials: Credent
         return EapSettings(block.method, None, credentials, trust.anchors,
                            eap_only=bool(block.eap_only))
     if block.method is EapMethod.RADIUS:
+        from racoon2.radius.access import Radius
+        from racoon2.radius.access import Server as RadiusServer
+
         # The secret file's line end is not part of the secret (pskgen writes one).
         servers = tuple(RadiusServer(s.address, s.port, read(s.secret).rstrip(b"\r\n"))
                         for s in block.radius_server)
