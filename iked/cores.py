@@ -9,11 +9,10 @@ from __future__ import annotations
 import collections
 import itertools
 from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from iked.endpoints import LocalAddresses
 from iked.events import Datagram, DropReason, Event, Now, Request
-from iked.ikev1.core import Ikev1Core
-from iked.ikev1.sa import IsakmpSa
 from iked.ikev2 import snapshot
 from iked.ikev2.child import Child
 from iked.ikev2.core import IkeCore
@@ -25,11 +24,27 @@ from racoon2.crypto.rng import Rng
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint
 
-Core = IkeCore | Ikev1Core
+if TYPE_CHECKING:
+    from iked.ikev1.core import Ikev1Core
+    from iked.ikev1.sa import IsakmpSa
+
+Core: TypeAlias = "IkeCore | Ikev1Core"
+
+
+def uses_ikev1(config: Config) -> bool:
+    """Whether a remote (or the default remote) of ``config`` accepts IKEv1."""
+    return any(Kmp.IKEV1 in r.acceptable_kmp
+               for r in (*config.remotes, config.default_remote) if r is not None)
 
 
 class Cores:
-    """The IKEv2 core and the IKEv1 core of one iked."""
+    """The IKEv2 core and the IKEv1 core of one iked.
+
+    The IKEv1 core (and the import of the IKEv1 engine, 50 ms of every start here, several
+    times that under TCG) is made when the configuration accepts IKEv1, else at its first use
+    (an IKEv1 datagram, ikedctl's status): until then it would hold no SA and queue nothing,
+    so leaving it out of the loops over :attr:`cores` changes no output.
+    """
 
     def __init__(self, config: Config, rng: Rng, read: ReadFile, now: Now,
                  local_addresses: LocalAddresses = lambda spec: (),
@@ -37,33 +52,53 @@ class Cores:
                  ) -> None:
         self.config = config
         self.v2 = IkeCore(config, rng, read, now, local_addresses, read_public, ports)
-        self.v1 = Ikev1Core(config, rng, read, now, local_addresses, read_public, ports,
-                            pools=self.v2)
+        self._v1_args = (rng, read, now, local_addresses, read_public, ports)
+        self._v1: Ikev1Core | None = None
         self._ids = itertools.count(1)
         self._routes: dict[int, tuple[Core, int]] = {}
+        if uses_ikev1(config):
+            self._make_v1()  # now, not in the first IKEv1 exchange
 
     @property
-    def cores(self) -> tuple[Core, Core]:
-        """Both cores, IKEv2 first."""
-        return self.v2, self.v1
+    def v1(self) -> Ikev1Core:
+        """The IKEv1 core, made at the first use (see the class docstring)."""
+        return self._v1 if self._v1 is not None else self._make_v1()
+
+    def _make_v1(self) -> Ikev1Core:
+        from iked.ikev1.core import Ikev1Core
+
+        self._v1 = Ikev1Core(self.config, *self._v1_args, pools=self.v2)
+        self._v1.tracing, self._v1.worker = self.v2.tracing, self.v2.worker
+        return self._v1
+
+    @property
+    def cores(self) -> tuple[Core, ...]:
+        """The cores made so far, IKEv2 first."""
+        return (self.v2,) if self._v1 is None else (self.v2, self._v1)
 
     @property
     def sas(self) -> dict[object, IkeSa | IsakmpSa]:
         """Every IKE and ISAKMP SA (the shell counts them and reads name and state)."""
         out: dict[object, IkeSa | IsakmpSa] = {k: v for k, v in self.v2.sas.items()}
-        out.update({("v1", k): v for k, v in self.v1.sas.items()})
+        if self._v1 is not None:
+            out.update({("v1", k): v for k, v in self._v1.sas.items()})
         return out
 
     @property
     def any_sa(self) -> bool:
         """Whether either core holds an SA: the shell asks after every input, so without the
         copy :attr:`sas` makes (O(SAs) per datagram)."""
-        return bool(self.v2.sas) or bool(self.v1.sas)
+        return any(core.sas for core in self.cores)
 
     @property
     def dropped(self) -> collections.Counter[DropReason]:
         """Both cores' drop counters, added."""
-        return self.v2.dropped + self.v1.dropped
+        return sum((core.dropped for core in self.cores), collections.Counter())
+
+    @property
+    def counters(self) -> collections.Counter[str]:
+        """Both cores' exchange counters, added."""
+        return sum((core.counters for core in self.cores), collections.Counter())
 
     @property
     def tracing(self) -> bool:
@@ -72,12 +107,14 @@ class Cores:
 
     @tracing.setter
     def tracing(self, on: bool) -> None:
-        self.v2.tracing = self.v1.tracing = on
+        for core in self.cores:
+            core.tracing = on
 
     def set_worker(self, index: int, workers: int, cookie_seed: bytes, origin: Now) -> None:
         """iked -j: this core is worker ``index`` of ``workers``: the SPIs it chooses steer
         to it (:mod:`iked.steering`), its cookies are every worker's."""
-        self.v2.worker = self.v1.worker = (index, workers)
+        for core in self.cores:
+            core.worker = (index, workers)
         self.v2.share_cookies(cookie_seed, origin)
 
     def receive_datagram(self, data: bytes, local: Endpoint, remote: Endpoint, now: Now) -> None:
@@ -118,12 +155,18 @@ class Cores:
         """SIGHUP, for both (``stop_wait``: how long an IKEv2 Delete may wait for its
         answer); how many SAs they delete."""
         self.config = config
-        return self.v2.reconfigure(config, now, stop_wait) + self.v1.reconfigure(config, now)
+        deleted = self.v2.reconfigure(config, now, stop_wait)
+        if self._v1 is not None:
+            return deleted + self._v1.reconfigure(config, now)
+        if uses_ikev1(config):
+            self._make_v1()  # with the new configuration, which it then holds
+        return deleted
 
     def shutdown(self, now: Now, stop_wait: float = 3.0, force: bool = False) -> None:
         """Delete every SA of both (IKEv1's Deletes have no answer to wait for)."""
         self.v2.shutdown(now, stop_wait, force)
-        self.v1.shutdown(now, force)
+        if self._v1 is not None:
+            self._v1.shutdown(now, force)
 
     def operate(self, sa: IkeSa | IsakmpSa, child: Child | None, rekey: bool, now: Now) -> None:
         """ikedctl's rekey or terminate of ``sa`` (or its CHILD_SA ``child``), to the core
@@ -136,7 +179,8 @@ class Cores:
     def keep(self, clock: snapshot.Clock) -> bytes:
         """A stop that keeps the tunnels: the IKEv2 SAs' saved state (IkeCore.keep).  IKEv1
         SAs are not kept (the snapshot holds IKEv2 state only): they are deleted, peers told."""
-        self.v1.shutdown(clock.mono)
+        if self._v1 is not None:
+            self._v1.shutdown(clock.mono)
         return self.v2.keep(clock)
 
     def restore(self, data: bytes, kernel: Sequence[api.SaInfo], clock: snapshot.Clock
@@ -179,6 +223,8 @@ class Cores:
 
     def status(self) -> dict[str, object]:
         """Both cores' status, IKEv1's SAs under ``isakmp_sas`` and drops added."""
-        v2, v1 = self.v2.status(), self.v1.status()
-        return {**v2, "isakmp_sas": v1["isakmp_sas"],
+        v2 = self.v2.status()
+        # An IKEv1 core not made yet would show no ISAKMP SA.
+        v1 = self._v1.status()["isakmp_sas"] if self._v1 is not None else []
+        return {**v2, "isakmp_sas": v1,
                 "dropped": {r.name.lower(): n for r, n in self.dropped.items()}}

@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
-
-from cryptography import x509
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from typing import TYPE_CHECKING
 
 from racoon2.config.check_common import kmp_blocks
 from racoon2.config.effective import ikev2
 from racoon2.config.files import exists
 from racoon2.config.model import Config, ConfigWarning, EapMethod, IdType, Kmp
-from racoon2.crypto.x509 import load_certificates
 from racoon2.errors import ConfigError, CryptoError
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography.x509 is imported where a certificate is read: iked -n runs this check on every
+# configuration, and few have an EAP server's certificate (the import is 30 ms).
 
 
 def certificate_problems(cert: x509.Certificate, ids: list[tuple[IdType, str]]) -> list[str]:
     """What breaks the Windows and Apple rules in ``cert`` for our IDs ``ids``."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
+
     problems = []
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
@@ -69,6 +75,8 @@ def check_server_certificates(config: Config, warnings: list[ConfigWarning]) -> 
         spec = eff.my_public_key
         if spec is None or not exists(spec.file):
             continue
+        from racoon2.crypto.x509 import load_certificates
+
         try:
             with open(spec.file, "rb") as f:
                 cert = load_certificates(f.read())[0]

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from iked.hooks import ChildEvent
 from racoon2.ipsec import Mode
 from racoon2.kernel.api import KernelOp
 from racoon2.net import Address, Endpoint
-from racoon2.radius.access import Radius
-from racoon2.radius.packet import Attribute
 from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
+
+if TYPE_CHECKING:  # RADIUS is imported where eap { method radius; } is used
+    from racoon2.radius.access import Radius
+    from racoon2.radius.packet import Attribute
 
 Now = float  # monotonic seconds, always passed in
 

@@ -13,10 +13,10 @@ import itertools
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 from iked.cores import Cores
 from iked.events import DropReason
-from iked.ikev1.sa import IsakmpSa
 from iked.ikev2 import child as childmod
 from iked.ikev2 import intauth, ppk
 from iked.ikev2.child import Child
@@ -26,9 +26,12 @@ from iked.ikev2.snapshot import Clock
 from racoon2.errors import ControlError
 from racoon2.kernel import api
 
+if TYPE_CHECKING:  # the IKEv1 engine is imported only where IKEv1 is used (iked.cores)
+    from iked.ikev1.sa import IsakmpSa
+
 #: The kernel's SAs by key; None when they could not be listed.
 Kernel = Mapping[api.SaKey, api.SaInfo] | None
-AnySa = IkeSa | IsakmpSa
+AnySa: TypeAlias = "IkeSa | IsakmpSa"
 
 
 class Numbers:
@@ -214,11 +217,11 @@ def _exchanges(counters: Mapping[str, int]) -> dict[str, dict[str, int]]:
 
 def stats(cores: Cores, events: Mapping[str, int]) -> dict[str, object]:
     """``stats``: the SA counts, drops by reason, exchanges, retransmissions and events."""
-    counters = cores.v2.counters + cores.v1.counters
+    counters = cores.counters
     sas = list(cores.sas.values())
     return {
         "ike_sas": sum(1 for sa in sas if isinstance(sa, IkeSa)),
-        "isakmp_sas": sum(1 for sa in sas if isinstance(sa, IsakmpSa)),
+        "isakmp_sas": sum(1 for sa in sas if not isinstance(sa, IkeSa)),
         "child_sas": sum(1 for sa in sas for c in sa.children if not c.replaced),
         "dropped": {r.name.lower(): cores.dropped.get(r, 0) for r in DropReason},
         "exchanges": _exchanges(counters),

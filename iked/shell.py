@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -18,6 +19,7 @@ import signal
 import socket
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from iked import events as ev
 from iked import kernel_sas, statefile
@@ -31,7 +33,6 @@ from iked.ikev2.common import State
 from iked.ikev2.sa import NAT_KEEPALIVE_PACKET, NAT_T_PORT
 from iked.pcap import PcapWriter
 from iked.process import Settings
-from iked.radius_client import Client
 from iked.reporting import Reporter
 from iked.xauth_check import Checkers
 from racoon2 import daemon, sdnotify, udp
@@ -46,6 +47,9 @@ from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, HostAddresses
 from racoon2.spmif.client import Spmd
 from racoon2.spmif.commands import Migrate, PolicyAdd, PolicyDelete
+
+if TYPE_CHECKING:
+    from iked.radius_client import Client
 
 log = logging.getLogger("iked")
 NON_ESP_MARKER = b"\0\0\0\0"
@@ -105,9 +109,6 @@ class Iked:
         self.hooks = HookRunner()
         #: XAuth's users files and PAM services, loaded now: one that does not load stops iked.
         self.xauth = Checkers(config)
-        #: eap { method radius; }: a RADIUS exchange runs beside the others (it may wait
-        #: seconds for a failover), its answer goes to the core when it comes.
-        self.radius = Client()
         self._radius_tasks: set[asyncio.Task[None]] = set()
         self.leased = LeasedAddresses()
         # pyroute2's IPRoute runs its own event loop: one worker thread, so that the
@@ -254,6 +255,15 @@ class Iked:
             loop = asyncio.get_running_loop()
             self._timer = loop.call_later(max(0.0, deadline - time.monotonic()),
                                           self._on_timer)
+
+    @functools.cached_property
+    def radius(self) -> Client:
+        """eap { method radius; }: a RADIUS exchange runs beside the others (it may wait
+        seconds for a failover), its answer goes to the core when it comes.  Made at the
+        first request: most configurations use no RADIUS, whose import is ms of every start."""
+        from iked.radius_client import Client
+
+        return Client()
 
     async def _radius(self, req: ev.Request) -> None:
         op = req.op

@@ -13,13 +13,16 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import tempfile
 
 from racoon2.errors import StateError
 
 
 def write(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically, mode 0600; StateError when it cannot."""
+    # Imported here: only a --keep-sas stop writes the file, and tempfile (with shutil, bz2
+    # and lzma) is several ms of every start.
+    import tempfile
+
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".iked-state.", dir=directory)  # mode 0600

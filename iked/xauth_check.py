@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from iked import users
 from iked.events import CheckPassword
 from iked.xauth_pam import checker
 from racoon2.config.check_common import kmp_blocks
@@ -29,6 +28,9 @@ class Checkers:
                 continue
             where = spec.where_of("users" if spec.users else "pam") or spec.where
             if spec.users is not None:
+                # Imported here: only XAuth users files need it (with MSCHAPv2 and the KDFs).
+                from iked import users
+
                 self._by_spec[(spec.users, spec.pam)] = users.load(spec.users, where).verify
             elif spec.pam is not None:
                 self._by_spec[(spec.users, spec.pam)] = checker(spec.pam)

@@ -17,16 +17,21 @@ import datetime
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from racoon2.crypto import auth
-from racoon2.crypto import x509 as certs
 from racoon2.crypto.auth import AuthMethod, PrivateKey, PublicKey, SignatureHash
 from racoon2.errors import CryptoError
 from racoon2.ikev2.constants import CertEncoding
 from racoon2.ikev2.payloads import Cert, CertReq
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+# cryptography.x509 and racoon2.crypto.x509 are imported in the functions that use them: most
+# configurations use no certificate, and their import is 30 ms of every iked start.
 
 #: What we announce in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4; IDENTITY for EdDSA, RFC 8420).
 OUR_HASHES = (SignatureHash.SHA2_256, SignatureHash.SHA2_384, SignatureHash.SHA2_512,
@@ -70,6 +75,8 @@ def trust_from(found: Sequence[x509.Certificate]) -> Trust:
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    from cryptography import x509
+
     try:
         return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
     except x509.ExtensionNotFound:
@@ -88,6 +95,8 @@ def parse_hashes(data: bytes) -> frozenset[int]:
 
 def cert_payloads(creds: Credentials) -> list[Cert]:
     """CERT payloads: our certificate, then its intermediates."""
+    from racoon2.crypto import x509 as certs
+
     return [Cert(_X509, certs.cert_encoding(c)) for c in creds.chain]
 
 
@@ -95,6 +104,8 @@ def certreq(trust: Trust | None) -> list[CertReq]:
     """A CERTREQ naming our trust anchors (none when we pin the peer's certificate)."""
     if trust is None or not trust.anchors:
         return []
+    from racoon2.crypto import x509 as certs
+
     return [CertReq(_X509, b"".join(certs.certreq_authority(a) for a in trust.anchors))]
 
 
@@ -127,6 +138,8 @@ def peer_key(trust: Trust, received: Sequence[Cert], id_type: int, id_data: byte
     """The key the peer's AUTH must verify with: its pinned certificate's, or the key of its
     CERT payload chain validated up to our anchors (and, with ``check_id``, vouching for its
     ID)."""
+    from racoon2.crypto import x509 as certs
+
     if trust.pinned is not None:
         return certs.certificate_public_key(trust.pinned)
     chain = [certs.load_certificates(c.data)[0] for c in received if c.encoding == _X509]

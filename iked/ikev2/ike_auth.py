@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from iked.events import AddressLeased, KernelFailed, NegotiationFailed, Now
-from iked.ikev2 import certs, child_sa, config_payload, eap, intauth, ipcomp, mobike, ppk, proposals
+from iked.ikev2 import certs, child_sa, config_payload, intauth, ipcomp, mobike, ppk, proposals
 from iked.ikev2 import child as childmod
 from iked.ikev2.child import Child
 from iked.ikev2.common import State, error_notifies, id_text, notify, notify_name
@@ -150,6 +150,10 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
                      "(RFC 9370 §2.2.2)", received=f"message ID {msg.message_id}")
         return
     if sa.eap is not None:
+        # Imported here: most configurations use no EAP, and iked.ikev2.eap with its methods
+        # and RADIUS is 15 ms of every iked start (several times that under TCG).
+        from iked.ikev2 import eap
+
         eap.process_round(sa, task, msg, inner, now)
         return
     idi = first(inner, IDi)
@@ -171,6 +175,8 @@ def process_request(sa: IkeSa, task: Task | None, msg: Message, inner: tuple[Pay
             refuse(sa, msg.message_id, "IKE_AUTH request lacks AUTH; EAP is not "
                    f"configured for remote {sa.peer.remote}", "EAP", "no eap { }")
             return
+        from iked.ikev2 import eap  # imported here: see above
+
         eap.begin(sa, msg, idi, inner)
         return
     checked = ppk.responder_auth(sa, inner, au)

@@ -34,7 +34,7 @@ from iked.events import (
 )
 from iked.hooks import CfgReply, ChildEvent
 from iked.ikev2 import child as childmod
-from iked.ikev2 import eap_radius, fragments, intauth, ppk
+from iked.ikev2 import fragments, intauth, ppk
 from iked.ikev2.child import Child
 from iked.ikev2.common import State
 from iked.ikev2.fragments import Reassembly
@@ -55,7 +55,6 @@ from racoon2.ikev2.sk import SkCipher, SkKeys
 from racoon2.ipsec import Mode as SpmifMode
 from racoon2.kernel import api
 from racoon2.net import Address, Endpoint, Prefix
-from racoon2.radius.packet import AcctStatus
 from racoon2.spmif.commands import PolicyDelete
 
 if TYPE_CHECKING:  # the type alone: the exchange modules import this one, not the reverse
@@ -367,6 +366,9 @@ class IkeSa:
                               else 0.0)
         self.leased = []
         if was_up and self.accounting is not None:
+            from iked.ikev2 import eap_radius  # imported here: see establish
+            from racoon2.radius.packet import AcctStatus
+
             eap_radius.account(self, self.accounting, AcctStatus.STOP, self.host.clock)
         if was_up:
             self.host.emit(IkeSaDown(self.name, self.peer.remote, self.local, self.remote,
@@ -486,6 +488,11 @@ class IkeSa:
         self.move(State.ESTABLISHED)
         self.established_at = now
         if self.accounting is not None and self.rekey_of is None:
+            # Imported here: only eap { method radius; } accounts, and RADIUS is ms of every
+            # iked start.
+            from iked.ikev2 import eap_radius
+            from racoon2.radius.packet import AcctStatus
+
             eap_radius.account(self, self.accounting, AcctStatus.START, now)
         self.deadline_nego = None
         if self.peer.lifetime:

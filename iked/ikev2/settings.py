@@ -12,15 +12,13 @@ import ipaddress
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-
-from cryptography import x509
+from typing import TYPE_CHECKING
 
 from iked.ikev2 import profiles, proposals
 from iked.ikev2.certs import Credentials, Trust, trust_from
 from iked.ikev2.config_payload import LEASE_TIME, Provide
 from iked.ikev2.ts import Ts, from_prefix
 from iked.ikev2.window import Schedule
-from iked.users import Users, parse
 from racoon2.config import lookup
 from racoon2.config.check_iked import ikev2_bundle_problem
 from racoon2.config.effective import ikev2
@@ -48,7 +46,6 @@ from racoon2.config.model import (
     Provide as ProvideBlock,
 )
 from racoon2.crypto.transforms import Transform
-from racoon2.crypto.x509 import load_certificates, load_private_key
 from racoon2.errors import CryptoError
 from racoon2.errors import SettingsError as SettingsError  # re-exported: callers import it here
 from racoon2.ikev2.constants import IdType as WireId
@@ -57,8 +54,16 @@ from racoon2.ikev2.payloads import Transform as WireTransform
 from racoon2.ipsec import Mode
 from racoon2.kernel import api
 from racoon2.net import Address
-from racoon2.radius.access import Radius
-from racoon2.radius.access import Server as RadiusServer
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from iked.users import Users
+    from racoon2.radius.access import Radius
+
+# racoon2.crypto.x509 (and with it cryptography.x509) is imported in the functions that read
+# certificates, iked.users (with MSCHAPv2) and racoon2.radius in the one that reads eap { }:
+# most configurations use neither, and their imports are 40 ms of every iked start.
 
 Algs = tuple[AlgSpec, ...] | None
 
@@ -185,6 +190,8 @@ def identity(ident: Identity, read: ReadFile, read_public: ReadFile) -> tuple[in
         data = ident.value.encode() if ident.qualifier is IdQualifier.TAG else read(ident.value)
         return WireId.KEY_ID, data
     if ident.type is IdType.X509_SUBJECT:
+        from racoon2.crypto.x509 import load_certificates
+
         try:
             cert = load_certificates(read_public(ident.value))[0]
         except (OSError, CryptoError) as e:
@@ -219,6 +226,8 @@ def load_credentials(name: str, spec: PublicKey | None, read: ReadFile,
     if spec is None or spec.type is not KeyType.X509PEM or spec.second is None:
         raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs "
                             "my_public_key x509pem CERTFILE KEYFILE")
+    from racoon2.crypto.x509 import load_certificates, load_private_key
+
     try:
         chain = tuple(load_certificates(read_public(spec.file)))
         key = load_private_key(read(spec.second))
@@ -232,6 +241,8 @@ def load_trust(name: str, spec: PublicKey | None, read_public: ReadFile) -> Trus
     if spec is None or spec.type is not KeyType.X509PEM:
         raise SettingsError(f"remote {name}: kmp_auth_method rsasig needs peers_public_key "
                             "x509pem FILE (the peer's certificate or its CA certificates)")
+    from racoon2.crypto.x509 import load_certificates
+
     try:
         return trust_from(load_certificates(read_public(spec.file)))
     except (OSError, CryptoError) as e:
@@ -316,6 +327,9 @@ def _eap(name: str, block: EapBlock | None, read: ReadFile, credentials: Credent
         return EapSettings(block.method, None, credentials, trust.anchors,
                            eap_only=bool(block.eap_only))
     if block.method is EapMethod.RADIUS:
+        from racoon2.radius.access import Radius
+        from racoon2.radius.access import Server as RadiusServer
+
         # The secret file's line end is not part of the secret (pskgen writes one).
         servers = tuple(RadiusServer(s.address, s.port, read(s.secret).rstrip(b"\r\n"))
                         for s in block.radius_server)
@@ -329,6 +343,8 @@ def _eap(name: str, block: EapBlock | None, read: ReadFile, credentials: Credent
     except UnicodeDecodeError as e:
         raise SettingsError(f"{block.where_of('users') or block.where}: users file "
                             f"{block.users}: byte {e.start} is not UTF-8") from None
+    from iked.users import parse
+
     return EapSettings(block.method, parse(text, block.users), credentials)
 
 

@@ -64,3 +64,22 @@ def test_a_pair_of_cores_negotiates_ikev1(tmp_path: Path) -> None:
         assert [type(e) for e in events if isinstance(e, IkeSaUp | ChildSaUp)] == [
             IkeSaUp, ChildSaUp], events
         assert len(cores.sas) == 1
+
+
+def test_the_ikev1_core_is_made_only_when_needed(tmp_path: Path) -> None:
+    # A configuration accepting no IKEv1 starts without the IKEv1 core (its import is start-up
+    # time): the status shows no ISAKMP SA all the same, and an IKEv1 datagram makes the core.
+    text = ikev1_conf(tmp_path, A, B).replace("acceptable_kmp { ikev1; }", "acceptable_kmp "
+                                              "{ ikev2; }")
+    cores = Cores(loads(text, f"{tmp_path}/racoon2.conf"), DeterministicRng(b"c"), read_secret,
+                  0.0)
+    assert cores._v1 is None and cores.status()["isakmp_sas"] == []
+    cores.tracing = True
+    v1 = bytes(16) + bytes([0, 0x10, 5, 0]) + bytes(4) + (28).to_bytes(4, "big")
+    cores.receive_datagram(v1, Endpoint(ipaddress.ip_address(A), 500),
+                           Endpoint(ipaddress.ip_address(B), 500), 0.0)
+    assert cores._v1 is not None and cores._v1.tracing
+    assert sum(cores.dropped.values()) == 1
+    accepting = Cores(loads(ikev1_conf(tmp_path, A, B), f"{tmp_path}/racoon2.conf"),
+                      DeterministicRng(b"c"), read_secret, 0.0)
+    assert accepting._v1 is not None
