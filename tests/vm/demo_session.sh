@@ -4,7 +4,8 @@
 # from their virtual addresses (native_eap.sh) and racoon2-setup's cases, each pair bringing
 # its tunnel up (setup_pair.sh); MOBIKE's move behind a NAT under traffic (mobike_traffic.sh
 # nat) runs beside the demo, and IKEv1 rekeys against strongSwan under traffic
-# (rekey_traffic.sh strongswan-ikev1, 120 s) beside the rest, in namespaces of their own.  Each part's output follows a line
+# (rekey_traffic.sh strongswan-ikev1, 120 s, its logs kept in .vm/rekey/) beside the rest, in
+# namespaces of their own.  Each part's output follows a line
 # "== part NAME (rc N, S s)", the background one's when it is done; the exit status is non-zero
 # when any part failed.
 set -uo pipefail
@@ -23,7 +24,7 @@ part() {
 }
 part mobike-nat bash tests/vm/mobike_traffic.sh nat >"$OUT/background" 2>&1 &
 background=$!
-part rekey-ikev1 env REKEY_SECONDS=120 bash tests/vm/rekey_traffic.sh strongswan-ikev1 \
+part rekey-ikev1 env REKEY_SECONDS=120 REKEY_KEEP=.vm/rekey bash tests/vm/rekey_traffic.sh strongswan-ikev1 \
     >"$OUT/background-rekey" 2>&1 &
 rekey=$!
 part demo bash tests/harness/demo-tunnel.sh || rc=1
