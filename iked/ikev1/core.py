@@ -52,6 +52,10 @@ NO_COOKIE = bytes(8)
 #: on what a flood of spoofed first messages costs (an SA and a retransmitted answer each);
 #: far above what a VPN server's clients start together.
 HALF_OPEN_LIMIT = 512
+#: Seconds an ISAKMP SA that a new phase 1 replaced lives on before its Delete (or less, to its
+#: hard lifetime): strongSwan delays the Delete of an IKEv1 SA it replaces by 10 s for the same
+#: reason (a peer has to finish moving its Quick Mode SAs to the new one first).
+RETIRE_DELAY = 10.0
 
 
 class _NoPools:
@@ -130,8 +134,12 @@ class Ikev1Core(Queues[IsakmpSa]):
             sa.children += old.children
             old.children = []
             old.replaced = True
-            informational.delete_sa(old, now, "replaced by a new phase 1", keep_children=True)
-            self._after(old)
+            # The old SA's Delete waits: a peer that binds its IPsec SAs to an ISAKMP SA moves
+            # them to the new one only after the new one is up, in a job of its own
+            # (strongSwan: "detected reauth of existing IKE_SA, adopting ... children"); a
+            # Delete of the old SA that overtakes it takes them down on the peer's side, while
+            # our kernel keeps sending on them (a 9 s stall in the VM's rekey run).
+            old.retire_at = now + RETIRE_DELAY
         dpd_exchange.start(sa, now)
         for settings in sa.pending:
             quick_mode.start(sa, settings, now)
@@ -152,11 +160,25 @@ class Ikev1Core(Queues[IsakmpSa]):
                 other.die("the peer restarted (INITIAL-CONTACT)")
                 self._after(other)
 
+    def _retire(self, old: IsakmpSa, now: Now) -> None:
+        """Delete the ISAKMP SA a new phase 1 replaced (:data:`RETIRE_DELAY` after it); the
+        IPsec SAs the peer negotiated on it meanwhile go to its successor."""
+        heir = self._heir(old)
+        if heir is not None:
+            heir.children += old.children
+            old.children = []
+        informational.delete_sa(old, now, "replaced by a new phase 1",
+                                keep_children=heir is not None)
+
+    def _heir(self, sa: IsakmpSa) -> IsakmpSa | None:
+        """Another established ISAKMP SA with the peer of ``sa``, to take its IPsec SAs."""
+        return next((o for o in self.sas.values() if o is not sa and o.state is
+                     State.ESTABLISHED and o.remote == sa.remote), None)
+
     def peer_deleted(self, sa: IsakmpSa, now: Now) -> None:
         """The peer deleted the ISAKMP SA ``sa``: its IPsec SAs move to another ISAKMP SA with
         the peer (a phase 1 rekey of the peer's), else they end with it."""
-        heir = next((o for o in self.sas.values() if o is not sa and o.state is
-                     State.ESTABLISHED and o.remote == sa.remote), None)
+        heir = self._heir(sa)
         if heir is not None:
             heir.children += sa.children
             sa.children = []
@@ -309,8 +331,9 @@ class Ikev1Core(Queues[IsakmpSa]):
         if target is None:
             raise SettingsError(f"remote {settings.remote}: no peers_ipaddr to send to")
         for sa in self.sas.values():
-            if sa.remote.addr != target.addr or sa.state is State.DEAD:
-                continue
+            if sa.remote.addr != target.addr or sa.state is State.DEAD or \
+                    sa.retire_at is not None:
+                continue  # (a replaced SA waiting for its Delete negotiates nothing new)
             busy = any(c.settings.policy == child.policy for c in sa.children) or any(
                 t.child.settings.policy == child.policy for t in sa.quick.values()
                 if t.state is not quick_mode.QState.DONE) or \
@@ -378,6 +401,10 @@ class Ikev1Core(Queues[IsakmpSa]):
 
     def _timer(self, sa: IsakmpSa, now: Now) -> None:
         expires, rekey = sa.expires_at(), sa.rekey_at()
+        if sa.retire_at is not None and (sa.retire_at <= now or
+                                         (expires is not None and expires <= now)):
+            self._retire(sa, now)
+            return
         if expires is not None and expires <= now:
             informational.delete_sa(sa, now, "phase 1 lifetime reached")
             return

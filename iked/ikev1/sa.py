@@ -137,6 +137,8 @@ class IsakmpSa:
     retiring: list[tuple[Now, Child]] = field(default_factory=list)
     rekey_of: IsakmpSa | None = None    # the ISAKMP SA this one replaces
     replaced: bool = False
+    #: A new phase 1 replaced this one: when it is deleted (iked.ikev1.core.RETIRE_DELAY).
+    retire_at: Now | None = None
     #: NAT-T (iked.ikev1.nat_exchange): the variant spoken, what NAT-D said, the next
     #: keepalive, and the endpoints of the message being processed.
     nat_variant: Variant | None = None
@@ -201,6 +203,7 @@ class IsakmpSa:
         times = [t for t in (self.resend.deadline if self.resend else None,
                              *(q.deadline() for q in self.quick.values()),
                              self.rekey_at(), self.expires_at(), self.keepalive_at,
+                             self.retire_at,
                              self.prober.deadline if self.prober else None,
                              self.access.deadline() if self.access else None,
                              *(until for until, _ in self.retiring))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pki import make_ca, pem, write_host
 
 from iked.events import ChildSaDown, ChildSaUp, IkeSaDown, IkeSaUp, NegotiationFailed
 from iked.ikev1 import informational, quick_mode
+from iked.ikev1.core import RETIRE_DELAY
 from racoon2.ikev1 import message
 from racoon2.ikev1.constants import Doi, NotifyType, ProtocolId
 from racoon2.ikev1.payloads import Notification
@@ -197,17 +199,30 @@ def test_an_error_notify_after_qm2_ends_the_responders_quick_mode(tmp_path: Path
     assert task.child.spi_in not in {k[2] for k in b.kernel.sas} and not b.of(ChildSaUp)
 
 
-def test_phase1_rekey_before_its_lifetime(tmp_path: Path) -> None:
-    a, b = pair(tmp_path, p1_life=100)
+@pytest.mark.parametrize("life", [100, 200])
+def test_phase1_rekey_before_its_lifetime(tmp_path: Path, life: int) -> None:
+    a, b = pair(tmp_path, p1_life=life)
     a.core.initiate("sel_out", 0.0)
     pump(a, b)
-    timer(a, 91.0)
-    pump(a, b, now=91.0)
-    # A second Main Mode; the first ISAKMP SA is deleted, the IPsec SA stays under the new.
-    assert len(a.of(IkeSaUp)) == 2 and len(a.of(IkeSaDown)) == 1
+    rekey = life * 0.9 + 1.0
+    timer(a, rekey)
+    pump(a, b, now=rekey)
+    # A second Main Mode; the IPsec SA moves under the new ISAKMP SA.  The first one is
+    # deleted RETIRE_DELAY later, or at its hard lifetime if that is sooner (``life`` 100),
+    # not at once: a peer that moves its IPsec SAs to the new ISAKMP SA in a job of its own
+    # would lose them to a Delete that overtook that job (strongSwan).
+    assert len(a.of(IkeSaUp)) == 2 and not a.of(IkeSaDown) and not b.of(IkeSaDown)
+    retire = min(rekey + RETIRE_DELAY, float(life))
+    timer(a, retire - 1.0)
+    pump(a, b, now=retire - 1.0)
+    assert not a.of(IkeSaDown) and not b.of(IkeSaDown)
+    timer(a, retire)
+    pump(a, b, now=retire)
+    assert len(a.of(IkeSaDown)) == 1 and len(b.of(IkeSaDown)) == 1
     assert not a.of(ChildSaDown) and not b.of(ChildSaDown)
-    sas = a.core.status()["isakmp_sas"]
-    assert isinstance(sas, list) and len(sas) == 1 and len(sas[0]["children"]) == 1
+    for side in (a, b):
+        sas = side.core.status()["isakmp_sas"]
+        assert isinstance(sas, list) and len(sas) == 1 and len(sas[0]["children"]) == 1
 
 
 def pki(tmp_path: Path, kind: str = "rsa") -> dict[str, tuple[str, str, str]]:
