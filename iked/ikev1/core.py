@@ -160,15 +160,17 @@ class Ikev1Core(Queues[IsakmpSa]):
                 other.die("the peer restarted (INITIAL-CONTACT)")
                 self._after(other)
 
-    def _retire(self, old: IsakmpSa, now: Now) -> None:
-        """Delete the ISAKMP SA a new phase 1 replaced (:data:`RETIRE_DELAY` after it); the
-        IPsec SAs the peer negotiated on it meanwhile go to its successor."""
-        heir = self._heir(old)
+    def _end(self, sa: IsakmpSa, now: Now, reason: str) -> None:
+        """Delete the ISAKMP SA whose lifetime ended or that a new phase 1 replaced
+        (:data:`RETIRE_DELAY` after it).  Its IPsec SAs go to another ISAKMP SA with the peer
+        if there is one (RFC 2409 ties no phase 2 SA to the phase 1 SA it came from): the
+        responder of a phase 1 rekey, which cannot tell it from a new phase 1, still holds
+        them on the old SA when that one's lifetime ends."""
+        heir = self._heir(sa)
         if heir is not None:
-            heir.children += old.children
-            old.children = []
-        informational.delete_sa(old, now, "replaced by a new phase 1",
-                                keep_children=heir is not None)
+            heir.children += sa.children
+            sa.children = []
+        informational.delete_sa(sa, now, reason, keep_children=heir is not None)
 
     def _heir(self, sa: IsakmpSa) -> IsakmpSa | None:
         """Another established ISAKMP SA with the peer of ``sa``, to take its IPsec SAs."""
@@ -401,12 +403,12 @@ class Ikev1Core(Queues[IsakmpSa]):
 
     def _timer(self, sa: IsakmpSa, now: Now) -> None:
         expires, rekey = sa.expires_at(), sa.rekey_at()
-        if sa.retire_at is not None and (sa.retire_at <= now or
-                                         (expires is not None and expires <= now)):
-            self._retire(sa, now)
+        if sa.retire_at is not None and sa.retire_at <= now:
+            self._end(sa, now, "replaced by a new phase 1")
             return
         if expires is not None and expires <= now:
-            informational.delete_sa(sa, now, "phase 1 lifetime reached")
+            self._end(sa, now, "replaced by a new phase 1" if sa.retire_at is not None
+                      else "phase 1 lifetime reached")
             return
         if rekey is not None and rekey <= now:
             sa.replaced = True  # no second rekey of this one

@@ -216,6 +216,10 @@ def test_phase1_rekey_before_its_lifetime(tmp_path: Path, life: int) -> None:
     timer(a, retire - 1.0)
     pump(a, b, now=retire - 1.0)
     assert not a.of(IkeSaDown) and not b.of(IkeSaDown)
+    # B, the responder, took the second Main Mode for a new phase 1: its IPsec SA stays on
+    # the old ISAKMP SA until that one ends, with ``life`` 100 at its lifetime, before A's
+    # Delete comes; the IPsec SA then goes to the new one there too.
+    timer(b, retire)
     timer(a, retire)
     pump(a, b, now=retire)
     assert len(a.of(IkeSaDown)) == 1 and len(b.of(IkeSaDown)) == 1
