@@ -52,10 +52,12 @@ NO_COOKIE = bytes(8)
 #: on what a flood of spoofed first messages costs (an SA and a retransmitted answer each);
 #: far above what a VPN server's clients start together.
 HALF_OPEN_LIMIT = 512
-#: Seconds an ISAKMP SA that a new phase 1 replaced lives on before its Delete (or less, to its
-#: hard lifetime): strongSwan delays the Delete of an IKEv1 SA it replaces by 10 s for the same
-#: reason (a peer has to finish moving its Quick Mode SAs to the new one first).
-RETIRE_DELAY = 10.0
+#: Seconds an ISAKMP SA that a new phase 1 replaced lives on before its Delete: time for a peer
+#: to move its IPsec SAs to the new one (strongSwan does it in a job of its own, milliseconds
+#: after the new SA is up), yet short, since the peer's own timers still run on the old SA
+#: (strongSwan reauthenticates an IKEv1 SA at its rekey_time: a 10 s delay let that fire in the
+#: VM's run, a third Main Mode and duplicate IPsec SAs).
+RETIRE_DELAY = 1.0
 
 
 class _NoPools:
@@ -138,7 +140,7 @@ class Ikev1Core(Queues[IsakmpSa]):
             # them to the new one only after the new one is up, in a job of its own
             # (strongSwan: "detected reauth of existing IKE_SA, adopting ... children"); a
             # Delete of the old SA that overtakes it takes them down on the peer's side, while
-            # our kernel keeps sending on them (a 9 s stall in the VM's rekey run).
+            # our kernel keeps sending on them (a 9 s stall in the VM's rekey run, CI15).
             old.retire_at = now + RETIRE_DELAY
         dpd_exchange.start(sa, now)
         for settings in sa.pending:
