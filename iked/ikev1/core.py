@@ -133,8 +133,7 @@ class Ikev1Core(Queues[IsakmpSa]):
                           algorithms=sa.algs.names() if sa.algs else ()))
         if old is not None and old.state is State.ESTABLISHED:
             # Phase 1 rekey: the IPsec SAs stay as they are, under the new ISAKMP SA.
-            sa.children += old.children
-            old.children = []
+            self._hand_over(old, sa)
             old.replaced = True
             # The old SA's Delete waits: a peer that binds its IPsec SAs to an ISAKMP SA moves
             # them to the new one only after the new one is up, in a job of its own
@@ -168,24 +167,23 @@ class Ikev1Core(Queues[IsakmpSa]):
         if there is one (RFC 2409 ties no phase 2 SA to the phase 1 SA it came from): the
         responder of a phase 1 rekey, which cannot tell it from a new phase 1, still holds
         them on the old SA when that one's lifetime ends."""
-        heir = self._heir(sa)
-        if heir is not None:
-            heir.children += sa.children
-            sa.children = []
-        informational.delete_sa(sa, now, reason, keep_children=heir is not None)
+        informational.delete_sa(sa, now, reason, keep_children=self._hand_over(sa))
 
-    def _heir(self, sa: IsakmpSa) -> IsakmpSa | None:
-        """Another established ISAKMP SA with the peer of ``sa``, to take its IPsec SAs."""
-        return next((o for o in self.sas.values() if o is not sa and o.state is
-                     State.ESTABLISHED and o.remote == sa.remote), None)
+    def _hand_over(self, sa: IsakmpSa, heir: IsakmpSa | None = None) -> bool:
+        """Move the IPsec SAs of ``sa`` to ``heir``, by default another established ISAKMP
+        SA with its peer; whether there was one."""
+        heir = heir or next((o for o in self.sas.values() if o is not sa and o.state is
+                             State.ESTABLISHED and o.remote == sa.remote), None)
+        if heir is None:
+            return False
+        heir.children += sa.children
+        sa.children = []
+        return True
 
     def peer_deleted(self, sa: IsakmpSa, now: Now) -> None:
         """The peer deleted the ISAKMP SA ``sa``: its IPsec SAs move to another ISAKMP SA with
         the peer (a phase 1 rekey of the peer's), else they end with it."""
-        heir = self._heir(sa)
-        if heir is not None:
-            heir.children += sa.children
-            sa.children = []
+        if self._hand_over(sa):
             sa.replaced = True
         sa.die("the peer deleted it")
 
