@@ -4,10 +4,10 @@
 # from their virtual addresses (native_eap.sh) and racoon2-setup's cases, each pair bringing
 # its tunnel up (setup_pair.sh); MOBIKE's move behind a NAT under traffic (mobike_traffic.sh
 # nat) runs beside the demo, and IKEv1 rekeys against strongSwan under traffic
-# (rekey_traffic.sh strongswan-ikev1, 120 s, its logs kept in .vm/rekey/) beside the rest, in
-# namespaces of their own.  Each part's output follows a line
-# "== part NAME (rc N, S s)", the background one's when it is done; the exit status is non-zero
-# when any part failed.
+# (rekey_traffic.sh strongswan-ikev1, 120 s, its logs kept in .vm/rekey/), then the same
+# against libreswan (libreswan-ikev1), beside the rest, in namespaces of their own.  Each
+# part's output follows a line "== part NAME (rc N, S s)", the background ones' when they are
+# done; the exit status is non-zero when any part failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=$(mktemp -d /tmp/racoon2-demo-session.XXXXXX)
@@ -24,8 +24,12 @@ part() {
 }
 part mobike-nat bash tests/vm/mobike_traffic.sh nat >"$OUT/background" 2>&1 &
 background=$!
-part rekey-ikev1 env REKEY_SECONDS=120 REKEY_KEEP=.vm/rekey bash tests/vm/rekey_traffic.sh strongswan-ikev1 \
-    >"$OUT/background-rekey" 2>&1 &
+# One rekey run after the other: as many daemons at once as with one.
+(part rekey-ikev1 env REKEY_SECONDS=120 REKEY_KEEP=.vm/rekey bash tests/vm/rekey_traffic.sh \
+     strongswan-ikev1
+ status=$?
+ part rekey-libreswan env REKEY_SECONDS=120 REKEY_KEEP=.vm/rekey bash tests/vm/rekey_traffic.sh \
+     libreswan-ikev1 && exit $status) >"$OUT/background-rekey" 2>&1 &
 rekey=$!
 part demo bash tests/harness/demo-tunnel.sh || rc=1
 part native bash tests/vm/native_eap.sh || rc=1

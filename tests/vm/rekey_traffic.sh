@@ -13,6 +13,9 @@
 # (tests/harness/peers/trixie-root.sh, built on the host before the boot).
 # PEER=strongswan-ikev1: iked with samples/ikev1-tunnel.conf against strongSwan's IKEv1
 # (swanctl version = 1, kernel-netlink), IPsec SAs of 20 s and ISAKMP SAs of 60 s both sides.
+# PEER=libreswan-ikev1: the same against libreswan's pluto (IKEv1 Main Mode, the kernel's XFRM;
+# tests/harness/peers/libreswan.sh), which as configured there never starts a rekey itself:
+# iked makes every Quick Mode and Main Mode rekey, pluto answers them.
 #
 # Prints "REKEY RESULT PEER: ..." (rekeys done, collisions resolved, pings sent and lost) and
 # "REKEY OK: PEER" when at most 1 % of the pings were lost and no SA was left over.
@@ -26,6 +29,7 @@ PEER=$1
 KIND=${PEER%-pq}
 # Whether B is strongSwan (charon's log, not a second iked's), and whether A speaks IKEv1.
 case $KIND in strongswan*) SWAN=yes ;; *) SWAN= ;; esac
+case $KIND in libreswan*) LSW=yes ;; *) LSW= ;; esac
 case $PEER in *ikev1) V1=yes ;; *) V1= ;; esac
 root=
 SECONDS_RUN=${REKEY_SECONDS:-300}
@@ -36,6 +40,7 @@ PSK=rekeyvm-$$-$RANDOM$RANDOM
 pids=()
 cleanup() {
     [ -z "$SWAN" ] || DIR=$D/ss ROOT=$root bash tests/harness/peers/strongswan.sh stop r2 2>/dev/null || true
+    [ -z "$LSW" ] || DIR=$D/lsw bash tests/harness/peers/libreswan.sh stop r2 2>/dev/null || true
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ -n "${REKEY_KEEP:-}" ]; then
@@ -43,6 +48,7 @@ cleanup() {
         cp "$D"/a/iked.log "$D"/ping.log "$REKEY_KEEP/$PEER/" 2>/dev/null || true
         cp "$D"/b/iked.log "$REKEY_KEEP/$PEER/iked-b.log" 2>/dev/null || true
         cp "$D"/ss/charon.log "$REKEY_KEEP/$PEER/" 2>/dev/null || true
+        cp "$D"/lsw/pluto.log "$REKEY_KEEP/$PEER/" 2>/dev/null || true
     fi
     ip netns del "${P}a" 2>/dev/null || true
     ip netns del "${P}b" 2>/dev/null || true
@@ -92,7 +98,16 @@ strongswan-ikev1)
         REMOTE_ID=198.51.100.1 PSK=$PSK IKE=aes128-sha256-modp2048 ESP=aes128-sha1 \
         LTS=192.0.2.128/25 RTS=192.0.2.0/25 CHILD_REKEY=17s CHILD_LIFE=20s IKE_REKEY=60s \
         KERNEL=netlink KEYLOG=0 LOGLEVEL=1 bash tests/harness/peers/strongswan.sh start r2 ;;
-*) echo "PEER must be iked, strongswan, iked-pq, strongswan-pq, ikev1 or strongswan-ikev1" >&2
+libreswan-ikev1)
+    # The IKEv1 sample's suite, as for strongswan-ikev1; pluto takes iked's lifetimes.  No
+    # updown script: the unpacked tree's `ipsec` is not on PATH, and pluto aborts a Quick
+    # Mode whose updown fails (the namespace needs no route it would add).
+    NS=${P}b DIR=$D/lsw VERSION=1 LOCAL=203.0.113.1 REMOTE=198.51.100.1 \
+        LOCAL_ID=203.0.113.1 REMOTE_ID=198.51.100.1 PSK=$PSK IKE="aes128-sha2_256;modp2048" \
+        ESP=aes128-sha1 LTS=192.0.2.128/25 RTS=192.0.2.0/25 \
+        EXTRA=$'pfs=no\n\tleftupdown=%disabled' bash tests/harness/peers/libreswan.sh start r2 ;;
+*) echo "PEER must be iked, strongswan, iked-pq, strongswan-pq, ikev1, strongswan-ikev1" \
+        "or libreswan-ikev1" >&2
    exit 2 ;;
 esac
 
@@ -125,7 +140,7 @@ for _ in $(seq 20); do
 done
 
 logs=("$D/a/iked.log")
-[ -n "$SWAN" ] || logs+=("$D/b/iked.log")
+[ -n "$SWAN$LSW" ] || logs+=("$D/b/iked.log")
 # iked logs each collision it settles by nonces once ("rekey collision", RFC 7296 §2.8).  A
 # plain one ends with one redundant CHILD_SA deleted by the side that made it, or two
 # successors of one IKE SA on gateway A; with additional key exchanges the redundant rekey
