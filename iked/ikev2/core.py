@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -256,13 +255,13 @@ class IkeCore(SaTable):
         """Run every SA whose deadline has come."""
         self.clock = now
         while self._timers and self._timers[0][0] <= now:
-            _, _, sa = heapq.heappop(self._timers)
+            _, sa = self._popped_timer()
             deadline = sa.deadline()
             if deadline is not None and deadline <= now:
                 dispatch.on_timer(sa, now)
                 self._after(sa)
             elif deadline is not None and sa.state is not State.DEAD:
-                heapq.heappush(self._timers, (deadline, next(self._order), sa))
+                self._queue_timer(sa)
 
     def reconfigure(self, config: Config, now: Now, stop_wait: float = 3.0) -> int:
         """SIGHUP: run ``config`` from now on, keeping every SA it still describes alike.
@@ -385,7 +384,7 @@ class IkeCore(SaTable):
             deadline, _, sa = self._timers[0]
             if sa.state is not State.DEAD and sa.deadline() == deadline:
                 return deadline
-            heapq.heappop(self._timers)
+            self._popped_timer()
         return None
 
     def status(self) -> dict[str, object]:

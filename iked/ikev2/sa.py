@@ -219,6 +219,9 @@ class IkeSa:
         self.mobike: Mobility | None = None
         #: (local, remote) the last authenticated message came in on.
         self.arrived: tuple[Endpoint, Endpoint] | None = None
+        #: The deadline of this SA's newest entry in its table's timer heap, while that entry
+        #: is there (the table's bookkeeping: one entry per SA and deadline).
+        self.timer_queued: Now | None = None
 
     # -- names and output ------------------------------------------------------------------
 

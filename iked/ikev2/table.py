@@ -248,9 +248,21 @@ class SaTable(Queues[IkeSa]):
         # whose IKE_AUTH waits only for its kernel SPI has a proven peer, no flood's SA.
         if sa.state is not State.INIT_DONE or sa.peer_id is not None:
             self._half_open.pop((sa.origin, sa.spi_i), None)
+        self._queue_timer(sa)
+
+    def _queue_timer(self, sa: IkeSa) -> None:
+        # Most turns leave an SA's deadline where it was (a kernel reply, a retransmitted
+        # request): its entry in the heap still holds, and no second one is pushed.
         deadline = sa.deadline()
-        if deadline is not None:
+        if deadline is not None and deadline != sa.timer_queued:
             heapq.heappush(self._timers, (deadline, next(self._order), sa))
+            sa.timer_queued = deadline
+
+    def _popped_timer(self) -> tuple[Now, IkeSa]:
+        deadline, _, sa = heapq.heappop(self._timers)
+        if deadline == sa.timer_queued:
+            sa.timer_queued = None
+        return deadline, sa
 
     def _index_identity(self, sa: IkeSa) -> None:
         key = (sa.peer.remote, sa.peer_id) if sa.peer_id is not None and \

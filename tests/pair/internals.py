@@ -165,6 +165,11 @@ class _ForcedNonces:
         return bytes(self._rng.random_bytes(n))
 
 
+def timer_entries(side: Side) -> list[tuple[float, Any]]:
+    """The core's timer heap as (deadline, SA), stale entries included."""
+    return [(deadline, sa) for deadline, _, sa in side.core._timers]
+
+
 def force_nonces(side: Side, *nonces: bytes) -> None:
     """The side's next nonces (the draws of their length) are ``nonces``, in order: the RFC
     7296 §2.8 collision rules depend on them."""

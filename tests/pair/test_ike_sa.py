@@ -109,6 +109,19 @@ def test_psk_transport_pair(pair: dict[str, Side]) -> None:
         ("REMOTE_NET_PORT", "0"), ("UPPER_LAYER_PROTOCOL", "any")]
 
 
+def test_kernel_replies_that_leave_a_deadline_push_no_timer(pair: dict[str, Side]) -> None:
+    # One heap entry per SA and deadline: the handshake's kernel replies (SPI, SAs), which
+    # do not move the SA's deadline, push none (each pushed a copy of the entry before).
+    a, b = pair["a"], pair["b"]
+    assert a.core.initiate("peer_out", 0.0) is not None
+    pump(pair)
+    for side in (a, b):
+        (sa,) = side.core.sas.values()
+        assert sa.deadline() is not None
+        assert internals.timer_entries(side).count((sa.deadline(), sa)) == 1
+        assert side.core.next_timer() == sa.deadline()
+
+
 def test_tunnel_gcm_curve25519(tmp_path: Path) -> None:
     edit = (("aes256_cbc; };\n\t\tkmp_prf", "aes256_gcm16; };\n\t\tkmp_prf"),
             ("modp3072; modp2048;", "curve25519;"),
