@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from iked import events as ev
 from iked import hooks
 from racoon2.config.effective import ikev1, ikev2
-from racoon2.config.model import Config, ScriptType
+from racoon2.config.model import Config, Script, ScriptType
 from racoon2.crypto.weak import weaknesses
 from racoon2.log import fields as journal_fields
 from racoon2.log import journal_active
@@ -31,6 +31,7 @@ class Reporter:
         self._drops_reported = -DROP_REPORT_INTERVAL
         self._drops_seen: dict[ev.DropReason, int] = {}
         self._remotes_of: tuple[Config | None, dict[str, str]] = (None, {})
+        self._scripts_of: tuple[Config | None, dict[str, tuple[Script, ...]]] = (None, {})
 
     def report(self, event: ev.Event) -> None:
         if not isinstance(event, ev.Dropped):  # counted by reason in the core
@@ -163,14 +164,23 @@ class Reporter:
             self._remotes_of = (config, names)
         return self._remotes_of[1].get(policy_name, "")
 
+    def _scripts(self, remote_name: str) -> tuple[Script, ...]:
+        # The remote's hooks, from its ikev2 and ikev1 blocks (a path written in both runs
+        # once), looked up once per remote and configuration, not per event.
+        config = self.iked.config
+        if self._scripts_of[0] is not config:
+            self._scripts_of = (config, {})
+        known = self._scripts_of[1]
+        if remote_name not in known:
+            remote = config.remote(remote_name)
+            known[remote_name] = tuple({(s.type, s.path): s for s in (
+                *ikev2(config, remote).script, *ikev1(config, remote).script)}.values())
+        return known[remote_name]
+
     def _hook(self, kind: ScriptType, remote_name: str,
               env: Callable[[], list[tuple[str, str]]]) -> None:
-        remote = self.iked.config.remote(remote_name)
-        # The remote's hooks, from its ikev2 and ikev1 blocks (a path written in both runs
-        # once).  The environment is made only for a script that runs: most SAs have none.
-        scripts = {(s.type, s.path): s for s in (*ikev2(self.iked.config, remote).script,
-                                                 *ikev1(self.iked.config, remote).script)}
-        for script in scripts.values():
+        # The environment is made only for a script that runs: most SAs have none.
+        for script in self._scripts(remote_name):
             if script.type is kind:
                 self.iked.hooks.submit(hooks.Hook(script.path, script.type, tuple(env())))
 

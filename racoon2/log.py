@@ -118,6 +118,23 @@ def encode(values: Mapping[str, str]) -> bytes:
     return bytes(out)
 
 
+class StampFormatter(logging.Formatter):
+    """A formatter whose time stamp of whole seconds (a ``datefmt`` such as :data:`DATEFMT`)
+    is formatted once per second: a busy responder logs a few lines per SA, thousands a
+    second."""
+
+    _second: tuple[int, str] = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time as ``datefmt`` (or the default, with milliseconds) gives it."""
+        if datefmt is None:
+            return super().formatTime(record, datefmt)
+        second = int(record.created)
+        if self._second[0] != second:
+            self._second = (second, super().formatTime(record, datefmt))
+        return self._second[1]
+
+
 def setup(ident: str, *, foreground: bool = False, debug: bool = False,
           logfile: str | None = None) -> logging.Logger:
     """Configure the root logger for daemon ``ident``; returns the daemon's logger.
@@ -129,7 +146,7 @@ def setup(ident: str, *, foreground: bool = False, debug: bool = False,
     for handler in list(root.handlers):
         root.removeHandler(handler)
     root.setLevel(logging.DEBUG if debug else logging.INFO)
-    stamped = logging.Formatter(FORMAT, DATEFMT)
+    stamped = StampFormatter(FORMAT, DATEFMT)
     if logfile is not None:
         file_handler = logging.FileHandler(logfile)
         file_handler.setFormatter(stamped)

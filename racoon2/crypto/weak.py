@@ -8,6 +8,7 @@ and the L2TP/IPsec clients of Windows and Apple (IKEv1) offer 3DES, SHA-1 and MO
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -30,9 +31,13 @@ _NAME = re.compile(r"[A-Z][A-Z0-9_]+")
 def weaknesses(names: Iterable[str]) -> list[str]:
     """The weak ones among ``names`` (transform names, or texts such as
     ``ENCR_3DES/AUTH_HMAC_SHA1_96`` that hold them), each as ``NAME (why)``, once, in order."""
-    found: dict[str, str] = {}
+    found: dict[str, None] = {}
     for text in names:
-        for name in _NAME.findall(text):
-            if name in WEAK:
-                found.setdefault(name, f"{name} ({WEAK[name]})")
-    return list(found.values())
+        found.update(dict.fromkeys(_weak_in(text)))
+    return list(found)
+
+
+@functools.lru_cache(maxsize=256)
+def _weak_in(text: str) -> tuple[str, ...]:
+    # Asked for every SA that comes up, of the few algorithm texts the configuration allows.
+    return tuple(f"{name} ({WEAK[name]})" for name in _NAME.findall(text) if name in WEAK)
