@@ -238,7 +238,7 @@ class Iked:
                 continue
             marker = d.local.port == NAT_T_PORT and d.data != NAT_KEEPALIVE_PACKET
             data = NON_ESP_MARKER + d.data if marker else d.data
-            transport.sendto(data, (str(d.remote.addr), d.remote.port))
+            transport.sendto(data, udp.peer_address(d.remote))
         while (event := self.core.next_event()) is not None:
             self.reporter.report(event)
         if not self.core.any_sa:

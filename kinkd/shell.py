@@ -119,7 +119,7 @@ class Kinkd:
         if local is None:
             log.warning("%s: no KINK socket of its address family", remote)
             return
-        self.transports[local].sendto(data, (str(remote.addr), remote.port))
+        self.transports[local].sendto(data, udp.peer_address(remote))
 
     def spawn(self, coro: Awaitable[object]) -> None:
         """Run ``coro`` as a task; its failure is logged, and stopping cancels it."""

@@ -41,6 +41,13 @@ def _remote(host: str, port: int) -> Endpoint:
     return Endpoint(ipaddress.ip_address(host.split("%")[0]), port)
 
 
+@functools.lru_cache(maxsize=4096)
+def peer_address(remote: Endpoint) -> tuple[str, int]:
+    """The socket address to send to ``remote`` (the same few peers, message after
+    message: an address's text is made in Python)."""
+    return str(remote.addr), remote.port
+
+
 class UdpSocket:
     """A bound, non-blocking UDP socket on the event loop (what iked and kinkd send from).
 

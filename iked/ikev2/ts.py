@@ -42,12 +42,7 @@ class Ts:
         return self.start.version
 
     def __str__(self) -> str:
-        addrs = ", ".join(str(p) for p in self.prefixes())
-        ports = "" if (self.start_port, self.end_port) == ANY_PORTS else (
-            f"[{self.start_port}]" if self.start_port == self.end_port
-            else f"[{self.start_port}-{self.end_port}]")
-        proto = f" proto {self.proto}" if self.proto else ""
-        return f"{addrs}{ports}{proto}"
+        return _text(self)
 
     def prefixes(self) -> list[Prefix]:
         """The prefixes that cover exactly this address range."""
@@ -59,6 +54,17 @@ class Ts:
                 and int(self.start) <= int(other.start) and int(other.end) <= int(self.end)
                 and self.proto in (0, other.proto)
                 and self.start_port <= other.start_port and other.end_port <= self.end_port)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text(ts: Ts) -> str:
+    # Every CHILD_SA's log line and event name its selectors: the few of the configuration.
+    addrs = ", ".join(str(p) for p in ts.prefixes())
+    ports = "" if (ts.start_port, ts.end_port) == ANY_PORTS else (
+        f"[{ts.start_port}]" if ts.start_port == ts.end_port
+        else f"[{ts.start_port}-{ts.end_port}]")
+    proto = f" proto {ts.proto}" if ts.proto else ""
+    return f"{addrs}{ports}{proto}"
 
 
 @functools.lru_cache(maxsize=4096)
