@@ -46,6 +46,24 @@ def flush(ns: str) -> None:
         subprocess.run(["ip", "-n", ns, "xfrm", table, "flush"], check=True)
 
 
+def check(name: str, states: int | None, up: int) -> None:
+    """Say on stderr when the responder ``name`` left fewer than 2 SAs per CHILD_SA."""
+    if (states or 0) < 2 * up:
+        print(f"ike_responder: {name}: {states} SAs in the kernel for {up} CHILD_SAs, not 2 "
+              "each: installs failed", file=sys.stderr)
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM each of ``procs`` in turn, SIGKILL after 60 s."""
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def spmd_conf_lines(d: Path) -> str:
     """racoon2.conf's interface lines that put iked beside spmd (its socket and password in
     ``d``)."""
