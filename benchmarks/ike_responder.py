@@ -494,13 +494,13 @@ def main() -> None:
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("ike_responder: run as root (network namespaces)")
-    if args.vm:
-        realkernel.in_vm(sys.argv[1:])
     lt, real = args.driver == "loadtester", args.kernel == "real"
     if lt and args.addke:
         sys.exit("ike_responder: --addke needs --driver python")
     if real and not lt:
         sys.exit("ike_responder: --kernel real needs --driver loadtester")
+    if args.vm:
+        realkernel.in_vm(sys.argv[1:])
     if lt:
         loadtester.build()
     if args.addke:
