@@ -26,8 +26,6 @@ iked beside spmd install every CHILD_SA, and an ``xfrm`` column counts namespace
 each burst's end (2 per CHILD_SA); ``--vm`` runs the command in the project's VM, whose TCG
 makes every figure 10-30 times slower: compare only one run's ratios (doc/performance.md):
 
-    python benchmarks/ike_responder.py --vm --kernel real --counts 1000 --workers 1 2
-
     python benchmarks/ike_responder.py [--driver loadtester|python] [--counts 1000 10000]
         [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2] [--charon-cookies]
         [--kernel fake|real] [--vm]
@@ -521,9 +519,8 @@ def main() -> None:
            lambda n, t, j=j: run_iked(prefix, n, args.window, t, args.addke, j))
           for j in args.workers),
         ("strongSwan", lambda n, t: run_strongswan(prefix, n, args.window, t, args.addke)))
-    what = ("load-tester, real kernel: SAs installed" if real else
-            "load-tester, fake kernel / -D 0x8") if lt else \
-        "curve25519" + ("+" + args.addke if args.addke else "")
+    what = ("load-tester, " + ("real kernel: SAs installed" if real else "fake kernel / -D 0x8")
+            if lt else "curve25519" + ("+" + args.addke if args.addke else ""))
     try:
         with tempfile.TemporaryDirectory() as t:
             tmp = Path(t)
