@@ -21,8 +21,14 @@ iked stops); benchmarks/profile_breakdown.py sums them by area.  That charon ask
 cookies (``dos_protection = no``); ``--charon-cookies`` adds a charon that asks for them from
 iked's threshold of half-open IKE SAs on.
 
+``--kernel real`` (benchmarks/realkernel.py; a kernel with ESP) has charon's kernel-netlink and
+iked beside spmd install every CHILD_SA, and an ``xfrm`` column counts namespace B's SAs at
+each burst's end (2 per CHILD_SA); ``--vm`` runs the command in the project's VM, whose TCG
+makes every figure 10-30 times slower: compare only one run's ratios (doc/performance.md):
+
     python benchmarks/ike_responder.py [--driver loadtester|python] [--counts 1000 10000]
         [--window 8] [--addke mlkem768] [--profile FILE] [--workers 1 2] [--charon-cookies]
+        [--kernel fake|real] [--vm]
 """
 
 from __future__ import annotations
@@ -44,17 +50,19 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import loadtester
+import realkernel
 from pyroute2 import netns
 
 from iked.events import Event, IkeSaUp, NegotiationFailed, Op
 from iked.ikev2 import dispatch, ike_init, proposals
 from iked.ikev2.cookies import HALF_OPEN_LIMIT
 from iked.ikev2.fragments import Reassembly
-from iked.ikev2.sa import Continue, IkeSa, State
+from iked.ikev2.sa import IkeSa, State
 from iked.ikev2.settings import ChildSettings, PeerSettings
 from iked.ikev2.tasks import Task
 from iked.ikev2.ts import Ts
 from iked.ikev2.window import Schedule
+from iked.queues import Continue
 from racoon2.config.model import AlgSpec
 from racoon2.crypto.rng import Rng, SystemRng
 from racoon2.errors import ParseError
@@ -99,6 +107,7 @@ class Driver:
     """Many initiator IKE SAs over one socket; the Host their cores talk to."""
 
     tracing = False
+    clock = 0.0  # for what ends without a time of its own (RADIUS accounting): not here
 
     def __init__(self, sock: socket.socket, total: int, window: int, settings: PeerSettings
                  ) -> None:
@@ -147,11 +156,18 @@ class Driver:
     def new_spi(self) -> bytes:
         return self.rng.random_bytes(8)
 
-    def lease(self, pool: str, version: int) -> Address | None:
+    def lease(self, pools: Sequence[str], version: int, owner: tuple[int, bytes] | None
+              ) -> tuple[str, Address] | None:
         return None
 
-    def release(self, pool: str, addr: Address) -> None:
+    def pool_versions(self, pools: Sequence[str]) -> frozenset[int]:
+        return frozenset()
+
+    def release(self, pool: str, addr: Address, keep: float) -> None:
         return
+
+    def listens(self, ep: Endpoint) -> bool:
+        return ep == self.local  # one socket, no NAT-T port
 
     def adopt(self, sa: IkeSa) -> None:
         return
@@ -269,7 +285,7 @@ def drive(prefix: str, count: int, window: int, addke: str) -> tuple[int, float]
 def racoon2_conf(d: Path, addke: str) -> str:
     return f"""
 interface {{ ike {{ "{B}" port 500; "{B}" port 4500; }};
-    spmd {{ unix "{d}/spmif"; }}; spmd_password "{d}/spmd.pwd"; }};
+    {realkernel.spmd_conf_lines(d)} }};
 resolver {{ resolver off; }};
 remote bench {{ acceptable_kmp {{ ikev2; }}; ikev2 {{
     my_id ipaddr "{B}"; peers_id ipaddr "{A}"; peers_ipaddr "{A}" port 500;
@@ -294,7 +310,8 @@ def _secret(path: Path, text: str) -> None:
     path.chmod(0o600)
 
 
-Result = tuple[float, float, int, float]
+# CPU s per SA, RSS KiB per SA, established, handshakes/s, namespace B's SAs (None: not counted)
+Result = tuple[float, float, int, float, int | None]
 
 
 def run_iked(prefix: str, count: int, window: int, tmp: Path, addke: str,
@@ -309,11 +326,7 @@ def run_iked(prefix: str, count: int, window: int, tmp: Path, addke: str,
     ns = prefix + "B"
     procs = []
     try:
-        with open(d / "spmd.log", "wb") as out:
-            procs.append(subprocess.Popen(["ip", "netns", "exec", ns, str(BIN / "spmd"), "-F",
-                                           "-f", str(d / "racoon2.conf")], stdout=out,
-                                          stderr=subprocess.STDOUT))
-        _wait(lambda: (d / "spmif").exists())
+        procs.append(realkernel.start_spmd(ns, d, BIN))
         with open(d / "iked.log", "wb") as out:
             iked = subprocess.Popen(["ip", "netns", "exec", ns, str(BIN / "iked"), "-j",
                                      str(workers), "-F", "-f", str(d / "racoon2.conf")],
@@ -324,7 +337,7 @@ def run_iked(prefix: str, count: int, window: int, tmp: Path, addke: str,
         cpu0, rss0 = cpu_seconds(iked.pid), rss_kib(iked.pid)
         up, seconds = drive(prefix, count, window, addke)
         cpu1, rss1 = cpu_seconds(iked.pid), rss_kib(iked.pid)
-        return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds
+        return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds, None
     finally:
         for p in reversed(procs):
             for pid in reversed(_tree(p.pid)):  # iked -j N's workers too
@@ -351,17 +364,17 @@ def run_strongswan(prefix: str, count: int, window: int, tmp: Path, addke: str) 
         cpu0, rss0 = cpu_seconds(pid), rss_kib(pid)
         up, seconds = drive(prefix, count, window, addke)
         cpu1, rss1 = cpu_seconds(pid), rss_kib(pid)
-        return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds
+        return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds, None
     finally:
         subprocess.run([*sh, "stop", "bench"], env=env, check=False, capture_output=True)
 
 
-def loadtester_conf(d: Path) -> str:
+def loadtester_conf(d: Path, spmd: bool) -> str:
     """iked's side of the load test: the load-tester's responder ID, PSK and proposals,
-    transport; the remote is found by address (each client has an ID of its own, and
-    verify_id is off by default)."""
+    transport (beside spmd with ``spmd``); the remote is found by address (each client has an
+    ID of its own, and verify_id is off by default)."""
     return f"""
-interface {{ ike {{ "{B}" port 500; }}; }};
+interface {{ ike {{ "{B}" port 500; }}; {realkernel.spmd_conf_lines(d) if spmd else ""} }};
 resolver {{ resolver off; }};
 remote lt {{ acceptable_kmp {{ ikev2; }}; ikev2 {{
     my_id fqdn "{loadtester.RESPONDER_ID}"; peers_ipaddr "{A}" port 500;
@@ -382,52 +395,63 @@ sa esp_sa {{ sa_protocol esp; esp_enc_alg {{ aes128_gcm16; }}; }};
 LT_IKE, LT_ESP = "aes128-sha256-x25519", "aes128gcm16"
 
 
-def _measure_burst(prefix: str, pid: int, count: int, d: Path) -> Result:
+def _measure_burst(prefix: str, pids: Sequence[int], count: int, d: Path, real: bool
+                   ) -> Result:
+    # ``pids``: the responder's processes (iked and spmd with a real kernel), summed
+    def cpu() -> float:
+        return sum(cpu_seconds(p) for p in pids)
+
+    def rss() -> int:
+        return sum(rss_kib(p) for p in pids)
+
     time.sleep(0.5)
-    cpu0, rss0 = cpu_seconds(pid), rss_kib(pid)
-    up, seconds, (cpu1, rss1) = loadtester.burst(
+    cpu0, rss0 = cpu(), rss()
+    up, seconds, (cpu1, rss1, states) = loadtester.burst(
         prefix + "A", d / "initiator", LT_IKE, LT_ESP, count,
-        lambda: (cpu_seconds(pid), rss_kib(pid)))
-    return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds
+        lambda: (cpu(), rss(), realkernel.xfrm_states(prefix + "B") if real else None))
+    return (cpu1 - cpu0) / max(up, 1), (rss1 - rss0) / max(up, 1), up, up / seconds, states
 
 
-def lt_iked(prefix: str, count: int, tmp: Path, profile: str, workers: int = 1) -> Result:
+def lt_iked(prefix: str, count: int, tmp: Path, profile: str, workers: int = 1,
+            real: bool = False) -> Result:
     """The load-tester against iked -D 0x8 -j ``workers`` (under cProfile with
-    ``profile``, the coordinator only with more than one worker)."""
+    ``profile``, the coordinator only with more than one worker); with ``real``, iked
+    beside spmd installing its SAs in namespace B's kernel instead of -D 0x8 (spmd's CPU and
+    RSS counted with iked's)."""
     d = tmp / f"lt-iked-{count}-j{workers}"
     d.mkdir(mode=0o700)
     _secret(d / "lt.psk", loadtester.PSK)
-    (d / "racoon2.conf").write_text(loadtester_conf(d))
+    _secret(d / "spmd.pwd", secrets.token_hex(16))
+    (d / "racoon2.conf").write_text(loadtester_conf(d, real))
     prof = [sys.executable, str(ROOT / "benchmarks" / "profiled.py"), profile] if profile \
         else []
+    spmd = realkernel.start_spmd(prefix + "B", d, BIN) if real else None
     with open(d / "iked.log", "wb") as out:
         iked = subprocess.Popen(["ip", "netns", "exec", prefix + "B", *prof, str(BIN / "iked"),
-                                 "-j", str(workers), "-F", "-D", "0x8", "--ctl-socket", "",
-                                 "--stop-wait", "0", "-f", str(d / "racoon2.conf")],
-                                stdout=out, stderr=subprocess.STDOUT)
+                                 "-j", str(workers), "-F", *([] if real else ["-D", "0x8"]),
+                                 "--ctl-socket", "", "--stop-wait", "0", "-f",
+                                 str(d / "racoon2.conf")], stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_started(d / "iked.log", workers)
         # ip netns exec execs the command: its pid is iked's
         if profile:
             iked.send_signal(signal.SIGRTMIN)  # benchmarks/profiled.py: profile from here
-        return _measure_burst(prefix, iked.pid, count, d)
+        return _measure_burst(prefix, [iked.pid, *([spmd.pid] if spmd else [])], count, d, real)
     finally:
-        iked.send_signal(signal.SIGTERM)
-        try:
-            iked.wait(60)
-        except subprocess.TimeoutExpired:
-            iked.kill()
-            iked.wait()
+        realkernel.stop([iked, *([spmd] if spmd else [])])
 
 
-def lt_strongswan(prefix: str, count: int, tmp: Path, profile: str, cookies: int = 0) -> Result:
+def lt_strongswan(prefix: str, count: int, tmp: Path, profile: str, cookies: int = 0,
+                  real: bool = False) -> Result:
     """The load-tester against charon with fake_kernel (with ``cookies``: asking for
-    cookies from that many half-open IKE SAs on)."""
+    cookies from that many half-open IKE SAs on; with ``real``: kernel-netlink installing
+    its CHILD_SAs in namespace B's kernel)."""
     d = tmp / f"lt-ss-{count}-c{cookies}"
-    charon = loadtester.responder(prefix + "B", d / "responder", LT_IKE, LT_ESP, cookies)
+    charon = loadtester.responder(prefix + "B", d / "responder", LT_IKE, LT_ESP, cookies,
+                                  fake_kernel=not real)
     try:
         assert charon.proc is not None
-        return _measure_burst(prefix, charon.proc.pid, count, d)
+        return _measure_burst(prefix, [charon.proc.pid], count, d, real)
     finally:
         charon.stop()
 
@@ -460,12 +484,21 @@ def main() -> None:
     parser.add_argument("--charon-cookies", action="store_true",
                         help="a second charon row with cookies from iked's threshold of "
                         f"{HALF_OPEN_LIMIT} half-open IKE SAs on (load-tester driver)")
+    parser.add_argument("--kernel", choices=("fake", "real"), default="fake",
+                        help="real: both responders install their SAs, which needs ESP "
+                        "(--vm; load-tester driver)")
+    parser.add_argument("--vm", action="store_true",
+                        help="run this command in the project's VM (tests/harness/vm)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("ike_responder: run as root (network namespaces)")
-    lt = args.driver == "loadtester"
+    lt, real = args.driver == "loadtester", args.kernel == "real"
     if lt and args.addke:
         sys.exit("ike_responder: --addke needs --driver python")
+    if real and not lt:
+        sys.exit("ike_responder: --kernel real needs --driver loadtester")
+    if args.vm:
+        realkernel.in_vm(sys.argv[1:])
     if lt:
         loadtester.build()
     if args.addke:
@@ -475,30 +508,36 @@ def main() -> None:
                    capture_output=True)
     runs: tuple[tuple[str, Callable[[int, Path], Result]], ...] = (
         *((f"iked -j{j}" if len(args.workers) > 1 else "iked",
-           lambda n, t, j=j: lt_iked(prefix, n, t, args.profile, j)) for j in args.workers),
-        ("strongSwan", lambda n, t: lt_strongswan(prefix, n, t, args.profile)),
+           lambda n, t, j=j: lt_iked(prefix, n, t, args.profile, j, real))
+          for j in args.workers),
+        ("strongSwan", lambda n, t: lt_strongswan(prefix, n, t, args.profile, 0, real)),
         *((("ss cookies", lambda n, t: lt_strongswan(prefix, n, t, args.profile,
-                                                     HALF_OPEN_LIMIT)),)
+                                                     HALF_OPEN_LIMIT, real)),)
           if args.charon_cookies else ()),
     ) if lt else (
         *((f"iked -j{j}" if len(args.workers) > 1 else "iked",
            lambda n, t, j=j: run_iked(prefix, n, args.window, t, args.addke, j))
           for j in args.workers),
         ("strongSwan", lambda n, t: run_strongswan(prefix, n, args.window, t, args.addke)))
-    what = "load-tester, fake kernel / -D 0x8" if lt else \
-        "curve25519" + ("+" + args.addke if args.addke else "")
+    what = ("load-tester, " + ("real kernel: SAs installed" if real else "fake kernel / -D 0x8")
+            if lt else "curve25519" + ("+" + args.addke if args.addke else ""))
     try:
         with tempfile.TemporaryDirectory() as t:
             tmp = Path(t)
+            xfrm = f" {'xfrm':>7}" if real else ""  # namespace B's SAs at the burst's end
             print(f"{'SAs':>7} {'responder':>10} {'up':>7} {'CPU ms/SA':>10} {'RSS KiB/SA':>11}"
-                  f" {'SAs/s':>7}   {what}")
+                  f" {'SAs/s':>7}{xfrm}   {what}")
             for count in args.counts:
                 rows = {}
                 for name, fn in runs:
-                    cpu, rss, up, rate = fn(count, tmp)
+                    if real:
+                        realkernel.flush(prefix + "B")  # the last responder's SAs, policies
+                    cpu, rss, up, rate, states = fn(count, tmp)
                     rows[name] = (cpu, rss, rate)
                     print(f"{count:>7} {name:>10} {up:>7} {cpu * 1000:>10.3f} {rss:>11.2f}"
-                          f" {rate:>7.1f}", flush=True)
+                          f" {rate:>7.1f}" + (f" {states:>7}" if real else ""), flush=True)
+                    if real:
+                        realkernel.check(name, states, up)
                 charons = {name: rows.pop(name) for name in ("strongSwan", "ss cookies")
                            if name in rows}
                 for ss, (sc, sr, srate) in charons.items():

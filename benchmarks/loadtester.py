@@ -4,7 +4,9 @@ The field's own load generator (charon's ``load-tester`` plugin, strongSwan 5.9.
 Debian's source by ``benchmarks/build-strongswan-lt.sh``, cached in :data:`PREFIX`) runs in
 namespace A and sets up IKE_SA + CHILD_SA pairs against whatever answers at 192.0.2.2 in B:
 a charon with the same plugin (``initiators = 0``, ``fake_kernel = yes``: its CHILD_SAs are
-negotiated, not installed) or iked with ``-D 0x8`` (no kernel, no spmd).  PSK, transport mode,
+negotiated, not installed) or iked with ``-D 0x8`` (no kernel, no spmd); with ``--kernel real``
+(benchmarks/realkernel.py, in the VM) the responder charon's kernel-netlink installs them while
+the initiator's stay fake.  PSK, transport mode,
 the load-tester's default identities: the responder is ``srv.strongswan.org`` and every
 connection a client of its own, ``c<n>-r1.strongswan.org`` (strongswan.conf(5), LOAD TESTS), so
 each IKE_AUTH carries INITIAL_CONTACT for an identity nobody else has.
@@ -42,7 +44,8 @@ def build() -> None:
         subprocess.run(["bash", str(BUILD), str(PREFIX)], check=True, timeout=BUILD_SECONDS)
 
 
-def _conf(d: Path, ike: str, esp: str, lines: str, cookies: int = 0) -> str:
+def _conf(d: Path, ike: str, esp: str, lines: str, cookies: int = 0, fake_kernel: bool = True
+          ) -> str:
     # RFC 7296 §2.6 cookies once ``cookies`` IKE SAs are half-open, as iked asks for them;
     # charon's per-address limits stay off (every load-tester client has one address).
     dos = f"""dos_protection = yes
@@ -71,7 +74,7 @@ load-tester kernel-netlink socket-default vici
     }}
     load-tester {{
       enable = yes
-      fake_kernel = yes
+      fake_kernel = {"yes" if fake_kernel else "no"}
       version = 2
       initiator = 192.0.2.1
       responder = 192.0.2.2
@@ -104,11 +107,14 @@ class Charon:
     dir: Path
     proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, ike: str, esp: str, lines: str, cookies: int = 0) -> None:
+    def start(self, ike: str, esp: str, lines: str, cookies: int = 0, fake_kernel: bool = True
+              ) -> None:
         """Start it with these load-tester lines (and cookies from ``cookies`` half-open IKE
-        SAs on, 0: none); returns once its vici socket is there."""
+        SAs on, 0: none; ``fake_kernel`` off: kernel-netlink installs the CHILD_SAs); returns
+        once its vici socket is there."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "strongswan.conf").write_text(_conf(self.dir, ike, esp, lines, cookies))
+        (self.dir / "strongswan.conf").write_text(
+            _conf(self.dir, ike, esp, lines, cookies, fake_kernel))
         env = {**os.environ, "STRONGSWAN_CONF": str(self.dir / "strongswan.conf")}
         with open(self.dir / "stdout", "wb") as out:
             self.proc = subprocess.Popen(
@@ -141,11 +147,13 @@ class Charon:
         self.proc = None
 
 
-def responder(ns: str, d: Path, ike: str, esp: str, cookies: int = 0) -> Charon:
-    """A charon answering the load-tester in ``ns`` (fake kernel, no initiator threads),
-    asking for cookies from ``cookies`` half-open IKE SAs on (0: never)."""
+def responder(ns: str, d: Path, ike: str, esp: str, cookies: int = 0, fake_kernel: bool = True
+              ) -> Charon:
+    """A charon answering the load-tester in ``ns`` (no initiator threads; a fake kernel
+    unless ``fake_kernel`` is off), asking for cookies from ``cookies`` half-open IKE SAs on
+    (0: never)."""
     c = Charon(ns, d)
-    c.start(ike, esp, "initiators = 0", cookies)
+    c.start(ike, esp, "initiators = 0", cookies, fake_kernel)
     return c
 
 
