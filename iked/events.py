@@ -8,10 +8,11 @@ operations), and :class:`Event` values the shell logs and turns into hook runs.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING
 
 from iked.hooks import ChildEvent
+from racoon2.frozen import frozen
 from racoon2.ipsec import Mode
 from racoon2.kernel.api import KernelOp
 from racoon2.net import Address, Endpoint
@@ -24,7 +25,7 @@ if TYPE_CHECKING:  # RADIUS is imported where eap { method radius; } is used
 Now = float  # monotonic seconds, always passed in
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Datagram:
     """One IKE message to send (the shell adds the non-ESP marker on port 4500)."""
 
@@ -33,7 +34,7 @@ class Datagram:
     remote: Endpoint
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CheckPassword:
     """XAuth: whether ``password`` is ``user``'s in the users file ``users`` or PAM service
     ``pam`` (the remote's ``xauth { }``).  The shell checks it in a worker thread (a hash or
@@ -46,7 +47,7 @@ class CheckPassword:
     password: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RadiusAccess:
     """``eap { method radius; }``: one Access-Request with these attributes (EAP-Message,
     State, ...) to ``radius``'s servers; the result is a
@@ -57,7 +58,7 @@ class RadiusAccess:
     attributes: tuple[Attribute, ...] = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RadiusAccounting:
     """An Accounting-Request (RFC 2866) for a RADIUS-authenticated IKE SA; result None."""
 
@@ -72,7 +73,7 @@ Op = (KernelOp | PolicyAdd | PolicyDelete | Migrate | CheckPassword | RadiusAcce
       | RadiusAccounting)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Request:
     """A kernel operation for the shell; its result comes back through ``core.reply(id, …)``."""
 
@@ -95,12 +96,12 @@ class DropReason(enum.Enum):
     FRAGMENT = "IKE fragment refused"  # RFC 7383 reassembly bounds (iked.ikev2.fragments)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Event:
     """Base of everything a core reports."""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IkeSaUp(Event):
     """An IKE SA is established."""
 
@@ -119,7 +120,7 @@ class IkeSaUp(Event):
     algorithms: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IkeSaDown(Event):
     """An IKE SA is gone."""
 
@@ -132,7 +133,7 @@ class IkeSaDown(Event):
     leases: tuple[Address, ...] = ()  # what the peer was leased (now reserved for it)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AddressLeased(Event):
     """The responder's CFG_REPLY leased us ``addresses``: the shell puts them on the interface
     the route to ``remote`` leaves by, and takes them off when the IKE SA goes."""
@@ -143,7 +144,7 @@ class AddressLeased(Event):
     addresses: tuple[Address, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RemoteAccess(Event):
     """Gateway: one step of a client's XAuth or mode-config (IKEv1) or EAP (IKEv2); ``what``
     says which."""
@@ -154,7 +155,7 @@ class RemoteAccess(Event):
     kind: str = "ISAKMP SA"  # "IKE SA" for IKEv2's EAP
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ProposalMatched(Event):
     """A remote with ``proposal_profile``: which set (a profile, or its own "configured"
     lists) accepted the client's offer for ``what`` (IKE SA or CHILD_SA), and the choice."""
@@ -165,7 +166,7 @@ class ProposalMatched(Event):
     chosen: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChildSaUp(Event):
     """A CHILD_SA's keys are negotiated and its SAs handed to the kernel."""
 
@@ -182,7 +183,7 @@ class ChildSaUp(Event):
     rekey: bool = False  # it replaces an older CHILD_SA (phase2_rekey, not phase2_up)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChildSaDown(Event):
     """A CHILD_SA was deleted."""
 
@@ -195,7 +196,7 @@ class ChildSaDown(Event):
     replaced: bool = False  # a rekey replaced it: no phase2_down
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NatDetected(Event):
     """NAT detection found a NAT: IKE moves to port 4500 and ESP travels in UDP."""
 
@@ -204,7 +205,7 @@ class NatDetected(Event):
     peer_behind: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IkeSaMoved(Event):
     """MOBIKE (RFC 4555) moved an IKE SA and its CHILD_SAs to new endpoints; ``nat`` says
     where a NAT lies on the new path ("none", "this host", "the peer", "both")."""
@@ -218,7 +219,7 @@ class IkeSaMoved(Event):
     nat: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class RekeyCollision(Event):
     """Both ends rekeyed one SA at once (RFC 7296 §2.8.1, §2.8.2): which rekey the nonces made
     redundant, decided when our own CREATE_CHILD_SA is answered."""
@@ -231,7 +232,7 @@ class RekeyCollision(Event):
     followups_dropped: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class NegotiationFailed(Event):
     """A negotiation failed: what was received beside what is configured, in one place."""
 
@@ -242,7 +243,7 @@ class NegotiationFailed(Event):
     configured: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class KernelFailed(Event):
     """A kernel operation the core asked for failed."""
 
@@ -251,7 +252,7 @@ class KernelFailed(Event):
     error: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class InvalidSpiHint(Event):
     """An unprotected INVALID_IKE_SPI for one of our IKE SAs came from its peer's address:
     unauthenticated, so only a hint (RFC 7296 §2.21.4); a liveness check follows if the SA
@@ -263,7 +264,7 @@ class InvalidSpiHint(Event):
     checking: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Dropped(Event):
     """An incoming datagram was dropped (also counted in the core's statistics)."""
 

@@ -8,13 +8,14 @@ scripts keep working.  Pure: :mod:`iked.hookrunner` runs them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from racoon2.config.model import ScriptType
+from racoon2.frozen import frozen
 from racoon2.net import Address
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Hook:
     """One script run: ``argv`` and the complete environment."""
 
@@ -62,7 +63,7 @@ def _lease_env(leases: Sequence[Address]) -> list[tuple[str, str]]:
     return env
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Net:
     """First negotiated traffic selector of one side: address, prefix length, port (0 any)."""
 
@@ -71,7 +72,7 @@ class Net:
     port: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CfgReply:
     """What an initiator received in CFG_REPLY (lists are space-separated in the env)."""
 
@@ -85,7 +86,7 @@ class CfgReply:
     application_version: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class ChildEvent:
     """Everything a phase2_* hook reports about one CHILD SA."""
 

@@ -7,12 +7,11 @@ a soft limit at 80-90 % of it, drawn at random so peers do not rekey at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from iked.ikev2.settings import ChildSettings
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import Transform
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 from racoon2.kernel import api
 from racoon2.net import Address
 
@@ -39,7 +38,7 @@ def lifetime(hard: int, hard_bytes: int, rng: Rng) -> api.Lifetime:
                         hard_bytes=hard_bytes, soft_add_seconds=soft, hard_add_seconds=hard)
 
 
-@dataclass(frozen=True)
+@frozen
 class Ends:
     """Where an SA pair runs: the outer addresses and mode, and the UDP ports of ESP in UDP
     (ours, the peer's) when a NAT lies between."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from racoon2.frozen import frozen
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Prefix = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -27,7 +29,7 @@ def scope(addr: Address) -> int:
     return 1 if addr.is_link_local else 2
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Endpoint:
     """An address and a UDP/TCP port."""
 
@@ -63,7 +65,7 @@ HOST_MACROS = frozenset(("MY_IP", "MY_IPV4", "MY_IPV6", "MY_IPV6_GLOBAL", "MY_IP
                          "MY_HOA"))
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class HostAddress:
     """One address configured on one of this host's interfaces (without a zone); the name
     is informational: a renamed interface keeps its index."""
@@ -88,7 +90,7 @@ def _order(h: HostAddress) -> tuple[int, int, int]:
     return h.ifindex, h.addr.version, int(h.addr)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class HostAddresses:
     """A snapshot of this host's addresses: what MY_IP… expand to at one moment."""
 

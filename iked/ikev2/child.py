@@ -22,6 +22,7 @@ from racoon2.crypto.prf import Prf
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 from racoon2.ikev2.constants import ProtocolId, TsType
 from racoon2.ikev2.payloads import TrafficSelector
 from racoon2.ipsec import Mode as SpmifMode
@@ -105,7 +106,7 @@ def initiator_accepts(child: ChildSettings, tsi: Sequence[Ts], tsr: Sequence[Ts]
     return inside(tsi, child.local_ts) and inside(tsr, child.remote_ts)
 
 
-@dataclass(frozen=True)
+@frozen
 class Negotiated:
     """A CHILD_SA ready for the kernel: both directions' SAs, and the IPComp SAs beside them
     when IPComp was agreed (RFC 7296 §2.22)."""
@@ -131,7 +132,7 @@ class Negotiated:
         return (self.outbound, *(self.ipcomp[1:] if self.ipcomp else ()))
 
 
-@dataclass(frozen=True)
+@frozen
 class Ipcomp:
     """An agreed IPComp: the transform ID and both CPIs (ours is the peer's to send to)."""
 

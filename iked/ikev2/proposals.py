@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from racoon2.config.effective import EffectiveIpsec
 from racoon2.config.model import AlgSpec, SaProtocol
@@ -25,6 +24,7 @@ from racoon2.crypto import dh as kex
 from racoon2.crypto import transforms as tt
 from racoon2.crypto.transforms import TransformType
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 from racoon2.ikev2.constants import ProtocolId
 from racoon2.ikev2.payloads import Attribute, Proposal, Transform
 
@@ -136,7 +136,7 @@ def ipcomp_ids(ipsec: EffectiveIpsec) -> tuple[int, ...]:
     return ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Chosen:
     """One accepted proposal: the peer's proposal number and SPI, one transform per type."""
 

@@ -8,8 +8,6 @@ packet.  Non-AEAD ciphers return an empty ICV; the caller adds a separate integr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -17,12 +15,13 @@ from cryptography.hazmat.primitives.ciphers.aead import AESCCM, ChaCha20Poly1305
 
 from racoon2.crypto.transforms import Transform, TransformType, by_id
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 
 _GCM = {18, 19, 20}
 _CCM = {14, 15, 16}
 
 
-@dataclass(frozen=True)
+@frozen
 class Encr:
     """A negotiated encryption transform."""
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from racoon2.crypto.prf import aes_cmac, aes_xcbc_mac
 from racoon2.crypto.transforms import Transform, TransformType, by_id
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 
 
 def _hmac(name: str) -> Callable[[bytes, bytes], bytes]:
@@ -31,7 +31,7 @@ _FUNCS: dict[int, Callable[[bytes, bytes], bytes]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Integ:
     """A negotiated integrity algorithm producing a truncated ICV."""
 

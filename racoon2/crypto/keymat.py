@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from racoon2.crypto.prf import Prf
 from racoon2.crypto.transforms import Transform
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 
 # PRFs that RFC 7296 §2.14 treats as taking a fixed 128-bit key when it is built from nonces.
 _FIXED_KEY_PRFS = {4, 8}
@@ -27,7 +28,7 @@ def _nonce_key(prf: Prf, ni: bytes, nr: bytes) -> bytes:
     return ni + nr
 
 
-@dataclass(frozen=True)
+@frozen
 class IkeKeys:
     """The seven IKE SA keys of RFC 7296 §2.14 (SK_ai/SK_ar empty for AEAD ciphers)."""
 
@@ -95,7 +96,7 @@ def child_keymat(prf: Prf, sk_d: bytes, ni: bytes, nr: bytes, length: int,
     return prf.plus(sk_d, g_ir_new + ni + nr + b"".join(additional), length)
 
 
-@dataclass(frozen=True)
+@frozen
 class ChildKeys:
     """One CHILD_SA's keys, per direction (initiator-to-responder first, RFC 7296 §2.17)."""
 
@@ -149,7 +150,7 @@ def skeyid_pke(prf: Prf, ni_b: bytes, nr_b: bytes, cky_i: bytes, cky_r: bytes) -
     return prf.compute(ikev1_hash(prf, ni_b + nr_b), cky_i + cky_r)
 
 
-@dataclass(frozen=True)
+@frozen
 class Ikev1Keys:
     """SKEYID and its three children."""
 

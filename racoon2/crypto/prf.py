@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import cmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from racoon2.crypto.transforms import Transform, TransformType, by_id
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 
 _BLOCK = 16
 
@@ -86,7 +86,7 @@ _FUNCS: dict[int, Callable[[bytes, bytes], bytes]] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Prf:
     """A negotiated PRF: ``compute(key, data)`` and the sizes key derivation needs."""
 

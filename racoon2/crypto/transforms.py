@@ -8,10 +8,10 @@ algorithm number (``None`` where no PF_KEY mapping exists).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import IntEnum
 
 from racoon2.errors import CryptoError
+from racoon2.frozen import frozen
 
 
 class TransformType(IntEnum):
@@ -32,7 +32,7 @@ class TransformType(IntEnum):
     ADDKE7 = 12
 
 
-@dataclass(frozen=True)
+@frozen
 class Transform:
     """One row of the table; the meaning of each field is in the module docstring."""
 

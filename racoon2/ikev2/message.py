@@ -9,9 +9,9 @@ chain of its own: :func:`decode_chain` / :func:`encode_chain` with ``first_inner
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from racoon2.errors import ParseError
+from racoon2.frozen import frozen
 from racoon2.ikev2.constants import (
     FLAG_INITIATOR,
     FLAG_RESPONSE,
@@ -32,7 +32,7 @@ HEADER = struct.Struct("!8s8sBBBBII")
 GENERIC = struct.Struct("!BBH")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Message:
     """One IKEv2 message."""
 

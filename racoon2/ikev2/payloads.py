@@ -12,15 +12,16 @@ import functools
 import ipaddress
 import struct
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, TypeVar
 
 from racoon2.errors import ParseError
+from racoon2.frozen import frozen
 from racoon2.ikev2.constants import PayloadType as P
 from racoon2.wire import BodyReader
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Attribute:
     """A transform attribute: TV (``value`` int, 16 bits) or TLV (``value`` bytes)."""
 
@@ -28,7 +29,7 @@ class Attribute:
     value: int | bytes
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Transform:
     """Transform substructure: type, id, attributes (Key Length is attribute 14)."""
 
@@ -45,7 +46,7 @@ class Transform:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Proposal:
     """Proposal substructure."""
 
@@ -55,7 +56,7 @@ class Proposal:
     transforms: tuple[Transform, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SA:
     """Security Association payload."""
 
@@ -63,7 +64,7 @@ class SA:
     flags: int = field(default=0, compare=True)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class KE:
     """Key Exchange payload."""
 
@@ -72,7 +73,7 @@ class KE:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IDi:
     """Identification - Initiator."""
 
@@ -81,7 +82,7 @@ class IDi:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class IDr:
     """Identification - Responder."""
 
@@ -90,7 +91,7 @@ class IDr:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Cert:
     """Certificate payload."""
 
@@ -99,7 +100,7 @@ class Cert:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CertReq:
     """Certificate Request payload (data: concatenated SHA-1 hashes of CA keys for X.509)."""
 
@@ -108,7 +109,7 @@ class CertReq:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Auth:
     """Authentication payload (RFC 7427 data: see :func:`split_signature_auth`)."""
 
@@ -117,7 +118,7 @@ class Auth:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Nonce:
     """Nonce payload."""
 
@@ -125,7 +126,7 @@ class Nonce:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Notify:
     """Notify payload."""
 
@@ -136,7 +137,7 @@ class Notify:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Delete:
     """Delete payload: SPIs of ``protocol`` (empty for the IKE SA)."""
 
@@ -146,7 +147,7 @@ class Delete:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class VendorId:
     """Vendor ID payload."""
 
@@ -154,7 +155,7 @@ class VendorId:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TrafficSelector:
     """One traffic selector: type 7 (IPv4) or 8 (IPv6) address range, protocol, ports."""
 
@@ -176,7 +177,7 @@ class TrafficSelector:
         return ipaddress.ip_address(self.end)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TSi:
     """Traffic Selector - Initiator."""
 
@@ -184,7 +185,7 @@ class TSi:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class TSr:
     """Traffic Selector - Responder."""
 
@@ -192,7 +193,7 @@ class TSr:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SK:
     """Encrypted and Authenticated payload: IV | ciphertext | ICV, opaque here.
 
@@ -204,7 +205,7 @@ class SK:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SKF:
     """Encrypted fragment (RFC 7383): numbers, then IV | ciphertext | ICV."""
 
@@ -215,7 +216,7 @@ class SKF:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class CP:
     """Configuration payload: (attribute type, value) pairs; the R bit kept in ``type``."""
 
@@ -224,7 +225,7 @@ class CP:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class EAP:
     """EAP payload: one EAP message."""
 
@@ -232,7 +233,7 @@ class EAP:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Unknown:
     """A payload type this codec does not know; ``critical`` tells RFC 7296 §2.5's answer."""
 

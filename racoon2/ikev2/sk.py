@@ -9,18 +9,19 @@ the IV as associated data (AEAD, RFC 5282 §5.1); each fragment has its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from racoon2.crypto.encr import Encr, pad_ikev2, unpad_ikev2
 from racoon2.crypto.integ import integ_for
 from racoon2.crypto.rng import Rng
 from racoon2.crypto.transforms import Transform
 from racoon2.errors import CryptoError, ParseError
+from racoon2.frozen import frozen
 from racoon2.ikev2.message import Message, decode_chain, encode, encode_chain
 from racoon2.ikev2.payloads import SK, SKF, Payload
 
 
-@dataclass(frozen=True)
+@frozen
 class SkKeys:
     """One direction's keys: SK_e (with salt) and SK_a (empty for AEAD)."""
 
@@ -28,7 +29,7 @@ class SkKeys:
     integ: bytes
 
 
-@dataclass(frozen=True)
+@frozen
 class SkCipher:
     """The negotiated ENCR (and INTEG, None for AEAD) of an IKE SA."""
 

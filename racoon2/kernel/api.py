@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Final, Protocol, runtime_checkable
 
 from racoon2.errors import KernelError
+from racoon2.frozen import frozen
 from racoon2.ipsec import Direction, Level, Mode
 from racoon2.net import Address, Prefix
 
@@ -176,7 +177,7 @@ def owner_of_priority(prio: int) -> tuple[Owner, int] | None:
     return owner, prio & 0xFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Selector:
     """Traffic a policy or SA applies to.  proto 0 and ports 0 mean any.
 
@@ -199,7 +200,7 @@ class Selector:
         return f"{side(self.src, self.sport)} -> {side(self.dst, self.dport)} proto {proto}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Mark:
     """An XFRM mark: packets match when ``skb->mark & mask == value``."""
 
@@ -207,7 +208,7 @@ class Mark:
     mask: int = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Cipher:
     """An ESP cipher, e.g. Cipher("cbc(aes)", key).  "ecb(cipher_null)" takes an empty key."""
 
@@ -215,7 +216,7 @@ class Cipher:
     key: bytes = field(repr=False)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Integrity:
     """An integrity algorithm with its truncation length in bits, always explicit."""
 
@@ -224,7 +225,7 @@ class Integrity:
     trunc_bits: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Aead:
     """An AEAD: key includes the salt (4 bytes GCM/ChaCha20, 3 bytes CCM); ICV bits explicit."""
 
@@ -233,7 +234,7 @@ class Aead:
     icv_bits: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Encap:
     """ESP-in-UDP (RFC 3948): ``type`` 2 is UDP_ENCAP_ESPINUDP; ``oa`` the original address."""
 
@@ -243,7 +244,7 @@ class Encap:
     oa: Address | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Lifetime:
     """Soft and hard limits; 0 means no limit.  Times in seconds."""
 
@@ -257,7 +258,7 @@ class Lifetime:
     hard_use_seconds: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class LifetimeCurrent:
     """What an SA or policy has used: bytes, packets, and add/first-use times (epoch seconds)."""
 
@@ -267,7 +268,7 @@ class LifetimeCurrent:
     use_time: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SaKey:
     """Identifies an SA: the kernel looks it up by (dst, proto, spi, mark); src is for PF_KEY."""
 
@@ -281,7 +282,7 @@ class SaKey:
         return f"SA {self.proto.name} spi 0x{self.spi:08x} {self.src} -> {self.dst}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SaSpec:
     """Everything needed to install one SA.  Exactly one of cipher(+integrity), aead, integrity
     alone (AH or ESP-null-integrity), or compression (IPComp) is set."""
@@ -312,7 +313,7 @@ class SaSpec:
         return SaKey(self.src, self.dst, self.proto, self.spi, self.mark)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SaStats:
     """Replay and integrity counters of an installed SA."""
 
@@ -321,7 +322,7 @@ class SaStats:
     integrity_failed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class SaInfo:
     """An installed SA as the kernel reports it."""
 
@@ -354,7 +355,7 @@ def owned_sas(sas: Iterable[SaInfo], owner: Owner) -> list[SaKey]:
         s.spec.proto is Proto.IPCOMP or not any(a <= s.spec.spi <= b for a, b in others))]
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Template:
     """One transform a policy requires (xfrm_user_tmpl / sadb_x_ipsecrequest).
 
@@ -370,7 +371,7 @@ class Template:
     spi: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicyKey:
     """Identifies a policy: direction, selector, mark and if_id; or the kernel index when set."""
 
@@ -385,7 +386,7 @@ class PolicyKey:
         return f"policy {_DIRECTION_WORDS[self.direction]} {self.selector}{idx}"
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicySpec:
     """Everything needed to install one policy.  ``priority`` is relative to the owner's band;
     ``index`` 0 lets the kernel choose."""
@@ -407,7 +408,7 @@ class PolicySpec:
         return PolicyKey(self.direction, self.selector, self.mark, self.if_id, self.index)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicyInfo:
     """An installed policy.  ``owner`` is None (and ``spec.owner`` meaningless) when the
     policy is not in our priority band; ``kernel_priority`` is the raw value."""
@@ -425,7 +426,7 @@ class PolicyInfo:
         return PolicyKey(s.direction, s.selector, s.mark, s.if_id, self.index)
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class MigrateEntry:
     """One SA move of a MIGRATE: the old and new tunnel endpoints of (proto, mode, reqid)."""
 
@@ -438,7 +439,7 @@ class MigrateEntry:
     new_dst: Address
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Migration:
     """A MIGRATE request (RFC 4555 MOBIKE, PF_KEY's X_MIGRATE): the policy and its moves."""
 
@@ -449,7 +450,7 @@ class Migration:
     kmaddress: tuple[Address, Address] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Capabilities:
     """What the running kernel can install (see :mod:`racoon2.kernel.probe`)."""
 
@@ -482,7 +483,7 @@ class Capabilities:
 # Events ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Acquire:
     """Traffic met a policy with no SA: negotiate one.  ``selector`` is the packet's flow."""
 
@@ -497,7 +498,7 @@ class Acquire:
     reqid: int
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Expire:
     """An SA reached a soft (rekey now) or hard (it is gone) limit."""
 
@@ -506,7 +507,7 @@ class Expire:
     reqid: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class PolicyExpire:
     """A policy reached a soft or hard lifetime limit."""
 
@@ -514,14 +515,14 @@ class PolicyExpire:
     hard: bool
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class MigrateEvent:
     """Someone migrated SAs (another key manager, or a kernel report)."""
 
     migration: Migration
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Mapping:
     """The NAT mapping of a UDP-encapsulated SA changed (XFRM_MSG_MAPPING)."""
 
@@ -642,7 +643,7 @@ class PackedPolicies(Protocol):
 # Operations as data ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AllocSpi:
     """Reserve an inbound SPI; performing it returns the SPI."""
 
@@ -655,56 +656,56 @@ class AllocSpi:
     hi: int = 0xFFFFFFFF
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AddSa:
     """Install an SA."""
 
     sa: SaSpec
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdateSa:
     """Fill in a larval SA or replace one."""
 
     sa: SaSpec
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DelSa:
     """Delete an SA."""
 
     key: SaKey
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class GetSa:
     """Read an SA; performing it returns SaInfo."""
 
     key: SaKey
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class AddPolicy:
     """Install a policy; performing it returns its PolicyKey."""
 
     sp: PolicySpec
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class UpdatePolicy:
     """Install or replace a policy; performing it returns its PolicyKey."""
 
     sp: PolicySpec
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class DelPolicy:
     """Delete a policy."""
 
     key: PolicyKey
 
 
-@dataclass(frozen=True, slots=True)
+@frozen
 class Migrate:
     """Migrate a policy's SAs."""
 
