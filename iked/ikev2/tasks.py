@@ -226,7 +226,7 @@ class TaskManager:
 
     def deadline(self) -> Now | None:
         """When a queued retry may start (the window being free: else its answer drains)."""
-        if self.claimed() is not None:
+        if not self.queued or self.claimed() is not None:  # asked after every SA's turn
             return None
         return min((t.not_before for t in self.queued if t.not_before), default=None)
 

@@ -31,13 +31,14 @@ _NAME = re.compile(r"[A-Z][A-Z0-9_]+")
 def weaknesses(names: Iterable[str]) -> list[str]:
     """The weak ones among ``names`` (transform names, or texts such as
     ``ENCR_3DES/AUTH_HMAC_SHA1_96`` that hold them), each as ``NAME (why)``, once, in order."""
-    found: dict[str, None] = {}
-    for text in names:
-        found.update(dict.fromkeys(_weak_in(text)))
-    return list(found)
+    return list(_weaknesses(tuple(names)))
 
 
 @functools.lru_cache(maxsize=256)
-def _weak_in(text: str) -> tuple[str, ...]:
+def _weaknesses(names: tuple[str, ...]) -> tuple[str, ...]:
     # Asked for every SA that comes up, of the few algorithm texts the configuration allows.
-    return tuple(f"{name} ({WEAK[name]})" for name in _NAME.findall(text) if name in WEAK)
+    found: dict[str, None] = {}
+    for text in names:
+        found.update((f"{name} ({WEAK[name]})", None) for name in _NAME.findall(text)
+                     if name in WEAK)
+    return tuple(found)
