@@ -24,8 +24,9 @@ log = logging.getLogger("iked")
 #: program whose heap turns over; a responder's heap is mostly long-lived SA state, freed by
 #: reference counting when its SA ends, and the default's full collections rescanned all of it
 #: every few thousand SAs: 0.62 s of the CPU of 10,000 setups under strongSwan's load-tester,
-#: collecting 500 objects (doc/performance.md, "The cyclic collector").  A young generation of
-#: 50,000 makes that 0.1 s; the cycles there are (asyncio's, exceptions') are still collected.
+#: collecting 500 objects (doc/performance.md, "The cyclic collector, the timer heap, the
+#: reports").  A young generation of 50,000 makes that 0.1 s; the cycles there are (asyncio's,
+#: exceptions') are still collected.
 GC_THRESHOLDS = (50_000, 20, 20)
 
 
