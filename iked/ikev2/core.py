@@ -255,7 +255,7 @@ class IkeCore(SaTable):
         """Run every SA whose deadline has come."""
         self.clock = now
         while self._timers and self._timers[0][0] <= now:
-            _, sa = self._popped_timer()
+            sa = self._pop_timer()
             deadline = sa.deadline()
             if deadline is not None and deadline <= now:
                 dispatch.on_timer(sa, now)
@@ -384,7 +384,7 @@ class IkeCore(SaTable):
             deadline, _, sa = self._timers[0]
             if sa.state is not State.DEAD and sa.deadline() == deadline:
                 return deadline
-            self._popped_timer()
+            self._pop_timer()
         return None
 
     def status(self) -> dict[str, object]:

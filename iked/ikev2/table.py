@@ -274,11 +274,11 @@ class SaTable(Queues[IkeSa]):
             heapq.heappush(self._timers, (deadline, next(self._order), sa))
             sa.timer_queued = deadline
 
-    def _popped_timer(self) -> tuple[Now, IkeSa]:
+    def _pop_timer(self) -> IkeSa:
         deadline, _, sa = heapq.heappop(self._timers)
         if deadline == sa.timer_queued:
             sa.timer_queued = None
-        return deadline, sa
+        return sa
 
     def _index_identity(self, sa: IkeSa) -> None:
         key = (sa.peer.remote, sa.peer_id) if sa.peer_id is not None and \
@@ -295,4 +295,3 @@ class SaTable(Queues[IkeSa]):
         if key is not None:
             self._identity[sa] = key
             self._by_identity.setdefault(key, {})[sa] = None
-

@@ -39,11 +39,21 @@ def test_equality_hash_and_copies_are_those_of_a_frozen_dataclass() -> None:
     assert not hasattr(Pair(1), "__dict__")  # slotted
 
 
+@frozen
+class Hashed:
+    """A record with a hash of its own."""
+
+    a: int
+
+    def __hash__(self) -> int:
+        return 7
+
+
 def test_a_class_of_its_own_hash_keeps_it() -> None:
-    ep = Endpoint(parse_address("192.0.2.1"), 500)
-    assert hash(ep) == hash((ep.addr, ep.port))
-    assert pickle.loads(pickle.dumps(ep)) == ep and hash(pickle.loads(pickle.dumps(ep))) == \
-        hash(ep)
+    assert hash(Hashed(1)) == hash(Hashed(2)) == 7
+    ep = Endpoint(parse_address("192.0.2.1"), 500)  # hashes once, in __post_init__
+    copy = pickle.loads(pickle.dumps(ep))
+    assert copy == ep and hash(copy) == hash(ep) == hash((ep.addr, ep.port))
 
 
 def test_mypy_rejects_assigning_a_field(tmp_path: Path) -> None:
